@@ -1,0 +1,528 @@
+//! Configuration: TOML with every key optional, overridable by environment
+//! (`DCR_GATEWAY__SERVER__LISTEN=…`, double underscore nests). Read raw with
+//! serde, then validated into [`Config`], reporting every error at once.
+
+use std::ffi::OsString;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use url::Url;
+
+use crate::outbound::OutboundSettings;
+
+/// Prefix of environment variables that override config keys.
+pub const ENV_PREFIX: &str = "DCR_GATEWAY__";
+
+/// The validated configuration.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// `[server]`: where to listen and how the gateway is reached.
+    pub server: ServerConfig,
+    /// `[store]`: where clients are kept.
+    pub store: StoreConfig,
+    /// `[provider]`: which identity provider holds the clients.
+    pub provider: ProviderConfig,
+    /// `[outbound]`: the client for URLs that apps point the gateway at.
+    pub outbound: OutboundSettings,
+    /// `[log]`: log format and filter.
+    pub log: LogConfig,
+}
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Socket address to bind.
+    pub listen: SocketAddr,
+    /// Base URL apps use to reach the gateway, without a trailing slash.
+    pub public_url: String,
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    pub max_body_bytes: usize,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Database URL, `sqlite://PATH`.
+    pub url: String,
+}
+
+/// `[provider]`: the backend that holds the clients.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProviderConfig {
+    /// The built-in registry.
+    Local,
+}
+
+/// `[log]`.
+#[derive(Debug, Clone)]
+pub struct LogConfig {
+    /// Line format.
+    pub format: LogFormat,
+    /// `tracing` filter directives, e.g. `info,sqlx=warn`.
+    pub filter: String,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    /// Human-readable, one line per event.
+    Pretty,
+    /// One JSON object per line.
+    Json,
+}
+
+/// Every problem found in a configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigErrors(pub Vec<String>);
+
+impl fmt::Display for ConfigErrors {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        for (i, error) in self.0.iter().enumerate() {
+            if i > 0 {
+                writeln!(f)?;
+            }
+            write!(f, "- {error}")?;
+        }
+        Ok(())
+    }
+}
+
+impl std::error::Error for ConfigErrors {}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct RawConfig {
+    server: RawServer,
+    store: RawStore,
+    provider: RawProvider,
+    outbound: RawOutbound,
+    log: RawLog,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawServer {
+    listen: String,
+    public_url: String,
+    max_body_bytes: u64,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            max_body_bytes: 65_536,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawStore {
+    url: String,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/dcr-gateway.db".into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawProvider {
+    kind: String,
+}
+
+impl Default for RawProvider {
+    fn default() -> Self {
+        Self {
+            kind: "local".into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawOutbound {
+    allow_private_networks: bool,
+    timeout: String,
+    max_response_bytes: u64,
+    extra_root_certificates: Vec<PathBuf>,
+}
+
+impl Default for RawOutbound {
+    fn default() -> Self {
+        Self {
+            allow_private_networks: false,
+            timeout: "5s".into(),
+            max_response_bytes: 65_536,
+            extra_root_certificates: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawLog {
+    format: String,
+    filter: String,
+}
+
+impl Default for RawLog {
+    fn default() -> Self {
+        Self {
+            format: "pretty".into(),
+            filter: "info,sqlx=warn".into(),
+        }
+    }
+}
+
+impl Config {
+    /// Reads `path` (or nothing, for the embedded defaults) and the process
+    /// environment.
+    pub fn load(path: Option<&Path>) -> Result<Self, ConfigErrors> {
+        let text = match path {
+            Some(path) => std::fs::read_to_string(path)
+                .map_err(|e| ConfigErrors(vec![format!("cannot read {}: {e}", path.display())]))?,
+            None => String::new(),
+        };
+        let env = std::env::vars_os().filter_map(|(k, v)| utf8_pair(k, v));
+        Self::from_sources(&text, env)
+    }
+
+    /// Builds the configuration from TOML text and environment variables.
+    pub fn from_sources(
+        toml_text: &str,
+        env: impl IntoIterator<Item = (String, String)>,
+    ) -> Result<Self, ConfigErrors> {
+        let mut table: toml::Table = toml::from_str(toml_text)
+            .map_err(|e| ConfigErrors(vec![format!("not valid TOML: {e}")]))?;
+        let mut errors = Vec::new();
+        apply_env(&mut table, env, &mut errors);
+        let raw = RawConfig {
+            server: section(&mut table, "server", &mut errors),
+            store: section(&mut table, "store", &mut errors),
+            provider: section(&mut table, "provider", &mut errors),
+            outbound: section(&mut table, "outbound", &mut errors),
+            log: section(&mut table, "log", &mut errors),
+        };
+        for key in table.keys() {
+            errors.push(format!("unknown section `{key}`"));
+        }
+        let config = validate(raw, &mut errors);
+        if errors.is_empty() {
+            Ok(config)
+        } else {
+            Err(ConfigErrors(errors))
+        }
+    }
+}
+
+impl ServerConfig {
+    /// An absolute URL under the public base, e.g. `endpoint("/register")`.
+    #[must_use]
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
+    }
+}
+
+fn utf8_pair(key: OsString, value: OsString) -> Option<(String, String)> {
+    Some((key.into_string().ok()?, value.into_string().ok()?))
+}
+
+/// Deserializes one section, recording unknown keys and type errors. A key
+/// with a type error is reported, dropped (so its default applies) and the
+/// section read again, so that one bad key hides no other error.
+fn section<T: DeserializeOwned + Default>(
+    table: &mut toml::Table,
+    name: &str,
+    errors: &mut Vec<String>,
+) -> T {
+    let mut keys = match table.remove(name) {
+        None => return T::default(),
+        Some(toml::Value::Table(keys)) => keys,
+        Some(_) => {
+            errors.push(format!("`{name}` must be a section"));
+            return T::default();
+        }
+    };
+    loop {
+        let mut unknown = Vec::new();
+        let result = serde_path_to_error::deserialize(serde_ignored::Deserializer::new(
+            toml::Value::Table(keys.clone()),
+            &mut |path: serde_ignored::Path<'_>| unknown.push(path.to_string()),
+        ));
+        match result {
+            Ok(section) => {
+                errors.extend(
+                    unknown
+                        .into_iter()
+                        .map(|key| format!("unknown key `{name}.{key}`")),
+                );
+                return section;
+            }
+            Err(e) => {
+                errors.push(format!("`{name}.{}`: {}", e.path(), e.inner()));
+                let key = e.path().iter().next().map(ToString::to_string);
+                if key.as_ref().and_then(|k| keys.remove(k)).is_none() {
+                    return T::default();
+                }
+            }
+        }
+    }
+}
+
+/// Writes `DCR_GATEWAY__A__B=value` into `table` as `a.b = value`. Values of
+/// string keys stay strings; others are read as TOML literals when they parse.
+fn apply_env(
+    table: &mut toml::Table,
+    env: impl IntoIterator<Item = (String, String)>,
+    errors: &mut Vec<String>,
+) {
+    let defaults = toml::Table::try_from(RawConfig::default()).unwrap_or_default();
+    for (key, raw) in env {
+        let Some(rest) = key.strip_prefix(ENV_PREFIX) else {
+            continue;
+        };
+        let path: Vec<String> = rest.split("__").map(str::to_ascii_lowercase).collect();
+        let Some((leaf, parents)) = path.split_last() else {
+            continue;
+        };
+        if path.iter().any(String::is_empty) {
+            errors.push(format!("environment variable `{key}` names no config key"));
+            continue;
+        }
+        let value = match lookup(&defaults, &path) {
+            Some(toml::Value::String(_)) => toml::Value::String(raw),
+            _ => toml_literal(&raw).unwrap_or(toml::Value::String(raw)),
+        };
+        if let Err(part) = insert_at(table, parents, leaf, value) {
+            errors.push(format!(
+                "environment variable `{key}`: `{part}` is not a section"
+            ));
+        }
+    }
+}
+
+/// Inserts `value` at `parents.leaf`, creating sections; on a non-section in
+/// the way, returns its name.
+fn insert_at(
+    table: &mut toml::Table,
+    parents: &[String],
+    leaf: &str,
+    value: toml::Value,
+) -> Result<(), String> {
+    let Some((first, rest)) = parents.split_first() else {
+        table.insert(leaf.to_owned(), value);
+        return Ok(());
+    };
+    match table
+        .entry(first.clone())
+        .or_insert_with(|| toml::Value::Table(toml::Table::new()))
+    {
+        toml::Value::Table(inner) => insert_at(inner, rest, leaf, value),
+        _ => Err(first.clone()),
+    }
+}
+
+fn lookup<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value> {
+    let (first, rest) = path.split_first()?;
+    let value = table.get(first)?;
+    match (rest.is_empty(), value) {
+        (true, value) => Some(value),
+        (false, toml::Value::Table(inner)) => lookup(inner, rest),
+        (false, _) => None,
+    }
+}
+
+fn toml_literal(raw: &str) -> Option<toml::Value> {
+    toml::from_str::<toml::Table>(&format!("v = {raw}"))
+        .ok()?
+        .remove("v")
+}
+
+fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
+    let mut check = |result: Result<(), String>| {
+        if let Err(e) = result {
+            errors.push(e);
+        }
+    };
+    let listen = raw.server.listen.parse().unwrap_or_else(|e| {
+        check(Err(format!("server.listen `{}`: {e}", raw.server.listen)));
+        SocketAddr::from(([127, 0, 0, 1], 8080))
+    });
+    let public_url = match Url::parse(&raw.server.public_url) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.query().is_none()
+                && url.fragment().is_none() =>
+        {
+            url.as_str().trim_end_matches('/').to_owned()
+        }
+        _ => {
+            check(Err(format!(
+                "server.public_url `{}` must be an http(s) URL without query or fragment",
+                raw.server.public_url
+            )));
+            String::new()
+        }
+    };
+    let max_body_bytes = usize::try_from(raw.server.max_body_bytes)
+        .ok()
+        .filter(|n| (1024..=16 * 1024 * 1024).contains(n))
+        .unwrap_or_else(|| {
+            check(Err(
+                "server.max_body_bytes must be between 1024 and 16777216".into(),
+            ));
+            65_536
+        });
+
+    let store_url = raw.store.url;
+    if !store_url.starts_with("sqlite:") {
+        check(Err(format!(
+            "store.url `{store_url}`: supported stores are sqlite://PATH"
+        )));
+    }
+
+    let provider = match raw.provider.kind.as_str() {
+        "local" => ProviderConfig::Local,
+        other => {
+            check(Err(format!(
+                "provider.kind `{other}` is not supported; supported: local"
+            )));
+            ProviderConfig::Local
+        }
+    };
+
+    let timeout = humantime::parse_duration(&raw.outbound.timeout).unwrap_or_else(|e| {
+        check(Err(format!(
+            "outbound.timeout `{}`: {e}",
+            raw.outbound.timeout
+        )));
+        Duration::from_secs(5)
+    });
+    let max_response_bytes = usize::try_from(raw.outbound.max_response_bytes)
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            check(Err("outbound.max_response_bytes must be positive".into()));
+            65_536
+        });
+    let mut extra_root_certificates = Vec::new();
+    for path in &raw.outbound.extra_root_certificates {
+        match std::fs::read(path) {
+            Ok(pem) => extra_root_certificates.push(pem),
+            Err(e) => check(Err(format!(
+                "outbound.extra_root_certificates: cannot read {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    let format = match raw.log.format.as_str() {
+        "pretty" => LogFormat::Pretty,
+        "json" => LogFormat::Json,
+        other => {
+            check(Err(format!(
+                "log.format `{other}` must be `pretty` or `json`"
+            )));
+            LogFormat::Pretty
+        }
+    };
+    if let Err(e) = tracing_subscriber::EnvFilter::try_new(&raw.log.filter) {
+        check(Err(format!("log.filter `{}`: {e}", raw.log.filter)));
+    }
+
+    Config {
+        server: ServerConfig {
+            listen,
+            public_url,
+            max_body_bytes,
+        },
+        store: StoreConfig { url: store_url },
+        provider,
+        outbound: OutboundSettings {
+            allow_private_networks: raw.outbound.allow_private_networks,
+            timeout,
+            max_response_bytes,
+            extra_root_certificates,
+        },
+        log: LogConfig {
+            format,
+            filter: raw.log.filter,
+        },
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn embedded_defaults() {
+        let config = Config::from_sources("", env(&[])).unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(config.server.public_url, "http://127.0.0.1:8080");
+        assert_eq!(config.server.max_body_bytes, 65_536);
+        assert_eq!(config.store.url, "sqlite://data/dcr-gateway.db");
+        assert_eq!(config.provider, ProviderConfig::Local);
+        assert_eq!(
+            config.server.endpoint("/register"),
+            "http://127.0.0.1:8080/register"
+        );
+    }
+
+    #[test]
+    fn environment_overrides_nest_with_double_underscores() {
+        let config = Config::from_sources(
+            "[server]\nlisten = \"0.0.0.0:1\"\n",
+            env(&[
+                ("DCR_GATEWAY__SERVER__LISTEN", "127.0.0.1:9999"),
+                ("DCR_GATEWAY__SERVER__MAX_BODY_BYTES", "2048"),
+                (
+                    "DCR_GATEWAY__SERVER__PUBLIC_URL",
+                    "https://dcr.example.com/",
+                ),
+                ("OTHER", "x"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(config.server.listen.to_string(), "127.0.0.1:9999");
+        assert_eq!(config.server.max_body_bytes, 2048);
+        assert_eq!(config.server.public_url, "https://dcr.example.com");
+    }
+
+    #[test]
+    fn every_error_is_reported_at_once() {
+        let errors = Config::from_sources(
+            "[server]\nlisten = \"nowhere\"\nlisen = 1\nmax_body_bytes = \"big\"\n\
+             [provider]\nkind = \"acme\"\n[bogus]\nx = 1\n",
+            env(&[("DCR_GATEWAY__LOG__FORMAT", "xml")]),
+        )
+        .unwrap_err()
+        .0;
+        let all = errors.join("\n");
+        assert!(all.contains("unknown key `server.lisen`"), "{all}");
+        assert!(all.contains("server.max_body_bytes"), "{all}");
+        assert!(all.contains("provider.kind `acme`"), "{all}");
+        assert!(all.contains("unknown section `bogus`"), "{all}");
+        assert!(all.contains("log.format `xml`"), "{all}");
+        assert!(all.contains("server.listen `nowhere`"), "{all}");
+        assert_eq!(errors.len(), 6, "{all}");
+    }
+}

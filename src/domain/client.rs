@@ -1,0 +1,90 @@
+//! A registered client as the gateway keeps it: validated metadata, hashes of
+//! its secrets, and where it stands in the write protocol.
+
+use std::fmt;
+
+use super::metadata::ClientMetadata;
+use super::secret::{SecretHash, random_base64url};
+
+/// A client identifier chosen by the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct ClientId(String);
+
+impl ClientId {
+    /// A fresh identifier: 128 random bits, base64url (22 characters).
+    #[must_use]
+    pub fn generate() -> Self {
+        Self(random_base64url(16))
+    }
+
+    /// Wraps an identifier read from a request or from storage.
+    #[must_use]
+    pub fn new(id: impl Into<String>) -> Self {
+        Self(id.into())
+    }
+
+    /// The identifier's text.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for ClientId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Where a client stands in the write protocol between gateway and provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientState {
+    /// Written by the gateway; the provider has not confirmed it yet.
+    Pending,
+    /// Confirmed at the provider; the only state the RFC 7592 endpoints serve.
+    Active,
+    /// Being removed from the provider.
+    Deleting,
+}
+
+impl ClientState {
+    /// The name stored in the database.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Pending => "pending",
+            Self::Active => "active",
+            Self::Deleting => "deleting",
+        }
+    }
+
+    /// Parses a stored name.
+    #[must_use]
+    pub fn parse(text: &str) -> Option<Self> {
+        match text {
+            "pending" => Some(Self::Pending),
+            "active" => Some(Self::Active),
+            "deleting" => Some(Self::Deleting),
+            _ => None,
+        }
+    }
+}
+
+/// A registered client. Secrets are present only as hashes.
+#[derive(Debug, Clone, PartialEq)]
+pub struct RegisteredClient {
+    /// The gateway-chosen identifier.
+    pub client_id: ClientId,
+    /// Validated metadata, as registered.
+    pub metadata: ClientMetadata,
+    /// When the identifier was issued (seconds since the Unix epoch).
+    pub issued_at: i64,
+    /// Hash of the current registration access token.
+    pub registration_token: SecretHash,
+    /// Hash of the client secret, for clients that have one.
+    pub client_secret: Option<SecretHash>,
+    /// When the client secret expires (seconds since the epoch; 0 = never).
+    pub client_secret_expires_at: i64,
+    /// Where the client stands between gateway and provider.
+    pub state: ClientState,
+}

@@ -1,0 +1,16 @@
+//! Pure domain values: client metadata and its validation, registered clients,
+//! secrets, and the RFC error codes. Nothing here performs I/O or knows HTTP,
+//! SQL or any provider.
+
+pub mod client;
+pub mod error;
+pub mod metadata;
+pub mod secret;
+pub mod uri;
+pub mod values;
+
+pub use client::{ClientId, ClientState, RegisteredClient};
+pub use error::RegistrationError;
+pub use metadata::{ClientMetadata, MetadataDocument, MetadataError};
+pub use secret::{ClientSecret, RegistrationAccessToken, SecretHash};
+pub use uri::{RedirectRules, RegisteredUri};

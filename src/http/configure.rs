@@ -1,0 +1,88 @@
+//! `GET|PUT|DELETE /register/{client_id}`: RFC 7592 client management.
+
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+
+use super::HttpState;
+use super::client_response::ClientInformationReply;
+use super::error::ApiError;
+use super::extract::{BearerToken, MetadataJson};
+
+/// Reads a client's current registration.
+#[utoipa::path(
+    get,
+    path = "/register/{client_id}",
+    tag = "management",
+    params(("client_id" = String, Path, description = "The client's identifier")),
+    security(("registration_access_token" = [])),
+    responses(
+        (status = 200, description = "Current registration", body = super::client_response::ClientInformationResponse),
+        (status = 401, description = "Missing or invalid token, or unknown client (indistinguishable)",
+            body = super::error::ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 500, description = "Gateway fault", body = super::error::ErrorBody),
+    )
+)]
+pub async fn read(
+    State(state): State<HttpState>,
+    Path(client_id): Path<String>,
+    BearerToken(token): BearerToken,
+) -> Result<ClientInformationReply, ApiError> {
+    let info = state.service.read(&client_id, &token).await?;
+    Ok(ClientInformationReply::new(StatusCode::OK, info, &state))
+}
+
+/// Replaces a client's whole registration.
+#[utoipa::path(
+    put,
+    path = "/register/{client_id}",
+    tag = "management",
+    params(("client_id" = String, Path, description = "The client's identifier")),
+    security(("registration_access_token" = [])),
+    request_body(content = crate::domain::MetadataDocument, content_type = "application/json",
+        description = "The full new metadata, with `client_id` (and `client_secret` if sent, equal to the current one)"),
+    responses(
+        (status = 200, description = "Updated registration", body = super::client_response::ClientInformationResponse),
+        (status = 400, description = "`invalid_redirect_uri` or `invalid_client_metadata`; the old registration is kept",
+            body = super::error::ErrorBody),
+        (status = 401, description = "Missing or invalid token, or unknown client",
+            body = super::error::ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 413, description = "Body larger than `server.max_body_bytes`", body = super::error::ErrorBody),
+        (status = 503, description = "The provider is unavailable", body = super::error::ErrorBody,
+            headers(("Retry-After" = u64))),
+        (status = 500, description = "Gateway fault", body = super::error::ErrorBody),
+    )
+)]
+pub async fn update(
+    State(state): State<HttpState>,
+    Path(client_id): Path<String>,
+    BearerToken(token): BearerToken,
+    MetadataJson(document): MetadataJson,
+) -> Result<ClientInformationReply, ApiError> {
+    let info = state.service.update(&client_id, &token, document).await?;
+    Ok(ClientInformationReply::new(StatusCode::OK, info, &state))
+}
+
+/// Deletes a client; its registration access token stops working.
+#[utoipa::path(
+    delete,
+    path = "/register/{client_id}",
+    tag = "management",
+    params(("client_id" = String, Path, description = "The client's identifier")),
+    security(("registration_access_token" = [])),
+    responses(
+        (status = 204, description = "Deleted"),
+        (status = 401, description = "Missing or invalid token, or unknown client",
+            body = super::error::ErrorBody, headers(("WWW-Authenticate" = String))),
+        (status = 503, description = "The provider is unavailable", body = super::error::ErrorBody,
+            headers(("Retry-After" = u64))),
+        (status = 500, description = "Gateway fault", body = super::error::ErrorBody),
+    )
+)]
+pub async fn delete(
+    State(state): State<HttpState>,
+    Path(client_id): Path<String>,
+    BearerToken(token): BearerToken,
+) -> Result<StatusCode, ApiError> {
+    state.service.delete(&client_id, &token).await?;
+    Ok(StatusCode::NO_CONTENT)
+}

@@ -1,0 +1,63 @@
+//! `/.well-known/openid-configuration` and `/.well-known/oauth-authorization-server`:
+//! the gateway's registration endpoint and what it accepts.
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::HttpState;
+use crate::domain::values::{AuthMethod, GrantType};
+
+/// Authorization server metadata (RFC 8414) as far as registration goes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct DiscoveryDocument {
+    /// The issuer identifier.
+    pub issuer: String,
+    /// Where apps register (this gateway).
+    pub registration_endpoint: String,
+    /// Grant types a client may register.
+    pub grant_types_supported: Vec<&'static str>,
+    /// Response types a client may register.
+    pub response_types_supported: Vec<&'static str>,
+    /// Token endpoint authentication methods a client may register.
+    pub token_endpoint_auth_methods_supported: Vec<&'static str>,
+}
+
+/// Response type combinations in common use (OAuth 2.0 Multiple Response Types).
+const RESPONSE_TYPES: [&str; 8] = [
+    "code",
+    "id_token",
+    "token",
+    "code id_token",
+    "code token",
+    "id_token token",
+    "code id_token token",
+    "none",
+];
+
+fn document(state: &HttpState) -> DiscoveryDocument {
+    DiscoveryDocument {
+        issuer: state.public_url.to_string(),
+        registration_endpoint: state.registration_endpoint(),
+        grant_types_supported: GrantType::ALL.iter().map(|g| g.as_str()).collect(),
+        response_types_supported: RESPONSE_TYPES.to_vec(),
+        token_endpoint_auth_methods_supported: AuthMethod::ALL.iter().map(|m| m.as_str()).collect(),
+    }
+}
+
+/// OpenID Provider metadata.
+#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
+    responses((status = 200, description = "Discovery document", body = DiscoveryDocument)))]
+pub async fn openid_configuration(State(state): State<HttpState>) -> Json<DiscoveryDocument> {
+    Json(document(&state))
+}
+
+/// OAuth 2.0 authorization server metadata (RFC 8414).
+#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+    responses((status = 200, description = "Discovery document", body = DiscoveryDocument)))]
+pub async fn authorization_server_metadata(
+    State(state): State<HttpState>,
+) -> Json<DiscoveryDocument> {
+    Json(document(&state))
+}

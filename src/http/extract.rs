@@ -1,0 +1,85 @@
+//! Request extractors with RFC-shaped rejections: a JSON metadata body and a
+//! bearer token.
+
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use axum::http::{HeaderMap, StatusCode, header};
+use serde_json::Value;
+
+use super::error::ApiError;
+use crate::domain::{MetadataDocument, RegistrationAccessToken};
+
+/// A client metadata document from a JSON request body.
+///
+/// A wrong content type, malformed JSON, a non-object or a member of the wrong
+/// type is `400 invalid_client_metadata` naming the member; a body over the
+/// limit is `413`.
+#[derive(Debug)]
+pub struct MetadataJson(pub MetadataDocument);
+
+impl<S: Send + Sync> FromRequest<S> for MetadataJson {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+        if !is_json(request.headers()) {
+            return Err(ApiError::MalformedBody(
+                "the body must be sent as Content-Type: application/json".into(),
+            ));
+        }
+        let bytes = Bytes::from_request(request, state)
+            .await
+            .map_err(|rejection| {
+                if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+                    ApiError::PayloadTooLarge
+                } else {
+                    ApiError::MalformedBody(rejection.body_text())
+                }
+            })?;
+        let value: Value = serde_json::from_slice(&bytes)
+            .map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
+        if !value.is_object() {
+            return Err(ApiError::MalformedBody(
+                "the body must be a JSON object".into(),
+            ));
+        }
+        serde_path_to_error::deserialize(value)
+            .map(Self)
+            .map_err(|e| ApiError::MalformedBody(format!("`{}`: {}", e.path(), e.inner())))
+    }
+}
+
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.split(';').next())
+        .is_some_and(|mime| {
+            let mime = mime.trim().to_ascii_lowercase();
+            mime == "application/json"
+                || (mime.starts_with("application/") && mime.ends_with("+json"))
+        })
+}
+
+/// The registration access token from `Authorization: Bearer …` (RFC 6750 §2.1).
+#[derive(Debug)]
+pub struct BearerToken(pub RegistrationAccessToken);
+
+impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
+        let value = parts
+            .headers
+            .get(header::AUTHORIZATION)
+            .ok_or(ApiError::MissingToken)?;
+        let invalid = || ApiError::Registration(crate::domain::RegistrationError::InvalidToken);
+        let text = value.to_str().map_err(|_| invalid())?;
+        let (scheme, token) = text.split_once(' ').ok_or_else(invalid)?;
+        let token = token.trim();
+        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
+            return Err(invalid());
+        }
+        Ok(Self(RegistrationAccessToken::presented(token)))
+    }
+}

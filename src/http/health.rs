@@ -1,0 +1,41 @@
+//! `GET /healthz` (the process is alive) and `GET /readyz` (the store answers).
+
+use axum::Json;
+use axum::extract::State;
+use serde::Serialize;
+use utoipa::ToSchema;
+
+use super::HttpState;
+use super::error::ApiError;
+
+/// A health answer.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    /// Always `ok` when the answer is 200.
+    #[schema(example = "ok")]
+    pub status: &'static str,
+}
+
+/// Liveness: answers as long as the process serves HTTP.
+#[utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Alive", body = Health)))]
+pub async fn alive() -> Json<Health> {
+    Json(Health { status: "ok" })
+}
+
+/// Readiness: answers 200 when the store answers, 503 otherwise.
+#[utoipa::path(get, path = "/readyz", tag = "health",
+    responses(
+        (status = 200, description = "Ready", body = Health),
+        (status = 503, description = "The store does not answer", body = super::error::ErrorBody),
+    ))]
+pub async fn ready(State(state): State<HttpState>) -> Result<Json<Health>, ApiError> {
+    state.service.ready().await.map_err(|e| {
+        tracing::warn!(error = %e, "store not ready");
+        ApiError::Registration(crate::domain::RegistrationError::TemporarilyUnavailable {
+            reason: "the store does not answer".into(),
+            retry_after_secs: 5,
+        })
+    })?;
+    Ok(Json(Health { status: "ok" }))
+}

@@ -1,0 +1,123 @@
+//! The HTTP adapter: routes, extractors, the error mapping and the layer
+//! stack. Handlers extract, call the [`RegistrationService`], map the result.
+
+use std::any::Any;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Request, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use tower::ServiceBuilder;
+use tower_http::catch_panic::CatchPanicLayer;
+use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
+use tower_http::trace::{DefaultOnResponse, TraceLayer};
+use tracing::Level;
+
+use crate::domain::RegistrationError;
+use crate::registration::RegistrationService;
+
+pub mod client_response;
+pub mod configure;
+pub mod discovery;
+pub mod error;
+pub mod extract;
+pub mod health;
+pub mod openapi;
+pub mod register;
+
+use error::ApiError;
+
+/// What the handlers share.
+#[derive(Clone)]
+pub struct HttpState {
+    /// The registration service.
+    pub service: Arc<RegistrationService>,
+    /// Base URL apps use to reach the gateway, without a trailing slash.
+    pub public_url: Arc<str>,
+}
+
+impl HttpState {
+    /// The RFC 7591 registration endpoint.
+    #[must_use]
+    pub fn registration_endpoint(&self) -> String {
+        format!("{}/register", self.public_url)
+    }
+
+    /// A client's RFC 7592 `registration_client_uri`.
+    #[must_use]
+    pub fn client_uri(&self, client_id: &str) -> String {
+        format!("{}/register/{client_id}", self.public_url)
+    }
+}
+
+/// Builds the router with every route and layer; binds nothing.
+pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
+    let routes = Router::new()
+        .route("/register", post(register::register))
+        .route(
+            "/register/{client_id}",
+            get(configure::read)
+                .put(configure::update)
+                .delete(configure::delete),
+        )
+        .route(
+            "/.well-known/openid-configuration",
+            get(discovery::openid_configuration),
+        )
+        .route(
+            "/.well-known/oauth-authorization-server",
+            get(discovery::authorization_server_metadata),
+        )
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .route("/openapi.json", get(openapi::openapi_json))
+        .fallback(|| async { ApiError::NotFound })
+        .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
+        .with_state(state);
+
+    // Layers, outermost first.
+    let layers = ServiceBuilder::new()
+        // Mark credentials sensitive before anything below can log headers.
+        .layer(SetSensitiveRequestHeadersLayer::new([
+            header::AUTHORIZATION,
+        ]))
+        // Give every request an id (or keep the caller's) ...
+        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
+        // ... so the span around it, and every log line inside, carries it.
+        .layer(
+            TraceLayer::new_for_http()
+                .make_span_with(|request: &Request<_>| {
+                    let request_id = request
+                        .headers()
+                        .get("x-request-id")
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("-");
+                    tracing::info_span!(
+                        "request",
+                        method = %request.method(),
+                        path = %request.uri().path(),
+                        request_id = %request_id,
+                    )
+                })
+                .on_response(DefaultOnResponse::new().level(Level::INFO)),
+        )
+        // Echo the id to the caller for support requests.
+        .layer(PropagateRequestIdLayer::x_request_id())
+        // A panic becomes a logged 500 with an RFC body, never a dropped connection.
+        .layer(CatchPanicLayer::custom(panic_response))
+        // Bodies over the limit are refused by the extractors with 413.
+        .layer(DefaultBodyLimit::max(max_body_bytes));
+    routes.layer(layers)
+}
+
+fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
+    let detail = panic
+        .downcast_ref::<String>()
+        .map(String::as_str)
+        .or_else(|| panic.downcast_ref::<&str>().copied())
+        .unwrap_or("unknown panic");
+    ApiError::Registration(RegistrationError::Internal(format!("panic: {detail}"))).into_response()
+}

@@ -1,0 +1,38 @@
+//! `POST /register`: RFC 7591 client registration.
+
+use axum::extract::State;
+use axum::http::StatusCode;
+
+use super::HttpState;
+use super::client_response::ClientInformationReply;
+use super::error::ApiError;
+use super::extract::MetadataJson;
+
+/// Registers a client.
+#[utoipa::path(
+    post,
+    path = "/register",
+    tag = "registration",
+    request_body(content = crate::domain::MetadataDocument, content_type = "application/json"),
+    responses(
+        (status = 201, description = "Registered", body = super::client_response::ClientInformationResponse,
+            headers(("Cache-Control" = String, description = "no-store"))),
+        (status = 400, description = "`invalid_redirect_uri`, `invalid_client_metadata` or `unapproved_software_statement`",
+            body = super::error::ErrorBody),
+        (status = 413, description = "Body larger than `server.max_body_bytes`", body = super::error::ErrorBody),
+        (status = 503, description = "The provider is unavailable", body = super::error::ErrorBody,
+            headers(("Retry-After" = u64, description = "Seconds to wait"))),
+        (status = 500, description = "Gateway fault", body = super::error::ErrorBody),
+    )
+)]
+pub async fn register(
+    State(state): State<HttpState>,
+    MetadataJson(document): MetadataJson,
+) -> Result<ClientInformationReply, ApiError> {
+    let info = state.service.register(document).await?;
+    Ok(ClientInformationReply::new(
+        StatusCode::CREATED,
+        info,
+        &state,
+    ))
+}

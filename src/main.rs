@@ -1,0 +1,269 @@
+//! The `dcr-gateway` command: serve, check a configuration, and operate on
+//! registered clients through the same registration service as the HTTP API.
+
+#![allow(clippy::print_stdout)] // a CLI prints its answers
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use serde::Serialize;
+use tokio::net::TcpListener;
+use tracing_subscriber::EnvFilter;
+
+use dcr_gateway::app;
+use dcr_gateway::config::{Config, LogConfig, LogFormat};
+use dcr_gateway::domain::{MetadataDocument, RegisteredClient};
+
+/// OAuth 2.0 Dynamic Client Registration gateway.
+#[derive(Debug, Parser)]
+#[command(name = "dcr-gateway", version, about)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the HTTP server (embedded defaults when no file is given).
+    Serve {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+    },
+    /// Validate a configuration file and list every error.
+    CheckConfig {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: PathBuf,
+    },
+    /// Inspect and delete registered clients.
+    Clients {
+        /// TOML configuration file.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: ClientsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum ClientsAction {
+    /// List clients in id order.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+        /// Start after this client id.
+        #[arg(long)]
+        after: Option<String>,
+        /// At most this many clients.
+        #[arg(long, default_value_t = 100)]
+        limit: u32,
+    },
+    /// Show one client.
+    Show {
+        /// The client id.
+        id: String,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Delete a client, at the provider and in the gateway.
+    Delete {
+        /// The client id.
+        id: String,
+    },
+}
+
+/// The operator's view of a client: never a secret or a hash.
+#[derive(Serialize)]
+struct ClientView {
+    client_id: String,
+    state: &'static str,
+    client_id_issued_at: i64,
+    has_client_secret: bool,
+    client_secret_expires_at: i64,
+    #[serde(flatten)]
+    metadata: MetadataDocument,
+}
+
+impl From<&RegisteredClient> for ClientView {
+    fn from(client: &RegisteredClient) -> Self {
+        Self {
+            client_id: client.client_id.to_string(),
+            state: client.state.as_str(),
+            client_id_issued_at: client.issued_at,
+            has_client_secret: client.client_secret.is_some(),
+            client_secret_expires_at: client.client_secret_expires_at,
+            metadata: client.metadata.to_document(),
+        }
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Serve { config } => serve(config.as_deref()).await,
+        Command::CheckConfig { config } => check_config(&config),
+        Command::Clients { config, action } => clients(config.as_deref(), action).await,
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(message) => {
+            eprintln!("dcr-gateway: {message}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn load(path: Option<&Path>) -> Result<Config, String> {
+    Config::load(path).map_err(|e| format!("invalid configuration:\n{e}"))
+}
+
+fn init_logging(log: &LogConfig) {
+    let filter = EnvFilter::try_from_default_env()
+        .or_else(|_| EnvFilter::try_new(&log.filter))
+        .unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match log.format {
+        LogFormat::Pretty => builder.init(),
+        LogFormat::Json => builder
+            .json()
+            .flatten_event(true)
+            .with_current_span(true)
+            .init(),
+    }
+}
+
+async fn serve(path: Option<&Path>) -> Result<(), String> {
+    let config = load(path)?;
+    init_logging(&config.log);
+    let service = app::build_service(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let listener = TcpListener::bind(config.server.listen)
+        .await
+        .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
+    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    tracing::info!(%addr, public_url = %config.server.public_url, provider = ?config.provider, "listening");
+    let router = app::build_router(service, &config);
+    app::serve(listener, router, shutdown_signal())
+        .await
+        .map_err(|e| format!("server failed: {e}"))?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+/// Completes on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        if tokio::signal::ctrl_c().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    };
+    #[cfg(unix)]
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let terminate = std::future::pending::<()>();
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutting down");
+}
+
+fn check_config(path: &Path) -> Result<(), String> {
+    load(Some(path))?;
+    println!("{}: ok", path.display());
+    Ok(())
+}
+
+async fn clients(path: Option<&Path>, action: ClientsAction) -> Result<(), String> {
+    let config = load(path)?;
+    let service = app::build_service(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    match action {
+        ClientsAction::List { json, after, limit } => {
+            let clients = service
+                .list(after.as_deref(), limit)
+                .await
+                .map_err(|e| e.to_string())?;
+            let views: Vec<ClientView> = clients.iter().map(ClientView::from).collect();
+            if json {
+                print_json(&views)?;
+            } else {
+                print_table(&views);
+            }
+        }
+        ClientsAction::Show { id, json } => {
+            let client = service.show(&id).await.map_err(|e| e.to_string())?;
+            let view = ClientView::from(&client);
+            if json {
+                print_json(&view)?;
+            } else {
+                print_details(&view)?;
+            }
+        }
+        ClientsAction::Delete { id } => {
+            service.remove(&id).await.map_err(|e| e.to_string())?;
+            println!("deleted {id}");
+        }
+    }
+    Ok(())
+}
+
+fn print_json(value: &impl Serialize) -> Result<(), String> {
+    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    println!("{text}");
+    Ok(())
+}
+
+fn print_table(views: &[ClientView]) {
+    println!(
+        "{:<24} {:<8} {:<24} {:<20} GRANT_TYPES",
+        "CLIENT_ID", "STATE", "NAME", "AUTH_METHOD"
+    );
+    for view in views {
+        println!(
+            "{:<24} {:<8} {:<24} {:<20} {}",
+            view.client_id,
+            view.state,
+            view.metadata.client_name.as_deref().unwrap_or("-"),
+            view.metadata
+                .token_endpoint_auth_method
+                .as_deref()
+                .unwrap_or("-"),
+            view.metadata
+                .grant_types
+                .as_deref()
+                .unwrap_or_default()
+                .join(",")
+        );
+    }
+}
+
+fn print_details(view: &ClientView) -> Result<(), String> {
+    let value = serde_json::to_value(view).map_err(|e| e.to_string())?;
+    if let serde_json::Value::Object(members) = value {
+        for (key, value) in members {
+            let text = match value {
+                serde_json::Value::String(s) => s,
+                other => other.to_string(),
+            };
+            println!("{key:<34} {text}");
+        }
+    }
+    Ok(())
+}

@@ -1,0 +1,215 @@
+//! The one HTTP client for URLs that apps point the gateway at. It refuses
+//! loopback, private, link-local and other non-public addresses after DNS
+//! resolution (unless the operator allows them), caps response size and time,
+//! and follows no redirect.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use serde_json::Value;
+use url::{Host, Url};
+
+use crate::registration::{DocumentFetcher, FetchError};
+
+/// Settings of the guarded client.
+#[derive(Debug, Clone)]
+pub struct OutboundSettings {
+    /// Allow loopback, private and link-local destinations (tests, labs).
+    pub allow_private_networks: bool,
+    /// Total time allowed for one fetch.
+    pub timeout: Duration,
+    /// Largest response body accepted, in bytes.
+    pub max_response_bytes: usize,
+    /// Extra trusted root certificates, PEM.
+    pub extra_root_certificates: Vec<Vec<u8>>,
+}
+
+/// An SSRF-guarded HTTP client.
+#[derive(Debug, Clone)]
+pub struct GuardedClient {
+    client: reqwest::Client,
+    settings: Arc<OutboundSettings>,
+}
+
+/// Why the guarded client could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the outbound HTTP client: {0}")]
+pub struct OutboundError(String);
+
+impl GuardedClient {
+    /// Builds the client.
+    pub fn new(settings: OutboundSettings) -> Result<Self, OutboundError> {
+        let mut builder = reqwest::Client::builder()
+            .timeout(settings.timeout)
+            .connect_timeout(settings.timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow_private: settings.allow_private_networks,
+            }));
+        for pem in &settings.extra_root_certificates {
+            let certificate = reqwest::Certificate::from_pem(pem)
+                .map_err(|e| OutboundError(format!("bad root certificate: {e}")))?;
+            builder = builder.add_root_certificate(certificate);
+        }
+        let client = builder.build().map_err(|e| OutboundError(e.to_string()))?;
+        Ok(Self {
+            client,
+            settings: Arc::new(settings),
+        })
+    }
+
+    /// GETs `url` with every guard applied and returns the body.
+    pub async fn get(&self, url: &Url) -> Result<Vec<u8>, FetchError> {
+        if let Some(ip) = literal_ip(url) {
+            if !self.settings.allow_private_networks && !is_public(ip) {
+                return Err(FetchError(format!("{ip} is not a public address")));
+            }
+        }
+        let mut response = self
+            .client
+            .get(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .send()
+            .await
+            .map_err(|e| FetchError(describe(&e)))?;
+        if !response.status().is_success() {
+            return Err(FetchError(format!("answered HTTP {}", response.status())));
+        }
+        let limit = self.settings.max_response_bytes;
+        if response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(FetchError(format!("response is larger than {limit} bytes")));
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| FetchError(describe(&e)))?
+        {
+            if body.len() + chunk.len() > limit {
+                return Err(FetchError(format!("response is larger than {limit} bytes")));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(body)
+    }
+}
+
+#[async_trait]
+impl DocumentFetcher for GuardedClient {
+    async fn fetch_json(&self, url: &Url) -> Result<Value, FetchError> {
+        let body = self.get(url).await?;
+        serde_json::from_slice(&body).map_err(|e| FetchError(format!("not JSON: {e}")))
+    }
+}
+
+/// reqwest's message plus its source chain, which says what really failed.
+fn describe(error: &reqwest::Error) -> String {
+    let mut text = error.to_string();
+    let mut source = std::error::Error::source(error);
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
+fn literal_ip(url: &Url) -> Option<IpAddr> {
+    match url.host()? {
+        Host::Ipv4(ip) => Some(IpAddr::V4(ip)),
+        Host::Ipv6(ip) => Some(IpAddr::V6(ip)),
+        Host::Domain(_) => None,
+    }
+}
+
+/// Resolves names, then drops every address that is not public.
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0))
+                .await?
+                .filter(|addr| allow_private || is_public(addr.ip()))
+                .collect();
+            if resolved.is_empty() {
+                let message = format!("{host} resolves to no public address");
+                return Err(Box::new(std::io::Error::other(message)) as _);
+            }
+            Ok(Box::new(resolved.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Whether an address is routable on the public internet.
+#[must_use]
+pub fn is_public(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => is_public_v4(v4),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => is_public_v4(v4),
+            None => is_public_v6(v6),
+        },
+    }
+}
+
+fn is_public_v4(ip: Ipv4Addr) -> bool {
+    let [a, b, ..] = ip.octets();
+    !(ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local()
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_documentation()
+        || ip.is_multicast()
+        || a == 0
+        || (a == 100 && (64..128).contains(&b)) // shared address space (RFC 6598)
+        || (a == 192 && b == 0 && ip.octets()[2] == 0) // IETF protocol assignments
+        || (a == 198 && (18..20).contains(&b)) // benchmarking (RFC 2544)
+        || a >= 240) // reserved
+}
+
+fn is_public_v6(ip: Ipv6Addr) -> bool {
+    let first = ip.segments()[0];
+    !(ip.is_loopback()
+        || ip.is_unspecified()
+        || ip.is_multicast()
+        || (first & 0xfe00) == 0xfc00 // unique local
+        || (first & 0xffc0) == 0xfe80 // link-local
+        || first == 0x2001 && ip.segments()[1] == 0x0db8) // documentation
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn classifies_addresses() {
+        for private in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "100.64.0.1",
+            "0.0.0.0",
+            "::1",
+            "fe80::1",
+            "fd00::1",
+            "::ffff:127.0.0.1",
+        ] {
+            assert!(!is_public(private.parse().unwrap()), "{private}");
+        }
+        for public in ["93.184.216.34", "1.1.1.1", "2606:4700::1111"] {
+            assert!(is_public(public.parse().unwrap()), "{public}");
+        }
+    }
+}

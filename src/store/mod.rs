@@ -1,0 +1,63 @@
+//! Persistence of registered clients behind one trait, [`ClientStore`].
+//! SQLite is the embedded default.
+
+use async_trait::async_trait;
+
+use crate::domain::{ClientId, ClientState, RegisteredClient};
+
+pub mod sqlite;
+
+/// A storage failure. The cause is for the log, never for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The database failed or could not be reached.
+    #[error("database error: {0}")]
+    Database(#[from] sqlx::Error),
+    /// Migrations could not be applied.
+    #[error("migration failed: {0}")]
+    Migration(#[from] sqlx::migrate::MigrateError),
+    /// The store URL or file is unusable.
+    #[error("cannot open store: {0}")]
+    Open(String),
+    /// A stored row no longer parses.
+    #[error("stored client `{client_id}` is unreadable: {reason}")]
+    Corrupt {
+        /// The affected client.
+        client_id: String,
+        /// What is wrong with it.
+        reason: String,
+    },
+    /// A client with this id already exists.
+    #[error("client `{0}` already exists")]
+    Duplicate(ClientId),
+}
+
+/// Where registered clients live. Every write is durable when it returns.
+#[async_trait]
+pub trait ClientStore: Send + Sync {
+    /// Adds a new client; [`StoreError::Duplicate`] if the id is taken.
+    async fn insert(&self, client: &RegisteredClient) -> Result<(), StoreError>;
+
+    /// Reads a client in any state.
+    async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError>;
+
+    /// Overwrites a client's metadata, hashes, secret expiry and state.
+    /// Returns `false` when no such client exists.
+    async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError>;
+
+    /// Moves a client to another state; `false` when no such client exists.
+    async fn set_state(&self, id: &ClientId, state: ClientState) -> Result<bool, StoreError>;
+
+    /// Removes a client; `false` when no such client exists.
+    async fn remove(&self, id: &ClientId) -> Result<bool, StoreError>;
+
+    /// Clients in id order, starting after `after`, at most `limit`.
+    async fn list(
+        &self,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError>;
+
+    /// Checks that the database answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}
