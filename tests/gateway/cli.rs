@@ -1,0 +1,187 @@
+//! The binary: check-config, operator commands, environment overrides, and
+//! durability of acknowledged registrations across `kill -9`.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gateway.toml");
+
+#[test]
+fn shipped_config_passes_check_config() {
+    let (ok, stdout, stderr) = run_cli(&["check-config", "--config", SHIPPED_CONFIG]);
+    assert!(ok, "{stdout}{stderr}");
+    assert!(stdout.contains("ok"));
+}
+
+#[test]
+fn check_config_lists_every_error_and_exits_1() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[server]\nlisten = \"nowhere\"\npublic_url = \"ftp://x\"\ncolour = \"blue\"\n\
+         [provider]\nkind = \"acme\"\n[store]\nurl = \"mysql://db\"\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = run_cli(&["check-config", "--config", path.to_str().unwrap()]);
+    assert!(!ok);
+    for needle in [
+        "server.listen",
+        "server.public_url",
+        "server.colour",
+        "provider.kind",
+        "store.url",
+    ] {
+        assert!(stderr.contains(needle), "{needle} missing from:\n{stderr}");
+    }
+    let (ok, _, stderr) = run_cli(&["check-config", "--config", "/no/such/file.toml"]);
+    assert!(!ok);
+    assert!(stderr.contains("cannot read"));
+}
+
+#[test]
+fn environment_overrides_reach_check_config() {
+    let output = std::process::Command::new(binary())
+        .args(["check-config", "--config", SHIPPED_CONFIG])
+        .env("DCR_GATEWAY__SERVER__LISTEN", "not-an-address")
+        .env("DCR_GATEWAY__SERVER__MAX_BODY_BYTES", "4096")
+        .output()
+        .unwrap();
+    assert!(!output.status.success());
+    assert!(String::from_utf8_lossy(&output.stderr).contains("not-an-address"));
+}
+
+#[tokio::test]
+async fn operator_commands_go_through_the_service_and_print_no_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let config_arg = config.to_str().unwrap();
+    let server = ServerProcess::start(&config, port).await;
+    let http = reqwest::Client::new();
+    let mut clients = Vec::new();
+    for name in ["alpha", "beta", "gamma"] {
+        let response = http
+            .post(format!("{}/register", server.base))
+            .json(&json!({ "redirect_uris": ["https://app.example.com/cb"], "client_name": name }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        clients.push(response.json::<Value>().await.unwrap());
+    }
+    let secrets: Vec<&str> = clients
+        .iter()
+        .flat_map(|c| [c["client_secret"].as_str().unwrap(), token_of(c)])
+        .collect();
+
+    let (ok, table, _) = run_cli(&["clients", "list", "--config", config_arg]);
+    assert!(ok);
+    let (ok, listed, _) = run_cli(&["clients", "list", "--json", "--config", config_arg]);
+    assert!(ok);
+    let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
+    assert_eq!(listed.len(), 3);
+    for client in &clients {
+        let id = client["client_id"].as_str().unwrap();
+        assert!(table.contains(id));
+        assert!(
+            listed
+                .iter()
+                .any(|c| c["client_id"] == id && c["has_client_secret"] == true)
+        );
+    }
+    let first = clients[0]["client_id"].as_str().unwrap();
+    let (ok, shown, _) = run_cli(&["clients", "show", first, "--json", "--config", config_arg]);
+    assert!(ok);
+    let shown: Value = serde_json::from_str(&shown).unwrap();
+    assert_eq!(shown["client_name"], "alpha");
+    let (ok, text, _) = run_cli(&["clients", "show", first, "--config", config_arg]);
+    assert!(ok && text.contains("alpha"));
+    for output in [&table, &text, &serde_json::to_string(&listed).unwrap()] {
+        for secret in &secrets {
+            assert!(!output.contains(secret), "a secret was printed");
+        }
+    }
+
+    let (ok, _, _) = run_cli(&["clients", "delete", first, "--config", config_arg]);
+    assert!(ok);
+    let read = http
+        .get(uri_of(&clients[0]))
+        .bearer_auth(token_of(&clients[0]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(read.status(), StatusCode::UNAUTHORIZED);
+    let (ok, _, stderr) = run_cli(&["clients", "show", first, "--config", config_arg]);
+    assert!(!ok && stderr.contains(first));
+    let (ok, _, _) = run_cli(&["clients", "delete", first, "--config", config_arg]);
+    assert!(!ok, "deleting twice fails");
+    drop(server);
+}
+
+#[tokio::test]
+async fn acknowledged_registrations_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let mut server = ServerProcess::start(&config, port).await;
+    let base = server.base.clone();
+    let http = reqwest::Client::new();
+
+    // Eight concurrent writers; the process is killed while they run.
+    let mut writers = Vec::new();
+    for _ in 0..8 {
+        let http = http.clone();
+        let base = base.clone();
+        writers.push(tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            for _ in 0..200 {
+                let Ok(response) = http
+                    .post(format!("{base}/register"))
+                    .json(&json!({ "redirect_uris": ["https://app.example.com/cb"] }))
+                    .send()
+                    .await
+                else {
+                    break;
+                };
+                if response.status() != StatusCode::CREATED {
+                    break;
+                }
+                match response.json::<Value>().await {
+                    Ok(client) => acknowledged.push(client),
+                    Err(_) => break,
+                }
+            }
+            acknowledged
+        }));
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    server.child.kill().unwrap(); // SIGKILL
+    server.child.wait().unwrap();
+    let mut acknowledged = Vec::new();
+    for writer in writers {
+        acknowledged.extend(writer.await.unwrap());
+    }
+    assert!(
+        !acknowledged.is_empty(),
+        "no registration finished before the kill"
+    );
+
+    let server = ServerProcess::start(&config, port).await;
+    for client in &acknowledged {
+        let read = http
+            .get(uri_of(client))
+            .bearer_auth(token_of(client))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            read.status(),
+            StatusCode::OK,
+            "an acknowledged client was lost"
+        );
+    }
+    drop(server);
+}

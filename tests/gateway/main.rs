@@ -1,0 +1,12 @@
+//! Black-box tests of the gateway over real HTTP on 127.0.0.1:0 with a
+//! temporary SQLite file. One test binary, so the suite links once.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod cli;
+mod manage;
+mod oidc_client;
+mod properties;
+mod register;
+mod support;
+mod surface;

@@ -1,0 +1,257 @@
+//! Test harness: the real gateway on 127.0.0.1:0 with a temporary SQLite file,
+//! the real binary for CLI and crash tests, and an HTTPS document server.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use dcr_gateway::app;
+use dcr_gateway::config::Config;
+use reqwest::{Response, StatusCode};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+/// A running in-process gateway.
+pub struct TestApp {
+    pub base: String,
+    pub http: reqwest::Client,
+    _dir: TempDir,
+    _shutdown: oneshot::Sender<()>,
+}
+
+/// A gateway on embedded defaults (but a temporary store and a free port).
+pub async fn spawn_app() -> TestApp {
+    spawn_app_with("").await
+}
+
+/// A gateway with extra TOML sections appended to its configuration.
+pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let toml = format!(
+        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n\
+         [store]\nurl = \"sqlite://{}\"\n{extra_toml}",
+        dir.path().join("gateway.db").display()
+    );
+    let config = Config::from_sources(&toml, Vec::new()).unwrap();
+    let service = app::build_service(&config).await.unwrap();
+    let router = app::build_router(service, &config);
+    let (tx, rx) = oneshot::channel::<()>();
+    tokio::spawn(app::serve(listener, router, async {
+        let _ = rx.await;
+    }));
+    TestApp {
+        base: format!("http://{addr}"),
+        http: reqwest::Client::new(),
+        _dir: dir,
+        _shutdown: tx,
+    }
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base)
+    }
+
+    pub async fn post_register(&self, body: &Value) -> Response {
+        self.http
+            .post(self.url("/register"))
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// Registers and returns the client information response.
+    pub async fn register(&self, body: &Value) -> Value {
+        let response = self.post_register(body).await;
+        let status = response.status();
+        let json: Value = response.json().await.unwrap();
+        assert_eq!(status, StatusCode::CREATED, "{json}");
+        json
+    }
+
+    /// Registers and returns the 400 error code and description.
+    pub async fn register_error(&self, body: &Value) -> (String, String) {
+        let response = self.post_register(body).await;
+        error_of(response, StatusCode::BAD_REQUEST).await
+    }
+
+    pub async fn read(&self, client: &Value, token: Option<&str>) -> Response {
+        with_token(self.http.get(uri_of(client)), token)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn update(&self, client: &Value, token: Option<&str>, body: &Value) -> Response {
+        with_token(self.http.put(uri_of(client)), token)
+            .json(body)
+            .send()
+            .await
+            .unwrap()
+    }
+
+    pub async fn delete(&self, client: &Value, token: Option<&str>) -> Response {
+        with_token(self.http.delete(uri_of(client)), token)
+            .send()
+            .await
+            .unwrap()
+    }
+}
+
+pub fn uri_of(client: &Value) -> String {
+    client["registration_client_uri"]
+        .as_str()
+        .unwrap()
+        .to_owned()
+}
+
+pub fn token_of(client: &Value) -> &str {
+    client["registration_access_token"].as_str().unwrap()
+}
+
+fn with_token(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+    match token {
+        Some(token) => request.bearer_auth(token),
+        None => request,
+    }
+}
+
+/// Asserts the status and an RFC error body; returns (error, error_description).
+pub async fn error_of(response: Response, status: StatusCode) -> (String, String) {
+    assert_eq!(response.status(), status);
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("application/json")
+    );
+    let body: Value = response.json().await.unwrap();
+    (
+        body["error"].as_str().unwrap().to_owned(),
+        body["error_description"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// A minimal valid web client.
+pub fn web_client() -> Value {
+    json!({ "redirect_uris": ["https://app.example.com/cb"] })
+}
+
+/// The update body that keeps a client as it is (RFC 7592 §2.2 shape).
+pub fn update_body(client: &Value, metadata: Value) -> Value {
+    let mut body = metadata;
+    body["client_id"] = client["client_id"].clone();
+    body
+}
+
+/// The path of the gateway binary built for these tests.
+pub fn binary() -> &'static str {
+    env!("CARGO_BIN_EXE_dcr-gateway")
+}
+
+/// A free TCP port on loopback (bound, then released).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// Writes a configuration for the binary: a store in `dir`, listening on `port`.
+pub fn write_config(dir: &Path, port: u16) -> PathBuf {
+    let path = dir.join("gateway.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
+             [store]\nurl = \"sqlite://{}\"\n[log]\nformat = \"json\"\n",
+            dir.join("gateway.db").display()
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// The gateway binary serving `config`, killed when dropped.
+pub struct ServerProcess {
+    pub child: Child,
+    pub base: String,
+}
+
+impl ServerProcess {
+    pub async fn start(config: &Path, port: u16) -> Self {
+        let child = Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(config)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // Owned from here on, so that a panic below still kills the child.
+        let server = Self {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
+        let http = reqwest::Client::new();
+        for _ in 0..400 {
+            if let Ok(r) = http.get(format!("{}/readyz", server.base)).send().await {
+                if r.status().is_success() {
+                    return server;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!("the gateway did not become ready on port {port}");
+    }
+}
+
+impl Drop for ServerProcess {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the CLI and returns (exit success, stdout, stderr).
+pub fn run_cli(args: &[&str]) -> (bool, String, String) {
+    let output = Command::new(binary()).args(args).output().unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stdout).into_owned(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+/// An HTTPS server on loopback answering every GET with `body`, with a
+/// certificate made for this test. Returns its address and the CA PEM path.
+pub async fn https_document_server(dir: &Path, body: Value) -> (SocketAddr, PathBuf) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let certified =
+        rcgen::generate_simple_self_signed(vec!["localhost".to_owned(), "127.0.0.1".to_owned()])
+            .unwrap();
+    let cert_pem = certified.cert.pem();
+    let key_pem = certified.key_pair.serialize_pem();
+    let ca_path = dir.join("test-ca.pem");
+    std::fs::write(&ca_path, &cert_pem).unwrap();
+    let tls = axum_server::tls_rustls::RustlsConfig::from_pem(
+        cert_pem.into_bytes(),
+        key_pem.into_bytes(),
+    )
+    .await
+    .unwrap();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let addr = listener.local_addr().unwrap();
+    let router = axum::Router::new().fallback(move || {
+        let body = body.clone();
+        async move { axum::Json(body) }
+    });
+    tokio::spawn(axum_server::from_tcp_rustls(listener, tls).serve(router.into_make_service()));
+    (addr, ca_path)
+}

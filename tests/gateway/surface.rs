@@ -1,0 +1,155 @@
+//! Discovery, health, OpenAPI, unknown routes and request ids.
+
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::support::*;
+
+#[tokio::test]
+async fn discovery_documents_point_at_the_gateway() {
+    let app = spawn_app().await;
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let doc: Value = response.json().await.unwrap();
+        assert_eq!(doc["issuer"], app.base);
+        assert_eq!(doc["registration_endpoint"], app.url("/register"));
+        assert!(
+            doc["grant_types_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|g| g == "authorization_code")
+        );
+        assert!(
+            doc["token_endpoint_auth_methods_supported"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .any(|m| m == "private_key_jwt")
+        );
+    }
+}
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = spawn_app().await;
+    for path in ["/healthz", "/readyz"] {
+        let response = app.http.get(app.url(path)).send().await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK, "{path}");
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["status"], "ok");
+    }
+}
+
+#[tokio::test]
+async fn openapi_document_describes_every_route() {
+    let app = spawn_app().await;
+    let doc: Value = app
+        .http
+        .get(app.url("/openapi.json"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
+    let paths = &doc["paths"];
+    for (path, methods) in [
+        ("/register", &["post"][..]),
+        ("/register/{client_id}", &["get", "put", "delete"][..]),
+        ("/.well-known/openid-configuration", &["get"][..]),
+        ("/.well-known/oauth-authorization-server", &["get"][..]),
+        ("/healthz", &["get"][..]),
+        ("/readyz", &["get"][..]),
+        ("/openapi.json", &["get"][..]),
+    ] {
+        for method in methods {
+            assert!(
+                paths[path][method].is_object(),
+                "{method} {path} is not documented"
+            );
+        }
+    }
+    assert_eq!(
+        paths.as_object().unwrap().len(),
+        7,
+        "a route is documented that does not exist"
+    );
+    let post = &paths["/register"]["post"]["responses"];
+    for status in ["201", "400", "413", "503", "500"] {
+        assert!(post[status].is_object(), "POST /register {status}");
+    }
+    let schemas = &doc["components"]["schemas"];
+    for member in [
+        "redirect_uris",
+        "client_name",
+        "jwks",
+        "request_uris",
+        "default_max_age",
+    ] {
+        assert!(
+            schemas["MetadataDocument"]["properties"][member].is_object(),
+            "{member}"
+        );
+    }
+    // The response is the metadata plus the credentials (allOf).
+    let parts = schemas["ClientInformationResponse"]["allOf"]
+        .as_array()
+        .unwrap();
+    assert!(
+        parts
+            .iter()
+            .any(|p| p["$ref"] == "#/components/schemas/MetadataDocument")
+    );
+    for member in [
+        "client_id",
+        "registration_access_token",
+        "registration_client_uri",
+    ] {
+        assert!(
+            parts.iter().any(|p| p["properties"][member].is_object()),
+            "{member}"
+        );
+        assert!(
+            parts.iter().any(|p| p["required"]
+                .as_array()
+                .is_some_and(|r| r.contains(&member.into()))),
+            "{member}"
+        );
+    }
+    assert!(doc["components"]["securitySchemes"]["registration_access_token"].is_object());
+}
+
+#[tokio::test]
+async fn unknown_routes_and_methods_get_json_errors() {
+    let app = spawn_app().await;
+    let (code, _) = error_of(
+        app.http.get(app.url("/nope")).send().await.unwrap(),
+        StatusCode::NOT_FOUND,
+    )
+    .await;
+    assert_eq!(code, "not_found");
+    let response = app.http.patch(app.url("/register")).send().await.unwrap();
+    let (code, _) = error_of(response, StatusCode::METHOD_NOT_ALLOWED).await;
+    assert_eq!(code, "invalid_request");
+}
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id() {
+    let app = spawn_app().await;
+    let response = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert_eq!(response.headers()["x-request-id"].len(), 36);
+    let response = app
+        .http
+        .get(app.url("/healthz"))
+        .header("x-request-id", "caller-chosen-id")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.headers()["x-request-id"], "caller-chosen-id");
+}
