@@ -41,8 +41,9 @@ pub trait ClientStore: Send + Sync {
     /// Reads a client in any state.
     async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError>;
 
-    /// Overwrites a client's metadata, hashes, secret expiry and state.
-    /// Returns `false` when no such client exists.
+    /// Overwrites an active client's metadata, hashes and secret expiry; its
+    /// state is left alone. Returns `false` when no active client has this id
+    /// (so an update never revives a client that is being deleted).
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError>;
 
     /// Moves a client to another state; `false` when no such client exists.

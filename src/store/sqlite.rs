@@ -133,11 +133,10 @@ impl ClientStore for SqliteStore {
 
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
         let result = sqlx::query(
-            "UPDATE clients SET state = ?, metadata = ?, registration_token_hash = ?, \
+            "UPDATE clients SET metadata = ?, registration_token_hash = ?, \
              client_secret_hash = ?, client_secret_expires_at = ?, updated_at = ? \
-             WHERE client_id = ?",
+             WHERE client_id = ? AND state = 'active'",
         )
-        .bind(client.state.as_str())
         .bind(metadata_json(client)?)
         .bind(client.registration_token.as_bytes())
         .bind(client.client_secret.as_ref().map(SecretHash::as_bytes))

@@ -8,5 +8,6 @@ mod manage;
 mod oidc_client;
 mod properties;
 mod register;
+mod store;
 mod support;
 mod surface;
