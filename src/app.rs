@@ -9,12 +9,15 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ProviderConfig};
+use crate::config::{Config, ProviderConfig, ProviderKind};
 use crate::domain::RedirectRules;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
 use crate::provider::Provider;
+use crate::provider::http_client::ProviderSetupError;
+use crate::provider::hydra::Hydra;
 use crate::provider::local::LocalRegistry;
+use crate::provider::rfc7591::Rfc7591;
 use crate::registration::RegistrationService;
 use crate::store::StoreError;
 use crate::store::sqlite::SqliteStore;
@@ -28,15 +31,21 @@ pub enum StartupError {
     /// The outbound client could not be built.
     #[error(transparent)]
     Outbound(#[from] OutboundError),
+    /// The provider backend could not be built.
+    #[error(transparent)]
+    Provider(#[from] ProviderSetupError),
 }
 
 /// Opens the store and builds the service over the configured provider.
 pub async fn build_service(config: &Config) -> Result<Arc<RegistrationService>, StartupError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = SqliteStore::open(&config.store.url, clock.clone()).await?;
-    let provider: Arc<dyn Provider> = match config.provider {
-        ProviderConfig::Local => Arc::new(LocalRegistry),
-    };
+    let store = SqliteStore::open(
+        &config.store.url,
+        clock.clone(),
+        config.store.encryption_key.clone(),
+    )
+    .await?;
+    let provider = build_provider(&config.provider)?;
     let fetcher = GuardedClient::new(config.outbound.clone())?;
     Ok(Arc::new(RegistrationService::new(
         Arc::new(store),
@@ -45,6 +54,41 @@ pub async fn build_service(config: &Config) -> Result<Arc<RegistrationService>, 
         clock,
         RedirectRules::default(),
     )))
+}
+
+fn build_provider(config: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderSetupError> {
+    Ok(match &config.kind {
+        ProviderKind::Local => Arc::new(LocalRegistry),
+        ProviderKind::Hydra(settings) => Arc::new(Hydra::new(settings.clone())?),
+        ProviderKind::Rfc7591(settings) => Arc::new(Rfc7591::new(settings.clone())?),
+    })
+}
+
+/// Runs reconcile every `config.reconcile_interval` (never when zero), until
+/// the returned handle is aborted or the runtime stops.
+pub fn spawn_reconciler(
+    service: Arc<RegistrationService>,
+    config: &ProviderConfig,
+) -> Option<tokio::task::JoinHandle<()>> {
+    let interval = config.reconcile_interval;
+    if interval.is_zero() {
+        return None;
+    }
+    let grace = config.reconcile_grace();
+    Some(tokio::spawn(async move {
+        let mut ticks = tokio::time::interval(interval);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            ticks.tick().await;
+            match service.reconcile(grace).await {
+                Ok(report) if report.has_drift() => {
+                    tracing::warn!(?report, "reconcile found drift");
+                }
+                Ok(report) => tracing::debug!(?report, "reconcile"),
+                Err(error) => tracing::warn!(%error, "reconcile failed"),
+            }
+        }
+    }))
 }
 
 /// The complete HTTP application for `service`.

@@ -2,6 +2,7 @@
 //! (`DCR_GATEWAY__SERVER__LISTEN=…`, double underscore nests). Read raw with
 //! serde, then validated into [`Config`], reporting every error at once.
 
+use std::collections::BTreeMap;
 use std::ffi::OsString;
 use std::fmt;
 use std::net::SocketAddr;
@@ -13,6 +14,10 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::outbound::OutboundSettings;
+use crate::provider::Credential;
+use crate::provider::hydra::{HydraSettings, LIFESPANS};
+use crate::provider::rfc7591::Rfc7591Settings;
+use crate::store::sealing::Sealer;
 
 /// Prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "DCR_GATEWAY__";
@@ -48,13 +53,39 @@ pub struct ServerConfig {
 pub struct StoreConfig {
     /// Database URL, `sqlite://PATH`.
     pub url: String,
+    /// Key that seals provider state at rest (required by `rfc7591`).
+    pub encryption_key: Option<Sealer>,
 }
 
 /// `[provider]`: the backend that holds the clients.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum ProviderConfig {
+#[derive(Debug, Clone)]
+pub struct ProviderConfig {
+    /// Which backend, with its settings.
+    pub kind: ProviderKind,
+    /// Bound on every provider call.
+    pub timeout: Duration,
+    /// How often the background reconcile runs (zero: never).
+    pub reconcile_interval: Duration,
+}
+
+impl ProviderConfig {
+    /// How old a pending or deleting row must be before reconcile touches
+    /// it: long enough that no request can still be working on it.
+    #[must_use]
+    pub fn reconcile_grace(&self) -> Duration {
+        self.timeout * 2 + Duration::from_secs(5)
+    }
+}
+
+/// The provider backends.
+#[derive(Debug, Clone)]
+pub enum ProviderKind {
     /// The built-in registry.
     Local,
+    /// Ory Hydra's admin API.
+    Hydra(HydraSettings),
+    /// Any RFC 7591/7592 server.
+    Rfc7591(Rfc7591Settings),
 }
 
 /// `[log]`.
@@ -125,12 +156,15 @@ impl Default for RawServer {
 #[serde(default)]
 struct RawStore {
     url: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    encryption_key: Option<String>,
 }
 
 impl Default for RawStore {
     fn default() -> Self {
         Self {
             url: "sqlite://data/dcr-gateway.db".into(),
+            encryption_key: None,
         }
     }
 }
@@ -139,12 +173,34 @@ impl Default for RawStore {
 #[serde(default)]
 struct RawProvider {
     kind: String,
+    timeout: String,
+    reconcile_interval: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    issuer: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    admin_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_key: Option<String>,
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    lifespans: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    registration_endpoint: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    initial_access_token: Option<String>,
 }
 
 impl Default for RawProvider {
     fn default() -> Self {
         Self {
             kind: "local".into(),
+            timeout: "10s".into(),
+            reconcile_interval: "60s".into(),
+            issuer: None,
+            admin_url: None,
+            api_key: None,
+            lifespans: BTreeMap::new(),
+            registration_endpoint: None,
+            initial_access_token: None,
         }
     }
 }
@@ -391,16 +447,18 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
             "store.url `{store_url}`: supported stores are sqlite://PATH"
         )));
     }
+    let encryption_key = raw.store.encryption_key.as_deref().and_then(|key| {
+        Sealer::from_base64(key)
+            .map_err(|e| check(Err(format!("store.encryption_key: {e}"))))
+            .ok()
+    });
 
-    let provider = match raw.provider.kind.as_str() {
-        "local" => ProviderConfig::Local,
-        other => {
-            check(Err(format!(
-                "provider.kind `{other}` is not supported; supported: local"
-            )));
-            ProviderConfig::Local
-        }
-    };
+    let provider = provider(raw.provider, &mut check);
+    if matches!(provider.kind, ProviderKind::Rfc7591(_)) && raw.store.encryption_key.is_none() {
+        check(Err(
+            "store.encryption_key is required with provider.kind = \"rfc7591\" (it seals the upstream's tokens)".into(),
+        ));
+    }
 
     let timeout = humantime::parse_duration(&raw.outbound.timeout).unwrap_or_else(|e| {
         check(Err(format!(
@@ -447,7 +505,10 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
             public_url,
             max_body_bytes,
         },
-        store: StoreConfig { url: store_url },
+        store: StoreConfig {
+            url: store_url,
+            encryption_key,
+        },
         provider,
         outbound: OutboundSettings {
             allow_private_networks: raw.outbound.allow_private_networks,
@@ -459,6 +520,140 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
             format,
             filter: raw.log.filter,
         },
+    }
+}
+
+fn duration(text: &str, key: &str, check: &mut impl FnMut(Result<(), String>)) -> Duration {
+    humantime::parse_duration(text).unwrap_or_else(|e| {
+        check(Err(format!("{key} `{text}`: {e}")));
+        Duration::from_secs(1)
+    })
+}
+
+fn http_url(
+    text: Option<&str>,
+    key: &str,
+    kind: &str,
+    check: &mut impl FnMut(Result<(), String>),
+) -> Option<Url> {
+    let Some(text) = text else {
+        check(Err(format!(
+            "{key} is required with provider.kind = \"{kind}\""
+        )));
+        return None;
+    };
+    match Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+        _ => {
+            check(Err(format!("{key} `{text}` must be an http(s) URL")));
+            None
+        }
+    }
+}
+
+fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> ProviderConfig {
+    let timeout = duration(&raw.timeout, "provider.timeout", check);
+    let reconcile_interval = duration(
+        &raw.reconcile_interval,
+        "provider.reconcile_interval",
+        check,
+    );
+    let kind_name = raw.kind.as_str();
+    let allowed: &[&str] = match kind_name {
+        "local" => &[],
+        "hydra" => &["issuer", "admin_url", "api_key", "lifespans"],
+        "rfc7591" => &["issuer", "registration_endpoint", "initial_access_token"],
+        other => {
+            check(Err(format!(
+                "provider.kind `{other}` is not supported; supported: local, hydra, rfc7591"
+            )));
+            &[
+                "issuer",
+                "admin_url",
+                "api_key",
+                "lifespans",
+                "registration_endpoint",
+                "initial_access_token",
+            ]
+        }
+    };
+    let present = [
+        ("issuer", raw.issuer.is_some()),
+        ("admin_url", raw.admin_url.is_some()),
+        ("api_key", raw.api_key.is_some()),
+        ("lifespans", !raw.lifespans.is_empty()),
+        ("registration_endpoint", raw.registration_endpoint.is_some()),
+        ("initial_access_token", raw.initial_access_token.is_some()),
+    ];
+    for (key, _) in present
+        .iter()
+        .filter(|(key, set)| *set && !allowed.contains(key))
+    {
+        check(Err(format!(
+            "provider.{key} does not apply to provider.kind = \"{kind_name}\""
+        )));
+    }
+    let kind = match kind_name {
+        "hydra" => {
+            let mut lifespans = BTreeMap::new();
+            for (name, text) in &raw.lifespans {
+                if LIFESPANS.contains(&name.as_str()) {
+                    lifespans.insert(
+                        name.clone(),
+                        duration(text, &format!("provider.lifespans.{name}"), check),
+                    );
+                } else {
+                    check(Err(format!(
+                        "provider.lifespans.{name} is not a Hydra lifespan; known: {}",
+                        LIFESPANS.join(", ")
+                    )));
+                }
+            }
+            let admin_url = http_url(
+                raw.admin_url.as_deref(),
+                "provider.admin_url",
+                "hydra",
+                check,
+            );
+            let issuer = http_url(raw.issuer.as_deref(), "provider.issuer", "hydra", check);
+            match (admin_url, issuer) {
+                (Some(admin_url), Some(issuer)) => ProviderKind::Hydra(HydraSettings {
+                    admin_url,
+                    issuer,
+                    api_key: raw.api_key.map(Credential::new),
+                    lifespans,
+                    timeout,
+                }),
+                // The errors are recorded; the configuration will be refused.
+                _ => ProviderKind::Local,
+            }
+        }
+        "rfc7591" => {
+            let issuer = http_url(raw.issuer.as_deref(), "provider.issuer", "rfc7591", check);
+            let endpoint = http_url(
+                raw.registration_endpoint.as_deref(),
+                "provider.registration_endpoint",
+                "rfc7591",
+                check,
+            );
+            match (issuer, endpoint) {
+                (Some(issuer), Some(registration_endpoint)) => {
+                    ProviderKind::Rfc7591(Rfc7591Settings {
+                        issuer,
+                        registration_endpoint,
+                        initial_access_token: raw.initial_access_token.map(Credential::new),
+                        timeout,
+                    })
+                }
+                _ => ProviderKind::Local,
+            }
+        }
+        _ => ProviderKind::Local,
+    };
+    ProviderConfig {
+        kind,
+        timeout,
+        reconcile_interval,
     }
 }
 
@@ -480,7 +675,7 @@ mod tests {
         assert_eq!(config.server.public_url, "http://127.0.0.1:8080");
         assert_eq!(config.server.max_body_bytes, 65_536);
         assert_eq!(config.store.url, "sqlite://data/dcr-gateway.db");
-        assert_eq!(config.provider, ProviderConfig::Local);
+        assert!(matches!(config.provider.kind, ProviderKind::Local));
         assert_eq!(
             config.server.endpoint("/register"),
             "http://127.0.0.1:8080/register"

@@ -15,6 +15,7 @@
 //! - [`config`]: TOML plus environment, validated with every error at once.
 //! - [`app`]: wiring — build the service and router, serve on a listener.
 //! - [`clock`]: the one reader of wall-clock time.
+//! - [`error_text`]: error messages with their causes.
 //!
 //! `http`, `store`, `provider` and `outbound` are adapters around
 //! `registration` and never import each other.
@@ -23,6 +24,7 @@ pub mod app;
 pub mod clock;
 pub mod config;
 pub mod domain;
+pub mod error_text;
 pub mod http;
 pub mod outbound;
 pub mod provider;

@@ -13,7 +13,7 @@ use tracing_subscriber::EnvFilter;
 
 use dcr_gateway::app;
 use dcr_gateway::config::{Config, LogConfig, LogFormat};
-use dcr_gateway::domain::{MetadataDocument, RegisteredClient};
+use dcr_gateway::domain::{ClientId, MetadataDocument, RegisteredClient};
 
 /// OAuth 2.0 Dynamic Client Registration gateway.
 #[derive(Debug, Parser)]
@@ -36,6 +36,19 @@ enum Command {
         /// TOML configuration file.
         #[arg(long)]
         config: PathBuf,
+    },
+    /// Bring gateway and provider in line and report drift (exit 1 on drift).
+    Reconcile {
+        /// TOML configuration file.
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Only touch pending and deleting rows older than this
+        /// (default: twice the provider timeout plus 5 s).
+        #[arg(long)]
+        grace: Option<humantime::Duration>,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
     },
     /// Inspect and delete registered clients.
     Clients {
@@ -108,6 +121,11 @@ async fn main() -> ExitCode {
         Command::Serve { config } => serve(config.as_deref()).await,
         Command::CheckConfig { config } => check_config(&config),
         Command::Clients { config, action } => clients(config.as_deref(), action).await,
+        Command::Reconcile {
+            config,
+            grace,
+            json,
+        } => reconcile(config.as_deref(), grace.map(Into::into), json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -149,11 +167,14 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    tracing::info!(%addr, public_url = %config.server.public_url, provider = ?config.provider, "listening");
+    tracing::info!(%addr, public_url = %config.server.public_url, provider = ?config.provider.kind, "listening");
+    let reconciler = app::spawn_reconciler(service.clone(), &config.provider);
     let router = app::build_router(service, &config);
-    app::serve(listener, router, shutdown_signal())
-        .await
-        .map_err(|e| format!("server failed: {e}"))?;
+    let served = app::serve(listener, router, shutdown_signal()).await;
+    if let Some(reconciler) = reconciler {
+        reconciler.abort();
+    }
+    served.map_err(|e| format!("server failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
 }
@@ -181,6 +202,56 @@ async fn shutdown_signal() {
         () = terminate => {},
     }
     tracing::info!("shutting down");
+}
+
+async fn reconcile(
+    path: Option<&Path>,
+    grace: Option<std::time::Duration>,
+    json: bool,
+) -> Result<(), String> {
+    let config = load(path)?;
+    let service = app::build_service(&config)
+        .await
+        .map_err(|e| e.to_string())?;
+    let grace = grace.unwrap_or_else(|| config.provider.reconcile_grace());
+    let report = service.reconcile(grace).await.map_err(|e| e.to_string())?;
+    let ids = |list: &[ClientId]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
+    let sections = [
+        (
+            "abandoned_removed_at_provider",
+            ids(&report.abandoned_removed_at_provider),
+        ),
+        (
+            "abandoned_never_created",
+            ids(&report.abandoned_never_created),
+        ),
+        (
+            "abandoned_possible_orphans",
+            ids(&report.abandoned_possible_orphans),
+        ),
+        ("deletions_completed", ids(&report.deletions_completed)),
+        ("unknown_to_gateway", ids(&report.unknown_to_gateway)),
+        ("missing_at_provider", ids(&report.missing_at_provider)),
+        ("failed", report.failed.clone()),
+    ];
+    if json {
+        let object: serde_json::Map<String, serde_json::Value> = sections
+            .iter()
+            .map(|(name, list)| ((*name).to_owned(), serde_json::json!(list)))
+            .collect();
+        print_json(&object)?;
+    } else {
+        for (name, list) in &sections {
+            println!("{name}: {}", list.len());
+            for item in list {
+                println!("  {item}");
+            }
+        }
+    }
+    if report.has_drift() {
+        return Err("gateway and provider disagree (see above)".into());
+    }
+    Ok(())
 }
 
 fn check_config(path: &Path) -> Result<(), String> {

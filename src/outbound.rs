@@ -7,6 +7,7 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::error_text::with_causes;
 use async_trait::async_trait;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::Value;
@@ -75,7 +76,7 @@ impl GuardedClient {
             .header(reqwest::header::ACCEPT, "application/json")
             .send()
             .await
-            .map_err(|e| FetchError(describe(&e)))?;
+            .map_err(|e| FetchError(with_causes(&e)))?;
         if !response.status().is_success() {
             return Err(FetchError(format!("answered HTTP {}", response.status())));
         }
@@ -87,7 +88,7 @@ impl GuardedClient {
         while let Some(chunk) = response
             .chunk()
             .await
-            .map_err(|e| FetchError(describe(&e)))?
+            .map_err(|e| FetchError(with_causes(&e)))?
         {
             if body.len() + chunk.len() > limit {
                 return Err(FetchError(format!("response is larger than {limit} bytes")));
@@ -104,18 +105,6 @@ impl DocumentFetcher for GuardedClient {
         let body = self.get(url).await?;
         serde_json::from_slice(&body).map_err(|e| FetchError(format!("not JSON: {e}")))
     }
-}
-
-/// reqwest's message plus its source chain, which says what really failed.
-fn describe(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 fn literal_ip(url: &Url) -> Option<IpAddr> {

@@ -70,6 +70,18 @@ impl ClientState {
     }
 }
 
+/// What a provider backend keeps about one client beyond its id (for example
+/// an upstream server's registration access token). Opaque to everything but
+/// that backend, sealed at rest, never printed.
+#[derive(Clone, PartialEq)]
+pub struct ProviderState(pub serde_json::Value);
+
+impl fmt::Debug for ProviderState {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ProviderState([redacted])")
+    }
+}
+
 /// A registered client. Secrets are present only as hashes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisteredClient {
@@ -87,4 +99,6 @@ pub struct RegisteredClient {
     pub client_secret_expires_at: i64,
     /// Where the client stands between gateway and provider.
     pub state: ClientState,
+    /// What the provider backend keeps about this client, if anything.
+    pub provider_state: Option<ProviderState>,
 }

@@ -9,7 +9,7 @@ pub mod secret;
 pub mod uri;
 pub mod values;
 
-pub use client::{ClientId, ClientState, RegisteredClient};
+pub use client::{ClientId, ClientState, ProviderState, RegisteredClient};
 pub use error::RegistrationError;
 pub use metadata::{ClientMetadata, MetadataDocument, MetadataError};
 pub use secret::{ClientSecret, RegistrationAccessToken, SecretHash};

@@ -4,9 +4,11 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
+use serde_json::Value;
 use utoipa::ToSchema;
 
 use super::HttpState;
+use super::error::ApiError;
 use crate::domain::values::{AuthMethod, GrantType};
 
 /// Authorization server metadata (RFC 8414) as far as registration goes.
@@ -36,7 +38,23 @@ const RESPONSE_TYPES: [&str; 8] = [
     "none",
 ];
 
-fn document(state: &HttpState) -> DiscoveryDocument {
+/// The provider's own document with the gateway's registration endpoint, or
+/// the gateway's document for the built-in registry.
+async fn document(state: &HttpState) -> Result<Json<Value>, ApiError> {
+    let mut document = match state.service.provider_discovery().await? {
+        Some(document) => document,
+        None => serde_json::to_value(own_document(state)).unwrap_or_default(),
+    };
+    if let Some(members) = document.as_object_mut() {
+        members.insert(
+            "registration_endpoint".into(),
+            Value::String(state.registration_endpoint()),
+        );
+    }
+    Ok(Json(document))
+}
+
+fn own_document(state: &HttpState) -> DiscoveryDocument {
     DiscoveryDocument {
         issuer: state.public_url.to_string(),
         registration_endpoint: state.registration_endpoint(),
@@ -46,18 +64,26 @@ fn document(state: &HttpState) -> DiscoveryDocument {
     }
 }
 
-/// OpenID Provider metadata.
+/// OpenID Provider metadata: the provider's, with the gateway's registration endpoint.
 #[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
-    responses((status = 200, description = "Discovery document", body = DiscoveryDocument)))]
-pub async fn openid_configuration(State(state): State<HttpState>) -> Json<DiscoveryDocument> {
-    Json(document(&state))
+    responses(
+        (status = 200, description = "Discovery document (the provider's members, when it has an issuer)", body = DiscoveryDocument),
+        (status = 503, description = "The provider's document cannot be fetched", body = super::error::ErrorBody,
+            headers(("Retry-After" = u64))),
+    ))]
+pub async fn openid_configuration(State(state): State<HttpState>) -> Result<Json<Value>, ApiError> {
+    document(&state).await
 }
 
 /// OAuth 2.0 authorization server metadata (RFC 8414).
 #[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
-    responses((status = 200, description = "Discovery document", body = DiscoveryDocument)))]
+    responses(
+        (status = 200, description = "Discovery document (the provider's members, when it has an issuer)", body = DiscoveryDocument),
+        (status = 503, description = "The provider's document cannot be fetched", body = super::error::ErrorBody,
+            headers(("Retry-After" = u64))),
+    ))]
 pub async fn authorization_server_metadata(
     State(state): State<HttpState>,
-) -> Json<DiscoveryDocument> {
-    Json(document(&state))
+) -> Result<Json<Value>, ApiError> {
+    document(&state).await
 }

@@ -3,9 +3,10 @@
 //! the gateway run with nothing else.
 
 use async_trait::async_trait;
+use serde_json::Value;
 
-use super::{Provider, ProviderError, ProvisionedClient};
-use crate::domain::ClientId;
+use super::{Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
+use crate::domain::{ClientId, ProviderState};
 
 /// The built-in registry backend.
 #[derive(Debug, Clone, Copy, Default)]
@@ -17,15 +18,37 @@ impl Provider for LocalRegistry {
         "local"
     }
 
-    async fn create(&self, _client: &ProvisionedClient<'_>) -> Result<(), ProviderError> {
+    async fn create(&self, _request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
+        Ok(Provisioned::default())
+    }
+
+    async fn replace(&self, _request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
+        Ok(Provisioned::default())
+    }
+
+    async fn delete(
+        &self,
+        _client_id: &ClientId,
+        _state: Option<&ProviderState>,
+    ) -> Result<(), ProviderError> {
         Ok(())
     }
 
-    async fn replace(&self, _client: &ProvisionedClient<'_>) -> Result<(), ProviderError> {
-        Ok(())
+    /// Nothing exists outside the gateway's own store.
+    async fn presence(
+        &self,
+        _client_id: &ClientId,
+        _state: Option<&ProviderState>,
+    ) -> Result<Presence, ProviderError> {
+        Ok(Presence::Absent)
     }
 
-    async fn delete(&self, _client_id: &ClientId) -> Result<(), ProviderError> {
-        Ok(())
+    /// The store is the registry: there is nothing else to compare with.
+    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
+        Ok(None)
+    }
+
+    async fn discovery(&self) -> Result<Option<Value>, ProviderError> {
+        Ok(None)
     }
 }

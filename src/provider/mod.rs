@@ -1,51 +1,127 @@
 //! The seam to the identity provider that holds the clients: one trait,
-//! [`Provider`], and one implementation per backend.
+//! [`Provider`], and one backend per file, each translating the gateway's
+//! validated domain values to and from its own wire model.
 
 use async_trait::async_trait;
+use serde_json::Value;
 
-use crate::domain::{ClientId, ClientMetadata, ClientSecret};
+use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
+pub mod http_client;
+pub mod hydra;
 pub mod local;
+pub mod rfc7591;
+
+/// A credential the gateway uses to call a provider (an admin API key, an
+/// initial access token). Comes from configuration; never printed.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Credential(String);
+
+impl Credential {
+    /// Wraps a configured value.
+    #[must_use]
+    pub fn new(value: impl Into<String>) -> Self {
+        Self(value.into())
+    }
+
+    /// The clear value, for the `Authorization` header.
+    #[must_use]
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for Credential {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
 
 /// A client as the gateway asks a provider to hold it.
 #[derive(Debug)]
-pub struct ProvisionedClient<'a> {
-    /// The gateway-chosen identifier.
+pub struct ProvisionRequest<'a> {
+    /// The gateway-chosen identifier (providers that pick their own ignore it).
     pub client_id: &'a ClientId,
-    /// Validated metadata.
+    /// Validated metadata; the backend sends what its provider can hold.
     pub metadata: &'a ClientMetadata,
-    /// The client secret in clear, when the gateway issued one in this call.
+    /// A secret the gateway generated in this call, for providers that take one.
     pub client_secret: Option<&'a ClientSecret>,
+    /// What the backend kept about this client from earlier calls.
+    pub state: Option<&'a ProviderState>,
+}
+
+/// What a provider returned for a create or replace.
+#[derive(Debug, Default)]
+pub struct Provisioned {
+    /// The provider's identifier, when it chose its own.
+    pub client_id: Option<ClientId>,
+    /// A secret the provider generated or rotated, to hand to the app.
+    pub client_secret: Option<ClientSecret>,
+    /// State the backend wants kept (replaces the old state when `Some`).
+    pub state: Option<ProviderState>,
+}
+
+/// Whether a client exists at the provider.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Presence {
+    /// The provider holds it.
+    Present,
+    /// The provider does not hold it.
+    Absent,
+    /// The provider cannot be asked about it (e.g. a lost answer left no handle).
+    Unknown,
 }
 
 /// Why a provider call failed, classified by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    /// The provider refused the metadata; the app must change its request.
-    #[error("the provider refused the client: {0}")]
+    /// The provider refused the request; nothing changed there. The app must
+    /// change its request.
+    #[error("refused: {0}")]
     Rejected(String),
-    /// The provider is down, slow or rate limiting; a retry later may succeed.
-    #[error("the provider is unavailable: {reason}")]
+    /// The provider did not act (down, or rate limiting); nothing changed there.
+    #[error("unavailable: {reason}")]
     Unavailable {
         /// What happened, in words.
         reason: String,
         /// Seconds after which a retry makes sense.
         retry_after_secs: u64,
     },
+    /// The outcome is unknown (timeout, dropped connection, server error,
+    /// unreadable answer): the change may or may not have happened.
+    #[error("outcome unknown: {0}")]
+    Indeterminate(String),
 }
 
 /// A backing identity provider's client API.
 #[async_trait]
 pub trait Provider: Send + Sync {
-    /// Short name for logs.
+    /// Short name for logs and errors.
     fn name(&self) -> &'static str;
 
     /// Creates the client at the provider.
-    async fn create(&self, client: &ProvisionedClient<'_>) -> Result<(), ProviderError>;
+    async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError>;
 
-    /// Replaces the client's registration at the provider.
-    async fn replace(&self, client: &ProvisionedClient<'_>) -> Result<(), ProviderError>;
+    /// Replaces the client's whole registration at the provider.
+    async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError>;
 
-    /// Deletes the client at the provider; deleting an absent client succeeds.
-    async fn delete(&self, client_id: &ClientId) -> Result<(), ProviderError>;
+    /// Deletes the client; deleting a client the provider lacks succeeds.
+    async fn delete(
+        &self,
+        client_id: &ClientId,
+        state: Option<&ProviderState>,
+    ) -> Result<(), ProviderError>;
+
+    /// Asks whether the provider holds the client.
+    async fn presence(
+        &self,
+        client_id: &ClientId,
+        state: Option<&ProviderState>,
+    ) -> Result<Presence, ProviderError>;
+
+    /// Every client id the provider holds, or `None` when it cannot list.
+    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError>;
+
+    /// The provider's own discovery document, when it has an issuer.
+    async fn discovery(&self) -> Result<Option<Value>, ProviderError>;
 }

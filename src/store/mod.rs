@@ -5,6 +5,7 @@ use async_trait::async_trait;
 
 use crate::domain::{ClientId, ClientState, RegisteredClient};
 
+pub mod sealing;
 pub mod sqlite;
 
 /// A storage failure. The cause is for the log, never for the caller.
@@ -27,6 +28,14 @@ pub enum StoreError {
         /// What is wrong with it.
         reason: String,
     },
+    /// Provider state could not be sealed or opened.
+    #[error("provider state of `{client_id}`: {reason}")]
+    Sealing {
+        /// The affected client.
+        client_id: String,
+        /// What failed.
+        reason: String,
+    },
     /// A client with this id already exists.
     #[error("client `{0}` already exists")]
     Duplicate(ClientId),
@@ -41,8 +50,17 @@ pub trait ClientStore: Send + Sync {
     /// Reads a client in any state.
     async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError>;
 
-    /// Overwrites an active client's metadata, hashes and secret expiry; its
-    /// state is left alone. Returns `false` when no active client has this id
+    /// Makes the pending row `pending_id` active as `client` (whose id may
+    /// differ, when the provider chose it), with its secret hash and provider
+    /// state. Returns `false` when no pending row has that id.
+    async fn activate(
+        &self,
+        pending_id: &ClientId,
+        client: &RegisteredClient,
+    ) -> Result<bool, StoreError>;
+
+    /// Overwrites an active client's metadata, hashes, secret expiry and
+    /// provider state; its state is left alone. Returns `false` when no active client has this id
     /// (so an update never revives a client that is being deleted).
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError>;
 
@@ -56,6 +74,15 @@ pub trait ClientStore: Send + Sync {
     async fn list(
         &self,
         after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError>;
+
+    /// Clients in `state` not written since `updated_before` (seconds since
+    /// the epoch), oldest first, at most `limit`: work left for reconcile.
+    async fn list_stale(
+        &self,
+        state: ClientState,
+        updated_before: i64,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError>;
 

@@ -5,9 +5,10 @@ use std::sync::Arc;
 
 use dcr_gateway::clock::SystemClock;
 use dcr_gateway::domain::{
-    ClientId, ClientMetadata, ClientSecret, ClientState, MetadataDocument, RedirectRules,
-    RegisteredClient, RegistrationAccessToken,
+    ClientId, ClientMetadata, ClientSecret, ClientState, MetadataDocument, ProviderState,
+    RedirectRules, RegisteredClient, RegistrationAccessToken,
 };
+use dcr_gateway::store::sealing::Sealer;
 use dcr_gateway::store::sqlite::SqliteStore;
 use dcr_gateway::store::{ClientStore, StoreError};
 use serde_json::json;
@@ -27,7 +28,14 @@ fn client(id: &str, name: &str) -> RegisteredClient {
         client_secret: Some(ClientSecret::generate().hash()),
         client_secret_expires_at: 0,
         state: ClientState::Active,
+        provider_state: None,
     }
+}
+
+const KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+
+fn sealer() -> Option<Sealer> {
+    Some(Sealer::from_base64(KEY).unwrap())
 }
 
 async fn sqlite() -> (tempfile::TempDir, Arc<dyn ClientStore>) {
@@ -36,7 +44,7 @@ async fn sqlite() -> (tempfile::TempDir, Arc<dyn ClientStore>) {
         "sqlite://{}",
         dir.path().join("nested/dir/store.db").display()
     );
-    let store = SqliteStore::open(&url, Arc::new(SystemClock))
+    let store = SqliteStore::open(&url, Arc::new(SystemClock), sealer())
         .await
         .unwrap();
     (dir, Arc::new(store))
@@ -94,6 +102,64 @@ async fn contract(store: Arc<dyn ClientStore>) {
         ["c", "d"]
     );
 
+    // A pending row becomes active under the provider's id, with its state.
+    let mut pending = client("provisional", "P");
+    pending.state = ClientState::Pending;
+    store.insert(&pending).await.unwrap();
+    let now = i64::MAX;
+    let stale = store
+        .list_stale(ClientState::Pending, now, 10)
+        .await
+        .unwrap();
+    assert_eq!(stale.len(), 1);
+    assert_eq!(stale[0].client_id, pending.client_id);
+    assert!(
+        store
+            .list_stale(ClientState::Pending, 0, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let mut activated = pending.clone();
+    activated.client_id = ClientId::new("upstream-chosen");
+    activated.state = ClientState::Active;
+    activated.provider_state = Some(ProviderState(
+        json!({ "registration_access_token": "upstream-secret" }),
+    ));
+    assert!(
+        store
+            .activate(&pending.client_id, &activated)
+            .await
+            .unwrap()
+    );
+    assert!(
+        !store
+            .activate(&pending.client_id, &activated)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(&pending.client_id).await.unwrap(), None);
+    assert_eq!(
+        store.get(&activated.client_id).await.unwrap(),
+        Some(activated.clone())
+    );
+    assert!(
+        store
+            .list_stale(ClientState::Pending, now, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    assert_eq!(
+        store
+            .list_stale(ClientState::Deleting, now, 10)
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
+    assert!(store.remove(&activated.client_id).await.unwrap());
+
     assert!(store.remove(&a.client_id).await.unwrap());
     assert!(!store.remove(&a.client_id).await.unwrap());
     assert!(
@@ -112,18 +178,33 @@ async fn sqlite_store_honours_the_contract() {
 }
 
 #[tokio::test]
-async fn sqlite_store_reopens_with_its_data() {
+async fn sqlite_store_reopens_with_its_data_and_seals_provider_state() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
-    let a = client("kept", "Kept");
+    let mut a = client("kept", "Kept");
+    a.provider_state = Some(ProviderState(json!({ "token": "sealed-upstream-token" })));
     {
-        let store = SqliteStore::open(&url, Arc::new(SystemClock))
+        let store = SqliteStore::open(&url, Arc::new(SystemClock), sealer())
             .await
             .unwrap();
         store.insert(&a).await.unwrap();
     }
-    let store = SqliteStore::open(&url, Arc::new(SystemClock))
+    let store = SqliteStore::open(&url, Arc::new(SystemClock), sealer())
         .await
         .unwrap();
-    assert_eq!(store.get(&a.client_id).await.unwrap(), Some(a));
+    assert_eq!(store.get(&a.client_id).await.unwrap(), Some(a.clone()));
+    drop(store);
+    // The provider state is not on disk in clear.
+    for file in std::fs::read_dir(dir.path()).unwrap() {
+        let bytes = std::fs::read(file.unwrap().path()).unwrap();
+        assert!(!bytes.windows(21).any(|w| w == b"sealed-upstream-token"));
+    }
+    // Without the key, a sealed row is an error, not a silent loss.
+    let keyless = SqliteStore::open(&url, Arc::new(SystemClock), None)
+        .await
+        .unwrap();
+    assert!(matches!(
+        keyless.get(&a.client_id).await,
+        Err(StoreError::Sealing { .. })
+    ));
 }

@@ -1,0 +1,216 @@
+//! HTTP plumbing shared by the provider backends: one rustls client with
+//! connect and total timeouts, failure classification into [`ProviderError`],
+//! and a bounded-lifetime cache of the provider's discovery document.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::error_text::with_causes;
+use axum::body::Bytes;
+use moka::future::Cache;
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, StatusCode};
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+use url::Url;
+
+use super::ProviderError;
+
+/// Largest provider answer read, in bytes.
+const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
+/// Seconds to suggest when a provider gives no `Retry-After`.
+pub const DEFAULT_RETRY_AFTER_SECS: u64 = 5;
+/// How long a fetched discovery document is served before it is fetched again.
+const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+
+/// The HTTP client of one provider backend.
+#[derive(Debug, Clone)]
+pub struct ProviderHttp {
+    client: reqwest::Client,
+}
+
+/// Why a provider backend could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the provider HTTP client: {0}")]
+pub struct ProviderSetupError(String);
+
+/// A provider's answer, read in full.
+#[derive(Debug)]
+pub struct Answer {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Response headers.
+    pub headers: HeaderMap,
+    /// Response body.
+    pub body: Bytes,
+}
+
+impl ProviderHttp {
+    /// A client whose every call is bounded by `timeout`.
+    pub fn new(timeout: Duration) -> Result<Self, ProviderSetupError> {
+        let client = reqwest::Client::builder()
+            .timeout(timeout)
+            .connect_timeout(timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| ProviderSetupError(e.to_string()))?;
+        Ok(Self { client })
+    }
+
+    /// The underlying client, to build requests.
+    #[must_use]
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Sends a request and reads the whole answer. A request that could not
+    /// be delivered is [`ProviderError::Unavailable`]; one whose answer was
+    /// lost is [`ProviderError::Indeterminate`].
+    pub async fn send(&self, request: RequestBuilder) -> Result<Answer, ProviderError> {
+        let mut response = request.send().await.map_err(|e| {
+            if e.is_connect() {
+                ProviderError::Unavailable {
+                    reason: with_causes(&e),
+                    retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+                }
+            } else {
+                ProviderError::Indeterminate(with_causes(&e))
+            }
+        })?;
+        let status = response.status();
+        let headers = response.headers().clone();
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| ProviderError::Indeterminate(with_causes(&e)))?
+        {
+            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
+                return Err(ProviderError::Indeterminate(format!(
+                    "answer larger than {MAX_ANSWER_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(Answer {
+            status,
+            headers,
+            body: body.into(),
+        })
+    }
+}
+
+impl Answer {
+    /// Parses a JSON body. An unreadable answer to a request that may have
+    /// taken effect is [`ProviderError::Indeterminate`].
+    pub fn json<T: DeserializeOwned>(&self) -> Result<T, ProviderError> {
+        serde_json::from_slice(&self.body).map_err(|e| {
+            ProviderError::Indeterminate(format!("unreadable answer (HTTP {}): {e}", self.status))
+        })
+    }
+
+    /// Classifies a non-success answer: 429 and 503 say nothing was done and
+    /// when to retry; other 4xx refuse the request (with the provider's reason);
+    /// other 5xx leave the outcome unknown.
+    #[must_use]
+    pub fn failure(&self) -> ProviderError {
+        let status = self.status;
+        if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
+            return ProviderError::Unavailable {
+                reason: format!("HTTP {status}: {}", self.reason()),
+                retry_after_secs: retry_after(&self.headers),
+            };
+        }
+        if status.is_client_error() {
+            return ProviderError::Rejected(self.reason());
+        }
+        ProviderError::Indeterminate(format!("HTTP {status}: {}", self.reason()))
+    }
+
+    /// The provider's own words for an error, from the common JSON error
+    /// shapes, or the start of the body.
+    #[must_use]
+    pub fn reason(&self) -> String {
+        if let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&self.body) {
+            let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
+            let parts: Vec<String> = ["error_description", "error_hint", "errorMessage", "message"]
+                .iter()
+                .filter_map(|k| text(k))
+                .collect();
+            if !parts.is_empty() {
+                return parts.join(" ");
+            }
+            if let Some(error) = text("error") {
+                return error;
+            }
+        }
+        let text = String::from_utf8_lossy(&self.body);
+        let text = text.trim();
+        if text.is_empty() {
+            format!("HTTP {}", self.status)
+        } else {
+            text.chars().take(200).collect()
+        }
+    }
+}
+
+/// Seconds from a `Retry-After` header (delta-seconds form).
+fn retry_after(headers: &HeaderMap) -> u64 {
+    headers
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(DEFAULT_RETRY_AFTER_SECS)
+}
+
+/// A provider's discovery document, fetched on demand and kept for a while.
+#[derive(Debug, Clone)]
+pub struct DiscoveryCache {
+    url: Url,
+    cache: Cache<(), Value>,
+}
+
+impl DiscoveryCache {
+    /// Caches `{issuer}/.well-known/openid-configuration`.
+    pub fn new(issuer: &Url) -> Result<Self, ProviderSetupError> {
+        let base = issuer.as_str().trim_end_matches('/');
+        let url = Url::parse(&format!("{base}/.well-known/openid-configuration"))
+            .map_err(|e| ProviderSetupError(format!("issuer `{issuer}`: {e}")))?;
+        Ok(Self {
+            url,
+            cache: Cache::builder()
+                .max_capacity(1)
+                .time_to_live(DISCOVERY_TTL)
+                .build(),
+        })
+    }
+
+    /// The document, from the cache or freshly fetched.
+    pub async fn get(&self, http: &ProviderHttp) -> Result<Value, ProviderError> {
+        self.cache
+            .try_get_with((), async {
+                let answer = http.send(http.client().get(self.url.clone())).await?;
+                if !answer.status.is_success() {
+                    return Err(answer.failure());
+                }
+                answer.json::<Value>()
+            })
+            .await
+            .map_err(|e: Arc<ProviderError>| match &*e {
+                ProviderError::Rejected(m) | ProviderError::Indeterminate(m) => {
+                    ProviderError::Unavailable {
+                        reason: format!("discovery document: {m}"),
+                        retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+                    }
+                }
+                ProviderError::Unavailable {
+                    reason,
+                    retry_after_secs,
+                } => ProviderError::Unavailable {
+                    reason: reason.clone(),
+                    retry_after_secs: *retry_after_secs,
+                },
+            })
+    }
+}

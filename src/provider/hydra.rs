@@ -1,0 +1,320 @@
+//! Ory Hydra's admin API (`/admin/clients`, OAuth2Client of Hydra v26).
+//!
+//! The gateway chooses the client id and the secret, so a retried create is
+//! idempotent and a lost answer can be found again by id. Hydra holds most
+//! RFC 7591 / OIDC members; what it has no field for (`application_type`,
+//! `id_token_*` and `*_encrypted_*` algorithms, `default_max_age`,
+//! `require_auth_time`, `default_acr_values`, `initiate_login_uri`,
+//! `software_id`/`software_version`, language-tagged variants) is kept by the
+//! gateway alone. Members that only an operator may set (`skip_consent`,
+//! `skip_logout_consent`, `access_token_strategy`, `metadata`, `owner`,
+//! `audience`) are never sent; token lifespans come from configuration.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::{RequestBuilder, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
+
+use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError};
+use super::{Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
+use crate::domain::metadata::ClientKeys;
+use crate::domain::{ClientId, ClientMetadata, ProviderState};
+
+/// The token lifespans an operator may set per client (Go durations at Hydra).
+pub const LIFESPANS: [&str; 13] = [
+    "authorization_code_grant_access_token_lifespan",
+    "authorization_code_grant_id_token_lifespan",
+    "authorization_code_grant_refresh_token_lifespan",
+    "client_credentials_grant_access_token_lifespan",
+    "device_authorization_grant_access_token_lifespan",
+    "device_authorization_grant_id_token_lifespan",
+    "device_authorization_grant_refresh_token_lifespan",
+    "implicit_grant_access_token_lifespan",
+    "implicit_grant_id_token_lifespan",
+    "jwt_bearer_grant_access_token_lifespan",
+    "refresh_token_grant_access_token_lifespan",
+    "refresh_token_grant_id_token_lifespan",
+    "refresh_token_grant_refresh_token_lifespan",
+];
+
+/// Members every JWK must carry in Hydra's `jsonWebKey` schema.
+const REQUIRED_JWK_MEMBERS: [&str; 4] = ["kty", "kid", "alg", "use"];
+/// Clients per page when listing.
+const PAGE_SIZE: u32 = 500;
+
+/// Settings of the Hydra backend.
+#[derive(Debug, Clone)]
+pub struct HydraSettings {
+    /// Base URL of the admin API (the part before `/admin/clients`).
+    pub admin_url: Url,
+    /// Hydra's public issuer URL, for discovery.
+    pub issuer: Url,
+    /// Ory Network API key, sent as a bearer token.
+    pub api_key: Option<Credential>,
+    /// Token lifespans set on every client, by Hydra member name.
+    pub lifespans: BTreeMap<String, Duration>,
+    /// Bound on every call.
+    pub timeout: Duration,
+}
+
+/// The Hydra backend.
+#[derive(Debug)]
+pub struct Hydra {
+    http: ProviderHttp,
+    settings: HydraSettings,
+    clients_url: String,
+    discovery: DiscoveryCache,
+}
+
+/// The OAuth2Client members the gateway writes.
+#[derive(Debug, Serialize)]
+struct HydraClient<'a> {
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_secret: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_name: Option<&'a str>,
+    redirect_uris: Vec<&'a str>,
+    grant_types: Vec<String>,
+    response_types: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    token_endpoint_auth_method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    token_endpoint_auth_signing_alg: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    client_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tos_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    contacts: Vec<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    sector_identifier_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subject_type: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    userinfo_signed_response_alg: Option<&'static str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    request_object_signing_alg: Option<&'static str>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    request_uris: Vec<&'a str>,
+    #[serde(flatten)]
+    lifespans: BTreeMap<&'a str, String>,
+}
+
+/// What the gateway reads back from Hydra.
+#[derive(Debug, Deserialize)]
+struct HydraAnswer {
+    client_id: String,
+}
+
+impl Hydra {
+    /// Builds the backend.
+    pub fn new(settings: HydraSettings) -> Result<Self, ProviderSetupError> {
+        let clients_url = format!(
+            "{}/admin/clients",
+            settings.admin_url.as_str().trim_end_matches('/')
+        );
+        Ok(Self {
+            http: ProviderHttp::new(settings.timeout)?,
+            discovery: DiscoveryCache::new(&settings.issuer)?,
+            clients_url,
+            settings,
+        })
+    }
+
+    fn authorized(&self, request: RequestBuilder) -> RequestBuilder {
+        match &self.settings.api_key {
+            Some(key) => request.bearer_auth(key.expose()),
+            None => request,
+        }
+    }
+
+    fn client_url(&self, client_id: &ClientId) -> String {
+        format!("{}/{}", self.clients_url, urlencode(client_id.as_str()))
+    }
+
+    fn body<'a>(
+        &'a self,
+        request: &'a ProvisionRequest<'_>,
+    ) -> Result<HydraClient<'a>, ProviderError> {
+        let m: &ClientMetadata = request.metadata;
+        let (jwks_uri, jwks) = match &m.keys {
+            Some(ClientKeys::Uri(uri)) => (Some(uri.as_str()), None),
+            Some(ClientKeys::Set(set)) => (None, Some(check_jwks(set)?)),
+            None => (None, None),
+        };
+        Ok(HydraClient {
+            client_id: request.client_id.as_str(),
+            client_secret: request.client_secret.map(|s| s.expose()),
+            client_name: m.client_name.plain.as_deref(),
+            redirect_uris: m.redirect_uris.iter().map(|u| u.as_str()).collect(),
+            grant_types: m.grant_types.iter().map(ToString::to_string).collect(),
+            response_types: m.response_types.iter().map(ToString::to_string).collect(),
+            scope: m.scope.as_deref(),
+            token_endpoint_auth_method: m.token_endpoint_auth_method.as_str(),
+            token_endpoint_auth_signing_alg: m.token_endpoint_auth_signing_alg.map(|a| a.as_str()),
+            jwks_uri,
+            jwks,
+            client_uri: m.client_uri.plain.as_ref().map(|u| u.as_str()),
+            logo_uri: m.logo_uri.plain.as_ref().map(|u| u.as_str()),
+            tos_uri: m.tos_uri.plain.as_ref().map(|u| u.as_str()),
+            policy_uri: m.policy_uri.plain.as_ref().map(|u| u.as_str()),
+            contacts: m.contacts.iter().map(String::as_str).collect(),
+            sector_identifier_uri: m.sector_identifier_uri.as_ref().map(|u| u.as_str()),
+            subject_type: m.subject_type.map(|s| s.as_str()),
+            userinfo_signed_response_alg: m.userinfo_signed_response_alg.map(|a| a.as_str()),
+            request_object_signing_alg: m.request_object_signing_alg.map(|a| a.as_str()),
+            request_uris: m.request_uris.iter().map(|u| u.as_str()).collect(),
+            lifespans: self
+                .settings
+                .lifespans
+                .iter()
+                .map(|(name, d)| (name.as_str(), format!("{}s", d.as_secs())))
+                .collect(),
+        })
+    }
+
+    async fn write(&self, request: RequestBuilder) -> Result<Provisioned, ProviderError> {
+        let answer = self.http.send(self.authorized(request)).await?;
+        if !answer.status.is_success() {
+            return Err(answer.failure());
+        }
+        answer.json::<HydraAnswer>()?;
+        Ok(Provisioned::default())
+    }
+}
+
+/// Hydra's schema requires `kty`, `kid`, `alg` and `use` on every key.
+fn check_jwks(set: &Value) -> Result<&Value, ProviderError> {
+    let keys = set.get("keys").and_then(Value::as_array);
+    let complete = keys.is_some_and(|keys| {
+        keys.iter().all(|key| {
+            REQUIRED_JWK_MEMBERS
+                .iter()
+                .all(|m| key.get(m).is_some_and(Value::is_string))
+        })
+    });
+    if complete {
+        Ok(set)
+    } else {
+        Err(ProviderError::Rejected(format!(
+            "Hydra requires {} on every key of jwks",
+            REQUIRED_JWK_MEMBERS.join(", ")
+        )))
+    }
+}
+
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
+
+/// The `rel="next"` target of an RFC 8288 `Link` header.
+fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find(|link| link.contains("rel=\"next\""))
+        .and_then(|link| {
+            let start = link.find('<')? + 1;
+            let end = link.find('>')?;
+            link.get(start..end).map(str::to_owned)
+        })
+}
+
+#[async_trait]
+impl Provider for Hydra {
+    fn name(&self) -> &'static str {
+        "hydra"
+    }
+
+    async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
+        let body = self.body(request)?;
+        self.write(self.http.client().post(&self.clients_url).json(&body))
+            .await
+    }
+
+    async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
+        let body = self.body(request)?;
+        self.write(
+            self.http
+                .client()
+                .put(self.client_url(request.client_id))
+                .json(&body),
+        )
+        .await
+    }
+
+    async fn delete(
+        &self,
+        client_id: &ClientId,
+        _state: Option<&ProviderState>,
+    ) -> Result<(), ProviderError> {
+        let answer = self
+            .http
+            .send(self.authorized(self.http.client().delete(self.client_url(client_id))))
+            .await?;
+        match answer.status {
+            s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
+            _ => Err(answer.failure()),
+        }
+    }
+
+    async fn presence(
+        &self,
+        client_id: &ClientId,
+        _state: Option<&ProviderState>,
+    ) -> Result<Presence, ProviderError> {
+        let answer = self
+            .http
+            .send(self.authorized(self.http.client().get(self.client_url(client_id))))
+            .await?;
+        match answer.status {
+            s if s.is_success() => Ok(Presence::Present),
+            StatusCode::NOT_FOUND => Ok(Presence::Absent),
+            _ => Err(answer.failure()),
+        }
+    }
+
+    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
+        let mut ids = Vec::new();
+        let mut next = Some(format!("{}?page_size={PAGE_SIZE}", self.clients_url));
+        while let Some(url) = next {
+            let answer = self
+                .http
+                .send(self.authorized(self.http.client().get(&url)))
+                .await?;
+            if !answer.status.is_success() {
+                return Err(answer.failure());
+            }
+            let page: Vec<HydraAnswer> = answer.json()?;
+            if page.is_empty() {
+                break;
+            }
+            ids.extend(page.into_iter().map(|c| ClientId::new(c.client_id)));
+            // The link may be absolute or path-only.
+            next = next_link(&answer.headers)
+                .and_then(|link| self.settings.admin_url.join(&link).ok())
+                .map(String::from);
+        }
+        Ok(Some(ids))
+    }
+
+    async fn discovery(&self) -> Result<Option<Value>, ProviderError> {
+        self.discovery.get(&self.http).await.map(Some)
+    }
+}

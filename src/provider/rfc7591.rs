@@ -1,0 +1,203 @@
+//! Any RFC 7591/7592 server upstream. The gateway registers the client there,
+//! keeps the upstream's registration access token and client URI (sealed at
+//! rest) to manage it, and hands the app a token of its own.
+//!
+//! The upstream chooses the client id and secret; the app receives both, since
+//! it authenticates at the upstream's token endpoint. RFC 7591 has no listing,
+//! so drift can only be checked client by client, and a create whose answer
+//! was lost leaves no handle to find it again: reconcile reports such a row as
+//! a possible orphan at the upstream.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use reqwest::{RequestBuilder, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use url::Url;
+
+use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError};
+use super::{Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
+use crate::domain::{ClientId, ClientSecret, ProviderState};
+
+/// Settings of the RFC 7591 backend.
+#[derive(Debug, Clone)]
+pub struct Rfc7591Settings {
+    /// The upstream's issuer, for discovery.
+    pub issuer: Url,
+    /// The upstream's registration endpoint.
+    pub registration_endpoint: Url,
+    /// Initial access token the upstream requires for registration, if any.
+    pub initial_access_token: Option<Credential>,
+    /// Bound on every call.
+    pub timeout: Duration,
+}
+
+/// The RFC 7591 backend.
+#[derive(Debug)]
+pub struct Rfc7591 {
+    http: ProviderHttp,
+    settings: Rfc7591Settings,
+    discovery: DiscoveryCache,
+}
+
+/// The upstream's handle on one client, kept as provider state.
+#[derive(Debug, Serialize, Deserialize)]
+struct Management {
+    registration_access_token: String,
+    registration_client_uri: String,
+}
+
+/// The members of a client information response the gateway needs.
+#[derive(Debug, Deserialize)]
+struct UpstreamClient {
+    client_id: String,
+    client_secret: Option<String>,
+    registration_access_token: Option<String>,
+    registration_client_uri: Option<String>,
+}
+
+impl Rfc7591 {
+    /// Builds the backend.
+    pub fn new(settings: Rfc7591Settings) -> Result<Self, ProviderSetupError> {
+        Ok(Self {
+            http: ProviderHttp::new(settings.timeout)?,
+            discovery: DiscoveryCache::new(&settings.issuer)?,
+            settings,
+        })
+    }
+
+    async fn exchange(&self, request: RequestBuilder) -> Result<Provisioned, ProviderError> {
+        let answer = self.http.send(request).await?;
+        if !answer.status.is_success() {
+            return Err(answer.failure());
+        }
+        let client: UpstreamClient = answer.json()?;
+        let state = match (
+            client.registration_access_token,
+            client.registration_client_uri,
+        ) {
+            (Some(token), Some(uri)) => Some(ProviderState(
+                serde_json::to_value(Management {
+                    registration_access_token: token,
+                    registration_client_uri: uri,
+                })
+                .map_err(|e| ProviderError::Indeterminate(e.to_string()))?,
+            )),
+            _ => None,
+        };
+        Ok(Provisioned {
+            client_id: Some(ClientId::new(client.client_id)),
+            client_secret: client.client_secret.map(ClientSecret::presented),
+            state,
+        })
+    }
+}
+
+fn management(state: Option<&ProviderState>) -> Option<Management> {
+    state.and_then(|s| serde_json::from_value(s.0.clone()).ok())
+}
+
+fn unmanaged() -> ProviderError {
+    ProviderError::Rejected(
+        "the upstream gave no registration access token for this client (RFC 7592 management unavailable)"
+            .into(),
+    )
+}
+
+#[async_trait]
+impl Provider for Rfc7591 {
+    fn name(&self) -> &'static str {
+        "rfc7591"
+    }
+
+    async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
+        let document = request.metadata.to_document();
+        let mut call = self
+            .http
+            .client()
+            .post(self.settings.registration_endpoint.clone())
+            .json(&document);
+        if let Some(token) = &self.settings.initial_access_token {
+            call = call.bearer_auth(token.expose());
+        }
+        self.exchange(call).await
+    }
+
+    async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
+        let handle = management(request.state).ok_or_else(unmanaged)?;
+        let mut document = serde_json::to_value(request.metadata.to_document())
+            .map_err(|e| ProviderError::Rejected(e.to_string()))?;
+        document["client_id"] = Value::String(request.client_id.to_string());
+        let call = self
+            .http
+            .client()
+            .put(&handle.registration_client_uri)
+            .bearer_auth(&handle.registration_access_token)
+            .json(&document);
+        let mut provisioned = self.exchange(call).await?;
+        if provisioned.state.is_none() {
+            // The upstream did not rotate its token: keep the one we have.
+            provisioned.state = request.state.cloned();
+        }
+        provisioned.client_id = None;
+        Ok(provisioned)
+    }
+
+    async fn delete(
+        &self,
+        _client_id: &ClientId,
+        state: Option<&ProviderState>,
+    ) -> Result<(), ProviderError> {
+        let handle = management(state).ok_or_else(unmanaged)?;
+        let answer = self
+            .http
+            .send(
+                self.http
+                    .client()
+                    .delete(&handle.registration_client_uri)
+                    .bearer_auth(&handle.registration_access_token),
+            )
+            .await?;
+        match answer.status {
+            // RFC 7592: an unknown client or a dead token is 401; either way it is gone.
+            s if s.is_success() || s == StatusCode::UNAUTHORIZED || s == StatusCode::NOT_FOUND => {
+                Ok(())
+            }
+            _ => Err(answer.failure()),
+        }
+    }
+
+    async fn presence(
+        &self,
+        _client_id: &ClientId,
+        state: Option<&ProviderState>,
+    ) -> Result<Presence, ProviderError> {
+        let Some(handle) = management(state) else {
+            return Ok(Presence::Unknown);
+        };
+        let answer = self
+            .http
+            .send(
+                self.http
+                    .client()
+                    .get(&handle.registration_client_uri)
+                    .bearer_auth(&handle.registration_access_token),
+            )
+            .await?;
+        match answer.status {
+            s if s.is_success() => Ok(Presence::Present),
+            StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND => Ok(Presence::Absent),
+            _ => Err(answer.failure()),
+        }
+    }
+
+    /// RFC 7591 defines no listing.
+    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
+        Ok(None)
+    }
+
+    async fn discovery(&self) -> Result<Option<Value>, ProviderError> {
+        self.discovery.get(&self.http).await.map(Some)
+    }
+}
