@@ -279,7 +279,7 @@ impl ClientStore for SqliteStore {
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError> {
         sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM clients WHERE state = ? AND updated_at < ? \
+            "SELECT {COLUMNS} FROM clients WHERE state = ? AND updated_at <= ? \
              ORDER BY updated_at LIMIT ?"
         ))
         .bind(state.as_str())

@@ -4,10 +4,12 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 mod cli;
+mod hydra;
 mod manage;
 mod oidc_client;
 mod properties;
 mod register;
+mod rfc7591;
 mod store;
 mod support;
 mod surface;

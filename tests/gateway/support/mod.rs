@@ -1,13 +1,20 @@
 //! Test harness: the real gateway on 127.0.0.1:0 with a temporary SQLite file,
-//! the real binary for CLI and crash tests, and an HTTPS document server.
+//! the real binary for CLI and crash tests, an HTTPS document server, and
+//! stateful provider fakes.
+
+pub mod hydra;
+pub mod oidc_provider;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use std::sync::Arc;
+
 use dcr_gateway::app;
 use dcr_gateway::config::Config;
+use dcr_gateway::registration::RegistrationService;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -18,6 +25,8 @@ use tokio::sync::oneshot;
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
+    pub service: Arc<RegistrationService>,
+    pub db_path: PathBuf,
     _dir: TempDir,
     _shutdown: oneshot::Sender<()>,
 }
@@ -27,19 +36,24 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with("").await
 }
 
-/// A gateway with extra TOML sections appended to its configuration.
+/// The key that seals provider state in tests.
+pub const TEST_ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
+
+/// A gateway with extra TOML sections (not `[server]` or `[store]`) appended
+/// to its configuration.
 pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
+    let db_path = dir.path().join("gateway.db");
     let toml = format!(
         "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n\
-         [store]\nurl = \"sqlite://{}\"\n{extra_toml}",
-        dir.path().join("gateway.db").display()
+         [store]\nurl = \"sqlite://{}\"\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n{extra_toml}",
+        db_path.display()
     );
     let config = Config::from_sources(&toml, Vec::new()).unwrap();
     let service = app::build_service(&config).await.unwrap();
-    let router = app::build_router(service, &config);
+    let router = app::build_router(service.clone(), &config);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app::serve(listener, router, async {
         let _ = rx.await;
@@ -47,6 +61,8 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
+        service,
+        db_path,
         _dir: dir,
         _shutdown: tx,
     }
@@ -55,6 +71,17 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
+    }
+
+    /// Every client row of the gateway as (id, state), in id order.
+    pub async fn rows(&self) -> Vec<(String, &'static str)> {
+        self.service
+            .list(None, 1000)
+            .await
+            .unwrap()
+            .into_iter()
+            .map(|c| (c.client_id.to_string(), c.state.as_str()))
+            .collect()
     }
 
     pub async fn post_register(&self, body: &Value) -> Response {

@@ -1,0 +1,136 @@
+//! Interop with a real RFC 7591/7592 server (node-oidc-provider) through the
+//! `rfc7591` backend.
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::oidc_provider::OidcProvider;
+use crate::support::*;
+
+async fn gateway_for(upstream: &OidcProvider) -> TestApp {
+    spawn_app_with(&format!(
+        "[provider]\nkind = \"rfc7591\"\nissuer = \"{}\"\nregistration_endpoint = \"{}\"\n\
+         timeout = \"5s\"\nreconcile_interval = \"0s\"\n",
+        upstream.issuer,
+        upstream.registration_endpoint()
+    ))
+    .await
+}
+
+/// Asks the upstream's token endpoint for a client_credentials token.
+async fn token_status(upstream: &OidcProvider, id: &str, secret: &str) -> StatusCode {
+    reqwest::Client::new()
+        .post(format!("{}/token", upstream.issuer))
+        .basic_auth(id, Some(secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .status()
+}
+
+#[tokio::test]
+async fn registers_manages_and_deletes_at_a_real_rfc7591_server() {
+    let upstream = OidcProvider::start().await;
+    let app = gateway_for(&upstream).await;
+    let client = app
+        .register(&json!({
+            "grant_types": ["client_credentials"],
+            "client_name": "Interop",
+            "client_name#fr": "Interopérabilité",
+            "software_id": "interop-suite",
+        }))
+        .await;
+    let id = client["client_id"].as_str().unwrap().to_owned();
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    assert_ne!(id.len(), 22, "the upstream chose the id");
+    assert_eq!(uri_of(&client), app.url(&format!("/register/{id}")));
+    assert_eq!(token_status(&upstream, &id, &secret).await, StatusCode::OK);
+
+    let read: Value = app
+        .read(&client, Some(token_of(&client)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["client_name"], "Interop");
+    assert_eq!(read["client_name#fr"], "Interopérabilité");
+    assert_eq!(read["software_id"], "interop-suite");
+
+    // Two replaces: the upstream rotates its own token on each, so the second
+    // only works if the gateway kept the rotated one.
+    let mut current_secret = secret.clone();
+    for name in ["Renamed once", "Renamed twice"] {
+        let response = app
+            .update(
+                &client,
+                Some(token_of(&client)),
+                &update_body(
+                    &client,
+                    json!({ "grant_types": ["client_credentials"], "client_name": name }),
+                ),
+            )
+            .await;
+        assert_eq!(response.status(), StatusCode::OK);
+        let updated: Value = response.json().await.unwrap();
+        assert_eq!(updated["client_name"], name);
+        if let Some(new_secret) = updated["client_secret"].as_str() {
+            current_secret = new_secret.to_owned();
+        }
+    }
+    assert_eq!(
+        token_status(&upstream, &id, &current_secret).await,
+        StatusCode::OK
+    );
+
+    // The upstream's registration access token is sealed, not stored in clear:
+    // nothing in the database file looks like the app's secret or token either.
+    let bytes = std::fs::read(&app.db_path).unwrap();
+    for needle in [current_secret.as_str(), token_of(&client)] {
+        assert!(!bytes.windows(needle.len()).any(|w| w == needle.as_bytes()));
+    }
+
+    assert_eq!(
+        app.delete(&client, Some(token_of(&client))).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert_eq!(
+        token_status(&upstream, &id, &current_secret).await,
+        StatusCode::UNAUTHORIZED
+    );
+    assert!(app.rows().await.is_empty());
+}
+
+#[tokio::test]
+async fn discovery_comes_from_the_upstream_issuer() {
+    let upstream = OidcProvider::start().await;
+    let app = gateway_for(&upstream).await;
+    let doc: Value = app
+        .http
+        .get(app.url("/.well-known/openid-configuration"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(doc["issuer"], upstream.issuer);
+    assert_eq!(doc["token_endpoint"], format!("{}/token", upstream.issuer));
+    assert_eq!(doc["registration_endpoint"], app.url("/register"));
+}
+
+#[tokio::test]
+async fn upstream_refusals_name_the_upstream_reason() {
+    let upstream = OidcProvider::start().await;
+    let app = gateway_for(&upstream).await;
+    // Valid for the gateway, refused by oidc-provider (it does not support this alg).
+    let (code, description) = app
+        .register_error(&json!({
+            "redirect_uris": ["https://app.example.com/cb"],
+            "id_token_signed_response_alg": "HS384",
+        }))
+        .await;
+    assert_eq!(code, "invalid_client_metadata");
+    assert!(description.contains("rfc7591"), "{description}");
+    assert!(app.rows().await.is_empty());
+}

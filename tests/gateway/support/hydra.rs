@@ -1,0 +1,454 @@
+//! A stateful fake of Ory Hydra's admin API (`/admin/clients`), behaving as
+//! Hydra v26 documents it, that checks every request against the published
+//! OpenAPI document (`shared/specs/ory-hydra-v26.2.0-api.json`) and can be
+//! told to fail, hang, answer garbage, or commit and then drop the connection.
+
+use std::collections::{BTreeMap, VecDeque};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use rand::{Rng, SeedableRng};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+/// What the fake does to one request instead of (or after) serving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 500 without doing anything.
+    ServerError,
+    /// Sleeps far past any client timeout, doing nothing.
+    Hang,
+    /// Does the work, then answers 200 with a body that is not JSON.
+    Garbage,
+    /// Does the work, then drops the connection without an answer.
+    CommitAndDrop,
+    /// 429 with `Retry-After: 7`, doing nothing.
+    RateLimited,
+}
+
+#[derive(Default)]
+struct FakeState {
+    clients: BTreeMap<String, Value>,
+    violations: Vec<String>,
+    queued: VecDeque<Fault>,
+    random_faults: Option<(f64, rand::rngs::StdRng)>,
+    reject_next_with: Option<String>,
+    max_page_size: Option<usize>,
+}
+
+/// A running Hydra fake.
+#[derive(Clone)]
+pub struct HydraFake {
+    pub base: String,
+    state: Arc<Mutex<FakeState>>,
+    validator: Arc<jsonschema::Validator>,
+}
+
+const SPEC: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../shared/specs/ory-hydra-v26.2.0-api.json"
+);
+
+/// Hydra's oAuth2Client schema, closed to unknown members so that a typo in a
+/// member name fails the test instead of being ignored.
+fn client_validator() -> jsonschema::Validator {
+    let spec: Value = serde_json::from_str(&std::fs::read_to_string(SPEC).unwrap()).unwrap();
+    let mut schemas = spec["components"]["schemas"].clone();
+    let mut strict = schemas["oAuth2Client"].clone();
+    strict["additionalProperties"] = json!(false);
+    schemas["strictOAuth2Client"] = strict;
+    let schema = json!({
+        "$ref": "#/components/schemas/strictOAuth2Client",
+        "components": { "schemas": schemas },
+    });
+    jsonschema::validator_for(&schema).unwrap()
+}
+
+/// The query parameters `GET /admin/clients` documents.
+const LIST_PARAMETERS: [&str; 4] = ["page_size", "page_token", "client_name", "owner"];
+
+impl HydraFake {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let fake = Self {
+            base,
+            state: Arc::new(Mutex::new(FakeState::default())),
+            validator: Arc::new(client_validator()),
+        };
+        let router = Router::new()
+            .route("/admin/clients", get(list).post(create))
+            .route("/admin/clients/{id}", get(read).put(replace).delete(delete))
+            .route("/.well-known/openid-configuration", get(discovery))
+            .fallback(unknown_route)
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        fake
+    }
+
+    /// Client ids the fake holds.
+    pub fn client_ids(&self) -> Vec<String> {
+        self.state.lock().unwrap().clients.keys().cloned().collect()
+    }
+
+    /// The stored client, as the fake would answer a GET.
+    pub fn client(&self, id: &str) -> Option<Value> {
+        self.state.lock().unwrap().clients.get(id).cloned()
+    }
+
+    /// Requests that broke the published API; a test ends by asserting none.
+    pub fn violations(&self) -> Vec<String> {
+        self.state.lock().unwrap().violations.clone()
+    }
+
+    /// The next requests meet these faults, in order.
+    pub fn queue_faults(&self, faults: &[Fault]) {
+        self.state.lock().unwrap().queued.extend(faults);
+    }
+
+    /// From now on a share `rate` of requests meets a random fault.
+    pub fn random_faults(&self, rate: f64, seed: u64) {
+        self.state.lock().unwrap().random_faults =
+            (rate > 0.0).then(|| (rate, rand::rngs::StdRng::seed_from_u64(seed)));
+    }
+
+    /// Pages hold at most `n` clients, whatever the caller asks for (Hydra
+    /// may return fewer than `page_size`; callers must follow `Link`).
+    pub fn limit_page_size(&self, n: usize) {
+        self.state.lock().unwrap().max_page_size = Some(n);
+    }
+
+    /// The next create or replace is refused with this `error_description`.
+    pub fn reject_next(&self, reason: &str) {
+        self.state.lock().unwrap().reject_next_with = Some(reason.to_owned());
+    }
+
+    fn next_fault(&self) -> Option<Fault> {
+        let mut state = self.state.lock().unwrap();
+        if let Some(fault) = state.queued.pop_front() {
+            return Some(fault);
+        }
+        let (rate, rng) = state.random_faults.as_mut()?;
+        if rng.random_bool(*rate) {
+            let all = [
+                Fault::ServerError,
+                Fault::Hang,
+                Fault::Garbage,
+                Fault::CommitAndDrop,
+                Fault::RateLimited,
+            ];
+            Some(all[rng.random_range(0..all.len())])
+        } else {
+            None
+        }
+    }
+
+    fn violation(&self, text: String) {
+        self.state.lock().unwrap().violations.push(text);
+    }
+
+    /// Checks a request body against the oAuth2Client schema.
+    fn check_body(
+        &self,
+        method: &Method,
+        uri: &Uri,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Option<Value> {
+        let json_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        if !json_type {
+            self.violation(format!(
+                "{method} {uri}: Content-Type is not application/json"
+            ));
+            return None;
+        }
+        let Ok(value) = serde_json::from_slice::<Value>(body) else {
+            self.violation(format!("{method} {uri}: body is not JSON"));
+            return None;
+        };
+        let errors: Vec<String> = self
+            .validator
+            .iter_errors(&value)
+            .map(|e| format!("{method} {uri}: {} at {}", e, e.instance_path))
+            .collect();
+        if errors.is_empty() {
+            Some(value)
+        } else {
+            self.state.lock().unwrap().violations.extend(errors);
+            None
+        }
+    }
+}
+
+fn error(status: StatusCode, error: &str, description: &str) -> Response {
+    (
+        status,
+        axum::Json(json!({
+            "error": error,
+            "error_description": description,
+            "status_code": status.as_u16(),
+        })),
+    )
+        .into_response()
+}
+
+/// Applies a fault before the work; `Ok(after)` says what to do after it.
+async fn before(fake: &HydraFake) -> Result<Option<Fault>, Response> {
+    match fake.next_fault() {
+        Some(Fault::ServerError) => Err(error(
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "server_error",
+            "injected failure",
+        )),
+        Some(Fault::RateLimited) => {
+            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down");
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("7"));
+            Err(response)
+        }
+        Some(Fault::Hang) => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Err(error(StatusCode::GATEWAY_TIMEOUT, "timeout", "hung"))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Applies a fault after the work was committed.
+fn after(fault: Option<Fault>, response: Response) -> Response {
+    match fault {
+        Some(Fault::Garbage) => {
+            (StatusCode::OK, "<html>upstream proxy error</html>").into_response()
+        }
+        Some(Fault::CommitAndDrop) => {
+            // A panicking handler makes hyper close the connection unanswered.
+            std::panic::panic_any("injected: committed, then dropped the connection")
+        }
+        _ => response,
+    }
+}
+
+fn now() -> String {
+    "2026-11-23T00:00:00Z".to_owned()
+}
+
+async fn create(
+    State(fake): State<HydraFake>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fault = match before(&fake).await {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let Some(mut client) = fake.check_body(&method, &uri, &headers, &body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "body breaks the oAuth2Client schema",
+        );
+    };
+    if let Some(reason) = fake.state.lock().unwrap().reject_next_with.take() {
+        return error(StatusCode::BAD_REQUEST, "invalid_client_metadata", &reason);
+    }
+    let id = match client["client_id"].as_str() {
+        Some(id) => id.to_owned(),
+        None => format!("generated-{}", rand::random::<u64>()),
+    };
+    let mut state = fake.state.lock().unwrap();
+    if state.clients.contains_key(&id) {
+        return error(
+            StatusCode::CONFLICT,
+            "invalid_request",
+            "Unable to insert or update resource because a resource with that value exists already",
+        );
+    }
+    client["client_id"] = json!(id);
+    client["created_at"] = json!(now());
+    client["updated_at"] = json!(now());
+    client["client_secret_expires_at"] = json!(0);
+    state.clients.insert(id, client.clone());
+    drop(state);
+    after(
+        fault,
+        (StatusCode::CREATED, axum::Json(client)).into_response(),
+    )
+}
+
+async fn replace(
+    State(fake): State<HydraFake>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fault = match before(&fake).await {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let Some(mut client) = fake.check_body(&method, &uri, &headers, &body) else {
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "body breaks the oAuth2Client schema",
+        );
+    };
+    if let Some(reason) = fake.state.lock().unwrap().reject_next_with.take() {
+        return error(StatusCode::BAD_REQUEST, "invalid_client_metadata", &reason);
+    }
+    let mut state = fake.state.lock().unwrap();
+    let Some(existing) = state.clients.get(&id).cloned() else {
+        return error(StatusCode::NOT_FOUND, "Unable to locate the resource", "");
+    };
+    if client.get("client_id").and_then(Value::as_str) != Some(id.as_str()) {
+        drop(state);
+        fake.violation(format!("PUT {uri}: body client_id differs from the path"));
+        return error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "client_id mismatch",
+        );
+    }
+    // Hydra keeps the old secret when none is sent.
+    if client.get("client_secret").is_none() {
+        if let Some(secret) = existing.get("client_secret") {
+            client["client_secret"] = secret.clone();
+        }
+    }
+    client["created_at"] = existing["created_at"].clone();
+    client["updated_at"] = json!(now());
+    client["client_secret_expires_at"] = json!(0);
+    state.clients.insert(id, client.clone());
+    drop(state);
+    after(fault, (StatusCode::OK, axum::Json(client)).into_response())
+}
+
+async fn read(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response {
+    let fault = match before(&fake).await {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let client = fake.client(&id);
+    let response = match client {
+        Some(mut client) => {
+            // The secret is never read back.
+            if let Some(members) = client.as_object_mut() {
+                members.remove("client_secret");
+            }
+            (StatusCode::OK, axum::Json(client)).into_response()
+        }
+        None => error(StatusCode::NOT_FOUND, "Unable to locate the resource", ""),
+    };
+    after(fault, response)
+}
+
+async fn delete(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response {
+    let fault = match before(&fake).await {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let removed = fake.state.lock().unwrap().clients.remove(&id);
+    let response = match removed {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => (
+            StatusCode::NOT_FOUND,
+            axum::Json(json!({ "error": { "code": 404, "status": "Not Found", "message": "Unable to locate the resource" } })),
+        )
+            .into_response(),
+    };
+    after(fault, response)
+}
+
+async fn list(
+    State(fake): State<HydraFake>,
+    Query(query): Query<BTreeMap<String, String>>,
+    uri: Uri,
+) -> Response {
+    for key in query.keys() {
+        if !LIST_PARAMETERS.contains(&key.as_str()) {
+            fake.violation(format!("GET {uri}: undocumented query parameter `{key}`"));
+        }
+    }
+    let page_size = match query.get("page_size").map(|s| s.parse::<usize>()) {
+        None => 250,
+        Some(Ok(n)) if (1..=1000).contains(&n) => n,
+        Some(_) => {
+            fake.violation(format!("GET {uri}: page_size outside 1..=1000"));
+            return error(StatusCode::BAD_REQUEST, "invalid_request", "page_size");
+        }
+    };
+    let after_token = query.get("page_token").cloned().unwrap_or_default();
+    let state = fake.state.lock().unwrap();
+    let page_size = state
+        .max_page_size
+        .map_or(page_size, |max| page_size.min(max));
+    let page: Vec<Value> = state
+        .clients
+        .range::<String, _>((
+            std::ops::Bound::Excluded(after_token),
+            std::ops::Bound::Unbounded,
+        ))
+        .take(page_size)
+        .map(|(_, c)| {
+            let mut c = c.clone();
+            if let Some(m) = c.as_object_mut() {
+                m.remove("client_secret");
+            }
+            c
+        })
+        .collect();
+    let more = page.len() == page_size
+        && page
+            .last()
+            .and_then(|c| c["client_id"].as_str())
+            .is_some_and(|last| {
+                state
+                    .clients
+                    .range::<str, _>((std::ops::Bound::Excluded(last), std::ops::Bound::Unbounded))
+                    .next()
+                    .is_some()
+            });
+    let mut response = (StatusCode::OK, axum::Json(page.clone())).into_response();
+    if more {
+        if let Some(last) = page.last().and_then(|c| c["client_id"].as_str()) {
+            let link =
+                format!("</admin/clients?page_size={page_size}&page_token={last}>; rel=\"next\"");
+            response
+                .headers_mut()
+                .insert(header::LINK, header::HeaderValue::from_str(&link).unwrap());
+        }
+    }
+    response
+}
+
+async fn discovery(State(fake): State<HydraFake>) -> Response {
+    axum::Json(json!({
+        "issuer": fake.base,
+        "authorization_endpoint": format!("{}/oauth2/auth", fake.base),
+        "token_endpoint": format!("{}/oauth2/token", fake.base),
+        "jwks_uri": format!("{}/.well-known/jwks.json", fake.base),
+        "registration_endpoint": format!("{}/oauth2/register", fake.base),
+        "response_types_supported": ["code", "code id_token"],
+        "subject_types_supported": ["public", "pairwise"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+    .into_response()
+}
+
+async fn unknown_route(State(fake): State<HydraFake>, method: Method, uri: Uri) -> Response {
+    fake.violation(format!("{method} {uri}: not in Hydra's admin API"));
+    StatusCode::NOT_FOUND.into_response()
+}
