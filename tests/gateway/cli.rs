@@ -16,6 +16,66 @@ fn shipped_config_passes_check_config() {
 }
 
 #[test]
+fn example_provider_configs_pass_check_config() {
+    let hydra = concat!(env!("CARGO_MANIFEST_DIR"), "/config/hydra.toml");
+    let (ok, stdout, stderr) = run_cli(&["check-config", "--config", hydra]);
+    assert!(ok, "{stdout}{stderr}");
+
+    let rfc7591 = concat!(env!("CARGO_MANIFEST_DIR"), "/config/rfc7591.toml");
+    let (ok, _, stderr) = run_cli(&["check-config", "--config", rfc7591]);
+    assert!(
+        !ok,
+        "the rfc7591 example needs its key from the environment"
+    );
+    assert!(stderr.contains("store.encryption_key"), "{stderr}");
+    let output = std::process::Command::new(binary())
+        .args(["check-config", "--config", rfc7591])
+        .env("DCR_GATEWAY__STORE__ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+#[test]
+fn provider_keys_are_checked_per_kind() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("bad.toml");
+    std::fs::write(
+        &path,
+        "[provider]\nkind = \"hydra\"\nregistration_endpoint = \"https://x/reg\"\n\
+         timeout = \"soon\"\n[provider.lifespans]\nforever_lifespan = \"1h\"\n",
+    )
+    .unwrap();
+    let (ok, _, stderr) = run_cli(&["check-config", "--config", path.to_str().unwrap()]);
+    assert!(!ok);
+    for needle in [
+        "provider.admin_url is required",
+        "provider.issuer is required",
+        "provider.registration_endpoint does not apply",
+        "provider.timeout",
+        "forever_lifespan",
+    ] {
+        assert!(stderr.contains(needle), "{needle} missing from:\n{stderr}");
+    }
+}
+
+#[tokio::test]
+async fn reconcile_command_reports_and_exits_0_without_drift() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), free_port());
+    let (ok, stdout, stderr) =
+        run_cli(&["reconcile", "--json", "--config", config.to_str().unwrap()]);
+    assert!(ok, "{stdout}{stderr}");
+    let report: Value = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(report["missing_at_provider"], json!([]));
+    assert_eq!(report["failed"], json!([]));
+}
+
+#[test]
 fn check_config_lists_every_error_and_exits_1() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
