@@ -145,15 +145,7 @@ async fn discovery_comes_from_hydra_with_the_gateway_as_registration_endpoint() 
         "/.well-known/openid-configuration",
         "/.well-known/oauth-authorization-server",
     ] {
-        let doc: Value = app
-            .http
-            .get(app.url(path))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let doc: Value = app.get_json(path).await;
         assert_eq!(doc["issuer"], fake.base);
         assert_eq!(doc["token_endpoint"], format!("{}/oauth2/token", fake.base));
         assert_eq!(doc["registration_endpoint"], app.url("/register"));

@@ -105,15 +105,7 @@ async fn registers_manages_and_deletes_at_a_real_rfc7591_server() {
 async fn discovery_comes_from_the_upstream_issuer() {
     let upstream = OidcProvider::start().await;
     let app = gateway_for(&upstream).await;
-    let doc: Value = app
-        .http
-        .get(app.url("/.well-known/openid-configuration"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/.well-known/openid-configuration").await;
     assert_eq!(doc["issuer"], upstream.issuer);
     assert_eq!(doc["token_endpoint"], format!("{}/token", upstream.issuer));
     assert_eq!(doc["registration_endpoint"], app.url("/register"));

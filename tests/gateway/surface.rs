@@ -48,15 +48,7 @@ async fn health_and_readiness() {
 #[tokio::test]
 async fn openapi_document_describes_every_route() {
     let app = spawn_app().await;
-    let doc: Value = app
-        .http
-        .get(app.url("/openapi.json"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let doc: Value = app.get_json("/openapi.json").await;
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"));
     let paths = &doc["paths"];
     for (path, methods) in [

@@ -242,6 +242,33 @@ fn now() -> String {
     "2026-11-23T00:00:00Z".to_owned()
 }
 
+/// The common start of create and replace: a fault, the schema check, and a
+/// queued refusal. `Ok` carries the fault to apply after the work, and the body.
+async fn accept_write(
+    fake: &HydraFake,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &Bytes,
+) -> Result<(Option<Fault>, Value), Response> {
+    let fault = before(fake).await?;
+    let Some(client) = fake.check_body(method, uri, headers, body) else {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "body breaks the oAuth2Client schema",
+        ));
+    };
+    if let Some(reason) = fake.state.lock().unwrap().reject_next_with.take() {
+        return Err(error(
+            StatusCode::BAD_REQUEST,
+            "invalid_client_metadata",
+            &reason,
+        ));
+    }
+    Ok((fault, client))
+}
+
 async fn create(
     State(fake): State<HydraFake>,
     method: Method,
@@ -249,20 +276,10 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fault = match before(&fake).await {
-        Ok(fault) => fault,
+    let (fault, mut client) = match accept_write(&fake, &method, &uri, &headers, &body).await {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
-    let Some(mut client) = fake.check_body(&method, &uri, &headers, &body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "body breaks the oAuth2Client schema",
-        );
-    };
-    if let Some(reason) = fake.state.lock().unwrap().reject_next_with.take() {
-        return error(StatusCode::BAD_REQUEST, "invalid_client_metadata", &reason);
-    }
     let id = match client["client_id"].as_str() {
         Some(id) => id.to_owned(),
         None => format!("generated-{}", rand::random::<u64>()),
@@ -295,20 +312,10 @@ async fn replace(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fault = match before(&fake).await {
-        Ok(fault) => fault,
+    let (fault, mut client) = match accept_write(&fake, &method, &uri, &headers, &body).await {
+        Ok(accepted) => accepted,
         Err(response) => return response,
     };
-    let Some(mut client) = fake.check_body(&method, &uri, &headers, &body) else {
-        return error(
-            StatusCode::BAD_REQUEST,
-            "invalid_request",
-            "body breaks the oAuth2Client schema",
-        );
-    };
-    if let Some(reason) = fake.state.lock().unwrap().reject_next_with.take() {
-        return error(StatusCode::BAD_REQUEST, "invalid_client_metadata", &reason);
-    }
     let mut state = fake.state.lock().unwrap();
     let Some(existing) = state.clients.get(&id).cloned() else {
         return error(StatusCode::NOT_FOUND, "Unable to locate the resource", "");

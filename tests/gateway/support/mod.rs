@@ -73,6 +73,18 @@ impl TestApp {
         format!("{}{path}", self.base)
     }
 
+    /// GETs `path` and parses the JSON answer.
+    pub async fn get_json(&self, path: &str) -> Value {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap()
+    }
+
     /// Every client row of the gateway as (id, state), in id order.
     pub async fn rows(&self) -> Vec<(String, &'static str)> {
         self.service
