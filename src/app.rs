@@ -20,7 +20,8 @@ use crate::provider::local::LocalRegistry;
 use crate::provider::rfc7591::Rfc7591;
 use crate::registration::RegistrationService;
 use crate::store::StoreError;
-use crate::store::sqlite::SqliteStore;
+use crate::store::cached::CachedStore;
+use crate::store::sql::SqlStore;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -36,24 +37,41 @@ pub enum StartupError {
     Provider(#[from] ProviderSetupError),
 }
 
-/// Opens the store and builds the service over the configured provider.
-pub async fn build_service(config: &Config) -> Result<Arc<RegistrationService>, StartupError> {
+/// The registration service and the cache in front of its store.
+pub struct Gateway {
+    /// The registration service.
+    pub service: Arc<RegistrationService>,
+    /// The read cache, for its statistics.
+    pub cache: Arc<CachedStore>,
+}
+
+/// Opens the store, puts the cache in front (following other processes'
+/// changes), and builds the service over the configured provider.
+pub async fn build_gateway(config: &Config) -> Result<Gateway, StartupError> {
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = SqliteStore::open(
+    let store = SqlStore::open(
         &config.store.url,
+        config.store.max_connections,
         clock.clone(),
         config.store.encryption_key.clone(),
     )
     .await?;
+    let cache = Arc::new(CachedStore::new(
+        Arc::new(store.clone()),
+        config.cache.max_clients,
+        config.cache.ttl,
+    ));
+    cache.follow(store.change_feed().await?);
     let provider = build_provider(&config.provider)?;
     let fetcher = GuardedClient::new(config.outbound.clone())?;
-    Ok(Arc::new(RegistrationService::new(
-        Arc::new(store),
+    let service = Arc::new(RegistrationService::new(
+        cache.clone(),
         provider,
         Arc::new(fetcher),
         clock,
         RedirectRules::default(),
-    )))
+    ));
+    Ok(Gateway { service, cache })
 }
 
 fn build_provider(config: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderSetupError> {

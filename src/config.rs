@@ -18,6 +18,7 @@ use crate::provider::Credential;
 use crate::provider::hydra::{HydraSettings, LIFESPANS};
 use crate::provider::rfc7591::Rfc7591Settings;
 use crate::store::sealing::Sealer;
+use crate::store::sql::Backend;
 
 /// Prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "DCR_GATEWAY__";
@@ -29,6 +30,8 @@ pub struct Config {
     pub server: ServerConfig,
     /// `[store]`: where clients are kept.
     pub store: StoreConfig,
+    /// `[cache]`: the read cache in front of the store.
+    pub cache: CacheConfig,
     /// `[provider]`: which identity provider holds the clients.
     pub provider: ProviderConfig,
     /// `[outbound]`: the client for URLs that apps point the gateway at.
@@ -51,10 +54,21 @@ pub struct ServerConfig {
 /// `[store]`.
 #[derive(Debug, Clone)]
 pub struct StoreConfig {
-    /// Database URL, `sqlite://PATH`.
+    /// Database URL, `sqlite://PATH` or `postgres://…`.
     pub url: String,
+    /// Database connections kept open.
+    pub max_connections: u32,
     /// Key that seals provider state at rest (required by `rfc7591`).
     pub encryption_key: Option<Sealer>,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Most clients held in memory.
+    pub max_clients: u64,
+    /// Longest time a client is served from memory.
+    pub ttl: Duration,
 }
 
 /// `[provider]`: the backend that holds the clients.
@@ -129,6 +143,7 @@ impl std::error::Error for ConfigErrors {}
 struct RawConfig {
     server: RawServer,
     store: RawStore,
+    cache: RawCache,
     provider: RawProvider,
     outbound: RawOutbound,
     log: RawLog,
@@ -156,6 +171,7 @@ impl Default for RawServer {
 #[serde(default)]
 struct RawStore {
     url: String,
+    max_connections: u32,
     #[serde(skip_serializing_if = "Option::is_none")]
     encryption_key: Option<String>,
 }
@@ -164,7 +180,24 @@ impl Default for RawStore {
     fn default() -> Self {
         Self {
             url: "sqlite://data/dcr-gateway.db".into(),
+            max_connections: 8,
             encryption_key: None,
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawCache {
+    max_clients: u64,
+    ttl: String,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        Self {
+            max_clients: 100_000,
+            ttl: "60s".into(),
         }
     }
 }
@@ -266,6 +299,7 @@ impl Config {
         let raw = RawConfig {
             server: section(&mut table, "server", &mut errors),
             store: section(&mut table, "store", &mut errors),
+            cache: section(&mut table, "cache", &mut errors),
             provider: section(&mut table, "provider", &mut errors),
             outbound: section(&mut table, "outbound", &mut errors),
             log: section(&mut table, "log", &mut errors),
@@ -442,11 +476,15 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
         });
 
     let store_url = raw.store.url;
-    if !store_url.starts_with("sqlite:") {
+    if Backend::of(&store_url).is_none() {
         check(Err(format!(
-            "store.url `{store_url}`: supported stores are sqlite://PATH"
+            "store.url `{store_url}`: supported stores are sqlite://PATH and postgres://…"
         )));
     }
+    if raw.store.max_connections == 0 {
+        check(Err("store.max_connections must be positive".into()));
+    }
+    let cache_ttl = duration(&raw.cache.ttl, "cache.ttl", &mut check);
     let encryption_key = raw.store.encryption_key.as_deref().and_then(|key| {
         Sealer::from_base64(key)
             .map_err(|e| check(Err(format!("store.encryption_key: {e}"))))
@@ -507,7 +545,12 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
         },
         store: StoreConfig {
             url: store_url,
+            max_connections: raw.store.max_connections.max(1),
             encryption_key,
+        },
+        cache: CacheConfig {
+            max_clients: raw.cache.max_clients,
+            ttl: cache_ttl,
         },
         provider,
         outbound: OutboundSettings {

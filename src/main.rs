@@ -160,9 +160,10 @@ fn init_logging(log: &LogConfig) {
 async fn serve(path: Option<&Path>) -> Result<(), String> {
     let config = load(path)?;
     init_logging(&config.log);
-    let service = app::build_service(&config)
+    let service = app::build_gateway(&config)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .service;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
@@ -210,9 +211,10 @@ async fn reconcile(
     json: bool,
 ) -> Result<(), String> {
     let config = load(path)?;
-    let service = app::build_service(&config)
+    let service = app::build_gateway(&config)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .service;
     let grace = grace.unwrap_or_else(|| config.provider.reconcile_grace());
     let report = service.reconcile(grace).await.map_err(|e| e.to_string())?;
     let ids = |list: &[ClientId]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
@@ -262,9 +264,10 @@ fn check_config(path: &Path) -> Result<(), String> {
 
 async fn clients(path: Option<&Path>, action: ClientsAction) -> Result<(), String> {
     let config = load(path)?;
-    let service = app::build_service(&config)
+    let service = app::build_gateway(&config)
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| e.to_string())?
+        .service;
     match action {
         ClientsAction::List { json, after, limit } => {
             let clients = service

@@ -1,12 +1,14 @@
-//! Persistence of registered clients behind one trait, [`ClientStore`].
-//! SQLite is the embedded default.
+//! Persistence of registered clients behind one trait, [`ClientStore`]: the
+//! SQL store (SQLite embedded by default, PostgreSQL for several instances)
+//! with a read cache in front.
 
 use async_trait::async_trait;
 
 use crate::domain::{ClientId, ClientState, RegisteredClient};
 
+pub mod cached;
 pub mod sealing;
-pub mod sqlite;
+pub mod sql;
 
 /// A storage failure. The cause is for the log, never for the caller.
 #[derive(Debug, thiserror::Error)]
@@ -39,6 +41,22 @@ pub enum StoreError {
     /// A client with this id already exists.
     #[error("client `{0}` already exists")]
     Duplicate(ClientId),
+}
+
+/// A change to a client made by another process, as a cache must see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// This client changed or went away.
+    Client(ClientId),
+    /// Changes may have been missed: forget everything.
+    Everything,
+}
+
+/// A stream of changes other processes make to the clients.
+#[async_trait]
+pub trait ChangeFeed: Send {
+    /// Waits for the next change.
+    async fn next(&mut self) -> Result<Change, StoreError>;
 }
 
 /// Where registered clients live. Every write is durable when it returns.

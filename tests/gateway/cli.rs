@@ -165,15 +165,23 @@ async fn operator_commands_go_through_the_service_and_print_no_secret() {
         }
     }
 
+    // The server has the client cached; a delete by another process reaches
+    // it through the store's change log.
+    let read_status = || async {
+        http.get(uri_of(&clients[0]))
+            .bearer_auth(token_of(&clients[0]))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(read_status().await, StatusCode::OK);
     let (ok, _, _) = run_cli(&["clients", "delete", first, "--config", config_arg]);
     assert!(ok);
-    let read = http
-        .get(uri_of(&clients[0]))
-        .bearer_auth(token_of(&clients[0]))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(read.status(), StatusCode::UNAUTHORIZED);
+    assert!(
+        eventually(|| async { read_status().await == StatusCode::UNAUTHORIZED }).await,
+        "the server kept answering for a client deleted by the CLI"
+    );
     let (ok, _, stderr) = run_cli(&["clients", "show", first, "--config", config_arg]);
     assert!(!ok && stderr.contains(first));
     let (ok, _, _) = run_cli(&["clients", "delete", first, "--config", config_arg]);

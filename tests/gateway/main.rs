@@ -10,6 +10,7 @@ mod oidc_client;
 mod properties;
 mod register;
 mod rfc7591;
+mod scale;
 mod store;
 mod support;
 mod surface;

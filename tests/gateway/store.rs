@@ -9,9 +9,11 @@ use dcr_gateway::domain::{
     RedirectRules, RegisteredClient, RegistrationAccessToken,
 };
 use dcr_gateway::store::sealing::Sealer;
-use dcr_gateway::store::sqlite::SqliteStore;
-use dcr_gateway::store::{ClientStore, StoreError};
+use dcr_gateway::store::sql::SqlStore;
+use dcr_gateway::store::{Change, ClientStore, StoreError};
 use serde_json::json;
+
+use crate::support::postgres::TestDatabase;
 
 fn client(id: &str, name: &str) -> RegisteredClient {
     let document: MetadataDocument = serde_json::from_value(json!({
@@ -44,7 +46,7 @@ async fn sqlite() -> (tempfile::TempDir, Arc<dyn ClientStore>) {
         "sqlite://{}",
         dir.path().join("nested/dir/store.db").display()
     );
-    let store = SqliteStore::open(&url, Arc::new(SystemClock), sealer())
+    let store = SqlStore::open(&url, 4, Arc::new(SystemClock), sealer())
         .await
         .unwrap();
     (dir, Arc::new(store))
@@ -178,18 +180,58 @@ async fn sqlite_store_honours_the_contract() {
 }
 
 #[tokio::test]
+async fn postgres_store_honours_the_contract() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let store = SqlStore::open(&database.url, 4, Arc::new(SystemClock), sealer())
+        .await
+        .unwrap();
+    contract(Arc::new(store)).await;
+}
+
+#[tokio::test]
+async fn both_stores_report_other_processes_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let sqlite_url = format!("sqlite://{}", dir.path().join("feed.db").display());
+    let database = TestDatabase::create().await;
+    let mut urls = vec![sqlite_url];
+    urls.extend(database.as_ref().map(|d| d.url.clone()));
+    for url in urls {
+        let writer = SqlStore::open(&url, 2, Arc::new(SystemClock), sealer())
+            .await
+            .unwrap();
+        let watcher = SqlStore::open(&url, 2, Arc::new(SystemClock), sealer())
+            .await
+            .unwrap();
+        let mut feed = watcher.change_feed().await.unwrap();
+        let a = client("watched", "W");
+        writer.insert(&a).await.unwrap();
+        writer.update(&a).await.unwrap();
+        writer.remove(&a.client_id).await.unwrap();
+        for _ in 0..2 {
+            let change = tokio::time::timeout(std::time::Duration::from_secs(5), feed.next())
+                .await
+                .expect("a change arrives")
+                .unwrap();
+            assert_eq!(change, Change::Client(a.client_id.clone()), "{url}");
+        }
+    }
+}
+
+#[tokio::test]
 async fn sqlite_store_reopens_with_its_data_and_seals_provider_state() {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}", dir.path().join("store.db").display());
     let mut a = client("kept", "Kept");
     a.provider_state = Some(ProviderState(json!({ "token": "sealed-upstream-token" })));
     {
-        let store = SqliteStore::open(&url, Arc::new(SystemClock), sealer())
+        let store = SqlStore::open(&url, 4, Arc::new(SystemClock), sealer())
             .await
             .unwrap();
         store.insert(&a).await.unwrap();
     }
-    let store = SqliteStore::open(&url, Arc::new(SystemClock), sealer())
+    let store = SqlStore::open(&url, 4, Arc::new(SystemClock), sealer())
         .await
         .unwrap();
     assert_eq!(store.get(&a.client_id).await.unwrap(), Some(a.clone()));
@@ -200,7 +242,7 @@ async fn sqlite_store_reopens_with_its_data_and_seals_provider_state() {
         assert!(!bytes.windows(21).any(|w| w == b"sealed-upstream-token"));
     }
     // Without the key, a sealed row is an error, not a silent loss.
-    let keyless = SqliteStore::open(&url, Arc::new(SystemClock), None)
+    let keyless = SqlStore::open(&url, 4, Arc::new(SystemClock), None)
         .await
         .unwrap();
     assert!(matches!(

@@ -58,7 +58,10 @@ const SPEC: &str = concat!(
 /// Hydra's oAuth2Client schema, closed to unknown members so that a typo in a
 /// member name fails the test instead of being ignored.
 fn client_validator() -> jsonschema::Validator {
-    let spec: Value = serde_json::from_str(&std::fs::read_to_string(SPEC).unwrap()).unwrap();
+    let text = std::fs::read_to_string(SPEC).unwrap_or_else(|e| {
+        panic!("Hydra's OpenAPI document is expected at {SPEC} (shared/ beside the clone): {e}")
+    });
+    let spec: Value = serde_json::from_str(&text).unwrap();
     let mut schemas = spec["components"]["schemas"].clone();
     let mut strict = schemas["oAuth2Client"].clone();
     strict["additionalProperties"] = json!(false);

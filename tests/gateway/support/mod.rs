@@ -4,6 +4,7 @@
 
 pub mod hydra;
 pub mod oidc_provider;
+pub mod postgres;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
@@ -15,6 +16,7 @@ use std::sync::Arc;
 use dcr_gateway::app;
 use dcr_gateway::config::Config;
 use dcr_gateway::registration::RegistrationService;
+use dcr_gateway::store::cached::CachedStore;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
 use tempfile::TempDir;
@@ -26,6 +28,7 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub service: Arc<RegistrationService>,
+    pub cache: Arc<CachedStore>,
     pub db_path: PathBuf,
     _dir: TempDir,
     _shutdown: oneshot::Sender<()>,
@@ -52,8 +55,8 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
         db_path.display()
     );
     let config = Config::from_sources(&toml, Vec::new()).unwrap();
-    let service = app::build_service(&config).await.unwrap();
-    let router = app::build_router(service.clone(), &config);
+    let gateway = app::build_gateway(&config).await.unwrap();
+    let router = app::build_router(gateway.service.clone(), &config);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app::serve(listener, router, async {
         let _ = rx.await;
@@ -61,7 +64,8 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
-        service,
+        service: gateway.service,
+        cache: gateway.cache,
         db_path,
         _dir: dir,
         _shutdown: tx,
@@ -205,17 +209,38 @@ pub fn free_port() -> u16 {
 
 /// Writes a configuration for the binary: a store in `dir`, listening on `port`.
 pub fn write_config(dir: &Path, port: u16) -> PathBuf {
-    let path = dir.join("gateway.toml");
+    let store = format!("sqlite://{}", dir.join("gateway.db").display());
+    write_config_with_store(dir, port, &store)
+}
+
+/// Writes a configuration for the binary with the given store URL; the cache
+/// keeps entries for ten minutes, so only invalidation can refresh them.
+pub fn write_config_with_store(dir: &Path, port: u16, store_url: &str) -> PathBuf {
+    let path = dir.join(format!("gateway-{port}.toml"));
     std::fs::write(
         &path,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-             [store]\nurl = \"sqlite://{}\"\n[log]\nformat = \"json\"\n",
-            dir.join("gateway.db").display()
+             [store]\nurl = \"{store_url}\"\n[cache]\nttl = \"10m\"\n[log]\nformat = \"json\"\n"
         ),
     )
     .unwrap();
     path
+}
+
+/// Polls `check` every 50 ms for up to 5 s; true as soon as it holds.
+pub async fn eventually<F, Fut>(mut check: F) -> bool
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = bool>,
+{
+    for _ in 0..100 {
+        if check().await {
+            return true;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    false
 }
 
 /// The gateway binary serving `config`, killed when dropped.

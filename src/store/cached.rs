@@ -1,0 +1,163 @@
+//! The read cache in front of the store: reads of a client (RFC 7592 reads
+//! and token checks) come from a bounded moka cache with a time to live;
+//! every write invalidates the entry before it returns, and a change feed
+//! carries other processes' writes in.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moka::future::Cache;
+
+use super::{Change, ChangeFeed, ClientStore, StoreError};
+use crate::domain::{ClientId, ClientState, RegisteredClient};
+
+/// Hit and miss counts of the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheStats {
+    /// Reads answered from the cache.
+    pub hits: u64,
+    /// Reads that went to the store.
+    pub misses: u64,
+}
+
+/// A [`ClientStore`] with a read cache in front.
+pub struct CachedStore {
+    inner: Arc<dyn ClientStore>,
+    cache: Cache<ClientId, RegisteredClient>,
+    /// Bumped on every write and every outside change; a read that sees it
+    /// move while it fetched drops what it cached (it may be stale).
+    epoch: AtomicU64,
+    hits: AtomicU64,
+    misses: AtomicU64,
+}
+
+impl CachedStore {
+    /// Caches at most `max_clients` clients, each for at most `ttl`.
+    pub fn new(inner: Arc<dyn ClientStore>, max_clients: u64, ttl: Duration) -> Self {
+        Self {
+            inner,
+            cache: Cache::builder()
+                .max_capacity(max_clients)
+                .time_to_live(ttl)
+                .build(),
+            epoch: AtomicU64::new(0),
+            hits: AtomicU64::new(0),
+            misses: AtomicU64::new(0),
+        }
+    }
+
+    /// Hit and miss counts so far.
+    #[must_use]
+    pub fn stats(&self) -> CacheStats {
+        CacheStats {
+            hits: self.hits.load(Ordering::Relaxed),
+            misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    async fn invalidate(&self, id: &ClientId) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.cache.invalidate(id).await;
+    }
+
+    /// Applies other processes' changes until the feed fails for good.
+    pub fn follow(self: &Arc<Self>, mut feed: Box<dyn ChangeFeed>) -> tokio::task::JoinHandle<()> {
+        let cache = Arc::clone(self);
+        tokio::spawn(async move {
+            loop {
+                match feed.next().await {
+                    Ok(Change::Client(id)) => cache.invalidate(&id).await,
+                    Ok(Change::Everything) => {
+                        cache.epoch.fetch_add(1, Ordering::SeqCst);
+                        cache.cache.invalidate_all();
+                    }
+                    Err(error) => {
+                        tracing::warn!(%error, "change feed failed; cache emptied, retrying");
+                        cache.epoch.fetch_add(1, Ordering::SeqCst);
+                        cache.cache.invalidate_all();
+                        tokio::time::sleep(Duration::from_secs(1)).await;
+                    }
+                }
+            }
+        })
+    }
+}
+
+#[async_trait]
+impl ClientStore for CachedStore {
+    async fn insert(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+        let result = self.inner.insert(client).await;
+        self.invalidate(&client.client_id).await;
+        result
+    }
+
+    async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError> {
+        if let Some(client) = self.cache.get(id).await {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            return Ok(Some(client));
+        }
+        self.misses.fetch_add(1, Ordering::Relaxed);
+        let before = self.epoch.load(Ordering::SeqCst);
+        let client = self.inner.get(id).await?;
+        if let Some(client) = client.as_ref().filter(|c| c.state == ClientState::Active) {
+            self.cache.insert(id.clone(), client.clone()).await;
+            if self.epoch.load(Ordering::SeqCst) != before {
+                // A write landed while we read: what we cached may be old.
+                self.cache.invalidate(id).await;
+            }
+        }
+        Ok(client)
+    }
+
+    async fn activate(
+        &self,
+        pending_id: &ClientId,
+        client: &RegisteredClient,
+    ) -> Result<bool, StoreError> {
+        let result = self.inner.activate(pending_id, client).await;
+        self.invalidate(pending_id).await;
+        self.invalidate(&client.client_id).await;
+        result
+    }
+
+    async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
+        let result = self.inner.update(client).await;
+        self.invalidate(&client.client_id).await;
+        result
+    }
+
+    async fn set_state(&self, id: &ClientId, state: ClientState) -> Result<bool, StoreError> {
+        let result = self.inner.set_state(id, state).await;
+        self.invalidate(id).await;
+        result
+    }
+
+    async fn remove(&self, id: &ClientId) -> Result<bool, StoreError> {
+        let result = self.inner.remove(id).await;
+        self.invalidate(id).await;
+        result
+    }
+
+    async fn list(
+        &self,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError> {
+        self.inner.list(after, limit).await
+    }
+
+    async fn list_stale(
+        &self,
+        state: ClientState,
+        updated_before: i64,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError> {
+        self.inner.list_stale(state, updated_before, limit).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        self.inner.ping().await
+    }
+}

@@ -1,0 +1,457 @@
+//! The SQL store: one implementation for SQLite (the embedded default) and
+//! PostgreSQL (several instances on one database), through sqlx's `Any`
+//! driver. Every query is written once with `$n` placeholders, which both
+//! databases accept; each database has its own migrations.
+//!
+//! SQLite runs in WAL mode with `synchronous = FULL`, so a write that returned
+//! survives a crash of the process or of the machine.
+
+use std::collections::VecDeque;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::postgres::PgListener;
+use sqlx::{AnyPool, Executor, Row};
+
+use super::sealing::Sealer;
+use super::{Change, ChangeFeed, ClientStore, StoreError};
+use crate::clock::Clock;
+use crate::domain::{
+    ClientId, ClientMetadata, ClientState, MetadataDocument, ProviderState, RedirectRules,
+    RegisteredClient, SecretHash,
+};
+
+/// The channel PostgreSQL notifies on when a client changes (see migrations).
+const NOTIFY_CHANNEL: &str = "dcr_gateway_clients";
+/// How often the SQLite change log is polled.
+const CHANGE_POLL: Duration = Duration::from_millis(500);
+/// Change log rows kept behind the newest one.
+const CHANGE_LOG_KEEP: i64 = 10_000;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://PATH`.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of a store URL, if it is one the gateway supports.
+    #[must_use]
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// The SQL implementation of [`ClientStore`].
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    backend: Backend,
+    url: String,
+    clock: Arc<dyn Clock>,
+    sealer: Option<Sealer>,
+}
+
+impl SqlStore {
+    /// Connects to (creating, for SQLite) the database at `url` and applies
+    /// the embedded migrations. Provider state is sealed with `sealer`.
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        clock: Arc<dyn Clock>,
+        sealer: Option<Sealer>,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url)
+            .ok_or_else(|| StoreError::Open(format!("unsupported store URL `{url}`")))?;
+        let connect_url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        for pragma in [
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                            "PRAGMA busy_timeout = 5000",
+                        ] {
+                            connection.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&connect_url)
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        Ok(Self {
+            pool,
+            backend,
+            url: url.to_owned(),
+            clock,
+            sealer,
+        })
+    }
+
+    /// The database this store writes to.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    /// Changes other processes make to clients: PostgreSQL notifications, or
+    /// the SQLite change log, polled.
+    pub async fn change_feed(&self) -> Result<Box<dyn ChangeFeed>, StoreError> {
+        match self.backend {
+            Backend::Postgres => {
+                let mut listener = PgListener::connect(&self.url).await?;
+                listener.listen(NOTIFY_CHANNEL).await?;
+                Ok(Box::new(PgChanges { listener }))
+            }
+            Backend::Sqlite => {
+                let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS seq FROM client_changes")
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get("seq")?;
+                Ok(Box::new(SqliteChangeLog {
+                    pool: self.pool.clone(),
+                    last_seq: last.unwrap_or(0),
+                    queued: VecDeque::new(),
+                }))
+            }
+        }
+    }
+
+    fn seal(&self, client: &RegisteredClient) -> Result<Option<Vec<u8>>, StoreError> {
+        let Some(state) = &client.provider_state else {
+            return Ok(None);
+        };
+        let failure = |reason: String| StoreError::Sealing {
+            client_id: client.client_id.to_string(),
+            reason,
+        };
+        let sealer = self
+            .sealer
+            .as_ref()
+            .ok_or_else(|| failure("no store.encryption_key is configured".into()))?;
+        let plain = serde_json::to_vec(&state.0).map_err(|e| failure(e.to_string()))?;
+        sealer
+            .seal(&plain, client.client_id.as_str())
+            .map(Some)
+            .map_err(|e| failure(e.to_string()))
+    }
+
+    fn unseal(
+        &self,
+        client_id: &str,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<ProviderState>, StoreError> {
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let failure = |reason: String| StoreError::Sealing {
+            client_id: client_id.to_owned(),
+            reason,
+        };
+        let sealer = self
+            .sealer
+            .as_ref()
+            .ok_or_else(|| failure("no store.encryption_key is configured".into()))?;
+        let plain = sealer
+            .open(&sealed, client_id)
+            .map_err(|e| failure(e.to_string()))?;
+        serde_json::from_slice(&plain)
+            .map(|value| Some(ProviderState(value)))
+            .map_err(|e| failure(e.to_string()))
+    }
+
+    fn read_row(&self, row: &AnyRow) -> Result<RegisteredClient, StoreError> {
+        let mut client = decode_row(row)?;
+        client.provider_state =
+            self.unseal(client.client_id.as_str(), row.try_get("provider_state")?)?;
+        Ok(client)
+    }
+}
+
+/// `sqlite://PATH` with the directory created and `mode=rwc`, so the file is
+/// created on first start.
+fn sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some(parent) = Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Open(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+const COLUMNS: &str = "client_id, state, metadata, registration_token_hash, client_secret_hash, \
+                       client_secret_expires_at, client_id_issued_at, provider_state";
+
+fn metadata_json(client: &RegisteredClient) -> Result<String, StoreError> {
+    serde_json::to_string(&client.metadata.to_document()).map_err(|e| StoreError::Corrupt {
+        client_id: client.client_id.to_string(),
+        reason: e.to_string(),
+    })
+}
+
+fn decode_row(row: &AnyRow) -> Result<RegisteredClient, StoreError> {
+    let client_id: String = row.try_get("client_id")?;
+    let corrupt = |reason: String| StoreError::Corrupt {
+        client_id: client_id.clone(),
+        reason,
+    };
+    let state: String = row.try_get("state")?;
+    let state = ClientState::parse(&state).ok_or_else(|| corrupt(format!("state `{state}`")))?;
+    let metadata: String = row.try_get("metadata")?;
+    let document: MetadataDocument =
+        serde_json::from_str(&metadata).map_err(|e| corrupt(e.to_string()))?;
+    let metadata = ClientMetadata::validate(document, RedirectRules::PERMISSIVE)
+        .map_err(|e| corrupt(e.to_string()))?;
+    let token: Vec<u8> = row.try_get("registration_token_hash")?;
+    let registration_token =
+        SecretHash::from_bytes(&token).ok_or_else(|| corrupt("token hash length".into()))?;
+    let secret: Option<Vec<u8>> = row.try_get("client_secret_hash")?;
+    let client_secret = secret
+        .map(|s| SecretHash::from_bytes(&s).ok_or_else(|| corrupt("secret hash length".into())))
+        .transpose()?;
+    Ok(RegisteredClient {
+        client_id: ClientId::new(client_id.clone()),
+        metadata,
+        issued_at: row.try_get("client_id_issued_at")?,
+        registration_token,
+        client_secret,
+        client_secret_expires_at: row.try_get("client_secret_expires_at")?,
+        state,
+        provider_state: None,
+    })
+}
+
+/// Whether one row was affected, with a unique-key clash as [`StoreError::Duplicate`].
+fn unique_violation(
+    result: Result<sqlx::any::AnyQueryResult, sqlx::Error>,
+    id: &ClientId,
+) -> Result<bool, StoreError> {
+    match result {
+        Ok(done) => Ok(done.rows_affected() == 1),
+        Err(sqlx::Error::Database(e)) if e.is_unique_violation() => {
+            Err(StoreError::Duplicate(id.clone()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+/// PostgreSQL notifications of changed clients.
+struct PgChanges {
+    listener: PgListener,
+}
+
+#[async_trait]
+impl ChangeFeed for PgChanges {
+    async fn next(&mut self) -> Result<Change, StoreError> {
+        match self.listener.try_recv().await? {
+            Some(notification) => Ok(Change::Client(ClientId::new(notification.payload()))),
+            // The connection was lost (and is re-established on the next
+            // call): notifications may have been missed.
+            None => Ok(Change::Everything),
+        }
+    }
+}
+
+/// The SQLite change log, read from where this process last stopped.
+struct SqliteChangeLog {
+    pool: AnyPool,
+    last_seq: i64,
+    queued: VecDeque<ClientId>,
+}
+
+#[async_trait]
+impl ChangeFeed for SqliteChangeLog {
+    async fn next(&mut self) -> Result<Change, StoreError> {
+        loop {
+            if let Some(id) = self.queued.pop_front() {
+                return Ok(Change::Client(id));
+            }
+            tokio::time::sleep(CHANGE_POLL).await;
+            let rows = sqlx::query(
+                "SELECT seq, client_id FROM client_changes WHERE seq > $1 ORDER BY seq LIMIT 1000",
+            )
+            .bind(self.last_seq)
+            .fetch_all(&self.pool)
+            .await?;
+            for row in &rows {
+                self.last_seq = row.try_get("seq")?;
+                self.queued
+                    .push_back(ClientId::new(row.try_get::<String, _>("client_id")?));
+            }
+            if !rows.is_empty() {
+                sqlx::query("DELETE FROM client_changes WHERE seq <= $1")
+                    .bind(self.last_seq - CHANGE_LOG_KEEP)
+                    .execute(&self.pool)
+                    .await?;
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ClientStore for SqlStore {
+    async fn insert(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+        let result = sqlx::query(&format!(
+            "INSERT INTO clients ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+        ))
+        .bind(client.client_id.as_str())
+        .bind(client.state.as_str())
+        .bind(metadata_json(client)?)
+        .bind(client.registration_token.as_bytes())
+        .bind(client.client_secret.as_ref().map(SecretHash::as_bytes))
+        .bind(client.client_secret_expires_at)
+        .bind(client.issued_at)
+        .bind(self.seal(client)?)
+        .bind(self.clock.now_unix())
+        .execute(&self.pool)
+        .await;
+        unique_violation(result, &client.client_id).map(|_| ())
+    }
+
+    async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM clients WHERE client_id = $1"
+        ))
+        .bind(id.as_str())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(|row| self.read_row(row))
+        .transpose()
+    }
+
+    async fn activate(
+        &self,
+        pending_id: &ClientId,
+        client: &RegisteredClient,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE clients SET client_id = $1, state = 'active', client_secret_hash = $2, \
+             provider_state = $3, updated_at = $4 WHERE client_id = $5 AND state = 'pending'",
+        )
+        .bind(client.client_id.as_str())
+        .bind(client.client_secret.as_ref().map(SecretHash::as_bytes))
+        .bind(self.seal(client)?)
+        .bind(self.clock.now_unix())
+        .bind(pending_id.as_str())
+        .execute(&self.pool)
+        .await;
+        unique_violation(result, &client.client_id)
+    }
+
+    async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE clients SET metadata = $1, registration_token_hash = $2, \
+             client_secret_hash = $3, client_secret_expires_at = $4, provider_state = $5, \
+             updated_at = $6 WHERE client_id = $7 AND state = 'active'",
+        )
+        .bind(metadata_json(client)?)
+        .bind(client.registration_token.as_bytes())
+        .bind(client.client_secret.as_ref().map(SecretHash::as_bytes))
+        .bind(client.client_secret_expires_at)
+        .bind(self.seal(client)?)
+        .bind(self.clock.now_unix())
+        .bind(client.client_id.as_str())
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn set_state(&self, id: &ClientId, state: ClientState) -> Result<bool, StoreError> {
+        let result =
+            sqlx::query("UPDATE clients SET state = $1, updated_at = $2 WHERE client_id = $3")
+                .bind(state.as_str())
+                .bind(self.clock.now_unix())
+                .bind(id.as_str())
+                .execute(&self.pool)
+                .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn remove(&self, id: &ClientId) -> Result<bool, StoreError> {
+        let result = sqlx::query("DELETE FROM clients WHERE client_id = $1")
+            .bind(id.as_str())
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn list(
+        &self,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM clients WHERE client_id > $1 ORDER BY client_id LIMIT $2"
+        ))
+        .bind(after.map_or("", ClientId::as_str))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| self.read_row(row))
+        .collect()
+    }
+
+    async fn list_stale(
+        &self,
+        state: ClientState,
+        updated_before: i64,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM clients WHERE state = $1 AND updated_at <= $2 \
+             ORDER BY updated_at LIMIT $3"
+        ))
+        .bind(state.as_str())
+        .bind(updated_before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| self.read_row(row))
+        .collect()
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+}
