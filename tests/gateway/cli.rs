@@ -16,6 +16,26 @@ fn shipped_config_passes_check_config() {
 }
 
 #[test]
+fn the_config_docker_compose_mounts_passes_check_config() {
+    let root = env!("CARGO_MANIFEST_DIR");
+    let compose = std::fs::read_to_string(format!("{root}/docker-compose.yml")).unwrap();
+    let mount = compose
+        .lines()
+        .map(str::trim)
+        .find(|line| line.ends_with(":/etc/dcr-gateway/gateway.toml:ro"))
+        .expect("docker-compose.yml mounts a gateway config");
+    let source = mount
+        .trim_start_matches("- ")
+        .split(':')
+        .next()
+        .unwrap()
+        .trim_start_matches("./");
+    assert!(compose.contains("\"serve\", \"--config\", \"/etc/dcr-gateway/gateway.toml\""));
+    let (ok, stdout, stderr) = run_cli(&["check-config", "--config", &format!("{root}/{source}")]);
+    assert!(ok, "{source}: {stdout}{stderr}");
+}
+
+#[test]
 fn example_provider_configs_pass_check_config() {
     let hydra = concat!(env!("CARGO_MANIFEST_DIR"), "/config/hydra.toml");
     let (ok, stdout, stderr) = run_cli(&["check-config", "--config", hydra]);

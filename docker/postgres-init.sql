@@ -1,0 +1,2 @@
+-- Runs once, when the PostgreSQL volume is first created.
+CREATE DATABASE hydra;
