@@ -10,7 +10,7 @@ use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ProviderConfig, ProviderKind};
-use crate::domain::RedirectRules;
+use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
 use crate::provider::Provider;
@@ -18,7 +18,10 @@ use crate::provider::http_client::ProviderSetupError;
 use crate::provider::hydra::Hydra;
 use crate::provider::local::LocalRegistry;
 use crate::provider::rfc7591::Rfc7591;
-use crate::registration::RegistrationService;
+use crate::registration::{
+    RegistrationMode, RegistrationService, RegistrationSettings, StatementVerifier,
+};
+use crate::software_statement::SoftwareStatements;
 use crate::store::StoreError;
 use crate::store::cached::CachedStore;
 use crate::store::sql::SqlStore;
@@ -64,14 +67,38 @@ pub async fn build_gateway(config: &Config) -> Result<Gateway, StartupError> {
     cache.follow(store.change_feed().await?);
     let provider = build_provider(&config.provider)?;
     let fetcher = GuardedClient::new(config.outbound.clone())?;
+    let statements = (!config.software_statement.issuers.is_empty()).then(|| {
+        Arc::new(SoftwareStatements::new(
+            config.software_statement.issuers.clone(),
+            fetcher.clone(),
+        )) as Arc<dyn StatementVerifier>
+    });
+    let settings = RegistrationSettings {
+        mode: config.registration.mode,
+        rotation: config.registration.rotation,
+        policies: config.registration.policies.clone(),
+        default_policy: config.registration.default_policy.clone(),
+        statements,
+        statement_required: config.software_statement.required,
+    };
     let service = Arc::new(RegistrationService::new(
         cache.clone(),
         provider,
         Arc::new(fetcher),
         clock,
-        RedirectRules::default(),
+        settings,
     ));
     Ok(Gateway { service, cache })
+}
+
+/// Logs what an operator should know about the configuration at start.
+pub fn warn_about(config: &Config) {
+    if config.registration.mode == RegistrationMode::Open {
+        tracing::warn!(
+            "registration is open: anyone who reaches /register can create clients; \
+             set registration.mode = \"initial_access_token\" outside local trials"
+        );
+    }
 }
 
 fn build_provider(config: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderSetupError> {
@@ -82,8 +109,8 @@ fn build_provider(config: &ProviderConfig) -> Result<Arc<dyn Provider>, Provider
     })
 }
 
-/// Runs reconcile every `config.reconcile_interval` (never when zero), until
-/// the returned handle is aborted or the runtime stops.
+/// Runs reconcile and the expiry janitor every `config.reconcile_interval`
+/// (never when zero), until the returned handle is aborted or the runtime stops.
 pub fn spawn_reconciler(
     service: Arc<RegistrationService>,
     config: &ProviderConfig,
@@ -105,6 +132,13 @@ pub fn spawn_reconciler(
                 Ok(report) => tracing::debug!(?report, "reconcile"),
                 Err(error) => tracing::warn!(%error, "reconcile failed"),
             }
+            match service.expire_clients().await {
+                Ok(expired) if !expired.is_empty() => {
+                    tracing::info!(count = expired.len(), "expired clients removed");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "expiry janitor failed"),
+            }
         }
     }))
 }
@@ -114,6 +148,7 @@ pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Route
     let state = HttpState {
         service,
         public_url: config.server.public_url.as_str().into(),
+        limits: Arc::new(Limits::new(&config.limits)),
     };
     http::router(state, config.server.max_body_bytes)
 }

@@ -13,10 +13,13 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::domain::policy::{HostPattern, Policy, is_response_type};
+use crate::domain::values::{AuthMethod, GrantType};
 use crate::outbound::OutboundSettings;
 use crate::provider::Credential;
 use crate::provider::hydra::{HydraSettings, LIFESPANS};
 use crate::provider::rfc7591::Rfc7591Settings;
+use crate::registration::{RegistrationMode, TokenRotation};
 use crate::store::sealing::Sealer;
 use crate::store::sql::Backend;
 
@@ -38,6 +41,102 @@ pub struct Config {
     pub outbound: OutboundSettings,
     /// `[log]`: log format and filter.
     pub log: LogConfig,
+    /// `[registration]` and `[policies.*]`: who may register, and what.
+    pub registration: RegistrationConfig,
+    /// `[software_statement]`: trusted issuers of software statements.
+    pub software_statement: SoftwareStatementConfig,
+    /// `[limits]`: rate limits.
+    pub limits: LimitsConfig,
+}
+
+/// `[registration]` and `[policies.*]`.
+#[derive(Debug, Clone)]
+pub struct RegistrationConfig {
+    /// Open, or protected by initial access tokens.
+    pub mode: RegistrationMode,
+    /// Whether updates rotate the registration access token.
+    pub rotation: TokenRotation,
+    /// Policies by name (a permissive `default` when none is configured).
+    pub policies: BTreeMap<String, Policy>,
+    /// The policy of registrations without a token naming one.
+    pub default_policy: String,
+}
+
+/// `[software_statement]`.
+#[derive(Debug, Clone, Default)]
+pub struct SoftwareStatementConfig {
+    /// Every registration must carry a statement.
+    pub required: bool,
+    /// Issuers whose statements are trusted.
+    pub issuers: Vec<TrustedIssuer>,
+}
+
+/// One `[[software_statement.issuers]]`.
+#[derive(Debug, Clone)]
+pub struct TrustedIssuer {
+    /// The `iss` claim.
+    pub issuer: String,
+    /// Where its verification keys are.
+    pub keys: IssuerKeys,
+    /// Signature algorithms accepted from it.
+    pub allowed_algs: Vec<jsonwebtoken::Algorithm>,
+    /// `software_id`s it may vouch for; empty allows any.
+    pub software_ids: Vec<String>,
+}
+
+/// Where a trusted issuer's keys come from.
+#[derive(Debug, Clone)]
+pub enum IssuerKeys {
+    /// Fetched (and cached) from a JWKS URL.
+    Uri(Url),
+    /// Given in the configuration.
+    Set(jsonwebtoken::jwk::JwkSet),
+}
+
+/// A rate: `count` requests per `per`, with a burst of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests allowed per period (and the burst).
+    pub count: std::num::NonZeroU32,
+    /// The period.
+    pub per: Duration,
+}
+
+impl Quota {
+    /// Parses `N/second`, `N/minute` or `N/hour`; `unlimited` is `None`.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        if text == "unlimited" {
+            return Ok(None);
+        }
+        let bad = || format!("`{text}` is not `N/second`, `N/minute`, `N/hour` or `unlimited`");
+        let (count, unit) = text.split_once('/').ok_or_else(bad)?;
+        let count = count
+            .trim()
+            .parse::<std::num::NonZeroU32>()
+            .map_err(|_| bad())?;
+        let per = match unit.trim() {
+            "second" => Duration::from_secs(1),
+            "minute" => Duration::from_secs(60),
+            "hour" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        Ok(Some(Self { count, per }))
+    }
+}
+
+/// `[limits]`.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Registrations per client IP.
+    pub register_per_ip: Option<Quota>,
+    /// RFC 7592 requests per client.
+    pub manage_per_client: Option<Quota>,
+    /// Registrations per initial access token.
+    pub register_per_initial_access_token: Option<Quota>,
+    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// Most keys (addresses, clients, tokens) each limiter tracks at once.
+    pub max_tracked_keys: u64,
 }
 
 /// `[server]`.
@@ -147,6 +246,103 @@ struct RawConfig {
     provider: RawProvider,
     outbound: RawOutbound,
     log: RawLog,
+    registration: RawRegistration,
+    policies: BTreeMap<String, RawPolicy>,
+    software_statement: RawSoftwareStatement,
+    limits: RawLimits,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawRegistration {
+    mode: String,
+    rotate_registration_access_token: String,
+    default_policy: String,
+}
+
+impl Default for RawRegistration {
+    fn default() -> Self {
+        Self {
+            mode: "open".into(),
+            rotate_registration_access_token: "never".into(),
+            default_policy: "default".into(),
+        }
+    }
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawPolicy {
+    grant_types: Option<Vec<String>>,
+    response_types: Option<Vec<String>>,
+    token_endpoint_auth_methods: Option<Vec<String>>,
+    scopes: Option<Vec<String>>,
+    default_scope: Option<String>,
+    https_only: bool,
+    redirect_hosts: Vec<String>,
+    native_loopback_http: bool,
+    native_custom_schemes: bool,
+    max_clients_per_software_id: Option<u64>,
+    client_lifetime: Option<String>,
+    client_secret_lifetime: Option<String>,
+}
+
+impl Default for RawPolicy {
+    fn default() -> Self {
+        Self {
+            grant_types: None,
+            response_types: None,
+            token_endpoint_auth_methods: None,
+            scopes: None,
+            default_scope: None,
+            https_only: false,
+            redirect_hosts: Vec::new(),
+            native_loopback_http: true,
+            native_custom_schemes: true,
+            max_clients_per_software_id: None,
+            client_lifetime: None,
+            client_secret_lifetime: None,
+        }
+    }
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct RawSoftwareStatement {
+    required: bool,
+    issuers: Vec<RawIssuer>,
+}
+
+#[derive(Debug, Default, Serialize, Deserialize)]
+#[serde(default)]
+struct RawIssuer {
+    issuer: String,
+    jwks_uri: Option<String>,
+    jwks: Option<String>,
+    allowed_algs: Vec<String>,
+    software_ids: Vec<String>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+#[serde(default)]
+struct RawLimits {
+    register_per_ip: String,
+    manage_per_client: String,
+    register_per_initial_access_token: String,
+    trusted_proxies: Vec<String>,
+    max_tracked_keys: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            register_per_ip: "20/minute".into(),
+            manage_per_client: "60/minute".into(),
+            register_per_initial_access_token: "60/minute".into(),
+            trusted_proxies: Vec::new(),
+            max_tracked_keys: 100_000,
+        }
+    }
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -303,6 +499,10 @@ impl Config {
             provider: section(&mut table, "provider", &mut errors),
             outbound: section(&mut table, "outbound", &mut errors),
             log: section(&mut table, "log", &mut errors),
+            registration: section(&mut table, "registration", &mut errors),
+            policies: section(&mut table, "policies", &mut errors),
+            software_statement: section(&mut table, "software_statement", &mut errors),
+            limits: section(&mut table, "limits", &mut errors),
         };
         for key in table.keys() {
             errors.push(format!("unknown section `{key}`"));
@@ -537,7 +737,14 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
         check(Err(format!("log.filter `{}`: {e}", raw.log.filter)));
     }
 
+    let registration = registration(raw.registration, raw.policies, &mut check);
+    let software_statement = software_statement(raw.software_statement, &mut check);
+    let limits = limits(raw.limits, &mut check);
+
     Config {
+        registration,
+        software_statement,
+        limits,
         server: ServerConfig {
             listen,
             public_url,
@@ -563,6 +770,233 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
             format,
             filter: raw.log.filter,
         },
+    }
+}
+
+fn registration(
+    raw: RawRegistration,
+    raw_policies: BTreeMap<String, RawPolicy>,
+    check: &mut impl FnMut(Result<(), String>),
+) -> RegistrationConfig {
+    let mode = match raw.mode.as_str() {
+        "open" => RegistrationMode::Open,
+        "initial_access_token" => RegistrationMode::InitialAccessToken,
+        other => {
+            check(Err(format!(
+                "registration.mode `{other}` must be `open` or `initial_access_token`"
+            )));
+            RegistrationMode::InitialAccessToken
+        }
+    };
+    let rotation = match raw.rotate_registration_access_token.as_str() {
+        "never" => TokenRotation::Never,
+        "on_update" => TokenRotation::OnUpdate,
+        other => {
+            check(Err(format!(
+                "registration.rotate_registration_access_token `{other}` must be `on_update` or `never`"
+            )));
+            TokenRotation::Never
+        }
+    };
+    let mut policies: BTreeMap<String, Policy> = raw_policies
+        .into_iter()
+        .map(|(name, raw)| {
+            let policy = policy(&name, raw, check);
+            (name, policy)
+        })
+        .collect();
+    if policies.is_empty() {
+        policies.insert("default".into(), Policy::permissive("default"));
+    }
+    if !policies.contains_key(&raw.default_policy) {
+        check(Err(format!(
+            "registration.default_policy `{}` is not a configured policy",
+            raw.default_policy
+        )));
+    }
+    RegistrationConfig {
+        mode,
+        rotation,
+        policies,
+        default_policy: raw.default_policy,
+    }
+}
+
+fn policy(name: &str, raw: RawPolicy, check: &mut impl FnMut(Result<(), String>)) -> Policy {
+    let key = |k: &str| format!("policies.{name}.{k}");
+    let mut names = |list: Option<Vec<String>>, k: &str, known: &dyn Fn(&str) -> bool| {
+        if let Some(list) = &list {
+            for value in list.iter().filter(|v| !known(v)) {
+                check(Err(format!("{}: `{value}` is not supported", key(k))));
+            }
+        }
+        list
+    };
+    let grant_types = names(raw.grant_types, "grant_types", &|v| {
+        GrantType::parse(v).is_some()
+    })
+    .map(|list| list.iter().filter_map(|v| GrantType::parse(v)).collect());
+    let response_types = names(raw.response_types, "response_types", &is_response_type);
+    let token_endpoint_auth_methods = names(
+        raw.token_endpoint_auth_methods,
+        "token_endpoint_auth_methods",
+        &|v| AuthMethod::parse(v).is_some(),
+    )
+    .map(|list| list.iter().filter_map(|v| AuthMethod::parse(v)).collect());
+    let redirect_hosts = raw
+        .redirect_hosts
+        .iter()
+        .filter_map(|h| {
+            HostPattern::parse(h)
+                .map_err(|e| check(Err(format!("{}: {e}", key("redirect_hosts")))))
+                .ok()
+        })
+        .collect();
+    let mut lifetime = |text: Option<String>, k: &str| text.map(|t| duration(&t, &key(k), check));
+    let client_lifetime = lifetime(raw.client_lifetime, "client_lifetime");
+    let client_secret_lifetime = lifetime(raw.client_secret_lifetime, "client_secret_lifetime");
+    Policy {
+        name: name.to_owned(),
+        grant_types,
+        response_types,
+        token_endpoint_auth_methods,
+        scopes: raw.scopes,
+        default_scope: raw.default_scope,
+        https_only: raw.https_only,
+        redirect_hosts,
+        native_loopback_http: raw.native_loopback_http,
+        native_custom_schemes: raw.native_custom_schemes,
+        max_clients_per_software_id: raw.max_clients_per_software_id,
+        client_lifetime,
+        client_secret_lifetime,
+    }
+}
+
+/// Asymmetric algorithms accepted for software statements: never `none`,
+/// never an HMAC (which a public key would turn into a forgery).
+const STATEMENT_ALGS: [(&str, jsonwebtoken::Algorithm); 9] = [
+    ("RS256", jsonwebtoken::Algorithm::RS256),
+    ("RS384", jsonwebtoken::Algorithm::RS384),
+    ("RS512", jsonwebtoken::Algorithm::RS512),
+    ("PS256", jsonwebtoken::Algorithm::PS256),
+    ("PS384", jsonwebtoken::Algorithm::PS384),
+    ("PS512", jsonwebtoken::Algorithm::PS512),
+    ("ES256", jsonwebtoken::Algorithm::ES256),
+    ("ES384", jsonwebtoken::Algorithm::ES384),
+    ("EdDSA", jsonwebtoken::Algorithm::EdDSA),
+];
+
+fn software_statement(
+    raw: RawSoftwareStatement,
+    check: &mut impl FnMut(Result<(), String>),
+) -> SoftwareStatementConfig {
+    let mut issuers = Vec::new();
+    for (i, raw) in raw.issuers.into_iter().enumerate() {
+        let key = |k: &str| format!("software_statement.issuers[{i}].{k}");
+        if raw.issuer.is_empty() {
+            check(Err(format!("{} is required", key("issuer"))));
+        }
+        let keys = match (raw.jwks_uri, raw.jwks) {
+            (Some(uri), None) => match Url::parse(&uri) {
+                Ok(url) if url.scheme() == "https" || url.scheme() == "http" => {
+                    Some(IssuerKeys::Uri(url))
+                }
+                _ => {
+                    check(Err(format!(
+                        "{} `{uri}` must be an http(s) URL",
+                        key("jwks_uri")
+                    )));
+                    None
+                }
+            },
+            (None, Some(text)) => match serde_json::from_str(&text) {
+                Ok(set) => Some(IssuerKeys::Set(set)),
+                Err(e) => {
+                    check(Err(format!("{} is not a JWK set: {e}", key("jwks"))));
+                    None
+                }
+            },
+            _ => {
+                check(Err(format!(
+                    "{}: exactly one of jwks_uri and jwks is required",
+                    key("issuer")
+                )));
+                None
+            }
+        };
+        let mut allowed_algs = Vec::new();
+        for alg in &raw.allowed_algs {
+            match STATEMENT_ALGS.iter().find(|(name, _)| name == alg) {
+                Some((_, algorithm)) => allowed_algs.push(*algorithm),
+                None => check(Err(format!(
+                    "{} `{alg}` is not allowed (asymmetric only: {})",
+                    key("allowed_algs"),
+                    STATEMENT_ALGS.map(|(n, _)| n).join(", ")
+                ))),
+            }
+        }
+        if raw.allowed_algs.is_empty() {
+            check(Err(format!(
+                "{} must name at least one algorithm",
+                key("allowed_algs")
+            )));
+        }
+        if let Some(keys) = keys {
+            issuers.push(TrustedIssuer {
+                issuer: raw.issuer,
+                keys,
+                allowed_algs,
+                software_ids: raw.software_ids,
+            });
+        }
+    }
+    if raw.required && issuers.is_empty() {
+        check(Err(
+            "software_statement.required needs at least one trusted issuer".into(),
+        ));
+    }
+    SoftwareStatementConfig {
+        required: raw.required,
+        issuers,
+    }
+}
+
+fn limits(raw: RawLimits, check: &mut impl FnMut(Result<(), String>)) -> LimitsConfig {
+    let mut quota = |text: &str, k: &str| {
+        Quota::parse(text)
+            .map_err(|e| check(Err(format!("limits.{k}: {e}"))))
+            .ok()
+            .flatten()
+    };
+    let register_per_ip = quota(&raw.register_per_ip, "register_per_ip");
+    let manage_per_client = quota(&raw.manage_per_client, "manage_per_client");
+    let register_per_initial_access_token = quota(
+        &raw.register_per_initial_access_token,
+        "register_per_initial_access_token",
+    );
+    let trusted_proxies = raw
+        .trusted_proxies
+        .iter()
+        .filter_map(|cidr| {
+            cidr.parse::<ipnet::IpNet>()
+                .or_else(|_| cidr.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                .map_err(|_| {
+                    check(Err(format!(
+                        "limits.trusted_proxies: `{cidr}` is not a CIDR"
+                    )))
+                })
+                .ok()
+        })
+        .collect();
+    if raw.max_tracked_keys == 0 {
+        check(Err("limits.max_tracked_keys must be positive".into()));
+    }
+    LimitsConfig {
+        register_per_ip,
+        manage_per_client,
+        register_per_initial_access_token,
+        trusted_proxies,
+        max_tracked_keys: raw.max_tracked_keys.max(1),
     }
 }
 

@@ -11,9 +11,11 @@
 //! - [`provider`]: the [`provider::Provider`] trait and one backend per file
 //!   (the built-in registry is `local`).
 //! - [`outbound`]: the SSRF-guarded HTTP client for URLs apps point at.
+//! - [`software_statement`]: verification of signed software statements.
 //! - [`http`]: routes, extractors, error mapping and the layer stack.
 //! - [`config`]: TOML plus environment, validated with every error at once.
 //! - [`app`]: wiring — build the service and router, serve on a listener.
+//! - [`audit`]: structured audit events (never a secret).
 //! - [`clock`]: the one reader of wall-clock time.
 //! - [`error_text`]: error messages with their causes.
 //!
@@ -21,6 +23,7 @@
 //! `registration` and never import each other.
 
 pub mod app;
+pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod domain;
@@ -29,4 +32,5 @@ pub mod http;
 pub mod outbound;
 pub mod provider;
 pub mod registration;
+pub mod software_statement;
 pub mod store;

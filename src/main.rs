@@ -50,6 +50,14 @@ enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Manage initial access tokens (RFC 7591 §3).
+    Iat {
+        /// TOML configuration file.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: IatAction,
+    },
     /// Inspect and delete registered clients.
     Clients {
         /// TOML configuration file.
@@ -57,6 +65,36 @@ enum Command {
         config: Option<PathBuf>,
         #[command(subcommand)]
         action: ClientsAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum IatAction {
+    /// Make a token; it is printed once and never again.
+    Create {
+        /// Registrations it allows (default: unlimited).
+        #[arg(long)]
+        max_uses: Option<u32>,
+        /// Lifetime, e.g. `24h` (default: no expiry).
+        #[arg(long)]
+        expires_in: Option<humantime::Duration>,
+        /// Policy for registrations made with it (default: the default policy).
+        #[arg(long)]
+        policy: Option<String>,
+        /// Free text for operators.
+        #[arg(long)]
+        note: Option<String>,
+    },
+    /// List tokens: id, uses left, expiry, policy (never the token).
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Revoke a token.
+    Revoke {
+        /// The token's id.
+        id: String,
     },
 }
 
@@ -84,6 +122,11 @@ enum ClientsAction {
     },
     /// Delete a client, at the provider and in the gateway.
     Delete {
+        /// The client id.
+        id: String,
+    },
+    /// Issue a new client secret, through the provider; printed once.
+    RotateSecret {
         /// The client id.
         id: String,
     },
@@ -121,6 +164,7 @@ async fn main() -> ExitCode {
         Command::Serve { config } => serve(config.as_deref()).await,
         Command::CheckConfig { config } => check_config(&config),
         Command::Clients { config, action } => clients(config.as_deref(), action).await,
+        Command::Iat { config, action } => iat(config.as_deref(), action).await,
         Command::Reconcile {
             config,
             grace,
@@ -169,6 +213,7 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, public_url = %config.server.public_url, provider = ?config.provider.kind, "listening");
+    app::warn_about(&config);
     let reconciler = app::spawn_reconciler(service.clone(), &config.provider);
     let router = app::build_router(service, &config);
     let served = app::serve(listener, router, shutdown_signal()).await;
@@ -293,6 +338,93 @@ async fn clients(path: Option<&Path>, action: ClientsAction) -> Result<(), Strin
         ClientsAction::Delete { id } => {
             service.remove(&id).await.map_err(|e| e.to_string())?;
             println!("deleted {id}");
+        }
+        ClientsAction::RotateSecret { id } => {
+            let secret = service
+                .rotate_secret(&id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("client_secret: {}", secret.expose());
+        }
+    }
+    Ok(())
+}
+
+/// The operator's view of an initial access token: never the token.
+#[derive(Serialize)]
+struct TokenView {
+    id: String,
+    uses_left: Option<i64>,
+    expires_at: Option<i64>,
+    policy: Option<String>,
+    note: Option<String>,
+    created_at: i64,
+    revoked: bool,
+}
+
+async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
+    let config = load(path)?;
+    let service = app::build_gateway(&config)
+        .await
+        .map_err(|e| e.to_string())?
+        .service;
+    match action {
+        IatAction::Create {
+            max_uses,
+            expires_in,
+            policy,
+            note,
+        } => {
+            let (token, record) = service
+                .create_initial_access_token(max_uses, expires_in.map(Into::into), policy, note)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("id: {}", record.id);
+            println!("initial_access_token: {}", token.expose());
+        }
+        IatAction::List { json } => {
+            let views: Vec<TokenView> = service
+                .initial_access_tokens()
+                .await
+                .map_err(|e| e.to_string())?
+                .into_iter()
+                .map(|t| TokenView {
+                    id: t.id,
+                    uses_left: t.uses_left,
+                    expires_at: t.expires_at,
+                    policy: t.policy,
+                    note: t.note,
+                    created_at: t.created_at,
+                    revoked: t.revoked,
+                })
+                .collect();
+            if json {
+                print_json(&views)?;
+            } else {
+                println!(
+                    "{:<14} {:<10} {:<12} {:<12} {:<8} NOTE",
+                    "ID", "USES_LEFT", "EXPIRES_AT", "POLICY", "REVOKED"
+                );
+                for v in &views {
+                    let text = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+                    println!(
+                        "{:<14} {:<10} {:<12} {:<12} {:<8} {}",
+                        v.id,
+                        text(v.uses_left.map(|n| n.to_string())),
+                        text(v.expires_at.map(|n| n.to_string())),
+                        text(v.policy.clone()),
+                        v.revoked,
+                        text(v.note.clone())
+                    );
+                }
+            }
+        }
+        IatAction::Revoke { id } => {
+            service
+                .revoke_initial_access_token(&id)
+                .await
+                .map_err(|e| e.to_string())?;
+            println!("revoked {id}");
         }
     }
     Ok(())

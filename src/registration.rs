@@ -1,18 +1,25 @@
 //! The registration service: everything RFC 7591 registration and RFC 7592
 //! management do, in one place and in the order that loses nothing —
-//! validate, write the gateway's row, call the provider, confirm the row.
-//! The HTTP routes and the operator commands both go through it.
+//! admit (initial access token), apply the software statement, validate and
+//! apply the policy, write the gateway's row, call the provider, confirm the
+//! row. The HTTP routes and the operator commands both go through it.
 
+use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use async_trait::async_trait;
-use serde_json::Value;
+use serde_json::{Map, Value};
 use url::Url;
 
+use crate::audit::{self, AuditEvent};
 use crate::clock::Clock;
+use crate::domain::policy::Policy;
 use crate::domain::{
-    ClientId, ClientMetadata, ClientSecret, ClientState, MetadataDocument, RedirectRules,
-    RegisteredClient, RegistrationAccessToken, RegistrationError, SecretHash,
+    ClientId, ClientMetadata, ClientSecret, ClientState, InitialAccessToken,
+    InitialAccessTokenRecord, MetadataDocument, RegisteredClient, RegistrationAccessToken,
+    RegistrationError, SecretHash,
 };
 use crate::provider::http_client::DEFAULT_RETRY_AFTER_SECS;
 use crate::provider::{Presence, Provider, ProviderError, ProvisionRequest};
@@ -31,12 +38,82 @@ pub trait DocumentFetcher: Send + Sync {
 #[error("{0}")]
 pub struct FetchError(pub String);
 
+/// Verifies software statements (RFC 7591 §2.3) against trusted issuers.
+#[async_trait]
+pub trait StatementVerifier: Send + Sync {
+    /// The verified claims, or `invalid_software_statement` (malformed, bad
+    /// signature, expired) / `unapproved_software_statement` (untrusted
+    /// issuer, refused software).
+    async fn verify(&self, statement: &str) -> Result<Map<String, Value>, RegistrationError>;
+}
+
+/// How registration is opened (RFC 7591 §3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RegistrationMode {
+    /// Anyone may register.
+    Open,
+    /// A valid initial access token is required.
+    InitialAccessToken,
+}
+
+/// When the registration access token is replaced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenRotation {
+    /// Never.
+    Never,
+    /// On every successful update (RFC 7592 §2.2); the old one dies.
+    OnUpdate,
+}
+
+/// The operator's rules for registration.
+#[derive(Clone)]
+pub struct RegistrationSettings {
+    /// Open, or protected by initial access tokens.
+    pub mode: RegistrationMode,
+    /// Registration access token rotation.
+    pub rotation: TokenRotation,
+    /// Policies by name.
+    pub policies: BTreeMap<String, Policy>,
+    /// The policy of registrations without a token that names one.
+    pub default_policy: String,
+    /// Software statement verification; `None` trusts no issuer.
+    pub statements: Option<Arc<dyn StatementVerifier>>,
+    /// Whether every registration must carry a software statement.
+    pub statement_required: bool,
+}
+
+impl RegistrationSettings {
+    /// Open registration under a permissive `default` policy.
+    #[must_use]
+    pub fn open() -> Self {
+        let default = Policy::permissive("default");
+        Self {
+            mode: RegistrationMode::Open,
+            rotation: TokenRotation::Never,
+            policies: BTreeMap::from([("default".to_owned(), default)]),
+            default_policy: "default".to_owned(),
+            statements: None,
+            statement_required: false,
+        }
+    }
+}
+
+/// What the caller brought besides the body.
+#[derive(Debug, Default, Clone)]
+pub struct RequestContext {
+    /// The caller's address.
+    pub ip: Option<IpAddr>,
+    /// The initial access token presented at the registration endpoint.
+    pub initial_access_token: Option<InitialAccessToken>,
+}
+
 /// A client together with the credentials this one answer hands out in clear.
 #[derive(Debug)]
 pub struct ClientInformation {
     /// The client as registered.
     pub client: RegisteredClient,
-    /// The registration access token: new on register, the presented one on read.
+    /// The registration access token: new on register (and on a rotating
+    /// update), the presented one on read.
     pub registration_access_token: RegistrationAccessToken,
     /// The client secret, only when it was issued or changed by this request.
     pub client_secret: Option<ClientSecret>,
@@ -49,6 +126,9 @@ const SERVER_MANAGED_MEMBERS: [&str; 4] = [
     "client_secret_expires_at",
     "client_id_issued_at",
 ];
+
+/// JWT claims of a software statement that are not client metadata.
+const JWT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
 
 /// The largest page the operator listing returns at once.
 pub const MAX_LIST_LIMIT: u32 = 1000;
@@ -103,7 +183,7 @@ pub struct RegistrationService {
     provider: Arc<dyn Provider>,
     fetcher: Arc<dyn DocumentFetcher>,
     clock: Arc<dyn Clock>,
-    rules: RedirectRules,
+    settings: RegistrationSettings,
 }
 
 impl RegistrationService {
@@ -113,14 +193,14 @@ impl RegistrationService {
         provider: Arc<dyn Provider>,
         fetcher: Arc<dyn DocumentFetcher>,
         clock: Arc<dyn Clock>,
-        rules: RedirectRules,
+        settings: RegistrationSettings,
     ) -> Self {
         Self {
             store,
             provider,
             fetcher,
             clock,
-            rules,
+            settings,
         }
     }
 
@@ -133,19 +213,77 @@ impl RegistrationService {
     pub async fn register(
         &self,
         document: MetadataDocument,
+        context: &RequestContext,
     ) -> Result<ClientInformation, RegistrationError> {
-        let metadata = self.validate(document).await?;
+        let mut grant_id = None;
+        let result = self
+            .register_admitted(document, context, &mut grant_id)
+            .await;
+        let (client_id, software_id) = match &result {
+            Ok(info) => (
+                Some(info.client.client_id.as_str()),
+                info.client.metadata.software_id.as_deref(),
+            ),
+            Err(_) => (None, None),
+        };
+        audit::record(&AuditEvent {
+            action: "register",
+            outcome: result
+                .as_ref()
+                .map_or_else(RegistrationError::code, |_| "success"),
+            client_id,
+            software_id,
+            ip: context.ip,
+            initial_access_token_id: grant_id.as_deref(),
+        });
+        result
+    }
+
+    async fn register_admitted(
+        &self,
+        document: MetadataDocument,
+        context: &RequestContext,
+        grant_id: &mut Option<String>,
+    ) -> Result<ClientInformation, RegistrationError> {
+        let grant = self.admit(context).await?;
+        *grant_id = grant.as_ref().map(|g| g.id.clone());
+        let policy = self.policy(
+            grant
+                .as_ref()
+                .and_then(|g| g.policy.as_deref())
+                .unwrap_or(&self.settings.default_policy),
+        )?;
+        let metadata = self.validate(document, policy).await?;
+        self.check_software_limit(&metadata, policy, None).await?;
+        let now = self.clock.now_unix();
+        if let Some(grant) = &grant {
+            if !self
+                .store
+                .spend_initial_access_token(&grant.id, now)
+                .await
+                .map_err(internal)?
+            {
+                return Err(RegistrationError::InvalidInitialAccessToken(
+                    "the initial access token is used up".into(),
+                ));
+            }
+        }
         let token = RegistrationAccessToken::generate();
         let secret = metadata.needs_client_secret().then(ClientSecret::generate);
         let pending = RegisteredClient {
             client_id: ClientId::generate(),
             metadata,
-            issued_at: self.clock.now_unix(),
+            issued_at: now,
             registration_token: token.hash(),
             client_secret: secret.as_ref().map(ClientSecret::hash),
             client_secret_expires_at: 0,
             state: ClientState::Pending,
             provider_state: None,
+            policy: policy.name.clone(),
+            expires_at: policy
+                .client_lifetime
+                .map(|l| now.saturating_add(seconds(l))),
+            initial_access_token_id: grant.map(|g| g.id),
         };
         self.store.insert(&pending).await.map_err(internal)?;
         let request = ProvisionRequest {
@@ -173,6 +311,7 @@ impl RegistrationService {
                 .client_id
                 .unwrap_or_else(|| pending.client_id.clone()),
             client_secret: secret.as_ref().map(ClientSecret::hash),
+            client_secret_expires_at: self.secret_expiry(secret.as_ref(), policy, now),
             provider_state: provisioned.state,
             state: ClientState::Active,
             ..pending.clone()
@@ -200,10 +339,12 @@ impl RegistrationService {
         &self,
         client_id: &str,
         token: &RegistrationAccessToken,
+        context: &RequestContext,
     ) -> Result<ClientInformation, RegistrationError> {
-        let client = self.authenticate(client_id, token).await?;
+        let result = self.authenticate(client_id, token).await;
+        self.audit_managed("read", client_id, result.as_ref(), context);
         Ok(ClientInformation {
-            client,
+            client: result?,
             registration_access_token: token.clone(),
             client_secret: None,
         })
@@ -212,8 +353,26 @@ impl RegistrationService {
     /// RFC 7592 §2.2: replaces a client's whole registration.
     ///
     /// Invalid new metadata leaves the old registration untouched. A client
-    /// secret is issued when the new method needs one and the client had none.
+    /// secret is issued when the new method needs one and the client had none,
+    /// or when the current one has expired or is about to.
     pub async fn update(
+        &self,
+        client_id: &str,
+        token: &RegistrationAccessToken,
+        document: MetadataDocument,
+        context: &RequestContext,
+    ) -> Result<ClientInformation, RegistrationError> {
+        let result = self.update_authenticated(client_id, token, document).await;
+        self.audit_managed(
+            "replace",
+            client_id,
+            result.as_ref().map(|i| &i.client),
+            context,
+        );
+        result
+    }
+
+    async fn update_authenticated(
         &self,
         client_id: &str,
         token: &RegistrationAccessToken,
@@ -221,9 +380,49 @@ impl RegistrationService {
     ) -> Result<ClientInformation, RegistrationError> {
         let current = self.authenticate(client_id, token).await?;
         check_update_members(&document, &current)?;
-        let metadata = self.validate(document).await?;
-        let generated = (metadata.needs_client_secret() && current.client_secret.is_none())
+        let policy = self.policy(&current.policy)?;
+        let metadata = self.validate(document, policy).await?;
+        self.check_software_limit(&metadata, policy, Some(&current))
+            .await?;
+        let now = self.clock.now_unix();
+        let renew = self.secret_needs_renewal(&current, policy, now);
+        let generated = (metadata.needs_client_secret()
+            && (current.client_secret.is_none() || renew))
             .then(ClientSecret::generate);
+        let (client, client_secret) = self
+            .replace_at_provider(current, metadata, generated, now)
+            .await?;
+        let (client, token) = match self.settings.rotation {
+            TokenRotation::OnUpdate => {
+                let fresh = RegistrationAccessToken::generate();
+                let client = RegisteredClient {
+                    registration_token: fresh.hash(),
+                    ..client
+                };
+                (client, fresh)
+            }
+            TokenRotation::Never => (client, token.clone()),
+        };
+        if !self.store.update(&client).await.map_err(internal)? {
+            return Err(RegistrationError::InvalidToken);
+        }
+        Ok(ClientInformation {
+            client,
+            registration_access_token: token,
+            client_secret,
+        })
+    }
+
+    /// Sends new metadata (and a secret the gateway generated, if any) to the
+    /// provider and works out the client's secret from its answer: a secret
+    /// the provider returns wins; it is new when it differs from the current.
+    async fn replace_at_provider(
+        &self,
+        current: RegisteredClient,
+        metadata: ClientMetadata,
+        generated: Option<ClientSecret>,
+        now: i64,
+    ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
         let request = ProvisionRequest {
             client_id: &current.client_id,
             metadata: &metadata,
@@ -235,43 +434,30 @@ impl RegistrationService {
             .replace(&request)
             .await
             .map_err(|e| self.provider_error(e))?;
-        // A secret the provider returns is new only if it differs from ours.
-        let provider_secret = provisioned.client_secret.filter(|s| {
-            !current
-                .client_secret
-                .as_ref()
-                .is_some_and(|hash| hash.matches(s.expose()))
-        });
-        let new_secret = provider_secret
+        let policy = self.policy(&current.policy)?;
+        let new_secret = provisioned
+            .client_secret
             .or(generated)
-            .filter(|_| metadata.needs_client_secret());
-        let client_secret = if metadata.needs_client_secret() {
-            new_secret
-                .as_ref()
-                .map(ClientSecret::hash)
-                .or_else(|| current.client_secret.clone())
-        } else {
-            None
+            .filter(|s| metadata.needs_client_secret() && !is_current(&current, s));
+        let (client_secret, expires_at) = match (&new_secret, metadata.needs_client_secret()) {
+            (Some(secret), _) => (
+                Some(secret.hash()),
+                self.secret_expiry(Some(secret), policy, now),
+            ),
+            (None, true) => (
+                current.client_secret.clone(),
+                current.client_secret_expires_at,
+            ),
+            (None, false) => (None, 0),
         };
-        let updated = RegisteredClient {
-            client_secret_expires_at: if client_secret.is_some() {
-                current.client_secret_expires_at
-            } else {
-                0
-            },
+        let client = RegisteredClient {
             metadata,
             client_secret,
+            client_secret_expires_at: expires_at,
             provider_state: provisioned.state.or(current.provider_state.clone()),
             ..current
         };
-        if !self.store.update(&updated).await.map_err(internal)? {
-            return Err(RegistrationError::InvalidToken);
-        }
-        Ok(ClientInformation {
-            client: updated,
-            registration_access_token: token.clone(),
-            client_secret: new_secret,
-        })
+        Ok((client, new_secret))
     }
 
     /// RFC 7592 §2.3: deletes a client; its token stops working.
@@ -279,9 +465,14 @@ impl RegistrationService {
         &self,
         client_id: &str,
         token: &RegistrationAccessToken,
+        context: &RequestContext,
     ) -> Result<(), RegistrationError> {
-        let client = self.authenticate(client_id, token).await?;
-        self.delete_client(&client).await
+        let result = match self.authenticate(client_id, token).await {
+            Ok(client) => self.delete_client(&client).await.map(|()| client),
+            Err(error) => Err(error),
+        };
+        self.audit_managed("delete", client_id, result.as_ref(), context);
+        result.map(|_| ())
     }
 
     /// Operator listing: clients in id order after `after`, at most `limit`
@@ -311,6 +502,131 @@ impl RegistrationService {
     pub async fn remove(&self, client_id: &str) -> Result<(), RegistrationError> {
         let client = self.show(client_id).await?;
         self.delete_client(&client).await
+    }
+
+    /// Operator secret rotation, through the provider. Returns the new secret.
+    pub async fn rotate_secret(&self, client_id: &str) -> Result<ClientSecret, RegistrationError> {
+        let current = self.show(client_id).await?;
+        if current.state != ClientState::Active || !current.metadata.needs_client_secret() {
+            return Err(RegistrationError::InvalidClientMetadata(format!(
+                "client `{client_id}` is not an active client with a secret"
+            )));
+        }
+        let metadata = current.metadata.clone();
+        let now = self.clock.now_unix();
+        let (client, secret) = self
+            .replace_at_provider(current, metadata, Some(ClientSecret::generate()), now)
+            .await?;
+        let secret = secret.ok_or_else(|| {
+            RegistrationError::InvalidClientMetadata(format!(
+                "the {} provider keeps its own client secrets and did not change this one",
+                self.provider.name()
+            ))
+        })?;
+        if !self.store.update(&client).await.map_err(internal)? {
+            return Err(RegistrationError::UnknownClient(client_id.to_owned()));
+        }
+        audit::record(&AuditEvent {
+            action: "rotate_secret",
+            outcome: "success",
+            client_id: Some(client_id),
+            software_id: client.metadata.software_id.as_deref(),
+            ..AuditEvent::default()
+        });
+        Ok(secret)
+    }
+
+    /// Deletes every client whose lifetime has ended, at the provider and in
+    /// the gateway. Returns the ids removed.
+    pub async fn expire_clients(&self) -> Result<Vec<ClientId>, RegistrationError> {
+        let now = self.clock.now_unix();
+        let mut removed = Vec::new();
+        loop {
+            let expired = self
+                .store
+                .list_expired(now, RECONCILE_BATCH)
+                .await
+                .map_err(internal)?;
+            let batch = expired.len();
+            for client in expired {
+                let result = self.delete_client(&client).await;
+                audit::record(&AuditEvent {
+                    action: "expire",
+                    outcome: result
+                        .as_ref()
+                        .map_or_else(RegistrationError::code, |()| "success"),
+                    client_id: Some(client.client_id.as_str()),
+                    software_id: client.metadata.software_id.as_deref(),
+                    ..AuditEvent::default()
+                });
+                match result {
+                    Ok(()) => removed.push(client.client_id),
+                    Err(error) => {
+                        tracing::warn!(client_id = %client.client_id, %error, "expiry failed");
+                        return Ok(removed);
+                    }
+                }
+            }
+            if batch < RECONCILE_BATCH as usize {
+                return Ok(removed);
+            }
+        }
+    }
+
+    /// Makes an initial access token; the token is in clear only in the answer.
+    pub async fn create_initial_access_token(
+        &self,
+        max_uses: Option<u32>,
+        expires_in: Option<Duration>,
+        policy: Option<String>,
+        note: Option<String>,
+    ) -> Result<(InitialAccessToken, InitialAccessTokenRecord), RegistrationError> {
+        if let Some(name) = &policy {
+            self.policy(name)?;
+        }
+        let token = InitialAccessToken::generate();
+        let now = self.clock.now_unix();
+        let record = InitialAccessTokenRecord {
+            id: InitialAccessTokenRecord::new_id(),
+            hash: token.hash(),
+            uses_left: max_uses.map(i64::from),
+            expires_at: expires_in.map(|d| now.saturating_add(seconds(d))),
+            policy,
+            note,
+            created_at: now,
+            revoked: false,
+        };
+        self.store
+            .insert_initial_access_token(&record)
+            .await
+            .map_err(internal)?;
+        Ok((token, record))
+    }
+
+    /// Every initial access token (never the tokens themselves).
+    pub async fn initial_access_tokens(
+        &self,
+    ) -> Result<Vec<InitialAccessTokenRecord>, RegistrationError> {
+        self.store
+            .list_initial_access_tokens()
+            .await
+            .map_err(internal)
+    }
+
+    /// Revokes an initial access token.
+    pub async fn revoke_initial_access_token(&self, id: &str) -> Result<(), RegistrationError> {
+        if self
+            .store
+            .revoke_initial_access_token(id)
+            .await
+            .map_err(internal)?
+        {
+            Ok(())
+        } else {
+            Err(RegistrationError::UnknownClient(format!(
+                "initial access token {id}"
+            )))
+        }
     }
 
     /// Whether the store answers.
@@ -475,6 +791,105 @@ impl RegistrationService {
             .map_err(|e| self.provider_error(e))
     }
 
+    /// Checks the initial access token the mode requires (or the one
+    /// presented in open mode). Its use is spent later, just before the write.
+    async fn admit(
+        &self,
+        context: &RequestContext,
+    ) -> Result<Option<InitialAccessTokenRecord>, RegistrationError> {
+        let Some(presented) = &context.initial_access_token else {
+            return match self.settings.mode {
+                RegistrationMode::Open => Ok(None),
+                RegistrationMode::InitialAccessToken => {
+                    Err(RegistrationError::InvalidInitialAccessToken(
+                        "registration requires an initial access token (Authorization: Bearer)"
+                            .into(),
+                    ))
+                }
+            };
+        };
+        let record = self
+            .store
+            .find_initial_access_token(&presented.hash())
+            .await
+            .map_err(internal)?;
+        match record {
+            Some(record) if record.usable(self.clock.now_unix()) => Ok(Some(record)),
+            _ => Err(RegistrationError::InvalidInitialAccessToken(
+                "the initial access token is unknown, expired, revoked or used up".into(),
+            )),
+        }
+    }
+
+    fn policy(&self, name: &str) -> Result<&Policy, RegistrationError> {
+        self.settings.policies.get(name).ok_or_else(|| {
+            RegistrationError::Internal(format!("policy `{name}` is not configured"))
+        })
+    }
+
+    /// `client_secret_expires_at` for a secret issued at `now`.
+    fn secret_expiry(&self, secret: Option<&ClientSecret>, policy: &Policy, now: i64) -> i64 {
+        match (secret, policy.client_secret_lifetime) {
+            (Some(_), Some(lifetime)) => now.saturating_add(seconds(lifetime)),
+            _ => 0,
+        }
+    }
+
+    /// A secret is renewed on update once it has expired or is within a tenth
+    /// of its lifetime of expiring.
+    fn secret_needs_renewal(&self, client: &RegisteredClient, policy: &Policy, now: i64) -> bool {
+        if client.client_secret_expires_at == 0 {
+            return false;
+        }
+        let window = policy.client_secret_lifetime.map_or(0, |l| seconds(l) / 10);
+        now >= client.client_secret_expires_at.saturating_sub(window)
+    }
+
+    async fn check_software_limit(
+        &self,
+        metadata: &ClientMetadata,
+        policy: &Policy,
+        current: Option<&RegisteredClient>,
+    ) -> Result<(), RegistrationError> {
+        let (Some(limit), Some(software_id)) =
+            (policy.max_clients_per_software_id, &metadata.software_id)
+        else {
+            return Ok(());
+        };
+        if current.is_some_and(|c| c.metadata.software_id.as_ref() == Some(software_id)) {
+            return Ok(());
+        }
+        let count = self
+            .store
+            .count_software(software_id)
+            .await
+            .map_err(internal)?;
+        if count >= limit {
+            return Err(RegistrationError::InvalidClientMetadata(format!(
+                "software `{software_id}` already has {count} clients (policy `{}`, rule `max_clients_per_software_id`)",
+                policy.name
+            )));
+        }
+        Ok(())
+    }
+
+    fn audit_managed(
+        &self,
+        action: &str,
+        client_id: &str,
+        result: Result<&RegisteredClient, &RegistrationError>,
+        context: &RequestContext,
+    ) {
+        audit::record(&AuditEvent {
+            action,
+            outcome: result.map_or_else(|e| e.code(), |_| "success"),
+            client_id: Some(client_id),
+            software_id: result.ok().and_then(|c| c.metadata.software_id.as_deref()),
+            ip: context.ip,
+            initial_access_token_id: None,
+        });
+    }
+
     /// Finds an active client whose token matches. Unknown clients, clients
     /// in transition and wrong tokens all get the same answer, after the same
     /// hashing work.
@@ -503,19 +918,54 @@ impl RegistrationService {
         }
     }
 
-    /// Applies the metadata rules, then checks what needs fetching.
+    /// Applies the software statement, the metadata rules and the policy,
+    /// then checks what needs fetching.
     async fn validate(
         &self,
         document: MetadataDocument,
+        policy: &Policy,
     ) -> Result<ClientMetadata, RegistrationError> {
-        if document.software_statement.is_some() {
+        let document = self.apply_software_statement(document).await?;
+        let mut metadata = ClientMetadata::validate(document, policy.redirect_rules())?;
+        policy.apply(&mut metadata)?;
+        self.check_sector_identifier(&metadata).await?;
+        Ok(metadata)
+    }
+
+    /// RFC 7591 §2.3: a verified statement's claims take precedence over the
+    /// same members in the body.
+    async fn apply_software_statement(
+        &self,
+        document: MetadataDocument,
+    ) -> Result<MetadataDocument, RegistrationError> {
+        let Some(statement) = &document.software_statement else {
+            if self.settings.statement_required {
+                return Err(RegistrationError::InvalidSoftwareStatement(
+                    "a software_statement is required".into(),
+                ));
+            }
+            return Ok(document);
+        };
+        let Some(verifier) = &self.settings.statements else {
             return Err(RegistrationError::UnapprovedSoftwareStatement(
                 "this gateway trusts no software statement issuers".into(),
             ));
+        };
+        let claims = verifier.verify(statement).await?;
+        let mut merged = match serde_json::to_value(&document) {
+            Ok(Value::Object(members)) => members,
+            _ => Map::new(),
+        };
+        for (claim, value) in claims {
+            if !JWT_CLAIMS.contains(&claim.as_str()) {
+                merged.insert(claim, value);
+            }
         }
-        let metadata = ClientMetadata::validate(document, self.rules)?;
-        self.check_sector_identifier(&metadata).await?;
-        Ok(metadata)
+        serde_json::from_value(Value::Object(merged)).map_err(|e| {
+            RegistrationError::InvalidSoftwareStatement(format!(
+                "the statement's claims are not valid metadata: {e}"
+            ))
+        })
     }
 
     /// OpenID Connect Core §8.1: the sector document lists every redirect URI.
@@ -611,6 +1061,17 @@ fn check_update_members(
         }
     }
     Ok(())
+}
+
+fn is_current(client: &RegisteredClient, secret: &ClientSecret) -> bool {
+    client
+        .client_secret
+        .as_ref()
+        .is_some_and(|hash| hash.matches(secret.expose()))
+}
+
+fn seconds(duration: Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 fn internal(error: StoreError) -> RegistrationError {

@@ -101,4 +101,47 @@ pub struct RegisteredClient {
     pub state: ClientState,
     /// What the provider backend keeps about this client, if anything.
     pub provider_state: Option<ProviderState>,
+    /// The policy the client was registered under.
+    pub policy: String,
+    /// When the client expires and is removed (seconds since the epoch).
+    pub expires_at: Option<i64>,
+    /// The initial access token that let it register, by id.
+    pub initial_access_token_id: Option<String>,
+}
+
+/// An initial access token as stored: its digest and what it allows.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InitialAccessTokenRecord {
+    /// Public identifier, for listing and revoking.
+    pub id: String,
+    /// Digest of the token.
+    pub hash: super::SecretHash,
+    /// Registrations left; `None` for unlimited.
+    pub uses_left: Option<i64>,
+    /// When it stops working (seconds since the epoch).
+    pub expires_at: Option<i64>,
+    /// The policy registrations made with it fall under (else the default).
+    pub policy: Option<String>,
+    /// Free text for operators.
+    pub note: Option<String>,
+    /// When it was made.
+    pub created_at: i64,
+    /// Whether it was revoked.
+    pub revoked: bool,
+}
+
+impl InitialAccessTokenRecord {
+    /// A fresh id for a new token.
+    #[must_use]
+    pub fn new_id() -> String {
+        random_base64url(9)
+    }
+
+    /// Whether it may still be used at `now`.
+    #[must_use]
+    pub fn usable(&self, now: i64) -> bool {
+        !self.revoked
+            && self.uses_left.is_none_or(|n| n > 0)
+            && self.expires_at.is_none_or(|t| now < t)
+    }
 }

@@ -13,6 +13,10 @@ pub enum RegistrationError {
     /// `invalid_client_metadata`: a metadata value is invalid or unsupported.
     #[error("{0}")]
     InvalidClientMetadata(String),
+    /// `invalid_software_statement`: the software statement is malformed or
+    /// its signature does not verify.
+    #[error("{0}")]
+    InvalidSoftwareStatement(String),
     /// `unapproved_software_statement`: the software statement is not accepted.
     #[error("{0}")]
     UnapprovedSoftwareStatement(String),
@@ -20,6 +24,10 @@ pub enum RegistrationError {
     /// the client does not exist. One answer for all, so that it reveals nothing.
     #[error("the registration access token is missing, invalid or revoked")]
     InvalidToken,
+    /// `invalid_token` at the registration endpoint: the initial access
+    /// token is missing, unknown, expired, revoked or used up (RFC 7591 §3).
+    #[error("{0}")]
+    InvalidInitialAccessToken(String),
     /// The named client does not exist (operator commands only; the RFC 7592
     /// endpoints answer [`RegistrationError::InvalidToken`] instead).
     #[error("no client with id `{0}`")]
@@ -35,6 +43,23 @@ pub enum RegistrationError {
     /// `server_error`: a fault of the gateway. The cause is logged, never sent.
     #[error("internal error: {0}")]
     Internal(String),
+}
+
+impl RegistrationError {
+    /// The RFC error code, for audit events.
+    #[must_use]
+    pub fn code(&self) -> &'static str {
+        match self {
+            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
+            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
+            Self::InvalidSoftwareStatement(_) => "invalid_software_statement",
+            Self::UnapprovedSoftwareStatement(_) => "unapproved_software_statement",
+            Self::InvalidToken | Self::InvalidInitialAccessToken(_) => "invalid_token",
+            Self::UnknownClient(_) => "not_found",
+            Self::TemporarilyUnavailable { .. } => "temporarily_unavailable",
+            Self::Internal(_) => "server_error",
+        }
+    }
 }
 
 impl From<MetadataError> for RegistrationError {

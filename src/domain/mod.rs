@@ -5,12 +5,15 @@
 pub mod client;
 pub mod error;
 pub mod metadata;
+pub mod policy;
 pub mod secret;
 pub mod uri;
 pub mod values;
 
-pub use client::{ClientId, ClientState, ProviderState, RegisteredClient};
+pub use client::{
+    ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient,
+};
 pub use error::RegistrationError;
 pub use metadata::{ClientMetadata, MetadataDocument, MetadataError};
-pub use secret::{ClientSecret, RegistrationAccessToken, SecretHash};
+pub use secret::{ClientSecret, InitialAccessToken, RegistrationAccessToken, SecretHash};
 pub use uri::{RedirectRules, RegisteredUri};

@@ -67,6 +67,11 @@ secret_type!(
     /// A confidential client's secret for the token endpoint.
     ClientSecret
 );
+secret_type!(
+    /// An initial access token (RFC 7591 §3): what lets an app register when
+    /// registration is protected.
+    InitialAccessToken
+);
 
 /// SHA-256 digest of a secret: what the store keeps instead of the secret.
 #[derive(Clone, PartialEq, Eq)]

@@ -6,7 +6,20 @@ use axum::http::StatusCode;
 use super::HttpState;
 use super::client_response::ClientInformationReply;
 use super::error::ApiError;
-use super::extract::{BearerToken, MetadataJson};
+use super::extract::{BearerToken, CallerIp, MetadataJson};
+use crate::registration::RequestContext;
+
+/// Applies the management rate limit and builds the request context.
+fn admit(state: &HttpState, ip: CallerIp, client_id: &str) -> Result<RequestContext, ApiError> {
+    state
+        .limits
+        .check_management(ip.0, client_id)
+        .map_err(ApiError::RateLimited)?;
+    Ok(RequestContext {
+        ip: Some(ip.0),
+        initial_access_token: None,
+    })
+}
 
 /// Reads a client's current registration.
 #[utoipa::path(
@@ -17,6 +30,8 @@ use super::extract::{BearerToken, MetadataJson};
     security(("registration_access_token" = [])),
     responses(
         (status = 200, description = "Current registration", body = super::client_response::ClientInformationResponse),
+        (status = 429, description = "Rate limited", body = super::error::ErrorBody,
+            headers(("Retry-After" = u64))),
         (status = 401, description = "Missing or invalid token, or unknown client (indistinguishable)",
             body = super::error::ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 500, description = "Gateway fault", body = super::error::ErrorBody),
@@ -25,9 +40,11 @@ use super::extract::{BearerToken, MetadataJson};
 pub async fn read(
     State(state): State<HttpState>,
     Path(client_id): Path<String>,
+    ip: CallerIp,
     BearerToken(token): BearerToken,
 ) -> Result<ClientInformationReply, ApiError> {
-    let info = state.service.read(&client_id, &token).await?;
+    let context = admit(&state, ip, &client_id)?;
+    let info = state.service.read(&client_id, &token, &context).await?;
     Ok(ClientInformationReply::new(StatusCode::OK, info, &state))
 }
 
@@ -44,6 +61,8 @@ pub async fn read(
         (status = 200, description = "Updated registration", body = super::client_response::ClientInformationResponse),
         (status = 400, description = "`invalid_redirect_uri` or `invalid_client_metadata`; the old registration is kept",
             body = super::error::ErrorBody),
+        (status = 429, description = "Rate limited", body = super::error::ErrorBody,
+            headers(("Retry-After" = u64))),
         (status = 401, description = "Missing or invalid token, or unknown client",
             body = super::error::ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 413, description = "Body larger than `server.max_body_bytes`", body = super::error::ErrorBody),
@@ -55,10 +74,15 @@ pub async fn read(
 pub async fn update(
     State(state): State<HttpState>,
     Path(client_id): Path<String>,
+    ip: CallerIp,
     BearerToken(token): BearerToken,
     MetadataJson(document): MetadataJson,
 ) -> Result<ClientInformationReply, ApiError> {
-    let info = state.service.update(&client_id, &token, document).await?;
+    let context = admit(&state, ip, &client_id)?;
+    let info = state
+        .service
+        .update(&client_id, &token, document, &context)
+        .await?;
     Ok(ClientInformationReply::new(StatusCode::OK, info, &state))
 }
 
@@ -71,6 +95,8 @@ pub async fn update(
     security(("registration_access_token" = [])),
     responses(
         (status = 204, description = "Deleted"),
+        (status = 429, description = "Rate limited", body = super::error::ErrorBody,
+            headers(("Retry-After" = u64))),
         (status = 401, description = "Missing or invalid token, or unknown client",
             body = super::error::ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 503, description = "The provider is unavailable", body = super::error::ErrorBody,
@@ -81,8 +107,10 @@ pub async fn update(
 pub async fn delete(
     State(state): State<HttpState>,
     Path(client_id): Path<String>,
+    ip: CallerIp,
     BearerToken(token): BearerToken,
 ) -> Result<StatusCode, ApiError> {
-    state.service.delete(&client_id, &token).await?;
+    let context = admit(&state, ip, &client_id)?;
+    state.service.delete(&client_id, &token, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }

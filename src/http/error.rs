@@ -13,7 +13,8 @@ use crate::domain::RegistrationError;
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
     /// Error code, e.g. `invalid_client_metadata`, `invalid_redirect_uri`,
-    /// `unapproved_software_statement`, `invalid_token`, `invalid_request`,
+    /// `invalid_software_statement`, `unapproved_software_statement`,
+    /// `invalid_token`, `invalid_request`, `rate_limited`,
     /// `temporarily_unavailable`, `server_error`.
     #[schema(example = "invalid_client_metadata")]
     pub error: &'static str,
@@ -36,6 +37,8 @@ pub enum ApiError {
     NotFound,
     /// The route exists but not for this method.
     MethodNotAllowed,
+    /// A rate limit refused the request; retry after this many seconds.
+    RateLimited(u64),
 }
 
 impl From<RegistrationError> for ApiError {
@@ -72,6 +75,23 @@ impl IntoResponse for ApiError {
             Self::Registration(E::UnapprovedSoftwareStatement(m)) => {
                 body(StatusCode::BAD_REQUEST, "unapproved_software_statement", m)
             }
+            Self::Registration(E::InvalidSoftwareStatement(m)) => {
+                body(StatusCode::BAD_REQUEST, "invalid_software_statement", m)
+            }
+            Self::Registration(E::InvalidInitialAccessToken(m)) => with_header(
+                body(StatusCode::UNAUTHORIZED, "invalid_token", m),
+                header::WWW_AUTHENTICATE,
+                "Bearer error=\"invalid_token\"",
+            ),
+            Self::RateLimited(retry_after_secs) => with_header(
+                body(
+                    StatusCode::TOO_MANY_REQUESTS,
+                    "rate_limited",
+                    format!("too many requests; retry in {retry_after_secs} s"),
+                ),
+                header::RETRY_AFTER,
+                &retry_after_secs.to_string(),
+            ),
             Self::Registration(error @ E::InvalidToken) => with_header(
                 body(StatusCode::UNAUTHORIZED, "invalid_token", error.to_string()),
                 header::WWW_AUTHENTICATE,

@@ -1,14 +1,18 @@
 //! Request extractors with RFC-shaped rejections: a JSON metadata body and a
 //! bearer token.
 
+use std::net::{IpAddr, SocketAddr};
+
 use axum::body::Bytes;
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 
+use super::HttpState;
 use super::error::ApiError;
-use crate::domain::{MetadataDocument, RegistrationAccessToken};
+use crate::domain::{InitialAccessToken, MetadataDocument, RegistrationAccessToken};
+use crate::registration::RequestContext;
 
 /// A client metadata document from a JSON request body.
 ///
@@ -61,6 +65,52 @@ fn is_json(headers: &HeaderMap) -> bool {
         })
 }
 
+/// The caller's address: the peer, or what a trusted proxy forwarded for.
+#[derive(Debug, Clone, Copy)]
+pub struct CallerIp(pub IpAddr);
+
+impl FromRequestParts<HttpState> for CallerIp {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, ApiError> {
+        let peer = parts
+            .extensions
+            .get::<ConnectInfo<SocketAddr>>()
+            .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
+        Ok(Self(state.limits.client_ip(peer, &parts.headers)))
+    }
+}
+
+/// The text of `Authorization: Bearer …` (RFC 6750 §2.1), if any.
+fn bearer(parts: &Parts) -> Option<Result<String, ()>> {
+    let value = parts.headers.get(header::AUTHORIZATION)?;
+    let parsed = value.to_str().ok().and_then(|text| {
+        let (scheme, token) = text.split_once(' ')?;
+        let token = token.trim();
+        (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then(|| token.to_owned())
+    });
+    Some(parsed.ok_or(()))
+}
+
+/// What a registration request brings besides its body: the caller's
+/// address and the initial access token, if one was presented.
+#[derive(Debug)]
+pub struct RegistrationContext(pub RequestContext);
+
+impl FromRequestParts<HttpState> for RegistrationContext {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, ApiError> {
+        let CallerIp(ip) = CallerIp::from_request_parts(parts, state).await?;
+        // A malformed header is a token that matches nothing.
+        let token = bearer(parts).map(|t| InitialAccessToken::presented(t.unwrap_or_default()));
+        Ok(Self(RequestContext {
+            ip: Some(ip),
+            initial_access_token: token,
+        }))
+    }
+}
+
 /// The registration access token from `Authorization: Bearer …` (RFC 6750 §2.1).
 #[derive(Debug)]
 pub struct BearerToken(pub RegistrationAccessToken);
@@ -69,17 +119,12 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        let value = parts
-            .headers
-            .get(header::AUTHORIZATION)
-            .ok_or(ApiError::MissingToken)?;
-        let invalid = || ApiError::Registration(crate::domain::RegistrationError::InvalidToken);
-        let text = value.to_str().map_err(|_| invalid())?;
-        let (scheme, token) = text.split_once(' ').ok_or_else(invalid)?;
-        let token = token.trim();
-        if !scheme.eq_ignore_ascii_case("bearer") || token.is_empty() {
-            return Err(invalid());
+        match bearer(parts) {
+            None => Err(ApiError::MissingToken),
+            Some(Err(())) => Err(ApiError::Registration(
+                crate::domain::RegistrationError::InvalidToken,
+            )),
+            Some(Ok(token)) => Ok(Self(RegistrationAccessToken::presented(token))),
         }
-        Ok(Self(RegistrationAccessToken::presented(token)))
     }
 }

@@ -26,6 +26,7 @@ pub mod error;
 pub mod extract;
 pub mod health;
 pub mod openapi;
+pub mod rate_limit;
 pub mod register;
 
 use error::ApiError;
@@ -37,6 +38,8 @@ pub struct HttpState {
     pub service: Arc<RegistrationService>,
     /// Base URL apps use to reach the gateway, without a trailing slash.
     pub public_url: Arc<str>,
+    /// Rate limits and trusted proxies.
+    pub limits: Arc<rate_limit::Limits>,
 }
 
 impl HttpState {

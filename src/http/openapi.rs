@@ -34,16 +34,19 @@ use utoipa::{Modify, OpenApi};
 )]
 pub struct ApiDoc;
 
-/// Declares the bearer scheme used by the RFC 7592 endpoints.
+/// Declares the bearer schemes: registration access tokens (RFC 7592) and
+/// initial access tokens (RFC 7591 §3).
 struct RegistrationToken;
 
 impl Modify for RegistrationToken {
     fn modify(&self, openapi: &mut utoipa::openapi::OpenApi) {
         let components = openapi.components.get_or_insert_with(Default::default);
-        components.add_security_scheme(
-            "registration_access_token",
-            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
-        );
+        for name in ["registration_access_token", "initial_access_token"] {
+            components.add_security_scheme(
+                name,
+                SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).build()),
+            );
+        }
     }
 }
 

@@ -11,7 +11,9 @@ use async_trait::async_trait;
 use moka::future::Cache;
 
 use super::{Change, ChangeFeed, ClientStore, StoreError};
-use crate::domain::{ClientId, ClientState, RegisteredClient};
+use crate::domain::{
+    ClientId, ClientState, InitialAccessTokenRecord, RegisteredClient, SecretHash,
+};
 
 /// Hit and miss counts of the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -155,6 +157,46 @@ impl ClientStore for CachedStore {
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError> {
         self.inner.list_stale(state, updated_before, limit).await
+    }
+
+    async fn count_software(&self, software_id: &str) -> Result<u64, StoreError> {
+        self.inner.count_software(software_id).await
+    }
+
+    async fn list_expired(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError> {
+        self.inner.list_expired(now, limit).await
+    }
+
+    async fn insert_initial_access_token(
+        &self,
+        token: &InitialAccessTokenRecord,
+    ) -> Result<(), StoreError> {
+        self.inner.insert_initial_access_token(token).await
+    }
+
+    async fn find_initial_access_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<InitialAccessTokenRecord>, StoreError> {
+        self.inner.find_initial_access_token(hash).await
+    }
+
+    async fn spend_initial_access_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        self.inner.spend_initial_access_token(id, now).await
+    }
+
+    async fn list_initial_access_tokens(
+        &self,
+    ) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
+        self.inner.list_initial_access_tokens().await
+    }
+
+    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
+        self.inner.revoke_initial_access_token(id).await
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

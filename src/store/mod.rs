@@ -4,7 +4,9 @@
 
 use async_trait::async_trait;
 
-use crate::domain::{ClientId, ClientState, RegisteredClient};
+use crate::domain::{
+    ClientId, ClientState, InitialAccessTokenRecord, RegisteredClient, SecretHash,
+};
 
 pub mod cached;
 pub mod sealing;
@@ -103,6 +105,36 @@ pub trait ClientStore: Send + Sync {
         updated_before: i64,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError>;
+
+    /// Active clients registered with this `software_id`.
+    async fn count_software(&self, software_id: &str) -> Result<u64, StoreError>;
+
+    /// Active clients whose lifetime ended at or before `now`, at most `limit`.
+    async fn list_expired(&self, now: i64, limit: u32)
+    -> Result<Vec<RegisteredClient>, StoreError>;
+
+    /// Adds an initial access token.
+    async fn insert_initial_access_token(
+        &self,
+        token: &InitialAccessTokenRecord,
+    ) -> Result<(), StoreError>;
+
+    /// Finds an initial access token by its digest, whatever its state.
+    async fn find_initial_access_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<InitialAccessTokenRecord>, StoreError>;
+
+    /// Spends one use of a token, atomically: `false` when it is revoked,
+    /// expired at `now`, or used up (so concurrent spenders never overspend).
+    async fn spend_initial_access_token(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Every initial access token, newest first.
+    async fn list_initial_access_tokens(&self)
+    -> Result<Vec<InitialAccessTokenRecord>, StoreError>;
+
+    /// Revokes a token; `false` when no such token exists.
+    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError>;
 
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;

@@ -20,8 +20,8 @@ use super::sealing::Sealer;
 use super::{Change, ChangeFeed, ClientStore, StoreError};
 use crate::clock::Clock;
 use crate::domain::{
-    ClientId, ClientMetadata, ClientState, MetadataDocument, ProviderState, RedirectRules,
-    RegisteredClient, SecretHash,
+    ClientId, ClientMetadata, ClientState, InitialAccessTokenRecord, MetadataDocument,
+    ProviderState, RedirectRules, RegisteredClient, SecretHash,
 };
 
 /// The channel PostgreSQL notifies on when a client changes (see migrations).
@@ -217,7 +217,11 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
 }
 
 const COLUMNS: &str = "client_id, state, metadata, registration_token_hash, client_secret_hash, \
-                       client_secret_expires_at, client_id_issued_at, provider_state";
+                       client_secret_expires_at, client_id_issued_at, provider_state, policy, \
+                       software_id, expires_at, initial_access_token_id";
+
+const TOKEN_COLUMNS: &str =
+    "id, token_hash, uses_left, expires_at, policy, note, created_at, revoked";
 
 fn metadata_json(client: &RegisteredClient) -> Result<String, StoreError> {
     serde_json::to_string(&client.metadata.to_document()).map_err(|e| StoreError::Corrupt {
@@ -255,6 +259,30 @@ fn decode_row(row: &AnyRow) -> Result<RegisteredClient, StoreError> {
         client_secret_expires_at: row.try_get("client_secret_expires_at")?,
         state,
         provider_state: None,
+        policy: row
+            .try_get::<Option<String>, _>("policy")?
+            .unwrap_or_else(|| "default".to_owned()),
+        expires_at: row.try_get("expires_at")?,
+        initial_access_token_id: row.try_get("initial_access_token_id")?,
+    })
+}
+
+fn decode_token(row: &AnyRow) -> Result<InitialAccessTokenRecord, StoreError> {
+    let id: String = row.try_get("id")?;
+    let hash: Vec<u8> = row.try_get("token_hash")?;
+    let hash = SecretHash::from_bytes(&hash).ok_or_else(|| StoreError::Corrupt {
+        client_id: format!("initial access token {id}"),
+        reason: "token hash length".into(),
+    })?;
+    Ok(InitialAccessTokenRecord {
+        id,
+        hash,
+        uses_left: row.try_get("uses_left")?,
+        expires_at: row.try_get("expires_at")?,
+        policy: row.try_get("policy")?,
+        note: row.try_get("note")?,
+        created_at: row.try_get("created_at")?,
+        revoked: row.try_get::<i64, _>("revoked")? != 0,
     })
 }
 
@@ -329,7 +357,8 @@ impl ChangeFeed for SqliteChangeLog {
 impl ClientStore for SqlStore {
     async fn insert(&self, client: &RegisteredClient) -> Result<(), StoreError> {
         let result = sqlx::query(&format!(
-            "INSERT INTO clients ({COLUMNS}, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)"
+            "INSERT INTO clients ({COLUMNS}, updated_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(client.client_id.as_str())
         .bind(client.state.as_str())
@@ -339,6 +368,10 @@ impl ClientStore for SqlStore {
         .bind(client.client_secret_expires_at)
         .bind(client.issued_at)
         .bind(self.seal(client)?)
+        .bind(client.policy.as_str())
+        .bind(client.metadata.software_id.as_deref())
+        .bind(client.expires_at)
+        .bind(client.initial_access_token_id.as_deref())
         .bind(self.clock.now_unix())
         .execute(&self.pool)
         .await;
@@ -380,13 +413,14 @@ impl ClientStore for SqlStore {
         let result = sqlx::query(
             "UPDATE clients SET metadata = $1, registration_token_hash = $2, \
              client_secret_hash = $3, client_secret_expires_at = $4, provider_state = $5, \
-             updated_at = $6 WHERE client_id = $7 AND state = 'active'",
+             software_id = $6, updated_at = $7 WHERE client_id = $8 AND state = 'active'",
         )
         .bind(metadata_json(client)?)
         .bind(client.registration_token.as_bytes())
         .bind(client.client_secret.as_ref().map(SecretHash::as_bytes))
         .bind(client.client_secret_expires_at)
         .bind(self.seal(client)?)
+        .bind(client.metadata.software_id.as_deref())
         .bind(self.clock.now_unix())
         .bind(client.client_id.as_str())
         .execute(&self.pool)
@@ -448,6 +482,106 @@ impl ClientStore for SqlStore {
         .iter()
         .map(|row| self.read_row(row))
         .collect()
+    }
+
+    async fn count_software(&self, software_id: &str) -> Result<u64, StoreError> {
+        let count: i64 = sqlx::query(
+            "SELECT COUNT(*) AS n FROM clients WHERE software_id = $1 AND state = 'active'",
+        )
+        .bind(software_id)
+        .fetch_one(&self.pool)
+        .await?
+        .try_get("n")?;
+        Ok(u64::try_from(count).unwrap_or(0))
+    }
+
+    async fn list_expired(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM clients WHERE state = 'active' AND expires_at <= $1 \
+             ORDER BY expires_at LIMIT $2"
+        ))
+        .bind(now)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| self.read_row(row))
+        .collect()
+    }
+
+    async fn insert_initial_access_token(
+        &self,
+        token: &InitialAccessTokenRecord,
+    ) -> Result<(), StoreError> {
+        sqlx::query(&format!(
+            "INSERT INTO initial_access_tokens ({TOKEN_COLUMNS}) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)"
+        ))
+        .bind(token.id.as_str())
+        .bind(token.hash.as_bytes())
+        .bind(token.uses_left)
+        .bind(token.expires_at)
+        .bind(token.policy.as_deref())
+        .bind(token.note.as_deref())
+        .bind(token.created_at)
+        .bind(i64::from(token.revoked))
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn find_initial_access_token(
+        &self,
+        hash: &SecretHash,
+    ) -> Result<Option<InitialAccessTokenRecord>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM initial_access_tokens WHERE token_hash = $1"
+        ))
+        .bind(hash.as_bytes())
+        .fetch_optional(&self.pool)
+        .await?
+        .as_ref()
+        .map(decode_token)
+        .transpose()
+    }
+
+    async fn spend_initial_access_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        // One conditional UPDATE: the database serializes concurrent spenders.
+        let result = sqlx::query(
+            "UPDATE initial_access_tokens SET uses_left = uses_left - 1 \
+             WHERE id = $1 AND revoked = 0 AND (expires_at IS NULL OR expires_at > $2) \
+             AND (uses_left IS NULL OR uses_left > 0)",
+        )
+        .bind(id)
+        .bind(now)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn list_initial_access_tokens(
+        &self,
+    ) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
+        sqlx::query(&format!(
+            "SELECT {TOKEN_COLUMNS} FROM initial_access_tokens ORDER BY created_at DESC, id"
+        ))
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(decode_token)
+        .collect()
+    }
+
+    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
+        let result = sqlx::query("UPDATE initial_access_tokens SET revoked = 1 WHERE id = $1")
+            .bind(id)
+            .execute(&self.pool)
+            .await?;
+        Ok(result.rows_affected() == 1)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -31,6 +31,9 @@ fn client(id: &str, name: &str) -> RegisteredClient {
         client_secret_expires_at: 0,
         state: ClientState::Active,
         provider_state: None,
+        policy: "default".into(),
+        expires_at: None,
+        initial_access_token_id: None,
     }
 }
 

@@ -49,9 +49,15 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let db_path = dir.path().join("gateway.db");
+    // Bulk tests register far more than any sane production limit allows.
+    let limits = if extra_toml.contains("[limits]") {
+        ""
+    } else {
+        "[limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\n"
+    };
     let toml = format!(
         "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n\
-         [store]\nurl = \"sqlite://{}\"\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n{extra_toml}",
+         [store]\nurl = \"sqlite://{}\"\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n{limits}{extra_toml}",
         db_path.display()
     );
     let config = Config::from_sources(&toml, Vec::new()).unwrap();
@@ -221,7 +227,8 @@ pub fn write_config_with_store(dir: &Path, port: u16, store_url: &str) -> PathBu
         &path,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-             [store]\nurl = \"{store_url}\"\n[cache]\nttl = \"10m\"\n[log]\nformat = \"json\"\n"
+             [store]\nurl = \"{store_url}\"\n[cache]\nttl = \"10m\"\n[log]\nformat = \"json\"\n\
+             [limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\n"
         ),
     )
     .unwrap();
@@ -251,11 +258,21 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(config: &Path, port: u16) -> Self {
+        Self::start_logging(config, port, None).await
+    }
+
+    /// Starts the server with its log (stderr) written to `log`.
+    pub async fn start_logging(config: &Path, port: u16, log: Option<&Path>) -> Self {
+        let stderr = match log {
+            Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
+            None => Stdio::null(),
+        };
         let child = Command::new(binary())
             .args(["serve", "--config"])
             .arg(config)
+            .env("RUST_LOG", "info")
             .stdout(Stdio::null())
-            .stderr(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .unwrap();
         // Owned from here on, so that a panic below still kills the child.

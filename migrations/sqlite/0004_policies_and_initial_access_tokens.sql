@@ -1,0 +1,21 @@
+-- Which policy a client was registered under, its software_id (for the
+-- per-software limit), when it expires (client lifetime; NULL = never), and
+-- the initial access token that let it register.
+ALTER TABLE clients ADD COLUMN policy TEXT;
+ALTER TABLE clients ADD COLUMN software_id TEXT;
+ALTER TABLE clients ADD COLUMN expires_at INTEGER;
+ALTER TABLE clients ADD COLUMN initial_access_token_id TEXT;
+CREATE INDEX clients_software_id ON clients (software_id);
+CREATE INDEX clients_expires_at ON clients (expires_at);
+
+-- Initial access tokens (RFC 7591 §3), stored as SHA-256 digests.
+CREATE TABLE initial_access_tokens (
+    id         TEXT PRIMARY KEY NOT NULL,
+    token_hash BLOB NOT NULL UNIQUE,
+    uses_left  INTEGER,            -- NULL: unlimited
+    expires_at INTEGER,            -- NULL: never
+    policy     TEXT,
+    note       TEXT,
+    created_at INTEGER NOT NULL,
+    revoked    INTEGER NOT NULL DEFAULT 0
+) STRICT;

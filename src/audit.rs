@@ -1,0 +1,36 @@
+//! Audit events: one structured line per register, read, replace, delete,
+//! refusal, expiry and limit hit, on the `audit` tracing target. Never a secret.
+
+use std::net::IpAddr;
+
+/// One audited action.
+#[derive(Debug, Default)]
+pub struct AuditEvent<'a> {
+    /// What was attempted: `register`, `read`, `replace`, `delete`, `expire`,
+    /// `rotate_secret`, `rate_limited`.
+    pub action: &'a str,
+    /// `success`, or the RFC error code it ended in.
+    pub outcome: &'a str,
+    /// The client concerned, when known.
+    pub client_id: Option<&'a str>,
+    /// The client's software_id, when known.
+    pub software_id: Option<&'a str>,
+    /// The caller's address, when the action came over HTTP.
+    pub ip: Option<IpAddr>,
+    /// The initial access token used, by id.
+    pub initial_access_token_id: Option<&'a str>,
+}
+
+/// Writes the event.
+pub fn record(event: &AuditEvent<'_>) {
+    tracing::info!(
+        target: "audit",
+        action = event.action,
+        outcome = event.outcome,
+        client_id = event.client_id,
+        software_id = event.software_id,
+        ip = event.ip.map(|ip| ip.to_string()),
+        initial_access_token_id = event.initial_access_token_id,
+        "audit"
+    );
+}
