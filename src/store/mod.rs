@@ -71,8 +71,8 @@ pub trait ClientStore: Send + Sync {
     async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError>;
 
     /// Makes the pending row `pending_id` active as `client` (whose id may
-    /// differ, when the provider chose it), with its secret hash and provider
-    /// state. Returns `false` when no pending row has that id.
+    /// differ, when the provider chose it), with its secret hash, secret
+    /// expiry and provider state. Returns `false` when no pending row has that id.
     async fn activate(
         &self,
         pending_id: &ClientId,

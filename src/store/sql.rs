@@ -397,10 +397,12 @@ impl ClientStore for SqlStore {
     ) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE clients SET client_id = $1, state = 'active', client_secret_hash = $2, \
-             provider_state = $3, updated_at = $4 WHERE client_id = $5 AND state = 'pending'",
+             client_secret_expires_at = $3, provider_state = $4, updated_at = $5 \
+             WHERE client_id = $6 AND state = 'pending'",
         )
         .bind(client.client_id.as_str())
         .bind(client.client_secret.as_ref().map(SecretHash::as_bytes))
+        .bind(client.client_secret_expires_at)
         .bind(self.seal(client)?)
         .bind(self.clock.now_unix())
         .bind(pending_id.as_str())

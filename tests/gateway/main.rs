@@ -3,6 +3,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
+mod access;
 mod cli;
 mod hydra;
 mod manage;
@@ -11,6 +12,7 @@ mod properties;
 mod register;
 mod rfc7591;
 mod scale;
+mod statements;
 mod store;
 mod support;
 mod surface;

@@ -128,6 +128,7 @@ async fn contract(store: Arc<dyn ClientStore>) {
     let mut activated = pending.clone();
     activated.client_id = ClientId::new("upstream-chosen");
     activated.state = ClientState::Active;
+    activated.client_secret_expires_at = 1_900_000_000;
     activated.provider_state = Some(ProviderState(
         json!({ "registration_access_token": "upstream-secret" }),
     ));
