@@ -5,8 +5,9 @@ use std::sync::Arc;
 
 use dcr_gateway::clock::SystemClock;
 use dcr_gateway::domain::{
-    ClientId, ClientMetadata, ClientSecret, ClientState, MetadataDocument, ProviderState,
-    RedirectRules, RegisteredClient, RegistrationAccessToken,
+    ClientId, ClientMetadata, ClientSecret, ClientState, InitialAccessToken,
+    InitialAccessTokenRecord, MetadataDocument, ProviderState, RedirectRules, RegisteredClient,
+    RegistrationAccessToken,
 };
 use dcr_gateway::store::sealing::Sealer;
 use dcr_gateway::store::sql::SqlStore;
