@@ -176,6 +176,55 @@ async fn contract(store: Arc<dyn ClientStore>) {
             .unwrap()
     );
     assert_eq!(store.get(&a.client_id).await.unwrap(), None);
+
+    initial_access_tokens(store).await;
+}
+
+/// Tokens are found by digest, and spending is exact under concurrency.
+async fn initial_access_tokens(store: Arc<dyn ClientStore>) {
+    let token = InitialAccessToken::generate();
+    let record = InitialAccessTokenRecord {
+        id: InitialAccessTokenRecord::new_id(),
+        hash: token.hash(),
+        uses_left: Some(3),
+        expires_at: Some(2_000_000_000),
+        policy: Some("partners".into()),
+        note: None,
+        created_at: 1_700_000_000,
+        revoked: false,
+    };
+    store.insert_initial_access_token(&record).await.unwrap();
+    assert_eq!(
+        store
+            .find_initial_access_token(&token.hash())
+            .await
+            .unwrap(),
+        Some(record.clone())
+    );
+    let spenders: Vec<_> = (0..12)
+        .map(|_| {
+            let store = store.clone();
+            let id = record.id.clone();
+            tokio::spawn(async move { store.spend_initial_access_token(&id, 1_800_000_000).await })
+        })
+        .collect();
+    let mut spent = 0;
+    for spender in spenders {
+        spent += usize::from(spender.await.unwrap().unwrap());
+    }
+    assert_eq!(spent, 3, "exactly the uses the token had");
+    assert!(
+        !store
+            .spend_initial_access_token(&record.id, 2_100_000_000)
+            .await
+            .unwrap()
+    );
+    assert!(store.revoke_initial_access_token(&record.id).await.unwrap());
+    assert!(!store.revoke_initial_access_token("missing").await.unwrap());
+    let listed = store.list_initial_access_tokens().await.unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(listed[0].revoked);
+    assert_eq!(listed[0].uses_left, Some(0));
 }
 
 #[tokio::test]
