@@ -16,6 +16,7 @@ use crate::outbound::{GuardedClient, OutboundError};
 use crate::provider::Provider;
 use crate::provider::http_client::ProviderSetupError;
 use crate::provider::hydra::Hydra;
+use crate::provider::instrumented::Instrumented;
 use crate::provider::local::LocalRegistry;
 use crate::provider::rfc7591::Rfc7591;
 use crate::registration::{
@@ -102,11 +103,12 @@ pub fn warn_about(config: &Config) {
 }
 
 fn build_provider(config: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-    Ok(match &config.kind {
+    let backend: Arc<dyn Provider> = match &config.kind {
         ProviderKind::Local => Arc::new(LocalRegistry),
         ProviderKind::Hydra(settings) => Arc::new(Hydra::new(settings.clone())?),
         ProviderKind::Rfc7591(settings) => Arc::new(Rfc7591::new(settings.clone())?),
-    })
+    };
+    Ok(Arc::new(Instrumented(backend)))
 }
 
 /// Runs reconcile and the expiry janitor every `config.reconcile_interval`
@@ -145,6 +147,7 @@ pub fn spawn_reconciler(
 
 /// The complete HTTP application for `service`.
 pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Router {
+    crate::telemetry::install();
     let state = HttpState {
         service,
         public_url: config.server.public_url.as_str().into(),

@@ -17,6 +17,7 @@
 //! - [`app`]: wiring — build the service and router, serve on a listener.
 //! - [`audit`]: structured audit events (never a secret).
 //! - [`clock`]: the one reader of wall-clock time.
+//! - [`telemetry`]: Prometheus metrics.
 //! - [`error_text`]: error messages with their causes.
 //!
 //! `http`, `store`, `provider` and `outbound` are adapters around
@@ -34,3 +35,4 @@ pub mod provider;
 pub mod registration;
 pub mod software_statement;
 pub mod store;
+pub mod telemetry;

@@ -725,6 +725,14 @@ impl RegistrationService {
             }
         }
         self.compare_with_provider(&mut report).await?;
+        for (kind, count) in [
+            ("unknown_to_gateway", report.unknown_to_gateway.len()),
+            ("missing_at_provider", report.missing_at_provider.len()),
+            ("possible_orphans", report.abandoned_possible_orphans.len()),
+        ] {
+            #[allow(clippy::cast_precision_loss)] // counts far below 2^52
+            metrics::gauge!("dcr_reconcile_drift", "kind" => kind).set(count as f64);
+        }
         Ok(report)
     }
 

@@ -23,6 +23,19 @@ pub async fn alive() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
+/// Prometheus metrics (text exposition format).
+#[utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Metrics in Prometheus text format", content_type = "text/plain")))]
+pub async fn metrics() -> impl axum::response::IntoResponse {
+    (
+        [(
+            axum::http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        crate::telemetry::render(),
+    )
+}
+
 /// Readiness: answers 200 when the store answers, 503 otherwise.
 #[utoipa::path(get, path = "/readyz", tag = "health",
     responses(

@@ -21,6 +21,7 @@ use utoipa::{Modify, OpenApi};
         super::discovery::authorization_server_metadata,
         super::health::alive,
         super::health::ready,
+        super::health::metrics,
         openapi_json,
     ),
     components(schemas(

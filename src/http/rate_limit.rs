@@ -133,6 +133,12 @@ fn refused(
     match wait {
         None => Ok(()),
         Some(wait) => {
+            let limit = if client_id.is_some() {
+                "manage"
+            } else {
+                "register"
+            };
+            metrics::counter!("dcr_rate_limited_total", "limit" => limit).increment(1);
             audit::record(&AuditEvent {
                 action: if client_id.is_some() {
                     "manage"

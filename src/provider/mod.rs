@@ -9,6 +9,7 @@ use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
 pub mod http_client;
 pub mod hydra;
+pub mod instrumented;
 pub mod local;
 pub mod rfc7591;
 

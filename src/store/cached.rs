@@ -98,9 +98,11 @@ impl ClientStore for CachedStore {
     async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError> {
         if let Some(client) = self.cache.get(id).await {
             self.hits.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("dcr_cache_hits_total").increment(1);
             return Ok(Some(client));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
+        metrics::counter!("dcr_cache_misses_total").increment(1);
         let before = self.epoch.load(Ordering::SeqCst);
         let client = self.inner.get(id).await?;
         if let Some(client) = client.as_ref().filter(|c| c.state == ClientState::Active) {

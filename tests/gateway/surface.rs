@@ -59,6 +59,7 @@ async fn openapi_document_describes_every_route() {
         ("/healthz", &["get"][..]),
         ("/readyz", &["get"][..]),
         ("/openapi.json", &["get"][..]),
+        ("/metrics", &["get"][..]),
     ] {
         for method in methods {
             assert!(
@@ -69,7 +70,7 @@ async fn openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.as_object().unwrap().len(),
-        7,
+        8,
         "a route is documented that does not exist"
     );
     let post = &paths["/register"]["post"]["responses"];
@@ -144,4 +145,38 @@ async fn every_answer_carries_a_request_id() {
         .await
         .unwrap();
     assert_eq!(response.headers()["x-request-id"], "caller-chosen-id");
+}
+
+#[tokio::test]
+async fn metrics_cover_requests_provider_calls_and_the_cache() {
+    let app = spawn_app().await;
+    let client = app.register(&web_client()).await;
+    for _ in 0..2 {
+        app.read(&client, Some(token_of(&client))).await;
+    }
+    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    assert!(
+        response.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/plain")
+    );
+    let text = response.text().await.unwrap();
+    for needle in [
+        r#"dcr_http_requests_total{route="/register",method="POST",status="201"}"#,
+        r#"dcr_http_requests_total{route="/register/{client_id}",method="GET",status="200"}"#,
+        r#"dcr_http_request_duration_seconds_bucket{route="/register",method="POST",le="#,
+        r#"dcr_provider_calls_total{provider="local",operation="create",outcome="ok"}"#,
+        "dcr_cache_hits_total",
+        "dcr_cache_misses_total",
+    ] {
+        assert!(
+            text.contains(needle),
+            "{needle} missing from /metrics:\n{text}"
+        );
+    }
+    assert!(
+        !text.contains(client["client_id"].as_str().unwrap()),
+        "no client id in labels"
+    );
 }
