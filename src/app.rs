@@ -1,9 +1,10 @@
 //! Wiring: builds the registration service from the configuration, the router
 //! around it, and serves on a listener it is given.
 
-use std::future::Future;
+use std::future::{Future, IntoFuture};
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::time::Duration;
 
 use axum::Router;
 use tokio::net::TcpListener;
@@ -156,17 +157,37 @@ pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Route
     http::router(state, config.server.max_body_bytes)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes, then lets
-/// in-flight requests finish.
+/// Serves `router` on `listener` until `shutdown` completes; then stops
+/// accepting, lets in-flight requests finish for at most `deadline`, and
+/// returns (dropping whatever is still running).
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
+    deadline: Duration,
 ) -> std::io::Result<()> {
-    axum::serve(
+    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
+    let server = axum::serve(
         listener,
         router.into_make_service_with_connect_info::<SocketAddr>(),
     )
-    .with_graceful_shutdown(shutdown)
-    .await
+    .with_graceful_shutdown(async move {
+        shutdown.await;
+        let _ = signalled.send(());
+    })
+    .into_future();
+    let expired = async move {
+        if on_signal.await.is_ok() {
+            tokio::time::sleep(deadline).await;
+        } else {
+            std::future::pending::<()>().await;
+        }
+    };
+    tokio::select! {
+        result = server => result,
+        () = expired => {
+            tracing::warn!(?deadline, "shutdown deadline passed; dropping requests still in flight");
+            Ok(())
+        }
+    }
 }

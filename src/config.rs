@@ -148,6 +148,8 @@ pub struct ServerConfig {
     pub public_url: String,
     /// Largest request body accepted, in bytes (larger ones get 413).
     pub max_body_bytes: usize,
+    /// How long in-flight requests may run after SIGTERM.
+    pub shutdown_timeout: Duration,
 }
 
 /// `[store]`.
@@ -351,6 +353,7 @@ struct RawServer {
     listen: String,
     public_url: String,
     max_body_bytes: u64,
+    shutdown_timeout: String,
 }
 
 impl Default for RawServer {
@@ -359,6 +362,7 @@ impl Default for RawServer {
             listen: "127.0.0.1:8080".into(),
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 65_536,
+            shutdown_timeout: "30s".into(),
         }
     }
 }
@@ -685,6 +689,11 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
         check(Err("store.max_connections must be positive".into()));
     }
     let cache_ttl = duration(&raw.cache.ttl, "cache.ttl", &mut check);
+    let shutdown_timeout = duration(
+        &raw.server.shutdown_timeout,
+        "server.shutdown_timeout",
+        &mut check,
+    );
     let encryption_key = raw.store.encryption_key.as_deref().and_then(|key| {
         Sealer::from_base64(key)
             .map_err(|e| check(Err(format!("store.encryption_key: {e}"))))
@@ -749,6 +758,7 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
             listen,
             public_url,
             max_body_bytes,
+            shutdown_timeout,
         },
         store: StoreConfig {
             url: store_url,

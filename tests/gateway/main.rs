@@ -6,6 +6,7 @@
 mod access;
 mod cli;
 mod hydra;
+mod lifecycle;
 mod manage;
 mod oidc_client;
 mod properties;

@@ -64,9 +64,14 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     let gateway = app::build_gateway(&config).await.unwrap();
     let router = app::build_router(gateway.service.clone(), &config);
     let (tx, rx) = oneshot::channel::<()>();
-    tokio::spawn(app::serve(listener, router, async {
-        let _ = rx.await;
-    }));
+    tokio::spawn(app::serve(
+        listener,
+        router,
+        async {
+            let _ = rx.await;
+        },
+        Duration::from_secs(5),
+    ));
     TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
@@ -290,6 +295,28 @@ impl ServerProcess {
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!("the gateway did not become ready on port {port}");
+    }
+}
+
+impl ServerProcess {
+    /// Sends SIGTERM.
+    pub fn terminate(&self) {
+        let status = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    /// Waits up to `limit` for the process to exit; its status if it did.
+    pub async fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
+        for _ in 0..(limit.as_millis() / 50) {
+            if let Some(status) = self.child.try_wait().unwrap() {
+                return Some(status);
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        None
     }
 }
 
