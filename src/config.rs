@@ -17,6 +17,7 @@ use crate::domain::policy::{HostPattern, Policy, is_response_type};
 use crate::domain::values::{AuthMethod, GrantType};
 use crate::outbound::OutboundSettings;
 use crate::provider::Credential;
+use crate::provider::http_client::Resilience;
 use crate::provider::hydra::{HydraSettings, LIFESPANS};
 use crate::provider::rfc7591::Rfc7591Settings;
 use crate::registration::{RegistrationMode, TokenRotation};
@@ -407,6 +408,9 @@ impl Default for RawCache {
 struct RawProvider {
     kind: String,
     timeout: String,
+    retries: u32,
+    circuit_failures: u32,
+    circuit_cooldown: String,
     reconcile_interval: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     issuer: Option<String>,
@@ -427,6 +431,9 @@ impl Default for RawProvider {
         Self {
             kind: "local".into(),
             timeout: "10s".into(),
+            retries: 2,
+            circuit_failures: 5,
+            circuit_cooldown: "30s".into(),
             reconcile_interval: "60s".into(),
             issuer: None,
             admin_url: None,
@@ -1040,6 +1047,15 @@ fn http_url(
 
 fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> ProviderConfig {
     let timeout = duration(&raw.timeout, "provider.timeout", check);
+    if raw.circuit_failures == 0 {
+        check(Err("provider.circuit_failures must be positive".into()));
+    }
+    let resilience = Resilience {
+        timeout,
+        retries: raw.retries,
+        circuit_failures: raw.circuit_failures.max(1),
+        circuit_cooldown: duration(&raw.circuit_cooldown, "provider.circuit_cooldown", check),
+    };
     let reconcile_interval = duration(
         &raw.reconcile_interval,
         "provider.reconcile_interval",
@@ -1109,7 +1125,7 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
                     issuer,
                     api_key: raw.api_key.map(Credential::new),
                     lifespans,
-                    timeout,
+                    resilience,
                 }),
                 // The errors are recorded; the configuration will be refused.
                 _ => ProviderKind::Local,
@@ -1129,7 +1145,7 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
                         issuer,
                         registration_endpoint,
                         initial_access_token: raw.initial_access_token.map(Credential::new),
-                        timeout,
+                        resilience,
                     })
                 }
                 _ => ProviderKind::Local,

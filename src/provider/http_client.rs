@@ -2,8 +2,10 @@
 //! connect and total timeouts, failure classification into [`ProviderError`],
 //! and a bounded-lifetime cache of the provider's discovery document.
 
-use std::sync::Arc;
-use std::time::Duration;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rand::Rng;
 
 use crate::error_text::with_causes;
 use axum::body::Bytes;
@@ -23,10 +25,32 @@ pub const DEFAULT_RETRY_AFTER_SECS: u64 = 5;
 /// How long a fetched discovery document is served before it is fetched again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 
+/// How a backend's calls are bounded, retried and cut off.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Resilience {
+    /// Bound on every call.
+    pub timeout: Duration,
+    /// Extra attempts for idempotent calls that failed for want of an answer.
+    pub retries: u32,
+    /// Consecutive failures that open the circuit.
+    pub circuit_failures: u32,
+    /// How long an open circuit answers at once before it tries again.
+    pub circuit_cooldown: Duration,
+}
+
 /// The HTTP client of one provider backend.
 #[derive(Debug, Clone)]
 pub struct ProviderHttp {
     client: reqwest::Client,
+    resilience: Resilience,
+    breaker: Arc<Mutex<Breaker>>,
+}
+
+/// Circuit breaker state: closed (counting failures) or open until a time.
+#[derive(Debug, Default)]
+struct Breaker {
+    failures: u32,
+    open_until: Option<Instant>,
 }
 
 /// Why a provider backend could not be built.
@@ -46,16 +70,20 @@ pub struct Answer {
 }
 
 impl ProviderHttp {
-    /// A client whose every call is bounded by `timeout`.
-    pub fn new(timeout: Duration) -> Result<Self, ProviderSetupError> {
+    /// A client whose calls follow `resilience`.
+    pub fn new(resilience: Resilience) -> Result<Self, ProviderSetupError> {
         let client = reqwest::Client::builder()
-            .timeout(timeout)
-            .connect_timeout(timeout)
+            .timeout(resilience.timeout)
+            .connect_timeout(resilience.timeout)
             .redirect(reqwest::redirect::Policy::none())
             .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ProviderSetupError(e.to_string()))?;
-        Ok(Self { client })
+        Ok(Self {
+            client,
+            resilience,
+            breaker: Arc::new(Mutex::new(Breaker::default())),
+        })
     }
 
     /// The underlying client, to build requests.
@@ -64,10 +92,97 @@ impl ProviderHttp {
         &self.client
     }
 
-    /// Sends a request and reads the whole answer. A request that could not
-    /// be delivered is [`ProviderError::Unavailable`]; one whose answer was
-    /// lost is [`ProviderError::Indeterminate`].
+    /// Sends an idempotent request, retrying (with exponential backoff and
+    /// jitter) when no usable answer came: connection failures, timeouts,
+    /// server errors. Never past an open circuit.
+    pub async fn send_idempotent(&self, request: RequestBuilder) -> Result<Answer, ProviderError> {
+        let mut attempt = 0;
+        let mut next = request;
+        loop {
+            // A spare copy for the next attempt (bodies here are buffered JSON).
+            let spare = (attempt < self.resilience.retries)
+                .then(|| next.try_clone())
+                .flatten();
+            let result = self.send(next).await;
+            let retryable = match &result {
+                Ok(answer) => answer.status.is_server_error(),
+                Err(ProviderError::Indeterminate(_)) => true,
+                Err(ProviderError::Unavailable { reason, .. }) => !reason.starts_with(CIRCUIT_OPEN),
+                Err(ProviderError::Rejected(_)) => false,
+            };
+            match spare {
+                Some(again) if retryable => {
+                    attempt += 1;
+                    let backoff = 100u64 << attempt.min(6);
+                    let jitter = rand::rng().random_range(0..100);
+                    tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
+                    next = again;
+                }
+                _ => return result,
+            }
+        }
+    }
+
+    /// Sends a request once and reads the whole answer. A request that could
+    /// not be delivered is [`ProviderError::Unavailable`]; one whose answer
+    /// was lost is [`ProviderError::Indeterminate`]. While the circuit is
+    /// open, nothing is sent and the answer is `Unavailable` at once.
     pub async fn send(&self, request: RequestBuilder) -> Result<Answer, ProviderError> {
+        self.admit()?;
+        let result = self.exchange(request).await;
+        let failed = match &result {
+            Ok(answer) => {
+                answer.status.is_server_error() || answer.status == StatusCode::TOO_MANY_REQUESTS
+            }
+            Err(_) => true,
+        };
+        self.record(failed);
+        result
+    }
+
+    fn admit(&self) -> Result<(), ProviderError> {
+        let mut breaker = self
+            .breaker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match breaker.open_until {
+            Some(until) if Instant::now() < until => Err(ProviderError::Unavailable {
+                reason: format!(
+                    "{CIRCUIT_OPEN}: the provider failed {} times in a row",
+                    self.resilience.circuit_failures
+                ),
+                retry_after_secs: until
+                    .saturating_duration_since(Instant::now())
+                    .as_secs()
+                    .max(1),
+            }),
+            Some(_) => {
+                // Half open: let this call through as the trial.
+                breaker.open_until = None;
+                breaker.failures = self.resilience.circuit_failures.saturating_sub(1);
+                Ok(())
+            }
+            None => Ok(()),
+        }
+    }
+
+    fn record(&self, failed: bool) {
+        let mut breaker = self
+            .breaker
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        if !failed {
+            *breaker = Breaker::default();
+            return;
+        }
+        breaker.failures += 1;
+        if breaker.failures >= self.resilience.circuit_failures {
+            breaker.open_until = Some(Instant::now() + self.resilience.circuit_cooldown);
+            tracing::warn!(failures = breaker.failures, "provider circuit opened");
+        }
+    }
+
+    async fn exchange(&self, request: RequestBuilder) -> Result<Answer, ProviderError> {
         let mut response = request.send().await.map_err(|e| {
             if e.is_connect() {
                 ProviderError::Unavailable {
@@ -155,6 +270,9 @@ impl Answer {
     }
 }
 
+/// How an open circuit's refusals begin, so that they are not retried.
+const CIRCUIT_OPEN: &str = "circuit open";
+
 /// Seconds from a `Retry-After` header (delta-seconds form).
 fn retry_after(headers: &HeaderMap) -> u64 {
     headers
@@ -190,7 +308,9 @@ impl DiscoveryCache {
     pub async fn get(&self, http: &ProviderHttp) -> Result<Value, ProviderError> {
         self.cache
             .try_get_with((), async {
-                let answer = http.send(http.client().get(self.url.clone())).await?;
+                let answer = http
+                    .send_idempotent(http.client().get(self.url.clone()))
+                    .await?;
                 if !answer.status.is_success() {
                     return Err(answer.failure());
                 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError};
+use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience};
 use super::{Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
 use crate::domain::metadata::ClientKeys;
 use crate::domain::{ClientId, ClientMetadata, ProviderState};
@@ -57,8 +57,8 @@ pub struct HydraSettings {
     pub api_key: Option<Credential>,
     /// Token lifespans set on every client, by Hydra member name.
     pub lifespans: BTreeMap<String, Duration>,
-    /// Bound on every call.
-    pub timeout: Duration,
+    /// Timeouts, retries and circuit breaker.
+    pub resilience: Resilience,
 }
 
 /// The Hydra backend.
@@ -128,7 +128,7 @@ impl Hydra {
             settings.admin_url.as_str().trim_end_matches('/')
         );
         Ok(Self {
-            http: ProviderHttp::new(settings.timeout)?,
+            http: ProviderHttp::new(settings.resilience)?,
             discovery: DiscoveryCache::new(&settings.issuer)?,
             clients_url,
             settings,
@@ -187,8 +187,14 @@ impl Hydra {
         })
     }
 
+    /// Sends a create or replace, retried: both are idempotent because the
+    /// gateway chose the id (and the secret), so a create that finds the
+    /// client already there (409) found an earlier attempt of its own.
     async fn write(&self, request: RequestBuilder) -> Result<Provisioned, ProviderError> {
-        let answer = self.http.send(self.authorized(request)).await?;
+        let answer = self.http.send_idempotent(self.authorized(request)).await?;
+        if answer.status == StatusCode::CONFLICT {
+            return Ok(Provisioned::default());
+        }
         if !answer.status.is_success() {
             return Err(answer.failure());
         }
@@ -266,7 +272,7 @@ impl Provider for Hydra {
     ) -> Result<(), ProviderError> {
         let answer = self
             .http
-            .send(self.authorized(self.http.client().delete(self.client_url(client_id))))
+            .send_idempotent(self.authorized(self.http.client().delete(self.client_url(client_id))))
             .await?;
         match answer.status {
             s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
@@ -281,7 +287,7 @@ impl Provider for Hydra {
     ) -> Result<Presence, ProviderError> {
         let answer = self
             .http
-            .send(self.authorized(self.http.client().get(self.client_url(client_id))))
+            .send_idempotent(self.authorized(self.http.client().get(self.client_url(client_id))))
             .await?;
         match answer.status {
             s if s.is_success() => Ok(Presence::Present),
@@ -296,7 +302,7 @@ impl Provider for Hydra {
         while let Some(url) = next {
             let answer = self
                 .http
-                .send(self.authorized(self.http.client().get(&url)))
+                .send_idempotent(self.authorized(self.http.client().get(&url)))
                 .await?;
             if !answer.status.is_success() {
                 return Err(answer.failure());

@@ -8,15 +8,13 @@
 //! was lost leaves no handle to find it again: reconcile reports such a row as
 //! a possible orphan at the upstream.
 
-use std::time::Duration;
-
 use async_trait::async_trait;
 use reqwest::{RequestBuilder, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError};
+use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience};
 use super::{Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
 use crate::domain::{ClientId, ClientSecret, ProviderState};
 
@@ -29,8 +27,8 @@ pub struct Rfc7591Settings {
     pub registration_endpoint: Url,
     /// Initial access token the upstream requires for registration, if any.
     pub initial_access_token: Option<Credential>,
-    /// Bound on every call.
-    pub timeout: Duration,
+    /// Timeouts, retries and circuit breaker.
+    pub resilience: Resilience,
 }
 
 /// The RFC 7591 backend.
@@ -61,14 +59,22 @@ impl Rfc7591 {
     /// Builds the backend.
     pub fn new(settings: Rfc7591Settings) -> Result<Self, ProviderSetupError> {
         Ok(Self {
-            http: ProviderHttp::new(settings.timeout)?,
+            http: ProviderHttp::new(settings.resilience)?,
             discovery: DiscoveryCache::new(&settings.issuer)?,
             settings,
         })
     }
 
-    async fn exchange(&self, request: RequestBuilder) -> Result<Provisioned, ProviderError> {
-        let answer = self.http.send(request).await?;
+    async fn exchange(
+        &self,
+        request: RequestBuilder,
+        idempotent: bool,
+    ) -> Result<Provisioned, ProviderError> {
+        let answer = if idempotent {
+            self.http.send_idempotent(request).await?
+        } else {
+            self.http.send(request).await?
+        };
         if !answer.status.is_success() {
             return Err(answer.failure());
         }
@@ -121,7 +127,8 @@ impl Provider for Rfc7591 {
         if let Some(token) = &self.settings.initial_access_token {
             call = call.bearer_auth(token.expose());
         }
-        self.exchange(call).await
+        // A POST is not retried: a lost answer would register twice upstream.
+        self.exchange(call, false).await
     }
 
     async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
@@ -135,7 +142,7 @@ impl Provider for Rfc7591 {
             .put(&handle.registration_client_uri)
             .bearer_auth(&handle.registration_access_token)
             .json(&document);
-        let mut provisioned = self.exchange(call).await?;
+        let mut provisioned = self.exchange(call, true).await?;
         if provisioned.state.is_none() {
             // The upstream did not rotate its token: keep the one we have.
             provisioned.state = request.state.cloned();
@@ -152,7 +159,7 @@ impl Provider for Rfc7591 {
         let handle = management(state).ok_or_else(unmanaged)?;
         let answer = self
             .http
-            .send(
+            .send_idempotent(
                 self.http
                     .client()
                     .delete(&handle.registration_client_uri)
@@ -178,7 +185,7 @@ impl Provider for Rfc7591 {
         };
         let answer = self
             .http
-            .send(
+            .send_idempotent(
                 self.http
                     .client()
                     .get(&handle.registration_client_uri)

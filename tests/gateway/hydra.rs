@@ -14,10 +14,16 @@ async fn gateway_for(fake: &HydraFake) -> TestApp {
     gateway_at(&fake.base).await
 }
 
+/// Without retries and with a circuit that never opens, so that each fault
+/// shows how it is classified.
 async fn gateway_at(admin_url: &str) -> TestApp {
+    gateway_with(admin_url, "retries = 0\ncircuit_failures = 1000\n").await
+}
+
+async fn gateway_with(admin_url: &str, resilience: &str) -> TestApp {
     spawn_app_with(&format!(
         "[provider]\nkind = \"hydra\"\nadmin_url = \"{admin_url}\"\nissuer = \"{admin_url}\"\n\
-         timeout = \"1s\"\nreconcile_interval = \"0s\"\n\
+         timeout = \"1s\"\nreconcile_interval = \"0s\"\n{resilience}\
          [provider.lifespans]\nauthorization_code_grant_access_token_lifespan = \"1h\"\n"
     ))
     .await
@@ -436,4 +442,59 @@ async fn under_random_faults_gateway_and_hydra_end_with_the_same_clients() {
         "too few registrations succeeded to mean anything: {readable}"
     );
     no_violations(&fake);
+}
+
+#[tokio::test]
+async fn retries_absorb_transient_failures_without_duplicates() {
+    let fake = HydraFake::start().await;
+    let app = gateway_with(&fake.base, "retries = 2\n").await;
+    // A 500, then an answer lost after the client was created: the retried
+    // create finds its own client (409) and succeeds.
+    fake.queue_faults(&[Fault::ServerError, Fault::CommitAndDrop]);
+    let client = app.register(&web_client()).await;
+    assert_eq!(fake.client_ids(), [client["client_id"].as_str().unwrap()]);
+    assert_eq!(
+        app.rows().await,
+        [(client["client_id"].as_str().unwrap().to_owned(), "active")]
+    );
+    // Idempotent calls are retried too.
+    fake.queue_faults(&[Fault::Garbage]);
+    assert_eq!(
+        app.delete(&client, Some(token_of(&client))).await.status(),
+        StatusCode::NO_CONTENT
+    );
+    assert!(fake.client_ids().is_empty());
+    no_violations(&fake);
+}
+
+#[tokio::test]
+async fn an_open_circuit_answers_at_once_then_lets_a_trial_through() {
+    let fake = HydraFake::start().await;
+    let app = gateway_with(
+        &fake.base,
+        "retries = 0\ncircuit_failures = 3\ncircuit_cooldown = \"1s\"\n",
+    )
+    .await;
+    fake.queue_faults(&[Fault::ServerError, Fault::ServerError, Fault::ServerError]);
+    for _ in 0..3 {
+        assert_eq!(
+            app.post_register(&web_client()).await.status(),
+            StatusCode::SERVICE_UNAVAILABLE
+        );
+    }
+    let before = fake.requests();
+    let response = app.post_register(&web_client()).await;
+    assert!(response.headers().contains_key("retry-after"));
+    let (code, description) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(code, "temporarily_unavailable");
+    assert!(description.contains("circuit open"), "{description}");
+    assert_eq!(fake.requests(), before, "an open circuit sends nothing");
+
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    app.register(&web_client()).await;
+    app.register(&web_client()).await;
+    // The three failed registrations are pending: reconcile clears them.
+    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    assert_eq!(report.abandoned_never_created.len(), 3);
+    assert!(!report.has_drift(), "{report:?}");
 }

@@ -40,6 +40,7 @@ struct FakeState {
     random_faults: Option<(f64, rand::rngs::StdRng)>,
     reject_next_with: Option<String>,
     max_page_size: Option<usize>,
+    requests: usize,
 }
 
 /// A running Hydra fake.
@@ -105,6 +106,11 @@ impl HydraFake {
         self.state.lock().unwrap().clients.get(id).cloned()
     }
 
+    /// Create, replace, read and delete requests received so far.
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+
     /// Requests that broke the published API; a test ends by asserting none.
     pub fn violations(&self) -> Vec<String> {
         self.state.lock().unwrap().violations.clone()
@@ -134,6 +140,7 @@ impl HydraFake {
 
     fn next_fault(&self) -> Option<Fault> {
         let mut state = self.state.lock().unwrap();
+        state.requests += 1;
         if let Some(fault) = state.queued.pop_front() {
             return Some(fault);
         }
