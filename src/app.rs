@@ -1,16 +1,18 @@
 //! Wiring: builds the registration service from the configuration, the router
 //! around it, and serves on a listener it is given.
 
-use std::future::{Future, IntoFuture};
+use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
+use axum_server::Handle;
+use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::clock::{Clock, SystemClock};
-use crate::config::{Config, ProviderConfig, ProviderKind};
+use crate::config::{Config, ProviderConfig, ProviderKind, TlsConfig};
 use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
@@ -157,37 +159,84 @@ pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Route
     http::router(state, config.server.max_body_bytes)
 }
 
-/// Serves `router` on `listener` until `shutdown` completes; then stops
-/// accepting, lets in-flight requests finish for at most `deadline`, and
-/// returns (dropping whatever is still running).
+/// Serves `router` on `listener` (over TLS when `tls` is given) until
+/// `shutdown` completes; then stops accepting, lets in-flight requests finish
+/// for at most `deadline`, and returns.
 pub async fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
     deadline: Duration,
+    tls: Option<&TlsConfig>,
 ) -> std::io::Result<()> {
-    let (signalled, on_signal) = tokio::sync::oneshot::channel::<()>();
-    let server = axum::serve(
-        listener,
-        router.into_make_service_with_connect_info::<SocketAddr>(),
-    )
-    .with_graceful_shutdown(async move {
+    let handle = Handle::new();
+    let stopper = handle.clone();
+    tokio::spawn(async move {
         shutdown.await;
-        let _ = signalled.send(());
-    })
-    .into_future();
-    let expired = async move {
-        if on_signal.await.is_ok() {
-            tokio::time::sleep(deadline).await;
-        } else {
-            std::future::pending::<()>().await;
+        stopper.graceful_shutdown(Some(deadline));
+    });
+    let service = router.into_make_service_with_connect_info::<SocketAddr>();
+    let listener = listener.into_std()?;
+    match tls {
+        None => {
+            axum_server::from_tcp(listener)
+                .handle(handle)
+                .serve(service)
+                .await
         }
+        Some(tls) => {
+            // One process-wide rustls provider: ring (no OpenSSL, no C toolchain).
+            let _ = rustls::crypto::ring::default_provider().install_default();
+            let config = RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
+            let watcher = tokio::spawn(reload_certificates(config.clone(), tls.clone()));
+            let served = axum_server::from_tcp_rustls(listener, config)
+                .handle(handle)
+                .serve(service)
+                .await;
+            watcher.abort();
+            served
+        }
+    }
+}
+
+/// Reloads the certificate and key on SIGHUP or when either file changes
+/// (checked every two seconds). A bad pair is logged and the current one kept.
+async fn reload_certificates(config: RustlsConfig, tls: TlsConfig) {
+    let modified = |tls: &TlsConfig| {
+        [&tls.cert, &tls.key]
+            .iter()
+            .filter_map(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok())
+            .max()
     };
-    tokio::select! {
-        result = server => result,
-        () = expired => {
-            tracing::warn!(?deadline, "shutdown deadline passed; dropping requests still in flight");
-            Ok(())
+    #[cfg(unix)]
+    let mut hangup = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::hangup()).ok();
+    let mut last = modified(&tls);
+    let mut ticks = tokio::time::interval(Duration::from_secs(2));
+    loop {
+        #[cfg(unix)]
+        let hangup_received = async {
+            match hangup.as_mut() {
+                Some(signal) => signal.recv().await,
+                None => std::future::pending().await,
+            }
+        };
+        #[cfg(not(unix))]
+        let hangup_received = std::future::pending::<Option<()>>();
+        tokio::select! {
+            _ = ticks.tick() => {
+                let now = modified(&tls);
+                if now == last {
+                    continue;
+                }
+                last = now;
+            }
+            _ = hangup_received => {}
+        }
+        match config.reload_from_pem_file(&tls.cert, &tls.key).await {
+            Ok(()) => tracing::info!(cert = %tls.cert.display(), "TLS certificate reloaded"),
+            Err(error) => {
+                tracing::warn!(%error, "TLS certificate reload failed; keeping the current one");
+            }
         }
     }
 }

@@ -151,6 +151,17 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// `[server.tls]`: serve HTTPS with this certificate and key.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server.tls]`: PEM files, reloaded on SIGHUP or when they change.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct TlsConfig {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
 }
 
 /// `[store]`.
@@ -355,6 +366,14 @@ struct RawServer {
     public_url: String,
     max_body_bytes: u64,
     shutdown_timeout: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tls: Option<RawTls>,
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct RawTls {
+    cert: PathBuf,
+    key: PathBuf,
 }
 
 impl Default for RawServer {
@@ -364,6 +383,7 @@ impl Default for RawServer {
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 65_536,
             shutdown_timeout: "30s".into(),
+            tls: None,
         }
     }
 }
@@ -701,6 +721,20 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
         "server.shutdown_timeout",
         &mut check,
     );
+    let tls = raw.server.tls.map(|tls| {
+        for (key, path) in [("cert", &tls.cert), ("key", &tls.key)] {
+            if let Err(e) = std::fs::metadata(path) {
+                check(Err(format!(
+                    "server.tls.{key}: cannot read {}: {e}",
+                    path.display()
+                )));
+            }
+        }
+        TlsConfig {
+            cert: tls.cert,
+            key: tls.key,
+        }
+    });
     let encryption_key = raw.store.encryption_key.as_deref().and_then(|key| {
         Sealer::from_base64(key)
             .map_err(|e| check(Err(format!("store.encryption_key: {e}"))))
@@ -766,6 +800,7 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
             public_url,
             max_body_bytes,
             shutdown_timeout,
+            tls,
         },
         store: StoreConfig {
             url: store_url,

@@ -221,6 +221,7 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
         router,
         shutdown_signal(),
         config.server.shutdown_timeout,
+        config.server.tls.as_ref(),
     )
     .await;
     if let Some(reconciler) = reconciler {

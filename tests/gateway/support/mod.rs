@@ -71,6 +71,7 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
             let _ = rx.await;
         },
         Duration::from_secs(5),
+        None,
     ));
     TestApp {
         base: format!("http://{addr}"),
