@@ -602,6 +602,14 @@ async fn every_action_is_audited_and_no_secret_reaches_the_log() {
             .find(|e| e["action"] == action && e["outcome"] == outcome)
             .unwrap_or_else(|| panic!("no {action}/{outcome} audit event in {events:#?}"))
     };
+    for event in &events {
+        let request_id = event["span"]["request_id"].as_str().unwrap_or_default();
+        assert_eq!(
+            request_id.len(),
+            36,
+            "an audit line without its request id: {event}"
+        );
+    }
     let registered = find("register", "success");
     assert_eq!(registered["client_id"], id);
     assert_eq!(registered["software_id"], "audited-app");
