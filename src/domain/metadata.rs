@@ -110,8 +110,13 @@ pub struct MetadataDocument {
     /// JWS algorithm for `*_jwt` token endpoint authentication.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_signing_alg: Option<String>,
-    /// Default maximum authentication age, in seconds.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Default maximum authentication age, in seconds (a JSON integer; an
+    /// integral float such as `600.0` is accepted too).
+    #[serde(
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "whole_seconds"
+    )]
+    #[schema(minimum = 0)]
     pub default_max_age: Option<u64>,
     /// Whether the `auth_time` claim is required in ID tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -128,6 +133,27 @@ pub struct MetadataDocument {
     /// Language-tagged variants (`client_name#fr`) and any other member.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
+}
+
+/// Reads a non-negative whole number, written as an integer or an integral
+/// float (JSON Schema counts `600.0` as an integer).
+fn whole_seconds<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Option<u64>, D::Error> {
+    let value = Option::<serde_json::Number>::deserialize(d)?;
+    let Some(number) = value else {
+        return Ok(None);
+    };
+    if let Some(n) = number.as_u64() {
+        return Ok(Some(n));
+    }
+    match number.as_f64() {
+        #[allow(clippy::cast_possible_truncation, clippy::cast_sign_loss)] // checked just before
+        Some(f) if f.fract() == 0.0 && (0.0..=9_007_199_254_740_992.0).contains(&f) => {
+            Ok(Some(f as u64))
+        }
+        _ => Err(serde::de::Error::custom(format!(
+            "`{number}` is not a non-negative whole number of seconds"
+        ))),
+    }
 }
 
 /// Why metadata was refused; each variant is one RFC 7591 §3.2.2 error code.

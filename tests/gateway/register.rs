@@ -262,6 +262,19 @@ async fn wrong_types_name_the_member() {
 }
 
 #[tokio::test]
+async fn integral_floats_count_as_integers() {
+    let app = spawn_app().await;
+    let mut body = web_client();
+    body["default_max_age"] = json!(600.0);
+    let client = app.register(&body).await;
+    assert_eq!(client["default_max_age"], 600);
+    body["default_max_age"] = json!(600.5);
+    let (code, description) = app.register_error(&body).await;
+    assert_eq!(code, "invalid_client_metadata");
+    assert!(description.contains("default_max_age"), "{description}");
+}
+
+#[tokio::test]
 async fn jwks_and_jwks_uri_are_exclusive_and_keys_must_be_public() {
     let app = spawn_app().await;
     let key = json!({ "kty": "EC", "crv": "P-256", "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU", "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0" });
