@@ -5,6 +5,7 @@
 
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use clap::{Parser, Subcommand};
 use serde::Serialize;
@@ -14,6 +15,7 @@ use tracing_subscriber::EnvFilter;
 use dcr_gateway::app;
 use dcr_gateway::config::{Config, LogConfig, LogFormat};
 use dcr_gateway::domain::{ClientId, MetadataDocument, RegisteredClient};
+use dcr_gateway::registration::RegistrationService;
 
 /// OAuth 2.0 Dynamic Client Registration gateway.
 #[derive(Debug, Parser)]
@@ -184,6 +186,15 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
     Config::load(path).map_err(|e| format!("invalid configuration:\n{e}"))
 }
 
+/// The registration service over the configured store and provider, for the
+/// operator commands (the same one the HTTP routes use).
+async fn service(config: &Config) -> Result<Arc<RegistrationService>, String> {
+    app::build_gateway(config)
+        .await
+        .map(|gateway| gateway.service)
+        .map_err(|e| e.to_string())
+}
+
 fn init_logging(log: &LogConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.filter))
@@ -263,10 +274,7 @@ async fn reconcile(
     json: bool,
 ) -> Result<(), String> {
     let config = load(path)?;
-    let service = app::build_gateway(&config)
-        .await
-        .map_err(|e| e.to_string())?
-        .service;
+    let service = service(&config).await?;
     let grace = grace.unwrap_or_else(|| config.provider.reconcile_grace());
     let report = service.reconcile(grace).await.map_err(|e| e.to_string())?;
     let ids = |list: &[ClientId]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
@@ -315,11 +323,7 @@ fn check_config(path: &Path) -> Result<(), String> {
 }
 
 async fn clients(path: Option<&Path>, action: ClientsAction) -> Result<(), String> {
-    let config = load(path)?;
-    let service = app::build_gateway(&config)
-        .await
-        .map_err(|e| e.to_string())?
-        .service;
+    let service = service(&load(path)?).await?;
     match action {
         ClientsAction::List { json, after, limit } => {
             let clients = service
@@ -370,11 +374,7 @@ struct TokenView {
 }
 
 async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
-    let config = load(path)?;
-    let service = app::build_gateway(&config)
-        .await
-        .map_err(|e| e.to_string())?
-        .service;
+    let service = service(&load(path)?).await?;
     match action {
         IatAction::Create {
             max_uses,

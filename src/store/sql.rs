@@ -183,6 +183,19 @@ impl SqlStore {
             .map_err(|e| failure(e.to_string()))
     }
 
+    /// Runs a query that selects [`COLUMNS`] and reads every row.
+    async fn fetch_clients<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Vec<RegisteredClient>, StoreError> {
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| self.read_row(row))
+            .collect()
+    }
+
     fn read_row(&self, row: &AnyRow) -> Result<RegisteredClient, StoreError> {
         let mut client = decode_row(row)?;
         client.provider_state =
@@ -454,16 +467,15 @@ impl ClientStore for SqlStore {
         after: Option<&ClientId>,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError> {
-        sqlx::query(&format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM clients WHERE client_id > $1 ORDER BY client_id LIMIT $2"
-        ))
-        .bind(after.map_or("", ClientId::as_str))
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| self.read_row(row))
-        .collect()
+        );
+        self.fetch_clients(
+            sqlx::query(&sql)
+                .bind(after.map_or("", ClientId::as_str))
+                .bind(i64::from(limit)),
+        )
+        .await
     }
 
     async fn list_stale(
@@ -472,18 +484,17 @@ impl ClientStore for SqlStore {
         updated_before: i64,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError> {
-        sqlx::query(&format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM clients WHERE state = $1 AND updated_at <= $2 \
              ORDER BY updated_at LIMIT $3"
-        ))
-        .bind(state.as_str())
-        .bind(updated_before)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| self.read_row(row))
-        .collect()
+        );
+        self.fetch_clients(
+            sqlx::query(&sql)
+                .bind(state.as_str())
+                .bind(updated_before)
+                .bind(i64::from(limit)),
+        )
+        .await
     }
 
     async fn count_software(&self, software_id: &str) -> Result<u64, StoreError> {
@@ -502,17 +513,12 @@ impl ClientStore for SqlStore {
         now: i64,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError> {
-        sqlx::query(&format!(
+        let sql = format!(
             "SELECT {COLUMNS} FROM clients WHERE state = 'active' AND expires_at <= $1 \
              ORDER BY expires_at LIMIT $2"
-        ))
-        .bind(now)
-        .bind(i64::from(limit))
-        .fetch_all(&self.pool)
-        .await?
-        .iter()
-        .map(|row| self.read_row(row))
-        .collect()
+        );
+        self.fetch_clients(sqlx::query(&sql).bind(now).bind(i64::from(limit)))
+            .await
     }
 
     async fn insert_initial_access_token(
