@@ -3,25 +3,30 @@
 //!
 //! # Layout
 //!
-//! - [`domain`]: pure values — client metadata and its validation, secrets,
-//!   registered clients, RFC error codes. No I/O.
+//! - [`domain`]: pure values — client metadata and its validation, policies,
+//!   secrets, registered clients, initial access tokens, RFC error codes.
+//!   No I/O.
 //! - [`registration`]: [`registration::RegistrationService`], the one place
-//!   that orders validation, store writes and provider calls.
-//! - [`store`]: the [`store::ClientStore`] trait and its SQLite implementation.
-//! - [`provider`]: the [`provider::Provider`] trait and one backend per file
-//!   (the built-in registry is `local`).
+//!   that orders admission, validation, store writes and provider calls, and
+//!   reconciles gateway and provider. Its ports: [`store::ClientStore`],
+//!   [`provider::Provider`], [`registration::DocumentFetcher`],
+//!   [`registration::StatementVerifier`].
+//! - [`store`]: the SQL store (SQLite embedded, PostgreSQL for several
+//!   instances), the read cache in front of it, sealing of provider state.
+//! - [`provider`]: one backend per file (`local`, `hydra`, `rfc7591`), their
+//!   shared HTTP plumbing (timeouts, retries, circuit breaker) and metrics.
 //! - [`outbound`]: the SSRF-guarded HTTP client for URLs apps point at.
 //! - [`software_statement`]: verification of signed software statements.
-//! - [`http`]: routes, extractors, error mapping and the layer stack.
+//! - [`http`]: routes, extractors, rate limits, error mapping, layer stack.
 //! - [`config`]: TOML plus environment, validated with every error at once.
-//! - [`app`]: wiring — build the service and router, serve on a listener.
-//! - [`audit`]: structured audit events (never a secret).
+//! - [`app`]: wiring — build the gateway, the router, serve (plain or TLS).
+//! - [`audit`], [`telemetry`]: audit events and Prometheus metrics.
 //! - [`clock`]: the one reader of wall-clock time.
-//! - [`telemetry`]: Prometheus metrics.
 //! - [`error_text`]: error messages with their causes.
 //!
-//! `http`, `store`, `provider` and `outbound` are adapters around
-//! `registration` and never import each other.
+//! `http`, `store`, `provider`, `outbound` and `software_statement` are
+//! adapters around `registration` and do not import each other, except that
+//! `software_statement` fetches issuer keys through `outbound`.
 
 pub mod app;
 pub mod audit;
