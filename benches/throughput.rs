@@ -122,7 +122,7 @@ fn client_body() -> Value {
         "redirect_uris": ["https://app.example.com/cb"],
         "client_name": "Benchmark client",
         "grant_types": ["authorization_code", "refresh_token"],
-        "scope": "openid profile",
+        "scope": "openid",
     })
 }
 

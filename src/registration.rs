@@ -285,6 +285,20 @@ impl RegistrationService {
                 .map(|l| now.saturating_add(seconds(l))),
             initial_access_token_id: grant.map(|g| g.id),
         };
+        if self.provider.is_gateway_registry() {
+            // The store is the registry: one durable write, nothing to confirm.
+            let client = RegisteredClient {
+                state: ClientState::Active,
+                client_secret_expires_at: self.secret_expiry(secret.as_ref(), policy, now),
+                ..pending
+            };
+            self.store.insert(&client).await.map_err(internal)?;
+            return Ok(ClientInformation {
+                client,
+                registration_access_token: token,
+                client_secret: secret,
+            });
+        }
         self.store.insert(&pending).await.map_err(internal)?;
         let request = ProvisionRequest {
             client_id: &pending.client_id,

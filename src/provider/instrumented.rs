@@ -39,6 +39,10 @@ impl Provider for Instrumented {
         self.0.name()
     }
 
+    fn is_gateway_registry(&self) -> bool {
+        self.0.is_gateway_registry()
+    }
+
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         let started = Instant::now();
         let result = self.0.create(request).await;

@@ -18,6 +18,10 @@ impl Provider for LocalRegistry {
         "local"
     }
 
+    fn is_gateway_registry(&self) -> bool {
+        true
+    }
+
     async fn create(&self, _request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         Ok(Provisioned::default())
     }

@@ -100,6 +100,12 @@ pub trait Provider: Send + Sync {
     /// Short name for logs and errors.
     fn name(&self) -> &'static str;
 
+    /// Whether the gateway's own store is this provider's registry: then a
+    /// registration is one durable write, with no pending phase.
+    fn is_gateway_registry(&self) -> bool {
+        false
+    }
+
     /// Creates the client at the provider.
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError>;
 

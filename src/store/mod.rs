@@ -40,6 +40,9 @@ pub enum StoreError {
         /// What failed.
         reason: String,
     },
+    /// A write could not be committed.
+    #[error("write failed: {0}")]
+    Write(String),
     /// A client with this id already exists.
     #[error("client `{0}` already exists")]
     Duplicate(ClientId),

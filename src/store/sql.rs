@@ -15,6 +15,7 @@ use async_trait::async_trait;
 use sqlx::any::{AnyPoolOptions, AnyRow};
 use sqlx::postgres::PgListener;
 use sqlx::{AnyPool, Executor, Row};
+use tokio::sync::{mpsc, oneshot};
 
 use super::sealing::Sealer;
 use super::{Change, ChangeFeed, ClientStore, StoreError};
@@ -58,6 +59,7 @@ impl Backend {
 #[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
+    inserts: mpsc::Sender<PendingInsert>,
     backend: Backend,
     url: String,
     clock: Arc<dyn Clock>,
@@ -102,8 +104,11 @@ impl SqlStore {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
+        let (inserts, queue) = mpsc::channel(MAX_BATCH * 4);
+        tokio::spawn(write_inserts(pool.clone(), queue));
         Ok(Self {
             pool,
+            inserts,
             backend,
             url: url.to_owned(),
             clock,
@@ -313,6 +318,91 @@ fn unique_violation(
     }
 }
 
+/// Most inserts committed in one transaction.
+const MAX_BATCH: usize = 256;
+
+/// A client row to insert, owned, for the writer task.
+struct NewRow {
+    client_id: String,
+    state: &'static str,
+    metadata: String,
+    registration_token: Vec<u8>,
+    client_secret: Option<Vec<u8>>,
+    client_secret_expires_at: i64,
+    issued_at: i64,
+    provider_state: Option<Vec<u8>>,
+    policy: String,
+    software_id: Option<String>,
+    expires_at: Option<i64>,
+    initial_access_token_id: Option<String>,
+    updated_at: i64,
+}
+
+/// An insert waiting for the writer: `Ok(false)` answers a duplicate id.
+struct PendingInsert {
+    row: NewRow,
+    reply: oneshot::Sender<Result<bool, String>>,
+}
+
+/// The group-commit writer: takes every insert waiting, writes them in one
+/// transaction, and answers each once the commit is durable.
+async fn write_inserts(pool: AnyPool, mut queue: mpsc::Receiver<PendingInsert>) {
+    while let Some(first) = queue.recv().await {
+        let mut batch = vec![first];
+        while batch.len() < MAX_BATCH {
+            match queue.try_recv() {
+                Ok(next) => batch.push(next),
+                Err(_) => break,
+            }
+        }
+        match commit(&pool, &batch).await {
+            Ok(inserted) => {
+                for (pending, inserted) in batch.into_iter().zip(inserted) {
+                    let _ = pending.reply.send(Ok(inserted));
+                }
+            }
+            Err(error) => {
+                let reason = error.to_string();
+                for pending in batch {
+                    let _ = pending.reply.send(Err(reason.clone()));
+                }
+            }
+        }
+    }
+}
+
+/// Inserts the batch in one transaction; per row, whether it was new.
+async fn commit(pool: &AnyPool, batch: &[PendingInsert]) -> Result<Vec<bool>, sqlx::Error> {
+    let sql = format!(
+        "INSERT INTO clients ({COLUMNS}, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         ON CONFLICT (client_id) DO NOTHING"
+    );
+    let mut transaction = pool.begin().await?;
+    let mut inserted = Vec::with_capacity(batch.len());
+    for PendingInsert { row, .. } in batch {
+        let done = sqlx::query(&sql)
+            .bind(row.client_id.as_str())
+            .bind(row.state)
+            .bind(row.metadata.as_str())
+            .bind(row.registration_token.as_slice())
+            .bind(row.client_secret.as_deref())
+            .bind(row.client_secret_expires_at)
+            .bind(row.issued_at)
+            .bind(row.provider_state.as_deref())
+            .bind(row.policy.as_str())
+            .bind(row.software_id.as_deref())
+            .bind(row.expires_at)
+            .bind(row.initial_access_token_id.as_deref())
+            .bind(row.updated_at)
+            .execute(&mut *transaction)
+            .await?;
+        inserted.push(done.rows_affected() == 1);
+    }
+    transaction.commit().await?;
+    Ok(inserted)
+}
+
 /// PostgreSQL notifications of changed clients.
 struct PgChanges {
     listener: PgListener,
@@ -368,27 +458,37 @@ impl ChangeFeed for SqliteChangeLog {
 
 #[async_trait]
 impl ClientStore for SqlStore {
+    /// Inserts go through the group-commit writer: concurrent inserts share
+    /// one transaction, so one durable commit serves many registrations.
     async fn insert(&self, client: &RegisteredClient) -> Result<(), StoreError> {
-        let result = sqlx::query(&format!(
-            "INSERT INTO clients ({COLUMNS}, updated_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
-        ))
-        .bind(client.client_id.as_str())
-        .bind(client.state.as_str())
-        .bind(metadata_json(client)?)
-        .bind(client.registration_token.as_bytes())
-        .bind(client.client_secret.as_ref().map(SecretHash::as_bytes))
-        .bind(client.client_secret_expires_at)
-        .bind(client.issued_at)
-        .bind(self.seal(client)?)
-        .bind(client.policy.as_str())
-        .bind(client.metadata.software_id.as_deref())
-        .bind(client.expires_at)
-        .bind(client.initial_access_token_id.as_deref())
-        .bind(self.clock.now_unix())
-        .execute(&self.pool)
-        .await;
-        unique_violation(result, &client.client_id).map(|_| ())
+        let row = NewRow {
+            client_id: client.client_id.to_string(),
+            state: client.state.as_str(),
+            metadata: metadata_json(client)?,
+            registration_token: client.registration_token.as_bytes().to_vec(),
+            client_secret: client.client_secret.as_ref().map(|h| h.as_bytes().to_vec()),
+            client_secret_expires_at: client.client_secret_expires_at,
+            issued_at: client.issued_at,
+            provider_state: self.seal(client)?,
+            policy: client.policy.clone(),
+            software_id: client.metadata.software_id.clone(),
+            expires_at: client.expires_at,
+            initial_access_token_id: client.initial_access_token_id.clone(),
+            updated_at: self.clock.now_unix(),
+        };
+        let (reply, answer) = oneshot::channel();
+        self.inserts
+            .send(PendingInsert { row, reply })
+            .await
+            .map_err(|_| StoreError::Write("the insert writer has stopped".into()))?;
+        match answer.await {
+            Ok(Ok(true)) => Ok(()),
+            Ok(Ok(false)) => Err(StoreError::Duplicate(client.client_id.clone())),
+            Ok(Err(reason)) => Err(StoreError::Write(reason)),
+            Err(_) => Err(StoreError::Write(
+                "the insert writer dropped the request".into(),
+            )),
+        }
     }
 
     async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError> {

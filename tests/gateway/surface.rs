@@ -154,6 +154,7 @@ async fn metrics_cover_requests_provider_calls_and_the_cache() {
     for _ in 0..2 {
         app.read(&client, Some(token_of(&client))).await;
     }
+    app.delete(&client, Some(token_of(&client))).await;
     let response = app.http.get(app.url("/metrics")).send().await.unwrap();
     assert!(
         response.headers()["content-type"]
@@ -166,7 +167,7 @@ async fn metrics_cover_requests_provider_calls_and_the_cache() {
         r#"dcr_http_requests_total{route="/register",method="POST",status="201"}"#,
         r#"dcr_http_requests_total{route="/register/{client_id}",method="GET",status="200"}"#,
         r#"dcr_http_request_duration_seconds_bucket{route="/register",method="POST",le="#,
-        r#"dcr_provider_calls_total{provider="local",operation="create",outcome="ok"}"#,
+        r#"dcr_provider_calls_total{provider="local",operation="delete",outcome="ok"}"#,
         "dcr_cache_hits_total",
         "dcr_cache_misses_total",
     ] {
