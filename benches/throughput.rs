@@ -12,6 +12,9 @@
 //! - `--peer-registration-endpoint URL`: also drive another RFC 7591/7592
 //!   server (register and read) and print the gateway's ratios to it.
 //! - `--memory N`: register N clients, then print peak RSS.
+//! - `--population N`: read latency with 1k clients in the store, then with
+//!   N, in the same run (reads spread over 2048 clients, so most come from
+//!   the store, not the cache).
 
 #![allow(
     missing_docs,
@@ -342,6 +345,9 @@ async fn run() {
     if let Some(count) = argument("--memory").and_then(|s| s.parse::<usize>().ok()) {
         return memory(&target, count).await;
     }
+    if let Some(count) = argument("--population").and_then(|s| s.parse::<usize>().ok()) {
+        return population(&target, count, seconds).await;
+    }
 
     println!("| operation  | conc | requests/s | p50 ms   | p99 ms   | p99.9 ms |");
     println!("|------------|------|------------|----------|----------|----------|");
@@ -453,33 +459,112 @@ async fn measure_bare(target: &Target, concurrency: usize, seconds: u64) -> Figu
     collect(tasks).await
 }
 
-/// Registers `count` clients over 32 connections, then prints peak RSS.
-async fn memory(target: &Target, count: usize) {
-    let before = peak_rss_mb();
-    let per_task = count / 32;
-    let started = Instant::now();
+/// Registers `count` clients over 128 connections; keeps every `keep_every`-th handle.
+async fn populate(
+    target: &Target,
+    count: usize,
+    keep_every: usize,
+) -> Vec<(String, String, String)> {
+    let per_task = count.div_ceil(128);
     let mut tasks = Vec::new();
-    for _ in 0..32 {
+    for task in 0..128 {
         let target = target.clone();
         tasks.push(tokio::spawn(async move {
             let mut connection = Connection::open(target.addr).await;
             let body = client_body();
-            for _ in 0..per_task {
-                let (status, _) = connection
+            let mut kept = Vec::new();
+            for i in 0..per_task {
+                let (status, answer) = connection
                     .call(Method::POST, &target.registration_path, None, Some(&body))
                     .await;
                 assert_eq!(status, 201);
+                if (task * per_task + i) % keep_every == 0 {
+                    kept.push(handle_of(&answer));
+                }
             }
+            kept
         }));
     }
+    let mut handles = Vec::new();
     for task in tasks {
-        task.await.unwrap();
+        handles.extend(task.await.unwrap());
     }
+    handles
+}
+
+/// Registers `count` clients, then prints peak RSS.
+async fn memory(target: &Target, count: usize) {
+    let before = peak_rss_mb();
+    let started = Instant::now();
+    populate(target, count, usize::MAX).await;
     println!(
-        "registered {} clients in {:.1} s; peak RSS {:.1} MB (before: {:.1} MB)",
-        per_task * 32,
+        "registered {count} clients in {:.1} s; peak RSS {:.1} MB (before: {:.1} MB)",
         started.elapsed().as_secs_f64(),
         peak_rss_mb(),
         before
+    );
+}
+
+/// Reads spread over `handles` from 32 connections for `seconds`.
+async fn spread_reads(
+    target: &Target,
+    handles: &[(String, String, String)],
+    seconds: u64,
+) -> Figures {
+    let handles = Arc::new(handles.to_vec());
+    let mut tasks = Vec::new();
+    for task in 0..32 {
+        let target = target.clone();
+        let handles = Arc::clone(&handles);
+        tasks.push(tokio::spawn(async move {
+            let mut connection = Connection::open(target.addr).await;
+            let mut latency = Histogram::<u64>::new(3).unwrap();
+            let begin = Instant::now();
+            let deadline = begin + Duration::from_secs(seconds);
+            let mut requests = 0u64;
+            let mut next = task * 997;
+            while Instant::now() < deadline {
+                let (path, token, _) = &handles[next % handles.len()];
+                next += 31;
+                let sent = Instant::now();
+                let (status, _) = connection.call(Method::GET, path, Some(token), None).await;
+                assert_eq!(status, 200);
+                latency.record(sent.elapsed().as_micros() as u64).unwrap();
+                requests += 1;
+            }
+            (requests, latency, begin.elapsed())
+        }));
+    }
+    collect(tasks).await
+}
+
+/// Read latency with 1k clients, then with `count`, in one run.
+async fn population(target: &Target, count: usize, seconds: u64) {
+    let small = populate(target, 1000, 1).await;
+    let small: Vec<_> = small.into_iter().cycle().take(2048).collect();
+    let with_small = spread_reads(target, &small, seconds).await;
+    let started = Instant::now();
+    let keep_every = (count / 2048).max(1);
+    let large = populate(target, count.saturating_sub(1000), keep_every).await;
+    println!(
+        "grew the store to {count} clients in {:.0} s",
+        started.elapsed().as_secs_f64()
+    );
+    let with_large = spread_reads(target, &large, seconds).await;
+    println!("| clients | reads/s | p50 ms | p99 ms |");
+    println!("|---------|---------|--------|--------|");
+    for (n, figures) in [(1000, &with_small), (count, &with_large)] {
+        println!(
+            "| {n:>7} | {:>7.0} | {:>6.2} | {:>6.2} |",
+            figures.per_second(),
+            figures.latency.value_at_quantile(0.5) as f64 / 1000.0,
+            figures.latency.value_at_quantile(0.99) as f64 / 1000.0
+        );
+    }
+    println!(
+        "p99 ratio ({count} / 1000): {:.2}; peak RSS {:.1} MB",
+        with_large.latency.value_at_quantile(0.99) as f64
+            / with_small.latency.value_at_quantile(0.99) as f64,
+        peak_rss_mb()
     );
 }
