@@ -148,6 +148,8 @@ fn handle_of(answer: &Bytes) -> (String, String, String) {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Operation {
+    /// A plain GET of `/` (the bare baseline).
+    Plain,
     Register,
     Read,
     Replace,
@@ -173,7 +175,7 @@ async fn measure(
             // is not measured.
             let mut clients = Vec::new();
             let preparation = match operation {
-                Operation::Register => 0,
+                Operation::Plain | Operation::Register => 0,
                 Operation::Read | Operation::Replace => 1,
                 Operation::Delete => 200,
             };
@@ -189,6 +191,7 @@ async fn measure(
             while Instant::now() < deadline {
                 let sent = Instant::now();
                 let status = match operation {
+                    Operation::Plain => connection.call(Method::GET, "/", None, None).await.0,
                     Operation::Register => {
                         connection
                             .call(Method::POST, &target.registration_path, None, Some(&body))
@@ -392,7 +395,7 @@ async fn run() {
     println!("| conc | bare requests/s | gateway read requests/s | ratio |");
     println!("|------|-----------------|-------------------------|-------|");
     for (i, concurrency) in CONCURRENCIES.into_iter().enumerate() {
-        let figures = measure_bare(&bare_target, concurrency, seconds).await;
+        let figures = measure(&bare_target, Operation::Plain, concurrency, seconds).await;
         println!(
             "| {concurrency:>4} | {:>15.0} | {:>23.0} | {:>5.2} |",
             figures.per_second(),
@@ -435,28 +438,6 @@ async fn run() {
             );
         }
     }
-}
-
-async fn measure_bare(target: &Target, concurrency: usize, seconds: u64) -> Figures {
-    let mut tasks = Vec::new();
-    for _ in 0..concurrency {
-        let target = target.clone();
-        tasks.push(tokio::spawn(async move {
-            let mut connection = Connection::open(target.addr).await;
-            let mut latency = Histogram::<u64>::new(3).unwrap();
-            let begin = Instant::now();
-            let deadline = begin + Duration::from_secs(seconds);
-            let mut requests = 0u64;
-            while Instant::now() < deadline {
-                let sent = Instant::now();
-                connection.call(Method::GET, "/", None, None).await;
-                latency.record(sent.elapsed().as_micros() as u64).unwrap();
-                requests += 1;
-            }
-            (requests, latency, begin.elapsed())
-        }));
-    }
-    collect(tasks).await
 }
 
 /// Registers `count` clients over 128 connections; keeps every `keep_every`-th handle.

@@ -31,10 +31,12 @@ async fn server(
     (ServerProcess::start(&path, port).await, dir)
 }
 
-#[tokio::test]
-async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
-    let fake = HydraFake::start().await;
-    let (mut server, _dir) = server(&fake, "2s", "20s").await;
+/// Starts a registration whose provider call hangs, then sends SIGTERM while
+/// it is in flight; returns the request.
+async fn terminate_during_a_hanging_registration(
+    fake: &HydraFake,
+    server: &ServerProcess,
+) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
     fake.queue_faults(&[Fault::Hang]);
     let url = format!("{}/register", server.base);
     let in_flight = tokio::spawn(async move {
@@ -46,6 +48,14 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
     });
     tokio::time::sleep(Duration::from_millis(500)).await;
     server.terminate();
+    in_flight
+}
+
+#[tokio::test]
+async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
+    let fake = HydraFake::start().await;
+    let (mut server, _dir) = server(&fake, "2s", "20s").await;
+    let in_flight = terminate_during_a_hanging_registration(&fake, &server).await;
     // The request that was running gets its answer: its first provider call
     // timed out, the retry went through.
     let response = in_flight
@@ -64,17 +74,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
 async fn the_shutdown_deadline_bounds_how_long_requests_may_run() {
     let fake = HydraFake::start().await;
     let (mut server, _dir) = server(&fake, "60s", "1s").await;
-    fake.queue_faults(&[Fault::Hang]);
-    let url = format!("{}/register", server.base);
-    let in_flight = tokio::spawn(async move {
-        reqwest::Client::new()
-            .post(url)
-            .json(&web_client())
-            .send()
-            .await
-    });
-    tokio::time::sleep(Duration::from_millis(500)).await;
-    server.terminate();
+    let in_flight = terminate_during_a_hanging_registration(&fake, &server).await;
     let status = server
         .exit_within(Duration::from_secs(15))
         .await
