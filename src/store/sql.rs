@@ -87,10 +87,11 @@ impl SqlStore {
             .after_connect(move |connection, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
+                        // busy_timeout first, so that the others wait for locks.
                         for pragma in [
+                            "PRAGMA busy_timeout = 5000",
                             "PRAGMA journal_mode = WAL",
                             "PRAGMA synchronous = FULL",
-                            "PRAGMA busy_timeout = 5000",
                         ] {
                             connection.execute(pragma).await?;
                         }

@@ -649,8 +649,8 @@ fn iat_commands_print_the_token_once_and_never_list_it() {
         .find_map(|l| l.strip_prefix("id: "))
         .unwrap()
         .to_owned();
-    let (ok, listed, _) = run_cli(&["iat", "list", "--json", "--config", config]);
-    assert!(ok);
+    let (ok, listed, stderr) = run_cli(&["iat", "list", "--json", "--config", config]);
+    assert!(ok, "{stderr}");
     assert!(!listed.contains(&token));
     let listed: Vec<Value> = serde_json::from_str(&listed).unwrap();
     assert_eq!(listed[0]["id"], id);
@@ -658,8 +658,8 @@ fn iat_commands_print_the_token_once_and_never_list_it() {
     assert_eq!(listed[0]["note"], "partner onboarding");
     let (ok, table, _) = run_cli(&["iat", "list", "--config", config]);
     assert!(ok && table.contains(&id) && !table.contains(&token));
-    let (ok, _, _) = run_cli(&["iat", "revoke", &id, "--config", config]);
-    assert!(ok);
+    let (ok, _, stderr) = run_cli(&["iat", "revoke", &id, "--config", config]);
+    assert!(ok, "{stderr}");
     let (ok, listed, _) = run_cli(&["iat", "list", "--json", "--config", config]);
     assert!(ok);
     assert_eq!(
