@@ -1,7 +1,9 @@
 //! A real RFC 7591/7592 server for interop tests: panva/node-oidc-provider,
-//! pinned by tests/interop/oidc-provider/package-lock.json (`npm ci` there).
+//! pinned by tests/interop/oidc-provider/package-lock.json and installed from
+//! it on first use.
 
 use std::process::{Child, Command, Stdio};
+use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::free_port;
@@ -16,12 +18,7 @@ pub struct OidcProvider {
 
 impl OidcProvider {
     pub async fn start() -> Self {
-        assert!(
-            std::path::Path::new(DIR)
-                .join("node_modules/oidc-provider")
-                .exists(),
-            "run `npm ci` in tests/interop/oidc-provider first (.ci/run does)"
-        );
+        install();
         let port = free_port();
         let child = Command::new("node")
             .arg("server.mjs")
@@ -54,6 +51,25 @@ impl OidcProvider {
     pub fn registration_endpoint(&self) -> String {
         format!("{}/reg", self.issuer)
     }
+}
+
+/// Installs the pinned peer from its lockfile, once per test run, if needed.
+fn install() {
+    static INSTALLED: OnceLock<()> = OnceLock::new();
+    INSTALLED.get_or_init(|| {
+        if std::path::Path::new(DIR)
+            .join("node_modules/oidc-provider")
+            .exists()
+        {
+            return;
+        }
+        let status = Command::new("npm")
+            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+            .current_dir(DIR)
+            .status()
+            .expect("npm must be installed (Node.js 20 or later)");
+        assert!(status.success(), "npm ci failed in {DIR}");
+    });
 }
 
 impl Drop for OidcProvider {
