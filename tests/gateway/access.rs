@@ -199,7 +199,12 @@ async fn policies_allow_and_refuse_naming_the_rule() {
     refused_by(
         &app,
         &token,
-        with("grant_types", json!(["authorization_code", "implicit"])).tap_responses(),
+        json!({
+            "redirect_uris": ["https://app.example.com/cb"],
+            "grant_types": ["authorization_code", "implicit"],
+            // Response types that agree with the grants: only the policy refuses.
+            "response_types": ["code", "code id_token"],
+        }),
         "invalid_client_metadata",
         "grant_types",
     )
@@ -289,19 +294,6 @@ async fn policies_allow_and_refuse_naming_the_rule() {
         "grant_types",
     )
     .await;
-}
-
-trait TapResponses {
-    fn tap_responses(self) -> Self;
-}
-
-impl TapResponses for Value {
-    /// Adds response types that agree with the grant types, so that only the
-    /// policy can refuse the body.
-    fn tap_responses(mut self) -> Self {
-        self["response_types"] = json!(["code", "code id_token"]);
-        self
-    }
 }
 
 #[tokio::test]
