@@ -40,6 +40,11 @@ use tokio::net::{TcpListener, TcpStream};
 
 const CONCURRENCIES: [usize; 4] = [1, 8, 32, 128];
 
+/// The gateway binary's allocator, so that the bench measures what runs (the
+/// baselines share the process and the allocator).
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// One keep-alive HTTP/1.1 connection.
 struct Connection {
     sender: hyper::client::conn::http1::SendRequest<Full<Bytes>>,
