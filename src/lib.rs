@@ -22,7 +22,8 @@
 //! - [`app`]: wiring — build the gateway, the router, serve (plain or TLS).
 //! - [`audit`], [`telemetry`]: audit events and Prometheus metrics.
 //! - [`clock`]: the one reader of wall-clock time.
-//! - [`error_text`]: error messages with their causes.
+//! - [`error_text`], [`http_body`]: error messages with their causes;
+//!   size-capped reading of response bodies.
 //!
 //! `http`, `store`, `provider`, `outbound` and `software_statement` are
 //! adapters around `registration` and do not import each other, except that
@@ -35,6 +36,7 @@ pub mod config;
 pub mod domain;
 pub mod error_text;
 pub mod http;
+pub mod http_body;
 pub mod outbound;
 pub mod provider;
 pub mod registration;

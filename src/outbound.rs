@@ -70,7 +70,7 @@ impl GuardedClient {
                 return Err(FetchError(format!("{ip} is not a public address")));
             }
         }
-        let mut response = self
+        let response = self
             .client
             .get(url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
@@ -80,22 +80,9 @@ impl GuardedClient {
         if !response.status().is_success() {
             return Err(FetchError(format!("answered HTTP {}", response.status())));
         }
-        let limit = self.settings.max_response_bytes;
-        if response.content_length().is_some_and(|n| n > limit as u64) {
-            return Err(FetchError(format!("response is larger than {limit} bytes")));
-        }
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        crate::http_body::read_capped(response, self.settings.max_response_bytes)
             .await
-            .map_err(|e| FetchError(with_causes(&e)))?
-        {
-            if body.len() + chunk.len() > limit {
-                return Err(FetchError(format!("response is larger than {limit} bytes")));
-            }
-            body.extend_from_slice(&chunk);
-        }
-        Ok(body)
+            .map_err(|e| FetchError(e.to_string()))
     }
 }
 

@@ -8,6 +8,7 @@ use std::time::{Duration, Instant};
 use rand::Rng;
 
 use crate::error_text::with_causes;
+use crate::http_body::read_capped;
 use axum::body::Bytes;
 use moka::future::Cache;
 use reqwest::header::HeaderMap;
@@ -183,7 +184,7 @@ impl ProviderHttp {
     }
 
     async fn exchange(&self, request: RequestBuilder) -> Result<Answer, ProviderError> {
-        let mut response = request.send().await.map_err(|e| {
+        let response = request.send().await.map_err(|e| {
             if e.is_connect() {
                 ProviderError::Unavailable {
                     reason: with_causes(&e),
@@ -195,19 +196,9 @@ impl ProviderHttp {
         })?;
         let status = response.status();
         let headers = response.headers().clone();
-        let mut body = Vec::new();
-        while let Some(chunk) = response
-            .chunk()
+        let body = read_capped(response, MAX_ANSWER_BYTES)
             .await
-            .map_err(|e| ProviderError::Indeterminate(with_causes(&e)))?
-        {
-            if body.len() + chunk.len() > MAX_ANSWER_BYTES {
-                return Err(ProviderError::Indeterminate(format!(
-                    "answer larger than {MAX_ANSWER_BYTES} bytes"
-                )));
-            }
-            body.extend_from_slice(&chunk);
-        }
+            .map_err(|e| ProviderError::Indeterminate(e.to_string()))?;
         Ok(Answer {
             status,
             headers,
