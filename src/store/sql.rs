@@ -150,19 +150,12 @@ impl SqlStore {
         let Some(state) = &client.provider_state else {
             return Ok(None);
         };
-        let failure = |reason: String| StoreError::Sealing {
-            client_id: client.client_id.to_string(),
-            reason,
-        };
-        let sealer = self
-            .sealer
-            .as_ref()
-            .ok_or_else(|| failure("no store.encryption_key is configured".into()))?;
-        let plain = serde_json::to_vec(&state.0).map_err(|e| failure(e.to_string()))?;
-        sealer
-            .seal(&plain, client.client_id.as_str())
+        let id = client.client_id.as_str();
+        let plain = serde_json::to_vec(&state.0).map_err(|e| sealing(id, e))?;
+        self.sealer(id)?
+            .seal(&plain, id)
             .map(Some)
-            .map_err(|e| failure(e.to_string()))
+            .map_err(|e| sealing(id, e))
     }
 
     fn unseal(
@@ -173,20 +166,20 @@ impl SqlStore {
         let Some(sealed) = sealed else {
             return Ok(None);
         };
-        let failure = |reason: String| StoreError::Sealing {
-            client_id: client_id.to_owned(),
-            reason,
-        };
-        let sealer = self
-            .sealer
-            .as_ref()
-            .ok_or_else(|| failure("no store.encryption_key is configured".into()))?;
-        let plain = sealer
+        let plain = self
+            .sealer(client_id)?
             .open(&sealed, client_id)
-            .map_err(|e| failure(e.to_string()))?;
+            .map_err(|e| sealing(client_id, e))?;
         serde_json::from_slice(&plain)
             .map(|value| Some(ProviderState(value)))
-            .map_err(|e| failure(e.to_string()))
+            .map_err(|e| sealing(client_id, e))
+    }
+
+    /// The configured sealer; a client with provider state needs one.
+    fn sealer(&self, client_id: &str) -> Result<&Sealer, StoreError> {
+        self.sealer
+            .as_ref()
+            .ok_or_else(|| sealing(client_id, "no store.encryption_key is configured"))
     }
 
     /// Runs a query that selects [`COLUMNS`] and reads every row.
@@ -207,6 +200,13 @@ impl SqlStore {
         client.provider_state =
             self.unseal(client.client_id.as_str(), row.try_get("provider_state")?)?;
         Ok(client)
+    }
+}
+
+fn sealing(client_id: &str, reason: impl ToString) -> StoreError {
+    StoreError::Sealing {
+        client_id: client_id.to_owned(),
+        reason: reason.to_string(),
     }
 }
 
