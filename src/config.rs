@@ -302,17 +302,19 @@ struct RawPolicy {
 }
 
 impl Default for RawPolicy {
+    /// Keys left out mean what [`Policy::permissive`] means.
     fn default() -> Self {
+        let permissive = Policy::permissive("");
         Self {
             grant_types: None,
             response_types: None,
             token_endpoint_auth_methods: None,
             scopes: None,
             default_scope: None,
-            https_only: false,
+            https_only: permissive.https_only,
             redirect_hosts: Vec::new(),
-            native_loopback_http: true,
-            native_custom_schemes: true,
+            native_loopback_http: permissive.native_loopback_http,
+            native_custom_schemes: permissive.native_custom_schemes,
             max_clients_per_software_id: None,
             client_lifetime: None,
             client_secret_lifetime: None,
