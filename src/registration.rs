@@ -320,25 +320,23 @@ impl RegistrationService {
         };
         // A secret the provider generated is the one the app must use.
         let secret = provisioned.client_secret.or(secret);
+        let pending_id = pending.client_id.clone();
         let client = RegisteredClient {
-            client_id: provisioned
-                .client_id
-                .unwrap_or_else(|| pending.client_id.clone()),
+            client_id: provisioned.client_id.unwrap_or_else(|| pending_id.clone()),
             client_secret: secret.as_ref().map(ClientSecret::hash),
             client_secret_expires_at: self.secret_expiry(secret.as_ref(), policy, now),
             provider_state: provisioned.state,
             state: ClientState::Active,
-            ..pending.clone()
+            ..pending
         };
         if !self
             .store
-            .activate(&pending.client_id, &client)
+            .activate(&pending_id, &client)
             .await
             .map_err(internal)?
         {
             return Err(RegistrationError::Internal(format!(
-                "pending client {} vanished before activation",
-                pending.client_id
+                "pending client {pending_id} vanished before activation"
             )));
         }
         Ok(ClientInformation {
