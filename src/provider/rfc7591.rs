@@ -100,6 +100,15 @@ impl Rfc7591 {
     }
 }
 
+impl Management {
+    /// A request to the client's RFC 7592 endpoint, with the upstream's token.
+    fn request(&self, http: &ProviderHttp, method: reqwest::Method) -> RequestBuilder {
+        http.client()
+            .request(method, &self.registration_client_uri)
+            .bearer_auth(&self.registration_access_token)
+    }
+}
+
 fn management(state: Option<&ProviderState>) -> Option<Management> {
     state.and_then(|s| serde_json::from_value(s.0.clone()).ok())
 }
@@ -136,11 +145,8 @@ impl Provider for Rfc7591 {
         let mut document = serde_json::to_value(request.metadata.to_document())
             .map_err(|e| ProviderError::Rejected(e.to_string()))?;
         document["client_id"] = Value::String(request.client_id.to_string());
-        let call = self
-            .http
-            .client()
-            .put(&handle.registration_client_uri)
-            .bearer_auth(&handle.registration_access_token)
+        let call = handle
+            .request(&self.http, reqwest::Method::PUT)
             .json(&document);
         let mut provisioned = self.exchange(call, true).await?;
         if provisioned.state.is_none() {
@@ -159,12 +165,7 @@ impl Provider for Rfc7591 {
         let handle = management(state).ok_or_else(unmanaged)?;
         let answer = self
             .http
-            .send_idempotent(
-                self.http
-                    .client()
-                    .delete(&handle.registration_client_uri)
-                    .bearer_auth(&handle.registration_access_token),
-            )
+            .send_idempotent(handle.request(&self.http, reqwest::Method::DELETE))
             .await?;
         match answer.status {
             // RFC 7592: an unknown client or a dead token is 401; either way it is gone.
@@ -185,12 +186,7 @@ impl Provider for Rfc7591 {
         };
         let answer = self
             .http
-            .send_idempotent(
-                self.http
-                    .client()
-                    .get(&handle.registration_client_uri)
-                    .bearer_auth(&handle.registration_access_token),
-            )
+            .send_idempotent(handle.request(&self.http, reqwest::Method::GET))
             .await?;
         match answer.status {
             s if s.is_success() => Ok(Presence::Present),
