@@ -17,11 +17,14 @@ use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
 use crate::provider::Provider;
+use crate::provider::billforward::BillForward;
 use crate::provider::http_client::ProviderSetupError;
 use crate::provider::hydra::Hydra;
 use crate::provider::instrumented::Instrumented;
 use crate::provider::local::LocalRegistry;
+use crate::provider::okta::Okta;
 use crate::provider::rfc7591::Rfc7591;
+use crate::provider::zendesk::Zendesk;
 use crate::registration::{
     RegistrationMode, RegistrationService, RegistrationSettings, StatementVerifier,
 };
@@ -110,6 +113,9 @@ fn build_provider(config: &ProviderConfig) -> Result<Arc<dyn Provider>, Provider
         ProviderKind::Local => Arc::new(LocalRegistry),
         ProviderKind::Hydra(settings) => Arc::new(Hydra::new(settings.clone())?),
         ProviderKind::Rfc7591(settings) => Arc::new(Rfc7591::new(settings.clone())?),
+        ProviderKind::Okta(settings) => Arc::new(Okta::new(settings.clone())?),
+        ProviderKind::Zendesk(settings) => Arc::new(Zendesk::new(settings.clone())?),
+        ProviderKind::BillForward(settings) => Arc::new(BillForward::new(settings.clone())?),
     };
     Ok(Arc::new(Instrumented(backend)))
 }

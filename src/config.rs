@@ -17,9 +17,12 @@ use crate::domain::policy::{HostPattern, Policy, is_response_type};
 use crate::domain::values::{AuthMethod, GrantType};
 use crate::outbound::OutboundSettings;
 use crate::provider::Credential;
+use crate::provider::billforward::BillForwardSettings;
 use crate::provider::http_client::Resilience;
 use crate::provider::hydra::{HydraSettings, LIFESPANS};
+use crate::provider::okta::{OktaAuth, OktaSettings};
 use crate::provider::rfc7591::Rfc7591Settings;
+use crate::provider::zendesk::{ZendeskAuth, ZendeskSettings};
 use crate::registration::{RegistrationMode, TokenRotation};
 use crate::store::sealing::Sealer;
 use crate::store::sql::Backend;
@@ -213,6 +216,12 @@ pub enum ProviderKind {
     Hydra(HydraSettings),
     /// Any RFC 7591/7592 server.
     Rfc7591(Rfc7591Settings),
+    /// Okta's `/oauth2/v1/clients`.
+    Okta(OktaSettings),
+    /// Zendesk's `/api/v2/oauth/clients`.
+    Zendesk(ZendeskSettings),
+    /// BillForward's `/clients`.
+    BillForward(BillForwardSettings),
 }
 
 /// `[log]`.
@@ -446,6 +455,32 @@ struct RawProvider {
     registration_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     initial_access_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    org_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    api_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    subdomain: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    base_url: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    email: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    user_id: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    organization_id: Option<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    resource_ids: Vec<String>,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    authorities: Vec<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    access_token_validity_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    refresh_token_validity_seconds: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    list_separator: Option<String>,
 }
 
 impl Default for RawProvider {
@@ -463,6 +498,19 @@ impl Default for RawProvider {
             lifespans: BTreeMap::new(),
             registration_endpoint: None,
             initial_access_token: None,
+            org_url: None,
+            api_token: None,
+            access_token: None,
+            subdomain: None,
+            base_url: None,
+            email: None,
+            user_id: None,
+            organization_id: None,
+            resource_ids: Vec::new(),
+            authorities: Vec::new(),
+            access_token_validity_seconds: None,
+            refresh_token_validity_seconds: None,
+            list_separator: None,
         }
     }
 }
@@ -1082,6 +1130,174 @@ fn http_url(
     }
 }
 
+/// The provider kinds `provider.kind` accepts.
+const KINDS: [&str; 6] = [
+    "local",
+    "hydra",
+    "rfc7591",
+    "okta",
+    "zendesk",
+    "billforward",
+];
+
+/// A required provider key, or an error naming it.
+fn required<T>(
+    value: Option<T>,
+    key: &str,
+    kind: &str,
+    check: &mut impl FnMut(Result<(), String>),
+) -> Option<T> {
+    if value.is_none() {
+        check(Err(format!(
+            "provider.{key} is required with provider.kind = \"{kind}\""
+        )));
+    }
+    value
+}
+
+/// Exactly one of two credentials, as a [`Credential`] and which one it was.
+fn one_credential(
+    first: (&str, Option<String>),
+    second: (&str, Option<String>),
+    kind: &str,
+    check: &mut impl FnMut(Result<(), String>),
+) -> Option<(bool, Credential)> {
+    match (first.1, second.1) {
+        (Some(value), None) => Some((true, Credential::new(value))),
+        (None, Some(value)) => Some((false, Credential::new(value))),
+        (Some(_), Some(_)) | (None, None) => {
+            check(Err(format!(
+                "provider.kind = \"{kind}\" needs exactly one of provider.{} and provider.{}",
+                first.0, second.0
+            )));
+            None
+        }
+    }
+}
+
+fn okta(
+    raw: RawProvider,
+    resilience: Resilience,
+    check: &mut impl FnMut(Result<(), String>),
+) -> Option<OktaSettings> {
+    let org_url = http_url(raw.org_url.as_deref(), "provider.org_url", "okta", check);
+    let credential = one_credential(
+        ("api_token", raw.api_token),
+        ("access_token", raw.access_token),
+        "okta",
+        check,
+    );
+    let (is_api_token, credential) = credential?;
+    Some(OktaSettings {
+        org_url: org_url?,
+        auth: if is_api_token {
+            OktaAuth::ApiToken(credential)
+        } else {
+            OktaAuth::AccessToken(credential)
+        },
+        resilience,
+    })
+}
+
+fn zendesk(
+    raw: RawProvider,
+    resilience: Resilience,
+    check: &mut impl FnMut(Result<(), String>),
+) -> Option<ZendeskSettings> {
+    let base_url = match (&raw.subdomain, &raw.base_url) {
+        (Some(subdomain), None) => {
+            let valid = !subdomain.is_empty()
+                && subdomain
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-');
+            if !valid {
+                check(Err(format!(
+                    "provider.subdomain `{subdomain}` must be letters, digits and hyphens"
+                )));
+            }
+            Url::parse(&format!("https://{subdomain}.zendesk.com")).ok()
+        }
+        (None, Some(base)) => http_url(Some(base), "provider.base_url", "zendesk", check),
+        _ => {
+            check(Err(
+                "provider.kind = \"zendesk\" needs exactly one of provider.subdomain and \
+                 provider.base_url"
+                    .into(),
+            ));
+            None
+        }
+    };
+    let user_id = required(raw.user_id, "user_id", "zendesk", check);
+    let auth = match (raw.email, raw.api_token, raw.access_token) {
+        (Some(email), Some(token), None) => Some(ZendeskAuth::ApiToken {
+            email,
+            token: Credential::new(token),
+        }),
+        (None, None, Some(token)) => Some(ZendeskAuth::AccessToken(Credential::new(token))),
+        _ => {
+            check(Err(
+                "provider.kind = \"zendesk\" needs provider.email with provider.api_token, \
+                 or provider.access_token alone"
+                    .into(),
+            ));
+            None
+        }
+    };
+    Some(ZendeskSettings {
+        base_url: base_url?,
+        auth: auth?,
+        user_id: user_id?,
+        resilience,
+    })
+}
+
+fn billforward(
+    raw: RawProvider,
+    resilience: Resilience,
+    check: &mut impl FnMut(Result<(), String>),
+) -> Option<BillForwardSettings> {
+    const KIND: &str = "billforward";
+    let base_url = http_url(raw.base_url.as_deref(), "provider.base_url", KIND, check);
+    let api_token = required(raw.api_token, "api_token", KIND, check);
+    let organization_id = required(raw.organization_id, "organization_id", KIND, check);
+    let resource_ids = required(
+        Some(raw.resource_ids).filter(|v| !v.is_empty()),
+        "resource_ids",
+        KIND,
+        check,
+    );
+    let authorities = required(
+        Some(raw.authorities).filter(|v| !v.is_empty()),
+        "authorities",
+        KIND,
+        check,
+    );
+    let list_separator = raw.list_separator.unwrap_or_else(|| ",".into());
+    if list_separator.is_empty() {
+        check(Err("provider.list_separator must not be empty".into()));
+    }
+    for value in resource_ids.iter().chain(authorities.iter()).flatten() {
+        if value.contains(&list_separator) {
+            check(Err(format!(
+                "provider.resource_ids and provider.authorities values must not contain the \
+                 list separator `{list_separator}` (`{value}`)"
+            )));
+        }
+    }
+    Some(BillForwardSettings {
+        base_url: base_url?,
+        api_token: Credential::new(api_token?),
+        organization_id: organization_id?,
+        resource_ids: resource_ids?,
+        authorities: authorities?,
+        // Spring Security OAuth's defaults: 12 hours and 30 days.
+        access_token_validity_seconds: raw.access_token_validity_seconds.unwrap_or(43_200),
+        refresh_token_validity_seconds: raw.refresh_token_validity_seconds.unwrap_or(2_592_000),
+        list_separator,
+        resilience,
+    })
+}
+
 fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> ProviderConfig {
     let timeout = duration(&raw.timeout, "provider.timeout", check);
     if raw.circuit_failures == 0 {
@@ -1099,24 +1315,6 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
         check,
     );
     let kind_name = raw.kind.as_str();
-    let allowed: &[&str] = match kind_name {
-        "local" => &[],
-        "hydra" => &["issuer", "admin_url", "api_key", "lifespans"],
-        "rfc7591" => &["issuer", "registration_endpoint", "initial_access_token"],
-        other => {
-            check(Err(format!(
-                "provider.kind `{other}` is not supported; supported: local, hydra, rfc7591"
-            )));
-            &[
-                "issuer",
-                "admin_url",
-                "api_key",
-                "lifespans",
-                "registration_endpoint",
-                "initial_access_token",
-            ]
-        }
-    };
     let present = [
         ("issuer", raw.issuer.is_some()),
         ("admin_url", raw.admin_url.is_some()),
@@ -1124,10 +1322,61 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
         ("lifespans", !raw.lifespans.is_empty()),
         ("registration_endpoint", raw.registration_endpoint.is_some()),
         ("initial_access_token", raw.initial_access_token.is_some()),
+        ("org_url", raw.org_url.is_some()),
+        ("api_token", raw.api_token.is_some()),
+        ("access_token", raw.access_token.is_some()),
+        ("subdomain", raw.subdomain.is_some()),
+        ("base_url", raw.base_url.is_some()),
+        ("email", raw.email.is_some()),
+        ("user_id", raw.user_id.is_some()),
+        ("organization_id", raw.organization_id.is_some()),
+        ("resource_ids", !raw.resource_ids.is_empty()),
+        ("authorities", !raw.authorities.is_empty()),
+        (
+            "access_token_validity_seconds",
+            raw.access_token_validity_seconds.is_some(),
+        ),
+        (
+            "refresh_token_validity_seconds",
+            raw.refresh_token_validity_seconds.is_some(),
+        ),
+        ("list_separator", raw.list_separator.is_some()),
     ];
+    let allowed: &[&str] = match kind_name {
+        "local" => &[],
+        "hydra" => &["issuer", "admin_url", "api_key", "lifespans"],
+        "rfc7591" => &["issuer", "registration_endpoint", "initial_access_token"],
+        "okta" => &["org_url", "api_token", "access_token"],
+        "zendesk" => &[
+            "subdomain",
+            "base_url",
+            "email",
+            "api_token",
+            "access_token",
+            "user_id",
+        ],
+        "billforward" => &[
+            "base_url",
+            "api_token",
+            "organization_id",
+            "resource_ids",
+            "authorities",
+            "access_token_validity_seconds",
+            "refresh_token_validity_seconds",
+            "list_separator",
+        ],
+        other => {
+            check(Err(format!(
+                "provider.kind `{other}` is not supported; supported: local, hydra, rfc7591, \
+                 okta, zendesk, billforward"
+            )));
+            &[]
+        }
+    };
+    let known_kind = KINDS.contains(&kind_name);
     for (key, _) in present
         .iter()
-        .filter(|(key, set)| *set && !allowed.contains(key))
+        .filter(|(key, set)| *set && known_kind && !allowed.contains(key))
     {
         check(Err(format!(
             "provider.{key} does not apply to provider.kind = \"{kind_name}\""
@@ -1188,6 +1437,12 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
                 _ => ProviderKind::Local,
             }
         }
+        "okta" => okta(raw, resilience, check).map_or(ProviderKind::Local, ProviderKind::Okta),
+        "zendesk" => {
+            zendesk(raw, resilience, check).map_or(ProviderKind::Local, ProviderKind::Zendesk)
+        }
+        "billforward" => billforward(raw, resilience, check)
+            .map_or(ProviderKind::Local, ProviderKind::BillForward),
         _ => ProviderKind::Local,
     };
     ProviderConfig {

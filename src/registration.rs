@@ -305,6 +305,7 @@ impl RegistrationService {
             metadata: &pending.metadata,
             client_secret: secret.as_ref(),
             state: None,
+            issued_at: now,
         };
         let provisioned = match self.provider.create(&request).await {
             Ok(provisioned) => provisioned,
@@ -440,6 +441,7 @@ impl RegistrationService {
             metadata: &metadata,
             client_secret: generated.as_ref(),
             state: current.provider_state.as_ref(),
+            issued_at: current.issued_at,
         };
         let provisioned = self
             .provider
@@ -751,13 +753,14 @@ impl RegistrationService {
     async fn resolve_pending(&self, client: &RegisteredClient) -> Result<Presence, ProviderError> {
         let presence = self
             .provider
-            .presence(&client.client_id, client.provider_state.as_ref())
+            .discard_unconfirmed(&ProvisionRequest {
+                client_id: &client.client_id,
+                metadata: &client.metadata,
+                client_secret: None,
+                state: client.provider_state.as_ref(),
+                issued_at: client.issued_at,
+            })
             .await?;
-        if presence == Presence::Present {
-            self.provider
-                .delete(&client.client_id, client.provider_state.as_ref())
-                .await?;
-        }
         self.store
             .remove(&client.client_id)
             .await
@@ -948,6 +951,9 @@ impl RegistrationService {
         let document = self.apply_software_statement(document).await?;
         let mut metadata = ClientMetadata::validate(document, policy.redirect_rules())?;
         policy.apply(&mut metadata)?;
+        self.provider
+            .supports(&metadata)
+            .map_err(RegistrationError::InvalidClientMetadata)?;
         self.check_sector_identifier(&metadata).await?;
         Ok(metadata)
     }
@@ -1039,6 +1045,12 @@ impl RegistrationService {
                 ),
                 retry_after_secs,
             },
+            ProviderError::NotFound(reason) => {
+                // RFC 7592 §2: a client that does not exist is answered 401. The
+                // row stays for the operator; reconcile reports it as missing.
+                tracing::warn!(provider = self.provider.name(), %reason, "client missing at the provider");
+                RegistrationError::InvalidToken
+            }
             ProviderError::Indeterminate(reason) => {
                 tracing::warn!(provider = self.provider.name(), %reason, "provider outcome unknown");
                 RegistrationError::TemporarilyUnavailable {

@@ -270,6 +270,12 @@ impl ResponseType {
         Ok(Self(words))
     }
 
+    /// The words, in the order sent.
+    #[must_use]
+    pub fn words(&self) -> &[ResponseTypeWord] {
+        &self.0
+    }
+
     /// Whether the response type contains `word`.
     #[must_use]
     pub fn contains(&self, word: ResponseTypeWord) -> bool {

@@ -109,7 +109,7 @@ impl ProviderHttp {
                 Ok(answer) => answer.status.is_server_error(),
                 Err(ProviderError::Indeterminate(_)) => true,
                 Err(ProviderError::Unavailable { reason, .. }) => !reason.starts_with(CIRCUIT_OPEN),
-                Err(ProviderError::Rejected(_)) => false,
+                Err(ProviderError::Rejected(_) | ProviderError::NotFound(_)) => false,
             };
             match spare {
                 Some(again) if retryable => {
@@ -240,10 +240,27 @@ impl Answer {
     pub fn reason(&self) -> String {
         if let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&self.body) {
             let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
-            let parts: Vec<String> = ["error_description", "error_hint", "errorMessage", "message"]
-                .iter()
-                .filter_map(|k| text(k))
-                .collect();
+            let mut parts: Vec<String> = [
+                "error_description",
+                "error_hint",
+                "errorMessage",
+                "errorSummary",
+                "description",
+                "message",
+            ]
+            .iter()
+            .filter_map(|k| text(k))
+            .collect();
+            // Okta's causes and Zendesk's per-field details say which member failed.
+            let causes = body.get("errorCauses").and_then(Value::as_array);
+            parts.extend(causes.into_iter().flatten().filter_map(|c| {
+                c.get("errorSummary")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            }));
+            if let Some(Value::Object(details)) = body.get("details") {
+                parts.extend(details.iter().map(|(field, v)| format!("{field}: {v}")));
+            }
             if !parts.is_empty() {
                 return parts.join(" ");
             }
@@ -259,6 +276,21 @@ impl Answer {
             text.chars().take(200).collect()
         }
     }
+}
+
+/// The `rel="next"` target of an RFC 8288 `Link` header.
+pub fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
+    headers
+        .get_all(reqwest::header::LINK)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .find(|link| link.contains("rel=\"next\""))
+        .and_then(|link| {
+            let start = link.find('<')? + 1;
+            let end = link.find('>')?;
+            link.get(start..end).map(str::to_owned)
+        })
 }
 
 /// How an open circuit's refusals begin, so that they are not retried.
@@ -309,12 +341,12 @@ impl DiscoveryCache {
             })
             .await
             .map_err(|e: Arc<ProviderError>| match &*e {
-                ProviderError::Rejected(m) | ProviderError::Indeterminate(m) => {
-                    ProviderError::Unavailable {
-                        reason: format!("discovery document: {m}"),
-                        retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
-                    }
-                }
+                ProviderError::Rejected(m)
+                | ProviderError::Indeterminate(m)
+                | ProviderError::NotFound(m) => ProviderError::Unavailable {
+                    reason: format!("discovery document: {m}"),
+                    retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+                },
                 ProviderError::Unavailable {
                     reason,
                     retry_after_secs,

@@ -19,8 +19,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience};
-use super::{Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
+use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience, next_link};
+use super::{
+    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, urlencode,
+};
 use crate::domain::metadata::ClientKeys;
 use crate::domain::{ClientId, ClientMetadata, ProviderState};
 
@@ -223,25 +225,6 @@ fn check_jwks(set: &Value) -> Result<&Value, ProviderError> {
     }
 }
 
-fn urlencode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
-}
-
-/// The `rel="next"` target of an RFC 8288 `Link` header.
-fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find(|link| link.contains("rel=\"next\""))
-        .and_then(|link| {
-            let start = link.find('<')? + 1;
-            let end = link.find('>')?;
-            link.get(start..end).map(str::to_owned)
-        })
-}
-
 #[async_trait]
 impl Provider for Hydra {
     fn name(&self) -> &'static str {
@@ -280,17 +263,22 @@ impl Provider for Hydra {
         }
     }
 
-    async fn presence(
+    /// The gateway chose the id, so the client is found by it.
+    async fn discard_unconfirmed(
         &self,
-        client_id: &ClientId,
-        _state: Option<&ProviderState>,
+        client: &ProvisionRequest<'_>,
     ) -> Result<Presence, ProviderError> {
         let answer = self
             .http
-            .send_idempotent(self.authorized(self.http.client().get(self.client_url(client_id))))
+            .send_idempotent(
+                self.authorized(self.http.client().get(self.client_url(client.client_id))),
+            )
             .await?;
         match answer.status {
-            s if s.is_success() => Ok(Presence::Present),
+            s if s.is_success() => {
+                self.delete(client.client_id, None).await?;
+                Ok(Presence::Present)
+            }
             StatusCode::NOT_FOUND => Ok(Presence::Absent),
             _ => Err(answer.failure()),
         }

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use serde_json::Value;
 
 use super::{Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
-use crate::domain::{ClientId, ProviderState};
+use crate::domain::{ClientId, ClientMetadata, ProviderState};
 
 /// Records `dcr_provider_*` metrics around another provider.
 pub struct Instrumented(pub Arc<dyn Provider>);
@@ -24,6 +24,7 @@ impl Instrumented {
             Err(ProviderError::Rejected(_)) => "rejected",
             Err(ProviderError::Unavailable { .. }) => "unavailable",
             Err(ProviderError::Indeterminate(_)) => "indeterminate",
+            Err(ProviderError::NotFound(_)) => "not_found",
         };
         let provider = self.0.name();
         metrics::counter!("dcr_provider_calls_total", "provider" => provider, "operation" => operation, "outcome" => outcome)
@@ -41,6 +42,10 @@ impl Provider for Instrumented {
 
     fn is_gateway_registry(&self) -> bool {
         self.0.is_gateway_registry()
+    }
+
+    fn supports(&self, metadata: &ClientMetadata) -> Result<(), String> {
+        self.0.supports(metadata)
     }
 
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
@@ -68,14 +73,13 @@ impl Provider for Instrumented {
         result
     }
 
-    async fn presence(
+    async fn discard_unconfirmed(
         &self,
-        client_id: &ClientId,
-        state: Option<&ProviderState>,
+        client: &ProvisionRequest<'_>,
     ) -> Result<Presence, ProviderError> {
         let started = Instant::now();
-        let result = self.0.presence(client_id, state).await;
-        self.record("presence", started, &result);
+        let result = self.0.discard_unconfirmed(client).await;
+        self.record("discard_unconfirmed", started, &result);
         result
     }
 

@@ -39,10 +39,9 @@ impl Provider for LocalRegistry {
     }
 
     /// Nothing exists outside the gateway's own store.
-    async fn presence(
+    async fn discard_unconfirmed(
         &self,
-        _client_id: &ClientId,
-        _state: Option<&ProviderState>,
+        _client: &ProvisionRequest<'_>,
     ) -> Result<Presence, ProviderError> {
         Ok(Presence::Absent)
     }

@@ -7,11 +7,19 @@ use serde_json::Value;
 
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
+pub mod billforward;
 pub mod http_client;
 pub mod hydra;
 pub mod instrumented;
 pub mod local;
+pub mod okta;
 pub mod rfc7591;
+pub mod zendesk;
+
+/// `text` escaped for one URL path segment or query value.
+fn urlencode(text: &str) -> String {
+    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
+}
 
 /// A credential the gateway uses to call a provider (an admin API key, an
 /// initial access token). Comes from configuration; never printed.
@@ -49,6 +57,9 @@ pub struct ProvisionRequest<'a> {
     pub client_secret: Option<&'a ClientSecret>,
     /// What the backend kept about this client from earlier calls.
     pub state: Option<&'a ProviderState>,
+    /// When the gateway registered the client (Unix seconds), so that a
+    /// backend searching for a lost create ignores older clients.
+    pub issued_at: i64,
 }
 
 /// What a provider returned for a create or replace.
@@ -62,10 +73,10 @@ pub struct Provisioned {
     pub state: Option<ProviderState>,
 }
 
-/// Whether a client exists at the provider.
+/// What a provider held of a client whose creation was never confirmed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Presence {
-    /// The provider holds it.
+    /// The provider held it (and has now removed it).
     Present,
     /// The provider does not hold it.
     Absent,
@@ -92,6 +103,10 @@ pub enum ProviderError {
     /// unreadable answer): the change may or may not have happened.
     #[error("outcome unknown: {0}")]
     Indeterminate(String),
+    /// The provider does not hold the client (deleted behind the gateway's
+    /// back); nothing changed there.
+    #[error("unknown to the provider: {0}")]
+    NotFound(String),
 }
 
 /// A backing identity provider's client API.
@@ -104,6 +119,13 @@ pub trait Provider: Send + Sync {
     /// registration is one durable write, with no pending phase.
     fn is_gateway_registry(&self) -> bool {
         false
+    }
+
+    /// Refuses metadata the provider cannot hold at all (an authentication
+    /// method, a grant type it lacks), naming the provider's limit. Called
+    /// before anything is written, for registrations and replacements.
+    fn supports(&self, _metadata: &ClientMetadata) -> Result<(), String> {
+        Ok(())
     }
 
     /// Creates the client at the provider.
@@ -119,11 +141,12 @@ pub trait Provider: Send + Sync {
         state: Option<&ProviderState>,
     ) -> Result<(), ProviderError>;
 
-    /// Asks whether the provider holds the client.
-    async fn presence(
+    /// Removes a client whose creation was never confirmed (its app never
+    /// received credentials), wherever the provider may hold it, and says
+    /// what was found. `client` is the request the create was sent with.
+    async fn discard_unconfirmed(
         &self,
-        client_id: &ClientId,
-        state: Option<&ProviderState>,
+        client: &ProvisionRequest<'_>,
     ) -> Result<Presence, ProviderError>;
 
     /// Every client id the provider holds, or `None` when it cannot list.

@@ -176,12 +176,12 @@ impl Provider for Rfc7591 {
         }
     }
 
-    async fn presence(
+    /// Only a client whose management handle is known can be found again.
+    async fn discard_unconfirmed(
         &self,
-        _client_id: &ClientId,
-        state: Option<&ProviderState>,
+        client: &ProvisionRequest<'_>,
     ) -> Result<Presence, ProviderError> {
-        let Some(handle) = management(state) else {
+        let Some(handle) = management(client.state) else {
             return Ok(Presence::Unknown);
         };
         let answer = self
@@ -189,7 +189,10 @@ impl Provider for Rfc7591 {
             .send_idempotent(handle.request(&self.http, reqwest::Method::GET))
             .await?;
         match answer.status {
-            s if s.is_success() => Ok(Presence::Present),
+            s if s.is_success() => {
+                self.delete(client.client_id, client.state).await?;
+                Ok(Presence::Present)
+            }
             StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND => Ok(Presence::Absent),
             _ => Err(answer.failure()),
         }

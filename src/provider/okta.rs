@@ -1,0 +1,581 @@
+//! Okta's Dynamic Client Registration API (`/oauth2/v1/clients`).
+//!
+//! Okta picks the client id and the secret, so the id Okta returns becomes the
+//! gateway's client id and the secret Okta returns is the one handed to the
+//! app. `client_name` is required and unique per org: the gateway sends the
+//! app's name, or `dcr-{gateway id}` when it sent none, and keeps the name it
+//! sent as provider state so that a full-replace PUT sends it again.
+//!
+//! A create is never retried. When its answer is lost, the backend lists
+//! clients whose name starts with the name it sent (`q=`), takes the one with
+//! exactly that name issued since the registration began, and adopts it with
+//! a fresh secret (`lifecycle/newSecret`, since the first one was never seen).
+//!
+//! Okta announces its rate budget on every answer (`X-Rate-Limit-Remaining`,
+//! `X-Rate-Limit-Reset` in epoch seconds); once it is spent, calls are refused
+//! here with a retry time instead of being sent.
+//!
+//! Readings of what Okta's documents leave open: an unknown client may be 404
+//! (`E0000007`) or 401 with `error = invalid_client`; both mean the client is
+//! gone, while a 401 about the API token itself is an outage. Okta holds no
+//! `scope`, `contacts`, `client_uri`, `software_*`, language-tagged values or
+//! OIDC algorithm preferences: the gateway keeps them.
+
+use std::sync::Mutex;
+
+use async_trait::async_trait;
+use reqwest::header::HeaderMap;
+use reqwest::{RequestBuilder, StatusCode};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use url::Url;
+
+use super::http_client::{
+    Answer, DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience, next_link,
+};
+use super::{
+    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, urlencode,
+};
+use crate::clock::{Clock, SystemClock};
+use crate::domain::metadata::ClientKeys;
+use crate::domain::values::{ApplicationType, AuthMethod, GrantType, ResponseTypeWord};
+use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
+
+/// Clients per page when listing (Okta's maximum).
+const PAGE_LIMIT: u32 = 200;
+/// How much earlier than the registration a found client may have been
+/// issued, for clock skew between the gateway and Okta.
+const ISSUE_SKEW_SECS: i64 = 300;
+
+/// How the gateway authenticates to Okta's management API.
+#[derive(Debug, Clone)]
+pub enum OktaAuth {
+    /// An API token, sent as `Authorization: SSWS <token>`.
+    ApiToken(Credential),
+    /// An OAuth access token with the `okta.clients.*` scopes, sent as Bearer.
+    AccessToken(Credential),
+}
+
+/// Settings of the Okta backend.
+#[derive(Debug, Clone)]
+pub struct OktaSettings {
+    /// The org URL, e.g. `https://example.okta.com`.
+    pub org_url: Url,
+    /// Management credential.
+    pub auth: OktaAuth,
+    /// Timeouts, retries and circuit breaker.
+    pub resilience: Resilience,
+}
+
+/// The Okta backend.
+#[derive(Debug)]
+pub struct Okta {
+    http: ProviderHttp,
+    settings: OktaSettings,
+    clients_url: String,
+    discovery: DiscoveryCache,
+    budget: RateBudget,
+}
+
+/// The Client members the gateway writes (all of them: PUT is a full replace).
+#[derive(Debug, Serialize)]
+struct OktaClient<'a> {
+    client_name: &'a str,
+    application_type: &'static str,
+    redirect_uris: Vec<&'a str>,
+    response_types: Vec<&'static str>,
+    grant_types: Vec<&'static str>,
+    token_endpoint_auth_method: &'static str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    jwks: Option<&'a Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    logo_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    policy_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    tos_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    initiate_login_uri: Option<&'a str>,
+}
+
+/// What the gateway reads back from Okta.
+#[derive(Debug, Deserialize)]
+struct OktaAnswer {
+    client_id: String,
+    #[serde(default)]
+    client_secret: Option<String>,
+    #[serde(default)]
+    client_name: Option<String>,
+    #[serde(default)]
+    client_id_issued_at: Option<i64>,
+}
+
+/// The provider state kept per client: the name sent to Okta.
+#[derive(Debug, Serialize, Deserialize)]
+struct OktaState {
+    client_name: String,
+}
+
+impl Okta {
+    /// Builds the backend.
+    pub fn new(settings: OktaSettings) -> Result<Self, ProviderSetupError> {
+        let clients_url = format!(
+            "{}/oauth2/v1/clients",
+            settings.org_url.as_str().trim_end_matches('/')
+        );
+        Ok(Self {
+            http: ProviderHttp::new(settings.resilience)?,
+            discovery: DiscoveryCache::new(&settings.org_url)?,
+            clients_url,
+            settings,
+            budget: RateBudget::default(),
+        })
+    }
+
+    fn client_url(&self, client_id: &str) -> String {
+        format!("{}/{}", self.clients_url, urlencode(client_id))
+    }
+
+    /// Sends one call within Okta's announced budget, and learns the budget
+    /// from the answer. A 429 says when the budget refills.
+    async fn call(
+        &self,
+        request: RequestBuilder,
+        idempotent: bool,
+    ) -> Result<Answer, ProviderError> {
+        let now = SystemClock.now_unix();
+        self.budget.admit(now)?;
+        let request = match &self.settings.auth {
+            OktaAuth::ApiToken(token) => request.header(
+                reqwest::header::AUTHORIZATION,
+                format!("SSWS {}", token.expose()),
+            ),
+            OktaAuth::AccessToken(token) => request.bearer_auth(token.expose()),
+        };
+        let answer = if idempotent {
+            self.http.send_idempotent(request).await?
+        } else {
+            self.http.send(request).await?
+        };
+        self.budget.observe(&answer.headers);
+        if answer.status == StatusCode::TOO_MANY_REQUESTS {
+            return Err(ProviderError::Unavailable {
+                reason: format!("Okta rate limit: {}", answer.reason()),
+                retry_after_secs: self.budget.seconds_to_reset(now),
+            });
+        }
+        Ok(answer)
+    }
+
+    /// The name Okta holds for this client: the one sent before, else the
+    /// app's, else one derived from the gateway's id.
+    fn client_name(request: &ProvisionRequest<'_>) -> String {
+        request
+            .state
+            .and_then(|s| serde_json::from_value::<OktaState>(s.0.clone()).ok())
+            .map(|s| s.client_name)
+            .or_else(|| request.metadata.client_name.plain.clone())
+            .unwrap_or_else(|| format!("dcr-{}", request.client_id))
+    }
+
+    fn body<'a>(metadata: &'a ClientMetadata, client_name: &'a str) -> OktaClient<'a> {
+        let (jwks_uri, jwks) = match &metadata.keys {
+            Some(ClientKeys::Uri(uri)) => (Some(uri.as_str()), None),
+            Some(ClientKeys::Set(set)) => (None, Some(set)),
+            None => (None, None),
+        };
+        let mut response_types: Vec<&'static str> = Vec::new();
+        for word in metadata.response_types.iter().flat_map(|r| r.words()) {
+            if !response_types.contains(&word.as_str()) {
+                response_types.push(word.as_str());
+            }
+        }
+        OktaClient {
+            client_name,
+            application_type: application_type(metadata),
+            redirect_uris: metadata.redirect_uris.iter().map(|u| u.as_str()).collect(),
+            response_types,
+            grant_types: metadata.grant_types.iter().map(|g| g.as_str()).collect(),
+            token_endpoint_auth_method: metadata.token_endpoint_auth_method.as_str(),
+            jwks_uri,
+            jwks,
+            logo_uri: metadata.logo_uri.plain.as_ref().map(|u| u.as_str()),
+            policy_uri: metadata.policy_uri.plain.as_ref().map(|u| u.as_str()),
+            tos_uri: metadata.tos_uri.plain.as_ref().map(|u| u.as_str()),
+            initiate_login_uri: metadata.initiate_login_uri.as_ref().map(|u| u.as_str()),
+        }
+    }
+
+    /// What a create or replace answer provisions.
+    fn provisioned(
+        answer: &Answer,
+        client_name: String,
+        with_secret: bool,
+    ) -> Result<Provisioned, ProviderError> {
+        let client: OktaAnswer = answer.json()?;
+        let client_secret = match (with_secret, client.client_secret) {
+            (true, Some(secret)) => Some(ClientSecret::presented(secret)),
+            (true, None) => {
+                return Err(ProviderError::Indeterminate(
+                    "Okta's answer holds no client secret".into(),
+                ));
+            }
+            (false, _) => None,
+        };
+        Ok(Provisioned {
+            client_id: Some(ClientId::new(client.client_id)),
+            client_secret,
+            state: Some(state(client_name)?),
+        })
+    }
+
+    /// The clients Okta holds whose name is exactly `client_name` and that
+    /// were issued since `issued_at` (less the skew allowance).
+    async fn find(
+        &self,
+        client_name: &str,
+        issued_at: i64,
+    ) -> Result<Vec<OktaAnswer>, ProviderError> {
+        let first = format!(
+            "{}?q={}&limit={PAGE_LIMIT}",
+            self.clients_url,
+            urlencode(client_name)
+        );
+        let mut found = Vec::new();
+        for client in self.list(first).await? {
+            let recent = client
+                .client_id_issued_at
+                .is_none_or(|t| t >= issued_at - ISSUE_SKEW_SECS);
+            if client.client_name.as_deref() == Some(client_name) && recent {
+                found.push(client);
+            }
+        }
+        Ok(found)
+    }
+
+    /// Every client from `first` on, following `Link: rel="next"`.
+    async fn list(&self, first: String) -> Result<Vec<OktaAnswer>, ProviderError> {
+        let mut clients = Vec::new();
+        let mut next = Some(first);
+        while let Some(url) = next {
+            let answer = self.call(self.http.client().get(&url), true).await?;
+            if !answer.status.is_success() {
+                return Err(answer.failure());
+            }
+            let page: Vec<OktaAnswer> = answer.json()?;
+            if page.is_empty() {
+                break;
+            }
+            clients.extend(page);
+            next = next_link(&answer.headers)
+                .and_then(|link| self.settings.org_url.join(&link).ok())
+                .map(String::from);
+        }
+        Ok(clients)
+    }
+
+    /// A create whose answer was lost: adopt the client it made, if any.
+    async fn recover(
+        &self,
+        request: &ProvisionRequest<'_>,
+        client_name: String,
+        lost: ProviderError,
+    ) -> Result<Provisioned, ProviderError> {
+        let Ok(mut found) = self.find(&client_name, request.issued_at).await else {
+            return Err(lost);
+        };
+        let Some(client) = found.pop() else {
+            return Err(lost);
+        };
+        tracing::info!(client_id = %client.client_id, "adopted an Okta client whose create answer was lost");
+        let client_secret = if request.metadata.needs_client_secret() {
+            Some(self.new_secret(&client.client_id).await?)
+        } else {
+            None
+        };
+        Ok(Provisioned {
+            client_id: Some(ClientId::new(client.client_id)),
+            client_secret,
+            state: Some(state(client_name)?),
+        })
+    }
+
+    /// `lifecycle/newSecret`: Okta generates a new secret and shows it once.
+    /// Retried: a repeat only generates yet another secret, which is the one read.
+    async fn new_secret(&self, client_id: &str) -> Result<ClientSecret, ProviderError> {
+        let url = format!("{}/lifecycle/newSecret", self.client_url(client_id));
+        let answer = self.call(self.http.client().post(url), true).await?;
+        if is_unknown_client(&answer) {
+            return Err(ProviderError::NotFound(answer.reason()));
+        }
+        if !answer.status.is_success() {
+            return Err(answer.failure());
+        }
+        let client: OktaAnswer = answer.json()?;
+        client
+            .client_secret
+            .map(ClientSecret::presented)
+            .ok_or_else(|| {
+                ProviderError::Indeterminate("Okta's newSecret answer holds no secret".into())
+            })
+    }
+}
+
+/// Okta's app type: `browser` for a public web client, `service` for a
+/// client that never sends a user to the authorization endpoint.
+fn application_type(metadata: &ClientMetadata) -> &'static str {
+    let interactive = metadata
+        .grant_types
+        .iter()
+        .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::Implicit));
+    match metadata.application_type {
+        ApplicationType::Native => "native",
+        ApplicationType::Web if metadata.token_endpoint_auth_method == AuthMethod::None => {
+            "browser"
+        }
+        ApplicationType::Web if !interactive => "service",
+        ApplicationType::Web => "web",
+    }
+}
+
+fn state(client_name: String) -> Result<ProviderState, ProviderError> {
+    serde_json::to_value(OktaState { client_name })
+        .map(ProviderState)
+        .map_err(|e| ProviderError::Indeterminate(e.to_string()))
+}
+
+/// Okta answers an unknown client with 404, or with 401 `invalid_client`.
+fn is_unknown_client(answer: &Answer) -> bool {
+    match answer.status {
+        StatusCode::NOT_FOUND => true,
+        StatusCode::UNAUTHORIZED => serde_json::from_slice::<Value>(&answer.body)
+            .is_ok_and(|body| body.get("error") == Some(&json!("invalid_client"))),
+        _ => false,
+    }
+}
+
+#[async_trait]
+impl Provider for Okta {
+    fn name(&self) -> &'static str {
+        "okta"
+    }
+
+    fn supports(&self, metadata: &ClientMetadata) -> Result<(), String> {
+        let method = metadata.token_endpoint_auth_method;
+        if matches!(
+            method,
+            AuthMethod::TlsClientAuth | AuthMethod::SelfSignedTlsClientAuth
+        ) {
+            return Err(format!(
+                "the okta provider does not support token_endpoint_auth_method `{method}` \
+                 (Okta offers client_secret_basic, client_secret_post, client_secret_jwt, \
+                 private_key_jwt and none)"
+            ));
+        }
+        if metadata
+            .response_types
+            .iter()
+            .any(|r| r.contains(ResponseTypeWord::None) && r.words().len() > 1)
+        {
+            return Err("the okta provider takes response types word by word".into());
+        }
+        Ok(())
+    }
+
+    async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
+        let client_name = Self::client_name(request);
+        let body = Self::body(request.metadata, &client_name);
+        // Never retried: Okta picks the id, so a repeat would make a second client.
+        let sent = self
+            .call(
+                self.http.client().post(&self.clients_url).json(&body),
+                false,
+            )
+            .await;
+        let with_secret = request.metadata.needs_client_secret();
+        let outcome = sent.and_then(|answer| {
+            if answer.status.is_success() {
+                Self::provisioned(&answer, client_name.clone(), with_secret)
+            } else {
+                Err(answer.failure())
+            }
+        });
+        match outcome {
+            Err(lost @ ProviderError::Indeterminate(_)) => {
+                self.recover(request, client_name, lost).await
+            }
+            other => other,
+        }
+    }
+
+    async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
+        let client_name = Self::client_name(request);
+        let body = Self::body(request.metadata, &client_name);
+        let id = request.client_id.as_str();
+        let answer = self
+            .call(
+                self.http.client().put(self.client_url(id)).json(&body),
+                true,
+            )
+            .await?;
+        if is_unknown_client(&answer) {
+            return Err(ProviderError::NotFound(answer.reason()));
+        }
+        if !answer.status.is_success() {
+            return Err(answer.failure());
+        }
+        let client: OktaAnswer = answer.json()?;
+        let with_secret = request.metadata.needs_client_secret();
+        let client_secret = if with_secret && request.client_secret.is_some() {
+            // The gateway asked for a new secret; Okta makes its own.
+            Some(self.new_secret(id).await?)
+        } else {
+            // Okta shows the current secret (new if the client just became
+            // confidential); the registration service tells which it is.
+            client
+                .client_secret
+                .filter(|_| with_secret)
+                .map(ClientSecret::presented)
+        };
+        Ok(Provisioned {
+            client_id: None,
+            client_secret,
+            state: Some(state(client_name)?),
+        })
+    }
+
+    async fn delete(
+        &self,
+        client_id: &ClientId,
+        _state: Option<&ProviderState>,
+    ) -> Result<(), ProviderError> {
+        let answer = self
+            .call(
+                self.http
+                    .client()
+                    .delete(self.client_url(client_id.as_str())),
+                true,
+            )
+            .await?;
+        if answer.status.is_success() || is_unknown_client(&answer) {
+            Ok(())
+        } else {
+            Err(answer.failure())
+        }
+    }
+
+    /// Found by name and issue time: the pending row holds the gateway's
+    /// provisional id, never Okta's.
+    async fn discard_unconfirmed(
+        &self,
+        client: &ProvisionRequest<'_>,
+    ) -> Result<Presence, ProviderError> {
+        let client_name = Self::client_name(client);
+        let found = self.find(&client_name, client.issued_at).await?;
+        if found.is_empty() {
+            return Ok(Presence::Absent);
+        }
+        for orphan in found {
+            self.delete(&ClientId::new(orphan.client_id), None).await?;
+        }
+        Ok(Presence::Present)
+    }
+
+    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
+        let first = format!("{}?limit={PAGE_LIMIT}", self.clients_url);
+        let clients = self.list(first).await?;
+        Ok(Some(
+            clients
+                .into_iter()
+                .map(|c| ClientId::new(c.client_id))
+                .collect(),
+        ))
+    }
+
+    async fn discovery(&self) -> Result<Option<Value>, ProviderError> {
+        self.discovery.get(&self.http).await.map(Some)
+    }
+}
+
+/// Okta's announced budget for the clients API: what remains and when it
+/// refills (epoch seconds), as of the latest answer.
+#[derive(Debug, Default)]
+struct RateBudget(Mutex<Option<(u64, i64)>>);
+
+impl RateBudget {
+    /// Refuses a call while the budget is spent and not yet refilled.
+    fn admit(&self, now: i64) -> Result<(), ProviderError> {
+        let budget = *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        match budget {
+            Some((0, reset)) if now < reset => Err(ProviderError::Unavailable {
+                reason: "Okta's rate limit for the clients API is spent".into(),
+                retry_after_secs: u64::try_from(reset - now).unwrap_or(1).max(1),
+            }),
+            _ => Ok(()),
+        }
+    }
+
+    /// Learns the budget from `X-Rate-Limit-Remaining` and `-Reset`.
+    fn observe(&self, headers: &HeaderMap) {
+        let number = |name: &str| {
+            headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<i64>().ok())
+        };
+        if let (Some(remaining), Some(reset)) = (
+            number("x-rate-limit-remaining"),
+            number("x-rate-limit-reset"),
+        ) {
+            *self
+                .0
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) =
+                Some((u64::try_from(remaining).unwrap_or(0), reset));
+        }
+    }
+
+    /// Seconds until the budget refills (at least one).
+    fn seconds_to_reset(&self, now: i64) -> u64 {
+        let budget = *self
+            .0
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        budget
+            .and_then(|(_, reset)| u64::try_from(reset - now).ok())
+            .unwrap_or(super::http_client::DEFAULT_RETRY_AFTER_SECS)
+            .max(1)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn headers(remaining: &str, reset: &str) -> HeaderMap {
+        let mut headers = HeaderMap::new();
+        headers.insert("x-rate-limit-remaining", remaining.parse().unwrap());
+        headers.insert("x-rate-limit-reset", reset.parse().unwrap());
+        headers
+    }
+
+    #[test]
+    fn a_spent_budget_refuses_until_its_reset() {
+        let budget = RateBudget::default();
+        budget.observe(&headers("0", "1000"));
+        match budget.admit(990) {
+            Err(ProviderError::Unavailable {
+                retry_after_secs, ..
+            }) => assert_eq!(retry_after_secs, 10),
+            other => panic!("expected a refusal, got {other:?}"),
+        }
+        assert!(budget.admit(1000).is_ok());
+        budget.observe(&headers("3", "2000"));
+        assert!(budget.admit(1500).is_ok());
+    }
+}
