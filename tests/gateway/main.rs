@@ -9,6 +9,7 @@ mod hydra;
 mod lifecycle;
 mod manage;
 mod oidc_client;
+mod okta;
 mod properties;
 mod register;
 mod rfc7591;

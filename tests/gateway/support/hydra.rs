@@ -3,9 +3,8 @@
 //! OpenAPI document (`shared/specs/ory-hydra-v26.2.0-api.json`) and can be
 //! told to fail, hang, answer garbage, or commit and then drop the connection.
 
-use std::collections::{BTreeMap, VecDeque};
+use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -13,31 +12,18 @@ use axum::extract::{Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use rand::{Rng, SeedableRng};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
-/// What the fake does to one request instead of (or after) serving it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Fault {
-    /// 500 without doing anything.
-    ServerError,
-    /// Sleeps far past any client timeout, doing nothing.
-    Hang,
-    /// Does the work, then answers 200 with a body that is not JSON.
-    Garbage,
-    /// Does the work, then drops the connection without an answer.
-    CommitAndDrop,
-    /// 429 with `Retry-After: 7`, doing nothing.
-    RateLimited,
-}
+pub use super::faults::Fault;
+use super::faults::{FaultPlan, after, before};
+use super::openapi::Spec;
 
 #[derive(Default)]
 struct FakeState {
     clients: BTreeMap<String, Value>,
     violations: Vec<String>,
-    queued: VecDeque<Fault>,
-    random_faults: Option<(f64, rand::rngs::StdRng)>,
+    faults: FaultPlan,
     reject_next_with: Option<String>,
     max_page_size: Option<usize>,
     requests: usize,
@@ -49,42 +35,19 @@ pub struct HydraFake {
     pub base: String,
     state: Arc<Mutex<FakeState>>,
     validator: Arc<jsonschema::Validator>,
+    spec: Arc<Spec>,
 }
-
-const SPEC: &str = concat!(
-    env!("CARGO_MANIFEST_DIR"),
-    "/../shared/specs/ory-hydra-v26.2.0-api.json"
-);
-
-/// Hydra's oAuth2Client schema, closed to unknown members so that a typo in a
-/// member name fails the test instead of being ignored.
-fn client_validator() -> jsonschema::Validator {
-    let text = std::fs::read_to_string(SPEC).unwrap_or_else(|e| {
-        panic!("Hydra's OpenAPI document is expected at {SPEC} (shared/ beside the clone): {e}")
-    });
-    let spec: Value = serde_json::from_str(&text).unwrap();
-    let mut schemas = spec["components"]["schemas"].clone();
-    let mut strict = schemas["oAuth2Client"].clone();
-    strict["additionalProperties"] = json!(false);
-    schemas["strictOAuth2Client"] = strict;
-    let schema = json!({
-        "$ref": "#/components/schemas/strictOAuth2Client",
-        "components": { "schemas": schemas },
-    });
-    jsonschema::validator_for(&schema).unwrap()
-}
-
-/// The query parameters `GET /admin/clients` documents.
-const LIST_PARAMETERS: [&str; 4] = ["page_size", "page_token", "client_name", "owner"];
 
 impl HydraFake {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        let spec = Spec::load("ory-hydra-v26.2.0-api.json");
         let fake = Self {
             base,
             state: Arc::new(Mutex::new(FakeState::default())),
-            validator: Arc::new(client_validator()),
+            validator: Arc::new(spec.body_validator("oAuth2Client")),
+            spec: Arc::new(spec),
         };
         let router = Router::new()
             .route("/admin/clients", get(list).post(create))
@@ -118,13 +81,12 @@ impl HydraFake {
 
     /// The next requests meet these faults, in order.
     pub fn queue_faults(&self, faults: &[Fault]) {
-        self.state.lock().unwrap().queued.extend(faults);
+        self.state.lock().unwrap().faults.queue(faults);
     }
 
     /// From now on a share `rate` of requests meets a random fault.
     pub fn random_faults(&self, rate: f64, seed: u64) {
-        self.state.lock().unwrap().random_faults =
-            (rate > 0.0).then(|| (rate, rand::rngs::StdRng::seed_from_u64(seed)));
+        self.state.lock().unwrap().faults.random(rate, seed);
     }
 
     /// Pages hold at most `n` clients, whatever the caller asks for (Hydra
@@ -141,22 +103,7 @@ impl HydraFake {
     fn next_fault(&self) -> Option<Fault> {
         let mut state = self.state.lock().unwrap();
         state.requests += 1;
-        if let Some(fault) = state.queued.pop_front() {
-            return Some(fault);
-        }
-        let (rate, rng) = state.random_faults.as_mut()?;
-        if rng.random_bool(*rate) {
-            let all = [
-                Fault::ServerError,
-                Fault::Hang,
-                Fault::Garbage,
-                Fault::CommitAndDrop,
-                Fault::RateLimited,
-            ];
-            Some(all[rng.random_range(0..all.len())])
-        } else {
-            None
-        }
+        state.faults.next()
     }
 
     fn violation(&self, text: String) {
@@ -185,11 +132,7 @@ impl HydraFake {
             self.violation(format!("{method} {uri}: body is not JSON"));
             return None;
         };
-        let errors: Vec<String> = self
-            .validator
-            .iter_errors(&value)
-            .map(|e| format!("{method} {uri}: {} at {}", e, e.instance_path))
-            .collect();
+        let errors = Spec::body_problems(&self.validator, &format!("{method} {uri}"), &value);
         if errors.is_empty() {
             Some(value)
         } else {
@@ -212,40 +155,12 @@ fn error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 /// Applies a fault before the work; `Ok(after)` says what to do after it.
-async fn before(fake: &HydraFake) -> Result<Option<Fault>, Response> {
-    match fake.next_fault() {
-        Some(Fault::ServerError) => Err(error(
-            StatusCode::INTERNAL_SERVER_ERROR,
-            "server_error",
-            "injected failure",
-        )),
-        Some(Fault::RateLimited) => {
-            let mut response = error(StatusCode::TOO_MANY_REQUESTS, "rate_limited", "slow down");
-            response
-                .headers_mut()
-                .insert(header::RETRY_AFTER, header::HeaderValue::from_static("7"));
-            Err(response)
-        }
-        Some(Fault::Hang) => {
-            tokio::time::sleep(Duration::from_secs(60)).await;
-            Err(error(StatusCode::GATEWAY_TIMEOUT, "timeout", "hung"))
-        }
-        other => Ok(other),
-    }
-}
-
-/// Applies a fault after the work was committed.
-fn after(fault: Option<Fault>, response: Response) -> Response {
-    match fault {
-        Some(Fault::Garbage) => {
-            (StatusCode::OK, "<html>upstream proxy error</html>").into_response()
-        }
-        Some(Fault::CommitAndDrop) => {
-            // A panicking handler makes hyper close the connection unanswered.
-            std::panic::panic_any("injected: committed, then dropped the connection")
-        }
-        _ => response,
-    }
+async fn before_work(fake: &HydraFake) -> Result<Option<Fault>, Response> {
+    before(fake.next_fault(), |status| match status {
+        StatusCode::TOO_MANY_REQUESTS => error(status, "rate_limited", "slow down"),
+        _ => error(status, "server_error", "injected failure"),
+    })
+    .await
 }
 
 fn now() -> String {
@@ -261,7 +176,7 @@ async fn accept_write(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Option<Fault>, Value), Response> {
-    let fault = before(fake).await?;
+    let fault = before_work(fake).await?;
     let Some(client) = fake.check_body(method, uri, headers, body) else {
         return Err(error(
             StatusCode::BAD_REQUEST,
@@ -354,7 +269,7 @@ async fn replace(
 }
 
 async fn read(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response {
-    let fault = match before(&fake).await {
+    let fault = match before_work(&fake).await {
         Ok(fault) => fault,
         Err(response) => return response,
     };
@@ -373,7 +288,7 @@ async fn read(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response
 }
 
 async fn delete(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response {
-    let fault = match before(&fake).await {
+    let fault = match before_work(&fake).await {
         Ok(fault) => fault,
         Err(response) => return response,
     };
@@ -394,10 +309,11 @@ async fn list(
     Query(query): Query<BTreeMap<String, String>>,
     uri: Uri,
 ) -> Response {
-    for key in query.keys() {
-        if !LIST_PARAMETERS.contains(&key.as_str()) {
-            fake.violation(format!("GET {uri}: undocumented query parameter `{key}`"));
-        }
+    for violation in fake
+        .spec
+        .check_request("GET", "/admin/clients", &[], &query, &[])
+    {
+        fake.violation(violation);
     }
     let page_size = match query.get("page_size").map(|s| s.parse::<usize>()) {
         None => 250,

@@ -2,7 +2,12 @@
 //! the real binary for CLI and crash tests, an HTTPS document server, and
 //! stateful provider fakes.
 
+pub mod billforward;
+pub mod faults;
 pub mod hydra;
+pub mod okta;
+pub mod openapi;
+pub mod zendesk;
 pub mod oidc_provider;
 pub mod postgres;
 

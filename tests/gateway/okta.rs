@@ -1,0 +1,285 @@
+//! The Okta backend against a stateful fake of Okta's client API that checks
+//! every request against Okta's OpenAPI document.
+
+use std::time::Duration;
+
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::okta::{API_TOKEN, Fault, OktaFake};
+use crate::support::*;
+
+/// Without retries and with a circuit that never opens, so that each fault
+/// shows how it is classified.
+async fn gateway_for(fake: &OktaFake) -> TestApp {
+    spawn_app_with(&format!(
+        "[provider]\nkind = \"okta\"\norg_url = \"{}\"\napi_token = \"{API_TOKEN}\"\n\
+         timeout = \"1s\"\nreconcile_interval = \"0s\"\nretries = 0\ncircuit_failures = 1000\n",
+        fake.base
+    ))
+    .await
+}
+
+fn no_violations(fake: &OktaFake) {
+    let violations = fake.violations();
+    assert!(
+        violations.is_empty(),
+        "requests broke Okta's API: {violations:#?}"
+    );
+}
+
+fn id_of(client: &Value) -> &str {
+    client["client_id"].as_str().unwrap()
+}
+
+#[tokio::test]
+async fn okta_register_read_replace_rotate_delete() {
+    let fake = OktaFake::start().await;
+    let app = gateway_for(&fake).await;
+    let client = app
+        .register(&json!({
+            "redirect_uris": ["https://app.example.com/cb"],
+            "client_name": "Okta app",
+            "client_uri": "https://app.example.com",
+            "logo_uri": "https://app.example.com/logo.png",
+            "scope": "openid profile",
+            "contacts": ["ops@example.com"],
+            "grant_types": ["authorization_code", "refresh_token"],
+            "software_id": "okta-sw",
+        }))
+        .await;
+    let id = id_of(&client).to_owned();
+    assert!(id.starts_with("0oa"), "Okta chose the id: {id}");
+    let held = fake.client(&id).expect("the client is at Okta");
+    assert_eq!(
+        held["client_secret"], client["client_secret"],
+        "the app's secret is Okta's"
+    );
+    assert_eq!(held["client_name"], "Okta app");
+    assert_eq!(held["application_type"], "web");
+    assert_eq!(held["logo_uri"], "https://app.example.com/logo.png");
+    assert_eq!(held["grant_types"], json!(["authorization_code", "refresh_token"]));
+    for kept in ["scope", "contacts", "client_uri", "software_id"] {
+        assert!(held.get(kept).is_none(), "Okta has no `{kept}`");
+    }
+    assert_eq!(client["client_uri"], "https://app.example.com");
+    assert_eq!(client["scope"], "openid profile");
+    assert_eq!(client["contacts"], json!(["ops@example.com"]));
+
+    let read = app.read(&client, Some(token_of(&client))).await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let read: Value = read.json().await.unwrap();
+    assert_eq!(read["client_id"], id.as_str());
+    assert_eq!(read["software_id"], "okta-sw");
+    assert!(read.get("client_secret").is_none());
+
+    let replaced = app
+        .update(
+            &client,
+            Some(token_of(&client)),
+            &update_body(
+                &client,
+                json!({
+                    "redirect_uris": ["https://app.example.com/new"],
+                    "client_name": "Okta app",
+                    "scope": "openid",
+                }),
+            ),
+        )
+        .await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    let replaced: Value = replaced.json().await.unwrap();
+    let held = fake.client(&id).unwrap();
+    assert_eq!(held["redirect_uris"], json!(["https://app.example.com/new"]));
+    assert_eq!(held["client_secret"], client["client_secret"], "no rotation on replace");
+    assert!(held.get("logo_uri").is_none(), "PUT is a full replace");
+    assert_eq!(replaced["scope"], "openid");
+
+    let rotated = app.service.rotate_secret(&id).await.unwrap();
+    let held = fake.client(&id).unwrap();
+    assert_eq!(held["client_secret"], rotated.expose(), "rotated through newSecret");
+    assert_ne!(held["client_secret"], client["client_secret"]);
+
+    let deleted = app.delete(&replaced, Some(token_of(&replaced))).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert!(fake.client_ids().is_empty());
+    let gone = app.read(&replaced, Some(token_of(&replaced))).await;
+    assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+    no_violations(&fake);
+}
+
+#[tokio::test]
+async fn okta_gets_a_unique_name_and_the_app_type_its_grants_need() {
+    let fake = OktaFake::start().await;
+    let app = gateway_for(&fake).await;
+    let first = app.register(&web_client()).await;
+    let second = app.register(&web_client()).await;
+    let names: Vec<Value> = [&first, &second]
+        .iter()
+        .map(|c| fake.client(id_of(c)).unwrap()["client_name"].clone())
+        .collect();
+    assert_ne!(names[0], names[1]);
+    assert!(names[0].as_str().unwrap().starts_with("dcr-"));
+    assert!(first.get("client_name").is_none(), "the app sees what it sent");
+
+    // A full replace sends the same name again.
+    let replaced = app
+        .update(
+            &first,
+            Some(token_of(&first)),
+            &update_body(&first, json!({ "redirect_uris": ["https://app.example.com/2"] })),
+        )
+        .await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    assert_eq!(fake.client(id_of(&first)).unwrap()["client_name"], names[0]);
+
+    let service = app
+        .register(&json!({ "grant_types": ["client_credentials"] }))
+        .await;
+    assert_eq!(fake.client(id_of(&service)).unwrap()["application_type"], "service");
+    let browser = app
+        .register(&json!({
+            "redirect_uris": ["https://spa.example.com/cb"],
+            "token_endpoint_auth_method": "none",
+        }))
+        .await;
+    let held = fake.client(id_of(&browser)).unwrap();
+    assert_eq!(held["application_type"], "browser");
+    assert!(held.get("client_secret").is_none() && browser.get("client_secret").is_none());
+    let native = app
+        .register(&json!({
+            "redirect_uris": ["com.example.app:/cb"],
+            "application_type": "native",
+            "token_endpoint_auth_method": "none",
+        }))
+        .await;
+    assert_eq!(fake.client(id_of(&native)).unwrap()["application_type"], "native");
+    no_violations(&fake);
+}
+
+#[tokio::test]
+async fn okta_limits_and_duplicate_names_are_refused_clearly() {
+    let fake = OktaFake::start().await;
+    let app = gateway_for(&fake).await;
+    let (error, description) = app
+        .register_error(&json!({
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "tls_client_auth",
+            "tls_client_auth_subject_dn": "CN=app",
+        }))
+        .await;
+    assert_eq!(error, "invalid_client_metadata");
+    assert!(description.contains("okta"), "{description}");
+    assert_eq!(fake.requests(), 0, "refused before calling Okta");
+
+    fake.seed("Taken");
+    let (error, description) = app
+        .register_error(&json!({
+            "redirect_uris": ["https://app.example.com/cb"],
+            "client_name": "Taken",
+        }))
+        .await;
+    assert_eq!(error, "invalid_client_metadata");
+    assert!(description.contains("already exists"), "{description}");
+    assert!(app.rows().await.is_empty(), "nothing kept of a refused client");
+    no_violations(&fake);
+}
+
+#[tokio::test]
+async fn okta_spent_rate_budget_is_answered_without_calling() {
+    let fake = OktaFake::start().await;
+    let app = gateway_for(&fake).await;
+    fake.set_budget(1, 30);
+    app.register(&web_client()).await;
+    let calls = fake.requests();
+    let response = app.post_register(&web_client()).await;
+    assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let retry: u64 = response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((1..=30).contains(&retry), "Retry-After {retry}");
+    let (error, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(error, "temporarily_unavailable");
+    assert_eq!(fake.requests(), calls, "the gateway did not call Okta");
+    assert_eq!(app.rows().await.len(), 1, "the refused registration left no row");
+    no_violations(&fake);
+}
+
+#[tokio::test]
+async fn okta_unknown_clients_answer_404_or_401_and_read_as_gone() {
+    let fake = OktaFake::start().await;
+    let app = gateway_for(&fake).await;
+    let by_404 = app.register(&web_client()).await;
+    let by_401 = app.register(&web_client()).await;
+    for (client, use_401) in [(&by_404, false), (&by_401, true)] {
+        if use_401 {
+            fake.answer_unknown_with_401();
+        }
+        fake.forget(id_of(client));
+        let response = app
+            .update(
+                client,
+                Some(token_of(client)),
+                &update_body(client, web_client()),
+            )
+            .await;
+        let (error, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
+        assert_eq!(error, "invalid_token", "RFC 7592: the client does not exist");
+        assert!(app.service.rotate_secret(id_of(client)).await.is_err());
+        let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+        assert!(
+            report
+                .missing_at_provider
+                .iter()
+                .any(|id| id.as_str() == id_of(client)),
+            "reconcile reports the client missing at Okta"
+        );
+        let deleted = app.delete(client, Some(token_of(client))).await;
+        assert_eq!(deleted.status(), StatusCode::NO_CONTENT, "already gone is gone");
+    }
+    assert!(app.rows().await.is_empty());
+    no_violations(&fake);
+}
+
+#[tokio::test]
+async fn okta_lost_create_answer_is_found_again_not_duplicated() {
+    let fake = OktaFake::start().await;
+    let app = gateway_for(&fake).await;
+    fake.queue_faults(&[Fault::CommitAndDrop]);
+    let client = app
+        .register(&json!({
+            "redirect_uris": ["https://app.example.com/cb"],
+            "client_name": "Lost answer",
+        }))
+        .await;
+    assert_eq!(fake.client_ids(), vec![id_of(&client).to_owned()], "one client at Okta");
+    assert_eq!(
+        fake.client(id_of(&client)).unwrap()["client_secret"],
+        client["client_secret"],
+        "the first secret was never seen, so a new one was made"
+    );
+    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    assert!(!report.has_drift(), "{report:?}");
+    no_violations(&fake);
+}
+
+#[tokio::test]
+async fn okta_lost_create_that_cannot_be_found_yet_is_removed_by_reconcile() {
+    let fake = OktaFake::start().await;
+    let app = gateway_for(&fake).await;
+    // The create's answer is lost and the search that follows fails too.
+    fake.queue_faults(&[Fault::CommitAndDrop, Fault::ServerError]);
+    let response = app.post_register(&web_client()).await;
+    let (error, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(error, "temporarily_unavailable");
+    assert_eq!(fake.client_ids().len(), 1, "Okta made the client");
+    assert_eq!(app.rows().await[0].1, "pending");
+
+    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    assert_eq!(report.abandoned_removed_at_provider.len(), 1, "{report:?}");
+    assert!(fake.client_ids().is_empty(), "the orphan was deleted at Okta");
+    assert!(app.rows().await.is_empty());
+    no_violations(&fake);
+}

@@ -1,0 +1,101 @@
+//! Faults the provider fakes can be told to meet: queued for the next
+//! requests, or drawn at random. Each fake answers them in its vendor's shape.
+
+use std::collections::VecDeque;
+use std::time::Duration;
+
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use rand::{Rng, SeedableRng};
+
+/// What a fake does to one request instead of (or after) serving it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Fault {
+    /// 500 without doing anything.
+    ServerError,
+    /// Sleeps far past any client timeout, doing nothing.
+    Hang,
+    /// Does the work, then answers 200 with a body that is not JSON.
+    Garbage,
+    /// Does the work, then drops the connection without an answer.
+    CommitAndDrop,
+    /// 429 with `Retry-After: 7`, doing nothing.
+    RateLimited,
+}
+
+/// The faults still to come.
+#[derive(Default)]
+pub struct FaultPlan {
+    queued: VecDeque<Fault>,
+    random: Option<(f64, rand::rngs::StdRng)>,
+}
+
+impl FaultPlan {
+    /// The next requests meet these faults, in order.
+    pub fn queue(&mut self, faults: &[Fault]) {
+        self.queued.extend(faults);
+    }
+
+    /// From now on a share `rate` of requests meets a random fault.
+    pub fn random(&mut self, rate: f64, seed: u64) {
+        self.random = (rate > 0.0).then(|| (rate, rand::rngs::StdRng::seed_from_u64(seed)));
+    }
+
+    /// The fault this request meets, if any.
+    pub fn next(&mut self) -> Option<Fault> {
+        if let Some(fault) = self.queued.pop_front() {
+            return Some(fault);
+        }
+        let (rate, rng) = self.random.as_mut()?;
+        if rng.random_bool(*rate) {
+            let all = [
+                Fault::ServerError,
+                Fault::Hang,
+                Fault::Garbage,
+                Fault::CommitAndDrop,
+                Fault::RateLimited,
+            ];
+            Some(all[rng.random_range(0..all.len())])
+        } else {
+            None
+        }
+    }
+}
+
+/// Applies a fault before the work. `Err` is the answer instead of the work
+/// (`refusal` builds the vendor's 500 or 429); `Ok` carries what to do after.
+pub async fn before(
+    fault: Option<Fault>,
+    refusal: impl Fn(StatusCode) -> Response,
+) -> Result<Option<Fault>, Response> {
+    match fault {
+        Some(Fault::ServerError) => Err(refusal(StatusCode::INTERNAL_SERVER_ERROR)),
+        Some(Fault::RateLimited) => {
+            let mut response = refusal(StatusCode::TOO_MANY_REQUESTS);
+            response.headers_mut().insert(
+                axum::http::header::RETRY_AFTER,
+                axum::http::HeaderValue::from_static("7"),
+            );
+            Err(response)
+        }
+        Some(Fault::Hang) => {
+            tokio::time::sleep(Duration::from_secs(60)).await;
+            Err(refusal(StatusCode::GATEWAY_TIMEOUT))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Applies a fault after the work was committed.
+pub fn after(fault: Option<Fault>, response: Response) -> Response {
+    match fault {
+        Some(Fault::Garbage) => {
+            (StatusCode::OK, "<html>upstream proxy error</html>").into_response()
+        }
+        Some(Fault::CommitAndDrop) => {
+            // A panicking handler makes hyper close the connection unanswered.
+            std::panic::panic_any("injected: committed, then dropped the connection")
+        }
+        _ => response,
+    }
+}

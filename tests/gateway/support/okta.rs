@@ -1,0 +1,640 @@
+//! A stateful fake of Okta's Dynamic Client Registration API
+//! (`/oauth2/v1/clients`) that behaves as Okta documents it: Okta picks ids
+//! and secrets, shows a secret only when it is created or the client is
+//! written, pages with `after`/`limit` and a `Link` header, searches names by
+//! prefix with `q`, keeps `client_name` unique, and announces its rate budget
+//! in `X-Rate-Limit-*` headers. Every request is checked against Okta's
+//! OpenAPI document (`shared/specs/okta-oauth-2026.06.3.yaml`): operation,
+//! parameters and, for writes, the `Client` schema with its read-only
+//! members refused, plus the app-type rules of the `createClient` text.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use dcr_gateway::clock::{Clock, SystemClock};
+use rand::Rng;
+use rand::distr::Alphanumeric;
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+
+pub use super::faults::Fault;
+use super::faults::{FaultPlan, after, before};
+use super::openapi::Spec;
+
+/// The API token the fake accepts (`Authorization: SSWS …`).
+pub const API_TOKEN: &str = "okta-test-api-token";
+/// Requests per window in the announced budget.
+const BUDGET_LIMIT: i64 = 600;
+
+struct FakeState {
+    clients: BTreeMap<String, Value>,
+    violations: Vec<String>,
+    faults: FaultPlan,
+    requests: usize,
+    remaining: i64,
+    reset: i64,
+    unknown_as_401: bool,
+}
+
+/// A running Okta fake.
+#[derive(Clone)]
+pub struct OktaFake {
+    pub base: String,
+    state: Arc<Mutex<FakeState>>,
+    spec: Arc<Spec>,
+    validator: Arc<jsonschema::Validator>,
+}
+
+fn now() -> i64 {
+    SystemClock.now_unix()
+}
+
+fn random_text(len: usize) -> String {
+    rand::rng()
+        .sample_iter(&Alphanumeric)
+        .take(len)
+        .map(char::from)
+        .collect()
+}
+
+impl OktaFake {
+    pub async fn start() -> Self {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        let spec = Spec::load("okta-oauth-2026.06.3.yaml");
+        let fake = Self {
+            base,
+            state: Arc::new(Mutex::new(FakeState {
+                clients: BTreeMap::new(),
+                violations: Vec::new(),
+                faults: FaultPlan::default(),
+                requests: 0,
+                remaining: BUDGET_LIMIT,
+                reset: now() + 60,
+                unknown_as_401: false,
+            })),
+            validator: Arc::new(spec.body_validator("Client")),
+            spec: Arc::new(spec),
+        };
+        let router = Router::new()
+            .route("/oauth2/v1/clients", get(list).post(create))
+            .route(
+                "/oauth2/v1/clients/{client_id}",
+                get(read).put(replace).delete(delete),
+            )
+            .route(
+                "/oauth2/v1/clients/{client_id}/lifecycle/newSecret",
+                post(new_secret),
+            )
+            .route("/.well-known/openid-configuration", get(discovery))
+            .fallback(unknown_route)
+            .with_state(fake.clone());
+        tokio::spawn(async move { axum::serve(listener, router).await });
+        fake
+    }
+
+    /// Client ids the fake holds.
+    pub fn client_ids(&self) -> Vec<String> {
+        self.state.lock().unwrap().clients.keys().cloned().collect()
+    }
+
+    /// The stored client, secret included.
+    pub fn client(&self, id: &str) -> Option<Value> {
+        self.state.lock().unwrap().clients.get(id).cloned()
+    }
+
+    /// Adds a client as an admin would in Okta's console; returns its id.
+    pub fn seed(&self, client_name: &str) -> String {
+        let id = format!("0oa{}", random_text(17));
+        let client = json!({
+            "client_id": id,
+            "client_name": client_name,
+            "client_id_issued_at": now(),
+            "application_type": "service",
+            "grant_types": ["client_credentials"],
+            "response_types": [],
+            "redirect_uris": [],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "client_secret": random_text(40),
+        });
+        self.state
+            .lock()
+            .unwrap()
+            .clients
+            .insert(id.clone(), client);
+        id
+    }
+
+    /// Removes a client behind the gateway's back (an admin deleted the app).
+    pub fn forget(&self, id: &str) {
+        self.state.lock().unwrap().clients.remove(id);
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> usize {
+        self.state.lock().unwrap().requests
+    }
+
+    /// Requests that broke Okta's published API; a test ends by asserting none.
+    pub fn violations(&self) -> Vec<String> {
+        self.state.lock().unwrap().violations.clone()
+    }
+
+    /// The next requests meet these faults, in order.
+    pub fn queue_faults(&self, faults: &[Fault]) {
+        self.state.lock().unwrap().faults.queue(faults);
+    }
+
+    /// Only `remaining` more requests are allowed until `reset_in` seconds from now.
+    pub fn set_budget(&self, remaining: i64, reset_in: i64) {
+        let mut state = self.state.lock().unwrap();
+        state.remaining = remaining;
+        state.reset = now() + reset_in;
+    }
+
+    /// Unknown clients are answered 401 `invalid_client` instead of 404.
+    pub fn answer_unknown_with_401(&self) {
+        self.state.lock().unwrap().unknown_as_401 = true;
+    }
+
+    fn violation(&self, text: String) {
+        self.state.lock().unwrap().violations.push(text);
+    }
+
+    /// What every request goes through: counting, the credential, the
+    /// document's operation and parameters, the rate budget, and a fault.
+    async fn admit(
+        &self,
+        method: &str,
+        template: &str,
+        path: &[(&str, &str)],
+        query: &BTreeMap<String, String>,
+        headers: &HeaderMap,
+    ) -> Result<Option<Fault>, Response> {
+        let authorized = headers
+            .get(header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            == Some(format!("SSWS {API_TOKEN}").as_str());
+        let problems = self
+            .spec
+            .check_request(method, template, path, query, &[]);
+        let (fault, spent) = {
+            let mut state = self.state.lock().unwrap();
+            state.requests += 1;
+            state.violations.extend(problems);
+            if !authorized {
+                state
+                    .violations
+                    .push(format!("{method} {template}: no SSWS API token"));
+            }
+            if now() >= state.reset {
+                state.remaining = BUDGET_LIMIT;
+                state.reset = now() + 60;
+            }
+            let spent = state.remaining <= 0;
+            if spent {
+                // The gateway was told the budget was spent, and called anyway.
+                state.violations.push(format!(
+                    "{method} {template}: called with the rate budget spent"
+                ));
+            } else {
+                state.remaining -= 1;
+            }
+            (state.faults.next(), spent)
+        };
+        if !authorized {
+            return Err(self.budgeted(okta_error(
+                StatusCode::UNAUTHORIZED,
+                "E0000011",
+                "Invalid token provided",
+            )));
+        }
+        if spent {
+            return Err(self.budgeted(okta_error(
+                StatusCode::TOO_MANY_REQUESTS,
+                "E0000047",
+                "API call exceeded rate limit due to too many requests.",
+            )));
+        }
+        before(fault, |status| {
+            okta_error(status, "E0000009", "Internal Server Error")
+        })
+        .await
+        .map_err(|response| self.budgeted(response))
+    }
+
+    /// Adds the rate-limit headers Okta sends on every answer.
+    fn budgeted(&self, mut response: Response) -> Response {
+        let state = self.state.lock().unwrap();
+        let headers = response.headers_mut();
+        for (name, value) in [
+            ("x-rate-limit-limit", BUDGET_LIMIT),
+            ("x-rate-limit-remaining", state.remaining.max(0)),
+            ("x-rate-limit-reset", state.reset),
+        ] {
+            headers.insert(name, HeaderValue::from(value));
+        }
+        response
+    }
+
+    /// Checks a create or replace body: JSON, the `Client` schema, and the
+    /// app-type rules. `Err` is Okta's 400.
+    fn check_client(&self, here: &str, headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
+        let json_type = headers
+            .get(header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("application/json"));
+        let parsed = serde_json::from_slice::<Value>(body).ok().filter(|_| json_type);
+        let Some(client) = parsed else {
+            self.violation(format!("{here}: body is not application/json"));
+            return Err(invalid_metadata("The request body was not well-formed."));
+        };
+        let mut problems = Spec::body_problems(&self.validator, here, &client);
+        problems.extend(app_type_problems(&client).into_iter().map(|p| format!("{here}: {p}")));
+        if problems.is_empty() {
+            Ok(client)
+        } else {
+            let description = problems.join("; ");
+            self.state.lock().unwrap().violations.extend(problems);
+            Err(invalid_metadata(&description))
+        }
+    }
+
+    fn unknown_client(&self, id: &str) -> Response {
+        if self.state.lock().unwrap().unknown_as_401 {
+            (
+                StatusCode::UNAUTHORIZED,
+                axum::Json(json!({
+                    "error": "invalid_client",
+                    "error_description": "Invalid value for 'client_id' parameter.",
+                })),
+            )
+                .into_response()
+        } else {
+            okta_error(
+                StatusCode::NOT_FOUND,
+                "E0000007",
+                &format!("Not found: Resource not found: {id} (AppInstance)"),
+            )
+        }
+    }
+}
+
+fn okta_error(status: StatusCode, code: &str, summary: &str) -> Response {
+    okta_error_caused(status, code, summary, &[])
+}
+
+fn okta_error_caused(status: StatusCode, code: &str, summary: &str, causes: &[&str]) -> Response {
+    let causes: Vec<Value> = causes.iter().map(|c| json!({ "errorSummary": c })).collect();
+    (
+        status,
+        axum::Json(json!({
+            "errorCode": code,
+            "errorSummary": summary,
+            "errorLink": code,
+            "errorId": format!("oae{}", random_text(20)),
+            "errorCauses": causes,
+        })),
+    )
+        .into_response()
+}
+
+/// Okta's answer to a `client_name` the org already has.
+fn duplicate_name() -> Response {
+    okta_error_caused(
+        StatusCode::BAD_REQUEST,
+        "E0000001",
+        "Api validation failed: client_name",
+        &["client_name: An object with this field already exists in the current organization"],
+    )
+}
+
+fn invalid_metadata(description: &str) -> Response {
+    (
+        StatusCode::BAD_REQUEST,
+        axum::Json(json!({
+            "error": "invalid_client_metadata",
+            "error_description": description,
+        })),
+    )
+        .into_response()
+}
+
+/// The table of valid grant types per app type in `createClient`, and the
+/// redirect URI requirement of the `Client` schema.
+fn app_type_problems(client: &Value) -> Vec<String> {
+    let strings = |key: &str| -> Vec<String> {
+        client[key]
+            .as_array()
+            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .unwrap_or_default()
+    };
+    let app_type = client["application_type"].as_str().unwrap_or("web");
+    let grants = {
+        let g = strings("grant_types");
+        if g.is_empty() { vec!["authorization_code".to_owned()] } else { g }
+    };
+    let method = client["token_endpoint_auth_method"]
+        .as_str()
+        .unwrap_or("client_secret_basic");
+    let valid: &[&str] = match app_type {
+        "browser" => &["authorization_code", "implicit", "urn:ietf:params:oauth:grant-type:saml2-bearer"],
+        "native" => &[
+            "authorization_code",
+            "implicit",
+            "password",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:saml2-bearer",
+        ],
+        "service" => &["client_credentials", "urn:ietf:params:oauth:grant-type:saml2-bearer"],
+        _ => &[
+            "authorization_code",
+            "implicit",
+            "refresh_token",
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:saml2-bearer",
+        ],
+    };
+    let mut problems: Vec<String> = grants
+        .iter()
+        .filter(|g| !valid.contains(&g.as_str()))
+        .map(|g| format!("grant type `{g}` is not valid for a `{app_type}` app"))
+        .collect();
+    if matches!(app_type, "web" | "native") && !grants.iter().any(|g| g == "authorization_code") {
+        problems.push(format!("a `{app_type}` app must have authorization_code"));
+    }
+    if (app_type == "browser") != (method == "none") && app_type != "native" {
+        problems.push(format!(
+            "a `{app_type}` app cannot use token_endpoint_auth_method `{method}`"
+        ));
+    }
+    let redirected = grants.iter().any(|g| g == "authorization_code" || g == "implicit");
+    if redirected && strings("redirect_uris").is_empty() {
+        problems.push("redirect_uris are required for this grant type".into());
+    }
+    problems
+}
+
+fn uses_secret(client: &Value) -> bool {
+    matches!(
+        client["token_endpoint_auth_method"]
+            .as_str()
+            .unwrap_or("client_secret_basic"),
+        "client_secret_basic" | "client_secret_post" | "client_secret_jwt"
+    )
+}
+
+/// The client as GET shows it: the secret is never read back.
+fn without_secret(mut client: Value) -> Value {
+    if let Some(members) = client.as_object_mut() {
+        members.remove("client_secret");
+    }
+    client
+}
+
+async fn create(
+    State(fake): State<OktaFake>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let fault = match fake
+        .admit("POST", "/oauth2/v1/clients", &[], &query, &headers)
+        .await
+    {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let mut client = match fake.check_client("POST /oauth2/v1/clients", &headers, &body) {
+        Ok(client) => client,
+        Err(response) => return fake.budgeted(response),
+    };
+    let mut state = fake.state.lock().unwrap();
+    let name = client["client_name"].as_str().unwrap_or_default().to_owned();
+    if state.clients.values().any(|c| c["client_name"] == name.as_str()) {
+        drop(state);
+        let response = duplicate_name();
+        return fake.budgeted(response);
+    }
+    let id = format!("0oa{}", random_text(17));
+    client["client_id"] = json!(id);
+    client["client_id_issued_at"] = json!(now());
+    client["client_secret_expires_at"] = json!(0);
+    if uses_secret(&client) {
+        client["client_secret"] = json!(random_text(40));
+    }
+    state.clients.insert(id, client.clone());
+    drop(state);
+    after(
+        fault,
+        fake.budgeted((StatusCode::CREATED, axum::Json(client)).into_response()),
+    )
+}
+
+async fn replace(
+    State(fake): State<OktaFake>,
+    Path(id): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let template = "/oauth2/v1/clients/{clientId}";
+    let fault = match fake
+        .admit("PUT", template, &[("clientId", &id)], &query, &headers)
+        .await
+    {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let mut client = match fake.check_client(&format!("PUT {template}"), &headers, &body) {
+        Ok(client) => client,
+        Err(response) => return fake.budgeted(response),
+    };
+    let mut state = fake.state.lock().unwrap();
+    let Some(existing) = state.clients.get(&id).cloned() else {
+        drop(state);
+        return fake.budgeted(fake.unknown_client(&id));
+    };
+    let name = client["client_name"].as_str().unwrap_or_default().to_owned();
+    if state
+        .clients
+        .iter()
+        .any(|(other, c)| *other != id && c["client_name"] == name.as_str())
+    {
+        drop(state);
+        return fake.budgeted(duplicate_name());
+    }
+    client["client_id"] = json!(id);
+    client["client_id_issued_at"] = existing["client_id_issued_at"].clone();
+    client["client_secret_expires_at"] = json!(0);
+    if uses_secret(&client) {
+        client["client_secret"] = existing
+            .get("client_secret")
+            .cloned()
+            .unwrap_or_else(|| json!(random_text(40)));
+    }
+    state.clients.insert(id, client.clone());
+    drop(state);
+    after(
+        fault,
+        fake.budgeted((StatusCode::OK, axum::Json(client)).into_response()),
+    )
+}
+
+async fn new_secret(
+    State(fake): State<OktaFake>,
+    Path(id): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Response {
+    let template = "/oauth2/v1/clients/{clientId}/lifecycle/newSecret";
+    let fault = match fake
+        .admit("POST", template, &[("clientId", &id)], &query, &headers)
+        .await
+    {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    if !body.is_empty() {
+        fake.violation(format!("POST {template}: the operation takes no body"));
+    }
+    let mut state = fake.state.lock().unwrap();
+    let Some(client) = state.clients.get_mut(&id) else {
+        drop(state);
+        return fake.budgeted(fake.unknown_client(&id));
+    };
+    let method = client["token_endpoint_auth_method"].as_str().unwrap_or("client_secret_basic");
+    if !matches!(method, "client_secret_basic" | "client_secret_post") {
+        drop(state);
+        return fake.budgeted(invalid_metadata(
+            "A new secret applies only to client_secret_basic and client_secret_post clients.",
+        ));
+    }
+    client["client_secret"] = json!(random_text(40));
+    let client = client.clone();
+    drop(state);
+    after(
+        fault,
+        fake.budgeted((StatusCode::OK, axum::Json(client)).into_response()),
+    )
+}
+
+async fn read(
+    State(fake): State<OktaFake>,
+    Path(id): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let template = "/oauth2/v1/clients/{clientId}";
+    let fault = match fake
+        .admit("GET", template, &[("clientId", &id)], &query, &headers)
+        .await
+    {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let response = match fake.client(&id) {
+        Some(client) => (StatusCode::OK, axum::Json(without_secret(client))).into_response(),
+        None => fake.unknown_client(&id),
+    };
+    after(fault, fake.budgeted(response))
+}
+
+async fn delete(
+    State(fake): State<OktaFake>,
+    Path(id): Path<String>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let template = "/oauth2/v1/clients/{clientId}";
+    let fault = match fake
+        .admit("DELETE", template, &[("clientId", &id)], &query, &headers)
+        .await
+    {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let removed = fake.state.lock().unwrap().clients.remove(&id);
+    let response = match removed {
+        Some(_) => StatusCode::NO_CONTENT.into_response(),
+        None => fake.unknown_client(&id),
+    };
+    after(fault, fake.budgeted(response))
+}
+
+async fn list(
+    State(fake): State<OktaFake>,
+    Query(query): Query<BTreeMap<String, String>>,
+    headers: HeaderMap,
+) -> Response {
+    let fault = match fake
+        .admit("GET", "/oauth2/v1/clients", &[], &query, &headers)
+        .await
+    {
+        Ok(fault) => fault,
+        Err(response) => return response,
+    };
+    let limit = query
+        .get("limit")
+        .and_then(|l| l.parse::<usize>().ok())
+        .unwrap_or(20);
+    let prefix = query.get("q").cloned().unwrap_or_default();
+    let after_id = query.get("after").cloned().unwrap_or_default();
+    let state = fake.state.lock().unwrap();
+    let matching: Vec<&Value> = state
+        .clients
+        .range::<String, _>((
+            std::ops::Bound::Excluded(after_id),
+            std::ops::Bound::Unbounded,
+        ))
+        .map(|(_, c)| c)
+        .filter(|c| c["client_name"].as_str().unwrap_or_default().starts_with(&prefix))
+        .collect();
+    let page: Vec<Value> = matching
+        .iter()
+        .take(limit)
+        .map(|c| without_secret((*c).clone()))
+        .collect();
+    let more = matching.len() > limit;
+    drop(state);
+    let mut response = (StatusCode::OK, axum::Json(page.clone())).into_response();
+    if more {
+        if let Some(last) = page.last().and_then(|c| c["client_id"].as_str()) {
+            let q: String = url::form_urlencoded::byte_serialize(prefix.as_bytes()).collect();
+            let link = format!(
+                "<{}/oauth2/v1/clients?after={last}&limit={limit}&q={q}>; rel=\"next\"",
+                fake.base
+            );
+            response
+                .headers_mut()
+                .insert(header::LINK, HeaderValue::from_str(&link).unwrap());
+        }
+    }
+    after(fault, fake.budgeted(response))
+}
+
+async fn discovery(State(fake): State<OktaFake>) -> Response {
+    axum::Json(json!({
+        "issuer": fake.base,
+        "authorization_endpoint": format!("{}/oauth2/v1/authorize", fake.base),
+        "token_endpoint": format!("{}/oauth2/v1/token", fake.base),
+        "jwks_uri": format!("{}/oauth2/v1/keys", fake.base),
+        "registration_endpoint": format!("{}/oauth2/v1/clients", fake.base),
+        "response_types_supported": ["code", "id_token", "code id_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": ["RS256"],
+    }))
+    .into_response()
+}
+
+async fn unknown_route(State(fake): State<OktaFake>, method: axum::http::Method, uri: axum::http::Uri) -> Response {
+    fake.violation(format!("{method} {uri}: not in Okta's client API"));
+    StatusCode::NOT_FOUND.into_response()
+}

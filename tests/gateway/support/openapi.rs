@@ -1,0 +1,172 @@
+//! A vendor's OpenAPI document (`shared/specs/`, JSON or YAML), read at test
+//! time so that the fakes check requests against what the vendor published:
+//! the operation exists, its query and path parameters are documented and
+//! well-typed, and a body fits the named schema.
+
+use std::collections::BTreeMap;
+
+use serde_json::{Map, Value, json};
+
+/// One loaded OpenAPI 3 document.
+pub struct Spec {
+    name: String,
+    doc: Value,
+}
+
+impl Spec {
+    /// Loads `shared/specs/{file}`.
+    pub fn load(file: &str) -> Self {
+        let path = format!("{}/../shared/specs/{file}", env!("CARGO_MANIFEST_DIR"));
+        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
+            panic!("the vendor document is expected at {path} (shared/ beside the clone): {e}")
+        });
+        let doc: Value = if file.ends_with(".json") {
+            serde_json::from_str(&text).unwrap()
+        } else {
+            serde_norway::from_str(&text).unwrap()
+        };
+        Self {
+            name: file.to_owned(),
+            doc,
+        }
+    }
+
+    /// A validator for the component schema `name`, closed to members it does
+    /// not list (so that a misspelt member fails) and refusing its read-only
+    /// members (a request may not set them). OpenAPI 3.0's `nullable` is
+    /// honoured on the top-level members.
+    pub fn body_validator(&self, name: &str) -> jsonschema::Validator {
+        let mut schemas = self.doc["components"]["schemas"].clone();
+        let mut strict = schemas[name].clone();
+        assert!(strict.is_object(), "{}: no schema `{name}`", self.name);
+        strict["additionalProperties"] = json!(false);
+        if let Some(Value::Object(properties)) = strict.get_mut("properties") {
+            for schema in properties.values_mut() {
+                if schema.get("readOnly") == Some(&json!(true)) {
+                    *schema = json!(false);
+                } else if schema.get("nullable") == Some(&json!(true)) {
+                    *schema = json!({ "anyOf": [schema.clone(), { "type": "null" }] });
+                }
+            }
+        }
+        let strict_name = format!("strict{name}");
+        schemas[&strict_name] = strict;
+        let root = json!({
+            "$ref": format!("#/components/schemas/{strict_name}"),
+            "components": { "schemas": schemas },
+        });
+        jsonschema::validator_for(&root).unwrap()
+    }
+
+    /// Checks a request's operation and parameters; returns what breaks the
+    /// document. `template` is the documented path (`/clients/{clientId}`),
+    /// `path` its values by name; `extra_query` names query parameters the
+    /// vendor documents elsewhere than in this file.
+    pub fn check_request(
+        &self,
+        method: &str,
+        template: &str,
+        path: &[(&str, &str)],
+        query: &BTreeMap<String, String>,
+        extra_query: &[&str],
+    ) -> Vec<String> {
+        let here = format!("{method} {template}");
+        let Some(item) = self.doc["paths"].get(template) else {
+            return vec![format!("{here}: path not in {}", self.name)];
+        };
+        let Some(operation) = item.get(method.to_ascii_lowercase()) else {
+            return vec![format!("{here}: method not in {}", self.name)];
+        };
+        let parameters: Vec<Value> = [item.get("parameters"), operation.get("parameters")]
+            .into_iter()
+            .flatten()
+            .filter_map(Value::as_array)
+            .flatten()
+            .map(|p| self.resolve(p))
+            .collect();
+        let declared = |place: &str| -> BTreeMap<String, Value> {
+            parameters
+                .iter()
+                .filter(|p| p["in"] == place)
+                .map(|p| (p["name"].as_str().unwrap_or_default().to_owned(), p.clone()))
+                .collect()
+        };
+        let mut violations = Vec::new();
+        let in_query = declared("query");
+        for (key, value) in query {
+            match in_query.get(key) {
+                Some(parameter) => {
+                    if let Some(problem) = type_problem(&parameter["schema"], value) {
+                        violations.push(format!("{here}: query `{key}={value}` {problem}"));
+                    }
+                }
+                None if extra_query.contains(&key.as_str()) => {}
+                None => violations.push(format!("{here}: undocumented query parameter `{key}`")),
+            }
+        }
+        for (name, parameter) in &in_query {
+            if parameter["required"] == json!(true) && !query.contains_key(name) {
+                violations.push(format!("{here}: required query parameter `{name}` missing"));
+            }
+        }
+        let in_path = declared("path");
+        for (name, value) in path {
+            match in_path.get(*name) {
+                Some(parameter) => {
+                    if let Some(problem) = type_problem(&parameter["schema"], value) {
+                        violations.push(format!("{here}: path `{name}={value}` {problem}"));
+                    }
+                }
+                None => violations.push(format!("{here}: undocumented path parameter `{name}`")),
+            }
+        }
+        violations
+    }
+
+    /// Validates `body` with `validator`, one line per error.
+    pub fn body_problems(
+        validator: &jsonschema::Validator,
+        here: &str,
+        body: &Value,
+    ) -> Vec<String> {
+        validator
+            .iter_errors(body)
+            .map(|e| format!("{here}: {e} at `{}`", e.instance_path))
+            .collect()
+    }
+
+    fn resolve(&self, parameter: &Value) -> Value {
+        match parameter.get("$ref").and_then(Value::as_str) {
+            Some(reference) => {
+                let pointer = reference.trim_start_matches('#');
+                self.doc.pointer(pointer).cloned().unwrap_or(Value::Null)
+            }
+            None => parameter.clone(),
+        }
+    }
+}
+
+/// Why `value` does not fit a parameter schema, if it does not.
+fn type_problem(schema: &Value, value: &str) -> Option<String> {
+    let schema: &Map<String, Value> = schema.as_object()?;
+    match schema.get("type").and_then(Value::as_str) {
+        Some("integer") => {
+            let Ok(n) = value.parse::<i64>() else {
+                return Some("is not an integer".into());
+            };
+            let below = schema
+                .get("minimum")
+                .and_then(Value::as_i64)
+                .is_some_and(|min| n < min);
+            let above = schema
+                .get("maximum")
+                .and_then(Value::as_i64)
+                .is_some_and(|max| n > max);
+            (below || above).then(|| "is out of the documented range".into())
+        }
+        Some("boolean") => {
+            (!matches!(value, "true" | "false")).then(|| "is not a boolean".into())
+        }
+        _ => None,
+    }
+}
