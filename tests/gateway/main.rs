@@ -1,10 +1,19 @@
 //! Black-box tests of the gateway over real HTTP on 127.0.0.1:0 with a
 //! temporary SQLite file. One test binary, so the suite links once.
 
-#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+// The provider fakes answer refusals as `Err(Response)`, as axum handlers do.
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    clippy::result_large_err,
+    missing_docs
+)]
 
 mod access;
+mod billforward;
 mod cli;
+mod fakes;
 mod hydra;
 mod lifecycle;
 mod manage;
@@ -19,3 +28,4 @@ mod store;
 mod support;
 mod surface;
 mod tls;
+mod zendesk;

@@ -58,7 +58,10 @@ async fn okta_register_read_replace_rotate_delete() {
     assert_eq!(held["client_name"], "Okta app");
     assert_eq!(held["application_type"], "web");
     assert_eq!(held["logo_uri"], "https://app.example.com/logo.png");
-    assert_eq!(held["grant_types"], json!(["authorization_code", "refresh_token"]));
+    assert_eq!(
+        held["grant_types"],
+        json!(["authorization_code", "refresh_token"])
+    );
     for kept in ["scope", "contacts", "client_uri", "software_id"] {
         assert!(held.get(kept).is_none(), "Okta has no `{kept}`");
     }
@@ -90,14 +93,24 @@ async fn okta_register_read_replace_rotate_delete() {
     assert_eq!(replaced.status(), StatusCode::OK);
     let replaced: Value = replaced.json().await.unwrap();
     let held = fake.client(&id).unwrap();
-    assert_eq!(held["redirect_uris"], json!(["https://app.example.com/new"]));
-    assert_eq!(held["client_secret"], client["client_secret"], "no rotation on replace");
+    assert_eq!(
+        held["redirect_uris"],
+        json!(["https://app.example.com/new"])
+    );
+    assert_eq!(
+        held["client_secret"], client["client_secret"],
+        "no rotation on replace"
+    );
     assert!(held.get("logo_uri").is_none(), "PUT is a full replace");
     assert_eq!(replaced["scope"], "openid");
 
     let rotated = app.service.rotate_secret(&id).await.unwrap();
     let held = fake.client(&id).unwrap();
-    assert_eq!(held["client_secret"], rotated.expose(), "rotated through newSecret");
+    assert_eq!(
+        held["client_secret"],
+        rotated.expose(),
+        "rotated through newSecret"
+    );
     assert_ne!(held["client_secret"], client["client_secret"]);
 
     let deleted = app.delete(&replaced, Some(token_of(&replaced))).await;
@@ -120,14 +133,20 @@ async fn okta_gets_a_unique_name_and_the_app_type_its_grants_need() {
         .collect();
     assert_ne!(names[0], names[1]);
     assert!(names[0].as_str().unwrap().starts_with("dcr-"));
-    assert!(first.get("client_name").is_none(), "the app sees what it sent");
+    assert!(
+        first.get("client_name").is_none(),
+        "the app sees what it sent"
+    );
 
     // A full replace sends the same name again.
     let replaced = app
         .update(
             &first,
             Some(token_of(&first)),
-            &update_body(&first, json!({ "redirect_uris": ["https://app.example.com/2"] })),
+            &update_body(
+                &first,
+                json!({ "redirect_uris": ["https://app.example.com/2"] }),
+            ),
         )
         .await;
     assert_eq!(replaced.status(), StatusCode::OK);
@@ -136,7 +155,10 @@ async fn okta_gets_a_unique_name_and_the_app_type_its_grants_need() {
     let service = app
         .register(&json!({ "grant_types": ["client_credentials"] }))
         .await;
-    assert_eq!(fake.client(id_of(&service)).unwrap()["application_type"], "service");
+    assert_eq!(
+        fake.client(id_of(&service)).unwrap()["application_type"],
+        "service"
+    );
     let browser = app
         .register(&json!({
             "redirect_uris": ["https://spa.example.com/cb"],
@@ -153,7 +175,10 @@ async fn okta_gets_a_unique_name_and_the_app_type_its_grants_need() {
             "token_endpoint_auth_method": "none",
         }))
         .await;
-    assert_eq!(fake.client(id_of(&native)).unwrap()["application_type"], "native");
+    assert_eq!(
+        fake.client(id_of(&native)).unwrap()["application_type"],
+        "native"
+    );
     no_violations(&fake);
 }
 
@@ -181,7 +206,10 @@ async fn okta_limits_and_duplicate_names_are_refused_clearly() {
         .await;
     assert_eq!(error, "invalid_client_metadata");
     assert!(description.contains("already exists"), "{description}");
-    assert!(app.rows().await.is_empty(), "nothing kept of a refused client");
+    assert!(
+        app.rows().await.is_empty(),
+        "nothing kept of a refused client"
+    );
     no_violations(&fake);
 }
 
@@ -203,7 +231,11 @@ async fn okta_spent_rate_budget_is_answered_without_calling() {
     let (error, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(error, "temporarily_unavailable");
     assert_eq!(fake.requests(), calls, "the gateway did not call Okta");
-    assert_eq!(app.rows().await.len(), 1, "the refused registration left no row");
+    assert_eq!(
+        app.rows().await.len(),
+        1,
+        "the refused registration left no row"
+    );
     no_violations(&fake);
 }
 
@@ -226,7 +258,10 @@ async fn okta_unknown_clients_answer_404_or_401_and_read_as_gone() {
             )
             .await;
         let (error, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
-        assert_eq!(error, "invalid_token", "RFC 7592: the client does not exist");
+        assert_eq!(
+            error, "invalid_token",
+            "RFC 7592: the client does not exist"
+        );
         assert!(app.service.rotate_secret(id_of(client)).await.is_err());
         let report = app.service.reconcile(Duration::ZERO).await.unwrap();
         assert!(
@@ -237,7 +272,11 @@ async fn okta_unknown_clients_answer_404_or_401_and_read_as_gone() {
             "reconcile reports the client missing at Okta"
         );
         let deleted = app.delete(client, Some(token_of(client))).await;
-        assert_eq!(deleted.status(), StatusCode::NO_CONTENT, "already gone is gone");
+        assert_eq!(
+            deleted.status(),
+            StatusCode::NO_CONTENT,
+            "already gone is gone"
+        );
     }
     assert!(app.rows().await.is_empty());
     no_violations(&fake);
@@ -254,7 +293,11 @@ async fn okta_lost_create_answer_is_found_again_not_duplicated() {
             "client_name": "Lost answer",
         }))
         .await;
-    assert_eq!(fake.client_ids(), vec![id_of(&client).to_owned()], "one client at Okta");
+    assert_eq!(
+        fake.client_ids(),
+        vec![id_of(&client).to_owned()],
+        "one client at Okta"
+    );
     assert_eq!(
         fake.client(id_of(&client)).unwrap()["client_secret"],
         client["client_secret"],
@@ -279,7 +322,10 @@ async fn okta_lost_create_that_cannot_be_found_yet_is_removed_by_reconcile() {
 
     let report = app.service.reconcile(Duration::ZERO).await.unwrap();
     assert_eq!(report.abandoned_removed_at_provider.len(), 1, "{report:?}");
-    assert!(fake.client_ids().is_empty(), "the orphan was deleted at Okta");
+    assert!(
+        fake.client_ids().is_empty(),
+        "the orphan was deleted at Okta"
+    );
     assert!(app.rows().await.is_empty());
     no_violations(&fake);
 }

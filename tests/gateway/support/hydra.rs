@@ -54,6 +54,7 @@ impl HydraFake {
             .route("/admin/clients/{id}", get(read).put(replace).delete(delete))
             .route("/.well-known/openid-configuration", get(discovery))
             .fallback(unknown_route)
+            .method_not_allowed_fallback(unknown_route)
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         fake

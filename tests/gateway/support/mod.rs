@@ -5,11 +5,11 @@
 pub mod billforward;
 pub mod faults;
 pub mod hydra;
+pub mod oidc_provider;
 pub mod okta;
 pub mod openapi;
-pub mod zendesk;
-pub mod oidc_provider;
 pub mod postgres;
+pub mod zendesk;
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

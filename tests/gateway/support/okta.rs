@@ -94,6 +94,7 @@ impl OktaFake {
             )
             .route("/.well-known/openid-configuration", get(discovery))
             .fallback(unknown_route)
+            .method_not_allowed_fallback(unknown_route)
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         fake
@@ -181,9 +182,7 @@ impl OktaFake {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             == Some(format!("SSWS {API_TOKEN}").as_str());
-        let problems = self
-            .spec
-            .check_request(method, template, path, query, &[]);
+        let problems = self.spec.check_request(method, template, path, query, &[]);
         let (fault, spent) = {
             let mut state = self.state.lock().unwrap();
             state.requests += 1;
@@ -245,18 +244,29 @@ impl OktaFake {
 
     /// Checks a create or replace body: JSON, the `Client` schema, and the
     /// app-type rules. `Err` is Okta's 400.
-    fn check_client(&self, here: &str, headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
+    fn check_client(
+        &self,
+        here: &str,
+        headers: &HeaderMap,
+        body: &Bytes,
+    ) -> Result<Value, Response> {
         let json_type = headers
             .get(header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
             .is_some_and(|v| v.starts_with("application/json"));
-        let parsed = serde_json::from_slice::<Value>(body).ok().filter(|_| json_type);
+        let parsed = serde_json::from_slice::<Value>(body)
+            .ok()
+            .filter(|_| json_type);
         let Some(client) = parsed else {
             self.violation(format!("{here}: body is not application/json"));
             return Err(invalid_metadata("The request body was not well-formed."));
         };
         let mut problems = Spec::body_problems(&self.validator, here, &client);
-        problems.extend(app_type_problems(&client).into_iter().map(|p| format!("{here}: {p}")));
+        problems.extend(
+            app_type_problems(&client)
+                .into_iter()
+                .map(|p| format!("{here}: {p}")),
+        );
         if problems.is_empty() {
             Ok(client)
         } else {
@@ -291,7 +301,10 @@ fn okta_error(status: StatusCode, code: &str, summary: &str) -> Response {
 }
 
 fn okta_error_caused(status: StatusCode, code: &str, summary: &str, causes: &[&str]) -> Response {
-    let causes: Vec<Value> = causes.iter().map(|c| json!({ "errorSummary": c })).collect();
+    let causes: Vec<Value> = causes
+        .iter()
+        .map(|c| json!({ "errorSummary": c }))
+        .collect();
     (
         status,
         axum::Json(json!({
@@ -332,19 +345,31 @@ fn app_type_problems(client: &Value) -> Vec<String> {
     let strings = |key: &str| -> Vec<String> {
         client[key]
             .as_array()
-            .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_owned)).collect())
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(str::to_owned))
+                    .collect()
+            })
             .unwrap_or_default()
     };
     let app_type = client["application_type"].as_str().unwrap_or("web");
     let grants = {
         let g = strings("grant_types");
-        if g.is_empty() { vec!["authorization_code".to_owned()] } else { g }
+        if g.is_empty() {
+            vec!["authorization_code".to_owned()]
+        } else {
+            g
+        }
     };
     let method = client["token_endpoint_auth_method"]
         .as_str()
         .unwrap_or("client_secret_basic");
     let valid: &[&str] = match app_type {
-        "browser" => &["authorization_code", "implicit", "urn:ietf:params:oauth:grant-type:saml2-bearer"],
+        "browser" => &[
+            "authorization_code",
+            "implicit",
+            "urn:ietf:params:oauth:grant-type:saml2-bearer",
+        ],
         "native" => &[
             "authorization_code",
             "implicit",
@@ -352,7 +377,10 @@ fn app_type_problems(client: &Value) -> Vec<String> {
             "refresh_token",
             "urn:ietf:params:oauth:grant-type:saml2-bearer",
         ],
-        "service" => &["client_credentials", "urn:ietf:params:oauth:grant-type:saml2-bearer"],
+        "service" => &[
+            "client_credentials",
+            "urn:ietf:params:oauth:grant-type:saml2-bearer",
+        ],
         _ => &[
             "authorization_code",
             "implicit",
@@ -374,7 +402,9 @@ fn app_type_problems(client: &Value) -> Vec<String> {
             "a `{app_type}` app cannot use token_endpoint_auth_method `{method}`"
         ));
     }
-    let redirected = grants.iter().any(|g| g == "authorization_code" || g == "implicit");
+    let redirected = grants
+        .iter()
+        .any(|g| g == "authorization_code" || g == "implicit");
     if redirected && strings("redirect_uris").is_empty() {
         problems.push("redirect_uris are required for this grant type".into());
     }
@@ -416,8 +446,15 @@ async fn create(
         Err(response) => return fake.budgeted(response),
     };
     let mut state = fake.state.lock().unwrap();
-    let name = client["client_name"].as_str().unwrap_or_default().to_owned();
-    if state.clients.values().any(|c| c["client_name"] == name.as_str()) {
+    let name = client["client_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
+    if state
+        .clients
+        .values()
+        .any(|c| c["client_name"] == name.as_str())
+    {
         drop(state);
         let response = duplicate_name();
         return fake.budgeted(response);
@@ -461,7 +498,10 @@ async fn replace(
         drop(state);
         return fake.budgeted(fake.unknown_client(&id));
     };
-    let name = client["client_name"].as_str().unwrap_or_default().to_owned();
+    let name = client["client_name"]
+        .as_str()
+        .unwrap_or_default()
+        .to_owned();
     if state
         .clients
         .iter()
@@ -510,7 +550,9 @@ async fn new_secret(
         drop(state);
         return fake.budgeted(fake.unknown_client(&id));
     };
-    let method = client["token_endpoint_auth_method"].as_str().unwrap_or("client_secret_basic");
+    let method = client["token_endpoint_auth_method"]
+        .as_str()
+        .unwrap_or("client_secret_basic");
     if !matches!(method, "client_secret_basic" | "client_secret_post") {
         drop(state);
         return fake.budgeted(invalid_metadata(
@@ -595,7 +637,12 @@ async fn list(
             std::ops::Bound::Unbounded,
         ))
         .map(|(_, c)| c)
-        .filter(|c| c["client_name"].as_str().unwrap_or_default().starts_with(&prefix))
+        .filter(|c| {
+            c["client_name"]
+                .as_str()
+                .unwrap_or_default()
+                .starts_with(&prefix)
+        })
         .collect();
     let page: Vec<Value> = matching
         .iter()
@@ -634,7 +681,11 @@ async fn discovery(State(fake): State<OktaFake>) -> Response {
     .into_response()
 }
 
-async fn unknown_route(State(fake): State<OktaFake>, method: axum::http::Method, uri: axum::http::Uri) -> Response {
+async fn unknown_route(
+    State(fake): State<OktaFake>,
+    method: axum::http::Method,
+    uri: axum::http::Uri,
+) -> Response {
     fake.violation(format!("{method} {uri}: not in Okta's client API"));
     StatusCode::NOT_FOUND.into_response()
 }

@@ -164,9 +164,7 @@ fn type_problem(schema: &Value, value: &str) -> Option<String> {
                 .is_some_and(|max| n > max);
             (below || above).then(|| "is out of the documented range".into())
         }
-        Some("boolean") => {
-            (!matches!(value, "true" | "false")).then(|| "is not a boolean".into())
-        }
+        Some("boolean") => (!matches!(value, "true" | "false")).then(|| "is not a boolean".into()),
         _ => None,
     }
 }
