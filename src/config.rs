@@ -1515,4 +1515,57 @@ mod tests {
         assert!(all.contains("server.listen `nowhere`"), "{all}");
         assert_eq!(errors.len(), 6, "{all}");
     }
+
+    fn provider_errors(toml: &str) -> String {
+        Config::from_sources(toml, env(&[]))
+            .unwrap_err()
+            .0
+            .join("\n")
+    }
+
+    #[test]
+    fn okta_zendesk_and_billforward_keys_are_checked() {
+        let all = provider_errors(
+            "[provider]\nkind = \"okta\"\norg_url = \"ftp://x\"\napi_token = \"a\"\n\
+             access_token = \"b\"\nuser_id = 3\n",
+        );
+        assert!(all.contains("provider.org_url `ftp://x`"), "{all}");
+        assert!(
+            all.contains("exactly one of provider.api_token and provider.access_token"),
+            "{all}"
+        );
+        assert!(all.contains("provider.user_id does not apply"), "{all}");
+
+        let all =
+            provider_errors("[provider]\nkind = \"zendesk\"\nsubdomain = \"a.b\"\nemail = \"e\"\n");
+        assert!(all.contains("provider.subdomain `a.b`"), "{all}");
+        assert!(all.contains("provider.user_id is required"), "{all}");
+        assert!(
+            all.contains("provider.email with provider.api_token"),
+            "{all}"
+        );
+
+        let all = provider_errors(
+            "[provider]\nkind = \"billforward\"\nbase_url = \"https://bf.example.com/v1\"\n\
+             api_token = \"t\"\norganization_id = \"O\"\nresource_ids = [\"a,b\"]\n\
+             list_separator = \",\"\n",
+        );
+        assert!(all.contains("provider.authorities is required"), "{all}");
+        assert!(all.contains("must not contain the list separator"), "{all}");
+    }
+
+    #[test]
+    fn a_zendesk_subdomain_names_its_host() {
+        let config = Config::from_sources(
+            "[provider]\nkind = \"zendesk\"\nsubdomain = \"acme\"\naccess_token = \"t\"\n\
+             user_id = 7\n",
+            env(&[]),
+        )
+        .unwrap();
+        let ProviderKind::Zendesk(settings) = config.provider.kind else {
+            panic!("expected the zendesk backend");
+        };
+        assert_eq!(settings.base_url.as_str(), "https://acme.zendesk.com/");
+        assert_eq!(settings.user_id, 7);
+    }
 }

@@ -36,6 +36,26 @@ fn the_config_docker_compose_mounts_passes_check_config() {
 }
 
 #[test]
+fn okta_zendesk_and_billforward_examples_pass_check_config_with_their_token() {
+    for name in ["okta", "zendesk", "billforward"] {
+        let path = format!("{}/config/{name}.toml", env!("CARGO_MANIFEST_DIR"));
+        let (ok, _, stderr) = run_cli(&["check-config", "--config", &path]);
+        assert!(!ok, "{name}: the token must come from the environment");
+        assert!(stderr.contains("api_token"), "{name}: {stderr}");
+        let output = std::process::Command::new(binary())
+            .args(["check-config", "--config", &path])
+            .env("DCR_GATEWAY__PROVIDER__API_TOKEN", "from-the-environment")
+            .output()
+            .unwrap();
+        assert!(
+            output.status.success(),
+            "{name}: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+}
+
+#[test]
 fn example_provider_configs_pass_check_config() {
     let hydra = concat!(env!("CARGO_MANIFEST_DIR"), "/config/hydra.toml");
     let (ok, stdout, stderr) = run_cli(&["check-config", "--config", hydra]);
