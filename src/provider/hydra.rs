@@ -192,10 +192,18 @@ impl Hydra {
     /// Sends a create or replace, retried: both are idempotent because the
     /// gateway chose the id (and the secret), so a create that finds the
     /// client already there (409) found an earlier attempt of its own.
-    async fn write(&self, request: RequestBuilder) -> Result<Provisioned, ProviderError> {
+    /// A 404 to a replace means the client is gone.
+    async fn write(
+        &self,
+        request: RequestBuilder,
+        replace: bool,
+    ) -> Result<Provisioned, ProviderError> {
         let answer = self.http.send_idempotent(self.authorized(request)).await?;
         if answer.status == StatusCode::CONFLICT {
             return Ok(Provisioned::default());
+        }
+        if replace && answer.status == StatusCode::NOT_FOUND {
+            return Err(ProviderError::NotFound(answer.reason()));
         }
         if !answer.status.is_success() {
             return Err(answer.failure());
@@ -233,8 +241,11 @@ impl Provider for Hydra {
 
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         let body = self.body(request)?;
-        self.write(self.http.client().post(&self.clients_url).json(&body))
-            .await
+        self.write(
+            self.http.client().post(&self.clients_url).json(&body),
+            false,
+        )
+        .await
     }
 
     async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
@@ -244,6 +255,7 @@ impl Provider for Hydra {
                 .client()
                 .put(self.client_url(request.client_id))
                 .json(&body),
+            true,
         )
         .await
     }

@@ -499,3 +499,36 @@ async fn an_open_circuit_answers_at_once_then_lets_a_trial_through() {
     assert_eq!(report.abandoned_never_created.len(), 3);
     assert!(!report.has_drift(), "{report:?}");
 }
+
+#[tokio::test]
+async fn a_client_deleted_at_hydra_answers_invalid_token_to_updates() {
+    let fake = HydraFake::start().await;
+    let app = gateway_for(&fake).await;
+    let client = app.register(&web_client()).await;
+    // An operator deletes it with Hydra's own admin API.
+    let removed = reqwest::Client::new()
+        .delete(format!(
+            "{}/admin/clients/{}",
+            fake.base,
+            client["client_id"].as_str().unwrap()
+        ))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let response = app
+        .update(
+            &client,
+            Some(token_of(&client)),
+            &update_body(&client, web_client()),
+        )
+        .await;
+    let (error, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(
+        error, "invalid_token",
+        "RFC 7592: the client does not exist"
+    );
+    let deleted = app.delete(&client, Some(token_of(&client))).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    no_violations(&fake);
+}
