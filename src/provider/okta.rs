@@ -38,7 +38,7 @@ use super::{
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::metadata::ClientKeys;
-use crate::domain::values::{ApplicationType, AuthMethod, GrantType, ResponseTypeWord};
+use crate::domain::values::{ApplicationType, AuthMethod, GrantType};
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
 /// Clients per page when listing (Okta's maximum).
@@ -110,6 +110,10 @@ struct OktaAnswer {
     client_name: Option<String>,
     #[serde(default)]
     client_id_issued_at: Option<i64>,
+    #[serde(default)]
+    redirect_uris: Option<Vec<String>>,
+    #[serde(default)]
+    token_endpoint_auth_method: Option<String>,
 }
 
 /// The provider state kept per client: the name sent to Okta.
@@ -231,24 +235,44 @@ impl Okta {
         })
     }
 
-    /// The clients Okta holds whose name is exactly `client_name` and that
-    /// were issued since `issued_at` (less the skew allowance).
+    /// The clients Okta holds that this request made: exactly the name sent,
+    /// the same redirect URIs and authentication method, issued since the
+    /// registration began (less the skew allowance). Names are unique per
+    /// org, so at most one matches; the other members make sure it is not
+    /// another app's client that happened to take the name meanwhile.
     async fn find(
         &self,
+        request: &ProvisionRequest<'_>,
         client_name: &str,
-        issued_at: i64,
     ) -> Result<Vec<OktaAnswer>, ProviderError> {
         let first = format!(
             "{}?q={}&limit={PAGE_LIMIT}",
             self.clients_url,
             urlencode(client_name)
         );
+        let metadata = request.metadata;
+        let mut redirect_uris: Vec<&str> =
+            metadata.redirect_uris.iter().map(|u| u.as_str()).collect();
+        redirect_uris.sort_unstable();
         let mut found = Vec::new();
         for client in self.list(first).await? {
             let recent = client
                 .client_id_issued_at
-                .is_none_or(|t| t >= issued_at - ISSUE_SKEW_SECS);
-            if client.client_name.as_deref() == Some(client_name) && recent {
+                .is_none_or(|t| t >= request.issued_at - ISSUE_SKEW_SECS);
+            let mut uris: Vec<&str> = client
+                .redirect_uris
+                .iter()
+                .flatten()
+                .map(String::as_str)
+                .collect();
+            uris.sort_unstable();
+            let same_method = client.token_endpoint_auth_method.as_deref()
+                == Some(metadata.token_endpoint_auth_method.as_str());
+            if client.client_name.as_deref() == Some(client_name)
+                && recent
+                && uris == redirect_uris
+                && same_method
+            {
                 found.push(client);
             }
         }
@@ -283,7 +307,7 @@ impl Okta {
         client_name: String,
         lost: ProviderError,
     ) -> Result<Provisioned, ProviderError> {
-        let Ok(mut found) = self.find(&client_name, request.issued_at).await else {
+        let Ok(mut found) = self.find(request, &client_name).await else {
             return Err(lost);
         };
         let Some(client) = found.pop() else {
@@ -373,13 +397,6 @@ impl Provider for Okta {
                  (Okta offers client_secret_basic, client_secret_post, client_secret_jwt, \
                  private_key_jwt and none)"
             ));
-        }
-        if metadata
-            .response_types
-            .iter()
-            .any(|r| r.contains(ResponseTypeWord::None) && r.words().len() > 1)
-        {
-            return Err("the okta provider takes response types word by word".into());
         }
         Ok(())
     }
@@ -473,7 +490,7 @@ impl Provider for Okta {
         client: &ProvisionRequest<'_>,
     ) -> Result<Presence, ProviderError> {
         let client_name = Self::client_name(client);
-        let found = self.find(&client_name, client.issued_at).await?;
+        let found = self.find(client, &client_name).await?;
         if found.is_empty() {
             return Ok(Presence::Absent);
         }

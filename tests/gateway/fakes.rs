@@ -40,6 +40,18 @@ async fn okta_fake_flags_what_okta_documents_as_invalid() {
         .await
         .unwrap();
     assert_eq!(response.status(), 400);
+    http.post(format!("{}/oauth2/v1/clients", fake.base))
+        .header("authorization", &sswss)
+        .json(&json!({
+            "client_name": "keys",
+            "application_type": "service",
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": { "keys": [{ "kty": "EC", "use": "sig", "kid": "half-a-key" }] },
+        }))
+        .send()
+        .await
+        .unwrap();
     http.get(format!(
         "{}/oauth2/v1/clients?limit=500&sort=name",
         fake.base
@@ -56,6 +68,7 @@ async fn okta_fake_flags_what_okta_documents_as_invalid() {
     flagged(&violations, "client_id");
     flagged(&violations, "colour");
     flagged(&violations, "not valid for a `service` app");
+    flagged(&violations, "/jwks/keys/0");
     flagged(&violations, "limit=500");
     flagged(&violations, "`sort`");
     flagged(&violations, "no SSWS API token");

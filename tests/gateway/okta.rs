@@ -329,3 +329,26 @@ async fn okta_lost_create_that_cannot_be_found_yet_is_removed_by_reconcile() {
     assert!(app.rows().await.is_empty());
     no_violations(&fake);
 }
+
+#[tokio::test]
+async fn okta_holds_keys_for_private_key_jwt() {
+    let fake = OktaFake::start().await;
+    let app = gateway_for(&fake).await;
+    let jwks = json!({ "keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "k1", "alg": "ES256", "use": "sig",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+    }] });
+    let client = app
+        .register(&json!({
+            "grant_types": ["client_credentials"],
+            "token_endpoint_auth_method": "private_key_jwt",
+            "jwks": jwks,
+        }))
+        .await;
+    let held = fake.client(id_of(&client)).unwrap();
+    assert_eq!(held["jwks"], jwks);
+    assert_eq!(held["token_endpoint_auth_method"], "private_key_jwt");
+    assert!(held.get("client_secret").is_none() && client.get("client_secret").is_none());
+    no_violations(&fake);
+}

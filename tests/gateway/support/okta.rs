@@ -67,7 +67,8 @@ impl OktaFake {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let spec = Spec::load("okta-oauth-2026.06.3.yaml");
+        let mut spec = Spec::load("okta-oauth-2026.06.3.yaml");
+        unroll_signing_key(&mut spec);
         let fake = Self {
             base,
             state: Arc::new(Mutex::new(FakeState {
@@ -294,6 +295,23 @@ impl OktaFake {
             )
         }
     }
+}
+
+/// Okta's document describes a signing key polymorphically: `JsonSigningWebKey`
+/// is `oneOf` `JsonWebKeyEC` / `JsonWebKeyRsa`, each of which is `allOf`
+/// `JsonSigningWebKey` again (meant to be read through the `kty`
+/// discriminator). As JSON Schema that never ends, so the fake spells the
+/// two shapes out: the common members, plus the EC or RSA members by `kty`.
+fn unroll_signing_key(spec: &mut Spec) {
+    let key = spec.schema_mut("JsonSigningWebKey");
+    if let Some(members) = key.as_object_mut() {
+        members.remove("oneOf");
+        members.remove("discriminator");
+    }
+    key["anyOf"] = json!([
+        { "properties": { "kty": { "enum": ["EC"] }, "x": { "type": "string" }, "y": { "type": "string" } }, "required": ["kty", "x", "y"] },
+        { "properties": { "kty": { "enum": ["RSA"] }, "e": { "type": "string" }, "n": { "type": "string" } }, "required": ["kty", "e", "n"] },
+    ]);
 }
 
 fn okta_error(status: StatusCode, code: &str, summary: &str) -> Response {

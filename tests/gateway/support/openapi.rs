@@ -31,6 +31,11 @@ impl Spec {
         }
     }
 
+    /// The component schema `name`, to mend what JSON Schema cannot evaluate.
+    pub fn schema_mut(&mut self, name: &str) -> &mut Value {
+        &mut self.doc["components"]["schemas"][name]
+    }
+
     /// A validator for the component schema `name`, closed to members it does
     /// not list (so that a misspelt member fails) and refusing its read-only
     /// members (a request may not set them). OpenAPI 3.0's `nullable` is
