@@ -117,11 +117,7 @@ impl BillForward {
         idempotent: bool,
     ) -> Result<Answer, ProviderError> {
         let request = request.bearer_auth(self.settings.api_token.expose());
-        if idempotent {
-            self.http.send_idempotent(request).await
-        } else {
-            self.http.send(request).await
-        }
+        self.http.call(request, idempotent).await
     }
 
     fn join<'a>(&self, values: impl IntoIterator<Item = &'a str>) -> String {

@@ -93,6 +93,20 @@ impl ProviderHttp {
         &self.client
     }
 
+    /// Sends a request: retried as [`ProviderHttp::send_idempotent`] when
+    /// `idempotent`, else once as [`ProviderHttp::send`].
+    pub async fn call(
+        &self,
+        request: RequestBuilder,
+        idempotent: bool,
+    ) -> Result<Answer, ProviderError> {
+        if idempotent {
+            self.send_idempotent(request).await
+        } else {
+            self.send(request).await
+        }
+    }
+
     /// Sends an idempotent request, retrying (with exponential backoff and
     /// jitter) when no usable answer came: connection failures, timeouts,
     /// server errors. Never past an open circuit.

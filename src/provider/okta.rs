@@ -158,11 +158,7 @@ impl Okta {
             ),
             OktaAuth::AccessToken(token) => request.bearer_auth(token.expose()),
         };
-        let answer = if idempotent {
-            self.http.send_idempotent(request).await?
-        } else {
-            self.http.send(request).await?
-        };
+        let answer = self.http.call(request, idempotent).await?;
         self.budget.observe(&answer.headers);
         if answer.status == StatusCode::TOO_MANY_REQUESTS {
             return Err(ProviderError::Unavailable {

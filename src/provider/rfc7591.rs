@@ -70,11 +70,7 @@ impl Rfc7591 {
         request: RequestBuilder,
         idempotent: bool,
     ) -> Result<Provisioned, ProviderError> {
-        let answer = if idempotent {
-            self.http.send_idempotent(request).await?
-        } else {
-            self.http.send(request).await?
-        };
+        let answer = self.http.call(request, idempotent).await?;
         if !answer.status.is_success() {
             return Err(answer.failure());
         }

@@ -147,11 +147,7 @@ impl Zendesk {
             }
             ZendeskAuth::AccessToken(token) => request.bearer_auth(token.expose()),
         };
-        if idempotent {
-            self.http.send_idempotent(request).await
-        } else {
-            self.http.send(request).await
-        }
+        self.http.call(request, idempotent).await
     }
 
     fn body<'a>(
@@ -260,7 +256,13 @@ impl Zendesk {
             return Err(lost);
         };
         tracing::info!(client_id = %request.client_id, "adopted a Zendesk client whose create answer was lost");
-        let client_secret = if request.metadata.needs_client_secret() {
+        self.provisioned(id, request.metadata.needs_client_secret())
+            .await
+    }
+
+    /// Record `id` as provisioned, with a secret freshly generated when `new_secret`.
+    async fn provisioned(&self, id: i64, new_secret: bool) -> Result<Provisioned, ProviderError> {
+        let client_secret = if new_secret {
             Some(self.generate_secret(id).await?)
         } else {
             None
@@ -377,17 +379,11 @@ impl Provider for Zendesk {
             return Err(answer.failure());
         }
         // The answer shows the secret truncated: it is never taken from here.
-        let client_secret =
-            if request.client_secret.is_some() && request.metadata.needs_client_secret() {
-                Some(self.generate_secret(id).await?)
-            } else {
-                None
-            };
-        Ok(Provisioned {
-            client_id: None,
-            client_secret,
-            state: Some(state(id)?),
-        })
+        self.provisioned(
+            id,
+            request.client_secret.is_some() && request.metadata.needs_client_secret(),
+        )
+        .await
     }
 
     async fn delete(

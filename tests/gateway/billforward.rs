@@ -10,27 +10,14 @@ use crate::support::billforward::{API_TOKEN, BillForwardFake, Fault};
 use crate::support::*;
 
 async fn gateway_for(fake: &BillForwardFake, separator: &str) -> TestApp {
-    spawn_app_with(&format!(
-        "[provider]\nkind = \"billforward\"\nbase_url = \"{}\"\napi_token = \"{API_TOKEN}\"\n\
+    spawn_app_for_provider(&format!(
+        "kind = \"billforward\"\nbase_url = \"{}\"\napi_token = \"{API_TOKEN}\"\n\
          organization_id = \"ORG-1\"\nresource_ids = [\"billing\", \"invoices\"]\n\
          authorities = [\"ROLE_CLIENT\"]\naccess_token_validity_seconds = 600\n\
-         list_separator = \"{separator}\"\n\
-         timeout = \"1s\"\nreconcile_interval = \"0s\"\nretries = 0\ncircuit_failures = 1000\n",
+         list_separator = \"{separator}\"",
         fake.base
     ))
     .await
-}
-
-fn no_violations(fake: &BillForwardFake) {
-    let violations = fake.violations();
-    assert!(
-        violations.is_empty(),
-        "requests broke BillForward's Client model: {violations:#?}"
-    );
-}
-
-fn id_of(client: &Value) -> &str {
-    client["client_id"].as_str().unwrap()
 }
 
 #[tokio::test]
@@ -116,7 +103,7 @@ async fn billforward_register_read_replace_rotate_retire() {
         !report.has_drift(),
         "a retired client reads as gone: {report:?}"
     );
-    no_violations(&fake);
+    fake.ledger.assert_clean("BillForward");
 }
 
 #[tokio::test]
@@ -146,7 +133,7 @@ async fn billforward_refuses_what_it_cannot_hold_before_calling() {
         assert!(description.contains("billforward"), "{description}");
         assert!(description.contains(limit), "{description}");
     }
-    assert_eq!(fake.requests(), 0);
+    assert_eq!(fake.ledger.requests(), 0);
 
     // With another separator the same URI can be held.
     let fake = BillForwardFake::start().await;
@@ -155,14 +142,14 @@ async fn billforward_refuses_what_it_cannot_hold_before_calling() {
         .register(&json!({ "redirect_uris": ["https://app.example.com/cb?a=1,2"], "scope": "a b" }))
         .await;
     assert_eq!(fake.client(id_of(&client)).unwrap()["scope"], "a b");
-    no_violations(&fake);
+    fake.ledger.assert_clean("BillForward");
 }
 
 #[tokio::test]
 async fn billforward_failures_rate_limit_unknown_and_lost_creates() {
     let fake = BillForwardFake::start().await;
     let app = gateway_for(&fake, ",").await;
-    fake.queue_faults(&[Fault::RateLimited]);
+    fake.ledger.queue_faults(&[Fault::RateLimited]);
     let response = app.post_register(&web_client()).await;
     assert_eq!(response.headers()["retry-after"], "7");
     let (error, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
@@ -187,7 +174,7 @@ async fn billforward_failures_rate_limit_unknown_and_lost_creates() {
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
 
     // A lost answer is checked by id: the client is there, with the gateway's secret.
-    fake.queue_faults(&[Fault::CommitAndDrop]);
+    fake.ledger.queue_faults(&[Fault::CommitAndDrop]);
     let adopted = app.register(&web_client()).await;
     assert_eq!(fake.active_ids(), vec![id_of(&adopted).to_owned()]);
     assert_eq!(
@@ -196,7 +183,8 @@ async fn billforward_failures_rate_limit_unknown_and_lost_creates() {
     );
 
     // Lost answer, failed check: pending until reconcile retires it.
-    fake.queue_faults(&[Fault::CommitAndDrop, Fault::ServerError]);
+    fake.ledger
+        .queue_faults(&[Fault::CommitAndDrop, Fault::ServerError]);
     let response = app.post_register(&web_client()).await;
     let (error, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(error, "temporarily_unavailable");
@@ -205,5 +193,5 @@ async fn billforward_failures_rate_limit_unknown_and_lost_creates() {
     assert_eq!(report.abandoned_removed_at_provider.len(), 1, "{report:?}");
     assert_eq!(fake.active_ids(), vec![id_of(&adopted).to_owned()]);
     assert!(!report.has_drift(), "{report:?}");
-    no_violations(&fake);
+    fake.ledger.assert_clean("BillForward");
 }

@@ -64,7 +64,7 @@ async fn okta_fake_flags_what_okta_documents_as_invalid() {
         .send()
         .await
         .unwrap();
-    let violations = fake.violations();
+    let violations = fake.ledger.violations();
     flagged(&violations, "client_id");
     flagged(&violations, "colour");
     flagged(&violations, "not valid for a `service` app");
@@ -108,7 +108,7 @@ async fn zendesk_fake_flags_what_zendesk_documents_as_invalid() {
         .send()
         .await
         .unwrap();
-    let violations = fake.violations();
+    let violations = fake.ledger.violations();
     flagged(&violations, "secret");
     flagged(&violations, "envelope");
     flagged(&violations, "\"name\" is a required property");
@@ -155,7 +155,7 @@ async fn billforward_fake_flags_what_the_client_model_refuses() {
         .send()
         .await
         .unwrap();
-    let violations = fake.violations();
+    let violations = fake.ledger.violations();
     flagged(&violations, "required `organizationID` missing");
     flagged(&violations, "`accessTokenValiditySeconds` must be int");
     flagged(&violations, "`created` is read-only");

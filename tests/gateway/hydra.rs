@@ -29,14 +29,6 @@ async fn gateway_with(admin_url: &str, resilience: &str) -> TestApp {
     .await
 }
 
-fn no_violations(fake: &HydraFake) {
-    let violations = fake.violations();
-    assert!(
-        violations.is_empty(),
-        "requests broke Hydra's API: {violations:#?}"
-    );
-}
-
 #[tokio::test]
 async fn hydra_holds_what_it_can_and_the_gateway_keeps_the_rest() {
     let fake = HydraFake::start().await;
@@ -140,7 +132,7 @@ async fn hydra_holds_what_it_can_and_the_gateway_keeps_the_rest() {
         StatusCode::NO_CONTENT
     );
     assert!(fake.client(id).is_none());
-    no_violations(&fake);
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
@@ -171,7 +163,7 @@ async fn hydra_refusals_and_outages_get_answers_a_client_can_act_on() {
         "{description}"
     );
 
-    fake.queue_faults(&[Fault::RateLimited]);
+    fake.ledger.queue_faults(&[Fault::RateLimited]);
     let response = app.post_register(&web_client()).await;
     assert_eq!(response.headers()["retry-after"], "7");
     let (code, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
@@ -190,7 +182,7 @@ async fn hydra_refusals_and_outages_get_answers_a_client_can_act_on() {
     // Refusals and definite outages leave nothing behind.
     assert!(app.rows().await.is_empty());
     assert!(fake.client_ids().is_empty());
-    no_violations(&fake);
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
@@ -217,7 +209,7 @@ async fn unknown_outcomes_are_resolved_by_reconcile() {
         Fault::Garbage,
         Fault::CommitAndDrop,
     ] {
-        fake.queue_faults(&[fault]);
+        fake.ledger.queue_faults(&[fault]);
         let response = app.post_register(&web_client()).await;
         assert_eq!(
             response.status(),
@@ -241,7 +233,7 @@ async fn unknown_outcomes_are_resolved_by_reconcile() {
 
     // A delete whose answer is lost finishes in reconcile; the token is dead at once.
     let client = app.register(&web_client()).await;
-    fake.queue_faults(&[Fault::CommitAndDrop]);
+    fake.ledger.queue_faults(&[Fault::CommitAndDrop]);
     let response = app.delete(&client, Some(token_of(&client))).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     assert_eq!(
@@ -258,7 +250,7 @@ async fn unknown_outcomes_are_resolved_by_reconcile() {
             &json!({ "redirect_uris": ["https://app.example.com/cb"], "client_name": "Before" }),
         )
         .await;
-    fake.queue_faults(&[Fault::ServerError]);
+    fake.ledger.queue_faults(&[Fault::ServerError]);
     let response = app
         .update(
             &client,
@@ -277,7 +269,7 @@ async fn unknown_outcomes_are_resolved_by_reconcile() {
         .await
         .unwrap();
     assert_eq!(read["client_name"], "Before");
-    no_violations(&fake);
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
@@ -360,14 +352,14 @@ async fn drift_check_follows_hydra_pages() {
             .collect::<Vec<_>>(),
         [last]
     );
-    no_violations(&fake);
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
 async fn under_random_faults_gateway_and_hydra_end_with_the_same_clients() {
     let fake = HydraFake::start().await;
     let app = gateway_for(&fake).await;
-    fake.random_faults(0.2, 7);
+    fake.ledger.random_faults(0.2, 7);
 
     let mut workers = Vec::new();
     // 1000 registrations (a third deleted, a third replaced) over 8 connections.
@@ -414,7 +406,7 @@ async fn under_random_faults_gateway_and_hydra_end_with_the_same_clients() {
     for worker in workers {
         acknowledged.extend(worker.await.unwrap());
     }
-    fake.random_faults(0.0, 0);
+    fake.ledger.random_faults(0.0, 0);
     let report = app.service.reconcile(Duration::ZERO).await.unwrap();
     assert!(report.failed.is_empty(), "{report:?}");
 
@@ -442,7 +434,7 @@ async fn under_random_faults_gateway_and_hydra_end_with_the_same_clients() {
         readable > 50,
         "too few registrations succeeded to mean anything: {readable}"
     );
-    no_violations(&fake);
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
@@ -451,7 +443,8 @@ async fn retries_absorb_transient_failures_without_duplicates() {
     let app = gateway_with(&fake.base, "retries = 2\n").await;
     // A 500, then an answer lost after the client was created: the retried
     // create finds its own client (409) and succeeds.
-    fake.queue_faults(&[Fault::ServerError, Fault::CommitAndDrop]);
+    fake.ledger
+        .queue_faults(&[Fault::ServerError, Fault::CommitAndDrop]);
     let client = app.register(&web_client()).await;
     assert_eq!(fake.client_ids(), [client["client_id"].as_str().unwrap()]);
     assert_eq!(
@@ -459,13 +452,13 @@ async fn retries_absorb_transient_failures_without_duplicates() {
         [(client["client_id"].as_str().unwrap().to_owned(), "active")]
     );
     // Idempotent calls are retried too.
-    fake.queue_faults(&[Fault::Garbage]);
+    fake.ledger.queue_faults(&[Fault::Garbage]);
     assert_eq!(
         app.delete(&client, Some(token_of(&client))).await.status(),
         StatusCode::NO_CONTENT
     );
     assert!(fake.client_ids().is_empty());
-    no_violations(&fake);
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
@@ -476,20 +469,25 @@ async fn an_open_circuit_answers_at_once_then_lets_a_trial_through() {
         "retries = 0\ncircuit_failures = 3\ncircuit_cooldown = \"1s\"\n",
     )
     .await;
-    fake.queue_faults(&[Fault::ServerError, Fault::ServerError, Fault::ServerError]);
+    fake.ledger
+        .queue_faults(&[Fault::ServerError, Fault::ServerError, Fault::ServerError]);
     for _ in 0..3 {
         assert_eq!(
             app.post_register(&web_client()).await.status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
-    let before = fake.requests();
+    let before = fake.ledger.requests();
     let response = app.post_register(&web_client()).await;
     assert!(response.headers().contains_key("retry-after"));
     let (code, description) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(code, "temporarily_unavailable");
     assert!(description.contains("circuit open"), "{description}");
-    assert_eq!(fake.requests(), before, "an open circuit sends nothing");
+    assert_eq!(
+        fake.ledger.requests(),
+        before,
+        "an open circuit sends nothing"
+    );
 
     tokio::time::sleep(Duration::from_millis(1100)).await;
     app.register(&web_client()).await;
@@ -530,5 +528,5 @@ async fn a_client_deleted_at_hydra_answers_invalid_token_to_updates() {
     );
     let deleted = app.delete(&client, Some(token_of(&client))).await;
     assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    no_violations(&fake);
+    fake.ledger.assert_clean("Hydra");
 }

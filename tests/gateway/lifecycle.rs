@@ -37,7 +37,7 @@ async fn terminate_during_a_hanging_registration(
     fake: &HydraFake,
     server: &ServerProcess,
 ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
-    fake.queue_faults(&[Fault::Hang]);
+    fake.ledger.queue_faults(&[Fault::Hang]);
     let url = format!("{}/register", server.base);
     let in_flight = tokio::spawn(async move {
         reqwest::Client::new()

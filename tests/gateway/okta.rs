@@ -12,24 +12,11 @@ use crate::support::*;
 /// Without retries and with a circuit that never opens, so that each fault
 /// shows how it is classified.
 async fn gateway_for(fake: &OktaFake) -> TestApp {
-    spawn_app_with(&format!(
-        "[provider]\nkind = \"okta\"\norg_url = \"{}\"\napi_token = \"{API_TOKEN}\"\n\
-         timeout = \"1s\"\nreconcile_interval = \"0s\"\nretries = 0\ncircuit_failures = 1000\n",
+    spawn_app_for_provider(&format!(
+        "kind = \"okta\"\norg_url = \"{}\"\napi_token = \"{API_TOKEN}\"",
         fake.base
     ))
     .await
-}
-
-fn no_violations(fake: &OktaFake) {
-    let violations = fake.violations();
-    assert!(
-        violations.is_empty(),
-        "requests broke Okta's API: {violations:#?}"
-    );
-}
-
-fn id_of(client: &Value) -> &str {
-    client["client_id"].as_str().unwrap()
 }
 
 #[tokio::test]
@@ -118,7 +105,7 @@ async fn okta_register_read_replace_rotate_delete() {
     assert!(fake.client_ids().is_empty());
     let gone = app.read(&replaced, Some(token_of(&replaced))).await;
     assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
-    no_violations(&fake);
+    fake.ledger.assert_clean("Okta");
 }
 
 #[tokio::test]
@@ -179,7 +166,7 @@ async fn okta_gets_a_unique_name_and_the_app_type_its_grants_need() {
         fake.client(id_of(&native)).unwrap()["application_type"],
         "native"
     );
-    no_violations(&fake);
+    fake.ledger.assert_clean("Okta");
 }
 
 #[tokio::test]
@@ -195,7 +182,7 @@ async fn okta_limits_and_duplicate_names_are_refused_clearly() {
         .await;
     assert_eq!(error, "invalid_client_metadata");
     assert!(description.contains("okta"), "{description}");
-    assert_eq!(fake.requests(), 0, "refused before calling Okta");
+    assert_eq!(fake.ledger.requests(), 0, "refused before calling Okta");
 
     fake.seed("Taken");
     let (error, description) = app
@@ -210,7 +197,7 @@ async fn okta_limits_and_duplicate_names_are_refused_clearly() {
         app.rows().await.is_empty(),
         "nothing kept of a refused client"
     );
-    no_violations(&fake);
+    fake.ledger.assert_clean("Okta");
 }
 
 #[tokio::test]
@@ -219,7 +206,7 @@ async fn okta_spent_rate_budget_is_answered_without_calling() {
     let app = gateway_for(&fake).await;
     fake.set_budget(1, 30);
     app.register(&web_client()).await;
-    let calls = fake.requests();
+    let calls = fake.ledger.requests();
     let response = app.post_register(&web_client()).await;
     assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
     let retry: u64 = response.headers()["retry-after"]
@@ -230,13 +217,17 @@ async fn okta_spent_rate_budget_is_answered_without_calling() {
     assert!((1..=30).contains(&retry), "Retry-After {retry}");
     let (error, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(error, "temporarily_unavailable");
-    assert_eq!(fake.requests(), calls, "the gateway did not call Okta");
+    assert_eq!(
+        fake.ledger.requests(),
+        calls,
+        "the gateway did not call Okta"
+    );
     assert_eq!(
         app.rows().await.len(),
         1,
         "the refused registration left no row"
     );
-    no_violations(&fake);
+    fake.ledger.assert_clean("Okta");
 }
 
 #[tokio::test]
@@ -279,14 +270,14 @@ async fn okta_unknown_clients_answer_404_or_401_and_read_as_gone() {
         );
     }
     assert!(app.rows().await.is_empty());
-    no_violations(&fake);
+    fake.ledger.assert_clean("Okta");
 }
 
 #[tokio::test]
 async fn okta_lost_create_answer_is_found_again_not_duplicated() {
     let fake = OktaFake::start().await;
     let app = gateway_for(&fake).await;
-    fake.queue_faults(&[Fault::CommitAndDrop]);
+    fake.ledger.queue_faults(&[Fault::CommitAndDrop]);
     let client = app
         .register(&json!({
             "redirect_uris": ["https://app.example.com/cb"],
@@ -305,7 +296,7 @@ async fn okta_lost_create_answer_is_found_again_not_duplicated() {
     );
     let report = app.service.reconcile(Duration::ZERO).await.unwrap();
     assert!(!report.has_drift(), "{report:?}");
-    no_violations(&fake);
+    fake.ledger.assert_clean("Okta");
 }
 
 #[tokio::test]
@@ -313,7 +304,8 @@ async fn okta_lost_create_that_cannot_be_found_yet_is_removed_by_reconcile() {
     let fake = OktaFake::start().await;
     let app = gateway_for(&fake).await;
     // The create's answer is lost and the search that follows fails too.
-    fake.queue_faults(&[Fault::CommitAndDrop, Fault::ServerError]);
+    fake.ledger
+        .queue_faults(&[Fault::CommitAndDrop, Fault::ServerError]);
     let response = app.post_register(&web_client()).await;
     let (error, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(error, "temporarily_unavailable");
@@ -327,7 +319,7 @@ async fn okta_lost_create_that_cannot_be_found_yet_is_removed_by_reconcile() {
         "the orphan was deleted at Okta"
     );
     assert!(app.rows().await.is_empty());
-    no_violations(&fake);
+    fake.ledger.assert_clean("Okta");
 }
 
 #[tokio::test]
@@ -350,5 +342,5 @@ async fn okta_holds_keys_for_private_key_jwt() {
     assert_eq!(held["jwks"], jwks);
     assert_eq!(held["token_endpoint_auth_method"], "private_key_jwt");
     assert!(held.get("client_secret").is_none() && client.get("client_secret").is_none());
-    no_violations(&fake);
+    fake.ledger.assert_clean("Okta");
 }

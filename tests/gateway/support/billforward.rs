@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
-use super::faults::{FaultPlan, after, before};
+use super::faults::{Ledger, after, before};
 
 /// The private API token the fake accepts (Bearer).
 pub const API_TOKEN: &str = "billforward-test-token";
@@ -201,15 +201,14 @@ struct FakeState {
     /// By client id, in creation order of the ids' first insertion.
     clients: BTreeMap<String, Value>,
     order: Vec<String>,
-    violations: Vec<String>,
-    faults: FaultPlan,
-    requests: usize,
 }
 
 /// A running BillForward fake.
 #[derive(Clone)]
 pub struct BillForwardFake {
     pub base: String,
+    /// Requests received, violations, faults.
+    pub ledger: Ledger,
     state: Arc<Mutex<FakeState>>,
     model: Arc<Model>,
 }
@@ -245,12 +244,10 @@ impl BillForwardFake {
         let base = format!("http://{}/v1", listener.local_addr().unwrap());
         let fake = Self {
             base,
+            ledger: Ledger::default(),
             state: Arc::new(Mutex::new(FakeState {
                 clients: BTreeMap::new(),
                 order: Vec::new(),
-                violations: Vec::new(),
-                faults: FaultPlan::default(),
-                requests: 0,
             })),
             model: Arc::new(Model::load()),
         };
@@ -288,21 +285,6 @@ impl BillForwardFake {
         state.order.retain(|o| o != id);
     }
 
-    /// Requests received so far.
-    pub fn requests(&self) -> usize {
-        self.state.lock().unwrap().requests
-    }
-
-    /// Requests that broke the documented API.
-    pub fn violations(&self) -> Vec<String> {
-        self.state.lock().unwrap().violations.clone()
-    }
-
-    /// The next requests meet these faults, in order.
-    pub fn queue_faults(&self, faults: &[Fault]) {
-        self.state.lock().unwrap().faults.queue(faults);
-    }
-
     /// Counting, the credential, and a fault.
     async fn admit(
         &self,
@@ -314,17 +296,12 @@ impl BillForwardFake {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             == Some(format!("Bearer {API_TOKEN}").as_str());
-        let fault = {
-            let mut state = self.state.lock().unwrap();
-            state.requests += 1;
-            state.violations.extend(problems);
-            if !authorized {
-                state
-                    .violations
-                    .push(format!("{here}: no Bearer API token"));
-            }
-            state.faults.next()
-        };
+        let fault = self.ledger.arrive();
+        self.ledger.violations_found(problems);
+        if !authorized {
+            self.ledger
+                .violation(format!("{here}: no Bearer API token"));
+        }
         if !authorized {
             return Err(bf_error(
                 StatusCode::UNAUTHORIZED,
@@ -348,11 +325,8 @@ impl BillForwardFake {
             .ok()
             .filter(|_| json_type)
         else {
-            self.state
-                .lock()
-                .unwrap()
-                .violations
-                .push(format!("{here}: body is not application/json"));
+            self.ledger
+                .violation(format!("{here}: body is not application/json"));
             return Err(bf_error(
                 StatusCode::BAD_REQUEST,
                 "ValidationError",
@@ -364,7 +338,7 @@ impl BillForwardFake {
             Ok(client)
         } else {
             let text = problems.join("; ");
-            self.state.lock().unwrap().violations.extend(problems);
+            self.ledger.violations_found(problems);
             Err(bf_error(StatusCode::BAD_REQUEST, "ValidationError", &text))
         }
     }
@@ -440,11 +414,8 @@ async fn update(
         Err(response) => return response,
     };
     let Some(id) = client["clientId"].as_str().map(str::to_owned) else {
-        fake.state
-            .lock()
-            .unwrap()
-            .violations
-            .push(format!("{here}: the body names no clientId"));
+        fake.ledger
+            .violation(format!("{here}: the body names no clientId"));
         return bf_error(
             StatusCode::BAD_REQUEST,
             "ValidationError",
@@ -532,10 +503,7 @@ async fn list(
 }
 
 async fn unknown_route(State(fake): State<BillForwardFake>, method: Method, uri: Uri) -> Response {
-    fake.state
-        .lock()
-        .unwrap()
-        .violations
-        .push(format!("{method} {uri}: not in BillForward's Clients API"));
+    fake.ledger
+        .violation(format!("{method} {uri}: not in BillForward's Clients API"));
     bf_error(StatusCode::NOT_FOUND, "ValidationError", "no such resource")
 }

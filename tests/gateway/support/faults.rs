@@ -1,7 +1,10 @@
-//! Faults the provider fakes can be told to meet: queued for the next
-//! requests, or drawn at random. Each fake answers them in its vendor's shape.
+//! What every provider fake keeps besides its clients: a [`Ledger`] of the
+//! requests it received and the ones that broke its vendor's document, and
+//! the faults it is told to meet (queued for the next requests, or drawn at
+//! random). Each fake answers faults in its vendor's shape.
 
 use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use axum::http::StatusCode;
@@ -25,24 +28,24 @@ pub enum Fault {
 
 /// The faults still to come.
 #[derive(Default)]
-pub struct FaultPlan {
+struct FaultPlan {
     queued: VecDeque<Fault>,
     random: Option<(f64, rand::rngs::StdRng)>,
 }
 
 impl FaultPlan {
     /// The next requests meet these faults, in order.
-    pub fn queue(&mut self, faults: &[Fault]) {
+    fn queue(&mut self, faults: &[Fault]) {
         self.queued.extend(faults);
     }
 
     /// From now on a share `rate` of requests meets a random fault.
-    pub fn random(&mut self, rate: f64, seed: u64) {
+    fn random(&mut self, rate: f64, seed: u64) {
         self.random = (rate > 0.0).then(|| (rate, rand::rngs::StdRng::seed_from_u64(seed)));
     }
 
     /// The fault this request meets, if any.
-    pub fn next(&mut self) -> Option<Fault> {
+    fn next(&mut self) -> Option<Fault> {
         if let Some(fault) = self.queued.pop_front() {
             return Some(fault);
         }
@@ -59,6 +62,65 @@ impl FaultPlan {
         } else {
             None
         }
+    }
+}
+
+/// A fake's record of requests and violations, and its fault plan.
+#[derive(Clone, Default)]
+pub struct Ledger(Arc<Mutex<LedgerState>>);
+
+#[derive(Default)]
+struct LedgerState {
+    requests: usize,
+    violations: Vec<String>,
+    faults: FaultPlan,
+}
+
+impl Ledger {
+    /// Counts a request and draws the fault it meets.
+    pub fn arrive(&self) -> Option<Fault> {
+        let mut state = self.0.lock().unwrap();
+        state.requests += 1;
+        state.faults.next()
+    }
+
+    /// Requests received so far.
+    pub fn requests(&self) -> usize {
+        self.0.lock().unwrap().requests
+    }
+
+    /// Records what broke the vendor's document.
+    pub fn violations_found(&self, found: impl IntoIterator<Item = String>) {
+        self.0.lock().unwrap().violations.extend(found);
+    }
+
+    /// Records one thing that broke the vendor's document.
+    pub fn violation(&self, text: String) {
+        self.violations_found([text]);
+    }
+
+    /// Requests that broke the vendor's document so far.
+    pub fn violations(&self) -> Vec<String> {
+        self.0.lock().unwrap().violations.clone()
+    }
+
+    /// Ends a test: no request broke `vendor`'s document.
+    pub fn assert_clean(&self, vendor: &str) {
+        let violations = self.violations();
+        assert!(
+            violations.is_empty(),
+            "requests broke {vendor}'s API: {violations:#?}"
+        );
+    }
+
+    /// The next requests meet these faults, in order.
+    pub fn queue_faults(&self, faults: &[Fault]) {
+        self.0.lock().unwrap().faults.queue(faults);
+    }
+
+    /// From now on a share `rate` of requests meets a random fault.
+    pub fn random_faults(&self, rate: f64, seed: u64) {
+        self.0.lock().unwrap().faults.random(rate, seed);
     }
 }
 

@@ -16,23 +16,22 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
-use super::faults::{FaultPlan, after, before};
+use super::faults::{Ledger, after, before};
 use super::openapi::Spec;
 
 #[derive(Default)]
 struct FakeState {
     clients: BTreeMap<String, Value>,
-    violations: Vec<String>,
-    faults: FaultPlan,
     reject_next_with: Option<String>,
     max_page_size: Option<usize>,
-    requests: usize,
 }
 
 /// A running Hydra fake.
 #[derive(Clone)]
 pub struct HydraFake {
     pub base: String,
+    /// Requests received (create, replace, read, delete, list), violations, faults.
+    pub ledger: Ledger,
     state: Arc<Mutex<FakeState>>,
     validator: Arc<jsonschema::Validator>,
     spec: Arc<Spec>,
@@ -45,6 +44,7 @@ impl HydraFake {
         let spec = Spec::load("ory-hydra-v26.2.0-api.json");
         let fake = Self {
             base,
+            ledger: Ledger::default(),
             state: Arc::new(Mutex::new(FakeState::default())),
             validator: Arc::new(spec.body_validator("oAuth2Client")),
             spec: Arc::new(spec),
@@ -70,26 +70,6 @@ impl HydraFake {
         self.state.lock().unwrap().clients.get(id).cloned()
     }
 
-    /// Create, replace, read and delete requests received so far.
-    pub fn requests(&self) -> usize {
-        self.state.lock().unwrap().requests
-    }
-
-    /// Requests that broke the published API; a test ends by asserting none.
-    pub fn violations(&self) -> Vec<String> {
-        self.state.lock().unwrap().violations.clone()
-    }
-
-    /// The next requests meet these faults, in order.
-    pub fn queue_faults(&self, faults: &[Fault]) {
-        self.state.lock().unwrap().faults.queue(faults);
-    }
-
-    /// From now on a share `rate` of requests meets a random fault.
-    pub fn random_faults(&self, rate: f64, seed: u64) {
-        self.state.lock().unwrap().faults.random(rate, seed);
-    }
-
     /// Pages hold at most `n` clients, whatever the caller asks for (Hydra
     /// may return fewer than `page_size`; callers must follow `Link`).
     pub fn limit_page_size(&self, n: usize) {
@@ -101,14 +81,8 @@ impl HydraFake {
         self.state.lock().unwrap().reject_next_with = Some(reason.to_owned());
     }
 
-    fn next_fault(&self) -> Option<Fault> {
-        let mut state = self.state.lock().unwrap();
-        state.requests += 1;
-        state.faults.next()
-    }
-
     fn violation(&self, text: String) {
-        self.state.lock().unwrap().violations.push(text);
+        self.ledger.violation(text);
     }
 
     /// Checks a request body against the oAuth2Client schema.
@@ -137,7 +111,7 @@ impl HydraFake {
         if errors.is_empty() {
             Some(value)
         } else {
-            self.state.lock().unwrap().violations.extend(errors);
+            self.ledger.violations_found(errors);
             None
         }
     }
@@ -157,7 +131,7 @@ fn error(status: StatusCode, error: &str, description: &str) -> Response {
 
 /// Applies a fault before the work; `Ok(after)` says what to do after it.
 async fn before_work(fake: &HydraFake) -> Result<Option<Fault>, Response> {
-    before(fake.next_fault(), |status| match status {
+    before(fake.ledger.arrive(), |status| match status {
         StatusCode::TOO_MANY_REQUESTS => error(status, "rate_limited", "slow down"),
         _ => error(status, "server_error", "injected failure"),
     })

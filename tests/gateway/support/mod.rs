@@ -89,6 +89,17 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     }
 }
 
+/// A gateway in front of a provider fake, with `provider_keys` in
+/// `[provider]`. Calls are not retried and the circuit never opens, so that
+/// each fault shows how it is classified.
+pub async fn spawn_app_for_provider(provider_keys: &str) -> TestApp {
+    spawn_app_with(&format!(
+        "[provider]\n{provider_keys}\ntimeout = \"1s\"\nreconcile_interval = \"0s\"\n\
+         retries = 0\ncircuit_failures = 1000\n"
+    ))
+    .await
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
@@ -169,6 +180,10 @@ pub fn uri_of(client: &Value) -> String {
         .as_str()
         .unwrap()
         .to_owned()
+}
+
+pub fn id_of(client: &Value) -> &str {
+    client["client_id"].as_str().unwrap()
 }
 
 pub fn token_of(client: &Value) -> &str {

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
-use super::faults::{FaultPlan, after, before};
+use super::faults::{Ledger, after, before};
 use super::openapi::Spec;
 
 /// The API token the fake accepts (`Authorization: SSWS …`).
@@ -34,9 +34,6 @@ const BUDGET_LIMIT: i64 = 600;
 
 struct FakeState {
     clients: BTreeMap<String, Value>,
-    violations: Vec<String>,
-    faults: FaultPlan,
-    requests: usize,
     remaining: i64,
     reset: i64,
     unknown_as_401: bool,
@@ -46,6 +43,8 @@ struct FakeState {
 #[derive(Clone)]
 pub struct OktaFake {
     pub base: String,
+    /// Requests received, violations, faults.
+    pub ledger: Ledger,
     state: Arc<Mutex<FakeState>>,
     spec: Arc<Spec>,
     validator: Arc<jsonschema::Validator>,
@@ -71,11 +70,9 @@ impl OktaFake {
         unroll_signing_key(&mut spec);
         let fake = Self {
             base,
+            ledger: Ledger::default(),
             state: Arc::new(Mutex::new(FakeState {
                 clients: BTreeMap::new(),
-                violations: Vec::new(),
-                faults: FaultPlan::default(),
-                requests: 0,
                 remaining: BUDGET_LIMIT,
                 reset: now() + 60,
                 unknown_as_401: false,
@@ -138,21 +135,6 @@ impl OktaFake {
         self.state.lock().unwrap().clients.remove(id);
     }
 
-    /// Requests received so far.
-    pub fn requests(&self) -> usize {
-        self.state.lock().unwrap().requests
-    }
-
-    /// Requests that broke Okta's published API; a test ends by asserting none.
-    pub fn violations(&self) -> Vec<String> {
-        self.state.lock().unwrap().violations.clone()
-    }
-
-    /// The next requests meet these faults, in order.
-    pub fn queue_faults(&self, faults: &[Fault]) {
-        self.state.lock().unwrap().faults.queue(faults);
-    }
-
     /// Only `remaining` more requests are allowed until `reset_in` seconds from now.
     pub fn set_budget(&self, remaining: i64, reset_in: i64) {
         let mut state = self.state.lock().unwrap();
@@ -166,7 +148,7 @@ impl OktaFake {
     }
 
     fn violation(&self, text: String) {
-        self.state.lock().unwrap().violations.push(text);
+        self.ledger.violation(text);
     }
 
     /// What every request goes through: counting, the credential, the
@@ -184,30 +166,29 @@ impl OktaFake {
             .and_then(|v| v.to_str().ok())
             == Some(format!("SSWS {API_TOKEN}").as_str());
         let problems = self.spec.check_request(method, template, path, query, &[]);
-        let (fault, spent) = {
+        let fault = self.ledger.arrive();
+        self.ledger.violations_found(problems);
+        if !authorized {
+            self.violation(format!("{method} {template}: no SSWS API token"));
+        }
+        let spent = {
             let mut state = self.state.lock().unwrap();
-            state.requests += 1;
-            state.violations.extend(problems);
-            if !authorized {
-                state
-                    .violations
-                    .push(format!("{method} {template}: no SSWS API token"));
-            }
             if now() >= state.reset {
                 state.remaining = BUDGET_LIMIT;
                 state.reset = now() + 60;
             }
             let spent = state.remaining <= 0;
-            if spent {
-                // The gateway was told the budget was spent, and called anyway.
-                state.violations.push(format!(
-                    "{method} {template}: called with the rate budget spent"
-                ));
-            } else {
+            if !spent {
                 state.remaining -= 1;
             }
-            (state.faults.next(), spent)
+            spent
         };
+        if spent {
+            // The gateway was told the budget was spent, and called anyway.
+            self.violation(format!(
+                "{method} {template}: called with the rate budget spent"
+            ));
+        }
         if !authorized {
             return Err(self.budgeted(okta_error(
                 StatusCode::UNAUTHORIZED,
@@ -272,7 +253,7 @@ impl OktaFake {
             Ok(client)
         } else {
             let description = problems.join("; ");
-            self.state.lock().unwrap().violations.extend(problems);
+            self.ledger.violations_found(problems);
             Err(invalid_metadata(&description))
         }
     }

@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
-use super::faults::{FaultPlan, after, before};
+use super::faults::{Ledger, after, before};
 use super::openapi::Spec;
 
 /// The admin whose API token the fake accepts.
@@ -39,9 +39,6 @@ const CURSOR_PARAMETERS: [&str; 2] = ["page[size]", "page[after]"];
 struct FakeState {
     clients: BTreeMap<i64, Value>,
     next_id: i64,
-    violations: Vec<String>,
-    faults: FaultPlan,
-    requests: usize,
     max_page_size: Option<usize>,
 }
 
@@ -49,6 +46,8 @@ struct FakeState {
 #[derive(Clone)]
 pub struct ZendeskFake {
     pub base: String,
+    /// Requests received, violations, faults.
+    pub ledger: Ledger,
     state: Arc<Mutex<FakeState>>,
     spec: Arc<Spec>,
     validator: Arc<jsonschema::Validator>,
@@ -79,6 +78,7 @@ impl ZendeskFake {
         let spec = Spec::load("zendesk-support-oas.yaml");
         let fake = Self {
             base,
+            ledger: Ledger::default(),
             state: Arc::new(Mutex::new(FakeState {
                 next_id: 223_443,
                 ..FakeState::default()
@@ -134,21 +134,6 @@ impl ZendeskFake {
             .retain(|_, c| c["identifier"] != identifier);
     }
 
-    /// Requests received so far.
-    pub fn requests(&self) -> usize {
-        self.state.lock().unwrap().requests
-    }
-
-    /// Requests that broke Zendesk's published API.
-    pub fn violations(&self) -> Vec<String> {
-        self.state.lock().unwrap().violations.clone()
-    }
-
-    /// The next requests meet these faults, in order.
-    pub fn queue_faults(&self, faults: &[Fault]) {
-        self.state.lock().unwrap().faults.queue(faults);
-    }
-
     /// Pages hold at most `n` clients, whatever the caller asks for.
     pub fn limit_page_size(&self, n: usize) {
         self.state.lock().unwrap().max_page_size = Some(n);
@@ -176,17 +161,13 @@ impl ZendeskFake {
         let problems =
             self.spec
                 .check_request(method.as_str(), template, &path, query, &CURSOR_PARAMETERS);
-        let fault = {
-            let mut state = self.state.lock().unwrap();
-            state.requests += 1;
-            state.violations.extend(problems);
-            if !authorized {
-                state.violations.push(format!(
-                    "{method} {template}: not {{email}}/token:{{api_token}} Basic auth"
-                ));
-            }
-            state.faults.next()
-        };
+        let fault = self.ledger.arrive();
+        self.ledger.violations_found(problems);
+        if !authorized {
+            self.violation(format!(
+                "{method} {template}: not {{email}}/token:{{api_token}} Basic auth"
+            ));
+        }
         if !authorized {
             return Err((
                 StatusCode::UNAUTHORIZED,
@@ -238,13 +219,13 @@ impl ZendeskFake {
             Ok(client)
         } else {
             let text = problems.join("; ");
-            self.state.lock().unwrap().violations.extend(problems);
+            self.ledger.violations_found(problems);
             Err(record_invalid("client", &text))
         }
     }
 
     fn violation(&self, text: String) {
-        self.state.lock().unwrap().violations.push(text);
+        self.ledger.violation(text);
     }
 
     /// The record id of a path, which the document types as an integer.
