@@ -29,7 +29,8 @@ use url::Url;
 
 use super::http_client::{Answer, ProviderHttp, ProviderSetupError, Resilience};
 use super::{
-    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, urlencode,
+    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
+    urlencode,
 };
 use crate::domain::values::AuthMethod;
 use crate::domain::{ClientId, ClientMetadata, ProviderState};
@@ -100,10 +101,7 @@ struct Envelope {
 impl BillForward {
     /// Builds the backend.
     pub fn new(settings: BillForwardSettings) -> Result<Self, ProviderSetupError> {
-        let clients_url = format!(
-            "{}/clients",
-            settings.base_url.as_str().trim_end_matches('/')
-        );
+        let clients_url = endpoint(&settings.base_url, "/clients");
         Ok(Self {
             http: ProviderHttp::new(settings.resilience)?,
             clients_url,

@@ -21,7 +21,8 @@ use url::Url;
 
 use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience, next_link};
 use super::{
-    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, urlencode,
+    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
+    urlencode,
 };
 use crate::domain::metadata::ClientKeys;
 use crate::domain::{ClientId, ClientMetadata, ProviderState};
@@ -125,10 +126,7 @@ struct HydraAnswer {
 impl Hydra {
     /// Builds the backend.
     pub fn new(settings: HydraSettings) -> Result<Self, ProviderSetupError> {
-        let clients_url = format!(
-            "{}/admin/clients",
-            settings.admin_url.as_str().trim_end_matches('/')
-        );
+        let clients_url = endpoint(&settings.admin_url, "/admin/clients");
         Ok(Self {
             http: ProviderHttp::new(settings.resilience)?,
             discovery: DiscoveryCache::new(&settings.issuer)?,

@@ -16,6 +16,11 @@ pub mod okta;
 pub mod rfc7591;
 pub mod zendesk;
 
+/// `path` under a configured base URL, whether or not the base ends in `/`.
+fn endpoint(base: &url::Url, path: &str) -> String {
+    format!("{}{path}", base.as_str().trim_end_matches('/'))
+}
+
 /// `text` escaped for one URL path segment or query value.
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()

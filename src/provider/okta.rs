@@ -34,7 +34,8 @@ use super::http_client::{
     Answer, DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience, next_link,
 };
 use super::{
-    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, urlencode,
+    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
+    urlencode,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::metadata::ClientKeys;
@@ -125,10 +126,7 @@ struct OktaState {
 impl Okta {
     /// Builds the backend.
     pub fn new(settings: OktaSettings) -> Result<Self, ProviderSetupError> {
-        let clients_url = format!(
-            "{}/oauth2/v1/clients",
-            settings.org_url.as_str().trim_end_matches('/')
-        );
+        let clients_url = endpoint(&settings.org_url, "/oauth2/v1/clients");
         Ok(Self {
             http: ProviderHttp::new(settings.resilience)?,
             discovery: DiscoveryCache::new(&settings.org_url)?,

@@ -25,7 +25,9 @@ use serde_json::Value;
 use url::Url;
 
 use super::http_client::{Answer, ProviderHttp, ProviderSetupError, Resilience};
-use super::{Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
+use super::{
+    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
+};
 use crate::domain::values::{AuthMethod, GrantType};
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
@@ -125,10 +127,7 @@ struct ZendeskState {
 impl Zendesk {
     /// Builds the backend.
     pub fn new(settings: ZendeskSettings) -> Result<Self, ProviderSetupError> {
-        let clients_url = format!(
-            "{}/api/v2/oauth/clients",
-            settings.base_url.as_str().trim_end_matches('/')
-        );
+        let clients_url = endpoint(&settings.base_url, "/api/v2/oauth/clients");
         Ok(Self {
             http: ProviderHttp::new(settings.resilience)?,
             clients_url,

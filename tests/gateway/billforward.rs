@@ -158,20 +158,7 @@ async fn billforward_failures_rate_limit_unknown_and_lost_creates() {
 
     let client = app.register(&web_client()).await;
     fake.forget(id_of(&client));
-    let response = app
-        .update(
-            &client,
-            Some(token_of(&client)),
-            &update_body(&client, web_client()),
-        )
-        .await;
-    let (error, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
-    assert_eq!(
-        error, "invalid_token",
-        "RFC 7592: the client does not exist"
-    );
-    let deleted = app.delete(&client, Some(token_of(&client))).await;
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_missing_at_provider_reads_as_gone(&app, &client).await;
 
     // A lost answer is checked by id: the client is there, with the gateway's secret.
     fake.ledger.queue_faults(&[Fault::CommitAndDrop]);

@@ -188,20 +188,7 @@ async fn zendesk_rate_limit_and_unknown_records() {
 
     let client = app.register(&web_client()).await;
     fake.forget(id_of(&client));
-    let response = app
-        .update(
-            &client,
-            Some(token_of(&client)),
-            &update_body(&client, web_client()),
-        )
-        .await;
-    let (error, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
-    assert_eq!(
-        error, "invalid_token",
-        "RFC 7592: the client does not exist"
-    );
-    let deleted = app.delete(&client, Some(token_of(&client))).await;
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_missing_at_provider_reads_as_gone(&app, &client).await;
     fake.ledger.assert_clean("Zendesk");
 }
 

@@ -100,6 +100,26 @@ pub async fn spawn_app_for_provider(provider_keys: &str) -> TestApp {
     .await
 }
 
+/// For a client the provider no longer holds (deleted behind the gateway's
+/// back): an update answers RFC 7592's `401 invalid_token` (the client does
+/// not exist), and a delete succeeds, since the client is gone either way.
+pub async fn assert_missing_at_provider_reads_as_gone(app: &TestApp, client: &Value) {
+    let response = app
+        .update(
+            client,
+            Some(token_of(client)),
+            &update_body(client, web_client()),
+        )
+        .await;
+    let (error, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(
+        error, "invalid_token",
+        "RFC 7592: the client does not exist"
+    );
+    let deleted = app.delete(client, Some(token_of(client))).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+}
+
 impl TestApp {
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
