@@ -224,6 +224,21 @@ pub enum ProviderKind {
     BillForward(BillForwardSettings),
 }
 
+impl ProviderKind {
+    /// The provider's base URL when the gateway sends it a credential.
+    #[must_use]
+    pub fn credentialed_url(&self) -> Option<&Url> {
+        match self {
+            Self::Local => None,
+            Self::Hydra(s) => s.api_key.as_ref().map(|_| &s.admin_url),
+            Self::Rfc7591(s) => Some(&s.registration_endpoint),
+            Self::Okta(s) => Some(&s.org_url),
+            Self::Zendesk(s) => Some(&s.base_url),
+            Self::BillForward(s) => Some(&s.base_url),
+        }
+    }
+}
+
 /// `[log]`.
 #[derive(Debug, Clone)]
 pub struct LogConfig {

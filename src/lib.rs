@@ -13,8 +13,9 @@
 //!   [`registration::StatementVerifier`].
 //! - [`store`]: the SQL store (SQLite embedded, PostgreSQL for several
 //!   instances), the read cache in front of it, sealing of provider state.
-//! - [`provider`]: one backend per file (`local`, `hydra`, `rfc7591`), their
-//!   shared HTTP plumbing (timeouts, retries, circuit breaker) and metrics.
+//! - [`provider`]: one backend per file (`local`, `hydra`, `rfc7591`, `okta`,
+//!   `zendesk`, `billforward`), their shared HTTP plumbing (timeouts,
+//!   retries, circuit breaker) and metrics.
 //! - [`outbound`]: the SSRF-guarded HTTP client for URLs apps point at.
 //! - [`software_statement`]: verification of signed software statements.
 //! - [`http`]: routes, extractors, rate limits, error mapping, layer stack.
