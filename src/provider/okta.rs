@@ -358,6 +358,32 @@ fn application_type(metadata: &ClientMetadata) -> &'static str {
     }
 }
 
+/// The grant types Okta's `createClient` table allows per app type.
+fn grants_of(app_type: &str) -> &'static [GrantType] {
+    match app_type {
+        "browser" => &[
+            GrantType::AuthorizationCode,
+            GrantType::Implicit,
+            GrantType::Saml2Bearer,
+        ],
+        "native" => &[
+            GrantType::AuthorizationCode,
+            GrantType::Implicit,
+            GrantType::Password,
+            GrantType::RefreshToken,
+            GrantType::Saml2Bearer,
+        ],
+        "service" => &[GrantType::ClientCredentials, GrantType::Saml2Bearer],
+        _ => &[
+            GrantType::AuthorizationCode,
+            GrantType::Implicit,
+            GrantType::RefreshToken,
+            GrantType::ClientCredentials,
+            GrantType::Saml2Bearer,
+        ],
+    }
+}
+
 fn state(client_name: String) -> Result<ProviderState, ProviderError> {
     serde_json::to_value(OktaState { client_name })
         .map(ProviderState)
@@ -380,6 +406,8 @@ impl Provider for Okta {
         "okta"
     }
 
+    /// Okta's authentication methods, and its table of grant types per app
+    /// type (`createClient`): web and native apps need `authorization_code`.
     fn supports(&self, metadata: &ClientMetadata) -> Result<(), String> {
         let method = metadata.token_endpoint_auth_method;
         if matches!(
@@ -390,6 +418,23 @@ impl Provider for Okta {
                 "the okta provider does not support token_endpoint_auth_method `{method}` \
                  (Okta offers client_secret_basic, client_secret_post, client_secret_jwt, \
                  private_key_jwt and none)"
+            ));
+        }
+        let app_type = application_type(metadata);
+        let allowed = grants_of(app_type);
+        if let Some(grant) = metadata.grant_types.iter().find(|g| !allowed.contains(g)) {
+            let allowed: Vec<&str> = allowed.iter().map(|g| g.as_str()).collect();
+            return Err(format!(
+                "the okta provider does not allow grant type `{grant}` for this client, \
+                 which Okta holds as a `{app_type}` app (allowed: {})",
+                allowed.join(", ")
+            ));
+        }
+        let needs_code = matches!(app_type, "web" | "native");
+        if needs_code && !metadata.grant_types.contains(&GrantType::AuthorizationCode) {
+            return Err(format!(
+                "the okta provider requires grant type `authorization_code` for this \
+                 client, which Okta holds as a `{app_type}` app"
             ));
         }
         Ok(())

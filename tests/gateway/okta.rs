@@ -182,6 +182,16 @@ async fn okta_limits_and_duplicate_names_are_refused_clearly() {
         .await;
     assert_eq!(error, "invalid_client_metadata");
     assert!(description.contains("okta"), "{description}");
+    // Okta's table of grant types per app type: a browser app has no refresh_token.
+    let (error, description) = app
+        .register_error(&json!({
+            "redirect_uris": ["https://spa.example.com/cb"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+        }))
+        .await;
+    assert_eq!(error, "invalid_client_metadata");
+    assert!(description.contains("`browser` app"), "{description}");
     assert_eq!(fake.ledger.requests(), 0, "refused before calling Okta");
 
     fake.seed("Taken");

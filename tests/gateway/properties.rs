@@ -257,3 +257,83 @@ fn arbitrary_bodies_never_make_the_server_fail() {
         })
         .unwrap();
 }
+
+/// Registers valid documents through a provider backend: each is created
+/// (201) or refused before or by the provider with `invalid_client_metadata`
+/// naming it (a limit of the provider, or Okta's unique names), never
+/// anything else, and no request breaks the vendor's document.
+fn valid_registrations_respect_the_provider(
+    provider: &str,
+    runtime: &tokio::runtime::Runtime,
+    app: &TestApp,
+) {
+    let mut runner = proptest::test_runner::TestRunner::new(ProptestConfig::with_cases(48));
+    runner
+        .run(&valid_document(), |body| {
+            let (status, answer) = runtime.block_on(async {
+                let response = app.post_register(&body).await;
+                let status = response.status().as_u16();
+                (status, response.json::<Value>().await.unwrap())
+            });
+            let refused_by_provider = status == 400
+                && answer["error"] == "invalid_client_metadata"
+                && answer["error_description"]
+                    .as_str()
+                    .is_some_and(|d| d.contains(&format!("the {provider} provider")));
+            prop_assert!(
+                status == 201 || refused_by_provider,
+                "{} {} for {}",
+                status,
+                answer,
+                body
+            );
+            Ok(())
+        })
+        .unwrap();
+}
+
+#[test]
+fn valid_registrations_never_break_a_providers_api() {
+    use crate::support::billforward::{self, BillForwardFake};
+    use crate::support::hydra::HydraFake;
+    use crate::support::okta::{self, OktaFake};
+    use crate::support::zendesk::{self, ZendeskFake};
+
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    let fake = runtime.block_on(OktaFake::start());
+    let app = runtime.block_on(spawn_app_for_provider(&format!(
+        "kind = \"okta\"\norg_url = \"{}\"\napi_token = \"{}\"",
+        fake.base,
+        okta::API_TOKEN
+    )));
+    valid_registrations_respect_the_provider("okta", &runtime, &app);
+    fake.ledger.assert_clean("Okta");
+
+    let fake = runtime.block_on(ZendeskFake::start());
+    let app = runtime.block_on(spawn_app_for_provider(&format!(
+        "kind = \"zendesk\"\nbase_url = \"{}\"\nemail = \"{}\"\napi_token = \"{}\"\nuser_id = 1",
+        fake.base,
+        zendesk::EMAIL,
+        zendesk::API_TOKEN
+    )));
+    valid_registrations_respect_the_provider("zendesk", &runtime, &app);
+    fake.ledger.assert_clean("Zendesk");
+
+    let fake = runtime.block_on(BillForwardFake::start());
+    let app = runtime.block_on(spawn_app_for_provider(&format!(
+        "kind = \"billforward\"\nbase_url = \"{}\"\napi_token = \"{}\"\n\
+         organization_id = \"O\"\nresource_ids = [\"r\"]\nauthorities = [\"A\"]",
+        fake.base,
+        billforward::API_TOKEN
+    )));
+    valid_registrations_respect_the_provider("billforward", &runtime, &app);
+    fake.ledger.assert_clean("BillForward");
+
+    let fake = runtime.block_on(HydraFake::start());
+    let app = runtime.block_on(spawn_app_for_provider(&format!(
+        "kind = \"hydra\"\nadmin_url = \"{0}\"\nissuer = \"{0}\"",
+        fake.base
+    )));
+    valid_registrations_respect_the_provider("hydra", &runtime, &app);
+    fake.ledger.assert_clean("Hydra");
+}
