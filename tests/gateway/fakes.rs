@@ -71,7 +71,7 @@ async fn okta_fake_flags_what_okta_documents_as_invalid() {
     flagged(&violations, "/jwks/keys/0");
     flagged(&violations, "limit=500");
     flagged(&violations, "`sort`");
-    flagged(&violations, "no SSWS API token");
+    flagged(&violations, "no SSWS API token or Bearer access token");
 }
 
 #[tokio::test]

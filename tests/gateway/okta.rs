@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::okta::{API_TOKEN, Fault, OktaFake};
+use crate::support::okta::{ACCESS_TOKEN, API_TOKEN, Fault, OktaFake};
 use crate::support::*;
 
 /// Without retries and with a circuit that never opens, so that each fault
@@ -346,5 +346,18 @@ async fn okta_holds_keys_for_private_key_jwt() {
     assert_eq!(held["jwks"], jwks);
     assert_eq!(held["token_endpoint_auth_method"], "private_key_jwt");
     assert!(held.get("client_secret").is_none() && client.get("client_secret").is_none());
+    fake.ledger.assert_clean("Okta");
+}
+
+#[tokio::test]
+async fn okta_accepts_an_oauth_access_token_instead_of_an_api_token() {
+    let fake = OktaFake::start().await;
+    let app = spawn_app_for_provider(&format!(
+        "kind = \"okta\"\norg_url = \"{}\"\naccess_token = \"{ACCESS_TOKEN}\"",
+        fake.base
+    ))
+    .await;
+    let client = app.register(&web_client()).await;
+    assert!(fake.client(id_of(&client)).is_some());
     fake.ledger.assert_clean("Okta");
 }

@@ -6,7 +6,7 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::zendesk::{API_TOKEN, EMAIL, Fault, ZendeskFake};
+use crate::support::zendesk::{ACCESS_TOKEN, API_TOKEN, EMAIL, Fault, ZendeskFake};
 use crate::support::*;
 
 /// The admin recorded as creator of every client.
@@ -229,5 +229,18 @@ async fn zendesk_lost_creates_are_adopted_or_removed_by_reconcile() {
     rows.sort();
     held.sort();
     assert_eq!(rows, held);
+    fake.ledger.assert_clean("Zendesk");
+}
+
+#[tokio::test]
+async fn zendesk_accepts_an_oauth_access_token_instead_of_an_api_token() {
+    let fake = ZendeskFake::start().await;
+    let app = spawn_app_for_provider(&format!(
+        "kind = \"zendesk\"\nbase_url = \"{}\"\naccess_token = \"{ACCESS_TOKEN}\"\nuser_id = 1",
+        fake.base
+    ))
+    .await;
+    let client = app.register(&web_client()).await;
+    assert!(fake.client(id_of(&client)).is_some());
     fake.ledger.assert_clean("Zendesk");
 }

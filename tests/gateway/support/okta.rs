@@ -29,6 +29,8 @@ use super::openapi::Spec;
 
 /// The API token the fake accepts (`Authorization: SSWS …`).
 pub const API_TOKEN: &str = "okta-test-api-token";
+/// The OAuth access token (`okta.clients.*` scopes) the fake accepts as Bearer.
+pub const ACCESS_TOKEN: &str = "okta-test-access-token";
 /// Requests per window in the announced budget.
 const BUDGET_LIMIT: i64 = 600;
 
@@ -161,15 +163,19 @@ impl OktaFake {
         query: &BTreeMap<String, String>,
         headers: &HeaderMap,
     ) -> Result<Option<Fault>, Response> {
-        let authorized = headers
+        let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            == Some(format!("SSWS {API_TOKEN}").as_str());
+            .unwrap_or_default();
+        let authorized = presented == format!("SSWS {API_TOKEN}")
+            || presented == format!("Bearer {ACCESS_TOKEN}");
         let problems = self.spec.check_request(method, template, path, query, &[]);
         let fault = self.ledger.arrive();
         self.ledger.violations_found(problems);
         if !authorized {
-            self.violation(format!("{method} {template}: no SSWS API token"));
+            self.violation(format!(
+                "{method} {template}: no SSWS API token or Bearer access token"
+            ));
         }
         let spent = {
             let mut state = self.state.lock().unwrap();

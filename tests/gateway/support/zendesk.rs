@@ -31,6 +31,8 @@ use super::openapi::Spec;
 pub const EMAIL: &str = "admin@example.com";
 /// The API token the fake accepts.
 pub const API_TOKEN: &str = "zendesk-test-api-token";
+/// The OAuth access token of an admin the fake accepts as Bearer.
+pub const ACCESS_TOKEN: &str = "zendesk-test-access-token";
 /// Query parameters of Zendesk's cursor pagination, documented in its
 /// pagination reference rather than per operation.
 const CURSOR_PARAMETERS: [&str; 2] = ["page[size]", "page[after]"];
@@ -153,10 +155,11 @@ impl ZendeskFake {
             "Basic {}",
             base64::engine::general_purpose::STANDARD.encode(format!("{EMAIL}/token:{API_TOKEN}"))
         );
-        let authorized = headers
+        let presented = headers
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
-            == Some(expected.as_str());
+            .unwrap_or_default();
+        let authorized = presented == expected || presented == format!("Bearer {ACCESS_TOKEN}");
         let path: Vec<(&str, &str)> = id.map(|id| ("oauth_client_id", id)).into_iter().collect();
         let problems =
             self.spec
