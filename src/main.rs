@@ -100,7 +100,8 @@ enum IatAction {
     },
     /// Revoke a token.
     Revoke {
-        /// The token's id.
+        /// The token's id (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }
@@ -113,7 +114,7 @@ enum ClientsAction {
         #[arg(long)]
         json: bool,
         /// Start after this client id.
-        #[arg(long)]
+        #[arg(long, allow_hyphen_values = true)]
         after: Option<String>,
         /// At most this many clients.
         #[arg(long, default_value_t = 100)]
@@ -121,7 +122,8 @@ enum ClientsAction {
     },
     /// Show one client.
     Show {
-        /// The client id.
+        /// The client id (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
         /// Print JSON instead of text.
         #[arg(long)]
@@ -129,12 +131,14 @@ enum ClientsAction {
     },
     /// Delete a client, at the provider and in the gateway.
     Delete {
-        /// The client id.
+        /// The client id (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
     /// Issue a new client secret, through the provider; printed once.
     RotateSecret {
-        /// The client id.
+        /// The client id (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
         id: String,
     },
 }

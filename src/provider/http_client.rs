@@ -231,8 +231,11 @@ impl Answer {
     }
 
     /// Classifies a non-success answer: 429 and 503 say nothing was done and
-    /// when to retry; other 4xx refuse the request (with the provider's reason);
-    /// other 5xx leave the outcome unknown.
+    /// when to retry; 401 and 403 refuse the gateway's own credential, which
+    /// no change by the app can mend, so they are an outage for the operator;
+    /// other 4xx refuse the request (with the provider's reason); other 5xx
+    /// leave the outcome unknown. Backends read the 401 or 404 that means
+    /// "unknown client" before calling this.
     #[must_use]
     pub fn failure(&self) -> ProviderError {
         let status = self.status;
@@ -240,6 +243,14 @@ impl Answer {
             return ProviderError::Unavailable {
                 reason: format!("HTTP {status}: {}", self.reason()),
                 retry_after_secs: retry_after(&self.headers),
+            };
+        }
+        if status == StatusCode::UNAUTHORIZED || status == StatusCode::FORBIDDEN {
+            let reason = self.reason();
+            tracing::error!(%status, %reason, "the provider refused the gateway's credential");
+            return ProviderError::Unavailable {
+                reason: format!("the provider refused the gateway's credential (HTTP {status})"),
+                retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
             };
         }
         if status.is_client_error() {

@@ -65,12 +65,22 @@ impl Rfc7591 {
         })
     }
 
+    /// Sends a registration (once: a lost answer would register twice) or a
+    /// call to the client's RFC 7592 URI (retried; there a 401 or 404 means
+    /// the client no longer exists, RFC 7592 §2).
     async fn exchange(
         &self,
         request: RequestBuilder,
-        idempotent: bool,
+        at_client_uri: bool,
     ) -> Result<Provisioned, ProviderError> {
-        let answer = self.http.call(request, idempotent).await?;
+        let answer = self.http.call(request, at_client_uri).await?;
+        let gone = matches!(
+            answer.status,
+            StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND
+        );
+        if at_client_uri && gone {
+            return Err(ProviderError::NotFound(answer.reason()));
+        }
         if !answer.status.is_success() {
             return Err(answer.failure());
         }
@@ -132,7 +142,6 @@ impl Provider for Rfc7591 {
         if let Some(token) = &self.settings.initial_access_token {
             call = call.bearer_auth(token.expose());
         }
-        // A POST is not retried: a lost answer would register twice upstream.
         self.exchange(call, false).await
     }
 

@@ -293,3 +293,28 @@ async fn acknowledged_registrations_survive_kill_9() {
     }
     drop(server);
 }
+
+#[test]
+fn ids_beginning_with_a_hyphen_are_ids_not_flags() {
+    // Ids are random base64url text, so about one in 32 begins with `-`.
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), free_port());
+    let config = config.to_str().unwrap();
+    for command in [
+        &["clients", "show", "-Xy3"][..],
+        &["clients", "delete", "-Xy3"],
+        &["clients", "rotate-secret", "-Xy3"],
+        &["iat", "revoke", "-Xy3"],
+    ] {
+        let mut args = command.to_vec();
+        args.extend(["--config", config]);
+        let (ok, _, stderr) = run_cli(&args);
+        assert!(!ok);
+        assert!(
+            stderr.contains("-Xy3") && !stderr.contains("unexpected argument"),
+            "{command:?}: {stderr}"
+        );
+    }
+    let (ok, _, stderr) = run_cli(&["clients", "list", "--after", "-Xy3", "--config", config]);
+    assert!(ok, "{stderr}");
+}

@@ -361,3 +361,23 @@ async fn okta_accepts_an_oauth_access_token_instead_of_an_api_token() {
     assert!(fake.client(id_of(&client)).is_some());
     fake.ledger.assert_clean("Okta");
 }
+
+#[tokio::test]
+async fn a_credential_okta_refuses_is_an_outage_not_the_apps_fault() {
+    let fake = OktaFake::start().await;
+    let app = spawn_app_for_provider(&format!(
+        "kind = \"okta\"\norg_url = \"{}\"\napi_token = \"revoked-token\"",
+        fake.base
+    ))
+    .await;
+    let response = app.post_register(&web_client()).await;
+    let (error, description) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(error, "temporarily_unavailable");
+    assert!(description.contains("credential"), "{description}");
+    assert!(app.rows().await.is_empty());
+    assert_eq!(
+        fake.ledger.violations().len(),
+        1,
+        "the fake saw the wrong token"
+    );
+}
