@@ -307,12 +307,18 @@ impl Okta {
         let Some(client) = found.pop() else {
             return Err(lost);
         };
-        tracing::info!(client_id = %client.client_id, "adopted an Okta client whose create answer was lost");
-        let client_secret = if request.metadata.needs_client_secret() {
-            Some(self.new_secret(&client.client_id).await?)
-        } else {
-            None
+        let method = request.metadata.token_endpoint_auth_method;
+        let client_secret = match (request.metadata.needs_client_secret(), renewable(method)) {
+            (false, _) => None,
+            // The first secret was never seen and Okta cannot make another:
+            // the client stays pending and reconcile deletes it.
+            (true, false) => return Err(lost),
+            (true, true) => Some(self.new_secret(&client.client_id).await.map_err(|e| {
+                // The client exists at Okta: leave the registration pending.
+                ProviderError::Indeterminate(format!("adopting {}: {e}", client.client_id))
+            })?),
         };
+        tracing::info!(client_id = %client.client_id, "adopted an Okta client whose create answer was lost");
         Ok(Provisioned {
             client_id: Some(ClientId::new(client.client_id)),
             client_secret,
@@ -356,6 +362,15 @@ fn application_type(metadata: &ClientMetadata) -> &'static str {
         ApplicationType::Web if !interactive => "service",
         ApplicationType::Web => "web",
     }
+}
+
+/// Whether `lifecycle/newSecret` applies: Okta documents it for
+/// `client_secret_basic` and `client_secret_post` only.
+fn renewable(method: AuthMethod) -> bool {
+    matches!(
+        method,
+        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
+    )
 }
 
 /// The grant types Okta's `createClient` table allows per app type.
@@ -484,7 +499,8 @@ impl Provider for Okta {
         }
         let client: OktaAnswer = answer.json()?;
         let with_secret = request.metadata.needs_client_secret();
-        let client_secret = if with_secret && request.client_secret.is_some() {
+        let method = request.metadata.token_endpoint_auth_method;
+        let client_secret = if with_secret && request.client_secret.is_some() && renewable(method) {
             // The gateway asked for a new secret; Okta makes its own.
             Some(self.new_secret(id).await?)
         } else {

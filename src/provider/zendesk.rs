@@ -257,6 +257,8 @@ impl Zendesk {
         tracing::info!(client_id = %request.client_id, "adopted a Zendesk client whose create answer was lost");
         self.provisioned(id, request.metadata.needs_client_secret())
             .await
+            // The record exists at Zendesk: leave the registration pending.
+            .map_err(|e| ProviderError::Indeterminate(format!("adopting record {id}: {e}")))
     }
 
     /// Record `id` as provisioned, with a secret freshly generated when `new_secret`.

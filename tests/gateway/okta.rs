@@ -381,3 +381,36 @@ async fn a_credential_okta_refuses_is_an_outage_not_the_apps_fault() {
         "the fake saw the wrong token"
     );
 }
+
+#[tokio::test]
+async fn okta_lost_create_without_a_fresh_secret_stays_pending_until_reconcile() {
+    let fake = OktaFake::start().await;
+    let app = gateway_for(&fake).await;
+    // Found again, but newSecret fails: the client is at Okta, the app has no secret.
+    fake.ledger
+        .queue_faults(&[Fault::CommitAndDrop, Fault::Pass, Fault::ServerError]);
+    let response = app.post_register(&web_client()).await;
+    error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    // client_secret_jwt: Okta's newSecret does not apply, so it cannot be adopted.
+    fake.ledger.queue_faults(&[Fault::CommitAndDrop]);
+    let response = app
+        .post_register(&json!({
+            "redirect_uris": ["https://jwt.example.com/cb"],
+            "token_endpoint_auth_method": "client_secret_jwt",
+        }))
+        .await;
+    error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
+    assert_eq!(fake.client_ids().len(), 2);
+    assert!(
+        app.rows()
+            .await
+            .iter()
+            .all(|(_, state)| *state == "pending")
+    );
+
+    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    assert_eq!(report.abandoned_removed_at_provider.len(), 2, "{report:?}");
+    assert!(fake.client_ids().is_empty());
+    assert!(app.rows().await.is_empty());
+    fake.ledger.assert_clean("Okta");
+}

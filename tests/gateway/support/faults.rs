@@ -14,6 +14,8 @@ use rand::{Rng, SeedableRng};
 /// What a fake does to one request instead of (or after) serving it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Fault {
+    /// Served normally: holds a place in a queue of faults.
+    Pass,
     /// 500 without doing anything.
     ServerError,
     /// Sleeps far past any client timeout, doing nothing.
