@@ -3,8 +3,8 @@
 //! Okta picks the client id and the secret, so the id Okta returns becomes the
 //! gateway's client id and the secret Okta returns is the one handed to the
 //! app. `client_name` is required and unique per org: the gateway sends the
-//! app's name, or `dcr-{gateway id}` when it sent none, and keeps the name it
-//! sent as provider state so that a full-replace PUT sends it again.
+//! app's name, or `dcr-{gateway id}` when it sent none, and keeps that default
+//! as provider state so that a full-replace PUT sends the same one again.
 //!
 //! A create is never retried. When its answer is lost, the backend lists
 //! clients whose name starts with the name it sent (`q=`), takes the one with
@@ -117,10 +117,12 @@ struct OktaAnswer {
     token_endpoint_auth_method: Option<String>,
 }
 
-/// The provider state kept per client: the name sent to Okta.
+/// The provider state kept per client: the name Okta holds when the app
+/// sends none (derived from the gateway's provisional id at registration,
+/// so that it stays the same when Okta's id replaces that one).
 #[derive(Debug, Serialize, Deserialize)]
 struct OktaState {
-    client_name: String,
+    default_name: String,
 }
 
 impl Okta {
@@ -167,15 +169,23 @@ impl Okta {
         Ok(answer)
     }
 
-    /// The name Okta holds for this client: the one sent before, else the
-    /// app's, else one derived from the gateway's id.
-    fn client_name(request: &ProvisionRequest<'_>) -> String {
+    /// The name Okta holds when the app sends none: kept from the
+    /// registration, or derived from the gateway's provisional id.
+    fn default_name(request: &ProvisionRequest<'_>) -> String {
         request
             .state
             .and_then(|s| serde_json::from_value::<OktaState>(s.0.clone()).ok())
-            .map(|s| s.client_name)
-            .or_else(|| request.metadata.client_name.plain.clone())
-            .unwrap_or_else(|| format!("dcr-{}", request.client_id))
+            .map_or_else(|| format!("dcr-{}", request.client_id), |s| s.default_name)
+    }
+
+    /// The name to send: the app's, else the default.
+    fn client_name(request: &ProvisionRequest<'_>, default_name: &str) -> String {
+        request
+            .metadata
+            .client_name
+            .plain
+            .clone()
+            .unwrap_or_else(|| default_name.to_owned())
     }
 
     fn body<'a>(metadata: &'a ClientMetadata, client_name: &'a str) -> OktaClient<'a> {
@@ -209,7 +219,7 @@ impl Okta {
     /// What a create or replace answer provisions.
     fn provisioned(
         answer: &Answer,
-        client_name: String,
+        default_name: String,
         with_secret: bool,
     ) -> Result<Provisioned, ProviderError> {
         let client: OktaAnswer = answer.json()?;
@@ -225,7 +235,7 @@ impl Okta {
         Ok(Provisioned {
             client_id: Some(ClientId::new(client.client_id)),
             client_secret,
-            state: Some(state(client_name)?),
+            state: Some(state(default_name)?),
         })
     }
 
@@ -298,9 +308,10 @@ impl Okta {
     async fn recover(
         &self,
         request: &ProvisionRequest<'_>,
-        client_name: String,
+        default_name: String,
         lost: ProviderError,
     ) -> Result<Provisioned, ProviderError> {
+        let client_name = Self::client_name(request, &default_name);
         let Ok(mut found) = self.find(request, &client_name).await else {
             return Err(lost);
         };
@@ -322,7 +333,7 @@ impl Okta {
         Ok(Provisioned {
             client_id: Some(ClientId::new(client.client_id)),
             client_secret,
-            state: Some(state(client_name)?),
+            state: Some(state(default_name)?),
         })
     }
 
@@ -399,8 +410,8 @@ fn grants_of(app_type: &str) -> &'static [GrantType] {
     }
 }
 
-fn state(client_name: String) -> Result<ProviderState, ProviderError> {
-    serde_json::to_value(OktaState { client_name })
+fn state(default_name: String) -> Result<ProviderState, ProviderError> {
+    serde_json::to_value(OktaState { default_name })
         .map(ProviderState)
         .map_err(|e| ProviderError::Indeterminate(e.to_string()))
 }
@@ -456,7 +467,8 @@ impl Provider for Okta {
     }
 
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
-        let client_name = Self::client_name(request);
+        let default_name = Self::default_name(request);
+        let client_name = Self::client_name(request, &default_name);
         let body = Self::body(request.metadata, &client_name);
         // Never retried: Okta picks the id, so a repeat would make a second client.
         let sent = self
@@ -468,21 +480,22 @@ impl Provider for Okta {
         let with_secret = request.metadata.needs_client_secret();
         let outcome = sent.and_then(|answer| {
             if answer.status.is_success() {
-                Self::provisioned(&answer, client_name.clone(), with_secret)
+                Self::provisioned(&answer, default_name.clone(), with_secret)
             } else {
                 Err(answer.failure())
             }
         });
         match outcome {
             Err(lost @ ProviderError::Indeterminate(_)) => {
-                self.recover(request, client_name, lost).await
+                self.recover(request, default_name, lost).await
             }
             other => other,
         }
     }
 
     async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
-        let client_name = Self::client_name(request);
+        let default_name = Self::default_name(request);
+        let client_name = Self::client_name(request, &default_name);
         let body = Self::body(request.metadata, &client_name);
         let id = request.client_id.as_str();
         let answer = self
@@ -514,7 +527,7 @@ impl Provider for Okta {
         Ok(Provisioned {
             client_id: None,
             client_secret,
-            state: Some(state(client_name)?),
+            state: Some(state(default_name)?),
         })
     }
 
@@ -544,7 +557,7 @@ impl Provider for Okta {
         &self,
         client: &ProvisionRequest<'_>,
     ) -> Result<Presence, ProviderError> {
-        let client_name = Self::client_name(client);
+        let client_name = Self::client_name(client, &Self::default_name(client));
         let found = self.find(client, &client_name).await?;
         if found.is_empty() {
             return Ok(Presence::Absent);

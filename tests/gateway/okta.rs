@@ -71,7 +71,7 @@ async fn okta_register_read_replace_rotate_delete() {
                 &client,
                 json!({
                     "redirect_uris": ["https://app.example.com/new"],
-                    "client_name": "Okta app",
+                    "client_name": "Okta app, renamed",
                     "scope": "openid",
                 }),
             ),
@@ -84,6 +84,7 @@ async fn okta_register_read_replace_rotate_delete() {
         held["redirect_uris"],
         json!(["https://app.example.com/new"])
     );
+    assert_eq!(held["client_name"], "Okta app, renamed");
     assert_eq!(
         held["client_secret"], client["client_secret"],
         "no rotation on replace"
