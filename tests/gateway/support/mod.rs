@@ -1,6 +1,8 @@
 //! Test harness: the real gateway on 127.0.0.1:0 with a temporary SQLite file,
 //! the real binary for CLI and crash tests, an HTTPS document server, and
-//! stateful provider fakes.
+//! stateful provider fakes (Hydra, Okta, Zendesk, BillForward) that check
+//! every request against their vendor's published document (`openapi`) and
+//! keep a `faults::Ledger` of what they received and were told to do.
 
 pub mod billforward;
 pub mod faults;
