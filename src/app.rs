@@ -87,6 +87,7 @@ pub async fn build_gateway(config: &Config) -> Result<Gateway, StartupError> {
         default_policy: config.registration.default_policy.clone(),
         statements,
         statement_required: config.software_statement.required,
+        report_unknown_clients: config.provider.report_unknown_clients,
     };
     let service = Arc::new(RegistrationService::new(
         cache.clone(),

@@ -196,6 +196,9 @@ pub struct ProviderConfig {
     pub timeout: Duration,
     /// How often the background reconcile runs (zero: never).
     pub reconcile_interval: Duration,
+    /// Whether reconcile reports clients the provider holds that the gateway
+    /// did not make (false where the provider is shared with other tools).
+    pub report_unknown_clients: bool,
 }
 
 impl ProviderConfig {
@@ -458,6 +461,7 @@ struct RawProvider {
     circuit_failures: u32,
     circuit_cooldown: String,
     reconcile_interval: String,
+    report_unknown_clients: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
     issuer: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -507,6 +511,7 @@ impl Default for RawProvider {
             circuit_failures: 5,
             circuit_cooldown: "30s".into(),
             reconcile_interval: "60s".into(),
+            report_unknown_clients: true,
             issuer: None,
             admin_url: None,
             api_key: None,
@@ -1329,6 +1334,7 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
         "provider.reconcile_interval",
         check,
     );
+    let report_unknown_clients = raw.report_unknown_clients;
     let kind_name = raw.kind.as_str();
     let present = [
         ("issuer", raw.issuer.is_some()),
@@ -1464,6 +1470,7 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
         kind,
         timeout,
         reconcile_interval,
+        report_unknown_clients,
     }
 }
 

@@ -80,6 +80,9 @@ pub struct RegistrationSettings {
     pub statements: Option<Arc<dyn StatementVerifier>>,
     /// Whether every registration must carry a software statement.
     pub statement_required: bool,
+    /// Whether reconcile reports clients at the provider the gateway did
+    /// not make (noise where the provider also holds other tools' clients).
+    pub report_unknown_clients: bool,
 }
 
 impl RegistrationSettings {
@@ -94,6 +97,7 @@ impl RegistrationSettings {
             default_policy: "default".to_owned(),
             statements: None,
             statement_required: false,
+            report_unknown_clients: true,
         }
     }
 }
@@ -793,11 +797,13 @@ impl RegistrationService {
             }
         }
         let at_provider: std::collections::BTreeSet<ClientId> = at_provider.into_iter().collect();
-        report.unknown_to_gateway = at_provider
-            .iter()
-            .filter(|id| !in_gateway.contains_key(*id))
-            .cloned()
-            .collect();
+        if self.settings.report_unknown_clients {
+            report.unknown_to_gateway = at_provider
+                .iter()
+                .filter(|id| !in_gateway.contains_key(*id))
+                .cloned()
+                .collect();
+        }
         report.missing_at_provider = in_gateway
             .iter()
             .filter(|(id, state)| **state == ClientState::Active && !at_provider.contains(*id))

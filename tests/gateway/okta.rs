@@ -415,3 +415,35 @@ async fn okta_lost_create_without_a_fresh_secret_stays_pending_until_reconcile()
     assert!(app.rows().await.is_empty());
     fake.ledger.assert_clean("Okta");
 }
+
+#[tokio::test]
+async fn clients_made_elsewhere_in_the_org_are_drift_only_when_asked() {
+    let fake = OktaFake::start().await;
+    let foreign = fake.seed("Made in the admin console");
+    let reporting = gateway_for(&fake).await;
+    reporting.register(&web_client()).await;
+    let report = reporting.service.reconcile(Duration::ZERO).await.unwrap();
+    assert_eq!(
+        report
+            .unknown_to_gateway
+            .iter()
+            .map(ToString::to_string)
+            .collect::<Vec<_>>(),
+        vec![foreign]
+    );
+
+    let quiet = spawn_app_for_provider(&format!(
+        "kind = \"okta\"\norg_url = \"{}\"\napi_token = \"{API_TOKEN}\"\n\
+         report_unknown_clients = false",
+        fake.base
+    ))
+    .await;
+    let mine = quiet.register(&web_client()).await;
+    let report = quiet.service.reconcile(Duration::ZERO).await.unwrap();
+    assert!(!report.has_drift(), "{report:?}");
+    // Its own clients that vanish at Okta are still reported.
+    fake.forget(id_of(&mine));
+    let report = quiet.service.reconcile(Duration::ZERO).await.unwrap();
+    assert_eq!(report.missing_at_provider.len(), 1, "{report:?}");
+    fake.ledger.assert_clean("Okta");
+}
