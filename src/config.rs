@@ -1201,6 +1201,10 @@ fn okta(
     check: &mut impl FnMut(Result<(), String>),
 ) -> Option<OktaSettings> {
     let org_url = http_url(raw.org_url.as_deref(), "provider.org_url", "okta", check);
+    let issuer = match raw.issuer.as_deref() {
+        Some(text) => http_url(Some(text), "provider.issuer", "okta", check),
+        None => org_url.clone(),
+    };
     let credential = one_credential(
         ("api_token", raw.api_token),
         ("access_token", raw.access_token),
@@ -1210,6 +1214,7 @@ fn okta(
     let (is_api_token, credential) = credential?;
     Some(OktaSettings {
         org_url: org_url?,
+        issuer: issuer?,
         auth: if is_api_token {
             OktaAuth::ApiToken(credential)
         } else {
@@ -1367,7 +1372,7 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
         "local" => &[],
         "hydra" => &["issuer", "admin_url", "api_key", "lifespans"],
         "rfc7591" => &["issuer", "registration_endpoint", "initial_access_token"],
-        "okta" => &["org_url", "api_token", "access_token"],
+        "okta" => &["org_url", "issuer", "api_token", "access_token"],
         "zendesk" => &[
             "subdomain",
             "base_url",

@@ -62,6 +62,9 @@ pub enum OktaAuth {
 pub struct OktaSettings {
     /// The org URL, e.g. `https://example.okta.com`.
     pub org_url: Url,
+    /// The authorization server apps use, for discovery: the org's own
+    /// (`org_url`) or a custom one (`{org_url}/oauth2/default`).
+    pub issuer: Url,
     /// Management credential.
     pub auth: OktaAuth,
     /// Timeouts, retries and circuit breaker.
@@ -131,7 +134,7 @@ impl Okta {
         let clients_url = endpoint(&settings.org_url, "/oauth2/v1/clients");
         Ok(Self {
             http: ProviderHttp::new(settings.resilience)?,
-            discovery: DiscoveryCache::new(&settings.org_url)?,
+            discovery: DiscoveryCache::new(&settings.issuer)?,
             clients_url,
             settings,
             budget: RateBudget::default(),

@@ -447,3 +447,22 @@ async fn clients_made_elsewhere_in_the_org_are_drift_only_when_asked() {
     assert_eq!(report.missing_at_provider.len(), 1, "{report:?}");
     fake.ledger.assert_clean("Okta");
 }
+
+#[tokio::test]
+async fn discovery_comes_from_the_org_or_a_custom_authorization_server() {
+    let fake = OktaFake::start().await;
+    let org = gateway_for(&fake).await;
+    let custom_issuer = format!("{}/oauth2/default", fake.base);
+    let custom = spawn_app_for_provider(&format!(
+        "kind = \"okta\"\norg_url = \"{}\"\nissuer = \"{custom_issuer}\"\n\
+         api_token = \"{API_TOKEN}\"",
+        fake.base
+    ))
+    .await;
+    for (app, issuer) in [(&org, fake.base.clone()), (&custom, custom_issuer)] {
+        let doc = app.get_json("/.well-known/openid-configuration").await;
+        assert_eq!(doc["issuer"], issuer.as_str());
+        assert_eq!(doc["token_endpoint"], format!("{issuer}/v1/token"));
+        assert_eq!(doc["registration_endpoint"], app.url("/register"));
+    }
+}

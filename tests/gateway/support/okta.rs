@@ -92,7 +92,11 @@ impl OktaFake {
                 "/oauth2/v1/clients/{client_id}/lifecycle/newSecret",
                 post(new_secret),
             )
-            .route("/.well-known/openid-configuration", get(discovery))
+            .route("/.well-known/openid-configuration", get(org_discovery))
+            .route(
+                "/oauth2/{server}/.well-known/openid-configuration",
+                get(custom_discovery),
+            )
             .fallback(unknown_route)
             .method_not_allowed_fallback(unknown_route)
             .with_state(fake.clone());
@@ -672,18 +676,27 @@ async fn list(
     after(fault, fake.budgeted(response))
 }
 
-async fn discovery(State(fake): State<OktaFake>) -> Response {
+/// The discovery document of the authorization server at `issuer`.
+fn discovery(issuer: &str) -> Response {
     axum::Json(json!({
-        "issuer": fake.base,
-        "authorization_endpoint": format!("{}/oauth2/v1/authorize", fake.base),
-        "token_endpoint": format!("{}/oauth2/v1/token", fake.base),
-        "jwks_uri": format!("{}/oauth2/v1/keys", fake.base),
-        "registration_endpoint": format!("{}/oauth2/v1/clients", fake.base),
+        "issuer": issuer,
+        "authorization_endpoint": format!("{issuer}/v1/authorize"),
+        "token_endpoint": format!("{issuer}/v1/token"),
+        "jwks_uri": format!("{issuer}/v1/keys"),
+        "registration_endpoint": format!("{issuer}/v1/clients"),
         "response_types_supported": ["code", "id_token", "code id_token"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["RS256"],
     }))
     .into_response()
+}
+
+async fn org_discovery(State(fake): State<OktaFake>) -> Response {
+    discovery(&fake.base)
+}
+
+async fn custom_discovery(State(fake): State<OktaFake>, Path(server): Path<String>) -> Response {
+    discovery(&format!("{}/oauth2/{server}", fake.base))
 }
 
 async fn unknown_route(
