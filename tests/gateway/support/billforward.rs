@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
-use super::faults::{Ledger, after, before};
+use super::faults::{Ledger, after, before, or_answer};
 
 /// The private API token the fake accepts (Bearer).
 pub const API_TOKEN: &str = "billforward-test-token";
@@ -362,14 +362,8 @@ async fn create(
 ) -> Response {
     let here = "POST /clients";
     let problems = Model::query_problems(here, &[], &pairs(&uri));
-    let fault = match fake.admit(here, &headers, problems).await {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
-    let mut client = match fake.check_body(here, &headers, &body) {
-        Ok(client) => client,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(fake.admit(here, &headers, problems).await);
+    let mut client = or_answer!(fake.check_body(here, &headers, &body));
     let id = client["clientId"]
         .as_str()
         .map_or_else(|| format!("bf-{}", rand::random::<u32>()), str::to_owned);
@@ -405,14 +399,8 @@ async fn update(
 ) -> Response {
     let here = "PUT /clients";
     let problems = Model::query_problems(here, &[], &pairs(&uri));
-    let fault = match fake.admit(here, &headers, problems).await {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
-    let mut client = match fake.check_body(here, &headers, &body) {
-        Ok(client) => client,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(fake.admit(here, &headers, problems).await);
+    let mut client = or_answer!(fake.check_body(here, &headers, &body));
     let Some(id) = client["clientId"].as_str().map(str::to_owned) else {
         fake.ledger
             .violation(format!("{here}: the body names no clientId"));
@@ -449,10 +437,7 @@ async fn read(
 ) -> Response {
     let here = "GET /clients/{client-ID}";
     let problems = Model::query_problems(here, &fake.model.get_parameters, &pairs(&uri));
-    let fault = match fake.admit(here, &headers, problems).await {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(fake.admit(here, &headers, problems).await);
     let response = match fake.client(&id) {
         Some(client) => axum::Json(envelope(vec![client], 0, 1)).into_response(),
         None => bf_error(
@@ -472,10 +457,7 @@ async fn list(
 ) -> Response {
     let here = "GET /clients";
     let problems = Model::query_problems(here, &fake.model.list_parameters, &pairs(&uri));
-    let fault = match fake.admit(here, &headers, problems).await {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(fake.admit(here, &headers, problems).await);
     let offset: usize = query
         .get("offset")
         .and_then(|o| o.parse().ok())

@@ -67,6 +67,17 @@ impl FaultPlan {
     }
 }
 
+/// In a fake's handler: the value of an `Ok`, or return the `Err` answer.
+macro_rules! or_answer {
+    ($result:expr) => {
+        match $result {
+            Ok(value) => value,
+            Err(response) => return response,
+        }
+    };
+}
+pub(crate) use or_answer;
+
 /// A fake's record of requests and violations, and its fault plan.
 #[derive(Clone, Default)]
 pub struct Ledger(Arc<Mutex<LedgerState>>);

@@ -16,7 +16,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
-use super::faults::{Ledger, after, before};
+use super::faults::{Ledger, after, before, or_answer};
 use super::openapi::Spec;
 
 #[derive(Default)]
@@ -176,10 +176,7 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (fault, mut client) = match accept_write(&fake, &method, &uri, &headers, &body).await {
-        Ok(accepted) => accepted,
-        Err(response) => return response,
-    };
+    let (fault, mut client) = or_answer!(accept_write(&fake, &method, &uri, &headers, &body).await);
     let id = match client["client_id"].as_str() {
         Some(id) => id.to_owned(),
         None => format!("generated-{}", rand::random::<u64>()),
@@ -212,10 +209,7 @@ async fn replace(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (fault, mut client) = match accept_write(&fake, &method, &uri, &headers, &body).await {
-        Ok(accepted) => accepted,
-        Err(response) => return response,
-    };
+    let (fault, mut client) = or_answer!(accept_write(&fake, &method, &uri, &headers, &body).await);
     let mut state = fake.state.lock().unwrap();
     let Some(existing) = state.clients.get(&id).cloned() else {
         return error(StatusCode::NOT_FOUND, "Unable to locate the resource", "");
@@ -244,10 +238,7 @@ async fn replace(
 }
 
 async fn read(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response {
-    let fault = match before_work(&fake).await {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(before_work(&fake).await);
     let client = fake.client(&id);
     let response = match client {
         Some(mut client) => {
@@ -263,10 +254,7 @@ async fn read(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response
 }
 
 async fn delete(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response {
-    let fault = match before_work(&fake).await {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(before_work(&fake).await);
     let removed = fake.state.lock().unwrap().clients.remove(&id);
     let response = match removed {
         Some(_) => StatusCode::NO_CONTENT.into_response(),

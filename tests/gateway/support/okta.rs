@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
-use super::faults::{Ledger, after, before};
+use super::faults::{Ledger, after, before, or_answer};
 use super::openapi::Spec;
 
 /// The API token the fake accepts (`Authorization: SSWS …`).
@@ -443,17 +443,14 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let fault = match fake
-        .admit("POST", "/oauth2/v1/clients", &[], &query, &headers)
-        .await
-    {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
-    let mut client = match fake.check_client("POST /oauth2/v1/clients", &headers, &body) {
-        Ok(client) => client,
-        Err(response) => return fake.budgeted(response),
-    };
+    let fault = or_answer!(
+        fake.admit("POST", "/oauth2/v1/clients", &[], &query, &headers)
+            .await
+    );
+    let mut client = or_answer!(
+        fake.check_client("POST /oauth2/v1/clients", &headers, &body)
+            .map_err(|response| fake.budgeted(response))
+    );
     let mut state = fake.state.lock().unwrap();
     let name = client["client_name"]
         .as_str()
@@ -491,17 +488,14 @@ async fn replace(
     body: Bytes,
 ) -> Response {
     let template = "/oauth2/v1/clients/{clientId}";
-    let fault = match fake
-        .admit("PUT", template, &[("clientId", &id)], &query, &headers)
-        .await
-    {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
-    let mut client = match fake.check_client(&format!("PUT {template}"), &headers, &body) {
-        Ok(client) => client,
-        Err(response) => return fake.budgeted(response),
-    };
+    let fault = or_answer!(
+        fake.admit("PUT", template, &[("clientId", &id)], &query, &headers)
+            .await
+    );
+    let mut client = or_answer!(
+        fake.check_client(&format!("PUT {template}"), &headers, &body)
+            .map_err(|response| fake.budgeted(response))
+    );
     let mut state = fake.state.lock().unwrap();
     let Some(existing) = state.clients.get(&id).cloned() else {
         drop(state);
@@ -544,13 +538,10 @@ async fn new_secret(
     body: Bytes,
 ) -> Response {
     let template = "/oauth2/v1/clients/{clientId}/lifecycle/newSecret";
-    let fault = match fake
-        .admit("POST", template, &[("clientId", &id)], &query, &headers)
-        .await
-    {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(
+        fake.admit("POST", template, &[("clientId", &id)], &query, &headers)
+            .await
+    );
     if !body.is_empty() {
         fake.violation(format!("POST {template}: the operation takes no body"));
     }
@@ -584,13 +575,10 @@ async fn read(
     headers: HeaderMap,
 ) -> Response {
     let template = "/oauth2/v1/clients/{clientId}";
-    let fault = match fake
-        .admit("GET", template, &[("clientId", &id)], &query, &headers)
-        .await
-    {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(
+        fake.admit("GET", template, &[("clientId", &id)], &query, &headers)
+            .await
+    );
     let response = match fake.client(&id) {
         Some(client) => (StatusCode::OK, axum::Json(without_secret(client))).into_response(),
         None => fake.unknown_client(&id),
@@ -605,13 +593,10 @@ async fn delete(
     headers: HeaderMap,
 ) -> Response {
     let template = "/oauth2/v1/clients/{clientId}";
-    let fault = match fake
-        .admit("DELETE", template, &[("clientId", &id)], &query, &headers)
-        .await
-    {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(
+        fake.admit("DELETE", template, &[("clientId", &id)], &query, &headers)
+            .await
+    );
     let removed = fake.state.lock().unwrap().clients.remove(&id);
     let response = match removed {
         Some(_) => StatusCode::NO_CONTENT.into_response(),
@@ -625,13 +610,10 @@ async fn list(
     Query(query): Query<BTreeMap<String, String>>,
     headers: HeaderMap,
 ) -> Response {
-    let fault = match fake
-        .admit("GET", "/oauth2/v1/clients", &[], &query, &headers)
-        .await
-    {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(
+        fake.admit("GET", "/oauth2/v1/clients", &[], &query, &headers)
+            .await
+    );
     let limit = query
         .get("limit")
         .and_then(|l| l.parse::<usize>().ok())

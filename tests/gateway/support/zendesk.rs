@@ -24,7 +24,7 @@ use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
-use super::faults::{Ledger, after, before};
+use super::faults::{Ledger, after, before, or_answer};
 use super::openapi::Spec;
 
 /// The admin whose API token the fake accepts.
@@ -269,14 +269,8 @@ async fn create(
     body: Bytes,
 ) -> Response {
     let template = "/api/v2/oauth/clients";
-    let fault = match fake.admit(&method, template, None, &query, &headers).await {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
-    let mut client = match fake.check_body(&format!("POST {template}"), &headers, &body) {
-        Ok(client) => client,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(fake.admit(&method, template, None, &query, &headers).await);
+    let mut client = or_answer!(fake.check_body(&format!("POST {template}"), &headers, &body));
     let mut state = fake.state.lock().unwrap();
     if state
         .clients
@@ -313,17 +307,11 @@ async fn update(
     body: Bytes,
 ) -> Response {
     let template = "/api/v2/oauth/clients/{oauth_client_id}";
-    let fault = match fake
-        .admit(&method, template, Some(&id), &query, &headers)
-        .await
-    {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
-    let changes = match fake.check_body(&format!("PUT {template}"), &headers, &body) {
-        Ok(client) => client,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(
+        fake.admit(&method, template, Some(&id), &query, &headers)
+            .await
+    );
+    let changes = or_answer!(fake.check_body(&format!("PUT {template}"), &headers, &body));
     let mut state = fake.state.lock().unwrap();
     let Some(record) = fake
         .record_id(&id)
@@ -367,13 +355,10 @@ async fn generate_secret(
     body: Bytes,
 ) -> Response {
     let template = "/api/v2/oauth/clients/{oauth_client_id}/generate_secret";
-    let fault = match fake
-        .admit(&method, template, Some(&id), &query, &headers)
-        .await
-    {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(
+        fake.admit(&method, template, Some(&id), &query, &headers)
+            .await
+    );
     if !body.is_empty() {
         fake.violation(format!("PUT {template}: the operation takes no body"));
     }
@@ -401,13 +386,10 @@ async fn read(
     headers: HeaderMap,
 ) -> Response {
     let template = "/api/v2/oauth/clients/{oauth_client_id}";
-    let fault = match fake
-        .admit(&method, template, Some(&id), &query, &headers)
-        .await
-    {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(
+        fake.admit(&method, template, Some(&id), &query, &headers)
+            .await
+    );
     let client = fake
         .record_id(&id)
         .and_then(|id| fake.state.lock().unwrap().clients.get(&id).cloned());
@@ -426,13 +408,10 @@ async fn delete(
     headers: HeaderMap,
 ) -> Response {
     let template = "/api/v2/oauth/clients/{oauth_client_id}";
-    let fault = match fake
-        .admit(&method, template, Some(&id), &query, &headers)
-        .await
-    {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(
+        fake.admit(&method, template, Some(&id), &query, &headers)
+            .await
+    );
     let removed = fake
         .record_id(&id)
         .and_then(|id| fake.state.lock().unwrap().clients.remove(&id));
@@ -450,10 +429,7 @@ async fn list(
     headers: HeaderMap,
 ) -> Response {
     let template = "/api/v2/oauth/clients";
-    let fault = match fake.admit(&method, template, None, &query, &headers).await {
-        Ok(fault) => fault,
-        Err(response) => return response,
-    };
+    let fault = or_answer!(fake.admit(&method, template, None, &query, &headers).await);
     let size = match query.get("page[size]").map(|s| s.parse::<usize>()) {
         None => 100,
         Some(Ok(n)) if (1..=100).contains(&n) => n,
