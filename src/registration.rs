@@ -303,6 +303,25 @@ impl RegistrationService {
                 client_secret: secret,
             });
         }
+        let (client, client_secret) = self.provision(pending, secret, policy).await?;
+        Ok(ClientInformation {
+            client,
+            registration_access_token: token,
+            client_secret,
+        })
+    }
+
+    /// Writes `pending`, creates the client at the provider, and activates
+    /// the row with the provider's answer (an id or secret the provider chose
+    /// wins). A definite provider failure removes the row; an unknown outcome
+    /// leaves it pending for [`RegistrationService::reconcile`].
+    async fn provision(
+        &self,
+        pending: RegisteredClient,
+        secret: Option<ClientSecret>,
+        policy: &Policy,
+    ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
+        let now = pending.issued_at;
         self.store.insert(&pending).await.map_err(internal)?;
         let request = ProvisionRequest {
             client_id: &pending.client_id,
@@ -323,7 +342,6 @@ impl RegistrationService {
                 return Err(self.provider_error(error));
             }
         };
-        // A secret the provider generated is the one the app must use.
         let secret = provisioned.client_secret.or(secret);
         let pending_id = pending.client_id.clone();
         let client = RegisteredClient {
@@ -344,11 +362,7 @@ impl RegistrationService {
                 "pending client {pending_id} vanished before activation"
             )));
         }
-        Ok(ClientInformation {
-            client,
-            registration_access_token: token,
-            client_secret: secret,
-        })
+        Ok((client, secret))
     }
 
     /// RFC 7592 §2.1: reads a client's current registration.
