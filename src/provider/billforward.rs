@@ -327,7 +327,9 @@ impl Provider for BillForward {
                 let id = record.get("clientId").and_then(Value::as_str)?;
                 (!retired).then(|| ClientId::new(id))
             }));
-            if count < PAGE_RECORDS {
+            // BillForward may return fewer than asked for: only an empty
+            // page ends the list.
+            if count == 0 {
                 break;
             }
             offset += count;

@@ -169,7 +169,9 @@ async fn billforward_failures_rate_limit_unknown_and_lost_creates() {
         adopted["client_secret"]
     );
 
-    // Lost answer, failed check: pending until reconcile retires it.
+    // Lost answer, failed check: pending until reconcile retires it. Pages
+    // shorter than asked for must not end the listing.
+    fake.limit_page_size(1);
     fake.ledger
         .queue_faults(&[Fault::CommitAndDrop, Fault::ServerError]);
     let response = app.post_register(&web_client()).await;

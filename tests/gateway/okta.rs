@@ -419,9 +419,13 @@ async fn okta_lost_create_without_a_fresh_secret_stays_pending_until_reconcile()
 #[tokio::test]
 async fn clients_made_elsewhere_in_the_org_are_drift_only_when_asked() {
     let fake = OktaFake::start().await;
+    // Listing must follow Okta's Link header across pages.
+    fake.limit_page_size(1);
     let foreign = fake.seed("Made in the admin console");
     let reporting = gateway_for(&fake).await;
-    reporting.register(&web_client()).await;
+    for _ in 0..3 {
+        reporting.register(&web_client()).await;
+    }
     let report = reporting.service.reconcile(Duration::ZERO).await.unwrap();
     assert_eq!(
         report

@@ -201,6 +201,7 @@ struct FakeState {
     /// By client id, in creation order of the ids' first insertion.
     clients: BTreeMap<String, Value>,
     order: Vec<String>,
+    max_records: Option<usize>,
 }
 
 /// A running BillForward fake.
@@ -248,6 +249,7 @@ impl BillForwardFake {
             state: Arc::new(Mutex::new(FakeState {
                 clients: BTreeMap::new(),
                 order: Vec::new(),
+                max_records: None,
             })),
             model: Arc::new(Model::load()),
         };
@@ -276,6 +278,11 @@ impl BillForwardFake {
             .filter(|(_, c)| c["deleted"] != true)
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// Pages hold at most `n` clients, whatever the caller asks for.
+    pub fn limit_page_size(&self, n: usize) {
+        self.state.lock().unwrap().max_records = Some(n);
     }
 
     /// Removes a record behind the gateway's back.
@@ -468,6 +475,7 @@ async fn list(
         .unwrap_or(10);
     let include_retired = query.get("include_retired").is_none_or(|v| v == "true");
     let state = fake.state.lock().unwrap();
+    let records = state.max_records.map_or(records, |max| records.min(max));
     let results: Vec<Value> = state
         .order
         .iter()

@@ -39,6 +39,7 @@ struct FakeState {
     remaining: i64,
     reset: i64,
     unknown_as_401: bool,
+    max_page_size: Option<usize>,
 }
 
 /// A running Okta fake.
@@ -78,6 +79,7 @@ impl OktaFake {
                 remaining: BUDGET_LIMIT,
                 reset: now() + 60,
                 unknown_as_401: false,
+                max_page_size: None,
             })),
             validator: Arc::new(spec.body_validator("Client")),
             spec: Arc::new(spec),
@@ -146,6 +148,12 @@ impl OktaFake {
         let mut state = self.state.lock().unwrap();
         state.remaining = remaining;
         state.reset = now() + reset_in;
+    }
+
+    /// Pages hold at most `n` clients, whatever `limit` asks for; callers
+    /// must follow `Link`.
+    pub fn limit_page_size(&self, n: usize) {
+        self.state.lock().unwrap().max_page_size = Some(n);
     }
 
     /// Unknown clients are answered 401 `invalid_client` instead of 404.
@@ -621,6 +629,7 @@ async fn list(
     let prefix = query.get("q").cloned().unwrap_or_default();
     let after_id = query.get("after").cloned().unwrap_or_default();
     let state = fake.state.lock().unwrap();
+    let limit = state.max_page_size.map_or(limit, |max| limit.min(max));
     let matching: Vec<&Value> = state
         .clients
         .range::<String, _>((
