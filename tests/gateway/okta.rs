@@ -435,6 +435,7 @@ async fn clients_made_elsewhere_in_the_org_are_drift_only_when_asked() {
             .collect::<Vec<_>>(),
         vec![foreign]
     );
+    assert!(report.missing_at_provider.is_empty(), "{report:?}");
 
     let quiet = spawn_app_for_provider(&format!(
         "kind = \"okta\"\norg_url = \"{}\"\napi_token = \"{API_TOKEN}\"\n\
