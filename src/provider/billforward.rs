@@ -18,8 +18,9 @@
 //! comma by default), so a value containing the separator is refused; an
 //! unknown client is a 404 or an envelope with no results, either meaning
 //! gone; `PUT /clients` wants the whole record, secret included, so a
-//! replace without a new secret first reads the current one. Names, URIs,
-//! contacts, keys, response types and software ids are kept by the gateway.
+//! replace without a new secret first reads the current one; `scope` is sent
+//! empty for a client that registered none. Names, URIs, contacts, keys,
+//! response types and software ids are kept by the gateway.
 
 use async_trait::async_trait;
 use reqwest::{RequestBuilder, StatusCode};
@@ -33,7 +34,7 @@ use super::{
     urlencode,
 };
 use crate::domain::values::AuthMethod;
-use crate::domain::{ClientId, ClientMetadata, ProviderState};
+use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
 /// Clients per page when listing.
 const PAGE_RECORDS: usize = 100;
@@ -262,26 +263,35 @@ impl Provider for BillForward {
         }
     }
 
+    /// `PUT /clients` takes the whole record, secret included: the new one
+    /// when the gateway made one, else the one BillForward holds. Should
+    /// BillForward not show it, a fresh secret is sent and handed to the app
+    /// (RFC 7592 lets an update issue a new secret) rather than a blank one.
     async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
-        let secret = match request.client_secret {
-            Some(secret) => secret.expose().to_owned(),
-            None => self
-                .get(request.client_id)
-                .await?
-                .ok_or_else(|| {
+        let (secret, issued) = match request.client_secret {
+            Some(secret) => (secret.expose().to_owned(), None),
+            None => {
+                let record = self.get(request.client_id).await?.ok_or_else(|| {
                     ProviderError::NotFound(format!(
                         "BillForward holds no active client `{}`",
                         request.client_id
                     ))
-                })?
-                .get("clientSecret")
-                .and_then(Value::as_str)
-                .unwrap_or_default()
-                .to_owned(),
+                })?;
+                match record.get("clientSecret").and_then(Value::as_str) {
+                    Some(held) if !held.is_empty() => (held.to_owned(), None),
+                    _ => {
+                        let fresh = ClientSecret::generate();
+                        (fresh.expose().to_owned(), Some(fresh))
+                    }
+                }
+            }
         };
         self.put(&self.body(request.client_id, request.metadata, &secret))
             .await?;
-        Ok(Provisioned::default())
+        Ok(Provisioned {
+            client_secret: issued,
+            ..Provisioned::default()
+        })
     }
 
     async fn delete(

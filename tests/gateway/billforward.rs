@@ -188,3 +188,30 @@ async fn billforward_failures_rate_limit_unknown_and_lost_creates() {
     assert!(!report.has_drift(), "{report:?}");
     fake.ledger.assert_clean("BillForward");
 }
+
+#[tokio::test]
+async fn billforward_replace_issues_a_new_secret_when_the_held_one_is_not_shown() {
+    let fake = BillForwardFake::start().await;
+    let app = gateway_for(&fake, ",").await;
+    let client = app.register(&web_client()).await;
+    fake.hide_secrets();
+    let replaced = app
+        .update(
+            &client,
+            Some(token_of(&client)),
+            &update_body(
+                &client,
+                json!({ "redirect_uris": ["https://app.example.com/2"] }),
+            ),
+        )
+        .await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+    let replaced: Value = replaced.json().await.unwrap();
+    let held = fake.client(id_of(&client)).unwrap();
+    assert_eq!(
+        held["clientSecret"], replaced["client_secret"],
+        "never a blank secret"
+    );
+    assert_ne!(replaced["client_secret"], client["client_secret"]);
+    fake.ledger.assert_clean("BillForward");
+}

@@ -202,6 +202,7 @@ struct FakeState {
     clients: BTreeMap<String, Value>,
     order: Vec<String>,
     max_records: Option<usize>,
+    hide_secrets: bool,
 }
 
 /// A running BillForward fake.
@@ -250,6 +251,7 @@ impl BillForwardFake {
                 clients: BTreeMap::new(),
                 order: Vec::new(),
                 max_records: None,
+                hide_secrets: false,
             })),
             model: Arc::new(Model::load()),
         };
@@ -278,6 +280,11 @@ impl BillForwardFake {
             .filter(|(_, c)| c["deleted"] != true)
             .map(|(id, _)| id.clone())
             .collect()
+    }
+
+    /// Reads leave `clientSecret` out (an account whose secrets are masked).
+    pub fn hide_secrets(&self) {
+        self.state.lock().unwrap().hide_secrets = true;
     }
 
     /// Pages hold at most `n` clients, whatever the caller asks for.
@@ -445,8 +452,14 @@ async fn read(
     let here = "GET /clients/{client-ID}";
     let problems = Model::query_problems(here, &fake.model.get_parameters, &pairs(&uri));
     let fault = or_answer!(fake.admit(here, &headers, problems).await);
+    let hide = fake.state.lock().unwrap().hide_secrets;
     let response = match fake.client(&id) {
-        Some(client) => axum::Json(envelope(vec![client], 0, 1)).into_response(),
+        Some(mut client) => {
+            if let Some(members) = client.as_object_mut().filter(|_| hide) {
+                members.remove("clientSecret");
+            }
+            axum::Json(envelope(vec![client], 0, 1)).into_response()
+        }
         None => bf_error(
             StatusCode::NOT_FOUND,
             "ValidationError",
