@@ -14,7 +14,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience};
+use super::http_client::{Answer, DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience};
 use super::{Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
 use crate::domain::{ClientId, ClientSecret, ProviderState};
 
@@ -65,22 +65,8 @@ impl Rfc7591 {
         })
     }
 
-    /// Sends a registration (once: a lost answer would register twice) or a
-    /// call to the client's RFC 7592 URI (retried; there a 401 or 404 means
-    /// the client no longer exists, RFC 7592 §2).
-    async fn exchange(
-        &self,
-        request: RequestBuilder,
-        at_client_uri: bool,
-    ) -> Result<Provisioned, ProviderError> {
-        let answer = self.http.call(request, at_client_uri).await?;
-        let gone = matches!(
-            answer.status,
-            StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND
-        );
-        if at_client_uri && gone {
-            return Err(ProviderError::NotFound(answer.reason()));
-        }
+    /// Reads a client information response (RFC 7591 §3.2.1).
+    fn provisioned(answer: &Answer) -> Result<Provisioned, ProviderError> {
         if !answer.status.is_success() {
             return Err(answer.failure());
         }
@@ -142,7 +128,8 @@ impl Provider for Rfc7591 {
         if let Some(token) = &self.settings.initial_access_token {
             call = call.bearer_auth(token.expose());
         }
-        self.exchange(call, false).await
+        // Sent once: a lost answer would register twice upstream.
+        Self::provisioned(&self.http.send(call).await?)
     }
 
     async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
@@ -153,7 +140,15 @@ impl Provider for Rfc7591 {
         let call = handle
             .request(&self.http, reqwest::Method::PUT)
             .json(&document);
-        let mut provisioned = self.exchange(call, true).await?;
+        let answer = self.http.send_idempotent(call).await?;
+        // RFC 7592 §2: at the client's URI, 401 or 404 means it no longer exists.
+        if matches!(
+            answer.status,
+            StatusCode::UNAUTHORIZED | StatusCode::NOT_FOUND
+        ) {
+            return Err(ProviderError::NotFound(answer.reason()));
+        }
+        let mut provisioned = Self::provisioned(&answer)?;
         if provisioned.state.is_none() {
             // The upstream did not rotate its token: keep the one we have.
             provisioned.state = request.state.cloned();
