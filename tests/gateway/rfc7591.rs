@@ -126,3 +126,36 @@ async fn upstream_refusals_name_the_upstream_reason() {
     assert!(description.contains("rfc7591"), "{description}");
     assert!(app.rows().await.is_empty());
 }
+
+#[tokio::test]
+async fn a_client_deleted_upstream_answers_invalid_token_to_updates() {
+    let upstream = OidcProvider::start().await;
+    let app = gateway_for(&upstream).await;
+    let client = app
+        .register(&json!({ "grant_types": ["client_credentials"] }))
+        .await;
+    // Someone deletes it upstream with the upstream's own RFC 7592 handle.
+    let held = app.service.show(id_of(&client)).await.unwrap();
+    let handle = held.provider_state.unwrap().0;
+    let removed = reqwest::Client::new()
+        .delete(handle["registration_client_uri"].as_str().unwrap())
+        .bearer_auth(handle["registration_access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(removed.status(), StatusCode::NO_CONTENT);
+    let response = app
+        .update(
+            &client,
+            Some(token_of(&client)),
+            &update_body(&client, json!({ "grant_types": ["client_credentials"] })),
+        )
+        .await;
+    let (error, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
+    assert_eq!(
+        error, "invalid_token",
+        "RFC 7592: the client does not exist"
+    );
+    let deleted = app.delete(&client, Some(token_of(&client))).await;
+    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+}
