@@ -52,6 +52,16 @@ async fn okta_fake_flags_what_okta_documents_as_invalid() {
         .send()
         .await
         .unwrap();
+    http.put(format!("{}/oauth2/v1/clients/0oa-anything", fake.base))
+        .header("authorization", &sswss)
+        .json(&json!({
+            "client_name": "partial",
+            "application_type": "service",
+            "grant_types": ["client_credentials"],
+        }))
+        .send()
+        .await
+        .unwrap();
     http.get(format!(
         "{}/oauth2/v1/clients?limit=500&sort=name",
         fake.base
@@ -69,6 +79,7 @@ async fn okta_fake_flags_what_okta_documents_as_invalid() {
     flagged(&violations, "colour");
     flagged(&violations, "not valid for a `service` app");
     flagged(&violations, "/jwks/keys/0");
+    flagged(&violations, "settings missing");
     flagged(&violations, "limit=500");
     flagged(&violations, "`sort`");
     flagged(&violations, "no SSWS API token or Bearer access token");

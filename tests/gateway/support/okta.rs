@@ -31,6 +31,15 @@ use super::openapi::Spec;
 pub const API_TOKEN: &str = "okta-test-api-token";
 /// The OAuth access token (`okta.clients.*` scopes) the fake accepts as Bearer.
 pub const ACCESS_TOKEN: &str = "okta-test-access-token";
+/// The settings a replace must carry (`replaceClient`: partial updates fail).
+const FULL_REPLACE: [&str; 6] = [
+    "client_name",
+    "application_type",
+    "redirect_uris",
+    "response_types",
+    "grant_types",
+    "token_endpoint_auth_method",
+];
 /// Requests per window in the announced budget.
 const BUDGET_LIMIT: i64 = 600;
 
@@ -504,6 +513,16 @@ async fn replace(
         fake.check_client(&format!("PUT {template}"), &headers, &body)
             .map_err(|response| fake.budgeted(response))
     );
+    // "You must specify all settings when you update a client app": the
+    // fake reads that as every setting that has a default.
+    let missing: Vec<&str> = FULL_REPLACE
+        .into_iter()
+        .filter(|m| client.get(m).is_none())
+        .collect();
+    if !missing.is_empty() {
+        fake.violation(format!("PUT {template}: settings missing: {missing:?}"));
+        return fake.budgeted(invalid_metadata("All settings must be specified."));
+    }
     let mut state = fake.state.lock().unwrap();
     let Some(existing) = state.clients.get(&id).cloned() else {
         drop(state);
