@@ -42,6 +42,15 @@ use crate::domain::metadata::ClientKeys;
 use crate::domain::values::{ApplicationType, AuthMethod, GrantType};
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
+/// Client members only an Okta admin sets (the gateway has no RFC member
+/// for them): read before a replace and sent back unchanged.
+const ADMIN_SETTINGS: [&str; 5] = [
+    "frontchannel_logout_uri",
+    "frontchannel_logout_session_required",
+    "post_logout_redirect_uris",
+    "id_token_encrypted_response_alg",
+    "request_object_signing_alg",
+];
 /// Clients per page when listing (Okta's maximum).
 const PAGE_LIMIT: u32 = 200;
 /// How much earlier than the registration a found client may have been
@@ -496,11 +505,31 @@ impl Provider for Okta {
         }
     }
 
+    /// PUT replaces every setting, so the settings the gateway does not
+    /// manage (front-channel logout, ID token encryption, set by an Okta
+    /// admin) are read first and sent back unchanged.
     async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         let default_name = Self::default_name(request);
         let client_name = Self::client_name(request, &default_name);
-        let body = Self::body(request.metadata, &client_name);
         let id = request.client_id.as_str();
+        let current = self
+            .call(self.http.client().get(self.client_url(id)), true)
+            .await?;
+        if is_unknown_client(&current) {
+            return Err(ProviderError::NotFound(current.reason()));
+        }
+        if !current.status.is_success() {
+            return Err(current.failure());
+        }
+        let mut body = serde_json::to_value(Self::body(request.metadata, &client_name))
+            .map_err(|e| ProviderError::Rejected(e.to_string()))?;
+        if let (Value::Object(held), Value::Object(sent)) = (current.json::<Value>()?, &mut body) {
+            for (member, value) in held {
+                if ADMIN_SETTINGS.contains(&member.as_str()) && !value.is_null() {
+                    sent.insert(member, value);
+                }
+            }
+        }
         let answer = self
             .call(
                 self.http.client().put(self.client_url(id)).json(&body),

@@ -125,6 +125,12 @@ async fn okta_gets_a_unique_name_and_the_app_type_its_grants_need() {
         first.get("client_name").is_none(),
         "the app sees what it sent"
     );
+    // An admin's setting the gateway has no member for survives a replace.
+    fake.set_member(
+        id_of(&first),
+        "frontchannel_logout_uri",
+        json!("https://app.example.com/logout"),
+    );
 
     // A full replace sends the same name again.
     let replaced = app
@@ -138,7 +144,12 @@ async fn okta_gets_a_unique_name_and_the_app_type_its_grants_need() {
         )
         .await;
     assert_eq!(replaced.status(), StatusCode::OK);
-    assert_eq!(fake.client(id_of(&first)).unwrap()["client_name"], names[0]);
+    let held = fake.client(id_of(&first)).unwrap();
+    assert_eq!(held["client_name"], names[0]);
+    assert_eq!(
+        held["frontchannel_logout_uri"],
+        "https://app.example.com/logout"
+    );
 
     let service = app
         .register(&json!({ "grant_types": ["client_credentials"] }))

@@ -147,6 +147,13 @@ impl OktaFake {
         id
     }
 
+    /// Sets a member as an Okta admin would in the console.
+    pub fn set_member(&self, id: &str, member: &str, value: Value) {
+        if let Some(client) = self.state.lock().unwrap().clients.get_mut(id) {
+            client[member] = value;
+        }
+    }
+
     /// Removes a client behind the gateway's back (an admin deleted the app).
     pub fn forget(&self, id: &str) {
         self.state.lock().unwrap().clients.remove(id);
