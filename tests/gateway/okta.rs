@@ -131,6 +131,11 @@ async fn okta_gets_a_unique_name_and_the_app_type_its_grants_need() {
         "frontchannel_logout_uri",
         json!("https://app.example.com/logout"),
     );
+    fake.set_member(
+        id_of(&first),
+        "post_logout_redirect_uris",
+        json!(["https://app.example.com/bye"]),
+    );
 
     // A full replace sends the same name again.
     let replaced = app

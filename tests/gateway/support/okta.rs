@@ -80,6 +80,10 @@ impl OktaFake {
         let base = format!("http://{}", listener.local_addr().unwrap());
         let mut spec = Spec::load("okta-oauth-2026.06.3.yaml");
         unroll_signing_key(&mut spec);
+        // The document types this member `string` yet gives it `items`,
+        // describes it as an array and shows arrays in every example.
+        spec.schema_mut("Client")["properties"]["post_logout_redirect_uris"]["type"] =
+            json!("array");
         let fake = Self {
             base,
             ledger: Ledger::default(),
