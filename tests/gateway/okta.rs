@@ -155,6 +155,10 @@ async fn okta_gets_a_unique_name_and_the_app_type_its_grants_need() {
         held["frontchannel_logout_uri"],
         "https://app.example.com/logout"
     );
+    assert_eq!(
+        held["post_logout_redirect_uris"],
+        json!(["https://app.example.com/bye"])
+    );
 
     let service = app
         .register(&json!({ "grant_types": ["client_credentials"] }))
