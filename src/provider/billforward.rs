@@ -175,11 +175,8 @@ impl BillForward {
         let answer = self
             .call(self.http.client().put(&self.clients_url).json(body), true)
             .await?;
-        if answer.status == StatusCode::NOT_FOUND {
-            return Err(ProviderError::NotFound(answer.reason()));
-        }
         if !answer.status.is_success() {
-            return Err(answer.failure());
+            return Err(answer.client_failure());
         }
         answer.json::<Envelope>().map(|_| ())
     }

@@ -259,6 +259,17 @@ impl Answer {
         ProviderError::Indeterminate(format!("HTTP {status}: {}", self.reason()))
     }
 
+    /// Classifies a non-success answer to a call on one named client: a 404
+    /// says the provider no longer holds it; the rest as [`Answer::failure`].
+    #[must_use]
+    pub fn client_failure(&self) -> ProviderError {
+        if self.status == StatusCode::NOT_FOUND {
+            ProviderError::NotFound(self.reason())
+        } else {
+            self.failure()
+        }
+    }
+
     /// The provider's own words for an error, from the common JSON error
     /// shapes, or the start of the body.
     #[must_use]

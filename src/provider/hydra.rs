@@ -200,11 +200,12 @@ impl Hydra {
         if answer.status == StatusCode::CONFLICT {
             return Ok(Provisioned::default());
         }
-        if replace && answer.status == StatusCode::NOT_FOUND {
-            return Err(ProviderError::NotFound(answer.reason()));
-        }
         if !answer.status.is_success() {
-            return Err(answer.failure());
+            return Err(if replace {
+                answer.client_failure()
+            } else {
+                answer.failure()
+            });
         }
         answer.json::<HydraAnswer>()?;
         Ok(Provisioned::default())

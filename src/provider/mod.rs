@@ -21,6 +21,33 @@ fn endpoint(base: &url::Url, path: &str) -> String {
     format!("{}{path}", base.as_str().trim_end_matches('/'))
 }
 
+/// Provider state holding a backend's own record of one client.
+fn state_of(record: &impl serde::Serialize) -> Result<ProviderState, ProviderError> {
+    serde_json::to_value(record)
+        .map(ProviderState)
+        .map_err(|e| ProviderError::Indeterminate(e.to_string()))
+}
+
+/// A backend's own record of one client, when the state holds one.
+fn state_as<T: serde::de::DeserializeOwned>(state: Option<&ProviderState>) -> Option<T> {
+    state.and_then(|s| serde_json::from_value(s.0.clone()).ok())
+}
+
+/// The secret a provider showed in an answer. A client that needs one and
+/// was shown none leaves the outcome unknown: the app cannot be answered.
+fn shown_secret(
+    needed: bool,
+    shown: Option<String>,
+) -> Result<Option<ClientSecret>, ProviderError> {
+    match (needed, shown) {
+        (true, Some(secret)) => Ok(Some(ClientSecret::presented(secret))),
+        (true, None) => Err(ProviderError::Indeterminate(
+            "the provider's answer holds no client secret".into(),
+        )),
+        (false, _) => Ok(None),
+    }
+}
+
 /// `text` escaped for one URL path segment or query value.
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()

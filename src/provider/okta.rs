@@ -35,7 +35,7 @@ use super::http_client::{
 };
 use super::{
     Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
-    urlencode,
+    shown_secret, state_as, state_of, urlencode,
 };
 use crate::clock::{Clock, SystemClock};
 use crate::domain::metadata::ClientKeys;
@@ -184,9 +184,7 @@ impl Okta {
     /// The name Okta holds when the app sends none: kept from the
     /// registration, or derived from the gateway's provisional id.
     fn default_name(request: &ProvisionRequest<'_>) -> String {
-        request
-            .state
-            .and_then(|s| serde_json::from_value::<OktaState>(s.0.clone()).ok())
+        state_as::<OktaState>(request.state)
             .map_or_else(|| format!("dcr-{}", request.client_id), |s| s.default_name)
     }
 
@@ -235,18 +233,9 @@ impl Okta {
         with_secret: bool,
     ) -> Result<Provisioned, ProviderError> {
         let client: OktaAnswer = answer.json()?;
-        let client_secret = match (with_secret, client.client_secret) {
-            (true, Some(secret)) => Some(ClientSecret::presented(secret)),
-            (true, None) => {
-                return Err(ProviderError::Indeterminate(
-                    "Okta's answer holds no client secret".into(),
-                ));
-            }
-            (false, _) => None,
-        };
         Ok(Provisioned {
+            client_secret: shown_secret(with_secret, client.client_secret)?,
             client_id: Some(ClientId::new(client.client_id)),
-            client_secret,
             state: Some(state(default_name)?),
         })
     }
@@ -354,11 +343,8 @@ impl Okta {
     async fn new_secret(&self, client_id: &str) -> Result<ClientSecret, ProviderError> {
         let url = format!("{}/lifecycle/newSecret", self.client_url(client_id));
         let answer = self.call(self.http.client().post(url), true).await?;
-        if is_unknown_client(&answer) {
-            return Err(ProviderError::NotFound(answer.reason()));
-        }
         if !answer.status.is_success() {
-            return Err(answer.failure());
+            return Err(client_failure(&answer));
         }
         let client: OktaAnswer = answer.json()?;
         client
@@ -423,9 +409,17 @@ fn grants_of(app_type: &str) -> &'static [GrantType] {
 }
 
 fn state(default_name: String) -> Result<ProviderState, ProviderError> {
-    serde_json::to_value(OktaState { default_name })
-        .map(ProviderState)
-        .map_err(|e| ProviderError::Indeterminate(e.to_string()))
+    state_of(&OktaState { default_name })
+}
+
+/// Classifies a non-success answer to a call on one client: Okta's "unknown
+/// client" is [`ProviderError::NotFound`]; the rest as [`Answer::failure`].
+fn client_failure(answer: &Answer) -> ProviderError {
+    if is_unknown_client(answer) {
+        ProviderError::NotFound(answer.reason())
+    } else {
+        answer.failure()
+    }
 }
 
 /// Okta answers an unknown client with 404, or with 401 `invalid_client`.
@@ -515,11 +509,8 @@ impl Provider for Okta {
         let current = self
             .call(self.http.client().get(self.client_url(id)), true)
             .await?;
-        if is_unknown_client(&current) {
-            return Err(ProviderError::NotFound(current.reason()));
-        }
         if !current.status.is_success() {
-            return Err(current.failure());
+            return Err(client_failure(&current));
         }
         let mut body = serde_json::to_value(Self::body(request.metadata, &client_name))
             .map_err(|e| ProviderError::Rejected(e.to_string()))?;
@@ -536,11 +527,8 @@ impl Provider for Okta {
                 true,
             )
             .await?;
-        if is_unknown_client(&answer) {
-            return Err(ProviderError::NotFound(answer.reason()));
-        }
         if !answer.status.is_success() {
-            return Err(answer.failure());
+            return Err(client_failure(&answer));
         }
         let client: OktaAnswer = answer.json()?;
         let with_secret = request.metadata.needs_client_secret();

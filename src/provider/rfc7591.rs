@@ -15,7 +15,10 @@ use serde_json::Value;
 use url::Url;
 
 use super::http_client::{Answer, DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience};
-use super::{Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
+use super::{
+    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, state_as,
+    state_of,
+};
 use crate::domain::{ClientId, ClientSecret, ProviderState};
 
 /// Settings of the RFC 7591 backend.
@@ -75,13 +78,10 @@ impl Rfc7591 {
             client.registration_access_token,
             client.registration_client_uri,
         ) {
-            (Some(token), Some(uri)) => Some(ProviderState(
-                serde_json::to_value(Management {
-                    registration_access_token: token,
-                    registration_client_uri: uri,
-                })
-                .map_err(|e| ProviderError::Indeterminate(e.to_string()))?,
-            )),
+            (Some(token), Some(uri)) => Some(state_of(&Management {
+                registration_access_token: token,
+                registration_client_uri: uri,
+            })?),
             _ => None,
         };
         Ok(Provisioned {
@@ -102,7 +102,7 @@ impl Management {
 }
 
 fn management(state: Option<&ProviderState>) -> Option<Management> {
-    state.and_then(|s| serde_json::from_value(s.0.clone()).ok())
+    state_as(state)
 }
 
 fn unmanaged() -> ProviderError {

@@ -27,6 +27,7 @@ use url::Url;
 use super::http_client::{Answer, ProviderHttp, ProviderSetupError, Resilience};
 use super::{
     Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
+    shown_secret, state_as, state_of,
 };
 use crate::domain::values::{AuthMethod, GrantType};
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
@@ -180,9 +181,7 @@ impl Zendesk {
         client_id: &ClientId,
         state: Option<&ProviderState>,
     ) -> Result<Option<i64>, ProviderError> {
-        if let Some(state) =
-            state.and_then(|s| serde_json::from_value::<ZendeskState>(s.0.clone()).ok())
-        {
+        if let Some(state) = state_as::<ZendeskState>(state) {
             return Ok(Some(state.id));
         }
         self.find(client_id).await
@@ -233,11 +232,8 @@ impl Zendesk {
     async fn generate_secret(&self, id: i64) -> Result<ClientSecret, ProviderError> {
         let url = format!("{}/generate_secret", self.record_url(id));
         let answer = self.call(self.http.client().put(url), true).await?;
-        if answer.status == StatusCode::NOT_FOUND {
-            return Err(ProviderError::NotFound(answer.reason()));
-        }
         if !answer.status.is_success() {
-            return Err(answer.failure());
+            return Err(answer.client_failure());
         }
         let Envelope { client } = answer.json::<Envelope<ZendeskAnswer>>()?;
         client.secret.map(ClientSecret::presented).ok_or_else(|| {
@@ -277,9 +273,7 @@ impl Zendesk {
 }
 
 fn state(id: i64) -> Result<ProviderState, ProviderError> {
-    serde_json::to_value(ZendeskState { id })
-        .map(ProviderState)
-        .map_err(|e| ProviderError::Indeterminate(e.to_string()))
+    state_of(&ZendeskState { id })
 }
 
 /// The name Zendesk requires.
@@ -337,18 +331,9 @@ impl Provider for Zendesk {
                 return Err(answer.failure());
             }
             let Envelope { client } = answer.json::<Envelope<ZendeskAnswer>>()?;
-            let client_secret = match (request.metadata.needs_client_secret(), client.secret) {
-                (true, Some(secret)) => Some(ClientSecret::presented(secret)),
-                (true, None) => {
-                    return Err(ProviderError::Indeterminate(
-                        "the create answer holds no secret".into(),
-                    ));
-                }
-                (false, _) => None,
-            };
             Ok(Provisioned {
                 client_id: None,
-                client_secret,
+                client_secret: shown_secret(request.metadata.needs_client_secret(), client.secret)?,
                 state: Some(state(client.id)?),
             })
         });
@@ -373,11 +358,8 @@ impl Provider for Zendesk {
                 true,
             )
             .await?;
-        if answer.status == StatusCode::NOT_FOUND {
-            return Err(ProviderError::NotFound(answer.reason()));
-        }
         if !answer.status.is_success() {
-            return Err(answer.failure());
+            return Err(answer.client_failure());
         }
         // The answer shows the secret truncated: it is never taken from here.
         self.provisioned(
