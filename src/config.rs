@@ -1135,12 +1135,7 @@ fn http_url(
     kind: &str,
     check: &mut impl FnMut(Result<(), String>),
 ) -> Option<Url> {
-    let Some(text) = text else {
-        check(Err(format!(
-            "{key} is required with provider.kind = \"{kind}\""
-        )));
-        return None;
-    };
+    let text = required(text, key, kind, check)?;
     match Url::parse(text) {
         Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
         _ => {
@@ -1150,17 +1145,7 @@ fn http_url(
     }
 }
 
-/// The provider kinds `provider.kind` accepts.
-const KINDS: [&str; 6] = [
-    "local",
-    "hydra",
-    "rfc7591",
-    "okta",
-    "zendesk",
-    "billforward",
-];
-
-/// A required provider key, or an error naming it.
+/// A key that `provider.kind` requires, or an error naming it.
 fn required<T>(
     value: Option<T>,
     key: &str,
@@ -1169,30 +1154,10 @@ fn required<T>(
 ) -> Option<T> {
     if value.is_none() {
         check(Err(format!(
-            "provider.{key} is required with provider.kind = \"{kind}\""
+            "{key} is required with provider.kind = \"{kind}\""
         )));
     }
     value
-}
-
-/// Exactly one of two credentials, as a [`Credential`] and which one it was.
-fn one_credential(
-    first: (&str, Option<String>),
-    second: (&str, Option<String>),
-    kind: &str,
-    check: &mut impl FnMut(Result<(), String>),
-) -> Option<(bool, Credential)> {
-    match (first.1, second.1) {
-        (Some(value), None) => Some((true, Credential::new(value))),
-        (None, Some(value)) => Some((false, Credential::new(value))),
-        (Some(_), Some(_)) | (None, None) => {
-            check(Err(format!(
-                "provider.kind = \"{kind}\" needs exactly one of provider.{} and provider.{}",
-                first.0, second.0
-            )));
-            None
-        }
-    }
 }
 
 fn okta(
@@ -1205,21 +1170,22 @@ fn okta(
         Some(text) => http_url(Some(text), "provider.issuer", "okta", check),
         None => org_url.clone(),
     };
-    let credential = one_credential(
-        ("api_token", raw.api_token),
-        ("access_token", raw.access_token),
-        "okta",
-        check,
-    );
-    let (is_api_token, credential) = credential?;
+    let auth = match (raw.api_token, raw.access_token) {
+        (Some(token), None) => Some(OktaAuth::ApiToken(Credential::new(token))),
+        (None, Some(token)) => Some(OktaAuth::AccessToken(Credential::new(token))),
+        _ => {
+            check(Err(
+                "provider.kind = \"okta\" needs exactly one of provider.api_token and \
+                 provider.access_token"
+                    .into(),
+            ));
+            None
+        }
+    };
     Some(OktaSettings {
         org_url: org_url?,
         issuer: issuer?,
-        auth: if is_api_token {
-            OktaAuth::ApiToken(credential)
-        } else {
-            OktaAuth::AccessToken(credential)
-        },
+        auth: auth?,
         resilience,
     })
 }
@@ -1252,7 +1218,7 @@ fn zendesk(
             None
         }
     };
-    let user_id = required(raw.user_id, "user_id", "zendesk", check);
+    let user_id = required(raw.user_id, "provider.user_id", "zendesk", check);
     let auth = match (raw.email, raw.api_token, raw.access_token) {
         (Some(email), Some(token), None) => Some(ZendeskAuth::ApiToken {
             email,
@@ -1283,17 +1249,17 @@ fn billforward(
 ) -> Option<BillForwardSettings> {
     const KIND: &str = "billforward";
     let base_url = http_url(raw.base_url.as_deref(), "provider.base_url", KIND, check);
-    let api_token = required(raw.api_token, "api_token", KIND, check);
-    let organization_id = required(raw.organization_id, "organization_id", KIND, check);
+    let api_token = required(raw.api_token, "provider.api_token", KIND, check);
+    let organization_id = required(raw.organization_id, "provider.organization_id", KIND, check);
     let resource_ids = required(
         Some(raw.resource_ids).filter(|v| !v.is_empty()),
-        "resource_ids",
+        "provider.resource_ids",
         KIND,
         check,
     );
     let authorities = required(
         Some(raw.authorities).filter(|v| !v.is_empty()),
-        "authorities",
+        "provider.authorities",
         KIND,
         check,
     );
@@ -1368,20 +1334,21 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
         ),
         ("list_separator", raw.list_separator.is_some()),
     ];
-    let allowed: &[&str] = match kind_name {
-        "local" => &[],
-        "hydra" => &["issuer", "admin_url", "api_key", "lifespans"],
-        "rfc7591" => &["issuer", "registration_endpoint", "initial_access_token"],
-        "okta" => &["org_url", "issuer", "api_token", "access_token"],
-        "zendesk" => &[
+    // `None` for a kind that does not exist: its keys cannot be judged.
+    let allowed: Option<&[&str]> = match kind_name {
+        "local" => Some(&[]),
+        "hydra" => Some(&["issuer", "admin_url", "api_key", "lifespans"]),
+        "rfc7591" => Some(&["issuer", "registration_endpoint", "initial_access_token"]),
+        "okta" => Some(&["org_url", "issuer", "api_token", "access_token"]),
+        "zendesk" => Some(&[
             "subdomain",
             "base_url",
             "email",
             "api_token",
             "access_token",
             "user_id",
-        ],
-        "billforward" => &[
+        ]),
+        "billforward" => Some(&[
             "base_url",
             "api_token",
             "organization_id",
@@ -1390,19 +1357,18 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
             "access_token_validity_seconds",
             "refresh_token_validity_seconds",
             "list_separator",
-        ],
+        ]),
         other => {
             check(Err(format!(
                 "provider.kind `{other}` is not supported; supported: local, hydra, rfc7591, \
                  okta, zendesk, billforward"
             )));
-            &[]
+            None
         }
     };
-    let known_kind = KINDS.contains(&kind_name);
     for (key, _) in present
         .iter()
-        .filter(|(key, set)| *set && known_kind && !allowed.contains(key))
+        .filter(|(key, set)| *set && allowed.is_some_and(|a| !a.contains(key)))
     {
         check(Err(format!(
             "provider.{key} does not apply to provider.kind = \"{kind_name}\""
