@@ -22,6 +22,7 @@ use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
+use super::openapi::{json_body, judged};
 
 /// The private API token the fake accepts (Bearer).
 pub const API_TOKEN: &str = "billforward-test-token";
@@ -315,8 +316,6 @@ impl BillForwardFake {
         if !authorized {
             self.ledger
                 .violation(format!("{here}: no Bearer API token"));
-        }
-        if !authorized {
             return Err(bf_error(
                 StatusCode::UNAUTHORIZED,
                 "PermissionsError",
@@ -331,30 +330,14 @@ impl BillForwardFake {
 
     /// A create or update body, checked against the Client model.
     fn check_body(&self, here: &str, headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
-        let json_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        let Some(client) = serde_json::from_slice::<Value>(body)
-            .ok()
-            .filter(|_| json_type)
-        else {
-            self.ledger
-                .violation(format!("{here}: body is not application/json"));
-            return Err(bf_error(
-                StatusCode::BAD_REQUEST,
-                "ValidationError",
-                "malformed body",
-            ));
-        };
+        let client = json_body(headers, body).map_err(|problem| {
+            self.ledger.violation(format!("{here}: {problem}"));
+            bf_error(StatusCode::BAD_REQUEST, "ValidationError", "malformed body")
+        })?;
         let problems = self.model.problems(here, &client);
-        if problems.is_empty() {
-            Ok(client)
-        } else {
-            let text = problems.join("; ");
-            self.ledger.violations_found(problems);
-            Err(bf_error(StatusCode::BAD_REQUEST, "ValidationError", &text))
-        }
+        judged(&self.ledger, client, problems, |text| {
+            bf_error(StatusCode::BAD_REQUEST, "ValidationError", text)
+        })
     }
 }
 

@@ -17,7 +17,7 @@ use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
-use super::openapi::Spec;
+use super::openapi::{Spec, json_body, judged};
 
 #[derive(Default)]
 struct FakeState {
@@ -93,27 +93,16 @@ impl HydraFake {
         headers: &HeaderMap,
         body: &Bytes,
     ) -> Option<Value> {
-        let json_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        if !json_type {
-            self.violation(format!(
-                "{method} {uri}: Content-Type is not application/json"
-            ));
-            return None;
-        }
-        let Ok(value) = serde_json::from_slice::<Value>(body) else {
-            self.violation(format!("{method} {uri}: body is not JSON"));
-            return None;
+        let here = format!("{method} {uri}");
+        let value = match json_body(headers, body) {
+            Ok(value) => value,
+            Err(problem) => {
+                self.violation(format!("{here}: {problem}"));
+                return None;
+            }
         };
-        let errors = Spec::body_problems(&self.validator, &format!("{method} {uri}"), &value);
-        if errors.is_empty() {
-            Some(value)
-        } else {
-            self.ledger.violations_found(errors);
-            None
-        }
+        let errors = Spec::body_problems(&self.validator, &here, &value);
+        judged(&self.ledger, value, errors, |_| ()).ok()
     }
 }
 

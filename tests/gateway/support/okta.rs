@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
-use super::openapi::Spec;
+use super::openapi::{Spec, json_body, judged};
 
 /// The API token the fake accepts (`Authorization: SSWS …`).
 pub const API_TOKEN: &str = "okta-test-api-token";
@@ -270,30 +270,17 @@ impl OktaFake {
         headers: &HeaderMap,
         body: &Bytes,
     ) -> Result<Value, Response> {
-        let json_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        let parsed = serde_json::from_slice::<Value>(body)
-            .ok()
-            .filter(|_| json_type);
-        let Some(client) = parsed else {
-            self.violation(format!("{here}: body is not application/json"));
-            return Err(invalid_metadata("The request body was not well-formed."));
-        };
+        let client = json_body(headers, body).map_err(|problem| {
+            self.violation(format!("{here}: {problem}"));
+            invalid_metadata("The request body was not well-formed.")
+        })?;
         let mut problems = Spec::body_problems(&self.validator, here, &client);
         problems.extend(
             app_type_problems(&client)
                 .into_iter()
                 .map(|p| format!("{here}: {p}")),
         );
-        if problems.is_empty() {
-            Ok(client)
-        } else {
-            let description = problems.join("; ");
-            self.ledger.violations_found(problems);
-            Err(invalid_metadata(&description))
-        }
+        judged(&self.ledger, client, problems, invalid_metadata)
     }
 
     fn unknown_client(&self, id: &str) -> Response {

@@ -5,7 +5,38 @@
 
 use std::collections::BTreeMap;
 
+use axum::http::{HeaderMap, header};
 use serde_json::{Map, Value, json};
+
+/// A request body sent as `application/json` that parses, or what is wrong
+/// with it.
+pub fn json_body(headers: &HeaderMap, body: &[u8]) -> Result<Value, &'static str> {
+    let json_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if !json_type {
+        return Err("Content-Type is not application/json");
+    }
+    serde_json::from_slice(body).map_err(|_| "body is not JSON")
+}
+
+/// The outcome of checking a request: `value` when nothing broke the
+/// vendor's document, else the problems are recorded in `ledger` and the
+/// vendor's refusal, built from their text, is the answer.
+pub fn judged<T, R>(
+    ledger: &super::faults::Ledger,
+    value: T,
+    problems: Vec<String>,
+    refusal: impl FnOnce(&str) -> R,
+) -> Result<T, R> {
+    if problems.is_empty() {
+        return Ok(value);
+    }
+    let text = problems.join("; ");
+    ledger.violations_found(problems);
+    Err(refusal(&text))
+}
 
 /// One loaded OpenAPI 3 document.
 pub struct Spec {

@@ -25,7 +25,7 @@ use tokio::net::TcpListener;
 
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
-use super::openapi::Spec;
+use super::openapi::{Spec, json_body, judged};
 
 /// The admin whose API token the fake accepts.
 pub const EMAIL: &str = "admin@example.com";
@@ -192,15 +192,11 @@ impl ZendeskFake {
 
     /// The `client` of a `{"client": …}` body, checked against the model.
     fn check_body(&self, here: &str, headers: &HeaderMap, body: &Bytes) -> Result<Value, Response> {
-        let json_type = headers
-            .get(header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .is_some_and(|v| v.starts_with("application/json"));
-        let envelope = serde_json::from_slice::<Value>(body)
-            .ok()
-            .filter(|_| json_type);
-        let client = envelope.as_ref().and_then(|e| {
-            let members = e.as_object()?;
+        let envelope = json_body(headers, body).map_err(|problem| {
+            self.violation(format!("{here}: {problem}"));
+            record_invalid("client", "is missing")
+        })?;
+        let client = envelope.as_object().and_then(|members| {
             (members.len() == 1)
                 .then(|| members.get("client").cloned())
                 .flatten()
@@ -218,13 +214,9 @@ impl ZendeskFake {
         ) {
             problems.push(format!("{here}: kind must be public or confidential"));
         }
-        if problems.is_empty() {
-            Ok(client)
-        } else {
-            let text = problems.join("; ");
-            self.ledger.violations_found(problems);
-            Err(record_invalid("client", &text))
-        }
+        judged(&self.ledger, client, problems, |text| {
+            record_invalid("client", text)
+        })
     }
 
     fn violation(&self, text: String) {
