@@ -137,7 +137,7 @@ impl BillForward {
             client_id: client_id.as_str(),
             client_secret,
             organization_id: &settings.organization_id,
-            scope: self.join(metadata.scope.iter().flat_map(|s| s.split(' '))),
+            scope: self.join(scope_words(metadata)),
             resource_ids: self.join(settings.resource_ids.iter().map(String::as_str)),
             authorized_grant_types: self.join(metadata.grant_types.iter().map(|g| g.as_str())),
             registered_redirect_uris: self.join(metadata.redirect_uris.iter().map(|u| u.as_str())),
@@ -197,6 +197,11 @@ impl BillForward {
     }
 }
 
+/// The words of the client's `scope`, which BillForward holds as a list.
+fn scope_words(metadata: &ClientMetadata) -> impl Iterator<Item = &str> {
+    metadata.scope.iter().flat_map(|s| s.split(' '))
+}
+
 #[async_trait]
 impl Provider for BillForward {
     fn name(&self) -> &'static str {
@@ -220,7 +225,7 @@ impl Provider for BillForward {
             .redirect_uris
             .iter()
             .map(|u| u.as_str())
-            .chain(metadata.scope.iter().flat_map(|s| s.split(' ')));
+            .chain(scope_words(metadata));
         if let Some(value) = joined.into_iter().find(|v| v.contains(separator)) {
             return Err(format!(
                 "the billforward provider stores lists as one `{separator}`-separated string, \
