@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 use crate::support::billforward::{API_TOKEN, BillForwardFake, Fault};
 use crate::support::*;
 
-async fn gateway_for(fake: &BillForwardFake, separator: &str) -> TestApp {
+pub(crate) async fn gateway_for(fake: &BillForwardFake, separator: &str) -> TestApp {
     spawn_app_for_provider(&format!(
         "kind = \"billforward\"\nbase_url = \"{}\"\napi_token = \"{API_TOKEN}\"\n\
          organization_id = \"ORG-1\"\nresource_ids = [\"billing\", \"invoices\"]\n\

@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 use crate::support::hydra::{Fault, HydraFake};
 use crate::support::*;
 
-async fn gateway_for(fake: &HydraFake) -> TestApp {
+pub(crate) async fn gateway_for(fake: &HydraFake) -> TestApp {
     gateway_at(&fake.base).await
 }
 

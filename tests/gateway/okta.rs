@@ -11,7 +11,7 @@ use crate::support::*;
 
 /// Without retries and with a circuit that never opens, so that each fault
 /// shows how it is classified.
-async fn gateway_for(fake: &OktaFake) -> TestApp {
+pub(crate) async fn gateway_for(fake: &OktaFake) -> TestApp {
     spawn_app_for_provider(&format!(
         "kind = \"okta\"\norg_url = \"{}\"\napi_token = \"{API_TOKEN}\"",
         fake.base

@@ -294,46 +294,29 @@ fn valid_registrations_respect_the_provider(
 
 #[test]
 fn valid_registrations_never_break_a_providers_api() {
-    use crate::support::billforward::{self, BillForwardFake};
+    use crate::support::billforward::BillForwardFake;
     use crate::support::hydra::HydraFake;
-    use crate::support::okta::{self, OktaFake};
-    use crate::support::zendesk::{self, ZendeskFake};
+    use crate::support::okta::OktaFake;
+    use crate::support::zendesk::ZendeskFake;
 
     let runtime = tokio::runtime::Runtime::new().unwrap();
     let fake = runtime.block_on(OktaFake::start());
-    let app = runtime.block_on(spawn_app_for_provider(&format!(
-        "kind = \"okta\"\norg_url = \"{}\"\napi_token = \"{}\"",
-        fake.base,
-        okta::API_TOKEN
-    )));
+    let app = runtime.block_on(crate::okta::gateway_for(&fake));
     valid_registrations_respect_the_provider("okta", &runtime, &app);
     fake.ledger.assert_clean("Okta");
 
     let fake = runtime.block_on(ZendeskFake::start());
-    let app = runtime.block_on(spawn_app_for_provider(&format!(
-        "kind = \"zendesk\"\nbase_url = \"{}\"\nemail = \"{}\"\napi_token = \"{}\"\nuser_id = 1",
-        fake.base,
-        zendesk::EMAIL,
-        zendesk::API_TOKEN
-    )));
+    let app = runtime.block_on(crate::zendesk::gateway_for(&fake));
     valid_registrations_respect_the_provider("zendesk", &runtime, &app);
     fake.ledger.assert_clean("Zendesk");
 
     let fake = runtime.block_on(BillForwardFake::start());
-    let app = runtime.block_on(spawn_app_for_provider(&format!(
-        "kind = \"billforward\"\nbase_url = \"{}\"\napi_token = \"{}\"\n\
-         organization_id = \"O\"\nresource_ids = [\"r\"]\nauthorities = [\"A\"]",
-        fake.base,
-        billforward::API_TOKEN
-    )));
+    let app = runtime.block_on(crate::billforward::gateway_for(&fake, ","));
     valid_registrations_respect_the_provider("billforward", &runtime, &app);
     fake.ledger.assert_clean("BillForward");
 
     let fake = runtime.block_on(HydraFake::start());
-    let app = runtime.block_on(spawn_app_for_provider(&format!(
-        "kind = \"hydra\"\nadmin_url = \"{0}\"\nissuer = \"{0}\"",
-        fake.base
-    )));
+    let app = runtime.block_on(crate::hydra::gateway_for(&fake));
     valid_registrations_respect_the_provider("hydra", &runtime, &app);
     fake.ledger.assert_clean("Hydra");
 }

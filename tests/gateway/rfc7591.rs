@@ -144,18 +144,5 @@ async fn a_client_deleted_upstream_answers_invalid_token_to_updates() {
         .await
         .unwrap();
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
-    let response = app
-        .update(
-            &client,
-            Some(token_of(&client)),
-            &update_body(&client, json!({ "grant_types": ["client_credentials"] })),
-        )
-        .await;
-    let (error, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
-    assert_eq!(
-        error, "invalid_token",
-        "RFC 7592: the client does not exist"
-    );
-    let deleted = app.delete(&client, Some(token_of(&client))).await;
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
+    assert_missing_at_provider_reads_as_gone(&app, &client).await;
 }

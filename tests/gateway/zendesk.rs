@@ -12,7 +12,7 @@ use crate::support::*;
 /// The admin recorded as creator of every client.
 const USER_ID: i64 = 29;
 
-async fn gateway_for(fake: &ZendeskFake) -> TestApp {
+pub(crate) async fn gateway_for(fake: &ZendeskFake) -> TestApp {
     spawn_app_for_provider(&format!(
         "kind = \"zendesk\"\nbase_url = \"{}\"\nemail = \"{EMAIL}\"\n\
          api_token = \"{API_TOKEN}\"\nuser_id = {USER_ID}",
