@@ -610,13 +610,17 @@ impl Provider for Okta {
 struct RateBudget(Mutex<Option<(u64, i64)>>);
 
 impl RateBudget {
-    /// Refuses a call while the budget is spent and not yet refilled.
-    fn admit(&self, now: i64) -> Result<(), ProviderError> {
-        let budget = *self
+    /// What remains and when it refills, as last announced.
+    fn latest(&self) -> Option<(u64, i64)> {
+        *self
             .0
             .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match budget {
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// Refuses a call while the budget is spent and not yet refilled.
+    fn admit(&self, now: i64) -> Result<(), ProviderError> {
+        match self.latest() {
             Some((0, reset)) if now < reset => Err(ProviderError::Unavailable {
                 reason: "Okta's rate limit for the clients API is spent".into(),
                 retry_after_secs: u64::try_from(reset - now).unwrap_or(1).max(1),
@@ -647,11 +651,7 @@ impl RateBudget {
 
     /// Seconds until the budget refills (at least one).
     fn seconds_to_reset(&self, now: i64) -> u64 {
-        let budget = *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        budget
+        self.latest()
             .and_then(|(_, reset)| u64::try_from(reset - now).ok())
             .unwrap_or(super::http_client::DEFAULT_RETRY_AFTER_SECS)
             .max(1)
