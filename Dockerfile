@@ -5,6 +5,7 @@ COPY Cargo.toml Cargo.lock ./
 COPY src src
 COPY migrations migrations
 COPY benches benches
+COPY xtask xtask
 RUN cargo build --release --locked --bin dcr-gateway
 
 # Run: a small image with libc and CA roots only, as a non-root user.

@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout)] // a CLI prints its answers
 
+use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -208,8 +209,11 @@ fn init_logging(log: &LogConfig) {
     let filter = EnvFilter::try_from_default_env()
         .or_else(|_| EnvFilter::try_new(&log.filter))
         .unwrap_or_else(|_| EnvFilter::new("info"));
+    // Colour only for a person at a terminal: a file, a pipe or journald
+    // gets plain text.
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
+        .with_ansi(std::io::stderr().is_terminal())
         .with_writer(std::io::stderr);
     match log.format {
         LogFormat::Pretty => builder.init(),

@@ -318,3 +318,40 @@ fn ids_beginning_with_a_hyphen_are_ids_not_flags() {
     let (ok, _, stderr) = run_cli(&["clients", "list", "--after", "-Xy3", "--config", config]);
     assert!(ok, "{stderr}");
 }
+
+/// A log written to a file (as `serve > file 2>&1` or journald would take
+/// it) carries no terminal colour codes, in either format.
+#[tokio::test]
+async fn a_log_written_to_a_file_has_no_escape_sequences() {
+    for format in ["pretty", "json"] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = write_config(dir.path(), port);
+        let text = std::fs::read_to_string(&config)
+            .unwrap()
+            .replace("format = \"json\"", &format!("format = \"{format}\""));
+        std::fs::write(&config, text).unwrap();
+        let log = dir.path().join("gateway.log");
+        let server = ServerProcess::start_logging(&config, port, Some(&log)).await;
+        let response = reqwest::Client::new()
+            .post(format!("{}/register", server.base))
+            .json(&web_client())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::CREATED);
+        drop(server);
+        let written = std::fs::read_to_string(&log).unwrap();
+        assert!(written.contains("listening"), "{format}: {written}");
+        assert!(
+            !written.contains('\u{1b}'),
+            "{format}: an escape sequence in the log file: {written:?}"
+        );
+        if format == "json" {
+            for line in written.lines() {
+                serde_json::from_str::<Value>(line)
+                    .unwrap_or_else(|e| panic!("not a JSON line ({e}): {line}"));
+            }
+        }
+    }
+}

@@ -167,10 +167,13 @@ async fn billforward_fake_flags_what_the_client_model_refuses() {
         .await
         .unwrap();
     let violations = fake.ledger.violations();
-    flagged(&violations, "required `organizationID` missing");
-    flagged(&violations, "`accessTokenValiditySeconds` must be int");
-    flagged(&violations, "`created` is read-only");
-    flagged(&violations, "`records=ten` is not int");
+    flagged(&violations, "\"organizationID\" is a required property");
+    flagged(
+        &violations,
+        "is not of type \"integer\" at `/accessTokenValiditySeconds`",
+    );
+    flagged(&violations, "at `/created`");
+    flagged(&violations, "`records=ten` is not an integer");
     flagged(&violations, "`colour`");
     flagged(&violations, "DELETE");
 }

@@ -3,10 +3,10 @@
 //! BFError, the record named by the body on `PUT /clients`, no DELETE, and
 //! retired clients (`deleted: true`) still retrievable.
 //!
-//! No OpenAPI file exists for it, so every write is checked against the
-//! `Client` model read from `shared/specs/billforward/Client.md` (members,
-//! types, which are required and which are read-only), and every query
-//! against the parameter tables of `ClientsApi.md`.
+//! No OpenAPI file exists for it: its contract (`tests/contracts/billforward.json`)
+//! is distilled from the SDK's `Client.md` and `ClientsApi.md`. Every write is
+//! checked against the `Client` model (members, types, which are required and
+//! which are read-only), and every query against the operation's parameters.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -20,183 +20,12 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use super::contract::{Contract, json_body, judged};
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
-use super::openapi::{json_body, judged};
 
 /// The private API token the fake accepts (Bearer).
 pub const API_TOKEN: &str = "billforward-test-token";
-
-/// One member of the Client model.
-#[derive(Debug, Clone)]
-struct Member {
-    wire: String,
-    kind: String,
-    required: bool,
-    read_only: bool,
-}
-
-/// One documented query parameter: name and type.
-type Parameter = (String, String);
-
-struct Model {
-    members: Vec<Member>,
-    list_parameters: Vec<Parameter>,
-    get_parameters: Vec<Parameter>,
-}
-
-fn specs_dir() -> String {
-    format!("{}/../shared/specs/billforward", env!("CARGO_MANIFEST_DIR"))
-}
-
-/// The wire name of an SDK member name (`organization_id` is spelt `organizationID`).
-fn wire_name(snake: &str) -> String {
-    if snake == "organization_id" {
-        return "organizationID".into();
-    }
-    let mut wire = String::new();
-    let mut upper = false;
-    for c in snake.chars() {
-        if c == '_' {
-            upper = true;
-        } else if upper {
-            wire.push(c.to_ascii_uppercase());
-            upper = false;
-        } else {
-            wire.push(c);
-        }
-    }
-    wire
-}
-
-/// The rows of the Markdown table after `heading` (first one when empty):
-/// the cells of each, with `*`, `[`, `]` and link targets stripped.
-fn table_rows(text: &str, heading: &str) -> Vec<Vec<String>> {
-    let start = text
-        .find(heading)
-        .unwrap_or_else(|| panic!("`{heading}` not found"));
-    let mut rows = Vec::new();
-    let mut in_table = false;
-    for line in text[start..].lines() {
-        if line.starts_with("Name |") {
-            in_table = true;
-            continue;
-        }
-        if !in_table || line.starts_with("---") || line.starts_with("-----") {
-            continue;
-        }
-        if !line.contains('|') {
-            if rows.is_empty() {
-                continue;
-            }
-            break;
-        }
-        rows.push(
-            line.split('|')
-                .map(|cell| {
-                    let cell = cell.split("](").next().unwrap_or_default();
-                    cell.replace(['*', '[', ']'], "").trim().to_owned()
-                })
-                .collect(),
-        );
-    }
-    rows
-}
-
-impl Model {
-    fn load() -> Self {
-        let client =
-            std::fs::read_to_string(format!("{}/Client.md", specs_dir())).unwrap_or_else(|e| {
-                panic!(
-                    "Client.md is expected in {} (shared/ beside the clone): {e}",
-                    specs_dir()
-                )
-            });
-        let members = table_rows(&client, "## Properties")
-            .into_iter()
-            .map(|cells| {
-                let verbs = cells[2].split("verbs").nth(1).unwrap_or_default();
-                Member {
-                    wire: wire_name(&cells[0]),
-                    kind: cells[1].clone(),
-                    // Neither `[optional]` nor `[default to …]`: the caller must send it.
-                    required: cells.get(3).is_none_or(|notes| notes.is_empty()),
-                    read_only: !verbs.contains("POST"),
-                }
-            })
-            .collect();
-        let api = std::fs::read_to_string(format!("{}/ClientsApi.md", specs_dir())).unwrap();
-        let parameters = |section: &str| -> Vec<Parameter> {
-            let text = &api[api.find(section).unwrap()..];
-            table_rows(text, "### Parameters")
-                .into_iter()
-                .map(|cells| (cells[0].clone(), cells[1].clone()))
-                .collect()
-        };
-        Self {
-            members,
-            list_parameters: parameters("# **get_all_clients**"),
-            get_parameters: parameters("# **get_client_by_id**"),
-        }
-    }
-
-    /// What in a create or update body breaks the Client model.
-    fn problems(&self, here: &str, body: &Value) -> Vec<String> {
-        let Some(members) = body.as_object() else {
-            return vec![format!("{here}: body is not a JSON object")];
-        };
-        let mut problems = Vec::new();
-        for (name, value) in members {
-            let Some(member) = self.members.iter().find(|m| &m.wire == name) else {
-                problems.push(format!("{here}: `{name}` is not a member of Client"));
-                continue;
-            };
-            if member.read_only {
-                problems.push(format!("{here}: `{name}` is read-only"));
-            }
-            let fits = match member.kind.as_str() {
-                "str" | "datetime" => value.is_string(),
-                "int" => value.is_i64(),
-                "bool" => value.is_boolean(),
-                _ => true,
-            };
-            if !fits {
-                problems.push(format!("{here}: `{name}` must be {}", member.kind));
-            }
-        }
-        for member in self.members.iter().filter(|m| m.required) {
-            if !members.contains_key(&member.wire) {
-                problems.push(format!("{here}: required `{}` missing", member.wire));
-            }
-        }
-        problems
-    }
-
-    /// What in a query breaks the operation's parameter table.
-    fn query_problems(
-        here: &str,
-        parameters: &[Parameter],
-        query: &[(String, String)],
-    ) -> Vec<String> {
-        let mut problems = Vec::new();
-        for (name, value) in query {
-            match parameters.iter().find(|(p, _)| p == name) {
-                None => problems.push(format!("{here}: undocumented query parameter `{name}`")),
-                Some((_, kind)) => {
-                    let fits = match kind.as_str() {
-                        "int" => value.parse::<u64>().is_ok(),
-                        "bool" => matches!(value.as_str(), "true" | "false"),
-                        _ => true,
-                    };
-                    if !fits {
-                        problems.push(format!("{here}: `{name}={value}` is not {kind}"));
-                    }
-                }
-            }
-        }
-        problems
-    }
-}
 
 struct FakeState {
     /// By client id, in creation order of the ids' first insertion.
@@ -213,7 +42,8 @@ pub struct BillForwardFake {
     /// Requests received, violations, faults.
     pub ledger: Ledger,
     state: Arc<Mutex<FakeState>>,
-    model: Arc<Model>,
+    contract: Arc<Contract>,
+    validator: Arc<jsonschema::Validator>,
 }
 
 fn envelope(results: Vec<Value>, offset: usize, requested: usize) -> Value {
@@ -245,6 +75,7 @@ impl BillForwardFake {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}/v1", listener.local_addr().unwrap());
+        let contract = Contract::load("billforward");
         let fake = Self {
             base,
             ledger: Ledger::default(),
@@ -254,7 +85,8 @@ impl BillForwardFake {
                 max_records: None,
                 hide_secrets: false,
             })),
-            model: Arc::new(Model::load()),
+            validator: Arc::new(contract.body_validator("Client")),
+            contract: Arc::new(contract),
         };
         let router = Router::new()
             .route("/v1/clients", get(list).post(create).put(update))
@@ -334,7 +166,7 @@ impl BillForwardFake {
             self.ledger.violation(format!("{here}: {problem}"));
             bf_error(StatusCode::BAD_REQUEST, "ValidationError", "malformed body")
         })?;
-        let problems = self.model.problems(here, &client);
+        let problems = Contract::body_problems(&self.validator, here, &client);
         judged(&self.ledger, client, problems, |text| {
             bf_error(StatusCode::BAD_REQUEST, "ValidationError", text)
         })
@@ -345,7 +177,7 @@ fn now() -> String {
     "2026-11-23T00:00:00Z".to_owned()
 }
 
-fn pairs(uri: &Uri) -> Vec<(String, String)> {
+fn query_of(uri: &Uri) -> BTreeMap<String, String> {
     url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
         .into_owned()
         .collect()
@@ -358,7 +190,9 @@ async fn create(
     body: Bytes,
 ) -> Response {
     let here = "POST /clients";
-    let problems = Model::query_problems(here, &[], &pairs(&uri));
+    let problems = fake
+        .contract
+        .check_request("POST", "/clients", &[], &query_of(&uri), &[]);
     let fault = or_answer!(fake.admit(here, &headers, problems).await);
     let mut client = or_answer!(fake.check_body(here, &headers, &body));
     let id = client["clientId"]
@@ -395,7 +229,9 @@ async fn update(
     body: Bytes,
 ) -> Response {
     let here = "PUT /clients";
-    let problems = Model::query_problems(here, &[], &pairs(&uri));
+    let problems = fake
+        .contract
+        .check_request("PUT", "/clients", &[], &query_of(&uri), &[]);
     let fault = or_answer!(fake.admit(here, &headers, problems).await);
     let mut client = or_answer!(fake.check_body(here, &headers, &body));
     let Some(id) = client["clientId"].as_str().map(str::to_owned) else {
@@ -433,7 +269,13 @@ async fn read(
     headers: HeaderMap,
 ) -> Response {
     let here = "GET /clients/{client-ID}";
-    let problems = Model::query_problems(here, &fake.model.get_parameters, &pairs(&uri));
+    let problems = fake.contract.check_request(
+        "GET",
+        "/clients/{client-ID}",
+        &[("client-ID", &id)],
+        &query_of(&uri),
+        &[],
+    );
     let fault = or_answer!(fake.admit(here, &headers, problems).await);
     let hide = fake.state.lock().unwrap().hide_secrets;
     let response = match fake.client(&id) {
@@ -455,11 +297,12 @@ async fn read(
 async fn list(
     State(fake): State<BillForwardFake>,
     Query(query): Query<BTreeMap<String, String>>,
-    uri: Uri,
     headers: HeaderMap,
 ) -> Response {
     let here = "GET /clients";
-    let problems = Model::query_problems(here, &fake.model.list_parameters, &pairs(&uri));
+    let problems = fake
+        .contract
+        .check_request("GET", "/clients", &[], &query, &[]);
     let fault = or_answer!(fake.admit(here, &headers, problems).await);
     let offset: usize = query
         .get("offset")

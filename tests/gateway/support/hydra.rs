@@ -1,6 +1,7 @@
 //! A stateful fake of Ory Hydra's admin API (`/admin/clients`), behaving as
-//! Hydra v26 documents it, that checks every request against the published
-//! OpenAPI document (`shared/specs/ory-hydra-v26.2.0-api.json`) and can be
+//! Hydra v26 documents it, that checks every request against Hydra's contract
+//! (`tests/contracts/hydra.json`, from the published OpenAPI document
+//! `ory-hydra-v26.2.0-api.json`) and can be
 //! told to fail, hang, answer garbage, or commit and then drop the connection.
 
 use std::collections::BTreeMap;
@@ -15,9 +16,9 @@ use axum::routing::get;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use super::contract::{Contract, json_body, judged};
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
-use super::openapi::{Spec, json_body, judged};
 
 #[derive(Default)]
 struct FakeState {
@@ -34,14 +35,14 @@ pub struct HydraFake {
     pub ledger: Ledger,
     state: Arc<Mutex<FakeState>>,
     validator: Arc<jsonschema::Validator>,
-    spec: Arc<Spec>,
+    spec: Arc<Contract>,
 }
 
 impl HydraFake {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let spec = Spec::load("ory-hydra-v26.2.0-api.json");
+        let spec = Contract::load("hydra");
         let fake = Self {
             base,
             ledger: Ledger::default(),
@@ -101,7 +102,7 @@ impl HydraFake {
                 return None;
             }
         };
-        let errors = Spec::body_problems(&self.validator, &here, &value);
+        let errors = Contract::body_problems(&self.validator, &here, &value);
         judged(&self.ledger, value, errors, |_| ()).ok()
     }
 }

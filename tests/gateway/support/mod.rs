@@ -1,15 +1,16 @@
 //! Test harness: the real gateway on 127.0.0.1:0 with a temporary SQLite file,
 //! the real binary for CLI and crash tests, an HTTPS document server, and
 //! stateful provider fakes (Hydra, Okta, Zendesk, BillForward) that check
-//! every request against their vendor's published document (`openapi`) and
+//! every request against the facts of their vendor's published document
+//! (`contract`, loading `tests/contracts/`) and
 //! keep a `faults::Ledger` of what they received and were told to do.
 
 pub mod billforward;
+pub mod contract;
 pub mod faults;
 pub mod hydra;
 pub mod oidc_provider;
 pub mod okta;
-pub mod openapi;
 pub mod postgres;
 pub mod zendesk;
 

@@ -4,7 +4,8 @@
 //! written, pages with `after`/`limit` and a `Link` header, searches names by
 //! prefix with `q`, keeps `client_name` unique, and announces its rate budget
 //! in `X-Rate-Limit-*` headers. Every request is checked against Okta's
-//! OpenAPI document (`shared/specs/okta-oauth-2026.06.3.yaml`): operation,
+//! contract (`tests/contracts/okta.json`, from Okta's OpenAPI document
+//! `okta-oauth-2026.06.3.yaml`): operation,
 //! parameters and, for writes, the `Client` schema with its read-only
 //! members refused, plus the app-type rules of the `createClient` text.
 
@@ -23,9 +24,9 @@ use rand::distr::Alphanumeric;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use super::contract::{Contract, json_body, judged};
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
-use super::openapi::{Spec, json_body, judged};
 
 /// The API token the fake accepts (`Authorization: SSWS …`).
 pub const API_TOKEN: &str = "okta-test-api-token";
@@ -58,7 +59,7 @@ pub struct OktaFake {
     /// Requests received, violations, faults.
     pub ledger: Ledger,
     state: Arc<Mutex<FakeState>>,
-    spec: Arc<Spec>,
+    spec: Arc<Contract>,
     validator: Arc<jsonschema::Validator>,
 }
 
@@ -78,7 +79,7 @@ impl OktaFake {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let mut spec = Spec::load("okta-oauth-2026.06.3.yaml");
+        let mut spec = Contract::load("okta");
         unroll_signing_key(&mut spec);
         // The document types this member `string` yet gives it `items`,
         // describes it as an array and shows arrays in every example.
@@ -274,7 +275,7 @@ impl OktaFake {
             self.violation(format!("{here}: {problem}"));
             invalid_metadata("The request body was not well-formed.")
         })?;
-        let mut problems = Spec::body_problems(&self.validator, here, &client);
+        let mut problems = Contract::body_problems(&self.validator, here, &client);
         problems.extend(
             app_type_problems(&client)
                 .into_iter()
@@ -308,7 +309,7 @@ impl OktaFake {
 /// `JsonSigningWebKey` again (meant to be read through the `kty`
 /// discriminator). As JSON Schema that never ends, so the fake spells the
 /// two shapes out: the common members, plus the EC or RSA members by `kty`.
-fn unroll_signing_key(spec: &mut Spec) {
+fn unroll_signing_key(spec: &mut Contract) {
     let key = spec.schema_mut("JsonSigningWebKey");
     if let Some(members) = key.as_object_mut() {
         members.remove("oneOf");

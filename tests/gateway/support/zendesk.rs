@@ -5,8 +5,9 @@
 //! and `page[after]`, `{"client": …}` envelopes, `RecordInvalid` and
 //! `RecordNotFound` errors, and 429 with `Retry-After` and a text body.
 //!
-//! Every request is checked against Zendesk's OpenAPI document
-//! (`shared/specs/zendesk-support-oas.yaml`): operation and parameters, and,
+//! Every request is checked against Zendesk's contract
+//! (`tests/contracts/zendesk.json`, from Zendesk's OpenAPI document
+//! `zendesk-support-oas.yaml`): operation and parameters, and,
 //! since the document gives no request body schema, the body's `client`
 //! against `OAuthClientObject` with its read-only members refused.
 
@@ -23,9 +24,9 @@ use base64::Engine;
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
+use super::contract::{Contract, json_body, judged};
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
-use super::openapi::{Spec, json_body, judged};
 
 /// The admin whose API token the fake accepts.
 pub const EMAIL: &str = "admin@example.com";
@@ -51,7 +52,7 @@ pub struct ZendeskFake {
     /// Requests received, violations, faults.
     pub ledger: Ledger,
     state: Arc<Mutex<FakeState>>,
-    spec: Arc<Spec>,
+    spec: Arc<Contract>,
     validator: Arc<jsonschema::Validator>,
 }
 
@@ -77,7 +78,7 @@ impl ZendeskFake {
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
-        let spec = Spec::load("zendesk-support-oas.yaml");
+        let spec = Contract::load("zendesk");
         let fake = Self {
             base,
             ledger: Ledger::default(),
@@ -207,7 +208,7 @@ impl ZendeskFake {
             ));
             return Err(record_invalid("client", "is missing"));
         };
-        let mut problems = Spec::body_problems(&self.validator, here, &client);
+        let mut problems = Contract::body_problems(&self.validator, here, &client);
         if !matches!(
             client["kind"].as_str(),
             None | Some("public" | "confidential")

@@ -1,7 +1,8 @@
-//! A vendor's OpenAPI document (`shared/specs/`, JSON or YAML), read at test
-//! time so that the fakes check requests against what the vendor published:
-//! the operation exists, its query and path parameters are documented and
-//! well-typed, and a body fits the named schema.
+//! A vendor's contract (`tests/contracts/{vendor}.json`): the facts of its
+//! published API document that the fakes check requests against, distilled
+//! by `cargo xtask contracts`. The operation exists, its query and path
+//! parameters are documented and well-typed, and a body fits the named
+//! schema.
 
 use std::collections::BTreeMap;
 
@@ -38,41 +39,38 @@ pub fn judged<T, R>(
     Err(refusal(&text))
 }
 
-/// One loaded OpenAPI 3 document.
-pub struct Spec {
+/// One vendor's contract.
+pub struct Contract {
     name: String,
     doc: Value,
 }
 
-impl Spec {
-    /// Loads `shared/specs/{file}`.
-    pub fn load(file: &str) -> Self {
-        let path = format!("{}/../shared/specs/{file}", env!("CARGO_MANIFEST_DIR"));
-        let text = std::fs::read_to_string(&path).unwrap_or_else(|e| {
-            panic!("the vendor document is expected at {path} (shared/ beside the clone): {e}")
-        });
-        let doc: Value = if file.ends_with(".json") {
-            serde_json::from_str(&text).unwrap()
-        } else {
-            serde_norway::from_str(&text).unwrap()
-        };
+impl Contract {
+    /// Loads `tests/contracts/{vendor}.json`.
+    pub fn load(vendor: &str) -> Self {
+        let path = format!(
+            "{}/tests/contracts/{vendor}.json",
+            env!("CARGO_MANIFEST_DIR")
+        );
+        let text = std::fs::read_to_string(&path)
+            .unwrap_or_else(|e| panic!("the contract file {path} is part of the repository: {e}"));
         Self {
-            name: file.to_owned(),
-            doc,
+            name: format!("{vendor}.json"),
+            doc: serde_json::from_str(&text).unwrap(),
         }
     }
 
-    /// The component schema `name`, to mend what JSON Schema cannot evaluate.
+    /// The schema `name`, to mend what JSON Schema cannot evaluate.
     pub fn schema_mut(&mut self, name: &str) -> &mut Value {
-        &mut self.doc["components"]["schemas"][name]
+        &mut self.doc["schemas"][name]
     }
 
-    /// A validator for the component schema `name`, closed to members it does
-    /// not list (so that a misspelt member fails) and refusing its read-only
-    /// members (a request may not set them). OpenAPI 3.0's `nullable` is
-    /// honoured on the top-level members.
+    /// A validator for the schema `name`, closed to members it does not list
+    /// (so that a misspelt member fails) and refusing its read-only members
+    /// (a request may not set them). OpenAPI 3.0's `nullable` is honoured on
+    /// the top-level members.
     pub fn body_validator(&self, name: &str) -> jsonschema::Validator {
-        let mut schemas = self.doc["components"]["schemas"].clone();
+        let mut schemas = self.doc["schemas"].clone();
         let mut strict = schemas[name].clone();
         assert!(strict.is_object(), "{}: no schema `{name}`", self.name);
         strict["additionalProperties"] = json!(false);
@@ -88,8 +86,8 @@ impl Spec {
         let strict_name = format!("strict{name}");
         schemas[&strict_name] = strict;
         let root = json!({
-            "$ref": format!("#/components/schemas/{strict_name}"),
-            "components": { "schemas": schemas },
+            "$ref": format!("#/schemas/{strict_name}"),
+            "schemas": schemas,
         });
         jsonschema::validator_for(&root).unwrap()
     }
@@ -107,19 +105,16 @@ impl Spec {
         extra_query: &[&str],
     ) -> Vec<String> {
         let here = format!("{method} {template}");
-        let Some(item) = self.doc["paths"].get(template) else {
+        let Some(item) = self.doc["operations"].get(template) else {
             return vec![format!("{here}: path not in {}", self.name)];
         };
         let Some(operation) = item.get(method.to_ascii_lowercase()) else {
             return vec![format!("{here}: method not in {}", self.name)];
         };
-        let parameters: Vec<Value> = [item.get("parameters"), operation.get("parameters")]
-            .into_iter()
-            .flatten()
-            .filter_map(Value::as_array)
-            .flatten()
-            .map(|p| self.resolve(p))
-            .collect();
+        let parameters = operation["parameters"]
+            .as_array()
+            .cloned()
+            .unwrap_or_default();
         let declared = |place: &str| -> BTreeMap<String, Value> {
             parameters
                 .iter()
@@ -169,16 +164,6 @@ impl Spec {
             .iter_errors(body)
             .map(|e| format!("{here}: {e} at `{}`", e.instance_path))
             .collect()
-    }
-
-    fn resolve(&self, parameter: &Value) -> Value {
-        match parameter.get("$ref").and_then(Value::as_str) {
-            Some(reference) => {
-                let pointer = reference.trim_start_matches('#');
-                self.doc.pointer(pointer).cloned().unwrap_or(Value::Null)
-            }
-            None => parameter.clone(),
-        }
     }
 }
 
