@@ -29,6 +29,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use dcr_gateway::app;
+use dcr_gateway::clock::SystemClock;
 use dcr_gateway::config::Config;
 use hdrhistogram::Histogram;
 use http_body_util::{BodyExt, Full};
@@ -301,7 +302,9 @@ async fn gateway(dir: &std::path::Path) -> (Target, Arc<dcr_gateway::store::cach
         dir.join("bench.db").display()
     );
     let config = Config::from_sources(&toml, Vec::new()).unwrap();
-    let gateway = app::build_gateway(&config).await.unwrap();
+    let gateway = app::build_gateway(&config, Arc::new(SystemClock))
+        .await
+        .unwrap();
     let router = app::build_router(gateway.service, &config);
     tokio::spawn(app::serve(
         listener,

@@ -11,7 +11,7 @@ use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::config::{Config, ProviderConfig, ProviderKind, TlsConfig};
 use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
@@ -56,9 +56,12 @@ pub struct Gateway {
 }
 
 /// Opens the store, puts the cache in front (following other processes'
-/// changes), and builds the service over the configured provider.
-pub async fn build_gateway(config: &Config) -> Result<Gateway, StartupError> {
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+/// changes), and builds the service over the configured provider, all
+/// reading time from `clock`.
+pub async fn build_gateway(
+    config: &Config,
+    clock: Arc<dyn Clock>,
+) -> Result<Gateway, StartupError> {
     let store = SqlStore::open(
         &config.store.url,
         config.store.max_connections,
@@ -72,7 +75,7 @@ pub async fn build_gateway(config: &Config) -> Result<Gateway, StartupError> {
         config.cache.ttl,
     ));
     cache.follow(store.change_feed().await?);
-    let provider = build_provider(&config.provider)?;
+    let provider = build_provider(&config.provider, clock.clone())?;
     let fetcher = GuardedClient::new(config.outbound.clone())?;
     let statements = (!config.software_statement.issuers.is_empty()).then(|| {
         Arc::new(SoftwareStatements::new(
@@ -109,12 +112,15 @@ pub fn warn_about(config: &Config) {
     }
 }
 
-fn build_provider(config: &ProviderConfig) -> Result<Arc<dyn Provider>, ProviderSetupError> {
+fn build_provider(
+    config: &ProviderConfig,
+    clock: Arc<dyn Clock>,
+) -> Result<Arc<dyn Provider>, ProviderSetupError> {
     let backend: Arc<dyn Provider> = match &config.kind {
         ProviderKind::Local => Arc::new(LocalRegistry),
         ProviderKind::Hydra(settings) => Arc::new(Hydra::new(settings.clone())?),
         ProviderKind::Rfc7591(settings) => Arc::new(Rfc7591::new(settings.clone())?),
-        ProviderKind::Okta(settings) => Arc::new(Okta::new(settings.clone())?),
+        ProviderKind::Okta(settings) => Arc::new(Okta::new(settings.clone(), clock)?),
         ProviderKind::Zendesk(settings) => Arc::new(Zendesk::new(settings.clone())?),
         ProviderKind::BillForward(settings) => Arc::new(BillForward::new(settings.clone())?),
     };
@@ -131,13 +137,12 @@ pub fn spawn_reconciler(
     if interval.is_zero() {
         return None;
     }
-    let grace = config.reconcile_grace();
     Some(tokio::spawn(async move {
         let mut ticks = tokio::time::interval(interval);
         ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             ticks.tick().await;
-            match service.reconcile(grace).await {
+            match service.reconcile().await {
                 Ok(report) if report.has_drift() => {
                     tracing::warn!(?report, "reconcile found drift");
                 }

@@ -18,11 +18,12 @@ use crate::domain::values::{AuthMethod, GrantType};
 use crate::outbound::OutboundSettings;
 use crate::provider::Credential;
 use crate::provider::billforward::BillForwardSettings;
-use crate::provider::http_client::Resilience;
+use crate::provider::breaker::BreakerSettings;
+use crate::provider::http_client::{ProviderAuth, Resilience};
 use crate::provider::hydra::{HydraSettings, LIFESPANS};
-use crate::provider::okta::{OktaAuth, OktaSettings};
+use crate::provider::okta::OktaSettings;
 use crate::provider::rfc7591::Rfc7591Settings;
-use crate::provider::zendesk::{ZendeskAuth, ZendeskSettings};
+use crate::provider::zendesk::ZendeskSettings;
 use crate::registration::{RegistrationMode, TokenRotation};
 use crate::store::sealing::Sealer;
 use crate::store::sql::Backend;
@@ -192,22 +193,11 @@ pub struct CacheConfig {
 pub struct ProviderConfig {
     /// Which backend, with its settings.
     pub kind: ProviderKind,
-    /// Bound on every provider call.
-    pub timeout: Duration,
     /// How often the background reconcile runs (zero: never).
     pub reconcile_interval: Duration,
     /// Whether reconcile reports clients the provider holds that the gateway
     /// did not make (false where the provider is shared with other tools).
     pub report_unknown_clients: bool,
-}
-
-impl ProviderConfig {
-    /// How old a pending or deleting row must be before reconcile touches
-    /// it: long enough that no request can still be working on it.
-    #[must_use]
-    pub fn reconcile_grace(&self) -> Duration {
-        self.timeout * 2 + Duration::from_secs(5)
-    }
 }
 
 /// The provider backends.
@@ -458,8 +448,9 @@ struct RawProvider {
     kind: String,
     timeout: String,
     retries: u32,
-    circuit_failures: u32,
-    circuit_cooldown: String,
+    circuit_failure_rate: f64,
+    circuit_min_calls: u32,
+    circuit_window: String,
     reconcile_interval: String,
     report_unknown_clients: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -470,6 +461,8 @@ struct RawProvider {
     api_key: Option<String>,
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     lifespans: BTreeMap<String, String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    owner: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
     registration_endpoint: Option<String>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -508,14 +501,16 @@ impl Default for RawProvider {
             kind: "local".into(),
             timeout: "10s".into(),
             retries: 2,
-            circuit_failures: 5,
-            circuit_cooldown: "30s".into(),
+            circuit_failure_rate: BreakerSettings::DEFAULT.failure_rate,
+            circuit_min_calls: BreakerSettings::DEFAULT.min_calls,
+            circuit_window: "30s".into(),
             reconcile_interval: "60s".into(),
             report_unknown_clients: true,
             issuer: None,
             admin_url: None,
             api_key: None,
             lifespans: BTreeMap::new(),
+            owner: None,
             registration_endpoint: None,
             initial_access_token: None,
             org_url: None,
@@ -811,11 +806,14 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
             .ok()
     });
 
+    let kind = raw.provider.kind.clone();
     let provider = provider(raw.provider, &mut check);
-    if matches!(provider.kind, ProviderKind::Rfc7591(_)) && raw.store.encryption_key.is_none() {
-        check(Err(
-            "store.encryption_key is required with provider.kind = \"rfc7591\" (it seals the upstream's tokens)".into(),
-        ));
+    if let Some(sealed) = sealed_state(&kind) {
+        if raw.store.encryption_key.is_none() {
+            check(Err(format!(
+                "store.encryption_key is required with provider.kind = \"{kind}\" (it seals {sealed} at rest)"
+            )));
+        }
     }
 
     let timeout = humantime::parse_duration(&raw.outbound.timeout).unwrap_or_else(|e| {
@@ -1122,6 +1120,17 @@ fn limits(raw: RawLimits, check: &mut impl FnMut(Result<(), String>)) -> LimitsC
     }
 }
 
+/// What a provider kind keeps per client that is sealed with
+/// `store.encryption_key`, for the kinds that keep anything.
+fn sealed_state(kind: &str) -> Option<&'static str> {
+    match kind {
+        "rfc7591" => Some("the upstream's registration access tokens"),
+        "okta" => Some("the names Okta holds for clients registered without one"),
+        "zendesk" => Some("Zendesk's record ids"),
+        _ => None,
+    }
+}
+
 fn duration(text: &str, key: &str, check: &mut impl FnMut(Result<(), String>)) -> Duration {
     humantime::parse_duration(text).unwrap_or_else(|e| {
         check(Err(format!("{key} `{text}`: {e}")));
@@ -1171,8 +1180,8 @@ fn okta(
         None => org_url.clone(),
     };
     let auth = match (raw.api_token, raw.access_token) {
-        (Some(token), None) => Some(OktaAuth::ApiToken(Credential::new(token))),
-        (None, Some(token)) => Some(OktaAuth::AccessToken(Credential::new(token))),
+        (Some(token), None) => Some(ProviderAuth::Ssws(Credential::new(token))),
+        (None, Some(token)) => Some(ProviderAuth::Bearer(Credential::new(token))),
         _ => {
             check(Err(
                 "provider.kind = \"okta\" needs exactly one of provider.api_token and \
@@ -1220,11 +1229,11 @@ fn zendesk(
     };
     let user_id = required(raw.user_id, "provider.user_id", "zendesk", check);
     let auth = match (raw.email, raw.api_token, raw.access_token) {
-        (Some(email), Some(token), None) => Some(ZendeskAuth::ApiToken {
-            email,
-            token: Credential::new(token),
+        (Some(email), Some(token), None) => Some(ProviderAuth::Basic {
+            user: format!("{email}/token"),
+            password: Credential::new(token),
         }),
-        (None, None, Some(token)) => Some(ZendeskAuth::AccessToken(Credential::new(token))),
+        (None, None, Some(token)) => Some(ProviderAuth::Bearer(Credential::new(token))),
         _ => {
             check(Err(
                 "provider.kind = \"zendesk\" needs provider.email with provider.api_token, \
@@ -1291,14 +1300,24 @@ fn billforward(
 
 fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> ProviderConfig {
     let timeout = duration(&raw.timeout, "provider.timeout", check);
-    if raw.circuit_failures == 0 {
-        check(Err("provider.circuit_failures must be positive".into()));
+    if !(raw.circuit_failure_rate > 0.0 && raw.circuit_failure_rate <= 1.0) {
+        check(Err(format!(
+            "provider.circuit_failure_rate `{}` must be above 0 and at most 1",
+            raw.circuit_failure_rate
+        )));
+    }
+    let window = duration(&raw.circuit_window, "provider.circuit_window", check);
+    if window < Duration::from_secs(1) {
+        check(Err("provider.circuit_window must be at least 1s".into()));
     }
     let resilience = Resilience {
         timeout,
         retries: raw.retries,
-        circuit_failures: raw.circuit_failures.max(1),
-        circuit_cooldown: duration(&raw.circuit_cooldown, "provider.circuit_cooldown", check),
+        breaker: BreakerSettings {
+            failure_rate: raw.circuit_failure_rate,
+            min_calls: raw.circuit_min_calls,
+            window,
+        },
     };
     let reconcile_interval = duration(
         &raw.reconcile_interval,
@@ -1312,6 +1331,7 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
         ("admin_url", raw.admin_url.is_some()),
         ("api_key", raw.api_key.is_some()),
         ("lifespans", !raw.lifespans.is_empty()),
+        ("owner", raw.owner.is_some()),
         ("registration_endpoint", raw.registration_endpoint.is_some()),
         ("initial_access_token", raw.initial_access_token.is_some()),
         ("org_url", raw.org_url.is_some()),
@@ -1337,7 +1357,7 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
     // `None` for a kind that does not exist: its keys cannot be judged.
     let allowed: Option<&[&str]> = match kind_name {
         "local" => Some(&[]),
-        "hydra" => Some(&["issuer", "admin_url", "api_key", "lifespans"]),
+        "hydra" => Some(&["issuer", "admin_url", "api_key", "lifespans", "owner"]),
         "rfc7591" => Some(&["issuer", "registration_endpoint", "initial_access_token"]),
         "okta" => Some(&["org_url", "issuer", "api_token", "access_token"]),
         "zendesk" => Some(&[
@@ -1403,6 +1423,7 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
                     issuer,
                     api_key: raw.api_key.map(Credential::new),
                     lifespans,
+                    owner: raw.owner.unwrap_or_else(|| "dcr-gateway".into()),
                     resilience,
                 }),
                 // The errors are recorded; the configuration will be refused.
@@ -1439,7 +1460,6 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
     };
     ProviderConfig {
         kind,
-        timeout,
         reconcile_interval,
         report_unknown_clients,
     }
@@ -1550,7 +1570,8 @@ mod tests {
     #[test]
     fn a_zendesk_subdomain_names_its_host() {
         let config = Config::from_sources(
-            "[provider]\nkind = \"zendesk\"\nsubdomain = \"acme\"\naccess_token = \"t\"\n\
+            "[store]\nencryption_key = \"MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY\"\n\
+             [provider]\nkind = \"zendesk\"\nsubdomain = \"acme\"\naccess_token = \"t\"\n\
              user_id = 7\n",
             env(&[]),
         )

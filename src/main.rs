@@ -14,6 +14,7 @@ use tokio::net::TcpListener;
 use tracing_subscriber::EnvFilter;
 
 use dcr_gateway::app;
+use dcr_gateway::clock::SystemClock;
 use dcr_gateway::config::{Config, LogConfig, LogFormat};
 use dcr_gateway::domain::{ClientId, MetadataDocument, RegisteredClient};
 use dcr_gateway::registration::RegistrationService;
@@ -50,10 +51,6 @@ enum Command {
         /// TOML configuration file.
         #[arg(long)]
         config: Option<PathBuf>,
-        /// Only touch pending and deleting rows older than this
-        /// (default: twice the provider timeout plus 5 s).
-        #[arg(long)]
-        grace: Option<humantime::Duration>,
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
@@ -177,11 +174,7 @@ async fn main() -> ExitCode {
         Command::CheckConfig { config } => check_config(&config),
         Command::Clients { config, action } => clients(config.as_deref(), action).await,
         Command::Iat { config, action } => iat(config.as_deref(), action).await,
-        Command::Reconcile {
-            config,
-            grace,
-            json,
-        } => reconcile(config.as_deref(), grace.map(Into::into), json).await,
+        Command::Reconcile { config, json } => reconcile(config.as_deref(), json).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -199,7 +192,7 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 /// The registration service over the configured store and provider, for the
 /// operator commands (the same one the HTTP routes use).
 async fn service(config: &Config) -> Result<Arc<RegistrationService>, String> {
-    app::build_gateway(config)
+    app::build_gateway(config, Arc::new(SystemClock))
         .await
         .map(|gateway| gateway.service)
         .map_err(|e| e.to_string())
@@ -228,7 +221,7 @@ fn init_logging(log: &LogConfig) {
 async fn serve(path: Option<&Path>) -> Result<(), String> {
     let config = load(path)?;
     init_logging(&config.log);
-    let service = app::build_gateway(&config)
+    let service = app::build_gateway(&config, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?
         .service;
@@ -281,15 +274,10 @@ async fn shutdown_signal() {
     tracing::info!("shutting down");
 }
 
-async fn reconcile(
-    path: Option<&Path>,
-    grace: Option<std::time::Duration>,
-    json: bool,
-) -> Result<(), String> {
+async fn reconcile(path: Option<&Path>, json: bool) -> Result<(), String> {
     let config = load(path)?;
     let service = service(&config).await?;
-    let grace = grace.unwrap_or_else(|| config.provider.reconcile_grace());
-    let report = service.reconcile(grace).await.map_err(|e| e.to_string())?;
+    let report = service.reconcile().await.map_err(|e| e.to_string())?;
     let ids = |list: &[ClientId]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
     let sections = [
         (
@@ -305,6 +293,8 @@ async fn reconcile(
             ids(&report.abandoned_possible_orphans),
         ),
         ("deletions_completed", ids(&report.deletions_completed)),
+        ("replaces_completed", ids(&report.replaces_completed)),
+        ("orphans_removed", ids(&report.orphans_removed)),
         ("unknown_to_gateway", ids(&report.unknown_to_gateway)),
         ("missing_at_provider", ids(&report.missing_at_provider)),
         ("failed", report.failed.clone()),

@@ -5,8 +5,9 @@
 //! row. The HTTP routes and the operator commands both go through it.
 
 use std::collections::BTreeMap;
+use std::future::Future;
 use std::net::IpAddr;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -21,8 +22,9 @@ use crate::domain::{
     InitialAccessTokenRecord, MetadataDocument, RegisteredClient, RegistrationAccessToken,
     RegistrationError, SecretHash,
 };
-use crate::provider::http_client::DEFAULT_RETRY_AFTER_SECS;
-use crate::provider::{Presence, Provider, ProviderError, ProvisionRequest};
+use crate::provider::{
+    IdClaims, ListedClient, Presence, Provider, ProviderError, ProvisionRequest,
+};
 use crate::store::{ClientStore, StoreError};
 
 /// Fetches JSON documents that apps point the gateway at (such as a
@@ -139,6 +141,8 @@ pub const MAX_LIST_LIMIT: u32 = 1000;
 
 /// Rows reconcile handles per store query.
 const RECONCILE_BATCH: u32 = 100;
+/// Seconds to suggest retrying after when the provider gives no hint.
+const RETRY_AFTER_SECS: u64 = 5;
 
 /// What a reconcile pass did and found.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
@@ -153,7 +157,14 @@ pub struct ReconcileReport {
     pub abandoned_possible_orphans: Vec<ClientId>,
     /// Deletions finished at the provider and in the gateway.
     pub deletions_completed: Vec<ClientId>,
-    /// Clients the provider holds that the gateway does not know.
+    /// Replaces whose outcome was unknown, sent to the provider again.
+    pub replaces_completed: Vec<ClientId>,
+    /// Clients carrying the gateway's mark that no row holds (left by a
+    /// call whose outcome was misread), deleted at the provider.
+    pub orphans_removed: Vec<ClientId>,
+    /// Clients the provider holds that the gateway does not know (made by
+    /// other tools, or, where the provider has no field for the gateway's
+    /// mark, perhaps by the gateway): reported, never deleted.
     pub unknown_to_gateway: Vec<ClientId>,
     /// Active clients of the gateway the provider does not hold.
     pub missing_at_provider: Vec<ClientId>,
@@ -288,6 +299,8 @@ impl RegistrationService {
                 .client_lifetime
                 .map(|l| now.saturating_add(seconds(l))),
             initial_access_token_id: grant.map(|g| g.id),
+            revision: 0,
+            lease_until: None,
         };
         if self.provider.is_gateway_registry() {
             // The store is the registry: one durable write, nothing to confirm.
@@ -313,8 +326,9 @@ impl RegistrationService {
 
     /// Writes `pending`, creates the client at the provider, and activates
     /// the row with the provider's answer (an id or secret the provider chose
-    /// wins). A definite provider failure removes the row; an unknown outcome
-    /// leaves it pending for [`RegistrationService::reconcile`].
+    /// wins). A definite provider failure removes the row and gives back the
+    /// initial access token's use; an unknown outcome leaves the row pending
+    /// for [`RegistrationService::reconcile`].
     async fn provision(
         &self,
         pending: RegisteredClient,
@@ -323,46 +337,85 @@ impl RegistrationService {
     ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
         let now = pending.issued_at;
         self.store.insert(&pending).await.map_err(internal)?;
+        let claims = RowClaims::new(self.store.as_ref(), &pending.client_id);
         let request = ProvisionRequest {
             client_id: &pending.client_id,
             metadata: &pending.metadata,
             client_secret: secret.as_ref(),
             state: None,
             issued_at: now,
+            claims: &claims,
         };
-        let provisioned = match self.provider.create(&request).await {
+        let provisioned = match self.bounded(self.provider.create(&request)).await {
             Ok(provisioned) => provisioned,
             Err(error) => {
                 if !matches!(error, ProviderError::Indeterminate(_)) {
-                    self.store
-                        .remove(&pending.client_id)
-                        .await
-                        .map_err(internal)?;
+                    self.store.remove(&claims.row()).await.map_err(internal)?;
+                    if let Some(grant) = &pending.initial_access_token_id {
+                        self.store
+                            .refund_initial_access_token(grant)
+                            .await
+                            .map_err(internal)?;
+                    }
                 }
                 return Err(self.provider_error(error));
             }
         };
         let secret = provisioned.client_secret.or(secret);
-        let pending_id = pending.client_id.clone();
+        let row = claims.row();
         let client = RegisteredClient {
-            client_id: provisioned.client_id.unwrap_or_else(|| pending_id.clone()),
+            client_id: provisioned.client_id.unwrap_or_else(|| row.clone()),
             client_secret: secret.as_ref().map(ClientSecret::hash),
             client_secret_expires_at: self.secret_expiry(secret.as_ref(), policy, now),
             provider_state: provisioned.state,
             state: ClientState::Active,
             ..pending
         };
-        if !self
-            .store
-            .activate(&pending_id, &client)
-            .await
-            .map_err(internal)?
-        {
-            return Err(RegistrationError::Internal(format!(
-                "pending client {pending_id} vanished before activation"
-            )));
+        match self.store.activate(&row, &client).await {
+            Ok(true) => Ok((client, secret)),
+            // The provider's id is another row's: the client stays pending
+            // for reconcile, which leaves that row's client alone.
+            Err(StoreError::Duplicate(id)) => Err(self.provider_error(
+                ProviderError::Indeterminate(format!("the provider's id {id} is another client's")),
+            )),
+            Ok(false) => Err(RegistrationError::Internal(format!(
+                "pending client {row} vanished before activation"
+            ))),
+            Err(error) => Err(internal(error)),
         }
-        Ok((client, secret))
+    }
+
+    /// Runs a provider operation within its deadline; past it, the outcome
+    /// is unknown.
+    async fn bounded<T>(
+        &self,
+        operation: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        match self.provider.operation_deadline() {
+            Some(deadline) => tokio::time::timeout(deadline, operation)
+                .await
+                .unwrap_or_else(|_| {
+                    Err(ProviderError::Indeterminate(format!(
+                        "the provider operation ran past its deadline of {}s",
+                        deadline.as_secs()
+                    )))
+                }),
+            None => operation.await,
+        }
+    }
+
+    /// How old a pending, deleting or leased row must be before reconcile
+    /// touches it: twice the provider's operation deadline (so that no call
+    /// for it, nor one of a registration whose client could be mistaken for
+    /// it, can still be in flight) and a minute for the clocks of gateway
+    /// and provider to disagree.
+    #[must_use]
+    pub fn reconcile_grace(&self) -> Duration {
+        self.provider
+            .operation_deadline()
+            .map_or(Duration::ZERO, |deadline| {
+                deadline * 2 + Duration::from_secs(60)
+            })
     }
 
     /// RFC 7592 §2.1: reads a client's current registration.
@@ -420,28 +473,87 @@ impl RegistrationService {
         let generated = (metadata.needs_client_secret()
             && (current.client_secret.is_none() || renew))
             .then(ClientSecret::generate);
-        let (client, client_secret) = self
-            .replace_at_provider(current, metadata, generated, now)
-            .await?;
-        let (client, token) = match self.settings.rotation {
-            TokenRotation::OnUpdate => {
-                let fresh = RegistrationAccessToken::generate();
-                let client = RegisteredClient {
-                    registration_token: fresh.hash(),
-                    ..client
-                };
-                (client, fresh)
-            }
-            TokenRotation::Never => (client, token.clone()),
+        let fresh_token = match self.settings.rotation {
+            TokenRotation::OnUpdate => Some(RegistrationAccessToken::generate()),
+            TokenRotation::Never => None,
         };
-        if !self.store.update(&client).await.map_err(internal)? {
-            return Err(RegistrationError::InvalidToken);
-        }
+        let (client, client_secret) = self
+            .replace(
+                current,
+                metadata,
+                generated,
+                fresh_token.as_ref().map(RegistrationAccessToken::hash),
+            )
+            .await?;
         Ok(ClientInformation {
             client,
-            registration_access_token: token,
+            registration_access_token: fresh_token.unwrap_or_else(|| token.clone()),
             client_secret,
         })
+    }
+
+    /// Replaces a client at the provider and in the store, holding the
+    /// client's lease meanwhile, so that two changes never race: one that
+    /// comes second is refused with [`RegistrationError::Conflict`]. A
+    /// definite provider failure leaves the client as it was; an unknown
+    /// outcome leaves the lease, for reconcile to send the stored
+    /// registration to the provider again once it lapses.
+    /// `registration_token` replaces the token's hash, when it rotates.
+    async fn replace(
+        &self,
+        current: RegisteredClient,
+        metadata: ClientMetadata,
+        generated: Option<ClientSecret>,
+        registration_token: Option<SecretHash>,
+    ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
+        let now = self.clock.now_unix();
+        let id = current.client_id.clone();
+        let revision = self
+            .store
+            .lease(
+                &id,
+                current.revision,
+                now,
+                now.saturating_add(self.lease_seconds()),
+            )
+            .await
+            .map_err(internal)?
+            .ok_or_else(|| {
+                RegistrationError::Conflict(
+                    "another change of this client came first or is in progress; read the \
+                     client again and retry"
+                        .into(),
+                )
+            })?;
+        let policy = self.policy(&current.policy)?;
+        let (mut client, secret) = match self
+            .replace_at_provider(current, metadata, generated, policy, now)
+            .await
+        {
+            Ok(replaced) => replaced,
+            Err(error) => {
+                if !matches!(error, ProviderError::Indeterminate(_)) {
+                    self.store.release(&id, revision).await.map_err(internal)?;
+                }
+                return Err(self.provider_error(error));
+            }
+        };
+        client.revision = revision;
+        if let Some(hash) = registration_token {
+            client.registration_token = hash;
+        }
+        if !self.store.update(&client).await.map_err(internal)? {
+            return Err(RegistrationError::Internal(format!(
+                "client {id} changed while its lease was held"
+            )));
+        }
+        Ok((client, secret))
+    }
+
+    /// How long a replace holds its client: as long as reconcile waits, and
+    /// a minute at least, for the built-in registry.
+    fn lease_seconds(&self) -> i64 {
+        seconds(self.reconcile_grace().max(Duration::from_secs(60)))
     }
 
     /// Sends new metadata (and a secret the gateway generated, if any) to the
@@ -452,21 +564,19 @@ impl RegistrationService {
         current: RegisteredClient,
         metadata: ClientMetadata,
         generated: Option<ClientSecret>,
+        policy: &Policy,
         now: i64,
-    ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
+    ) -> Result<(RegisteredClient, Option<ClientSecret>), ProviderError> {
+        let claims = RowClaims::new(self.store.as_ref(), &current.client_id);
         let request = ProvisionRequest {
             client_id: &current.client_id,
             metadata: &metadata,
             client_secret: generated.as_ref(),
             state: current.provider_state.as_ref(),
             issued_at: current.issued_at,
+            claims: &claims,
         };
-        let provisioned = self
-            .provider
-            .replace(&request)
-            .await
-            .map_err(|e| self.provider_error(e))?;
-        let policy = self.policy(&current.policy)?;
+        let provisioned = self.bounded(self.provider.replace(&request)).await?;
         let new_secret = provisioned
             .client_secret
             .or(generated)
@@ -533,7 +643,17 @@ impl RegistrationService {
     /// Operator deletion: the same path as RFC 7592 delete, without a token.
     pub async fn remove(&self, client_id: &str) -> Result<(), RegistrationError> {
         let client = self.show(client_id).await?;
-        self.delete_client(&client).await
+        let result = self.delete_client(&client).await;
+        audit::record(&AuditEvent {
+            action: "operator_delete",
+            outcome: result
+                .as_ref()
+                .map_or_else(RegistrationError::code, |()| "success"),
+            client_id: Some(client_id),
+            software_id: client.metadata.software_id.as_deref(),
+            ..AuditEvent::default()
+        });
+        result
     }
 
     /// Operator secret rotation, through the provider. Returns the new secret.
@@ -545,9 +665,8 @@ impl RegistrationService {
             )));
         }
         let metadata = current.metadata.clone();
-        let now = self.clock.now_unix();
         let (client, secret) = self
-            .replace_at_provider(current, metadata, Some(ClientSecret::generate()), now)
+            .replace(current, metadata, Some(ClientSecret::generate()), None)
             .await?;
         let secret = secret.ok_or_else(|| {
             RegistrationError::InvalidClientMetadata(format!(
@@ -555,9 +674,6 @@ impl RegistrationService {
                 self.provider.name()
             ))
         })?;
-        if !self.store.update(&client).await.map_err(internal)? {
-            return Err(RegistrationError::UnknownClient(client_id.to_owned()));
-        }
         audit::record(&AuditEvent {
             action: "rotate_secret",
             outcome: "success",
@@ -569,17 +685,20 @@ impl RegistrationService {
     }
 
     /// Deletes every client whose lifetime has ended, at the provider and in
-    /// the gateway. Returns the ids removed.
+    /// the gateway. A client whose deletion fails is left for the next run
+    /// and does not hold up the others. Returns the ids removed.
     pub async fn expire_clients(&self) -> Result<Vec<ClientId>, RegistrationError> {
         let now = self.clock.now_unix();
         let mut removed = Vec::new();
+        let mut after: Option<ClientId> = None;
         loop {
             let expired = self
                 .store
-                .list_expired(now, RECONCILE_BATCH)
+                .list_expired(now, after.as_ref(), RECONCILE_BATCH)
                 .await
                 .map_err(internal)?;
             let batch = expired.len();
+            after = expired.last().map(|c| c.client_id.clone());
             for client in expired {
                 let result = self.delete_client(&client).await;
                 audit::record(&AuditEvent {
@@ -594,8 +713,7 @@ impl RegistrationService {
                 match result {
                     Ok(()) => removed.push(client.client_id),
                     Err(error) => {
-                        tracing::warn!(client_id = %client.client_id, %error, "expiry failed");
-                        return Ok(removed);
+                        tracing::warn!(client_id = %client.client_id, %error, "expiry failed; retried on the next run");
                     }
                 }
             }
@@ -667,19 +785,23 @@ impl RegistrationService {
     }
 
     /// Marks the client deleting, removes it at the provider, then drops the
-    /// row. A definite provider failure restores the client; an unknown
-    /// outcome leaves it deleting for [`RegistrationService::reconcile`].
+    /// row. A client a replace holds is refused with
+    /// [`RegistrationError::Conflict`]. A definite provider failure restores
+    /// the client; an unknown outcome leaves it deleting for
+    /// [`RegistrationService::reconcile`].
     async fn delete_client(&self, client: &RegisteredClient) -> Result<(), RegistrationError> {
         let id = &client.client_id;
-        self.store
-            .set_state(id, ClientState::Deleting)
-            .await
-            .map_err(internal)?;
-        if let Err(error) = self
-            .provider
-            .delete(id, client.provider_state.as_ref())
-            .await
-        {
+        let now = self.clock.now_unix();
+        if !self.store.begin_delete(id, now).await.map_err(internal)? {
+            return Err(RegistrationError::Conflict(
+                "the client is being changed or is no longer active; read it again and retry"
+                    .into(),
+            ));
+        }
+        let deleted = self
+            .bounded(self.provider.delete(id, client.provider_state.as_ref()))
+            .await;
+        if let Err(error) = deleted {
             if !matches!(error, ProviderError::Indeterminate(_)) {
                 self.store
                     .set_state(id, ClientState::Active)
@@ -692,71 +814,56 @@ impl RegistrationService {
         Ok(())
     }
 
-    /// Brings gateway and provider back in line, then reports drift.
+    /// Brings gateway and provider back in line, then reports drift. Rows
+    /// are touched only once they are older than
+    /// [`RegistrationService::reconcile_grace`], when no call for them can
+    /// still be in flight.
     ///
-    /// Pending rows older than `grace` belong to registrations whose app never
-    /// received credentials: the client is deleted at the provider if it got
-    /// there, and the row removed. Deleting rows older than `grace` are
-    /// deleted at the provider and removed. Finally the provider's client ids
-    /// (where it can list them) are compared with the gateway's.
-    pub async fn reconcile(
-        &self,
-        grace: std::time::Duration,
-    ) -> Result<ReconcileReport, RegistrationError> {
-        let cutoff = self
-            .clock
-            .now_unix()
-            .saturating_sub(i64::try_from(grace.as_secs()).unwrap_or(i64::MAX));
+    /// Pending rows belong to registrations whose app never received
+    /// credentials: the client is deleted at the provider if it got there,
+    /// and the row removed. Deleting rows are deleted at the provider and
+    /// removed. Clients whose replace had an unknown outcome are sent to the
+    /// provider again as stored. Finally the provider's clients (where it
+    /// can list them) are compared with the gateway's: an orphan carrying the
+    /// gateway's mark is deleted, anything else is only reported. Nothing a
+    /// row of the gateway holds is ever deleted here.
+    pub async fn reconcile(&self) -> Result<ReconcileReport, RegistrationError> {
+        let grace = seconds(self.reconcile_grace());
+        let now = self.clock.now_unix();
+        let cutoff = now.saturating_sub(grace);
         let mut report = ReconcileReport::default();
-        loop {
-            let stale = self
-                .store
-                .list_stale(ClientState::Pending, cutoff, RECONCILE_BATCH)
-                .await
-                .map_err(internal)?;
-            let mut progressed = false;
-            for client in &stale {
-                match self.resolve_pending(client).await {
-                    Ok(outcome) => {
-                        progressed = true;
-                        report.record_pending(&client.client_id, outcome);
-                    }
-                    Err(e) => report.failed.push(format!("{}: {e}", client.client_id)),
-                }
-            }
-            if !progressed || stale.len() < RECONCILE_BATCH as usize {
-                break;
-            }
+        let resolved = self
+            .for_stale(
+                ClientState::Pending,
+                cutoff,
+                &mut report.failed,
+                |client| async move { self.resolve_pending(&client).await },
+            )
+            .await?;
+        for (id, presence) in resolved {
+            report.record_pending(&id, presence);
         }
-        loop {
-            let stale = self
-                .store
-                .list_stale(ClientState::Deleting, cutoff, RECONCILE_BATCH)
-                .await
-                .map_err(internal)?;
-            let mut progressed = false;
-            for client in &stale {
-                match self
-                    .provider
-                    .delete(&client.client_id, client.provider_state.as_ref())
-                    .await
-                {
-                    Ok(()) => {
-                        self.store
-                            .remove(&client.client_id)
-                            .await
-                            .map_err(internal)?;
-                        progressed = true;
-                        report.deletions_completed.push(client.client_id.clone());
-                    }
-                    Err(e) => report.failed.push(format!("{}: {e}", client.client_id)),
-                }
-            }
-            if !progressed || stale.len() < RECONCILE_BATCH as usize {
-                break;
-            }
-        }
-        self.compare_with_provider(&mut report).await?;
+        let deleted = self
+            .for_stale(
+                ClientState::Deleting,
+                cutoff,
+                &mut report.failed,
+                |client| async move {
+                    self.bounded(
+                        self.provider
+                            .delete(&client.client_id, client.provider_state.as_ref()),
+                    )
+                    .await?;
+                    self.store
+                        .remove(&client.client_id)
+                        .await
+                        .map_err(store_trouble)
+                },
+            )
+            .await?;
+        report.deletions_completed = deleted.into_iter().map(|(id, _)| id).collect();
+        self.resend_lapsed_replaces(now, &mut report).await?;
+        self.compare_with_provider(cutoff, &mut report).await?;
         for (kind, count) in [
             ("unknown_to_gateway", report.unknown_to_gateway.len()),
             ("missing_at_provider", report.missing_at_provider.len()),
@@ -768,30 +875,100 @@ impl RegistrationService {
         Ok(report)
     }
 
+    /// Runs `resolve` on every row in `state` not written since `cutoff`,
+    /// batch by batch, until a batch brings no progress; returns what it
+    /// gave for each row it resolved. A row that fails is listed in
+    /// `failed` and left for the next pass.
+    async fn for_stale<T, F, Fut>(
+        &self,
+        state: ClientState,
+        cutoff: i64,
+        failed: &mut Vec<String>,
+        resolve: F,
+    ) -> Result<Vec<(ClientId, T)>, RegistrationError>
+    where
+        F: Fn(RegisteredClient) -> Fut,
+        Fut: Future<Output = Result<T, ProviderError>>,
+    {
+        let mut resolved = Vec::new();
+        loop {
+            let stale = self
+                .store
+                .list_stale(state, cutoff, RECONCILE_BATCH)
+                .await
+                .map_err(internal)?;
+            let batch = stale.len();
+            let mut progressed = false;
+            for client in stale {
+                let id = client.client_id.clone();
+                match resolve(client).await {
+                    Ok(value) => {
+                        progressed = true;
+                        resolved.push((id, value));
+                    }
+                    Err(e) => failed.push(format!("{id}: {e}")),
+                }
+            }
+            if !progressed || batch < RECONCILE_BATCH as usize {
+                return Ok(resolved);
+            }
+        }
+    }
+
+    /// Sends every client whose replace had an unknown outcome (its lease
+    /// lapsed) to the provider again, as the gateway holds it.
+    async fn resend_lapsed_replaces(
+        &self,
+        now: i64,
+        report: &mut ReconcileReport,
+    ) -> Result<(), RegistrationError> {
+        let lapsed = self
+            .store
+            .list_lapsed_leases(now, RECONCILE_BATCH)
+            .await
+            .map_err(internal)?;
+        for client in lapsed {
+            let id = client.client_id.clone();
+            let metadata = client.metadata.clone();
+            match self.replace(client, metadata, None, None).await {
+                Ok(_) => report.replaces_completed.push(id),
+                Err(e) => report.failed.push(format!("{id}: {e}")),
+            }
+        }
+        Ok(())
+    }
+
+    /// Removes a pending registration: its client at the provider, if it
+    /// got there (never one another row holds), then its row.
     async fn resolve_pending(&self, client: &RegisteredClient) -> Result<Presence, ProviderError> {
+        let claims = RowClaims::new(self.store.as_ref(), &client.client_id);
         let presence = self
-            .provider
-            .discard_unconfirmed(&ProvisionRequest {
+            .bounded(self.provider.discard_unconfirmed(&ProvisionRequest {
                 client_id: &client.client_id,
                 metadata: &client.metadata,
                 client_secret: None,
                 state: client.provider_state.as_ref(),
                 issued_at: client.issued_at,
-            })
+                claims: &claims,
+            }))
             .await?;
         self.store
-            .remove(&client.client_id)
+            .remove(&claims.row())
             .await
-            .map_err(|e| ProviderError::Indeterminate(e.to_string()))?;
+            .map_err(store_trouble)?;
         Ok(presence)
     }
 
+    /// Compares the provider's clients with the gateway's rows. Rows and
+    /// clients younger than `cutoff` are left out: a registration may still
+    /// be writing them.
     async fn compare_with_provider(
         &self,
+        cutoff: i64,
         report: &mut ReconcileReport,
     ) -> Result<(), RegistrationError> {
-        let at_provider = match self.provider.client_ids().await {
-            Ok(Some(ids)) => ids,
+        let listed = match self.provider.list_clients().await {
+            Ok(Some(listed)) => listed,
             Ok(None) => return Ok(()),
             Err(e) => {
                 report
@@ -800,30 +977,66 @@ impl RegistrationService {
                 return Ok(());
             }
         };
-        let mut in_gateway = std::collections::BTreeMap::new();
+        let mut in_gateway = BTreeMap::new();
         let mut after: Option<String> = None;
         loop {
             let page = self.list(after.as_deref(), MAX_LIST_LIMIT).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.client_id.to_string());
             for client in page {
-                in_gateway.insert(client.client_id.clone(), client.state);
+                in_gateway.insert(client.client_id.clone(), (client.state, client.issued_at));
             }
         }
-        let at_provider: std::collections::BTreeSet<ClientId> = at_provider.into_iter().collect();
-        if self.settings.report_unknown_clients {
-            report.unknown_to_gateway = at_provider
-                .iter()
-                .filter(|id| !in_gateway.contains_key(*id))
-                .cloned()
-                .collect();
+        let at_provider: std::collections::BTreeSet<&ClientId> =
+            listed.iter().map(|c| &c.id).collect();
+        for client in listed.iter().filter(|c| !in_gateway.contains_key(&c.id)) {
+            match self.unknown_client(client, cutoff).await {
+                Ok(Some(true)) => report.orphans_removed.push(client.id.clone()),
+                Ok(Some(false)) => report.unknown_to_gateway.push(client.id.clone()),
+                Ok(None) => {}
+                Err(e) => report.failed.push(format!("{}: {e}", client.id)),
+            }
         }
         report.missing_at_provider = in_gateway
             .iter()
-            .filter(|(id, state)| **state == ClientState::Active && !at_provider.contains(*id))
+            .filter(|(id, (state, issued_at))| {
+                *state == ClientState::Active && *issued_at < cutoff && !at_provider.contains(id)
+            })
             .map(|(id, _)| id.clone())
             .collect();
         Ok(())
+    }
+
+    /// What to do with a client the provider holds and no row does:
+    /// `Some(true)` once deleted (it carries the gateway's mark and is old
+    /// enough that no registration can still be writing it), `Some(false)`
+    /// to report it, `None` to leave it unsaid (quiet about other tools'
+    /// clients, or too young to judge).
+    async fn unknown_client(
+        &self,
+        client: &ListedClient,
+        cutoff: i64,
+    ) -> Result<Option<bool>, ProviderError> {
+        let settled = client.created_at.is_some_and(|t| t < cutoff);
+        match client.marked {
+            Some(true) if settled => {
+                // A row may have taken it since the listing: never delete one.
+                if self
+                    .store
+                    .get(&client.id)
+                    .await
+                    .map_err(store_trouble)?
+                    .is_some()
+                {
+                    return Ok(None);
+                }
+                self.bounded(self.provider.delete(&client.id, None)).await?;
+                tracing::warn!(client_id = %client.id, "deleted an orphan of the gateway's at the provider");
+                Ok(Some(true))
+            }
+            Some(true) => Ok(None),
+            _ => Ok(self.settings.report_unknown_clients.then_some(false)),
+        }
     }
 
     /// The provider's discovery document, when it has one.
@@ -1078,7 +1291,7 @@ impl RegistrationService {
                         "the {} provider did not answer in time; retry later",
                         self.provider.name()
                     ),
-                    retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+                    retry_after_secs: RETRY_AFTER_SECS,
                 }
             }
         }
@@ -1128,4 +1341,69 @@ fn seconds(duration: Duration) -> i64 {
 
 fn internal(error: StoreError) -> RegistrationError {
     RegistrationError::Internal(error.to_string())
+}
+
+/// A store failure in the middle of a provider operation: whether the
+/// gateway's side was written is unknown, so the operation's is too.
+fn store_trouble(error: StoreError) -> ProviderError {
+    ProviderError::Indeterminate(format!("the gateway's store: {error}"))
+}
+
+/// [`IdClaims`] for one row: ids are looked up in the store, and a claim
+/// gives the pending row the provider's id (atomically, so that no two rows
+/// ever hold it).
+struct RowClaims<'s> {
+    store: &'s dyn ClientStore,
+    row: Mutex<ClientId>,
+}
+
+impl<'s> RowClaims<'s> {
+    fn new(store: &'s dyn ClientStore, row: &ClientId) -> Self {
+        Self {
+            store,
+            row: Mutex::new(row.clone()),
+        }
+    }
+
+    /// The row's id now: the provider's, once one was claimed.
+    fn row(&self) -> ClientId {
+        self.row
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+            .clone()
+    }
+}
+
+impl std::fmt::Debug for RowClaims<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RowClaims")
+            .field("row", &self.row())
+            .finish()
+    }
+}
+
+#[async_trait]
+impl IdClaims for RowClaims<'_> {
+    async fn held(&self, id: &ClientId) -> Result<bool, ProviderError> {
+        Ok(self.store.get(id).await.map_err(store_trouble)?.is_some())
+    }
+
+    async fn claim(&self, id: &ClientId) -> Result<bool, ProviderError> {
+        let row = self.row();
+        if &row == id {
+            return Ok(true);
+        }
+        let claimed = self
+            .store
+            .claim_pending(&row, id)
+            .await
+            .map_err(store_trouble)?;
+        if claimed {
+            *self
+                .row
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner) = id.clone();
+        }
+        Ok(claimed)
+    }
 }

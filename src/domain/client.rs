@@ -107,6 +107,12 @@ pub struct RegisteredClient {
     pub expires_at: Option<i64>,
     /// The initial access token that let it register, by id.
     pub initial_access_token_id: Option<String>,
+    /// Bumped by every change of the row, so that a change can tell whether
+    /// the row is still the one it read.
+    pub revision: i64,
+    /// Until when a replace holds the client (seconds since the epoch); one
+    /// in the past was left by an unknown outcome at the provider.
+    pub lease_until: Option<i64>,
 }
 
 /// An initial access token as stored: its digest and what it allows.

@@ -32,6 +32,10 @@ pub enum RegistrationError {
     /// endpoints answer [`RegistrationError::InvalidToken`] instead).
     #[error("no client with id `{0}`")]
     UnknownClient(String),
+    /// `conflict`: another change of the same client came first or is in
+    /// progress; the request did nothing, and may be retried after a read.
+    #[error("{0}")]
+    Conflict(String),
     /// `temporarily_unavailable`: a dependency is down; retrying later may help.
     #[error("{reason}")]
     TemporarilyUnavailable {
@@ -56,6 +60,7 @@ impl RegistrationError {
             Self::UnapprovedSoftwareStatement(_) => "unapproved_software_statement",
             Self::InvalidToken | Self::InvalidInitialAccessToken(_) => "invalid_token",
             Self::UnknownClient(_) => "not_found",
+            Self::Conflict(_) => "conflict",
             Self::TemporarilyUnavailable { .. } => "temporarily_unavailable",
             Self::Internal(_) => "server_error",
         }

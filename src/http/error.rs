@@ -14,7 +14,7 @@ use crate::domain::RegistrationError;
 pub struct ErrorBody {
     /// Error code, e.g. `invalid_client_metadata`, `invalid_redirect_uri`,
     /// `invalid_software_statement`, `unapproved_software_statement`,
-    /// `invalid_token`, `invalid_request`, `rate_limited`,
+    /// `invalid_token`, `invalid_request`, `conflict`, `rate_limited`,
     /// `temporarily_unavailable`, `server_error`.
     #[schema(example = "invalid_client_metadata")]
     pub error: &'static str,
@@ -109,6 +109,7 @@ impl IntoResponse for ApiError {
             Self::Registration(error @ E::UnknownClient(_)) => {
                 body(StatusCode::NOT_FOUND, "not_found", error.to_string())
             }
+            Self::Registration(E::Conflict(m)) => body(StatusCode::CONFLICT, "conflict", m),
             Self::NotFound => body(
                 StatusCode::NOT_FOUND,
                 "not_found",

@@ -12,6 +12,13 @@
 //! come from configuration. BillForward authenticates clients with a secret
 //! only: `none`, `*_jwt` and mTLS methods are refused at registration.
 //!
+//! Creates are retried like any safe call, since the id is the gateway's: a
+//! repeat after an attempt that took effect is refused as a duplicate, and
+//! the record is then read back by id. The Client model has no field for a
+//! mark of the gateway's own (every member is either the client's or set
+//! from configuration): reconcile reports clients the gateway does not know
+//! and never deletes them.
+//!
 //! Readings of what BillForward's documents leave open: multi-valued members
 //! (`scope`, `resourceIds`, `authorizedGrantTypes`, `registeredRedirectUris`,
 //! `authorities`) are single strings joined with `list_separator` (Spring's
@@ -23,15 +30,18 @@
 //! response types and software ids are kept by the gateway.
 
 use async_trait::async_trait;
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 use url::Url;
 
-use super::http_client::{Answer, ProviderHttp, ProviderSetupError, Resilience};
+use std::time::Duration;
+
+use super::http_client::{ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience};
+use super::listing::Listing;
 use super::{
-    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
-    urlencode,
+    Credential, ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
+    endpoint, unix_time, urlencode,
 };
 use crate::domain::values::AuthMethod;
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
@@ -103,20 +113,12 @@ impl BillForward {
     /// Builds the backend.
     pub fn new(settings: BillForwardSettings) -> Result<Self, ProviderSetupError> {
         let clients_url = endpoint(&settings.base_url, "/clients");
+        let auth = ProviderAuth::Bearer(settings.api_token.clone());
         Ok(Self {
-            http: ProviderHttp::new(settings.resilience)?,
+            http: ProviderHttp::new(settings.resilience, Some(auth))?,
             clients_url,
             settings,
         })
-    }
-
-    async fn call(
-        &self,
-        request: RequestBuilder,
-        idempotent: bool,
-    ) -> Result<Answer, ProviderError> {
-        let request = request.bearer_auth(self.settings.api_token.expose());
-        self.http.call(request, idempotent).await
     }
 
     fn join<'a>(&self, values: impl IntoIterator<Item = &'a str>) -> String {
@@ -156,7 +158,10 @@ impl BillForward {
             urlencode(client_id.as_str()),
             urlencode(&self.settings.organization_id)
         );
-        let answer = self.call(self.http.client().get(url), true).await?;
+        let answer = self
+            .http
+            .call(self.http.client().get(url), Repeat::Safe)
+            .await?;
         if answer.status == StatusCode::NOT_FOUND {
             return Ok(None);
         }
@@ -173,7 +178,11 @@ impl BillForward {
     /// `PUT /clients` with the whole record.
     async fn put(&self, body: &impl Serialize) -> Result<(), ProviderError> {
         let answer = self
-            .call(self.http.client().put(&self.clients_url).json(body), true)
+            .http
+            .call(
+                self.http.client().put(&self.clients_url).json(body),
+                Repeat::Safe,
+            )
             .await?;
         if !answer.status.is_success() {
             return Err(answer.client_failure());
@@ -240,11 +249,11 @@ impl Provider for BillForward {
             ProviderError::Rejected("BillForward clients need a client secret".into())
         })?;
         let body = self.body(request.client_id, request.metadata, secret.expose());
-        // Not retried blindly: a lost answer is checked by id instead.
         let sent = self
+            .http
             .call(
                 self.http.client().post(&self.clients_url).json(&body),
-                false,
+                Repeat::Safe,
             )
             .await;
         let outcome = sent.and_then(|answer| {
@@ -311,10 +320,12 @@ impl Provider for BillForward {
         self.retire(client.client_id).await
     }
 
-    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
-        let mut ids = Vec::new();
+    async fn list_clients(&self) -> Result<Option<Vec<ListedClient>>, ProviderError> {
+        let mut clients = Vec::new();
+        let mut listing = Listing::default();
         let mut offset = 0;
         loop {
+            listing.next_page(&offset.to_string())?;
             let query = [
                 ("organizations", self.settings.organization_id.clone()),
                 ("offset", offset.to_string()),
@@ -324,9 +335,10 @@ impl Provider for BillForward {
                 ("include_retired", "false".to_owned()),
             ];
             let answer = self
+                .http
                 .call(
                     self.http.client().get(&self.clients_url).query(&query),
-                    true,
+                    Repeat::Safe,
                 )
                 .await?;
             if !answer.status.is_success() {
@@ -334,10 +346,25 @@ impl Provider for BillForward {
             }
             let page: Envelope = answer.json()?;
             let count = page.results.len();
-            ids.extend(page.results.iter().filter_map(|record| {
+            let text = |record: &Map<String, Value>, member: &str| {
+                record
+                    .get(member)
+                    .and_then(Value::as_str)
+                    .map(str::to_owned)
+            };
+            listing.add(
+                page.results
+                    .iter()
+                    .filter_map(|r| r.get("clientId").and_then(Value::as_str)),
+            )?;
+            clients.extend(page.results.iter().filter_map(|record| {
                 let retired = record.get("deleted").and_then(Value::as_bool) == Some(true);
-                let id = record.get("clientId").and_then(Value::as_str)?;
-                (!retired).then(|| ClientId::new(id))
+                let id = text(record, "clientId")?;
+                (!retired).then(|| ListedClient {
+                    id: ClientId::new(id),
+                    marked: None,
+                    created_at: text(record, "created").as_deref().and_then(unix_time),
+                })
             }));
             // BillForward may return fewer than asked for: only an empty
             // page ends the list.
@@ -346,7 +373,11 @@ impl Provider for BillForward {
             }
             offset += count;
         }
-        Ok(Some(ids))
+        Ok(Some(clients))
+    }
+
+    fn operation_deadline(&self) -> Option<Duration> {
+        Some(self.http.resilience().operation_deadline())
     }
 
     /// BillForward publishes no OpenID Connect discovery document.

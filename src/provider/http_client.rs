@@ -1,15 +1,16 @@
 //! HTTP plumbing shared by the provider backends: one rustls client with
-//! connect and total timeouts, failure classification into [`ProviderError`],
-//! and a bounded-lifetime cache of the provider's discovery document.
+//! connect and total timeouts and the backend's credential, retries with
+//! backoff for calls that may be repeated, the breaker in front of the
+//! provider, the rule that reads a chain of attempts as one outcome, failure
+//! classification into [`ProviderError`], and a bounded-lifetime cache of the
+//! provider's discovery document.
 
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
 
-use rand::Rng;
-
-use crate::error_text::with_causes;
-use crate::http_body::read_capped;
-use axum::body::Bytes;
+use backon::{ExponentialBuilder, Retryable};
+use bytes::Bytes;
 use moka::future::Cache;
 use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
@@ -17,7 +18,10 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use url::Url;
 
-use super::ProviderError;
+use super::breaker::{Breaker, BreakerSettings};
+use super::{Credential, ProviderError};
+use crate::error_text::with_causes;
+use crate::http_body::read_capped;
 
 /// Largest provider answer read, in bytes.
 const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
@@ -25,18 +29,85 @@ const MAX_ANSWER_BYTES: usize = 4 * 1024 * 1024;
 pub const DEFAULT_RETRY_AFTER_SECS: u64 = 5;
 /// How long a fetched discovery document is served before it is fetched again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+/// The first wait before a retry; each further one doubles, up to [`MAX_BACKOFF`].
+const FIRST_BACKOFF: Duration = Duration::from_millis(100);
+/// The longest wait between two attempts, before jitter.
+const MAX_BACKOFF: Duration = Duration::from_secs(2);
+/// Provider calls one backend operation makes in sequence at most (a
+/// create whose answer was lost: the create, a search, a new secret, a
+/// delete of a duplicate), which bounds how long an operation may run.
+const CALLS_PER_OPERATION: u32 = 4;
 
-/// How a backend's calls are bounded, retried and cut off.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How a backend's calls are bounded, retried and shed.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct Resilience {
-    /// Bound on every call.
+    /// Bound on every attempt.
     pub timeout: Duration,
-    /// Extra attempts for idempotent calls that failed for want of an answer.
+    /// Extra attempts for calls that may be repeated, after failures a
+    /// retry can help with.
     pub retries: u32,
-    /// Consecutive failures that open the circuit.
-    pub circuit_failures: u32,
-    /// How long an open circuit answers at once before it tries again.
-    pub circuit_cooldown: Duration,
+    /// When the breaker sheds calls.
+    pub breaker: BreakerSettings,
+}
+
+impl Resilience {
+    /// The longest one call can take: every attempt timing out, with the
+    /// longest waits between them (jitter at most doubles a wait).
+    #[must_use]
+    pub fn longest_call(&self) -> Duration {
+        let waits: Duration = (0..self.retries)
+            .map(|n| (FIRST_BACKOFF * 2u32.saturating_pow(n)).min(MAX_BACKOFF) * 2)
+            .sum();
+        self.timeout * (self.retries + 1) + waits
+    }
+
+    /// The longest one provider operation (create, replace, delete, or the
+    /// discard of a lost create) may run; the registration service cuts it
+    /// off there and treats the outcome as unknown.
+    #[must_use]
+    pub fn operation_deadline(&self) -> Duration {
+        self.longest_call() * CALLS_PER_OPERATION
+    }
+}
+
+/// Whether a call may be sent again after a failure a retry can help with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Repeat {
+    /// Sent once: a repeat could do the work twice (a create where the
+    /// provider picks the id).
+    Never,
+    /// Repeating it does no harm (reads, deletes, full replaces, creates
+    /// under an id the gateway chose).
+    Safe,
+}
+
+/// How the gateway proves itself to a provider, added to every call.
+#[derive(Debug, Clone)]
+pub enum ProviderAuth {
+    /// `Authorization: Bearer <token>`.
+    Bearer(Credential),
+    /// `Authorization: Basic` with a user and a password.
+    Basic {
+        /// The user name.
+        user: String,
+        /// The password or API token.
+        password: Credential,
+    },
+    /// Okta's `Authorization: SSWS <API token>`.
+    Ssws(Credential),
+}
+
+impl ProviderAuth {
+    fn apply(&self, request: RequestBuilder) -> RequestBuilder {
+        match self {
+            Self::Bearer(token) => request.bearer_auth(token.expose()),
+            Self::Basic { user, password } => request.basic_auth(user, Some(password.expose())),
+            Self::Ssws(token) => request.header(
+                reqwest::header::AUTHORIZATION,
+                format!("SSWS {}", token.expose()),
+            ),
+        }
+    }
 }
 
 /// The HTTP client of one provider backend.
@@ -44,20 +115,14 @@ pub struct Resilience {
 pub struct ProviderHttp {
     client: reqwest::Client,
     resilience: Resilience,
-    breaker: Arc<Mutex<Breaker>>,
-}
-
-/// Circuit breaker state: closed (counting failures) or open until a time.
-#[derive(Debug, Default)]
-struct Breaker {
-    failures: u32,
-    open_until: Option<Instant>,
+    auth: Option<ProviderAuth>,
+    breaker: Arc<Breaker>,
 }
 
 /// Why a provider backend could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the provider HTTP client: {0}")]
-pub struct ProviderSetupError(String);
+pub struct ProviderSetupError(pub String);
 
 /// A provider's answer, read in full.
 #[derive(Debug)]
@@ -68,22 +133,110 @@ pub struct Answer {
     pub headers: HeaderMap,
     /// Response body.
     pub body: Bytes,
+    /// Whether an earlier attempt of the same call may have taken effect
+    /// (its answer was lost, or it met a server error): then a refusal in
+    /// this answer does not mean that nothing was done.
+    pub after_unsettled_attempt: bool,
+}
+
+/// How one attempt at a call failed, and so whether another can help.
+#[derive(Debug)]
+enum AttemptFailure {
+    /// The breaker shed it: nothing was sent.
+    Shed { retry_after_secs: u64 },
+    /// No connection could be made: nothing reached the provider.
+    NotDelivered(String),
+    /// Sent, but no usable answer came (timeout, dropped connection, an
+    /// unreadable body): it may have taken effect.
+    Lost(String),
+    /// The provider answered with a server error or a rate limit.
+    Failed(Answer),
+}
+
+impl AttemptFailure {
+    /// Whether a retry of a repeatable call can help.
+    fn retry_helps(&self) -> bool {
+        !matches!(self, Self::Shed { .. })
+    }
+
+    /// Whether the attempt may have taken effect at the provider.
+    fn unsettled(&self) -> bool {
+        match self {
+            Self::Shed { .. } | Self::NotDelivered(_) => false,
+            Self::Lost(_) => true,
+            Self::Failed(answer) => may_have_acted(answer.status),
+        }
+    }
+}
+
+/// Whether a server that answered `status` may have done the work: every
+/// 5xx except 503, which (like 429) says the request was not served.
+#[must_use]
+pub fn may_have_acted(status: StatusCode) -> bool {
+    status.is_server_error() && status != StatusCode::SERVICE_UNAVAILABLE
+}
+
+/// The outcome of a whole chain of attempts, by the rule that the call is
+/// as uncertain as its least certain attempt: once any attempt may have
+/// taken effect, only a success settles the call; any other ending is
+/// [`ProviderError::Indeterminate`] (or an answer marked
+/// [`Answer::after_unsettled_attempt`], for the backend to read).
+fn chain_outcome(
+    last: Result<Answer, AttemptFailure>,
+    earlier_unsettled: bool,
+) -> Result<Answer, ProviderError> {
+    match last {
+        Ok(mut answer) | Err(AttemptFailure::Failed(mut answer)) => {
+            answer.after_unsettled_attempt = earlier_unsettled && !answer.status.is_success();
+            Ok(answer)
+        }
+        Err(AttemptFailure::Lost(reason)) => Err(ProviderError::Indeterminate(reason)),
+        Err(failure) if earlier_unsettled => Err(ProviderError::Indeterminate(format!(
+            "an earlier attempt may have taken effect; the last one {}",
+            failure.describe()
+        ))),
+        Err(AttemptFailure::Shed { retry_after_secs }) => Err(ProviderError::Unavailable {
+            reason: "the provider is failing most calls; this one was not sent".into(),
+            retry_after_secs,
+        }),
+        Err(AttemptFailure::NotDelivered(reason)) => Err(ProviderError::Unavailable {
+            reason,
+            retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+        }),
+    }
+}
+
+impl AttemptFailure {
+    fn describe(&self) -> String {
+        match self {
+            Self::Shed { .. } => "was shed by the breaker".into(),
+            Self::NotDelivered(reason) => format!("was not delivered: {reason}"),
+            Self::Lost(reason) => format!("got no answer: {reason}"),
+            Self::Failed(answer) => format!("got HTTP {}", answer.status),
+        }
+    }
 }
 
 impl ProviderHttp {
-    /// A client whose calls follow `resilience`.
-    pub fn new(resilience: Resilience) -> Result<Self, ProviderSetupError> {
+    /// A client whose calls follow `resilience` and carry `auth`.
+    pub fn new(
+        resilience: Resilience,
+        auth: Option<ProviderAuth>,
+    ) -> Result<Self, ProviderSetupError> {
         let client = reqwest::Client::builder()
             .timeout(resilience.timeout)
             .connect_timeout(resilience.timeout)
             .redirect(reqwest::redirect::Policy::none())
+            // Only the provider is ever called: no proxy from the environment.
+            .no_proxy()
             .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
             .build()
             .map_err(|e| ProviderSetupError(e.to_string()))?;
         Ok(Self {
             client,
             resilience,
-            breaker: Arc::new(Mutex::new(Breaker::default())),
+            auth,
+            breaker: Arc::new(Breaker::new(resilience.breaker)),
         })
     }
 
@@ -93,132 +246,102 @@ impl ProviderHttp {
         &self.client
     }
 
-    /// Sends a request: retried as [`ProviderHttp::send_idempotent`] when
-    /// `idempotent`, else once as [`ProviderHttp::send`].
+    /// How this client's calls are bounded.
+    #[must_use]
+    pub fn resilience(&self) -> &Resilience {
+        &self.resilience
+    }
+
+    /// Sends a request with the backend's credential. A [`Repeat::Safe`]
+    /// call is retried, with exponential backoff and jitter, after failures
+    /// a retry can help with (no connection, a lost answer, a server error);
+    /// the outcome of the chain follows [`chain_outcome`]'s rule.
     pub async fn call(
         &self,
         request: RequestBuilder,
-        idempotent: bool,
+        repeat: Repeat,
     ) -> Result<Answer, ProviderError> {
-        if idempotent {
-            self.send_idempotent(request).await
-        } else {
-            self.send(request).await
-        }
-    }
-
-    /// Sends an idempotent request, retrying (with exponential backoff and
-    /// jitter) when no usable answer came: connection failures, timeouts,
-    /// server errors. Never past an open circuit.
-    pub async fn send_idempotent(&self, request: RequestBuilder) -> Result<Answer, ProviderError> {
-        let mut attempt = 0;
-        let mut next = request;
-        loop {
-            // A spare copy for the next attempt (bodies here are buffered JSON).
-            let spare = (attempt < self.resilience.retries)
-                .then(|| next.try_clone())
-                .flatten();
-            let result = self.send(next).await;
-            let retryable = match &result {
-                Ok(answer) => answer.status.is_server_error(),
-                Err(ProviderError::Indeterminate(_)) => true,
-                Err(ProviderError::Unavailable { reason, .. }) => !reason.starts_with(CIRCUIT_OPEN),
-                Err(ProviderError::Rejected(_) | ProviderError::NotFound(_)) => false,
-            };
-            match spare {
-                Some(again) if retryable => {
-                    attempt += 1;
-                    let backoff = 100u64 << attempt.min(6);
-                    let jitter = rand::rng().random_range(0..100);
-                    tokio::time::sleep(Duration::from_millis(backoff + jitter)).await;
-                    next = again;
-                }
-                _ => return result,
+        let request = match &self.auth {
+            Some(auth) => auth.apply(request),
+            None => request,
+        };
+        let retries = match repeat {
+            Repeat::Never => 0,
+            Repeat::Safe => self.resilience.retries,
+        };
+        let backoff = ExponentialBuilder::default()
+            .with_min_delay(FIRST_BACKOFF)
+            .with_max_delay(MAX_BACKOFF)
+            .with_max_times(retries as usize)
+            .with_jitter();
+        // Whether an attempt before the one running may have taken effect.
+        let unsettled = AtomicBool::new(false);
+        let last_unsettled = AtomicBool::new(false);
+        let last = (|| async {
+            if last_unsettled.swap(false, Ordering::Relaxed) {
+                unsettled.store(true, Ordering::Relaxed);
             }
-        }
+            let attempt = request.try_clone().ok_or_else(|| {
+                AttemptFailure::NotDelivered("the request body cannot be sent twice".into())
+            })?;
+            let result = self.attempt(attempt).await;
+            if let Err(failure) = &result {
+                last_unsettled.store(failure.unsettled(), Ordering::Relaxed);
+            }
+            result
+        })
+        .retry(backoff)
+        .sleep(tokio::time::sleep)
+        .when(AttemptFailure::retry_helps)
+        .notify(|failure, wait| {
+            tracing::debug!(failure = %failure.describe(), ?wait, "retrying a provider call");
+        })
+        .await;
+        chain_outcome(last, unsettled.load(Ordering::Relaxed))
     }
 
-    /// Sends a request once and reads the whole answer. A request that could
-    /// not be delivered is [`ProviderError::Unavailable`]; one whose answer
-    /// was lost is [`ProviderError::Indeterminate`]. While the circuit is
-    /// open, nothing is sent and the answer is `Unavailable` at once.
-    pub async fn send(&self, request: RequestBuilder) -> Result<Answer, ProviderError> {
-        self.admit()?;
-        let result = self.exchange(request).await;
+    /// One attempt: past the breaker, sent, and read in full. Server
+    /// errors and rate limits come back as [`AttemptFailure::Failed`].
+    async fn attempt(&self, request: RequestBuilder) -> Result<Answer, AttemptFailure> {
+        self.breaker
+            .admit(rand::random::<f64>())
+            .map_err(|shed| AttemptFailure::Shed {
+                retry_after_secs: shed.retry_after_secs,
+            })?;
+        let result = exchange(request).await;
         let failed = match &result {
             Ok(answer) => {
                 answer.status.is_server_error() || answer.status == StatusCode::TOO_MANY_REQUESTS
             }
             Err(_) => true,
         };
-        self.record(failed);
-        result
-    }
-
-    fn admit(&self) -> Result<(), ProviderError> {
-        let mut breaker = self
-            .breaker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        match breaker.open_until {
-            Some(until) if Instant::now() < until => Err(ProviderError::Unavailable {
-                reason: format!(
-                    "{CIRCUIT_OPEN}: the provider failed {} times in a row",
-                    self.resilience.circuit_failures
-                ),
-                retry_after_secs: until
-                    .saturating_duration_since(Instant::now())
-                    .as_secs()
-                    .max(1),
-            }),
-            Some(_) => {
-                // Half open: let this call through as the trial.
-                breaker.open_until = None;
-                breaker.failures = self.resilience.circuit_failures.saturating_sub(1);
-                Ok(())
-            }
-            None => Ok(()),
+        self.breaker.record(failed);
+        match result {
+            Ok(answer) if failed => Err(AttemptFailure::Failed(answer)),
+            other => other,
         }
     }
+}
 
-    fn record(&self, failed: bool) {
-        let mut breaker = self
-            .breaker
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        if !failed {
-            *breaker = Breaker::default();
-            return;
+async fn exchange(request: RequestBuilder) -> Result<Answer, AttemptFailure> {
+    let response = request.send().await.map_err(|e| {
+        if e.is_connect() || e.is_builder() {
+            AttemptFailure::NotDelivered(with_causes(&e))
+        } else {
+            AttemptFailure::Lost(with_causes(&e))
         }
-        breaker.failures += 1;
-        if breaker.failures >= self.resilience.circuit_failures {
-            breaker.open_until = Some(Instant::now() + self.resilience.circuit_cooldown);
-            tracing::warn!(failures = breaker.failures, "provider circuit opened");
-        }
-    }
-
-    async fn exchange(&self, request: RequestBuilder) -> Result<Answer, ProviderError> {
-        let response = request.send().await.map_err(|e| {
-            if e.is_connect() {
-                ProviderError::Unavailable {
-                    reason: with_causes(&e),
-                    retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
-                }
-            } else {
-                ProviderError::Indeterminate(with_causes(&e))
-            }
-        })?;
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = read_capped(response, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|e| ProviderError::Indeterminate(e.to_string()))?;
-        Ok(Answer {
-            status,
-            headers,
-            body: body.into(),
-        })
-    }
+    })?;
+    let status = response.status();
+    let headers = response.headers().clone();
+    let body = read_capped(response, MAX_ANSWER_BYTES)
+        .await
+        .map_err(|e| AttemptFailure::Lost(e.to_string()))?;
+    Ok(Answer {
+        status,
+        headers,
+        body: body.into(),
+        after_unsettled_attempt: false,
+    })
 }
 
 impl Answer {
@@ -239,6 +362,12 @@ impl Answer {
     #[must_use]
     pub fn failure(&self) -> ProviderError {
         let status = self.status;
+        if self.after_unsettled_attempt {
+            return ProviderError::Indeterminate(format!(
+                "an earlier attempt may have taken effect; then HTTP {status}: {}",
+                self.reason()
+            ));
+        }
         if status == StatusCode::TOO_MANY_REQUESTS || status == StatusCode::SERVICE_UNAVAILABLE {
             return ProviderError::Unavailable {
                 reason: format!("HTTP {status}: {}", self.reason()),
@@ -329,9 +458,6 @@ pub fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
         })
 }
 
-/// How an open circuit's refusals begin, so that they are not retried.
-const CIRCUIT_OPEN: &str = "circuit open";
-
 /// Seconds from a `Retry-After` header (delta-seconds form).
 fn retry_after(headers: &HeaderMap) -> u64 {
     headers
@@ -368,7 +494,7 @@ impl DiscoveryCache {
         self.cache
             .try_get_with((), async {
                 let answer = http
-                    .send_idempotent(http.client().get(self.url.clone()))
+                    .call(http.client().get(self.url.clone()), Repeat::Safe)
                     .await?;
                 if !answer.status.is_success() {
                     return Err(answer.failure());

@@ -7,8 +7,13 @@
 //! `require_auth_time`, `default_acr_values`, `initiate_login_uri`,
 //! `software_id`/`software_version`, language-tagged variants) is kept by the
 //! gateway alone. Members that only an operator may set (`skip_consent`,
-//! `skip_logout_consent`, `access_token_strategy`, `metadata`, `owner`,
-//! `audience`) are never sent; token lifespans come from configuration.
+//! `skip_logout_consent`, `access_token_strategy`, `metadata`, `audience`)
+//! are never sent; token lifespans come from configuration.
+//!
+//! Every client the gateway makes carries its mark in Hydra's `owner`
+//! (`provider.owner`, `dcr-gateway` by default), so reconcile can tell an
+//! orphan of its own, which it deletes, from another tool's client, which it
+//! only reports.
 
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -19,10 +24,13 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::http_client::{DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience, next_link};
+use super::http_client::{
+    DiscoveryCache, ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience,
+};
+use super::listing::{Listing, next_link};
 use super::{
-    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
-    urlencode,
+    Credential, ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
+    endpoint, unix_time, urlencode,
 };
 use crate::domain::metadata::ClientKeys;
 use crate::domain::{ClientId, ClientMetadata, ProviderState};
@@ -60,6 +68,8 @@ pub struct HydraSettings {
     pub api_key: Option<Credential>,
     /// Token lifespans set on every client, by Hydra member name.
     pub lifespans: BTreeMap<String, Duration>,
+    /// The `owner` the gateway writes on every client it makes: its mark.
+    pub owner: String,
     /// Timeouts, retries and circuit breaker.
     pub resilience: Resilience,
 }
@@ -77,6 +87,7 @@ pub struct Hydra {
 #[derive(Debug, Serialize)]
 struct HydraClient<'a> {
     client_id: &'a str,
+    owner: &'a str,
     #[serde(skip_serializing_if = "Option::is_none")]
     client_secret: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -121,25 +132,23 @@ struct HydraClient<'a> {
 #[derive(Debug, Deserialize)]
 struct HydraAnswer {
     client_id: String,
+    #[serde(default)]
+    owner: Option<String>,
+    #[serde(default)]
+    created_at: Option<String>,
 }
 
 impl Hydra {
     /// Builds the backend.
     pub fn new(settings: HydraSettings) -> Result<Self, ProviderSetupError> {
         let clients_url = endpoint(&settings.admin_url, "/admin/clients");
+        let auth = settings.api_key.clone().map(ProviderAuth::Bearer);
         Ok(Self {
-            http: ProviderHttp::new(settings.resilience)?,
+            http: ProviderHttp::new(settings.resilience, auth)?,
             discovery: DiscoveryCache::new(&settings.issuer)?,
             clients_url,
             settings,
         })
-    }
-
-    fn authorized(&self, request: RequestBuilder) -> RequestBuilder {
-        match &self.settings.api_key {
-            Some(key) => request.bearer_auth(key.expose()),
-            None => request,
-        }
     }
 
     fn client_url(&self, client_id: &ClientId) -> String {
@@ -158,6 +167,7 @@ impl Hydra {
         };
         Ok(HydraClient {
             client_id: request.client_id.as_str(),
+            owner: &self.settings.owner,
             client_secret: request.client_secret.map(|s| s.expose()),
             client_name: m.client_name.plain.as_deref(),
             redirect_uris: m.redirect_uris.iter().map(|u| u.as_str()).collect(),
@@ -196,7 +206,7 @@ impl Hydra {
         request: RequestBuilder,
         replace: bool,
     ) -> Result<Provisioned, ProviderError> {
-        let answer = self.http.send_idempotent(self.authorized(request)).await?;
+        let answer = self.http.call(request, Repeat::Safe).await?;
         if answer.status == StatusCode::CONFLICT {
             return Ok(Provisioned::default());
         }
@@ -266,7 +276,10 @@ impl Provider for Hydra {
     ) -> Result<(), ProviderError> {
         let answer = self
             .http
-            .send_idempotent(self.authorized(self.http.client().delete(self.client_url(client_id))))
+            .call(
+                self.http.client().delete(self.client_url(client_id)),
+                Repeat::Safe,
+            )
             .await?;
         match answer.status {
             s if s.is_success() || s == StatusCode::NOT_FOUND => Ok(()),
@@ -281,8 +294,9 @@ impl Provider for Hydra {
     ) -> Result<Presence, ProviderError> {
         let answer = self
             .http
-            .send_idempotent(
-                self.authorized(self.http.client().get(self.client_url(client.client_id))),
+            .call(
+                self.http.client().get(self.client_url(client.client_id)),
+                Repeat::Safe,
             )
             .await?;
         match answer.status {
@@ -295,13 +309,15 @@ impl Provider for Hydra {
         }
     }
 
-    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
-        let mut ids = Vec::new();
-        let mut next = Some(format!("{}?page_size={PAGE_SIZE}", self.clients_url));
+    async fn list_clients(&self) -> Result<Option<Vec<ListedClient>>, ProviderError> {
+        let mut clients = Vec::new();
+        let mut listing = Listing::default();
+        let mut next = Url::parse(&format!("{}?page_size={PAGE_SIZE}", self.clients_url)).ok();
         while let Some(url) = next {
+            listing.next_page(url.as_str())?;
             let answer = self
                 .http
-                .send_idempotent(self.authorized(self.http.client().get(&url)))
+                .call(self.http.client().get(url.clone()), Repeat::Safe)
                 .await?;
             if !answer.status.is_success() {
                 return Err(answer.failure());
@@ -310,13 +326,19 @@ impl Provider for Hydra {
             if page.is_empty() {
                 break;
             }
-            ids.extend(page.into_iter().map(|c| ClientId::new(c.client_id)));
-            // The link may be absolute or path-only.
-            next = next_link(&answer.headers)
-                .and_then(|link| self.settings.admin_url.join(&link).ok())
-                .map(String::from);
+            listing.add(page.iter().map(|c| c.client_id.as_str()))?;
+            clients.extend(page.into_iter().map(|c| ListedClient {
+                marked: Some(c.owner.as_deref() == Some(self.settings.owner.as_str())),
+                created_at: c.created_at.as_deref().and_then(unix_time),
+                id: ClientId::new(c.client_id),
+            }));
+            next = next_link(&url, &answer.headers)?;
         }
-        Ok(Some(ids))
+        Ok(Some(clients))
+    }
+
+    fn operation_deadline(&self) -> Option<Duration> {
+        Some(self.http.resilience().operation_deadline())
     }
 
     async fn discovery(&self) -> Result<Option<Value>, ProviderError> {

@@ -1,12 +1,12 @@
 //! A provider wrapped with metrics: the latency and outcome of every call.
 
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
+use super::{ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
 use crate::domain::{ClientId, ClientMetadata, ProviderState};
 
 /// Records `dcr_provider_*` metrics around another provider.
@@ -48,6 +48,10 @@ impl Provider for Instrumented {
         self.0.supports(metadata)
     }
 
+    fn operation_deadline(&self) -> Option<Duration> {
+        self.0.operation_deadline()
+    }
+
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         let started = Instant::now();
         let result = self.0.create(request).await;
@@ -83,9 +87,9 @@ impl Provider for Instrumented {
         result
     }
 
-    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
+    async fn list_clients(&self) -> Result<Option<Vec<ListedClient>>, ProviderError> {
         let started = Instant::now();
-        let result = self.0.client_ids().await;
+        let result = self.0.list_clients().await;
         self.record("list", started, &result);
         result
     }

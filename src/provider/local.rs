@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use serde_json::Value;
 
-use super::{Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
+use super::{ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
 use crate::domain::{ClientId, ProviderState};
 
 /// The built-in registry backend.
@@ -47,7 +47,7 @@ impl Provider for LocalRegistry {
     }
 
     /// The store is the registry: there is nothing else to compare with.
-    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
+    async fn list_clients(&self) -> Result<Option<Vec<ListedClient>>, ProviderError> {
         Ok(None)
     }
 

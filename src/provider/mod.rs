@@ -2,15 +2,19 @@
 //! [`Provider`], and one backend per file, each translating the gateway's
 //! validated domain values to and from its own wire model.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
 use serde_json::Value;
 
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
 pub mod billforward;
+pub mod breaker;
 pub mod http_client;
 pub mod hydra;
 pub mod instrumented;
+pub mod listing;
 pub mod local;
 pub mod okta;
 pub mod rfc7591;
@@ -48,6 +52,13 @@ fn shown_secret(
     }
 }
 
+/// Unix seconds of an RFC 3339 date-time in UTC, as providers write them.
+fn unix_time(text: &str) -> Option<i64> {
+    let time = humantime::parse_rfc3339_weak(text).ok()?;
+    let since = time.duration_since(std::time::UNIX_EPOCH).ok()?;
+    i64::try_from(since.as_secs()).ok()
+}
+
 /// `text` escaped for one URL path segment or query value.
 fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
@@ -78,6 +89,21 @@ impl std::fmt::Debug for Credential {
     }
 }
 
+/// The gateway's hold on provider ids, for a backend whose provider picks
+/// the id and so finds a create whose answer was lost by searching: an id a
+/// row of the gateway holds belongs to another registration, and an id is
+/// claimed before anything is done to that client at the provider, so that
+/// two registrations never take the same client.
+#[async_trait]
+pub trait IdClaims: Send + Sync + std::fmt::Debug {
+    /// Whether a row of the gateway holds `id`.
+    async fn held(&self, id: &ClientId) -> Result<bool, ProviderError>;
+
+    /// Makes `id` this registration's, atomically; `false` when another row
+    /// holds it.
+    async fn claim(&self, id: &ClientId) -> Result<bool, ProviderError>;
+}
+
 /// A client as the gateway asks a provider to hold it.
 #[derive(Debug)]
 pub struct ProvisionRequest<'a> {
@@ -92,6 +118,21 @@ pub struct ProvisionRequest<'a> {
     /// When the gateway registered the client (Unix seconds), so that a
     /// backend searching for a lost create ignores older clients.
     pub issued_at: i64,
+    /// The ids the gateway holds, and the claiming of one.
+    pub claims: &'a dyn IdClaims,
+}
+
+/// A client as a provider lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ListedClient {
+    /// The client id.
+    pub id: ClientId,
+    /// Whether the gateway's mark is on it: `Some(true)` when the gateway
+    /// made it, `Some(false)` when another tool did, `None` when this
+    /// provider has no field for a mark.
+    pub marked: Option<bool>,
+    /// When the provider created it (Unix seconds), where it says.
+    pub created_at: Option<i64>,
 }
 
 /// What a provider returned for a create or replace.
@@ -181,8 +222,16 @@ pub trait Provider: Send + Sync {
         client: &ProvisionRequest<'_>,
     ) -> Result<Presence, ProviderError>;
 
-    /// Every client id the provider holds, or `None` when it cannot list.
-    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError>;
+    /// Every client the provider holds, or `None` when it cannot list.
+    async fn list_clients(&self) -> Result<Option<Vec<ListedClient>>, ProviderError>;
+
+    /// The longest one operation on this provider may run, every retry
+    /// included; `None` for the gateway's own registry. The registration
+    /// service cuts operations off there, and reconcile waits twice as long
+    /// before it touches a row, so that it never races a call in flight.
+    fn operation_deadline(&self) -> Option<Duration> {
+        None
+    }
 
     /// The provider's own discovery document, when it has an issuer.
     async fn discovery(&self) -> Result<Option<Value>, ProviderError>;

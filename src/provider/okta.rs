@@ -2,14 +2,23 @@
 //!
 //! Okta picks the client id and the secret, so the id Okta returns becomes the
 //! gateway's client id and the secret Okta returns is the one handed to the
-//! app. `client_name` is required and unique per org: the gateway sends the
-//! app's name, or `dcr-{gateway id}` when it sent none, and keeps that default
-//! as provider state so that a full-replace PUT sends the same one again.
+//! app. `client_name` is required but not unique (many apps share a name:
+//! every claude.ai connection is "Claude"): the gateway sends the app's name,
+//! or `dcr-{gateway id}` when it sent none, and keeps that default as
+//! provider state so that a full-replace PUT sends the same one again.
 //!
-//! A create is never retried. When its answer is lost, the backend lists
-//! clients whose name starts with the name it sent (`q=`), takes the one with
-//! exactly that name issued since the registration began, and adopts it with
-//! a fresh secret (`lifecycle/newSecret`, since the first one was never seen).
+//! A create is never retried blindly: Okta would make a second client. When
+//! its answer is lost (or Okta answered a server error), the backend lists
+//! clients whose name starts with the name it sent (`q=`) and looks for one
+//! this registration may have made: every member equal to what was sent,
+//! issued in the registration's time window, and held by no row of the
+//! gateway. It claims that id in the gateway's store first (so no two
+//! registrations take the same client), then adopts it, with a fresh secret
+//! (`lifecycle/newSecret`) for a confidential client since the first one was
+//! never seen. Only when Okta answered a server error and the search finds
+//! nothing is the create sent again (once). Okta's client model has no field
+//! for a mark of the gateway's own: reconcile reports clients the gateway
+//! does not know and never deletes them.
 //!
 //! Okta announces its rate budget on every answer (`X-Rate-Limit-Remaining`,
 //! `X-Rate-Limit-Reset` in epoch seconds); once it is spent, calls are refused
@@ -21,7 +30,8 @@
 //! `scope`, `contacts`, `client_uri`, `software_*`, language-tagged values or
 //! OIDC algorithm preferences: the gateway keeps them.
 
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use reqwest::header::HeaderMap;
@@ -31,13 +41,15 @@ use serde_json::{Value, json};
 use url::Url;
 
 use super::http_client::{
-    Answer, DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience, next_link,
+    Answer, DEFAULT_RETRY_AFTER_SECS, DiscoveryCache, ProviderAuth, ProviderHttp,
+    ProviderSetupError, Repeat, Resilience, may_have_acted,
 };
+use super::listing::{Listing, next_link};
 use super::{
-    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
+    ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
     shown_secret, state_as, state_of, urlencode,
 };
-use crate::clock::{Clock, SystemClock};
+use crate::clock::Clock;
 use crate::domain::metadata::ClientKeys;
 use crate::domain::values::{ApplicationType, AuthMethod, GrantType};
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
@@ -53,18 +65,12 @@ const ADMIN_SETTINGS: [&str; 5] = [
 ];
 /// Clients per page when listing (Okta's maximum).
 const PAGE_LIMIT: u32 = 200;
-/// How much earlier than the registration a found client may have been
-/// issued, for clock skew between the gateway and Okta.
-const ISSUE_SKEW_SECS: i64 = 300;
-
-/// How the gateway authenticates to Okta's management API.
-#[derive(Debug, Clone)]
-pub enum OktaAuth {
-    /// An API token, sent as `Authorization: SSWS <token>`.
-    ApiToken(Credential),
-    /// An OAuth access token with the `okta.clients.*` scopes, sent as Bearer.
-    AccessToken(Credential),
-}
+/// How far the gateway's clock and Okta's may disagree about when a client
+/// was issued.
+const ISSUE_SKEW_SECS: i64 = 60;
+/// Creates one registration sends at most: a second only after Okta
+/// answered the first with a server error and it made nothing.
+const CREATE_ATTEMPTS: u32 = 2;
 
 /// Settings of the Okta backend.
 #[derive(Debug, Clone)]
@@ -74,8 +80,9 @@ pub struct OktaSettings {
     /// The authorization server apps use, for discovery: the org's own
     /// (`org_url`) or a custom one (`{org_url}/oauth2/default`).
     pub issuer: Url,
-    /// Management credential.
-    pub auth: OktaAuth,
+    /// Management credential: an API token (`Ssws`), or an OAuth access
+    /// token with the `okta.clients.*` scopes (`Bearer`).
+    pub auth: ProviderAuth,
     /// Timeouts, retries and circuit breaker.
     pub resilience: Resilience,
 }
@@ -84,10 +91,10 @@ pub struct OktaSettings {
 #[derive(Debug)]
 pub struct Okta {
     http: ProviderHttp,
-    settings: OktaSettings,
     clients_url: String,
     discovery: DiscoveryCache,
     budget: RateBudget,
+    clock: Arc<dyn Clock>,
 }
 
 /// The Client members the gateway writes (all of them: PUT is a full replace).
@@ -120,13 +127,10 @@ struct OktaAnswer {
     #[serde(default)]
     client_secret: Option<String>,
     #[serde(default)]
-    client_name: Option<String>,
-    #[serde(default)]
     client_id_issued_at: Option<i64>,
-    #[serde(default)]
-    redirect_uris: Option<Vec<String>>,
-    #[serde(default)]
-    token_endpoint_auth_method: Option<String>,
+    /// Every member, to compare with what a lost create sent.
+    #[serde(flatten)]
+    members: serde_json::Map<String, Value>,
 }
 
 /// The provider state kept per client: the name Okta holds when the app
@@ -138,15 +142,16 @@ struct OktaState {
 }
 
 impl Okta {
-    /// Builds the backend.
-    pub fn new(settings: OktaSettings) -> Result<Self, ProviderSetupError> {
+    /// Builds the backend; `clock` dates the registration time window and
+    /// Okta's rate budget.
+    pub fn new(settings: OktaSettings, clock: Arc<dyn Clock>) -> Result<Self, ProviderSetupError> {
         let clients_url = endpoint(&settings.org_url, "/oauth2/v1/clients");
         Ok(Self {
-            http: ProviderHttp::new(settings.resilience)?,
+            http: ProviderHttp::new(settings.resilience, Some(settings.auth.clone()))?,
             discovery: DiscoveryCache::new(&settings.issuer)?,
             clients_url,
-            settings,
             budget: RateBudget::default(),
+            clock,
         })
     }
 
@@ -156,21 +161,10 @@ impl Okta {
 
     /// Sends one call within Okta's announced budget, and learns the budget
     /// from the answer. A 429 says when the budget refills.
-    async fn call(
-        &self,
-        request: RequestBuilder,
-        idempotent: bool,
-    ) -> Result<Answer, ProviderError> {
-        let now = SystemClock.now_unix();
+    async fn call(&self, request: RequestBuilder, repeat: Repeat) -> Result<Answer, ProviderError> {
+        let now = self.clock.now_unix();
         self.budget.admit(now)?;
-        let request = match &self.settings.auth {
-            OktaAuth::ApiToken(token) => request.header(
-                reqwest::header::AUTHORIZATION,
-                format!("SSWS {}", token.expose()),
-            ),
-            OktaAuth::AccessToken(token) => request.bearer_auth(token.expose()),
-        };
-        let answer = self.http.call(request, idempotent).await?;
+        let answer = self.http.call(request, repeat).await?;
         self.budget.observe(&answer.headers);
         if answer.status == StatusCode::TOO_MANY_REQUESTS {
             return Err(ProviderError::Unavailable {
@@ -240,56 +234,65 @@ impl Okta {
         })
     }
 
-    /// The clients Okta holds that this request made: exactly the name sent,
-    /// the same redirect URIs and authentication method, issued since the
-    /// registration began (less the skew allowance). Names are unique per
-    /// org, so at most one matches; the other members make sure it is not
-    /// another app's client that happened to take the name meanwhile.
-    async fn find(
+    /// Clients Okta holds that this registration may have made, oldest
+    /// first: every member the gateway sends equal to what `sent` holds,
+    /// issued within the registration's time window, and held by no row of
+    /// the gateway (those belong to other registrations, whatever their
+    /// names).
+    async fn candidates(
         &self,
         request: &ProvisionRequest<'_>,
-        client_name: &str,
+        sent: &OktaClient<'_>,
     ) -> Result<Vec<OktaAnswer>, ProviderError> {
+        let sent =
+            serde_json::to_value(sent).map_err(|e| ProviderError::Rejected(e.to_string()))?;
         let first = format!(
             "{}?q={}&limit={PAGE_LIMIT}",
             self.clients_url,
-            urlencode(client_name)
+            urlencode(sent["client_name"].as_str().unwrap_or_default())
         );
-        let metadata = request.metadata;
-        let mut redirect_uris: Vec<&str> =
-            metadata.redirect_uris.iter().map(|u| u.as_str()).collect();
-        redirect_uris.sort_unstable();
+        let window = self.issue_window(request.issued_at);
         let mut found = Vec::new();
         for client in self.list(first).await? {
-            let recent = client
+            let issued = client
                 .client_id_issued_at
-                .is_none_or(|t| t >= request.issued_at - ISSUE_SKEW_SECS);
-            let mut uris: Vec<&str> = client
-                .redirect_uris
-                .iter()
-                .flatten()
-                .map(String::as_str)
-                .collect();
-            uris.sort_unstable();
-            let same_method = client.token_endpoint_auth_method.as_deref()
-                == Some(metadata.token_endpoint_auth_method.as_str());
-            if client.client_name.as_deref() == Some(client_name)
-                && recent
-                && uris == redirect_uris
-                && same_method
+                .is_none_or(|t| window.contains(&t));
+            if issued
+                && same_members(&sent, &client.members)
+                && !request
+                    .claims
+                    .held(&ClientId::new(&client.client_id))
+                    .await?
             {
                 found.push(client);
             }
         }
+        found.sort_by_key(|c| c.client_id_issued_at);
         Ok(found)
+    }
+
+    /// When a client made by a registration issued at `issued_at` can have
+    /// been issued: from then until its operation's deadline, give or take
+    /// the clocks' disagreement.
+    fn issue_window(&self, issued_at: i64) -> std::ops::RangeInclusive<i64> {
+        let deadline = self.http.resilience().operation_deadline().as_secs();
+        let deadline = i64::try_from(deadline).unwrap_or(i64::MAX);
+        issued_at.saturating_sub(ISSUE_SKEW_SECS)
+            ..=issued_at
+                .saturating_add(deadline)
+                .saturating_add(ISSUE_SKEW_SECS)
     }
 
     /// Every client from `first` on, following `Link: rel="next"`.
     async fn list(&self, first: String) -> Result<Vec<OktaAnswer>, ProviderError> {
         let mut clients = Vec::new();
-        let mut next = Some(first);
+        let mut listing = Listing::default();
+        let mut next = Url::parse(&first).ok();
         while let Some(url) = next {
-            let answer = self.call(self.http.client().get(&url), true).await?;
+            listing.next_page(url.as_str())?;
+            let answer = self
+                .call(self.http.client().get(url.clone()), Repeat::Safe)
+                .await?;
             if !answer.status.is_success() {
                 return Err(answer.failure());
             }
@@ -297,52 +300,63 @@ impl Okta {
             if page.is_empty() {
                 break;
             }
+            listing.add(page.iter().map(|c| c.client_id.as_str()))?;
             clients.extend(page);
-            next = next_link(&answer.headers)
-                .and_then(|link| self.settings.org_url.join(&link).ok())
-                .map(String::from);
+            next = next_link(&url, &answer.headers)?;
         }
         Ok(clients)
     }
 
-    /// A create whose answer was lost: adopt the client it made, if any.
-    async fn recover(
+    /// After a create whose outcome is unknown: finds the client it made,
+    /// claims it for this registration and adopts it. `None` when nothing
+    /// this registration may have made is there.
+    async fn adopt_lost(
         &self,
         request: &ProvisionRequest<'_>,
-        default_name: String,
-        lost: ProviderError,
-    ) -> Result<Provisioned, ProviderError> {
-        let client_name = Self::client_name(request, &default_name);
-        let Ok(mut found) = self.find(request, &client_name).await else {
-            return Err(lost);
-        };
-        let Some(client) = found.pop() else {
-            return Err(lost);
-        };
-        let method = request.metadata.token_endpoint_auth_method;
-        let client_secret = match (request.metadata.needs_client_secret(), renewable(method)) {
-            (false, _) => None,
-            // The first secret was never seen and Okta cannot make another:
-            // the client stays pending and reconcile deletes it.
-            (true, false) => return Err(lost),
-            (true, true) => Some(self.new_secret(&client.client_id).await.map_err(|e| {
-                // The client exists at Okta: leave the registration pending.
-                ProviderError::Indeterminate(format!("adopting {}: {e}", client.client_id))
-            })?),
-        };
-        tracing::info!(client_id = %client.client_id, "adopted an Okta client whose create answer was lost");
-        Ok(Provisioned {
-            client_id: Some(ClientId::new(client.client_id)),
-            client_secret,
-            state: Some(state(default_name)?),
-        })
+        sent: &OktaClient<'_>,
+        default_name: &str,
+    ) -> Result<Option<Provisioned>, ProviderError> {
+        for client in self.candidates(request, sent).await? {
+            let id = ClientId::new(&client.client_id);
+            if !request.claims.claim(&id).await? {
+                continue;
+            }
+            let metadata = request.metadata;
+            let client_secret =
+                match (
+                    metadata.needs_client_secret(),
+                    renewable(metadata.token_endpoint_auth_method),
+                ) {
+                    (false, _) => None,
+                    // The first secret was never seen and Okta cannot make
+                    // another: the claimed client stays pending and reconcile
+                    // deletes it.
+                    (true, false) => {
+                        return Err(ProviderError::Indeterminate(format!(
+                            "Okta holds client {id} but cannot show its secret again"
+                        )));
+                    }
+                    (true, true) => Some(self.new_secret(id.as_str()).await.map_err(|e| {
+                        ProviderError::Indeterminate(format!("adopting {id}: {e}"))
+                    })?),
+                };
+            tracing::info!(client_id = %id, "adopted an Okta client whose create answer was lost");
+            return Ok(Some(Provisioned {
+                client_id: Some(id),
+                client_secret,
+                state: Some(state(default_name.to_owned())?),
+            }));
+        }
+        Ok(None)
     }
 
     /// `lifecycle/newSecret`: Okta generates a new secret and shows it once.
     /// Retried: a repeat only generates yet another secret, which is the one read.
     async fn new_secret(&self, client_id: &str) -> Result<ClientSecret, ProviderError> {
         let url = format!("{}/lifecycle/newSecret", self.client_url(client_id));
-        let answer = self.call(self.http.client().post(url), true).await?;
+        let answer = self
+            .call(self.http.client().post(url), Repeat::Safe)
+            .await?;
         if !answer.status.is_success() {
             return Err(client_failure(&answer));
         }
@@ -405,6 +419,28 @@ fn grants_of(app_type: &str) -> &'static [GrantType] {
             GrantType::ClientCredentials,
             GrantType::Saml2Bearer,
         ],
+    }
+}
+
+/// Whether Okta's record `held` holds every member the gateway `sent`, as
+/// sent: lists in any order, and objects (such as keys) perhaps with members
+/// Okta added.
+fn same_members(sent: &Value, held: &serde_json::Map<String, Value>) -> bool {
+    let Value::Object(sent) = sent else {
+        return false;
+    };
+    sent.iter()
+        .all(|(member, value)| holds(held.get(member).unwrap_or(&Value::Null), value))
+}
+
+/// Whether `held` holds `sent` (see [`same_members`]).
+fn holds(held: &Value, sent: &Value) -> bool {
+    match (held, sent) {
+        (Value::Object(held), Value::Object(_)) => same_members(sent, held),
+        (Value::Array(held), Value::Array(sent)) => {
+            held.len() == sent.len() && sent.iter().all(|s| held.iter().any(|h| holds(h, s)))
+        }
+        _ => held == sent,
     }
 }
 
@@ -476,27 +512,37 @@ impl Provider for Okta {
         let default_name = Self::default_name(request);
         let client_name = Self::client_name(request, &default_name);
         let body = Self::body(request.metadata, &client_name);
-        // Never retried: Okta picks the id, so a repeat would make a second client.
-        let sent = self
-            .call(
-                self.http.client().post(&self.clients_url).json(&body),
-                false,
-            )
-            .await;
         let with_secret = request.metadata.needs_client_secret();
-        let outcome = sent.and_then(|answer| {
-            if answer.status.is_success() {
-                Self::provisioned(&answer, default_name.clone(), with_secret)
-            } else {
-                Err(answer.failure())
+        for _ in 0..CREATE_ATTEMPTS {
+            // Sent once: Okta picks the id, so a blind repeat would make a
+            // second client.
+            let sent = self
+                .call(
+                    self.http.client().post(&self.clients_url).json(&body),
+                    Repeat::Never,
+                )
+                .await;
+            let (unknown, answered) = match sent {
+                Ok(answer) if answer.status.is_success() => {
+                    return Self::provisioned(&answer, default_name, with_secret);
+                }
+                Ok(answer) if may_have_acted(answer.status) => (answer.failure(), true),
+                Ok(answer) => return Err(answer.failure()),
+                Err(lost @ ProviderError::Indeterminate(_)) => (lost, false),
+                Err(other) => return Err(other),
+            };
+            match self.adopt_lost(request, &body, &default_name).await {
+                Ok(Some(adopted)) => return Ok(adopted),
+                // Okta answered, and holds nothing this create made: it did
+                // nothing, so the create may be sent again.
+                Ok(None) if answered => {}
+                Ok(None) | Err(_) => return Err(unknown),
             }
-        });
-        match outcome {
-            Err(lost @ ProviderError::Indeterminate(_)) => {
-                self.recover(request, default_name, lost).await
-            }
-            other => other,
         }
+        Err(ProviderError::Unavailable {
+            reason: "Okta failed every create with a server error and made no client".into(),
+            retry_after_secs: DEFAULT_RETRY_AFTER_SECS,
+        })
     }
 
     /// PUT replaces every setting, so the settings the gateway does not
@@ -507,7 +553,7 @@ impl Provider for Okta {
         let client_name = Self::client_name(request, &default_name);
         let id = request.client_id.as_str();
         let current = self
-            .call(self.http.client().get(self.client_url(id)), true)
+            .call(self.http.client().get(self.client_url(id)), Repeat::Safe)
             .await?;
         if !current.status.is_success() {
             return Err(client_failure(&current));
@@ -524,7 +570,7 @@ impl Provider for Okta {
         let answer = self
             .call(
                 self.http.client().put(self.client_url(id)).json(&body),
-                true,
+                Repeat::Safe,
             )
             .await?;
         if !answer.status.is_success() {
@@ -561,7 +607,7 @@ impl Provider for Okta {
                 self.http
                     .client()
                     .delete(self.client_url(client_id.as_str())),
-                true,
+                Repeat::Safe,
             )
             .await?;
         if answer.status.is_success() || is_unknown_client(&answer) {
@@ -571,32 +617,59 @@ impl Provider for Okta {
         }
     }
 
-    /// Found by name and issue time: the pending row holds the gateway's
-    /// provisional id, never Okta's.
+    /// A pending row holds the gateway's provisional id, or the Okta id it
+    /// claimed for an adoption that did not finish: the latter is deleted
+    /// directly. Otherwise the client is looked for as a lost create is,
+    /// claimed, and deleted.
     async fn discard_unconfirmed(
         &self,
         client: &ProvisionRequest<'_>,
     ) -> Result<Presence, ProviderError> {
-        let client_name = Self::client_name(client, &Self::default_name(client));
-        let found = self.find(client, &client_name).await?;
-        if found.is_empty() {
-            return Ok(Presence::Absent);
+        let answer = self
+            .call(
+                self.http
+                    .client()
+                    .delete(self.client_url(client.client_id.as_str())),
+                Repeat::Safe,
+            )
+            .await?;
+        if answer.status.is_success() {
+            return Ok(Presence::Present);
         }
-        for orphan in found {
-            self.delete(&ClientId::new(orphan.client_id), None).await?;
+        if !is_unknown_client(&answer) {
+            return Err(answer.failure());
         }
-        Ok(Presence::Present)
+        let default_name = Self::default_name(client);
+        let client_name = Self::client_name(client, &default_name);
+        let sent = Self::body(client.metadata, &client_name);
+        for orphan in self.candidates(client, &sent).await? {
+            let id = ClientId::new(orphan.client_id);
+            if client.claims.claim(&id).await? {
+                self.delete(&id, None).await?;
+                return Ok(Presence::Present);
+            }
+        }
+        Ok(Presence::Absent)
     }
 
-    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
+    /// Okta has no field for the gateway's mark.
+    async fn list_clients(&self) -> Result<Option<Vec<ListedClient>>, ProviderError> {
         let first = format!("{}?limit={PAGE_LIMIT}", self.clients_url);
         let clients = self.list(first).await?;
         Ok(Some(
             clients
                 .into_iter()
-                .map(|c| ClientId::new(c.client_id))
+                .map(|c| ListedClient {
+                    id: ClientId::new(c.client_id),
+                    marked: None,
+                    created_at: c.client_id_issued_at,
+                })
                 .collect(),
         ))
+    }
+
+    fn operation_deadline(&self) -> Option<Duration> {
+        Some(self.http.resilience().operation_deadline())
     }
 
     async fn discovery(&self) -> Result<Option<Value>, ProviderError> {
@@ -653,7 +726,7 @@ impl RateBudget {
     fn seconds_to_reset(&self, now: i64) -> u64 {
         self.latest()
             .and_then(|(_, reset)| u64::try_from(reset - now).ok())
-            .unwrap_or(super::http_client::DEFAULT_RETRY_AFTER_SECS)
+            .unwrap_or(DEFAULT_RETRY_AFTER_SECS)
             .max(1)
     }
 }

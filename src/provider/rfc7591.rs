@@ -14,10 +14,14 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::http_client::{Answer, DiscoveryCache, ProviderHttp, ProviderSetupError, Resilience};
+use std::time::Duration;
+
+use super::http_client::{
+    Answer, DiscoveryCache, ProviderHttp, ProviderSetupError, Repeat, Resilience,
+};
 use super::{
-    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, state_as,
-    state_of,
+    Credential, ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
+    state_as, state_of,
 };
 use crate::domain::{ClientId, ClientSecret, ProviderState};
 
@@ -62,7 +66,9 @@ impl Rfc7591 {
     /// Builds the backend.
     pub fn new(settings: Rfc7591Settings) -> Result<Self, ProviderSetupError> {
         Ok(Self {
-            http: ProviderHttp::new(settings.resilience)?,
+            // Each call carries its own token: the initial access token, or
+            // the upstream's registration access token for one client.
+            http: ProviderHttp::new(settings.resilience, None)?,
             discovery: DiscoveryCache::new(&settings.issuer)?,
             settings,
         })
@@ -129,7 +135,7 @@ impl Provider for Rfc7591 {
             call = call.bearer_auth(token.expose());
         }
         // Sent once: a lost answer would register twice upstream.
-        Self::provisioned(&self.http.send(call).await?)
+        Self::provisioned(&self.http.call(call, Repeat::Never).await?)
     }
 
     async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
@@ -140,7 +146,7 @@ impl Provider for Rfc7591 {
         let call = handle
             .request(&self.http, reqwest::Method::PUT)
             .json(&document);
-        let answer = self.http.send_idempotent(call).await?;
+        let answer = self.http.call(call, Repeat::Safe).await?;
         // RFC 7592 §2: at the client's URI, 401 or 404 means it no longer exists.
         if matches!(
             answer.status,
@@ -165,7 +171,10 @@ impl Provider for Rfc7591 {
         let handle = management(state).ok_or_else(unmanaged)?;
         let answer = self
             .http
-            .send_idempotent(handle.request(&self.http, reqwest::Method::DELETE))
+            .call(
+                handle.request(&self.http, reqwest::Method::DELETE),
+                Repeat::Safe,
+            )
             .await?;
         match answer.status {
             // RFC 7592: an unknown client or a dead token is 401; either way it is gone.
@@ -186,7 +195,10 @@ impl Provider for Rfc7591 {
         };
         let answer = self
             .http
-            .send_idempotent(handle.request(&self.http, reqwest::Method::GET))
+            .call(
+                handle.request(&self.http, reqwest::Method::GET),
+                Repeat::Safe,
+            )
             .await?;
         match answer.status {
             s if s.is_success() => {
@@ -199,8 +211,12 @@ impl Provider for Rfc7591 {
     }
 
     /// RFC 7591 defines no listing.
-    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
+    async fn list_clients(&self) -> Result<Option<Vec<ListedClient>>, ProviderError> {
         Ok(None)
+    }
+
+    fn operation_deadline(&self) -> Option<Duration> {
+        Some(self.http.resilience().operation_deadline())
     }
 
     async fn discovery(&self) -> Result<Option<Value>, ProviderError> {

@@ -8,26 +8,36 @@
 //! authenticates clients with a secret only, so `*_jwt` and mTLS methods are
 //! refused at registration, as are grant types Zendesk does not issue.
 //!
-//! A create whose answer was lost is found again by its identifier (which the
-//! gateway chose, so it is unique) and adopted with a fresh secret.
+//! A create is retried like any safe call: the identifier is the gateway's
+//! and unique, so a repeat can never make a second client. When an attempt
+//! may have taken effect and the chain does not end in a success, the record
+//! is looked for by its identifier and adopted with a fresh secret.
+//!
+//! The gateway's mark is `user_id`, the admin the document names as each
+//! client's creator: give the gateway an admin of its own, and reconcile
+//! tells its orphans (which it deletes) from other admins' clients (which it
+//! only reports).
 //!
 //! Readings of what Zendesk's documents leave open: `name` is required, so a
 //! client registered without `client_name` is named `dcr-{client id}`;
 //! `user_id` (required by the model) comes from configuration; `company` and
-//! `description` are not sent. A duplicate identifier is answered 422 with the
+//! `description`, which users see on the consent page, are not sent. A duplicate identifier is answered 422 with the
 //! field under `details`. Everything else of RFC 7591 (grant and response
 //! types, URIs, contacts, keys, scope, software ids) is kept by the gateway.
 
+use std::time::Duration;
+
 use async_trait::async_trait;
-use reqwest::{RequestBuilder, StatusCode};
+use reqwest::StatusCode;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::http_client::{Answer, ProviderHttp, ProviderSetupError, Resilience};
+use super::http_client::{ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience};
+use super::listing::Listing;
 use super::{
-    Credential, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
-    shown_secret, state_as, state_of,
+    ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
+    shown_secret, state_as, state_of, unix_time,
 };
 use crate::domain::values::{AuthMethod, GrantType};
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
@@ -43,28 +53,15 @@ const GRANT_TYPES: [GrantType; 5] = [
     GrantType::RefreshToken,
 ];
 
-/// How the gateway authenticates to Zendesk.
-#[derive(Debug, Clone)]
-pub enum ZendeskAuth {
-    /// An admin's email and API token, sent as Basic `{email}/token:{token}`.
-    ApiToken {
-        /// The admin's email address.
-        email: String,
-        /// The API token.
-        token: Credential,
-    },
-    /// An OAuth access token of an admin, sent as Bearer.
-    AccessToken(Credential),
-}
-
 /// Settings of the Zendesk backend.
 #[derive(Debug, Clone)]
 pub struct ZendeskSettings {
     /// `https://{subdomain}.zendesk.com`, or another base for tests.
     pub base_url: Url,
-    /// Management credential.
-    pub auth: ZendeskAuth,
-    /// The admin user recorded as each client's creator.
+    /// Management credential: an admin's API token as Basic
+    /// `{email}/token:{token}`, or an admin's OAuth access token as Bearer.
+    pub auth: ProviderAuth,
+    /// The admin user recorded as each client's creator: the gateway's mark.
     pub user_id: i64,
     /// Timeouts, retries and circuit breaker.
     pub resilience: Resilience,
@@ -101,6 +98,10 @@ struct ZendeskAnswer {
     identifier: String,
     #[serde(default)]
     secret: Option<String>,
+    #[serde(default)]
+    user_id: Option<i64>,
+    #[serde(default)]
+    created_at: Option<String>,
 }
 
 /// One page of `GET /api/v2/oauth/clients` with cursor paging.
@@ -130,24 +131,10 @@ impl Zendesk {
     pub fn new(settings: ZendeskSettings) -> Result<Self, ProviderSetupError> {
         let clients_url = endpoint(&settings.base_url, "/api/v2/oauth/clients");
         Ok(Self {
-            http: ProviderHttp::new(settings.resilience)?,
+            http: ProviderHttp::new(settings.resilience, Some(settings.auth.clone()))?,
             clients_url,
             settings,
         })
-    }
-
-    async fn call(
-        &self,
-        request: RequestBuilder,
-        idempotent: bool,
-    ) -> Result<Answer, ProviderError> {
-        let request = match &self.settings.auth {
-            ZendeskAuth::ApiToken { email, token } => {
-                request.basic_auth(format!("{email}/token"), Some(token.expose()))
-            }
-            ZendeskAuth::AccessToken(token) => request.bearer_auth(token.expose()),
-        };
-        self.http.call(request, idempotent).await
     }
 
     fn body<'a>(
@@ -200,22 +187,26 @@ impl Zendesk {
     /// Every client, following the cursor.
     async fn all(&self) -> Result<Vec<ZendeskAnswer>, ProviderError> {
         let mut clients = Vec::new();
+        let mut listing = Listing::default();
         let mut after: Option<String> = None;
         loop {
+            listing.next_page(after.as_deref().unwrap_or_default())?;
             let mut query = vec![("page[size]", PAGE_SIZE.to_string())];
             if let Some(cursor) = &after {
                 query.push(("page[after]", cursor.clone()));
             }
             let answer = self
+                .http
                 .call(
                     self.http.client().get(&self.clients_url).query(&query),
-                    true,
+                    Repeat::Safe,
                 )
                 .await?;
             if !answer.status.is_success() {
                 return Err(answer.failure());
             }
             let page: Page = answer.json()?;
+            listing.add(page.clients.iter().map(|c| c.identifier.as_str()))?;
             clients.extend(page.clients);
             match page.meta {
                 Some(PageMeta {
@@ -231,7 +222,10 @@ impl Zendesk {
     /// `generate_secret`: Zendesk makes a new secret and shows it once.
     async fn generate_secret(&self, id: i64) -> Result<ClientSecret, ProviderError> {
         let url = format!("{}/generate_secret", self.record_url(id));
-        let answer = self.call(self.http.client().put(url), true).await?;
+        let answer = self
+            .http
+            .call(self.http.client().put(url), Repeat::Safe)
+            .await?;
         if !answer.status.is_success() {
             return Err(answer.client_failure());
         }
@@ -241,7 +235,7 @@ impl Zendesk {
         })
     }
 
-    /// A create whose answer was lost: adopt the record it made, if any.
+    /// A create whose outcome is unknown: adopt the record it made, if any.
     async fn recover(
         &self,
         request: &ProvisionRequest<'_>,
@@ -319,11 +313,14 @@ impl Provider for Zendesk {
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         let name = client_name(request);
         let body = self.body(request, &name);
-        // Not retried here: a lost answer is recovered by identifier instead.
+        // Retried: the identifier is unique, so a repeat cannot make a second
+        // client; one after an attempt that did is refused as a duplicate,
+        // and the record is then found by its identifier.
         let sent = self
+            .http
             .call(
                 self.http.client().post(&self.clients_url).json(&body),
-                false,
+                Repeat::Safe,
             )
             .await;
         let outcome = sent.and_then(|answer| {
@@ -353,9 +350,10 @@ impl Provider for Zendesk {
         let name = client_name(request);
         let body = self.body(request, &name);
         let answer = self
+            .http
             .call(
                 self.http.client().put(self.record_url(id)).json(&body),
-                true,
+                Repeat::Safe,
             )
             .await?;
         if !answer.status.is_success() {
@@ -378,7 +376,8 @@ impl Provider for Zendesk {
             return Ok(());
         };
         let answer = self
-            .call(self.http.client().delete(self.record_url(id)), true)
+            .http
+            .call(self.http.client().delete(self.record_url(id)), Repeat::Safe)
             .await?;
         if answer.status.is_success() || answer.status == StatusCode::NOT_FOUND {
             Ok(())
@@ -398,14 +397,23 @@ impl Provider for Zendesk {
         Ok(Presence::Present)
     }
 
-    async fn client_ids(&self) -> Result<Option<Vec<ClientId>>, ProviderError> {
+    async fn list_clients(&self) -> Result<Option<Vec<ListedClient>>, ProviderError> {
+        let user_id = self.settings.user_id;
         Ok(Some(
             self.all()
                 .await?
                 .into_iter()
-                .map(|c| ClientId::new(c.identifier))
+                .map(|c| ListedClient {
+                    marked: Some(c.user_id == Some(user_id)),
+                    created_at: c.created_at.as_deref().and_then(unix_time),
+                    id: ClientId::new(c.identifier),
+                })
                 .collect(),
         ))
+    }
+
+    fn operation_deadline(&self) -> Option<Duration> {
+        Some(self.http.resilience().operation_deadline())
     }
 
     /// Zendesk publishes no OpenID Connect discovery document.

@@ -126,9 +126,44 @@ impl ClientStore for CachedStore {
         result
     }
 
+    async fn claim_pending(
+        &self,
+        pending_id: &ClientId,
+        provider_id: &ClientId,
+    ) -> Result<bool, StoreError> {
+        let result = self.inner.claim_pending(pending_id, provider_id).await;
+        self.invalidate(pending_id).await;
+        self.invalidate(provider_id).await;
+        result
+    }
+
+    async fn lease(
+        &self,
+        id: &ClientId,
+        revision: i64,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let result = self.inner.lease(id, revision, now, until).await;
+        self.invalidate(id).await;
+        result
+    }
+
+    async fn release(&self, id: &ClientId, revision: i64) -> Result<bool, StoreError> {
+        let result = self.inner.release(id, revision).await;
+        self.invalidate(id).await;
+        result
+    }
+
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
         let result = self.inner.update(client).await;
         self.invalidate(&client.client_id).await;
+        result
+    }
+
+    async fn begin_delete(&self, id: &ClientId, now: i64) -> Result<bool, StoreError> {
+        let result = self.inner.begin_delete(id, now).await;
+        self.invalidate(id).await;
         result
     }
 
@@ -161,6 +196,14 @@ impl ClientStore for CachedStore {
         self.inner.list_stale(state, updated_before, limit).await
     }
 
+    async fn list_lapsed_leases(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError> {
+        self.inner.list_lapsed_leases(now, limit).await
+    }
+
     async fn count_software(&self, software_id: &str) -> Result<u64, StoreError> {
         self.inner.count_software(software_id).await
     }
@@ -168,9 +211,10 @@ impl ClientStore for CachedStore {
     async fn list_expired(
         &self,
         now: i64,
+        after: Option<&ClientId>,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError> {
-        self.inner.list_expired(now, limit).await
+        self.inner.list_expired(now, after, limit).await
     }
 
     async fn insert_initial_access_token(
@@ -189,6 +233,10 @@ impl ClientStore for CachedStore {
 
     async fn spend_initial_access_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
         self.inner.spend_initial_access_token(id, now).await
+    }
+
+    async fn refund_initial_access_token(&self, id: &str) -> Result<(), StoreError> {
+        self.inner.refund_initial_access_token(id).await
     }
 
     async fn list_initial_access_tokens(

@@ -75,17 +75,49 @@ pub trait ClientStore: Send + Sync {
 
     /// Makes the pending row `pending_id` active as `client` (whose id may
     /// differ, when the provider chose it), with its secret hash, secret
-    /// expiry and provider state. Returns `false` when no pending row has that id.
+    /// expiry and provider state. Returns `false` when no pending row has
+    /// that id; [`StoreError::Duplicate`] when another row holds the new id.
     async fn activate(
         &self,
         pending_id: &ClientId,
         client: &RegisteredClient,
     ) -> Result<bool, StoreError>;
 
+    /// Gives the pending row `pending_id` the id `provider_id`, which the
+    /// provider chose for a client this registration is adopting; `false`
+    /// when another row holds that id or no pending row has `pending_id`.
+    async fn claim_pending(
+        &self,
+        pending_id: &ClientId,
+        provider_id: &ClientId,
+    ) -> Result<bool, StoreError>;
+
+    /// Takes the replace lease on an active client until `until`, if the row
+    /// is still at `revision` and no live lease (one ending after `now`) is
+    /// on it. Returns the row's new revision, or `None` when another change
+    /// got there first.
+    async fn lease(
+        &self,
+        id: &ClientId,
+        revision: i64,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Ends the lease taken at `revision` without a change (the provider
+    /// refused it); `false` when the row moved on.
+    async fn release(&self, id: &ClientId, revision: i64) -> Result<bool, StoreError>;
+
     /// Overwrites an active client's metadata, hashes, secret expiry and
-    /// provider state; its state is left alone. Returns `false` when no active client has this id
-    /// (so an update never revives a client that is being deleted).
+    /// provider state, and ends its lease, if the row is still at
+    /// `client.revision` (the revision its lease returned). Returns `false`
+    /// when it is not (so an update never revives a client that is being
+    /// deleted, nor overwrites another change).
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError>;
+
+    /// Marks an active client `deleting`, unless a live lease (one ending
+    /// after `now`) is on it; `false` when it is not active or leased.
+    async fn begin_delete(&self, id: &ClientId, now: i64) -> Result<bool, StoreError>;
 
     /// Moves a client to another state; `false` when no such client exists.
     async fn set_state(&self, id: &ClientId, state: ClientState) -> Result<bool, StoreError>;
@@ -109,12 +141,25 @@ pub trait ClientStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError>;
 
+    /// Active clients whose lease ended before `now`: replaces whose outcome
+    /// at the provider is unknown, oldest first, at most `limit`.
+    async fn list_lapsed_leases(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError>;
+
     /// Active clients registered with this `software_id`.
     async fn count_software(&self, software_id: &str) -> Result<u64, StoreError>;
 
-    /// Active clients whose lifetime ended at or before `now`, at most `limit`.
-    async fn list_expired(&self, now: i64, limit: u32)
-    -> Result<Vec<RegisteredClient>, StoreError>;
+    /// Active clients whose lifetime ended at or before `now`, in id order
+    /// after `after`, at most `limit`.
+    async fn list_expired(
+        &self,
+        now: i64,
+        after: Option<&ClientId>,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError>;
 
     /// Adds an initial access token.
     async fn insert_initial_access_token(
@@ -131,6 +176,9 @@ pub trait ClientStore: Send + Sync {
     /// Spends one use of a token, atomically: `false` when it is revoked,
     /// expired at `now`, or used up (so concurrent spenders never overspend).
     async fn spend_initial_access_token(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+
+    /// Gives back a use spent on a registration that made nothing.
+    async fn refund_initial_access_token(&self, id: &str) -> Result<(), StoreError>;
 
     /// Every initial access token, newest first.
     async fn list_initial_access_tokens(&self)

@@ -235,9 +235,16 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
     Ok(format!("sqlite://{path}?{query}"))
 }
 
+/// The columns every insert writes.
+const INSERT_COLUMNS: &str = "client_id, state, metadata, registration_token_hash, \
+                              client_secret_hash, client_secret_expires_at, client_id_issued_at, \
+                              provider_state, policy, software_id, expires_at, \
+                              initial_access_token_id";
+
+/// The columns a client is read from.
 const COLUMNS: &str = "client_id, state, metadata, registration_token_hash, client_secret_hash, \
                        client_secret_expires_at, client_id_issued_at, provider_state, policy, \
-                       software_id, expires_at, initial_access_token_id";
+                       software_id, expires_at, initial_access_token_id, revision, lease_until";
 
 const TOKEN_COLUMNS: &str =
     "id, token_hash, uses_left, expires_at, policy, note, created_at, revoked";
@@ -283,6 +290,8 @@ fn decode_row(row: &AnyRow) -> Result<RegisteredClient, StoreError> {
             .unwrap_or_else(|| "default".to_owned()),
         expires_at: row.try_get("expires_at")?,
         initial_access_token_id: row.try_get("initial_access_token_id")?,
+        revision: row.try_get("revision")?,
+        lease_until: row.try_get("lease_until")?,
     })
 }
 
@@ -375,7 +384,7 @@ async fn write_inserts(pool: AnyPool, mut queue: mpsc::Receiver<PendingInsert>) 
 /// Inserts the batch in one transaction; per row, whether it was new.
 async fn commit(pool: &AnyPool, batch: &[PendingInsert]) -> Result<Vec<bool>, sqlx::Error> {
     let sql = format!(
-        "INSERT INTO clients ({COLUMNS}, updated_at) \
+        "INSERT INTO clients ({INSERT_COLUMNS}, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
          ON CONFLICT (client_id) DO NOTHING"
     );
@@ -525,11 +534,66 @@ impl ClientStore for SqlStore {
         unique_violation(result, &client.client_id)
     }
 
+    async fn claim_pending(
+        &self,
+        pending_id: &ClientId,
+        provider_id: &ClientId,
+    ) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE clients SET client_id = $1, updated_at = $2 \
+             WHERE client_id = $3 AND state = 'pending'",
+        )
+        .bind(provider_id.as_str())
+        .bind(self.clock.now_unix())
+        .bind(pending_id.as_str())
+        .execute(&self.pool)
+        .await;
+        match unique_violation(result, provider_id) {
+            Err(StoreError::Duplicate(_)) => Ok(false),
+            other => other,
+        }
+    }
+
+    async fn lease(
+        &self,
+        id: &ClientId,
+        revision: i64,
+        now: i64,
+        until: i64,
+    ) -> Result<Option<i64>, StoreError> {
+        let result = sqlx::query(
+            "UPDATE clients SET lease_until = $1, revision = revision + 1, updated_at = $2 \
+             WHERE client_id = $3 AND state = 'active' AND revision = $4 \
+             AND (lease_until IS NULL OR lease_until <= $2)",
+        )
+        .bind(until)
+        .bind(now)
+        .bind(id.as_str())
+        .bind(revision)
+        .execute(&self.pool)
+        .await?;
+        Ok((result.rows_affected() == 1).then_some(revision + 1))
+    }
+
+    async fn release(&self, id: &ClientId, revision: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE clients SET lease_until = NULL, revision = revision + 1, updated_at = $1 \
+             WHERE client_id = $2 AND revision = $3",
+        )
+        .bind(self.clock.now_unix())
+        .bind(id.as_str())
+        .bind(revision)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
         let result = sqlx::query(
             "UPDATE clients SET metadata = $1, registration_token_hash = $2, \
              client_secret_hash = $3, client_secret_expires_at = $4, provider_state = $5, \
-             software_id = $6, updated_at = $7 WHERE client_id = $8 AND state = 'active'",
+             software_id = $6, updated_at = $7, lease_until = NULL, revision = revision + 1 \
+             WHERE client_id = $8 AND state = 'active' AND revision = $9",
         )
         .bind(metadata_json(client)?)
         .bind(client.registration_token.as_bytes())
@@ -539,19 +603,35 @@ impl ClientStore for SqlStore {
         .bind(client.metadata.software_id.as_deref())
         .bind(self.clock.now_unix())
         .bind(client.client_id.as_str())
+        .bind(client.revision)
+        .execute(&self.pool)
+        .await?;
+        Ok(result.rows_affected() == 1)
+    }
+
+    async fn begin_delete(&self, id: &ClientId, now: i64) -> Result<bool, StoreError> {
+        let result = sqlx::query(
+            "UPDATE clients SET state = 'deleting', revision = revision + 1, updated_at = $1 \
+             WHERE client_id = $2 AND state = 'active' \
+             AND (lease_until IS NULL OR lease_until <= $1)",
+        )
+        .bind(now)
+        .bind(id.as_str())
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
     }
 
     async fn set_state(&self, id: &ClientId, state: ClientState) -> Result<bool, StoreError> {
-        let result =
-            sqlx::query("UPDATE clients SET state = $1, updated_at = $2 WHERE client_id = $3")
-                .bind(state.as_str())
-                .bind(self.clock.now_unix())
-                .bind(id.as_str())
-                .execute(&self.pool)
-                .await?;
+        let result = sqlx::query(
+            "UPDATE clients SET state = $1, revision = revision + 1, updated_at = $2 \
+             WHERE client_id = $3",
+        )
+        .bind(state.as_str())
+        .bind(self.clock.now_unix())
+        .bind(id.as_str())
+        .execute(&self.pool)
+        .await?;
         Ok(result.rows_affected() == 1)
     }
 
@@ -598,6 +678,19 @@ impl ClientStore for SqlStore {
         .await
     }
 
+    async fn list_lapsed_leases(
+        &self,
+        now: i64,
+        limit: u32,
+    ) -> Result<Vec<RegisteredClient>, StoreError> {
+        let sql = format!(
+            "SELECT {COLUMNS} FROM clients WHERE state = 'active' AND lease_until <= $1 \
+             ORDER BY lease_until LIMIT $2"
+        );
+        self.fetch_clients(sqlx::query(&sql).bind(now).bind(i64::from(limit)))
+            .await
+    }
+
     async fn count_software(&self, software_id: &str) -> Result<u64, StoreError> {
         let count: i64 = sqlx::query(
             "SELECT COUNT(*) AS n FROM clients WHERE software_id = $1 AND state = 'active'",
@@ -612,14 +705,20 @@ impl ClientStore for SqlStore {
     async fn list_expired(
         &self,
         now: i64,
+        after: Option<&ClientId>,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError> {
         let sql = format!(
             "SELECT {COLUMNS} FROM clients WHERE state = 'active' AND expires_at <= $1 \
-             ORDER BY expires_at LIMIT $2"
+             AND client_id > $2 ORDER BY client_id LIMIT $3"
         );
-        self.fetch_clients(sqlx::query(&sql).bind(now).bind(i64::from(limit)))
-            .await
+        self.fetch_clients(
+            sqlx::query(&sql)
+                .bind(now)
+                .bind(after.map_or("", ClientId::as_str))
+                .bind(i64::from(limit)),
+        )
+        .await
     }
 
     async fn insert_initial_access_token(
@@ -670,6 +769,17 @@ impl ClientStore for SqlStore {
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
+    }
+
+    async fn refund_initial_access_token(&self, id: &str) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE initial_access_tokens SET uses_left = uses_left + 1 \
+             WHERE id = $1 AND uses_left IS NOT NULL",
+        )
+        .bind(id)
+        .execute(&self.pool)
+        .await?;
+        Ok(())
     }
 
     async fn list_initial_access_tokens(

@@ -1,8 +1,6 @@
 //! The BillForward backend against a stateful fake of its Clients API that
 //! checks every request against the documented Client model.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -98,7 +96,7 @@ async fn billforward_register_read_replace_rotate_retire() {
     );
     let gone = app.read(&replaced, Some(token_of(&replaced))).await;
     assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert!(
         !report.has_drift(),
         "a retired client reads as gone: {report:?}"
@@ -181,7 +179,7 @@ async fn billforward_failures_rate_limit_unknown_and_lost_creates() {
     let (error, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(error, "temporarily_unavailable");
     assert_eq!(fake.active_ids().len(), 5);
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert_eq!(report.abandoned_removed_at_provider.len(), 1, "{report:?}");
     assert_eq!(fake.active_ids().len(), 4);
     assert!(fake.active_ids().contains(&id_of(&adopted).to_owned()));

@@ -37,14 +37,22 @@ fn the_config_docker_compose_mounts_passes_check_config() {
 
 #[test]
 fn okta_zendesk_and_billforward_examples_pass_check_config_with_their_token() {
-    for name in ["okta", "zendesk", "billforward"] {
+    for (name, sealed) in [("okta", true), ("zendesk", true), ("billforward", false)] {
         let path = format!("{}/config/{name}.toml", env!("CARGO_MANIFEST_DIR"));
         let (ok, _, stderr) = run_cli(&["check-config", "--config", &path]);
         assert!(!ok, "{name}: the token must come from the environment");
         assert!(stderr.contains("api_token"), "{name}: {stderr}");
+        // Provider state is sealed: without the key the first registration
+        // would fail after creating the client at the provider.
+        assert_eq!(
+            stderr.contains("store.encryption_key is required"),
+            sealed,
+            "{name}: {stderr}"
+        );
         let output = std::process::Command::new(binary())
             .args(["check-config", "--config", &path])
             .env("DCR_GATEWAY__PROVIDER__API_TOKEN", "from-the-environment")
+            .env("DCR_GATEWAY__STORE__ENCRYPTION_KEY", TEST_ENCRYPTION_KEY)
             .output()
             .unwrap();
         assert!(

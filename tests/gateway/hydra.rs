@@ -2,7 +2,6 @@
 //! every request against Hydra's OpenAPI document.
 
 use std::collections::BTreeSet;
-use std::time::Duration;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -14,10 +13,10 @@ pub(crate) async fn gateway_for(fake: &HydraFake) -> TestApp {
     gateway_at(&fake.base).await
 }
 
-/// Without retries and with a circuit that never opens, so that each fault
+/// Without retries and with a breaker that never sheds, so that each fault
 /// shows how it is classified.
 async fn gateway_at(admin_url: &str) -> TestApp {
-    gateway_with(admin_url, "retries = 0\ncircuit_failures = 1000\n").await
+    gateway_with(admin_url, "retries = 0\ncircuit_failure_rate = 1.0\n").await
 }
 
 async fn gateway_with(admin_url: &str, resilience: &str) -> TestApp {
@@ -76,11 +75,14 @@ async fn hydra_holds_what_it_can_and_the_gateway_keeps_the_rest() {
         held["authorization_code_grant_access_token_lifespan"],
         "3600s"
     );
+    assert_eq!(
+        held["owner"], "dcr-gateway",
+        "the gateway's mark, not the app's"
+    );
     for operator_only in [
         "skip_consent",
         "metadata",
         "access_token_strategy",
-        "owner",
         "audience",
         "skip_logout_consent",
     ] {
@@ -224,7 +226,7 @@ async fn unknown_outcomes_are_resolved_by_reconcile() {
     assert_eq!(rows.len(), 4);
     assert!(rows.iter().all(|(_, state)| *state == "pending"));
 
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert_eq!(report.abandoned_removed_at_provider.len(), 2);
     assert_eq!(report.abandoned_never_created.len(), 2);
     assert!(!report.has_drift(), "{report:?}");
@@ -240,7 +242,7 @@ async fn unknown_outcomes_are_resolved_by_reconcile() {
         app.read(&client, Some(token_of(&client))).await.status(),
         StatusCode::UNAUTHORIZED
     );
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert_eq!(report.deletions_completed.len(), 1);
     assert!(app.rows().await.is_empty());
 
@@ -296,7 +298,7 @@ async fn reconcile_reports_drift_both_ways() {
         .send()
         .await
         .unwrap();
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert!(report.has_drift());
     assert_eq!(
         report
@@ -326,7 +328,7 @@ async fn drift_check_follows_hydra_pages() {
     for _ in 0..5 {
         ids.push(app.register(&web_client()).await["client_id"].clone());
     }
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert!(
         !report.has_drift(),
         "all five are on three pages: {report:?}"
@@ -343,7 +345,7 @@ async fn drift_check_follows_hydra_pages() {
         .send()
         .await
         .unwrap();
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert_eq!(
         report
             .missing_at_provider
@@ -407,7 +409,7 @@ async fn under_random_faults_gateway_and_hydra_end_with_the_same_clients() {
         acknowledged.extend(worker.await.unwrap());
     }
     fake.ledger.random_faults(0.0, 0);
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert!(report.failed.is_empty(), "{report:?}");
 
     let rows = app.rows().await;
@@ -462,39 +464,51 @@ async fn retries_absorb_transient_failures_without_duplicates() {
 }
 
 #[tokio::test]
-async fn an_open_circuit_answers_at_once_then_lets_a_trial_through() {
+async fn a_failing_provider_is_shed_in_proportion_and_trials_find_it_recovered() {
     let fake = HydraFake::start().await;
     let app = gateway_with(
         &fake.base,
-        "retries = 0\ncircuit_failures = 3\ncircuit_cooldown = \"1s\"\n",
+        "retries = 0\ncircuit_min_calls = 10\ncircuit_window = \"1h\"\n",
     )
     .await;
-    fake.ledger
-        .queue_faults(&[Fault::ServerError, Fault::ServerError, Fault::ServerError]);
-    for _ in 0..3 {
+    fake.ledger.queue_faults(&[Fault::ServerError; 10]);
+    for _ in 0..10 {
         assert_eq!(
             app.post_register(&web_client()).await.status(),
             StatusCode::SERVICE_UNAVAILABLE
         );
     }
-    let before = fake.ledger.requests();
-    let response = app.post_register(&web_client()).await;
-    assert!(response.headers().contains_key("retry-after"));
-    let (code, description) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
-    assert_eq!(code, "temporarily_unavailable");
-    assert!(description.contains("circuit open"), "{description}");
-    assert_eq!(
-        fake.ledger.requests(),
-        before,
-        "an open circuit sends nothing"
+    // Every call failed; Hydra is healthy again, but the breaker does not
+    // know yet: most calls are answered at once, unsent, and the trials it
+    // lets through succeed until it sheds nothing.
+    let mut shed = 0;
+    let mut successes_in_a_row = 0;
+    for _ in 0..300 {
+        let before = fake.ledger.requests();
+        let response = app.post_register(&web_client()).await;
+        if response.status() == StatusCode::CREATED {
+            successes_in_a_row += 1;
+            if successes_in_a_row == 10 {
+                break;
+            }
+            continue;
+        }
+        successes_in_a_row = 0;
+        assert!(response.headers().contains_key("retry-after"));
+        let (code, description) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
+        assert_eq!(code, "temporarily_unavailable");
+        assert!(description.contains("not sent"), "{description}");
+        assert_eq!(fake.ledger.requests(), before, "a shed call sends nothing");
+        shed += 1;
+    }
+    assert!(
+        shed >= 3,
+        "calls were shed while every call failed ({shed})"
     );
-
-    tokio::time::sleep(Duration::from_millis(1100)).await;
-    app.register(&web_client()).await;
-    app.register(&web_client()).await;
-    // The three failed registrations are pending: reconcile clears them.
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
-    assert_eq!(report.abandoned_never_created.len(), 3);
+    assert_eq!(successes_in_a_row, 10, "trials found Hydra recovered");
+    // The ten failed registrations are pending: reconcile clears them.
+    let report = app.reconcile().await;
+    assert_eq!(report.abandoned_never_created.len(), 10);
     assert!(!report.has_drift(), "{report:?}");
 }
 

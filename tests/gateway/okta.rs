@@ -1,8 +1,6 @@
 //! The Okta backend against a stateful fake of Okta's client API that checks
 //! every request against Okta's OpenAPI document.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -284,7 +282,7 @@ async fn okta_unknown_clients_answer_404_or_401_and_read_as_gone() {
         }
         fake.forget(id_of(client));
         assert!(app.service.rotate_secret(id_of(client)).await.is_err());
-        let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+        let report = app.reconcile().await;
         assert!(
             report
                 .missing_at_provider
@@ -319,7 +317,7 @@ async fn okta_lost_create_answer_is_found_again_not_duplicated() {
         client["client_secret"],
         "the first secret was never seen, so a new one was made"
     );
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert!(!report.has_drift(), "{report:?}");
     fake.ledger.assert_clean("Okta");
 }
@@ -337,7 +335,7 @@ async fn okta_lost_create_that_cannot_be_found_yet_is_removed_by_reconcile() {
     assert_eq!(fake.client_ids().len(), 1, "Okta made the client");
     assert_eq!(app.rows().await[0].1, "pending");
 
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert_eq!(report.abandoned_removed_at_provider.len(), 1, "{report:?}");
     assert!(
         fake.client_ids().is_empty(),
@@ -429,7 +427,7 @@ async fn okta_lost_create_without_a_fresh_secret_stays_pending_until_reconcile()
             .all(|(_, state)| *state == "pending")
     );
 
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert_eq!(report.abandoned_removed_at_provider.len(), 2, "{report:?}");
     assert!(fake.client_ids().is_empty());
     assert!(app.rows().await.is_empty());
@@ -446,7 +444,7 @@ async fn clients_made_elsewhere_in_the_org_are_drift_only_when_asked() {
     for _ in 0..3 {
         reporting.register(&web_client()).await;
     }
-    let report = reporting.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = reporting.reconcile().await;
     assert_eq!(
         report
             .unknown_to_gateway
@@ -464,11 +462,11 @@ async fn clients_made_elsewhere_in_the_org_are_drift_only_when_asked() {
     ))
     .await;
     let mine = quiet.register(&web_client()).await;
-    let report = quiet.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = quiet.reconcile().await;
     assert!(!report.has_drift(), "{report:?}");
     // Its own clients that vanish at Okta are still reported.
     fake.forget(id_of(&mine));
-    let report = quiet.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = quiet.reconcile().await;
     assert_eq!(report.missing_at_provider.len(), 1, "{report:?}");
     fake.ledger.assert_clean("Okta");
 }

@@ -35,6 +35,8 @@ fn client(id: &str, name: &str) -> RegisteredClient {
         policy: "default".into(),
         expires_at: None,
         initial_access_token_id: None,
+        revision: 0,
+        lease_until: None,
     }
 }
 
@@ -67,14 +69,21 @@ async fn contract(store: Arc<dyn ClientStore>) {
     ));
     assert_eq!(store.get(&ClientId::new("missing")).await.unwrap(), None);
 
-    // Update touches metadata and hashes of active clients only.
+    // Update touches metadata and hashes of active clients only, at the
+    // revision it read, and moves the revision on.
     let mut changed = client("a-client", "A2");
     changed.client_secret = None;
     assert!(store.update(&changed).await.unwrap());
+    assert!(
+        !store.update(&changed).await.unwrap(),
+        "a second update at the same revision is refused"
+    );
+    changed.revision = 1;
     assert_eq!(
         store.get(&a.client_id).await.unwrap(),
         Some(changed.clone())
     );
+    leases(store.as_ref(), &changed).await;
     assert!(
         store
             .set_state(&a.client_id, ClientState::Deleting)
@@ -167,6 +176,54 @@ async fn contract(store: Arc<dyn ClientStore>) {
     );
     assert!(store.remove(&activated.client_id).await.unwrap());
 
+    // A pending row takes the provider's id, unless another row holds it.
+    let mut adopting = client("adopting", "Ad");
+    adopting.state = ClientState::Pending;
+    store.insert(&adopting).await.unwrap();
+    assert!(
+        !store
+            .claim_pending(&adopting.client_id, &ClientId::new("b"))
+            .await
+            .unwrap(),
+        "another row holds it"
+    );
+    let claimed = ClientId::new("provider-made");
+    assert!(
+        store
+            .claim_pending(&adopting.client_id, &claimed)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.get(&adopting.client_id).await.unwrap(), None);
+    assert_eq!(
+        store.get(&claimed).await.unwrap().unwrap().state,
+        ClientState::Pending
+    );
+    assert!(store.remove(&claimed).await.unwrap());
+
+    // Expired clients come in id order, page after page.
+    for id in ["b", "c", "d"] {
+        let mut expiring = store.get(&ClientId::new(id)).await.unwrap().unwrap();
+        expiring.expires_at = Some(10);
+        store.remove(&expiring.client_id).await.unwrap();
+        store.insert(&expiring).await.unwrap();
+    }
+    assert_eq!(
+        ids(store.list_expired(5, None, 10).await.unwrap()),
+        Vec::<String>::new()
+    );
+    assert_eq!(
+        ids(store.list_expired(10, None, 2).await.unwrap()),
+        ["b", "c"]
+    );
+    assert_eq!(
+        ids(store
+            .list_expired(10, Some(&ClientId::new("c")), 2)
+            .await
+            .unwrap()),
+        ["d"]
+    );
+
     assert!(store.remove(&a.client_id).await.unwrap());
     assert!(!store.remove(&a.client_id).await.unwrap());
     assert!(
@@ -178,6 +235,54 @@ async fn contract(store: Arc<dyn ClientStore>) {
     assert_eq!(store.get(&a.client_id).await.unwrap(), None);
 
     initial_access_tokens(store).await;
+}
+
+/// A replace's lease: one holder at a time, at the revision it read; a
+/// delete waits for it; a lapsed one is listed for reconcile and can be
+/// taken over.
+async fn leases(store: &dyn ClientStore, client: &RegisteredClient) {
+    let id = &client.client_id;
+    let revision = client.revision;
+    let leased = store.lease(id, revision, 100, 200).await.unwrap();
+    assert_eq!(leased, Some(revision + 1));
+    assert_eq!(
+        store.lease(id, revision + 1, 150, 300).await.unwrap(),
+        None,
+        "a live lease keeps others out"
+    );
+    assert_eq!(
+        store.lease(id, revision, 250, 300).await.unwrap(),
+        None,
+        "a stale revision is refused"
+    );
+    assert!(
+        !store.begin_delete(id, 150).await.unwrap(),
+        "a delete waits"
+    );
+    assert!(store.list_lapsed_leases(150, 10).await.unwrap().is_empty());
+    let lapsed = store.list_lapsed_leases(250, 10).await.unwrap();
+    assert_eq!(lapsed.len(), 1);
+    assert_eq!(lapsed[0].lease_until, Some(200));
+    // Taken over once lapsed, then ended by an update.
+    let again = store
+        .lease(id, revision + 1, 250, 400)
+        .await
+        .unwrap()
+        .unwrap();
+    let mut updated = store.get(id).await.unwrap().unwrap();
+    updated.revision = again;
+    assert!(store.update(&updated).await.unwrap());
+    let stored = store.get(id).await.unwrap().unwrap();
+    assert_eq!(stored.lease_until, None);
+    // Released without a change.
+    let leased = store
+        .lease(id, stored.revision, 300, 400)
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(store.release(id, leased).await.unwrap());
+    assert!(!store.release(id, leased).await.unwrap());
+    assert_eq!(store.get(id).await.unwrap().unwrap().lease_until, None);
 }
 
 /// Tokens are found by digest, and spending is exact under concurrency.
@@ -218,6 +323,14 @@ async fn initial_access_tokens(store: Arc<dyn ClientStore>) {
             .spend_initial_access_token(&record.id, 2_100_000_000)
             .await
             .unwrap()
+    );
+    store.refund_initial_access_token(&record.id).await.unwrap();
+    assert!(
+        store
+            .spend_initial_access_token(&record.id, 1_800_000_000)
+            .await
+            .unwrap(),
+        "a refunded use can be spent again"
     );
     assert!(store.revoke_initial_access_token(&record.id).await.unwrap());
     assert!(!store.revoke_initial_access_token("missing").await.unwrap());

@@ -1,8 +1,6 @@
 //! The Zendesk backend against a stateful fake of Zendesk's OAuth clients API
 //! that checks every request against Zendesk's OpenAPI document.
 
-use std::time::Duration;
-
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -217,7 +215,7 @@ async fn zendesk_lost_creates_are_adopted_or_removed_by_reconcile() {
     for _ in 0..3 {
         app.register(&web_client()).await;
     }
-    let report = app.service.reconcile(Duration::ZERO).await.unwrap();
+    let report = app.reconcile().await;
     assert_eq!(report.abandoned_removed_at_provider.len(), 1, "{report:?}");
     assert!(
         report.unknown_to_gateway.is_empty() && report.missing_at_provider.is_empty(),

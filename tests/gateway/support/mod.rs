@@ -20,10 +20,12 @@ use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
 
 use dcr_gateway::app;
+use dcr_gateway::clock::{Clock, SystemClock};
 use dcr_gateway::config::Config;
-use dcr_gateway::registration::RegistrationService;
+use dcr_gateway::registration::{ReconcileReport, RegistrationService};
 use dcr_gateway::store::cached::CachedStore;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -31,12 +33,36 @@ use tempfile::TempDir;
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
 
+/// The gateway's clock in tests: it starts at the wall clock's time and
+/// moves only when the test says so.
+#[derive(Debug)]
+pub struct TestClock(AtomicI64);
+
+impl TestClock {
+    pub fn new() -> Arc<Self> {
+        Arc::new(Self(AtomicI64::new(SystemClock.now_unix())))
+    }
+
+    /// Moves the clock forward.
+    pub fn advance(&self, by: Duration) {
+        self.0
+            .fetch_add(i64::try_from(by.as_secs()).unwrap(), Ordering::SeqCst);
+    }
+}
+
+impl Clock for TestClock {
+    fn now_unix(&self) -> i64 {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// A running in-process gateway.
 pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub service: Arc<RegistrationService>,
     pub cache: Arc<CachedStore>,
+    pub clock: Arc<TestClock>,
     pub db_path: PathBuf,
     _dir: TempDir,
     _shutdown: oneshot::Sender<()>,
@@ -69,7 +95,8 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
         db_path.display()
     );
     let config = Config::from_sources(&toml, Vec::new()).unwrap();
-    let gateway = app::build_gateway(&config).await.unwrap();
+    let clock = TestClock::new();
+    let gateway = app::build_gateway(&config, clock.clone()).await.unwrap();
     let router = app::build_router(gateway.service.clone(), &config);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app::serve(
@@ -86,6 +113,7 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
         http: reqwest::Client::new(),
         service: gateway.service,
         cache: gateway.cache,
+        clock,
         db_path,
         _dir: dir,
         _shutdown: tx,
@@ -93,12 +121,12 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
 }
 
 /// A gateway in front of a provider fake, with `provider_keys` in
-/// `[provider]`. Calls are not retried and the circuit never opens, so that
+/// `[provider]`. Calls are not retried and the breaker never sheds, so that
 /// each fault shows how it is classified.
 pub async fn spawn_app_for_provider(provider_keys: &str) -> TestApp {
     spawn_app_with(&format!(
         "[provider]\n{provider_keys}\ntimeout = \"1s\"\nreconcile_interval = \"0s\"\n\
-         retries = 0\ncircuit_failures = 1000\n"
+         retries = 0\ncircuit_failure_rate = 1.0\n"
     ))
     .await
 }
@@ -124,6 +152,14 @@ pub async fn assert_missing_at_provider_reads_as_gone(app: &TestApp, client: &Va
 }
 
 impl TestApp {
+    /// Reconciles as the background task would once every row written so
+    /// far is older than the grace period: the clock is moved past it first.
+    pub async fn reconcile(&self) -> ReconcileReport {
+        self.clock
+            .advance(self.service.reconcile_grace() + Duration::from_secs(1));
+        self.service.reconcile().await.unwrap()
+    }
+
     pub fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }

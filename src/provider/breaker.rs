@@ -1,0 +1,216 @@
+//! The circuit breaker in front of one provider: it sheds calls only while
+//! the provider fails most of them, and then only in proportion.
+//!
+//! It counts calls and failures over a sliding window. Below
+//! `min_calls`, or while the failure rate stays under `failure_rate`, every
+//! call goes through. Above it, a call is refused with the probability
+//! `(calls - k * successes) / (calls + 1)`, where `k = 1 / (1 - failure_rate)`
+//! (client-side adaptive throttling, as in Google's SRE book). That
+//! probability is zero at the threshold, never more than the observed
+//! failure rate, and below one, so trial calls keep going through and the
+//! breaker closes as soon as the provider recovers. A breaker that refused
+//! everything for a fixed cool-down would turn a provider failing one call
+//! in five into an outage; this one never refuses more than the provider
+//! would fail anyway.
+//!
+//! No crate of the field offers this shape (they open on a failure count or
+//! rate and then refuse every call until a cool-down ends), hence this file.
+
+use std::sync::Mutex;
+use std::time::Duration;
+
+use tokio::time::Instant;
+
+/// Buckets the window is divided into.
+const BUCKETS: u32 = 10;
+
+/// When the breaker sheds calls.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BreakerSettings {
+    /// Failure rate (0 to 1) over the window above which calls are shed;
+    /// 1 never sheds.
+    pub failure_rate: f64,
+    /// Calls the window must hold before the rate is believed.
+    pub min_calls: u32,
+    /// How far back calls are counted.
+    pub window: Duration,
+}
+
+impl BreakerSettings {
+    /// The defaults: shed above half the calls failing, over at least 20
+    /// calls in the last 30 seconds.
+    pub const DEFAULT: Self = Self {
+        failure_rate: 0.5,
+        min_calls: 20,
+        window: Duration::from_secs(30),
+    };
+}
+
+/// A breaker for one upstream.
+#[derive(Debug)]
+pub struct Breaker {
+    settings: BreakerSettings,
+    buckets: Mutex<Window>,
+}
+
+/// Calls and failures per bucket, the newest last.
+#[derive(Debug)]
+struct Window {
+    /// When the newest bucket began.
+    newest_start: Instant,
+    /// (calls, failures), oldest first.
+    counts: Vec<(u32, u32)>,
+}
+
+/// Why a call was not let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Shed {
+    /// Seconds after which a retry makes sense: the window's length.
+    pub retry_after_secs: u64,
+}
+
+impl Breaker {
+    /// A closed breaker.
+    #[must_use]
+    pub fn new(settings: BreakerSettings) -> Self {
+        Self {
+            settings,
+            buckets: Mutex::new(Window {
+                newest_start: Instant::now(),
+                counts: vec![(0, 0); BUCKETS as usize],
+            }),
+        }
+    }
+
+    /// Whether a call may go out now; `draw` is a uniform number in [0, 1).
+    pub fn admit(&self, draw: f64) -> Result<(), Shed> {
+        let (calls, failures) = self.totals();
+        if draw < self.shed_probability(calls, failures) {
+            Err(Shed {
+                retry_after_secs: self.settings.window.as_secs().max(1),
+            })
+        } else {
+            Ok(())
+        }
+    }
+
+    /// Records how a call that went out ended.
+    pub fn record(&self, failed: bool) {
+        let mut window = self.window();
+        if let Some(newest) = window.counts.last_mut() {
+            newest.0 += 1;
+            newest.1 += u32::from(failed);
+        }
+    }
+
+    /// The probability of shedding a call, given the window's counts.
+    #[must_use]
+    pub fn shed_probability(&self, calls: u32, failures: u32) -> f64 {
+        let BreakerSettings {
+            failure_rate,
+            min_calls,
+            ..
+        } = self.settings;
+        if calls < min_calls || failure_rate >= 1.0 {
+            return 0.0;
+        }
+        let k = 1.0 / (1.0 - failure_rate.max(0.0));
+        let calls = f64::from(calls);
+        let successes = calls - f64::from(failures);
+        ((calls - k * successes) / (calls + 1.0)).max(0.0)
+    }
+
+    /// Calls and failures in the window.
+    fn totals(&self) -> (u32, u32) {
+        self.window()
+            .counts
+            .iter()
+            .fold((0, 0), |(c, f), (calls, failures)| {
+                (c + calls, f + failures)
+            })
+    }
+
+    /// The window, with buckets that aged out dropped.
+    fn window(&self) -> std::sync::MutexGuard<'_, Window> {
+        let mut window = self
+            .buckets
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let width = self.settings.window / BUCKETS;
+        let elapsed = window.newest_start.elapsed();
+        if !width.is_zero() && elapsed >= width {
+            let steps = u32::try_from(elapsed.as_nanos() / width.as_nanos()).unwrap_or(BUCKETS);
+            let drop = steps.min(BUCKETS) as usize;
+            window.counts.drain(..drop);
+            window.counts.resize(BUCKETS as usize, (0, 0));
+            window.newest_start += width * steps;
+        }
+        window
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn breaker() -> Breaker {
+        Breaker::new(BreakerSettings::DEFAULT)
+    }
+
+    /// Feeds `calls` outcomes of which every `1 / every`-th fails.
+    fn feed(breaker: &Breaker, calls: u32, every: u32) {
+        for i in 0..calls {
+            breaker.record(every != 0 && i % every == 0);
+        }
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_provider_failing_one_call_in_five_is_never_shed() {
+        let breaker = breaker();
+        feed(&breaker, 1000, 5);
+        assert_eq!(breaker.shed_probability(1000, 200), 0.0);
+        assert!(breaker.admit(0.0).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn shedding_never_exceeds_the_failure_rate_and_lets_trials_through() {
+        let breaker = breaker();
+        for failures in 0..=100 {
+            let p = breaker.shed_probability(100, failures);
+            assert!(p <= f64::from(failures) / 100.0, "{failures}: {p}");
+            assert!(p < 1.0, "trial calls always go through");
+        }
+        feed(&breaker, 100, 1);
+        assert!(
+            breaker.admit(0.5).is_err(),
+            "all calls failing: mostly shed"
+        );
+        assert!(breaker.admit(0.999).is_ok(), "a trial still goes through");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn too_few_calls_say_nothing() {
+        let breaker = breaker();
+        feed(&breaker, 19, 1);
+        assert!(breaker.admit(0.0).is_ok());
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn failures_age_out_of_the_window() {
+        let breaker = breaker();
+        feed(&breaker, 50, 1);
+        assert!(breaker.admit(0.5).is_err());
+        tokio::time::advance(Duration::from_secs(31)).await;
+        assert!(breaker.admit(0.0).is_ok(), "the window forgot them");
+        assert_eq!(breaker.totals(), (0, 0));
+    }
+
+    #[test]
+    fn a_rate_of_one_never_sheds() {
+        let breaker = Breaker::new(BreakerSettings {
+            failure_rate: 1.0,
+            ..BreakerSettings::DEFAULT
+        });
+        assert_eq!(breaker.shed_probability(1000, 1000), 0.0);
+    }
+}
