@@ -127,13 +127,12 @@ fn build_provider(
     Ok(Arc::new(Instrumented(backend)))
 }
 
-/// Runs reconcile and the expiry janitor every `config.reconcile_interval`
-/// (never when zero), until the returned handle is aborted or the runtime stops.
+/// Runs reconcile and the expiry janitor every `interval` (never when
+/// zero), until the returned handle is aborted or the runtime stops.
 pub fn spawn_reconciler(
     service: Arc<RegistrationService>,
-    config: &ProviderConfig,
+    interval: Duration,
 ) -> Option<tokio::task::JoinHandle<()>> {
-    let interval = config.reconcile_interval;
     if interval.is_zero() {
         return None;
     }

@@ -1146,9 +1146,16 @@ fn http_url(
 ) -> Option<Url> {
     let text = required(text, key, kind, check)?;
     match Url::parse(text) {
-        Ok(url) if matches!(url.scheme(), "http" | "https") => Some(url),
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.host_str().is_some_and(|h| !h.is_empty()) =>
+        {
+            Some(url)
+        }
         _ => {
-            check(Err(format!("{key} `{text}` must be an http(s) URL")));
+            check(Err(format!(
+                "{key} `{text}` must be an http(s) URL with a host"
+            )));
             None
         }
     }
@@ -1326,6 +1333,32 @@ fn provider(raw: RawProvider, check: &mut impl FnMut(Result<(), String>)) -> Pro
     );
     let report_unknown_clients = raw.report_unknown_clients;
     let kind_name = raw.kind.as_str();
+    // A blank value would pass as present and fail at the first call.
+    let texts = [
+        ("issuer", &raw.issuer),
+        ("admin_url", &raw.admin_url),
+        ("api_key", &raw.api_key),
+        ("owner", &raw.owner),
+        ("registration_endpoint", &raw.registration_endpoint),
+        ("initial_access_token", &raw.initial_access_token),
+        ("org_url", &raw.org_url),
+        ("api_token", &raw.api_token),
+        ("access_token", &raw.access_token),
+        ("subdomain", &raw.subdomain),
+        ("base_url", &raw.base_url),
+        ("email", &raw.email),
+        ("organization_id", &raw.organization_id),
+    ];
+    for (key, value) in texts {
+        if value.as_deref().is_some_and(|v| v.trim().is_empty()) {
+            check(Err(format!("provider.{key} is empty")));
+        }
+    }
+    if raw.user_id.is_some_and(|id| id <= 0) {
+        check(Err(
+            "provider.user_id must be a positive Zendesk user id".into()
+        ));
+    }
     let present = [
         ("issuer", raw.issuer.is_some()),
         ("admin_url", raw.admin_url.is_some()),

@@ -231,7 +231,7 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, public_url = %config.server.public_url, provider = ?config.provider.kind, "listening");
     app::warn_about(&config);
-    let reconciler = app::spawn_reconciler(service.clone(), &config.provider);
+    let reconciler = app::spawn_reconciler(service.clone(), config.provider.reconcile_interval);
     let router = app::build_router(service, &config);
     let served = app::serve(
         listener,

@@ -19,8 +19,8 @@ use crate::clock::Clock;
 use crate::domain::policy::Policy;
 use crate::domain::{
     ClientId, ClientMetadata, ClientSecret, ClientState, InitialAccessToken,
-    InitialAccessTokenRecord, MetadataDocument, RegisteredClient, RegistrationAccessToken,
-    RegistrationError, SecretHash,
+    InitialAccessTokenRecord, MetadataDocument, ProviderState, RegisteredClient,
+    RegistrationAccessToken, RegistrationError, SecretHash,
 };
 use crate::provider::{
     IdClaims, ListedClient, Presence, Provider, ProviderError, ProvisionRequest,
@@ -405,16 +405,15 @@ impl RegistrationService {
     }
 
     /// How old a pending, deleting or leased row must be before reconcile
-    /// touches it: twice the provider's operation deadline (so that no call
-    /// for it, nor one of a registration whose client could be mistaken for
-    /// it, can still be in flight) and a minute for the clocks of gateway
-    /// and provider to disagree.
+    /// touches it: twice the provider's operation deadline and clock skew, so
+    /// that no call for it, nor one of a registration whose client could be
+    /// mistaken for it, can still be in flight.
     #[must_use]
     pub fn reconcile_grace(&self) -> Duration {
         self.provider
             .operation_deadline()
             .map_or(Duration::ZERO, |deadline| {
-                deadline * 2 + Duration::from_secs(60)
+                (deadline + self.provider.clock_skew()) * 2
             })
     }
 
@@ -550,10 +549,17 @@ impl RegistrationService {
         Ok((client, secret))
     }
 
-    /// How long a replace holds its client: as long as reconcile waits, and
-    /// a minute at least, for the built-in registry.
+    /// How long a replace holds its client: as long as reconcile waits, so
+    /// that reconcile takes up a replace with an unknown outcome as soon as
+    /// it may. The built-in registry has no wait, and its replaces end at
+    /// once: half a minute covers one interrupted by a crash.
     fn lease_seconds(&self) -> i64 {
-        seconds(self.reconcile_grace().max(Duration::from_secs(60)))
+        let grace = self.reconcile_grace();
+        seconds(if grace.is_zero() {
+            Duration::from_secs(30)
+        } else {
+            grace
+        })
     }
 
     /// Sends new metadata (and a secret the gateway generated, if any) to the
@@ -1388,14 +1394,14 @@ impl IdClaims for RowClaims<'_> {
         Ok(self.store.get(id).await.map_err(store_trouble)?.is_some())
     }
 
-    async fn claim(&self, id: &ClientId) -> Result<bool, ProviderError> {
+    async fn claim(&self, id: &ClientId, state: ProviderState) -> Result<bool, ProviderError> {
         let row = self.row();
         if &row == id {
             return Ok(true);
         }
         let claimed = self
             .store
-            .claim_pending(&row, id)
+            .claim_pending(&row, id, &state)
             .await
             .map_err(store_trouble)?;
         if claimed {

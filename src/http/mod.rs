@@ -24,6 +24,7 @@ use crate::registration::RegistrationService;
 
 pub mod client_response;
 pub mod configure;
+pub mod connection;
 pub mod discovery;
 pub mod error;
 pub mod extract;
@@ -89,6 +90,9 @@ pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
 
     // Layers, outermost first.
     let layers = ServiceBuilder::new()
+        // An answer given before the body was read says it closes the
+        // connection, whichever layer below gave it.
+        .layer(middleware::from_fn(connection::close_if_body_unread))
         // Mark credentials sensitive before anything below can log headers.
         .layer(SetSensitiveRequestHeadersLayer::new([
             header::AUTHORIZATION,

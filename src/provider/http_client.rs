@@ -150,7 +150,7 @@ enum AttemptFailure {
     /// unreadable body): it may have taken effect.
     Lost(String),
     /// The provider answered with a server error or a rate limit.
-    Failed(Answer),
+    Failed(Box<Answer>),
 }
 
 impl AttemptFailure {
@@ -186,10 +186,14 @@ fn chain_outcome(
     earlier_unsettled: bool,
 ) -> Result<Answer, ProviderError> {
     match last {
-        Ok(mut answer) | Err(AttemptFailure::Failed(mut answer)) => {
-            answer.after_unsettled_attempt = earlier_unsettled && !answer.status.is_success();
-            Ok(answer)
-        }
+        Ok(answer) => Ok(Answer {
+            after_unsettled_attempt: earlier_unsettled && !answer.status.is_success(),
+            ..answer
+        }),
+        Err(AttemptFailure::Failed(answer)) => Ok(Answer {
+            after_unsettled_attempt: earlier_unsettled,
+            ..*answer
+        }),
         Err(AttemptFailure::Lost(reason)) => Err(ProviderError::Indeterminate(reason)),
         Err(failure) if earlier_unsettled => Err(ProviderError::Indeterminate(format!(
             "an earlier attempt may have taken effect; the last one {}",
@@ -317,7 +321,7 @@ impl ProviderHttp {
         };
         self.breaker.record(failed);
         match result {
-            Ok(answer) if failed => Err(AttemptFailure::Failed(answer)),
+            Ok(answer) if failed => Err(AttemptFailure::Failed(Box::new(answer))),
             other => other,
         }
     }
@@ -517,5 +521,143 @@ impl DiscoveryCache {
                     retry_after_secs: *retry_after_secs,
                 },
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn answer(status: u16) -> Answer {
+        Answer {
+            status: StatusCode::from_u16(status).unwrap(),
+            headers: HeaderMap::new(),
+            body: Bytes::new(),
+            after_unsettled_attempt: false,
+        }
+    }
+
+    fn failed(status: u16) -> Result<Answer, AttemptFailure> {
+        Err(AttemptFailure::Failed(Box::new(answer(status))))
+    }
+
+    fn timeout() -> Result<Answer, AttemptFailure> {
+        Err(AttemptFailure::Lost("operation timed out".into()))
+    }
+
+    fn dropped() -> Result<Answer, AttemptFailure> {
+        Err(AttemptFailure::Lost(
+            "connection closed before message completed".into(),
+        ))
+    }
+
+    fn refused() -> Result<Answer, AttemptFailure> {
+        Err(AttemptFailure::NotDelivered("connection refused".into()))
+    }
+
+    fn shed() -> Result<Answer, AttemptFailure> {
+        Err(AttemptFailure::Shed {
+            retry_after_secs: 30,
+        })
+    }
+
+    /// The outcome of a chain of attempts, as `ProviderHttp::call` reads it:
+    /// what each earlier attempt left unsettled, and the last one.
+    fn chain(mut attempts: Vec<Result<Answer, AttemptFailure>>) -> Result<Answer, ProviderError> {
+        let last = attempts.pop().unwrap();
+        let earlier = attempts
+            .iter()
+            .any(|a| a.as_ref().err().is_some_and(AttemptFailure::unsettled));
+        chain_outcome(last, earlier)
+    }
+
+    /// What a backend makes of the chain's end, when it has no reading of
+    /// its own for the status.
+    fn read(outcome: Result<Answer, ProviderError>) -> Result<StatusCode, ProviderError> {
+        let answer = outcome?;
+        if answer.status.is_success() {
+            Ok(answer.status)
+        } else {
+            Err(answer.failure())
+        }
+    }
+
+    #[test]
+    fn a_chain_is_as_uncertain_as_its_least_certain_attempt() {
+        assert!(matches!(
+            read(chain(vec![timeout(), shed()])),
+            Err(ProviderError::Indeterminate(_))
+        ));
+        assert!(matches!(
+            read(chain(vec![dropped(), failed(500), Ok(answer(409))])),
+            Err(ProviderError::Indeterminate(_))
+        ));
+        assert!(matches!(
+            read(chain(vec![timeout(), refused()])),
+            Err(ProviderError::Indeterminate(_))
+        ));
+        assert!(matches!(
+            read(chain(vec![failed(502), Ok(answer(400))])),
+            Err(ProviderError::Indeterminate(_))
+        ));
+        assert!(matches!(
+            read(chain(vec![timeout()])),
+            Err(ProviderError::Indeterminate(_))
+        ));
+    }
+
+    #[test]
+    fn a_success_settles_the_chain() {
+        assert_eq!(
+            read(chain(vec![failed(500), Ok(answer(201))])).unwrap(),
+            StatusCode::CREATED
+        );
+        assert_eq!(
+            read(chain(vec![dropped(), timeout(), Ok(answer(200))])).unwrap(),
+            StatusCode::OK
+        );
+    }
+
+    #[test]
+    fn attempts_that_did_nothing_leave_nothing_uncertain() {
+        assert!(matches!(
+            read(chain(vec![refused(), refused()])),
+            Err(ProviderError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            read(chain(vec![failed(503), failed(429), shed()])),
+            Err(ProviderError::Unavailable { .. })
+        ));
+        assert!(matches!(
+            read(chain(vec![failed(503), Ok(answer(400))])),
+            Err(ProviderError::Rejected(_))
+        ));
+        assert!(matches!(
+            read(chain(vec![Ok(answer(404))])),
+            Err(ProviderError::Rejected(_))
+        ));
+    }
+
+    #[test]
+    fn only_failures_a_retry_can_help_are_retried() {
+        assert!(timeout().unwrap_err().retry_helps());
+        assert!(refused().unwrap_err().retry_helps());
+        assert!(failed(500).unwrap_err().retry_helps());
+        assert!(!shed().unwrap_err().retry_helps());
+    }
+
+    #[test]
+    fn the_longest_call_counts_every_attempt_and_wait() {
+        let resilience = Resilience {
+            timeout: Duration::from_secs(10),
+            retries: 2,
+            breaker: BreakerSettings::DEFAULT,
+        };
+        // 3 attempts of 10 s, waits of at most 2 × 100 ms and 2 × 200 ms.
+        assert_eq!(resilience.longest_call(), Duration::from_millis(30_600));
+        assert_eq!(
+            resilience.operation_deadline(),
+            Duration::from_millis(122_400)
+        );
     }
 }

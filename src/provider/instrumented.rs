@@ -52,6 +52,10 @@ impl Provider for Instrumented {
         self.0.operation_deadline()
     }
 
+    fn clock_skew(&self) -> Duration {
+        self.0.clock_skew()
+    }
+
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         let started = Instant::now();
         let result = self.0.create(request).await;

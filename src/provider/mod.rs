@@ -99,9 +99,10 @@ pub trait IdClaims: Send + Sync + std::fmt::Debug {
     /// Whether a row of the gateway holds `id`.
     async fn held(&self, id: &ClientId) -> Result<bool, ProviderError>;
 
-    /// Makes `id` this registration's, atomically; `false` when another row
-    /// holds it.
-    async fn claim(&self, id: &ClientId) -> Result<bool, ProviderError>;
+    /// Makes `id` this registration's, atomically, keeping `state` with it
+    /// (what the backend needs to find that client again from the row);
+    /// `false` when another row holds it.
+    async fn claim(&self, id: &ClientId, state: ProviderState) -> Result<bool, ProviderError>;
 }
 
 /// A client as the gateway asks a provider to hold it.
@@ -231,6 +232,13 @@ pub trait Provider: Send + Sync {
     /// before it touches a row, so that it never races a call in flight.
     fn operation_deadline(&self) -> Option<Duration> {
         None
+    }
+
+    /// How far the provider's clock may disagree with the gateway's where
+    /// the backend compares them (a lost create searched for by issue time);
+    /// reconcile waits that much longer, twice.
+    fn clock_skew(&self) -> Duration {
+        Duration::ZERO
     }
 
     /// The provider's own discovery document, when it has an issuer.

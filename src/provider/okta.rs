@@ -67,7 +67,7 @@ const ADMIN_SETTINGS: [&str; 5] = [
 const PAGE_LIMIT: u32 = 200;
 /// How far the gateway's clock and Okta's may disagree about when a client
 /// was issued.
-const ISSUE_SKEW_SECS: i64 = 60;
+const ISSUE_SKEW_SECS: i64 = 30;
 /// Creates one registration sends at most: a second only after Okta
 /// answered the first with a server error and it made nothing.
 const CREATE_ATTEMPTS: u32 = 2;
@@ -243,17 +243,13 @@ impl Okta {
         &self,
         request: &ProvisionRequest<'_>,
         sent: &OktaClient<'_>,
+        named: Vec<OktaAnswer>,
     ) -> Result<Vec<OktaAnswer>, ProviderError> {
         let sent =
             serde_json::to_value(sent).map_err(|e| ProviderError::Rejected(e.to_string()))?;
-        let first = format!(
-            "{}?q={}&limit={PAGE_LIMIT}",
-            self.clients_url,
-            urlencode(sent["client_name"].as_str().unwrap_or_default())
-        );
         let window = self.issue_window(request.issued_at);
         let mut found = Vec::new();
-        for client in self.list(first).await? {
+        for client in named {
             let issued = client
                 .client_id_issued_at
                 .is_none_or(|t| window.contains(&t));
@@ -269,6 +265,16 @@ impl Okta {
         }
         found.sort_by_key(|c| c.client_id_issued_at);
         Ok(found)
+    }
+
+    /// The clients whose name starts with `client_name` (Okta's `q=`).
+    async fn named(&self, client_name: &str) -> Result<Vec<OktaAnswer>, ProviderError> {
+        self.list(format!(
+            "{}?q={}&limit={PAGE_LIMIT}",
+            self.clients_url,
+            urlencode(client_name)
+        ))
+        .await
     }
 
     /// When a client made by a registration issued at `issued_at` can have
@@ -316,9 +322,14 @@ impl Okta {
         sent: &OktaClient<'_>,
         default_name: &str,
     ) -> Result<Option<Provisioned>, ProviderError> {
-        for client in self.candidates(request, sent).await? {
+        let named = self.named(sent.client_name).await?;
+        for client in self.candidates(request, sent, named).await? {
             let id = ClientId::new(&client.client_id);
-            if !request.claims.claim(&id).await? {
+            if !request
+                .claims
+                .claim(&id, state(default_name.to_owned())?)
+                .await?
+            {
                 continue;
             }
             let metadata = request.metadata;
@@ -618,38 +629,41 @@ impl Provider for Okta {
     }
 
     /// A pending row holds the gateway's provisional id, or the Okta id it
-    /// claimed for an adoption that did not finish: the latter is deleted
-    /// directly. Otherwise the client is looked for as a lost create is,
-    /// claimed, and deleted.
+    /// claimed for an adoption that did not finish. The clients that carry
+    /// the name sent are listed once: the row's own claimed client is
+    /// deleted if there; otherwise one this registration may have made (see
+    /// [`Okta::candidates`]) is claimed and deleted.
     async fn discard_unconfirmed(
         &self,
         client: &ProvisionRequest<'_>,
     ) -> Result<Presence, ProviderError> {
-        let answer = self
-            .call(
-                self.http
-                    .client()
-                    .delete(self.client_url(client.client_id.as_str())),
-                Repeat::Safe,
-            )
-            .await?;
-        if answer.status.is_success() {
-            return Ok(Presence::Present);
-        }
-        if !is_unknown_client(&answer) {
-            return Err(answer.failure());
-        }
         let default_name = Self::default_name(client);
         let client_name = Self::client_name(client, &default_name);
         let sent = Self::body(client.metadata, &client_name);
-        for orphan in self.candidates(client, &sent).await? {
+        let named = self.named(&client_name).await?;
+        if named
+            .iter()
+            .any(|c| c.client_id == client.client_id.as_str())
+        {
+            self.delete(client.client_id, None).await?;
+            return Ok(Presence::Present);
+        }
+        for orphan in self.candidates(client, &sent, named).await? {
             let id = ClientId::new(orphan.client_id);
-            if client.claims.claim(&id).await? {
+            if client
+                .claims
+                .claim(&id, state(default_name.clone())?)
+                .await?
+            {
                 self.delete(&id, None).await?;
                 return Ok(Presence::Present);
             }
         }
         Ok(Presence::Absent)
+    }
+
+    fn clock_skew(&self) -> Duration {
+        Duration::from_secs(ISSUE_SKEW_SECS.unsigned_abs())
     }
 
     /// Okta has no field for the gateway's mark.

@@ -12,7 +12,7 @@ use moka::future::Cache;
 
 use super::{Change, ChangeFeed, ClientStore, StoreError};
 use crate::domain::{
-    ClientId, ClientState, InitialAccessTokenRecord, RegisteredClient, SecretHash,
+    ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient, SecretHash,
 };
 
 /// Hit and miss counts of the cache.
@@ -130,8 +130,12 @@ impl ClientStore for CachedStore {
         &self,
         pending_id: &ClientId,
         provider_id: &ClientId,
+        state: &ProviderState,
     ) -> Result<bool, StoreError> {
-        let result = self.inner.claim_pending(pending_id, provider_id).await;
+        let result = self
+            .inner
+            .claim_pending(pending_id, provider_id, state)
+            .await;
         self.invalidate(pending_id).await;
         self.invalidate(provider_id).await;
         result

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 
 use crate::domain::{
-    ClientId, ClientState, InitialAccessTokenRecord, RegisteredClient, SecretHash,
+    ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient, SecretHash,
 };
 
 pub mod cached;
@@ -84,12 +84,14 @@ pub trait ClientStore: Send + Sync {
     ) -> Result<bool, StoreError>;
 
     /// Gives the pending row `pending_id` the id `provider_id`, which the
-    /// provider chose for a client this registration is adopting; `false`
-    /// when another row holds that id or no pending row has `pending_id`.
+    /// provider chose for a client this registration is adopting, and the
+    /// backend's `state` for it; `false` when another row holds that id or
+    /// no pending row has `pending_id`.
     async fn claim_pending(
         &self,
         pending_id: &ClientId,
         provider_id: &ClientId,
+        state: &ProviderState,
     ) -> Result<bool, StoreError>;
 
     /// Takes the replace lease on an active client until `until`, if the row

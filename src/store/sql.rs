@@ -147,14 +147,19 @@ impl SqlStore {
     }
 
     fn seal(&self, client: &RegisteredClient) -> Result<Option<Vec<u8>>, StoreError> {
-        let Some(state) = &client.provider_state else {
-            return Ok(None);
-        };
-        let id = client.client_id.as_str();
+        client
+            .provider_state
+            .as_ref()
+            .map(|state| self.seal_state(client.client_id.as_str(), state))
+            .transpose()
+    }
+
+    /// Provider state sealed for the row of client `id` (the id is bound
+    /// into the seal).
+    fn seal_state(&self, id: &str, state: &ProviderState) -> Result<Vec<u8>, StoreError> {
         let plain = serde_json::to_vec(&state.0).map_err(|e| sealing(id, e))?;
         self.sealer(id)?
             .seal(&plain, id)
-            .map(Some)
             .map_err(|e| sealing(id, e))
     }
 
@@ -538,12 +543,15 @@ impl ClientStore for SqlStore {
         &self,
         pending_id: &ClientId,
         provider_id: &ClientId,
+        state: &ProviderState,
     ) -> Result<bool, StoreError> {
+        let sealed = self.seal_state(provider_id.as_str(), state)?;
         let result = sqlx::query(
-            "UPDATE clients SET client_id = $1, updated_at = $2 \
-             WHERE client_id = $3 AND state = 'pending'",
+            "UPDATE clients SET client_id = $1, provider_state = $2, updated_at = $3 \
+             WHERE client_id = $4 AND state = 'pending'",
         )
         .bind(provider_id.as_str())
+        .bind(sealed)
         .bind(self.clock.now_unix())
         .bind(pending_id.as_str())
         .execute(&self.pool)

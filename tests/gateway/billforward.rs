@@ -7,15 +7,19 @@ use serde_json::{Value, json};
 use crate::support::billforward::{API_TOKEN, BillForwardFake, Fault};
 use crate::support::*;
 
-pub(crate) async fn gateway_for(fake: &BillForwardFake, separator: &str) -> TestApp {
-    spawn_app_for_provider(&format!(
+/// The `[provider]` keys of a gateway in front of `fake`.
+pub(crate) fn keys_for(fake: &BillForwardFake, separator: &str) -> String {
+    format!(
         "kind = \"billforward\"\nbase_url = \"{}\"\napi_token = \"{API_TOKEN}\"\n\
          organization_id = \"ORG-1\"\nresource_ids = [\"billing\", \"invoices\"]\n\
          authorities = [\"ROLE_CLIENT\"]\naccess_token_validity_seconds = 600\n\
          list_separator = \"{separator}\"",
         fake.base
-    ))
-    .await
+    )
+}
+
+pub(crate) async fn gateway_for(fake: &BillForwardFake, separator: &str) -> TestApp {
+    spawn_app_for_provider(&keys_for(fake, separator)).await
 }
 
 #[tokio::test]
@@ -211,5 +215,24 @@ async fn billforward_replace_issues_a_new_secret_when_the_held_one_is_not_shown(
         "never a blank secret"
     );
     assert_ne!(replaced["client_secret"], client["client_secret"]);
+    fake.ledger.assert_clean("BillForward");
+}
+
+/// A listing that never advances (the API ignores `offset`) ends reconcile's
+/// comparison with an error instead of a loop.
+#[tokio::test]
+async fn a_listing_that_does_not_advance_ends_with_an_error() {
+    let fake = BillForwardFake::start().await;
+    let app = gateway_for(&fake, ",").await;
+    for _ in 0..3 {
+        app.register(&web_client()).await;
+    }
+    fake.limit_page_size(2);
+    fake.ignore_offset();
+    let report = tokio::time::timeout(std::time::Duration::from_secs(10), app.reconcile())
+        .await
+        .expect("reconcile ends");
+    assert_eq!(report.failed.len(), 1, "{report:?}");
+    assert!(report.failed[0].contains("does not advance"), "{report:?}");
     fake.ledger.assert_clean("BillForward");
 }

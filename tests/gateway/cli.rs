@@ -363,3 +363,57 @@ async fn a_log_written_to_a_file_has_no_escape_sequences() {
         }
     }
 }
+
+/// Every provider setting that would only fail at the first registration
+/// (after the client was made at the provider) is refused up front, by
+/// check-config and serve alike, naming the key.
+#[test]
+fn settings_that_would_fail_at_first_use_are_refused_up_front() {
+    let key = format!("[store]\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n");
+    let okta = "kind = \"okta\"\norg_url = \"https://example.okta.com\"\n";
+    let zendesk = "kind = \"zendesk\"\nsubdomain = \"acme\"\naccess_token = \"t\"\n";
+    let billforward = "kind = \"billforward\"\nbase_url = \"https://bf.example.com/v1\"\n\
+                       api_token = \"t\"\nresource_ids = [\"r\"]\nauthorities = [\"A\"]\n";
+    let hydra = "kind = \"hydra\"\nissuer = \"https://auth.example.com\"\n";
+    let cases = [
+        (
+            format!("[provider]\n{okta}api_token = \"t\"\n"),
+            "store.encryption_key is required",
+        ),
+        (
+            format!("[provider]\n{zendesk}user_id = 7\n"),
+            "store.encryption_key is required",
+        ),
+        (
+            format!("{key}[provider]\n{okta}api_token = \" \"\n"),
+            "provider.api_token is empty",
+        ),
+        (
+            format!("{key}[provider]\n{zendesk}user_id = 0\n"),
+            "provider.user_id",
+        ),
+        (
+            format!("[provider]\n{billforward}organization_id = \"\"\n"),
+            "provider.organization_id is empty",
+        ),
+        (
+            format!("[provider]\n{hydra}admin_url = \"http://\"\n"),
+            "provider.admin_url",
+        ),
+        (
+            format!("[provider]\n{hydra}admin_url = \"http://hydra:4445\"\nowner = \"\"\n"),
+            "provider.owner is empty",
+        ),
+    ];
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    for (config, needle) in cases {
+        std::fs::write(&path, &config).unwrap();
+        let path = path.to_str().unwrap();
+        let (ok, _, stderr) = run_cli(&["check-config", "--config", path]);
+        assert!(!ok, "{config}");
+        assert!(stderr.contains(needle), "{needle} not in: {stderr}");
+        let (ok, _, stderr) = run_cli(&["serve", "--config", path]);
+        assert!(!ok && stderr.contains(needle), "serve: {stderr}");
+    }
+}

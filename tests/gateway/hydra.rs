@@ -2,6 +2,9 @@
 //! every request against Hydra's OpenAPI document.
 
 use std::collections::BTreeSet;
+use std::time::Duration;
+
+use dcr_gateway::domain::ClientId;
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -19,11 +22,16 @@ async fn gateway_at(admin_url: &str) -> TestApp {
     gateway_with(admin_url, "retries = 0\ncircuit_failure_rate = 1.0\n").await
 }
 
+/// The `[provider]` keys of a gateway in front of Hydra's admin API at `admin_url`.
+pub(crate) fn keys_for(admin_url: &str) -> String {
+    format!("kind = \"hydra\"\nadmin_url = \"{admin_url}\"\nissuer = \"{admin_url}\"")
+}
+
 async fn gateway_with(admin_url: &str, resilience: &str) -> TestApp {
     spawn_app_with(&format!(
-        "[provider]\nkind = \"hydra\"\nadmin_url = \"{admin_url}\"\nissuer = \"{admin_url}\"\n\
-         timeout = \"1s\"\nreconcile_interval = \"0s\"\n{resilience}\
-         [provider.lifespans]\nauthorization_code_grant_access_token_lifespan = \"1h\"\n"
+        "[provider]\n{}\ntimeout = \"1s\"\nreconcile_interval = \"0s\"\n{resilience}\
+         [provider.lifespans]\nauthorization_code_grant_access_token_lifespan = \"1h\"\n",
+        keys_for(admin_url)
     ))
     .await
 }
@@ -529,5 +537,129 @@ async fn a_client_deleted_at_hydra_answers_invalid_token_to_updates() {
         .unwrap();
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
     assert_missing_at_provider_reads_as_gone(&app, &client).await;
+    fake.ledger.assert_clean("Hydra");
+}
+
+/// Two replaces of one client at once: the first holds the client while
+/// Hydra works on it; the second is refused with 409 and changes nothing.
+/// The winner's rotated token works, and gateway and Hydra hold the
+/// winner's metadata.
+#[tokio::test]
+async fn concurrent_replaces_one_wins_the_other_is_refused() {
+    let fake = HydraFake::start().await;
+    let app = spawn_app_with(&format!(
+        "[provider]\n{}\ntimeout = \"5s\"\nreconcile_interval = \"0s\"\n\
+         [registration]\nrotate_registration_access_token = \"on_update\"\n",
+        keys_for(&fake.base)
+    ))
+    .await;
+    let client = app.register(&web_client()).await;
+    // Hydra takes a second over the first replace.
+    fake.ledger.queue_faults(&[Fault::Slow]);
+    let put = |uri: &str| {
+        let body = update_body(
+            &client,
+            json!({ "redirect_uris": [format!("https://app.example.com/{uri}")] }),
+        );
+        let request = app
+            .http
+            .put(uri_of(&client))
+            .bearer_auth(token_of(&client))
+            .json(&body);
+        async move { request.send().await.unwrap() }
+    };
+    let first = tokio::spawn(put("first"));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let second = put("second").await;
+    let (code, description) = error_of(second, StatusCode::CONFLICT).await;
+    assert_eq!(code, "conflict");
+    assert!(description.contains("retry"), "{description}");
+    let winner: Value = first.await.unwrap().json().await.unwrap();
+    assert_eq!(
+        winner["redirect_uris"],
+        json!(["https://app.example.com/first"])
+    );
+    let token = token_of(&winner);
+    assert_ne!(token, token_of(&client), "the token rotated");
+    let read: Value = app.read(&winner, Some(token)).await.json().await.unwrap();
+    assert_eq!(
+        read["redirect_uris"],
+        json!(["https://app.example.com/first"])
+    );
+    assert_eq!(
+        fake.client(id_of(&client)).unwrap()["redirect_uris"],
+        json!(["https://app.example.com/first"])
+    );
+    // Once the first is done, the client can be changed again, and deleted.
+    let again = app
+        .update(
+            &winner,
+            Some(token),
+            &update_body(
+                &client,
+                json!({ "redirect_uris": ["https://app.example.com/third"] }),
+            ),
+        )
+        .await;
+    assert_eq!(again.status(), StatusCode::OK);
+    fake.ledger.assert_clean("Hydra");
+}
+
+/// A replace whose outcome at Hydra is unknown keeps its hold on the
+/// client: the stored registration is sent again by reconcile once the hold
+/// lapses, so gateway and Hydra agree.
+#[tokio::test]
+async fn a_replace_with_an_unknown_outcome_is_sent_again_by_reconcile() {
+    let fake = HydraFake::start().await;
+    let app = gateway_for(&fake).await;
+    let client = app.register(&web_client()).await;
+    // The replace reaches Hydra, which commits it and drops the answer.
+    fake.ledger.queue_faults(&[Fault::CommitAndDrop]);
+    let changed = app
+        .update(
+            &client,
+            Some(token_of(&client)),
+            &update_body(
+                &client,
+                json!({ "redirect_uris": ["https://app.example.com/new"] }),
+            ),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(
+        fake.client(id_of(&client)).unwrap()["redirect_uris"],
+        json!(["https://app.example.com/new"]),
+        "Hydra took it"
+    );
+    // Until reconcile settles it, another change waits; reads go on.
+    let read = app.read(&client, Some(token_of(&client))).await;
+    assert_eq!(read.status(), StatusCode::OK);
+    let blocked = app
+        .update(
+            &client,
+            Some(token_of(&client)),
+            &update_body(&client, web_client()),
+        )
+        .await;
+    assert_eq!(blocked.status(), StatusCode::CONFLICT);
+    let report = app.reconcile().await;
+    assert_eq!(report.replaces_completed, [ClientId::new(id_of(&client))]);
+    assert!(!report.has_drift(), "{report:?}");
+    // The app was told the change failed: gateway and Hydra hold the old one.
+    assert_eq!(
+        fake.client(id_of(&client)).unwrap()["redirect_uris"],
+        json!(["https://app.example.com/cb"])
+    );
+    let changed = app
+        .update(
+            &client,
+            Some(token_of(&client)),
+            &update_body(
+                &client,
+                json!({ "redirect_uris": ["https://app.example.com/new"] }),
+            ),
+        )
+        .await;
+    assert_eq!(changed.status(), StatusCode::OK);
     fake.ledger.assert_clean("Hydra");
 }

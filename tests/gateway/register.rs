@@ -541,6 +541,63 @@ async fn oversized_body_is_413() {
     app.register(&body).await;
 }
 
+/// The 413 is given before the body is read, so hyper closes the
+/// connection: the answer says so, and a keep-alive client's next request
+/// goes out on a fresh connection and gets its answer.
+#[tokio::test]
+async fn an_answer_before_the_body_is_read_closes_the_connection() {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let app = spawn_app().await;
+    // Far over the limit: the gateway answers long before the body's end.
+    let oversized = format!("{{\"client_name\":\"{}\"}}", "x".repeat(300_000));
+    let mut socket = tokio::net::TcpStream::connect(app.base.trim_start_matches("http://"))
+        .await
+        .unwrap();
+    let request = format!(
+        "POST /register HTTP/1.1\r\nhost: gateway\r\ncontent-type: application/json\r\n\
+         content-length: {}\r\n\r\n{oversized}",
+        oversized.len()
+    );
+    // The server may answer (and close) while the body is still going out.
+    let _ = socket.write_all(request.as_bytes()).await;
+    let mut answer = Vec::new();
+    let closed = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        socket.read_to_end(&mut answer),
+    )
+    .await;
+    assert!(closed.is_ok(), "the gateway closed the connection");
+    let head = String::from_utf8_lossy(&answer).to_ascii_lowercase();
+    assert!(head.starts_with("http/1.1 413"), "{head}");
+    assert!(head.contains("connection: close"), "{head}");
+
+    // A read the body needs no reading for keeps the connection.
+    let kept = app.http.get(app.url("/healthz")).send().await.unwrap();
+    assert!(kept.headers().get("connection").is_none());
+    // A keep-alive client (one connection at most) goes on after a 413.
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(1)
+        .build()
+        .unwrap();
+    for _ in 0..3 {
+        let refused = client
+            .post(app.url("/register"))
+            .header("content-type", "application/json")
+            .body(oversized.clone())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(refused.status(), StatusCode::PAYLOAD_TOO_LARGE);
+        let next = client
+            .post(app.url("/register"))
+            .json(&web_client())
+            .send()
+            .await
+            .expect("the next request gets its answer");
+        assert_eq!(next.status(), StatusCode::CREATED);
+    }
+}
+
 #[tokio::test]
 async fn sector_identifier_uri_must_list_every_redirect_uri() {
     let dir = tempfile::tempdir().unwrap();

@@ -176,13 +176,15 @@ async fn contract(store: Arc<dyn ClientStore>) {
     );
     assert!(store.remove(&activated.client_id).await.unwrap());
 
-    // A pending row takes the provider's id, unless another row holds it.
+    // A pending row takes the provider's id and the backend's state for
+    // it, unless another row holds that id.
+    let backend_state = ProviderState(json!({ "default_name": "dcr-adopting" }));
     let mut adopting = client("adopting", "Ad");
     adopting.state = ClientState::Pending;
     store.insert(&adopting).await.unwrap();
     assert!(
         !store
-            .claim_pending(&adopting.client_id, &ClientId::new("b"))
+            .claim_pending(&adopting.client_id, &ClientId::new("b"), &backend_state)
             .await
             .unwrap(),
         "another row holds it"
@@ -190,15 +192,14 @@ async fn contract(store: Arc<dyn ClientStore>) {
     let claimed = ClientId::new("provider-made");
     assert!(
         store
-            .claim_pending(&adopting.client_id, &claimed)
+            .claim_pending(&adopting.client_id, &claimed, &backend_state)
             .await
             .unwrap()
     );
     assert_eq!(store.get(&adopting.client_id).await.unwrap(), None);
-    assert_eq!(
-        store.get(&claimed).await.unwrap().unwrap().state,
-        ClientState::Pending
-    );
+    let held = store.get(&claimed).await.unwrap().unwrap();
+    assert_eq!(held.state, ClientState::Pending);
+    assert_eq!(held.provider_state, Some(backend_state));
     assert!(store.remove(&claimed).await.unwrap());
 
     // Expired clients come in id order, page after page.

@@ -10,13 +10,17 @@ use crate::support::*;
 /// The admin recorded as creator of every client.
 const USER_ID: i64 = 29;
 
-pub(crate) async fn gateway_for(fake: &ZendeskFake) -> TestApp {
-    spawn_app_for_provider(&format!(
+/// The `[provider]` keys of a gateway in front of `fake`.
+pub(crate) fn keys_for(fake: &ZendeskFake) -> String {
+    format!(
         "kind = \"zendesk\"\nbase_url = \"{}\"\nemail = \"{EMAIL}\"\n\
          api_token = \"{API_TOKEN}\"\nuser_id = {USER_ID}",
         fake.base
-    ))
-    .await
+    )
+}
+
+pub(crate) async fn gateway_for(fake: &ZendeskFake) -> TestApp {
+    spawn_app_for_provider(&keys_for(fake)).await
 }
 
 #[tokio::test]

@@ -33,6 +33,7 @@ struct FakeState {
     order: Vec<String>,
     max_records: Option<usize>,
     hide_secrets: bool,
+    ignore_offset: bool,
 }
 
 /// A running BillForward fake.
@@ -84,6 +85,7 @@ impl BillForwardFake {
                 order: Vec::new(),
                 max_records: None,
                 hide_secrets: false,
+                ignore_offset: false,
             })),
             validator: Arc::new(contract.body_validator("Client")),
             contract: Arc::new(contract),
@@ -120,6 +122,12 @@ impl BillForwardFake {
         self.state.lock().unwrap().hide_secrets = true;
     }
 
+    /// Listing always answers the first page, whatever `offset` says (a
+    /// broken deployment of a Spring-style API).
+    pub fn ignore_offset(&self) {
+        self.state.lock().unwrap().ignore_offset = true;
+    }
+
     /// Pages hold at most `n` clients, whatever the caller asks for.
     pub fn limit_page_size(&self, n: usize) {
         self.state.lock().unwrap().max_records = Some(n);
@@ -143,7 +151,9 @@ impl BillForwardFake {
             .get(header::AUTHORIZATION)
             .and_then(|v| v.to_str().ok())
             == Some(format!("Bearer {API_TOKEN}").as_str());
-        let fault = self.ledger.arrive();
+        let fault = self
+            .ledger
+            .arrive(here.split(' ').next().unwrap_or_default());
         self.ledger.violations_found(problems);
         if !authorized {
             self.ledger
@@ -314,6 +324,7 @@ async fn list(
         .unwrap_or(10);
     let include_retired = query.get("include_retired").is_none_or(|v| v == "true");
     let state = fake.state.lock().unwrap();
+    let offset = if state.ignore_offset { 0 } else { offset };
     let records = state.max_records.map_or(records, |max| records.min(max));
     let results: Vec<Value> = state
         .order

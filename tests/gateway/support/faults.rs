@@ -26,14 +26,34 @@ pub enum Fault {
     CommitAndDrop,
     /// 429 with `Retry-After: 7`, doing nothing.
     RateLimited,
+    /// Served normally, a second late.
+    Slow,
 }
 
 /// The faults still to come.
 #[derive(Default)]
 struct FaultPlan {
     queued: VecDeque<Fault>,
-    random: Option<(f64, rand::rngs::StdRng)>,
+    random: Option<RandomFaults>,
 }
+
+/// Faults drawn at random: a share `rate` of requests (of writes only, when
+/// `writes_only`) meets one of `faults`, equally likely.
+struct RandomFaults {
+    rate: f64,
+    faults: Vec<Fault>,
+    writes_only: bool,
+    rng: rand::rngs::StdRng,
+}
+
+/// Every kind of fault.
+const ALL_FAULTS: [Fault; 5] = [
+    Fault::ServerError,
+    Fault::Hang,
+    Fault::Garbage,
+    Fault::CommitAndDrop,
+    Fault::RateLimited,
+];
 
 impl FaultPlan {
     /// The next requests meet these faults, in order.
@@ -41,26 +61,19 @@ impl FaultPlan {
         self.queued.extend(faults);
     }
 
-    /// From now on a share `rate` of requests meets a random fault.
-    fn random(&mut self, rate: f64, seed: u64) {
-        self.random = (rate > 0.0).then(|| (rate, rand::rngs::StdRng::seed_from_u64(seed)));
+    /// From now on faults are drawn as `random` says.
+    fn random(&mut self, random: Option<RandomFaults>) {
+        self.random = random.filter(|r| r.rate > 0.0);
     }
 
     /// The fault this request meets, if any.
-    fn next(&mut self) -> Option<Fault> {
+    fn next(&mut self, write: bool) -> Option<Fault> {
         if let Some(fault) = self.queued.pop_front() {
             return Some(fault);
         }
-        let (rate, rng) = self.random.as_mut()?;
-        if rng.random_bool(*rate) {
-            let all = [
-                Fault::ServerError,
-                Fault::Hang,
-                Fault::Garbage,
-                Fault::CommitAndDrop,
-                Fault::RateLimited,
-            ];
-            Some(all[rng.random_range(0..all.len())])
+        let random = self.random.as_mut()?;
+        if (write || !random.writes_only) && random.rng.random_bool(random.rate) {
+            Some(random.faults[random.rng.random_range(0..random.faults.len())])
         } else {
             None
         }
@@ -90,11 +103,11 @@ struct LedgerState {
 }
 
 impl Ledger {
-    /// Counts a request and draws the fault it meets.
-    pub fn arrive(&self) -> Option<Fault> {
+    /// Counts a request made with `method` and draws the fault it meets.
+    pub fn arrive(&self, method: &str) -> Option<Fault> {
         let mut state = self.0.lock().unwrap();
         state.requests += 1;
-        state.faults.next()
+        state.faults.next(method != "GET")
     }
 
     /// Requests received so far.
@@ -131,9 +144,24 @@ impl Ledger {
         self.0.lock().unwrap().faults.queue(faults);
     }
 
-    /// From now on a share `rate` of requests meets a random fault.
+    /// From now on a share `rate` of requests meets a random fault of any kind.
     pub fn random_faults(&self, rate: f64, seed: u64) {
-        self.0.lock().unwrap().faults.random(rate, seed);
+        self.draw_faults(rate, &ALL_FAULTS, false, seed);
+    }
+
+    /// From now on a share `rate` of writes (any method but GET) meets one
+    /// of `faults`, equally likely.
+    pub fn random_write_faults(&self, rate: f64, faults: &[Fault], seed: u64) {
+        self.draw_faults(rate, faults, true, seed);
+    }
+
+    fn draw_faults(&self, rate: f64, faults: &[Fault], writes_only: bool, seed: u64) {
+        self.0.lock().unwrap().faults.random(Some(RandomFaults {
+            rate,
+            faults: faults.to_vec(),
+            writes_only,
+            rng: rand::rngs::StdRng::seed_from_u64(seed),
+        }));
     }
 }
 
@@ -152,6 +180,10 @@ pub async fn before(
                 axum::http::HeaderValue::from_static("7"),
             );
             Err(response)
+        }
+        Some(Fault::Slow) => {
+            tokio::time::sleep(Duration::from_secs(1)).await;
+            Ok(None)
         }
         Some(Fault::Hang) => {
             tokio::time::sleep(Duration::from_secs(60)).await;

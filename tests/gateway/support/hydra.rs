@@ -120,8 +120,8 @@ fn error(status: StatusCode, error: &str, description: &str) -> Response {
 }
 
 /// Applies a fault before the work; `Ok(after)` says what to do after it.
-async fn before_work(fake: &HydraFake) -> Result<Option<Fault>, Response> {
-    before(fake.ledger.arrive(), |status| match status {
+async fn before_work(fake: &HydraFake, method: &str) -> Result<Option<Fault>, Response> {
+    before(fake.ledger.arrive(method), |status| match status {
         StatusCode::TOO_MANY_REQUESTS => error(status, "rate_limited", "slow down"),
         _ => error(status, "server_error", "injected failure"),
     })
@@ -141,7 +141,7 @@ async fn accept_write(
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Option<Fault>, Value), Response> {
-    let fault = before_work(fake).await?;
+    let fault = before_work(fake, method.as_str()).await?;
     let Some(client) = fake.check_body(method, uri, headers, body) else {
         return Err(error(
             StatusCode::BAD_REQUEST,
@@ -228,7 +228,7 @@ async fn replace(
 }
 
 async fn read(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response {
-    let fault = or_answer!(before_work(&fake).await);
+    let fault = or_answer!(before_work(&fake, "GET").await);
     let client = fake.client(&id);
     let response = match client {
         Some(mut client) => {
@@ -244,7 +244,7 @@ async fn read(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response
 }
 
 async fn delete(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response {
-    let fault = or_answer!(before_work(&fake).await);
+    let fault = or_answer!(before_work(&fake, "DELETE").await);
     let removed = fake.state.lock().unwrap().clients.remove(&id);
     let response = match removed {
         Some(_) => StatusCode::NO_CONTENT.into_response(),

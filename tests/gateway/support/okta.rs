@@ -2,7 +2,8 @@
 //! (`/oauth2/v1/clients`) that behaves as Okta documents it: Okta picks ids
 //! and secrets, shows a secret only when it is created or the client is
 //! written, pages with `after`/`limit` and a `Link` header, searches names by
-//! prefix with `q`, keeps `client_name` unique, and announces its rate budget
+//! prefix with `q`, takes any `client_name` any number of times (Okta dropped
+//! its uniqueness rule in 2022, okta-developer-docs PR 3304), and announces its rate budget
 //! in `X-Rate-Limit-*` headers. Every request is checked against Okta's
 //! contract (`tests/contracts/okta.json`, from Okta's OpenAPI document
 //! `okta-oauth-2026.06.3.yaml`): operation,
@@ -41,11 +42,12 @@ const FULL_REPLACE: [&str; 6] = [
     "grant_types",
     "token_endpoint_auth_method",
 ];
-/// Requests per window in the announced budget.
+/// Requests per window in the announced budget, unless a test sets another.
 const BUDGET_LIMIT: i64 = 600;
 
 struct FakeState {
     clients: BTreeMap<String, Value>,
+    limit: i64,
     remaining: i64,
     reset: i64,
     unknown_as_401: bool,
@@ -90,6 +92,7 @@ impl OktaFake {
             ledger: Ledger::default(),
             state: Arc::new(Mutex::new(FakeState {
                 clients: BTreeMap::new(),
+                limit: BUDGET_LIMIT,
                 remaining: BUDGET_LIMIT,
                 reset: now() + 60,
                 unknown_as_401: false,
@@ -164,6 +167,13 @@ impl OktaFake {
         self.state.lock().unwrap().clients.remove(id);
     }
 
+    /// The budget of each one-minute window, from now on.
+    pub fn set_budget_limit(&self, limit: i64) {
+        let mut state = self.state.lock().unwrap();
+        state.limit = limit;
+        state.remaining = limit;
+    }
+
     /// Only `remaining` more requests are allowed until `reset_in` seconds from now.
     pub fn set_budget(&self, remaining: i64, reset_in: i64) {
         let mut state = self.state.lock().unwrap();
@@ -203,7 +213,7 @@ impl OktaFake {
         let authorized = presented == format!("SSWS {API_TOKEN}")
             || presented == format!("Bearer {ACCESS_TOKEN}");
         let problems = self.spec.check_request(method, template, path, query, &[]);
-        let fault = self.ledger.arrive();
+        let fault = self.ledger.arrive(method);
         self.ledger.violations_found(problems);
         if !authorized {
             self.violation(format!(
@@ -213,7 +223,7 @@ impl OktaFake {
         let spent = {
             let mut state = self.state.lock().unwrap();
             if now() >= state.reset {
-                state.remaining = BUDGET_LIMIT;
+                state.remaining = state.limit;
                 state.reset = now() + 60;
             }
             let spent = state.remaining <= 0;
@@ -254,7 +264,7 @@ impl OktaFake {
         let state = self.state.lock().unwrap();
         let headers = response.headers_mut();
         for (name, value) in [
-            ("x-rate-limit-limit", BUDGET_LIMIT),
+            ("x-rate-limit-limit", state.limit),
             ("x-rate-limit-remaining", state.remaining.max(0)),
             ("x-rate-limit-reset", state.reset),
         ] {
@@ -322,14 +332,6 @@ fn unroll_signing_key(spec: &mut Contract) {
 }
 
 fn okta_error(status: StatusCode, code: &str, summary: &str) -> Response {
-    okta_error_caused(status, code, summary, &[])
-}
-
-fn okta_error_caused(status: StatusCode, code: &str, summary: &str, causes: &[&str]) -> Response {
-    let causes: Vec<Value> = causes
-        .iter()
-        .map(|c| json!({ "errorSummary": c }))
-        .collect();
     (
         status,
         axum::Json(json!({
@@ -337,20 +339,10 @@ fn okta_error_caused(status: StatusCode, code: &str, summary: &str, causes: &[&s
             "errorSummary": summary,
             "errorLink": code,
             "errorId": format!("oae{}", random_text(20)),
-            "errorCauses": causes,
+            "errorCauses": [],
         })),
     )
         .into_response()
-}
-
-/// Okta's answer to a `client_name` the org already has.
-fn duplicate_name() -> Response {
-    okta_error_caused(
-        StatusCode::BAD_REQUEST,
-        "E0000001",
-        "Api validation failed: client_name",
-        &["client_name: An object with this field already exists in the current organization"],
-    )
 }
 
 fn invalid_metadata(description: &str) -> Response {
@@ -468,19 +460,6 @@ async fn create(
             .map_err(|response| fake.budgeted(response))
     );
     let mut state = fake.state.lock().unwrap();
-    let name = client["client_name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    if state
-        .clients
-        .values()
-        .any(|c| c["client_name"] == name.as_str())
-    {
-        drop(state);
-        let response = duplicate_name();
-        return fake.budgeted(response);
-    }
     let id = format!("0oa{}", random_text(17));
     client["client_id"] = json!(id);
     client["client_id_issued_at"] = json!(now());
@@ -527,18 +506,6 @@ async fn replace(
         drop(state);
         return fake.budgeted(fake.unknown_client(&id));
     };
-    let name = client["client_name"]
-        .as_str()
-        .unwrap_or_default()
-        .to_owned();
-    if state
-        .clients
-        .iter()
-        .any(|(other, c)| *other != id && c["client_name"] == name.as_str())
-    {
-        drop(state);
-        return fake.budgeted(duplicate_name());
-    }
     client["client_id"] = json!(id);
     client["client_id_issued_at"] = existing["client_id_issued_at"].clone();
     client["client_secret_expires_at"] = json!(0);

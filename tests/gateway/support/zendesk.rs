@@ -165,7 +165,7 @@ impl ZendeskFake {
         let problems =
             self.spec
                 .check_request(method.as_str(), template, &path, query, &CURSOR_PARAMETERS);
-        let fault = self.ledger.arrive();
+        let fault = self.ledger.arrive(method.as_str());
         self.ledger.violations_found(problems);
         if !authorized {
             self.violation(format!(
