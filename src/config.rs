@@ -132,16 +132,36 @@ impl Quota {
 /// `[limits]`.
 #[derive(Debug, Clone)]
 pub struct LimitsConfig {
-    /// Registrations per client IP.
+    /// Registrations per client address (IPv6 per /64).
     pub register_per_ip: Option<Quota>,
-    /// RFC 7592 requests per client.
+    /// RFC 7592 requests per client, once its token is verified.
     pub manage_per_client: Option<Quota>,
     /// Registrations per initial access token.
     pub register_per_initial_access_token: Option<Quota>,
-    /// Proxies whose `X-Forwarded-For` / `Forwarded` headers are believed.
+    /// Registrations per `software_id`.
+    pub register_per_software_id: Option<Quota>,
+    /// Registrations per redirect URI host.
+    pub register_per_redirect_host: Option<Quota>,
+    /// Failed authentications (wrong registration or initial access token)
+    /// per client address before they are answered 429 instead of 401.
+    pub auth_failures_per_ip: Option<Quota>,
+    /// Proxies whose client-address header is believed.
     pub trusted_proxies: Vec<ipnet::IpNet>,
+    /// The one header trusted proxies name the client in.
+    pub client_ip_header: ClientIpHeader,
     /// Most keys (addresses, clients, tokens) each limiter tracks at once.
     pub max_tracked_keys: u64,
+}
+
+/// The header a trusted proxy names the client's address in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    #[serde(rename = "forwarded")]
+    Forwarded,
 }
 
 /// `[server]`.
@@ -362,7 +382,11 @@ struct RawLimits {
     register_per_ip: String,
     manage_per_client: String,
     register_per_initial_access_token: String,
+    register_per_software_id: String,
+    register_per_redirect_host: String,
+    auth_failures_per_ip: String,
     trusted_proxies: Vec<String>,
+    client_ip_header: ClientIpHeader,
     max_tracked_keys: u64,
 }
 
@@ -372,7 +396,11 @@ impl Default for RawLimits {
             register_per_ip: "20/minute".into(),
             manage_per_client: "60/minute".into(),
             register_per_initial_access_token: "60/minute".into(),
+            register_per_software_id: "unlimited".into(),
+            register_per_redirect_host: "unlimited".into(),
+            auth_failures_per_ip: "30/minute".into(),
             trusted_proxies: Vec::new(),
+            client_ip_header: ClientIpHeader::XForwardedFor,
             max_tracked_keys: 100_000,
         }
     }
@@ -1094,6 +1122,12 @@ fn limits(raw: RawLimits, check: &mut impl FnMut(Result<(), String>)) -> LimitsC
         &raw.register_per_initial_access_token,
         "register_per_initial_access_token",
     );
+    let register_per_software_id = quota(&raw.register_per_software_id, "register_per_software_id");
+    let register_per_redirect_host = quota(
+        &raw.register_per_redirect_host,
+        "register_per_redirect_host",
+    );
+    let auth_failures_per_ip = quota(&raw.auth_failures_per_ip, "auth_failures_per_ip");
     let trusted_proxies = raw
         .trusted_proxies
         .iter()
@@ -1115,7 +1149,11 @@ fn limits(raw: RawLimits, check: &mut impl FnMut(Result<(), String>)) -> LimitsC
         register_per_ip,
         manage_per_client,
         register_per_initial_access_token,
+        register_per_software_id,
+        register_per_redirect_host,
+        auth_failures_per_ip,
         trusted_proxies,
+        client_ip_header: raw.client_ip_header,
         max_tracked_keys: raw.max_tracked_keys.max(1),
     }
 }

@@ -113,6 +113,45 @@ pub struct RequestContext {
     pub initial_access_token: Option<InitialAccessToken>,
 }
 
+/// An RFC 7592 action, as audited.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ManageAction {
+    /// RFC 7592 §2.1 read.
+    Read,
+    /// RFC 7592 §2.2 replace.
+    Replace,
+    /// RFC 7592 §2.3 delete.
+    Delete,
+}
+
+impl ManageAction {
+    /// The name audit events carry.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Replace => "replace",
+            Self::Delete => "delete",
+        }
+    }
+}
+
+/// A client whose registration access token a request presented and the
+/// gateway verified: what the RFC 7592 actions take.
+#[derive(Debug)]
+pub struct Authenticated {
+    client: RegisteredClient,
+    token: RegistrationAccessToken,
+}
+
+impl Authenticated {
+    /// The client's id.
+    #[must_use]
+    pub fn client_id(&self) -> &ClientId {
+        &self.client.client_id
+    }
+}
+
 /// A client together with the credentials this one answer hands out in clear.
 #[derive(Debug)]
 pub struct ClientInformation {
@@ -418,19 +457,41 @@ impl RegistrationService {
     }
 
     /// RFC 7592 §2.1: reads a client's current registration.
-    pub async fn read(
+    pub fn read(&self, client: Authenticated, context: &RequestContext) -> ClientInformation {
+        self.audit_managed(
+            ManageAction::Read,
+            &client.client.client_id,
+            Ok(&client.client),
+            context,
+        );
+        ClientInformation {
+            client: client.client,
+            registration_access_token: client.token,
+            client_secret: None,
+        }
+    }
+
+    /// RFC 7592 §2: finds the client whose registration access token this
+    /// request presents, for `action`. Unknown clients, clients in
+    /// transition and wrong tokens all get the same `invalid_token`, which is
+    /// audited.
+    pub async fn authenticate(
         &self,
+        action: ManageAction,
         client_id: &str,
         token: &RegistrationAccessToken,
         context: &RequestContext,
-    ) -> Result<ClientInformation, RegistrationError> {
-        let result = self.authenticate(client_id, token).await;
-        self.audit_managed("read", client_id, result.as_ref(), context);
-        Ok(ClientInformation {
-            client: result?,
-            registration_access_token: token.clone(),
-            client_secret: None,
-        })
+    ) -> Result<Authenticated, RegistrationError> {
+        match self.verify_token(client_id, token).await {
+            Ok(client) => Ok(Authenticated {
+                client,
+                token: token.clone(),
+            }),
+            Err(error) => {
+                self.audit_managed(action, &ClientId::new(client_id), Err(&error), context);
+                Err(error)
+            }
+        }
     }
 
     /// RFC 7592 §2.2: replaces a client's whole registration.
@@ -440,15 +501,15 @@ impl RegistrationService {
     /// or when the current one has expired or is about to.
     pub async fn update(
         &self,
-        client_id: &str,
-        token: &RegistrationAccessToken,
+        client: Authenticated,
         document: MetadataDocument,
         context: &RequestContext,
     ) -> Result<ClientInformation, RegistrationError> {
-        let result = self.update_authenticated(client_id, token, document).await;
+        let id = client.client.client_id.clone();
+        let result = self.update_authenticated(client, document).await;
         self.audit_managed(
-            "replace",
-            client_id,
+            ManageAction::Replace,
+            &id,
             result.as_ref().map(|i| &i.client),
             context,
         );
@@ -457,11 +518,13 @@ impl RegistrationService {
 
     async fn update_authenticated(
         &self,
-        client_id: &str,
-        token: &RegistrationAccessToken,
+        client: Authenticated,
         document: MetadataDocument,
     ) -> Result<ClientInformation, RegistrationError> {
-        let current = self.authenticate(client_id, token).await?;
+        let Authenticated {
+            client: current,
+            token,
+        } = client;
         check_update_members(&document, &current)?;
         let policy = self.policy(&current.policy)?;
         let metadata = self.validate(document, policy).await?;
@@ -486,7 +549,7 @@ impl RegistrationService {
             .await?;
         Ok(ClientInformation {
             client,
-            registration_access_token: fresh_token.unwrap_or_else(|| token.clone()),
+            registration_access_token: fresh_token.unwrap_or(token),
             client_secret,
         })
     }
@@ -611,16 +674,18 @@ impl RegistrationService {
     /// RFC 7592 §2.3: deletes a client; its token stops working.
     pub async fn delete(
         &self,
-        client_id: &str,
-        token: &RegistrationAccessToken,
+        client: Authenticated,
         context: &RequestContext,
     ) -> Result<(), RegistrationError> {
-        let result = match self.authenticate(client_id, token).await {
-            Ok(client) => self.delete_client(&client).await.map(|()| client),
-            Err(error) => Err(error),
-        };
-        self.audit_managed("delete", client_id, result.as_ref(), context);
-        result.map(|_| ())
+        let client = client.client;
+        let result = self.delete_client(&client).await;
+        self.audit_managed(
+            ManageAction::Delete,
+            &client.client_id,
+            result.as_ref().map(|()| &client),
+            context,
+        );
+        result
     }
 
     /// Operator listing: clients in id order after `after`, at most `limit`
@@ -1137,15 +1202,15 @@ impl RegistrationService {
 
     fn audit_managed(
         &self,
-        action: &str,
-        client_id: &str,
+        action: ManageAction,
+        client_id: &ClientId,
         result: Result<&RegisteredClient, &RegistrationError>,
         context: &RequestContext,
     ) {
         audit::record(&AuditEvent {
-            action,
+            action: action.as_str(),
             outcome: result.map_or_else(|e| e.code(), |_| "success"),
-            client_id: Some(client_id),
+            client_id: Some(client_id.as_str()),
             software_id: result.ok().and_then(|c| c.metadata.software_id.as_deref()),
             ip: context.ip,
             initial_access_token_id: None,
@@ -1155,7 +1220,7 @@ impl RegistrationService {
     /// Finds an active client whose token matches. Unknown clients, clients
     /// in transition and wrong tokens all get the same answer, after the same
     /// hashing work.
-    async fn authenticate(
+    async fn verify_token(
         &self,
         client_id: &str,
         token: &RegistrationAccessToken,

@@ -7,18 +7,44 @@ use super::HttpState;
 use super::client_response::ClientInformationReply;
 use super::error::ApiError;
 use super::extract::{BearerToken, CallerIp, MetadataJson};
-use crate::registration::RequestContext;
+use crate::domain::{RegistrationAccessToken, RegistrationError};
+use crate::registration::{Authenticated, ManageAction, RequestContext};
 
-/// Applies the management rate limit and builds the request context.
-fn admit(state: &HttpState, ip: CallerIp, client_id: &str) -> Result<RequestContext, ApiError> {
-    state
-        .limits
-        .check_management(ip.0, client_id)
-        .map_err(ApiError::RateLimited)?;
-    Ok(RequestContext {
+/// Verifies the token, then applies the client's own budget: a wrong token
+/// counts against the caller's address (and is answered 429 once that has
+/// failed too often), never against the client, so nobody can lock an app
+/// out of its registration.
+async fn admit(
+    state: &HttpState,
+    action: ManageAction,
+    ip: CallerIp,
+    client_id: &str,
+    token: &RegistrationAccessToken,
+) -> Result<(Authenticated, RequestContext), ApiError> {
+    let context = RequestContext {
         ip: Some(ip.0),
         initial_access_token: None,
-    })
+    };
+    let client = match state
+        .service
+        .authenticate(action, client_id, token, &context)
+        .await
+    {
+        Ok(client) => client,
+        Err(error @ RegistrationError::InvalidToken) => {
+            state
+                .limits
+                .check_failed_authentication(ip.0)
+                .map_err(ApiError::RateLimited)?;
+            return Err(error.into());
+        }
+        Err(error) => return Err(error.into()),
+    };
+    state
+        .limits
+        .check_management(ip.0, client.client_id().as_str())
+        .map_err(ApiError::RateLimited)?;
+    Ok((client, context))
 }
 
 /// Reads a client's current registration.
@@ -43,8 +69,8 @@ pub async fn read(
     ip: CallerIp,
     BearerToken(token): BearerToken,
 ) -> Result<ClientInformationReply, ApiError> {
-    let context = admit(&state, ip, &client_id)?;
-    let info = state.service.read(&client_id, &token, &context).await?;
+    let (client, context) = admit(&state, ManageAction::Read, ip, &client_id, &token).await?;
+    let info = state.service.read(client, &context);
     Ok(ClientInformationReply::new(StatusCode::OK, info, &state))
 }
 
@@ -78,11 +104,8 @@ pub async fn update(
     BearerToken(token): BearerToken,
     MetadataJson(document): MetadataJson,
 ) -> Result<ClientInformationReply, ApiError> {
-    let context = admit(&state, ip, &client_id)?;
-    let info = state
-        .service
-        .update(&client_id, &token, document, &context)
-        .await?;
+    let (client, context) = admit(&state, ManageAction::Replace, ip, &client_id, &token).await?;
+    let info = state.service.update(client, document, &context).await?;
     Ok(ClientInformationReply::new(StatusCode::OK, info, &state))
 }
 
@@ -110,7 +133,7 @@ pub async fn delete(
     ip: CallerIp,
     BearerToken(token): BearerToken,
 ) -> Result<StatusCode, ApiError> {
-    let context = admit(&state, ip, &client_id)?;
-    state.service.delete(&client_id, &token, &context).await?;
+    let (client, context) = admit(&state, ManageAction::Delete, ip, &client_id, &token).await?;
+    state.service.delete(client, &context).await?;
     Ok(StatusCode::NO_CONTENT)
 }

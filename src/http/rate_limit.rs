@@ -1,8 +1,18 @@
-//! Rate limits with governor: registrations per client IP and per initial
-//! access token, management requests per client. Each key gets its own GCRA
-//! limiter; the keys live in a moka cache with a size cap and an idle expiry,
-//! so a flood of distinct addresses cannot grow memory without bound (an
-//! evicted key simply starts afresh).
+//! Rate limits with governor. Each key gets its own GCRA limiter; the keys
+//! live in a moka cache with a size cap and an idle expiry, and every key is
+//! at most [`MAX_KEY_BYTES`] long, so a flood of distinct keys cannot grow
+//! memory without bound (an evicted key simply starts afresh).
+//!
+//! What is limited, and by what key:
+//! - registrations per source address (IPv6 per /64), per initial access
+//!   token, per `software_id` and per redirect host (many real clients
+//!   register from shared egress addresses: every claude.ai user comes from
+//!   Anthropic's servers);
+//! - failed authentications per source address: only the refusal turns from
+//!   401 into 429, so an app holding a valid token is never refused because
+//!   of someone else's failures;
+//! - RFC 7592 requests per client, counted only once the token is verified,
+//!   so that nobody can spend a client's budget with a wrong token.
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -11,10 +21,14 @@ use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 use ipnet::IpNet;
 use moka::sync::Cache;
+use sha2::{Digest, Sha256};
 
 use crate::audit::{self, AuditEvent};
-use crate::config::{LimitsConfig, Quota};
-use crate::domain::SecretHash;
+use crate::config::{ClientIpHeader, LimitsConfig, Quota};
+use crate::domain::MetadataDocument;
+
+/// The longest key a limiter keeps; longer ones are replaced by a digest.
+pub const MAX_KEY_BYTES: usize = 64;
 
 /// One quota applied per key.
 pub struct KeyedLimiter {
@@ -43,7 +57,7 @@ impl KeyedLimiter {
     pub fn check(&self, key: &str) -> Result<(), u64> {
         let limiter = self
             .keys
-            .get_with(key.to_owned(), || Arc::new(RateLimiter::direct(self.quota)));
+            .get_with(bounded(key), || Arc::new(RateLimiter::direct(self.quota)));
         limiter.check().map_err(|not_until| {
             not_until
                 .wait_time_from(DefaultClock::default().now())
@@ -60,15 +74,49 @@ impl KeyedLimiter {
     }
 }
 
+/// `key`, or its digest when it is longer than [`MAX_KEY_BYTES`].
+fn bounded(key: &str) -> String {
+    if key.len() <= MAX_KEY_BYTES {
+        key.to_owned()
+    } else {
+        digest(key)
+    }
+}
+
+/// A short digest of `text`, as a key that does not reveal it.
+fn digest(text: &str) -> String {
+    let digest = Sha256::digest(text.as_bytes());
+    let hex: String = digest[..16].iter().map(|b| format!("{b:02x}")).collect();
+    format!("sha256:{hex}")
+}
+
+/// The key of a source address: an IPv4 address (also written IPv4-mapped
+/// in IPv6), or the /64 an IPv6 address is in, since one host commonly
+/// holds a whole /64.
+#[must_use]
+pub fn address_key(ip: IpAddr) -> String {
+    match ip {
+        IpAddr::V4(v4) => v4.to_string(),
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => v4.to_string(),
+            None => {
+                let s = v6.segments();
+                format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
+            }
+        },
+    }
+}
+
 /// Every limit of the gateway, and who may speak for the client's address.
 pub struct Limits {
-    /// Registrations per client IP.
-    pub register_per_ip: Option<KeyedLimiter>,
-    /// Registrations per initial access token.
-    pub register_per_token: Option<KeyedLimiter>,
-    /// Management requests per client.
-    pub manage_per_client: Option<KeyedLimiter>,
+    register_per_ip: Option<KeyedLimiter>,
+    register_per_token: Option<KeyedLimiter>,
+    register_per_software_id: Option<KeyedLimiter>,
+    register_per_redirect_host: Option<KeyedLimiter>,
+    auth_failures_per_ip: Option<KeyedLimiter>,
+    manage_per_client: Option<KeyedLimiter>,
     trusted_proxies: Vec<IpNet>,
+    client_ip_header: ClientIpHeader,
 }
 
 impl Limits {
@@ -79,118 +127,143 @@ impl Limits {
         Self {
             register_per_ip: limiter(config.register_per_ip),
             register_per_token: limiter(config.register_per_initial_access_token),
+            register_per_software_id: limiter(config.register_per_software_id),
+            register_per_redirect_host: limiter(config.register_per_redirect_host),
+            auth_failures_per_ip: limiter(config.auth_failures_per_ip),
             manage_per_client: limiter(config.manage_per_client),
             trusted_proxies: config.trusted_proxies.clone(),
+            client_ip_header: config.client_ip_header,
         }
     }
 
-    /// The client's address: the peer, unless the peer is a trusted proxy,
-    /// in which case the nearest untrusted address it forwarded for.
+    /// The client's address. The peer, unless the peer is a trusted proxy:
+    /// then the configured header alone (never pieced together with the
+    /// other) is read from the right, past every trusted proxy, and the
+    /// first address that is not one is the client. An entry that is not
+    /// an address ends the walk at the last trusted hop.
     #[must_use]
     pub fn client_ip(&self, peer: IpAddr, headers: &axum::http::HeaderMap) -> IpAddr {
         let trusted = |ip: &IpAddr| self.trusted_proxies.iter().any(|net| net.contains(ip));
+        let mut client = peer;
         if !trusted(&peer) {
-            return peer;
+            return client;
         }
-        let mut chain = forwarded_for(headers);
-        chain.push(peer);
-        chain
-            .iter()
-            .rev()
-            .find(|ip| !trusted(ip))
-            .or_else(|| chain.first())
-            .copied()
-            .unwrap_or(peer)
+        for hop in self.client_ip_header.hops(headers).into_iter().rev() {
+            match hop {
+                Some(ip) if trusted(&ip) => client = ip,
+                Some(ip) => return ip,
+                None => return client,
+            }
+        }
+        client
     }
 
-    /// Checks a registration from `ip` with `token` (hashed as the key).
-    pub fn check_registration(&self, ip: IpAddr, token: Option<&str>) -> Result<(), u64> {
-        let by_ip = self
-            .register_per_ip
+    /// Checks a registration from `ip` with the initial access `token`, for
+    /// the `document` it sends.
+    pub fn check_registration(
+        &self,
+        ip: IpAddr,
+        token: Option<&str>,
+        document: &MetadataDocument,
+    ) -> Result<(), u64> {
+        let mut results = Vec::new();
+        if let Some(limiter) = &self.register_per_ip {
+            results.push(limiter.check(&address_key(ip)));
+        }
+        if let (Some(limiter), Some(token)) = (&self.register_per_token, token) {
+            // A digest: the token itself never becomes a key.
+            results.push(limiter.check(&digest(token)));
+        }
+        if let (Some(limiter), Some(software_id)) =
+            (&self.register_per_software_id, &document.software_id)
+        {
+            results.push(limiter.check(software_id));
+        }
+        if let Some(limiter) = &self.register_per_redirect_host {
+            let mut hosts: Vec<String> = document
+                .redirect_uris
+                .iter()
+                .flatten()
+                .filter_map(|uri| url::Url::parse(uri).ok())
+                .filter_map(|url| url.host_str().map(str::to_ascii_lowercase))
+                .collect();
+            hosts.sort_unstable();
+            hosts.dedup();
+            results.extend(hosts.iter().map(|host| limiter.check(host)));
+        }
+        refused(results, "register", ip, None)
+    }
+
+    /// Counts a failed authentication from `ip`; `Err` (seconds to wait)
+    /// once the address has failed too often, to be answered 429.
+    pub fn check_failed_authentication(&self, ip: IpAddr) -> Result<(), u64> {
+        let result = self
+            .auth_failures_per_ip
             .as_ref()
-            .map(|l| l.check(&ip.to_string()));
-        let by_token = match (&self.register_per_token, token) {
-            (Some(limiter), Some(token)) => Some(limiter.check(&hex(&SecretHash::of(token)))),
-            _ => None,
-        };
-        refused(by_ip.into_iter().chain(by_token), ip, None)
+            .map(|l| l.check(&address_key(ip)));
+        refused(result, "auth_failures", ip, None)
     }
 
-    /// Checks a management request for `client_id`.
+    /// Checks an RFC 7592 request for `client_id`, whose token was verified.
     pub fn check_management(&self, ip: IpAddr, client_id: &str) -> Result<(), u64> {
         let by_client = self.manage_per_client.as_ref().map(|l| l.check(client_id));
-        refused(by_client, ip, Some(client_id))
+        refused(by_client, "manage", ip, Some(client_id))
     }
 }
 
 /// The longest wait among refusals, audited; `Ok` when none refused.
 fn refused(
     results: impl IntoIterator<Item = Result<(), u64>>,
+    limit: &'static str,
     ip: IpAddr,
     client_id: Option<&str>,
 ) -> Result<(), u64> {
-    let wait = results.into_iter().filter_map(Result::err).max();
-    match wait {
-        None => Ok(()),
-        Some(wait) => {
-            let limit = if client_id.is_some() {
-                "manage"
-            } else {
-                "register"
-            };
-            metrics::counter!("dcr_rate_limited_total", "limit" => limit).increment(1);
-            audit::record(&AuditEvent {
-                action: if client_id.is_some() {
-                    "manage"
-                } else {
-                    "register"
-                },
-                outcome: "rate_limited",
-                client_id,
-                ip: Some(ip),
-                ..AuditEvent::default()
-            });
-            Err(wait)
+    let Some(wait) = results.into_iter().filter_map(Result::err).max() else {
+        return Ok(());
+    };
+    metrics::counter!("dcr_rate_limited_total", "limit" => limit).increment(1);
+    audit::record(&AuditEvent {
+        action: limit,
+        outcome: "rate_limited",
+        client_id,
+        ip: Some(ip),
+        ..AuditEvent::default()
+    });
+    Err(wait)
+}
+
+impl ClientIpHeader {
+    /// The hops the header names, nearest last; `None` for an entry that is
+    /// not an address (`unknown`, an obfuscated name, garbage).
+    fn hops(self, headers: &axum::http::HeaderMap) -> Vec<Option<IpAddr>> {
+        let name = match self {
+            Self::XForwardedFor => "x-forwarded-for",
+            Self::Forwarded => "forwarded",
+        };
+        let elements = headers
+            .get_all(name)
+            .iter()
+            .flat_map(|value| value.to_str().unwrap_or("?").split(','));
+        match self {
+            Self::XForwardedFor => elements.map(|e| e.trim().parse().ok()).collect(),
+            Self::Forwarded => elements.map(forwarded_for).collect(),
         }
     }
 }
 
-fn hex(hash: &SecretHash) -> String {
-    hash.as_bytes().iter().map(|b| format!("{b:02x}")).collect()
-}
-
-/// Addresses from `X-Forwarded-For` and `Forwarded: for=`, nearest last.
-fn forwarded_for(headers: &axum::http::HeaderMap) -> Vec<IpAddr> {
-    let mut chain = Vec::new();
-    for value in headers.get_all("x-forwarded-for") {
-        let Ok(text) = value.to_str() else { continue };
-        chain.extend(
-            text.split(',')
-                .filter_map(|s| s.trim().parse::<IpAddr>().ok()),
-        );
-    }
-    for value in headers.get_all("forwarded") {
-        let Ok(text) = value.to_str() else { continue };
-        for element in text.split(',') {
-            for pair in element.split(';') {
-                let Some((key, value)) = pair.split_once('=') else {
-                    continue;
-                };
-                if !key.trim().eq_ignore_ascii_case("for") {
-                    continue;
-                }
-                let value = value.trim().trim_matches('"');
-                let host = value
-                    .strip_prefix('[')
-                    .and_then(|v| v.split(']').next())
-                    .unwrap_or_else(|| value.split(':').next().unwrap_or(value));
-                if let Ok(ip) = host.parse() {
-                    chain.push(ip);
-                }
-            }
-        }
-    }
-    chain
+/// The `for=` address of one `Forwarded` element (RFC 7239 §4).
+fn forwarded_for(element: &str) -> Option<IpAddr> {
+    let value = element.split(';').find_map(|pair| {
+        let (key, value) = pair.split_once('=')?;
+        key.trim()
+            .eq_ignore_ascii_case("for")
+            .then(|| value.trim().trim_matches('"'))
+    })?;
+    let host = match value.strip_prefix('[') {
+        Some(bracketed) => bracketed.split(']').next()?,
+        None => value.split(':').next()?,
+    };
+    host.parse().ok()
 }
 
 #[cfg(test)]
@@ -198,33 +271,79 @@ mod tests {
     use super::*;
     use axum::http::HeaderMap;
 
-    fn limits(trusted: &[&str]) -> Limits {
+    fn limits(trusted: &[&str], header: ClientIpHeader) -> Limits {
         Limits {
             register_per_ip: None,
             register_per_token: None,
+            register_per_software_id: None,
+            register_per_redirect_host: None,
+            auth_failures_per_ip: None,
             manage_per_client: None,
             trusted_proxies: trusted.iter().map(|c| c.parse().unwrap()).collect(),
+            client_ip_header: header,
         }
     }
 
+    fn ip(text: &str) -> IpAddr {
+        text.parse().unwrap()
+    }
+
     #[test]
-    fn forwarded_addresses_count_only_from_trusted_proxies() {
+    fn the_client_address_comes_from_one_header_past_the_trusted_proxies() {
         let mut headers = HeaderMap::new();
         headers.insert("x-forwarded-for", "203.0.113.9, 10.0.0.5".parse().unwrap());
-        let peer: IpAddr = "10.0.0.1".parse().unwrap();
-        assert_eq!(limits(&[]).client_ip(peer, &headers), peer);
+        headers.insert("forwarded", "for=198.51.100.1".parse().unwrap());
+        let peer = ip("10.0.0.1");
+        let xff = ClientIpHeader::XForwardedFor;
+        assert_eq!(limits(&[], xff).client_ip(peer, &headers), peer);
         assert_eq!(
-            limits(&["10.0.0.0/8"]).client_ip(peer, &headers),
-            "203.0.113.9".parse::<IpAddr>().unwrap()
+            limits(&["10.0.0.0/8"], xff).client_ip(peer, &headers),
+            ip("203.0.113.9"),
+            "the Forwarded header is not read"
+        );
+        // What the client wrote itself sits left of what the proxy appended.
+        headers.insert(
+            "x-forwarded-for",
+            "1.2.3.4, 5.6.7.8, 203.0.113.9".parse().unwrap(),
+        );
+        assert_eq!(
+            limits(&["10.0.0.0/8"], xff).client_ip(peer, &headers),
+            ip("203.0.113.9")
         );
         let mut forwarded = HeaderMap::new();
         forwarded.insert(
             "forwarded",
-            "for=\"[2001:db8::7]:4711\";proto=https".parse().unwrap(),
+            "for=1.2.3.4, for=\"[2001:db8::7]:4711\";proto=https"
+                .parse()
+                .unwrap(),
+        );
+        forwarded.insert("x-forwarded-for", "198.51.100.1".parse().unwrap());
+        assert_eq!(
+            limits(&["10.0.0.0/8"], ClientIpHeader::Forwarded).client_ip(peer, &forwarded),
+            ip("2001:db8::7")
+        );
+        // An entry that is not an address stops the walk at the last proxy.
+        headers.insert(
+            "x-forwarded-for",
+            "203.0.113.9, junk, 10.0.0.5".parse().unwrap(),
         );
         assert_eq!(
-            limits(&["10.0.0.0/8"]).client_ip(peer, &forwarded),
-            "2001:db8::7".parse::<IpAddr>().unwrap()
+            limits(&["10.0.0.0/8"], xff).client_ip(peer, &headers),
+            ip("10.0.0.5")
+        );
+    }
+
+    #[test]
+    fn addresses_are_keyed_per_host_and_ipv6_per_64() {
+        assert_eq!(address_key(ip("203.0.113.9")), "203.0.113.9");
+        assert_eq!(address_key(ip("::ffff:203.0.113.9")), "203.0.113.9");
+        assert_eq!(
+            address_key(ip("2001:db8:1:2:aaaa::1")),
+            address_key(ip("2001:db8:1:2:ffff:ffff:ffff:ffff"))
+        );
+        assert_ne!(
+            address_key(ip("2001:db8:1:2::1")),
+            address_key(ip("2001:db8:1:3::1"))
         );
     }
 
@@ -238,10 +357,13 @@ mod tests {
         let wait = limiter.check("a").unwrap_err();
         assert!((1..=20).contains(&wait), "{wait}");
         assert!(limiter.check("b").is_ok(), "keys are independent");
-        // A flood of distinct keys stays within the cap.
+        // A flood of distinct keys stays within the cap, in count and size.
         for i in 0..100_000u32 {
             let _ = limiter.check(&i.to_string());
         }
         assert!(limiter.tracked_keys() <= 1000, "{}", limiter.tracked_keys());
+        let long = "x".repeat(100_000);
+        assert!(bounded(&long).len() <= MAX_KEY_BYTES);
+        assert_ne!(bounded(&long), bounded(&"y".repeat(100_000)));
     }
 }

@@ -7,6 +7,7 @@ use super::HttpState;
 use super::client_response::ClientInformationReply;
 use super::error::ApiError;
 use super::extract::{MetadataJson, RegistrationContext};
+use crate::domain::RegistrationError;
 
 /// Registers a client.
 #[utoipa::path(
@@ -39,10 +40,22 @@ pub async fn register(
         let token = context.initial_access_token.as_ref().map(|t| t.expose());
         state
             .limits
-            .check_registration(ip, token)
+            .check_registration(ip, token, &document)
             .map_err(ApiError::RateLimited)?;
     }
-    let info = state.service.register(document, &context).await?;
+    let info = match state.service.register(document, &context).await {
+        Ok(info) => info,
+        Err(error @ RegistrationError::InvalidInitialAccessToken(_)) => {
+            if let Some(ip) = context.ip {
+                state
+                    .limits
+                    .check_failed_authentication(ip)
+                    .map_err(ApiError::RateLimited)?;
+            }
+            return Err(error.into());
+        }
+        Err(error) => return Err(error.into()),
+    };
     Ok(ClientInformationReply::new(
         StatusCode::CREATED,
         info,

@@ -661,3 +661,98 @@ fn iat_commands_print_the_token_once_and_never_list_it() {
     let (ok, _, stderr) = run_cli(&["iat", "create", "--policy", "nope", "--config", config]);
     assert!(!ok && stderr.contains("nope"));
 }
+
+/// A thousand wrong-token requests to one client's URI, from one address or
+/// from fifty spoofed ones, cost the client nothing: the app's own read,
+/// replace and delete go through. The attackers get 401, then 429.
+#[tokio::test]
+async fn nobody_can_lock_an_app_out_of_its_registration() {
+    let app = spawn_app_with(
+        "[limits]\nmanage_per_client = \"60/minute\"\nauth_failures_per_ip = \"30/minute\"\n\
+         trusted_proxies = [\"127.0.0.1/32\"]\n",
+    )
+    .await;
+    let client = app.register(&web_client()).await;
+    let mut refused = 0;
+    for i in 0..1000 {
+        let mut request = app.http.get(uri_of(&client)).bearer_auth("wrong-token");
+        if i % 2 == 1 {
+            request = request.header("x-forwarded-for", format!("203.0.113.{}", i % 50));
+        }
+        let status = request.send().await.unwrap().status();
+        assert!(
+            status == StatusCode::UNAUTHORIZED || status == StatusCode::TOO_MANY_REQUESTS,
+            "{status}"
+        );
+        refused += usize::from(status == StatusCode::TOO_MANY_REQUESTS);
+    }
+    // 30 failures an address: the one real address runs out, the fifty
+    // spoofed ones (ten tries each) do not.
+    assert_eq!(refused, 470, "failed attempts are limited per address");
+    let token = token_of(&client);
+    assert_eq!(
+        app.read(&client, Some(token)).await.status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.update(&client, Some(token), &update_body(&client, web_client()))
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.delete(&client, Some(token)).await.status(),
+        StatusCode::NO_CONTENT
+    );
+}
+
+/// Behind a trusted proxy that appends the real address to
+/// `X-Forwarded-For`, whatever the client writes in that header or in
+/// `Forwarded` buys no fresh budget.
+#[tokio::test]
+async fn spoofed_forwarding_headers_buy_no_fresh_budget() {
+    let app = spawn_app_with(
+        "[limits]\nregister_per_ip = \"5/minute\"\ntrusted_proxies = [\"127.0.0.1/32\"]\n",
+    )
+    .await;
+    let mut created = 0;
+    for i in 0..12 {
+        let response = app
+            .http
+            .post(app.url("/register"))
+            // The client's own claims, then what the proxy appended.
+            .header("x-forwarded-for", format!("10.9.{i}.1, 198.51.100.7"))
+            .header("forwarded", format!("for=192.0.2.{i}"))
+            .json(&web_client())
+            .send()
+            .await
+            .unwrap();
+        created += usize::from(response.status() == StatusCode::CREATED);
+    }
+    assert_eq!(created, 5, "one client, one budget");
+}
+
+/// Registrations can be capped per software_id and per redirect host as
+/// well as per address: shared egress addresses register for many users.
+#[tokio::test]
+async fn registrations_are_capped_per_software_and_per_redirect_host() {
+    let app = spawn_app_with(
+        "[limits]\nregister_per_ip = \"unlimited\"\nregister_per_software_id = \"2/minute\"\n\
+         register_per_redirect_host = \"3/minute\"\n",
+    )
+    .await;
+    let body = |software: &str, host: &str| json!({ "software_id": software, "redirect_uris": [format!("https://{host}/cb")] });
+    for _ in 0..2 {
+        app.register(&body("widget", "a.example.com")).await;
+    }
+    let refused = app.post_register(&body("widget", "b.example.com")).await;
+    assert_eq!(refused.status(), StatusCode::TOO_MANY_REQUESTS);
+    app.register(&body("gadget", "a.example.com")).await;
+    let refused = app.post_register(&body("other", "A.EXAMPLE.COM")).await;
+    assert_eq!(
+        refused.status(),
+        StatusCode::TOO_MANY_REQUESTS,
+        "hosts compare case-insensitively"
+    );
+    app.register(&body("other", "c.example.com")).await;
+}
