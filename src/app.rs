@@ -81,6 +81,7 @@ pub async fn build_gateway(
         Arc::new(SoftwareStatements::new(
             config.software_statement.issuers.clone(),
             fetcher.clone(),
+            clock.clone(),
         )) as Arc<dyn StatementVerifier>
     });
     let settings = RegistrationSettings {

@@ -16,11 +16,12 @@ use url::Url;
 
 use crate::audit::{self, AuditEvent};
 use crate::clock::Clock;
+use crate::domain::client::counted_software_id;
 use crate::domain::policy::Policy;
 use crate::domain::{
     ClientId, ClientMetadata, ClientSecret, ClientState, InitialAccessToken,
     InitialAccessTokenRecord, MetadataDocument, ProviderState, RegisteredClient,
-    RegistrationAccessToken, RegistrationError, SecretHash,
+    RegistrationAccessToken, RegistrationError, SecretHash, VouchedClaims,
 };
 use crate::provider::{
     IdClaims, ListedClient, Presence, Provider, ProviderError, ProvisionRequest,
@@ -307,8 +308,7 @@ impl RegistrationService {
                 .and_then(|g| g.policy.as_deref())
                 .unwrap_or(&self.settings.default_policy),
         )?;
-        let metadata = self.validate(document, policy).await?;
-        self.check_software_limit(&metadata, policy, None).await?;
+        let (metadata, vouched) = self.validate(document, policy, None).await?;
         let now = self.clock.now_unix();
         if let Some(grant) = &grant {
             if !self
@@ -340,6 +340,7 @@ impl RegistrationService {
             initial_access_token_id: grant.map(|g| g.id),
             revision: 0,
             lease_until: None,
+            vouched,
         };
         if self.provider.is_gateway_registry() {
             // The store is the registry: one durable write, nothing to confirm.
@@ -348,7 +349,7 @@ impl RegistrationService {
                 client_secret_expires_at: self.secret_expiry(secret.as_ref(), policy, now),
                 ..pending
             };
-            self.store.insert(&client).await.map_err(internal)?;
+            self.insert(&client, policy).await?;
             return Ok(ClientInformation {
                 client,
                 registration_access_token: token,
@@ -375,7 +376,7 @@ impl RegistrationService {
         policy: &Policy,
     ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
         let now = pending.issued_at;
-        self.store.insert(&pending).await.map_err(internal)?;
+        self.insert(&pending, policy).await?;
         let claims = RowClaims::new(self.store.as_ref(), &pending.client_id);
         let request = ProvisionRequest {
             client_id: &pending.client_id,
@@ -390,12 +391,7 @@ impl RegistrationService {
             Err(error) => {
                 if !matches!(error, ProviderError::Indeterminate(_)) {
                     self.store.remove(&claims.row()).await.map_err(internal)?;
-                    if let Some(grant) = &pending.initial_access_token_id {
-                        self.store
-                            .refund_initial_access_token(grant)
-                            .await
-                            .map_err(internal)?;
-                    }
+                    self.refund(&pending).await?;
                 }
                 return Err(self.provider_error(error));
             }
@@ -422,6 +418,43 @@ impl RegistrationService {
             ))),
             Err(error) => Err(internal(error)),
         }
+    }
+
+    /// Writes a new row, within the policy's cap of clients per software
+    /// (enforced by the store, exactly, however many registrations race).
+    async fn insert(
+        &self,
+        client: &RegisteredClient,
+        policy: &Policy,
+    ) -> Result<(), RegistrationError> {
+        match self
+            .store
+            .insert(client, policy.max_clients_per_software_id)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::SoftwareFull(software_id)) => {
+                self.refund(client).await?;
+                Err(RegistrationError::InvalidClientMetadata(format!(
+                    "software `{software_id}` already has as many clients as policy `{}` \
+                     allows (rule `max_clients_per_software_id`)",
+                    policy.name
+                )))
+            }
+            Err(error) => Err(internal(error)),
+        }
+    }
+
+    /// Gives back the initial access token use a registration that made
+    /// nothing had spent.
+    async fn refund(&self, client: &RegisteredClient) -> Result<(), RegistrationError> {
+        if let Some(grant) = &client.initial_access_token_id {
+            self.store
+                .refund_initial_access_token(grant)
+                .await
+                .map_err(internal)?;
+        }
+        Ok(())
     }
 
     /// Runs a provider operation within its deadline; past it, the outcome
@@ -527,9 +560,14 @@ impl RegistrationService {
         } = client;
         check_update_members(&document, &current)?;
         let policy = self.policy(&current.policy)?;
-        let metadata = self.validate(document, policy).await?;
-        self.check_software_limit(&metadata, policy, Some(&current))
+        let (metadata, vouched) = self
+            .validate(document, policy, current.vouched.as_ref())
             .await?;
+        let counted = counted_software_id(vouched.as_ref(), &metadata);
+        if counted != current.counted_software_id() {
+            self.check_software_limit(counted, policy).await?;
+        }
+        let current = RegisteredClient { vouched, ..current };
         let now = self.clock.now_unix();
         let renew = self.secret_needs_renewal(&current, policy, now);
         let generated = (metadata.needs_client_secret()
@@ -1172,20 +1210,17 @@ impl RegistrationService {
         now >= client.client_secret_expires_at.saturating_sub(window)
     }
 
+    /// Whether a client moving to another software (by a replace) fits that
+    /// software's cap.
     async fn check_software_limit(
         &self,
-        metadata: &ClientMetadata,
+        software_id: Option<&str>,
         policy: &Policy,
-        current: Option<&RegisteredClient>,
     ) -> Result<(), RegistrationError> {
-        let (Some(limit), Some(software_id)) =
-            (policy.max_clients_per_software_id, &metadata.software_id)
+        let (Some(limit), Some(software_id)) = (policy.max_clients_per_software_id, software_id)
         else {
             return Ok(());
         };
-        if current.is_some_and(|c| c.metadata.software_id.as_ref() == Some(software_id)) {
-            return Ok(());
-        }
         let count = self
             .store
             .count_software(software_id)
@@ -1247,55 +1282,77 @@ impl RegistrationService {
 
     /// Applies the software statement, the metadata rules and the policy,
     /// then checks what needs fetching.
+    /// `pinned` holds what an earlier statement vouched for (on a replace);
+    /// the answer carries what is vouched for from now on.
     async fn validate(
         &self,
         document: MetadataDocument,
         policy: &Policy,
-    ) -> Result<ClientMetadata, RegistrationError> {
-        let document = self.apply_software_statement(document).await?;
+        pinned: Option<&VouchedClaims>,
+    ) -> Result<(ClientMetadata, Option<VouchedClaims>), RegistrationError> {
+        let (document, vouched) = self.apply_software_statement(document, pinned).await?;
         let mut metadata = ClientMetadata::validate(document, policy.redirect_rules())?;
         policy.apply(&mut metadata)?;
         self.provider
             .supports(&metadata)
             .map_err(RegistrationError::InvalidClientMetadata)?;
         self.check_sector_identifier(&metadata).await?;
-        Ok(metadata)
+        Ok((metadata, vouched))
     }
 
     /// RFC 7591 §2.3: a verified statement's claims take precedence over the
-    /// same members in the body.
+    /// same members in the body, and stay pinned to the registration. A
+    /// replace without a new statement keeps the `pinned` claims: it may
+    /// leave those members out, but not change them.
     async fn apply_software_statement(
         &self,
         document: MetadataDocument,
-    ) -> Result<MetadataDocument, RegistrationError> {
-        let Some(statement) = &document.software_statement else {
-            if self.settings.statement_required {
+        pinned: Option<&VouchedClaims>,
+    ) -> Result<(MetadataDocument, Option<VouchedClaims>), RegistrationError> {
+        let vouched = match &document.software_statement {
+            Some(statement) => {
+                let Some(verifier) = &self.settings.statements else {
+                    return Err(RegistrationError::UnapprovedSoftwareStatement(
+                        "this gateway trusts no software statement issuers".into(),
+                    ));
+                };
+                let mut claims = verifier.verify(statement).await?;
+                claims.retain(|claim, _| !JWT_CLAIMS.contains(&claim.as_str()));
+                VouchedClaims(claims)
+            }
+            None if pinned.is_some() => {
+                let pinned = pinned.cloned().unwrap_or_default();
+                let sent = serde_json::to_value(&document).unwrap_or(Value::Null);
+                if let Some((member, _)) = pinned
+                    .0
+                    .iter()
+                    .find(|(member, value)| sent.get(member).is_some_and(|s| s != *value))
+                {
+                    return Err(RegistrationError::InvalidClientMetadata(format!(
+                        "`{member}` was vouched for by the software statement; send a new \
+                         software_statement to change it"
+                    )));
+                }
+                pinned
+            }
+            None if self.settings.statement_required => {
                 return Err(RegistrationError::InvalidSoftwareStatement(
                     "a software_statement is required".into(),
                 ));
             }
-            return Ok(document);
+            None => return Ok((document, None)),
         };
-        let Some(verifier) = &self.settings.statements else {
-            return Err(RegistrationError::UnapprovedSoftwareStatement(
-                "this gateway trusts no software statement issuers".into(),
-            ));
-        };
-        let claims = verifier.verify(statement).await?;
         let mut merged = match serde_json::to_value(&document) {
             Ok(Value::Object(members)) => members,
             _ => Map::new(),
         };
-        for (claim, value) in claims {
-            if !JWT_CLAIMS.contains(&claim.as_str()) {
-                merged.insert(claim, value);
-            }
-        }
-        serde_json::from_value(Value::Object(merged)).map_err(|e| {
+        merged.extend(vouched.0.clone());
+        let document = serde_json::from_value(Value::Object(merged)).map_err(|e| {
             RegistrationError::InvalidSoftwareStatement(format!(
                 "the statement's claims are not valid metadata: {e}"
             ))
-        })
+        })?;
+        Ok((document, Some(vouched)))
     }
 
     /// OpenID Connect Core §8.1: the sector document lists every redirect URI.

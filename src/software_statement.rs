@@ -15,6 +15,7 @@ use jsonwebtoken::{DecodingKey, Validation};
 use moka::future::Cache;
 use serde_json::{Map, Value};
 
+use crate::clock::Clock;
 use crate::config::{IssuerKeys, TrustedIssuer};
 use crate::domain::RegistrationError;
 use crate::outbound::GuardedClient;
@@ -30,15 +31,18 @@ pub struct SoftwareStatements {
     issuers: Vec<TrustedIssuer>,
     fetcher: GuardedClient,
     fetched: Cache<String, Arc<JwkSet>>,
+    clock: Arc<dyn Clock>,
 }
 
 impl SoftwareStatements {
-    /// A verifier for `issuers`, fetching remote keys with `fetcher`.
+    /// A verifier for `issuers`, fetching remote keys with `fetcher`;
+    /// `clock` tells a statement issued in the future.
     #[must_use]
-    pub fn new(issuers: Vec<TrustedIssuer>, fetcher: GuardedClient) -> Self {
+    pub fn new(issuers: Vec<TrustedIssuer>, fetcher: GuardedClient, clock: Arc<dyn Clock>) -> Self {
         Self {
             issuers,
             fetcher,
+            clock,
             fetched: Cache::builder()
                 .max_capacity(64)
                 .time_to_live(KEYS_TTL)
@@ -128,6 +132,17 @@ impl StatementVerifier for SoftwareStatements {
             match jsonwebtoken::decode::<Map<String, Value>>(statement, &key, &validation) {
                 Ok(data) => {
                     let claims = data.claims;
+                    let now = self.clock.now_unix();
+                    let leeway = i64::try_from(LEEWAY_SECS).unwrap_or(0);
+                    if claims
+                        .get("iat")
+                        .and_then(Value::as_i64)
+                        .is_some_and(|iat| iat > now.saturating_add(leeway))
+                    {
+                        return Err(invalid(
+                            "the software statement was issued in the future (`iat`)",
+                        ));
+                    }
                     if !issuer.software_ids.is_empty() {
                         let software_id = claims.get("software_id").and_then(Value::as_str);
                         if !software_id

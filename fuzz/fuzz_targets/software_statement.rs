@@ -5,6 +5,7 @@
 
 use std::sync::OnceLock;
 
+use dcr_gateway::clock::SystemClock;
 use dcr_gateway::config::Config;
 use dcr_gateway::outbound::GuardedClient;
 use dcr_gateway::registration::StatementVerifier;
@@ -35,7 +36,11 @@ fn harness() -> &'static Harness {
                 .enable_all()
                 .build()
                 .expect("runtime"),
-            verifier: SoftwareStatements::new(config.software_statement.issuers, fetcher),
+            verifier: SoftwareStatements::new(
+                config.software_statement.issuers,
+                fetcher,
+                std::sync::Arc::new(SystemClock),
+            ),
         }
     })
 }

@@ -82,6 +82,21 @@ impl fmt::Debug for ProviderState {
     }
 }
 
+/// The client metadata a verified software statement set (RFC 7591 §2.3),
+/// pinned to the registration: a change without a new statement keeps it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct VouchedClaims(pub serde_json::Map<String, serde_json::Value>);
+
+impl VouchedClaims {
+    /// The `software_id` the statement vouched for, if it named one.
+    #[must_use]
+    pub fn software_id(&self) -> Option<&str> {
+        self.0
+            .get("software_id")
+            .and_then(serde_json::Value::as_str)
+    }
+}
+
 /// A registered client. Secrets are present only as hashes.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RegisteredClient {
@@ -113,6 +128,32 @@ pub struct RegisteredClient {
     /// Until when a replace holds the client (seconds since the epoch); one
     /// in the past was left by an unknown outcome at the provider.
     pub lease_until: Option<i64>,
+    /// What a software statement vouched for, when one was used.
+    pub vouched: Option<VouchedClaims>,
+}
+
+impl RegisteredClient {
+    /// The software this client counts against for a policy's
+    /// `max_clients_per_software_id`: the `software_id` a statement vouched
+    /// for; without a statement, the one it claims. (A `software_id` sent
+    /// beside a statement that names none is vouched for by nobody.)
+    #[must_use]
+    pub fn counted_software_id(&self) -> Option<&str> {
+        counted_software_id(self.vouched.as_ref(), &self.metadata)
+    }
+}
+
+/// The software a client with `metadata` and `vouched` claims counts
+/// against (see [`RegisteredClient::counted_software_id`]).
+#[must_use]
+pub fn counted_software_id<'a>(
+    vouched: Option<&'a VouchedClaims>,
+    metadata: &'a ClientMetadata,
+) -> Option<&'a str> {
+    match vouched {
+        Some(claims) => claims.software_id(),
+        None => metadata.software_id.as_deref(),
+    }
 }
 
 /// An initial access token as stored: its digest and what it allows.

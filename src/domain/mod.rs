@@ -11,7 +11,7 @@ pub mod uri;
 pub mod values;
 
 pub use client::{
-    ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient,
+    ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient, VouchedClaims,
 };
 pub use error::RegistrationError;
 pub use metadata::{ClientMetadata, MetadataDocument, MetadataError};

@@ -89,8 +89,12 @@ impl CachedStore {
 
 #[async_trait]
 impl ClientStore for CachedStore {
-    async fn insert(&self, client: &RegisteredClient) -> Result<(), StoreError> {
-        let result = self.inner.insert(client).await;
+    async fn insert(
+        &self,
+        client: &RegisteredClient,
+        software_limit: Option<u64>,
+    ) -> Result<(), StoreError> {
+        let result = self.inner.insert(client, software_limit).await;
         self.invalidate(&client.client_id).await;
         result
     }

@@ -46,6 +46,9 @@ pub enum StoreError {
     /// A client with this id already exists.
     #[error("client `{0}` already exists")]
     Duplicate(ClientId),
+    /// The client's software already has as many clients as allowed.
+    #[error("software `{0}` has as many clients as allowed")]
+    SoftwareFull(String),
 }
 
 /// A change to a client made by another process, as a cache must see it.
@@ -67,8 +70,16 @@ pub trait ChangeFeed: Send {
 /// Where registered clients live. Every write is durable when it returns.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
-    /// Adds a new client; [`StoreError::Duplicate`] if the id is taken.
-    async fn insert(&self, client: &RegisteredClient) -> Result<(), StoreError>;
+    /// Adds a new client; [`StoreError::Duplicate`] if the id is taken, and
+    /// [`StoreError::SoftwareFull`] if its software
+    /// ([`RegisteredClient::counted_software_id`]) already has
+    /// `software_limit` pending or active clients, counted exactly however
+    /// many inserts race.
+    async fn insert(
+        &self,
+        client: &RegisteredClient,
+        software_limit: Option<u64>,
+    ) -> Result<(), StoreError>;
 
     /// Reads a client in any state.
     async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError>;
@@ -151,7 +162,7 @@ pub trait ClientStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError>;
 
-    /// Active clients registered with this `software_id`.
+    /// Pending and active clients that count against `software_id`.
     async fn count_software(&self, software_id: &str) -> Result<u64, StoreError>;
 
     /// Active clients whose lifetime ended at or before `now`, in id order

@@ -22,7 +22,7 @@ use super::{Change, ChangeFeed, ClientStore, StoreError};
 use crate::clock::Clock;
 use crate::domain::{
     ClientId, ClientMetadata, ClientState, InitialAccessTokenRecord, MetadataDocument,
-    ProviderState, RedirectRules, RegisteredClient, SecretHash,
+    ProviderState, RedirectRules, RegisteredClient, SecretHash, VouchedClaims,
 };
 
 /// The channel PostgreSQL notifies on when a client changes (see migrations).
@@ -106,7 +106,7 @@ impl SqlStore {
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
         let (inserts, queue) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(write_inserts(pool.clone(), queue));
+        tokio::spawn(write_inserts(pool.clone(), backend, queue));
         Ok(Self {
             pool,
             inserts,
@@ -244,12 +244,13 @@ fn sqlite_url(url: &str) -> Result<String, StoreError> {
 const INSERT_COLUMNS: &str = "client_id, state, metadata, registration_token_hash, \
                               client_secret_hash, client_secret_expires_at, client_id_issued_at, \
                               provider_state, policy, software_id, expires_at, \
-                              initial_access_token_id";
+                              initial_access_token_id, vouched";
 
 /// The columns a client is read from.
 const COLUMNS: &str = "client_id, state, metadata, registration_token_hash, client_secret_hash, \
                        client_secret_expires_at, client_id_issued_at, provider_state, policy, \
-                       software_id, expires_at, initial_access_token_id, revision, lease_until";
+                       software_id, expires_at, initial_access_token_id, revision, lease_until, \
+                       vouched";
 
 const TOKEN_COLUMNS: &str =
     "id, token_hash, uses_left, expires_at, policy, note, created_at, revoked";
@@ -259,6 +260,18 @@ fn metadata_json(client: &RegisteredClient) -> Result<String, StoreError> {
         client_id: client.client_id.to_string(),
         reason: e.to_string(),
     })
+}
+
+fn vouched_json(client: &RegisteredClient) -> Result<Option<String>, StoreError> {
+    client
+        .vouched
+        .as_ref()
+        .map(|claims| serde_json::to_string(&claims.0))
+        .transpose()
+        .map_err(|e| StoreError::Corrupt {
+            client_id: client.client_id.to_string(),
+            reason: e.to_string(),
+        })
 }
 
 fn decode_row(row: &AnyRow) -> Result<RegisteredClient, StoreError> {
@@ -297,6 +310,11 @@ fn decode_row(row: &AnyRow) -> Result<RegisteredClient, StoreError> {
         initial_access_token_id: row.try_get("initial_access_token_id")?,
         revision: row.try_get("revision")?,
         lease_until: row.try_get("lease_until")?,
+        vouched: row
+            .try_get::<Option<String>, _>("vouched")?
+            .map(|text| serde_json::from_str(&text).map(VouchedClaims))
+            .transpose()
+            .map_err(|e| corrupt(format!("vouched claims: {e}")))?,
     })
 }
 
@@ -333,6 +351,11 @@ fn unique_violation(
     }
 }
 
+/// Clients counted against their software's cap: pending ones too, since
+/// each may become active.
+const SOFTWARE_COUNT: &str = "SELECT COUNT(*) AS n FROM clients \
+                              WHERE software_id = $1 AND state IN ('pending', 'active')";
+
 /// Most inserts committed in one transaction.
 const MAX_BATCH: usize = 256;
 
@@ -350,18 +373,31 @@ struct NewRow {
     software_id: Option<String>,
     expires_at: Option<i64>,
     initial_access_token_id: Option<String>,
+    vouched: Option<String>,
     updated_at: i64,
+    /// Most clients its software may have (pending and active), if capped.
+    software_limit: Option<i64>,
 }
 
-/// An insert waiting for the writer: `Ok(false)` answers a duplicate id.
+/// What became of one insert.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Inserted {
+    New,
+    /// The id was taken.
+    Duplicate,
+    /// Its software already had as many clients as allowed.
+    SoftwareFull,
+}
+
+/// An insert waiting for the writer.
 struct PendingInsert {
     row: NewRow,
-    reply: oneshot::Sender<Result<bool, String>>,
+    reply: oneshot::Sender<Result<Inserted, String>>,
 }
 
 /// The group-commit writer: takes every insert waiting, writes them in one
 /// transaction, and answers each once the commit is durable.
-async fn write_inserts(pool: AnyPool, mut queue: mpsc::Receiver<PendingInsert>) {
+async fn write_inserts(pool: AnyPool, backend: Backend, mut queue: mpsc::Receiver<PendingInsert>) {
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -370,7 +406,7 @@ async fn write_inserts(pool: AnyPool, mut queue: mpsc::Receiver<PendingInsert>) 
                 Err(_) => break,
             }
         }
-        match commit(&pool, &batch).await {
+        match commit(&pool, backend, &batch).await {
             Ok(inserted) => {
                 for (pending, inserted) in batch.into_iter().zip(inserted) {
                     let _ = pending.reply.send(Ok(inserted));
@@ -386,16 +422,40 @@ async fn write_inserts(pool: AnyPool, mut queue: mpsc::Receiver<PendingInsert>) 
     }
 }
 
-/// Inserts the batch in one transaction; per row, whether it was new.
-async fn commit(pool: &AnyPool, batch: &[PendingInsert]) -> Result<Vec<bool>, sqlx::Error> {
+/// Inserts the batch in one transaction; per row, what became of it. A row
+/// whose software is capped is counted first, in the same transaction
+/// (under an advisory lock on PostgreSQL, where other instances write too),
+/// so the cap holds exactly however many registrations race.
+async fn commit(
+    pool: &AnyPool,
+    backend: Backend,
+    batch: &[PendingInsert],
+) -> Result<Vec<Inserted>, sqlx::Error> {
     let sql = format!(
         "INSERT INTO clients ({INSERT_COLUMNS}, updated_at) \
-         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
          ON CONFLICT (client_id) DO NOTHING"
     );
     let mut transaction = pool.begin().await?;
     let mut inserted = Vec::with_capacity(batch.len());
     for PendingInsert { row, .. } in batch {
+        if let (Some(limit), Some(software_id)) = (row.software_limit, &row.software_id) {
+            if backend == Backend::Postgres {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text AS locked")
+                    .bind(software_id.as_str())
+                    .fetch_one(&mut *transaction)
+                    .await?;
+            }
+            let count: i64 = sqlx::query(SOFTWARE_COUNT)
+                .bind(software_id.as_str())
+                .fetch_one(&mut *transaction)
+                .await?
+                .try_get("n")?;
+            if count >= limit {
+                inserted.push(Inserted::SoftwareFull);
+                continue;
+            }
+        }
         let done = sqlx::query(&sql)
             .bind(row.client_id.as_str())
             .bind(row.state)
@@ -409,10 +469,15 @@ async fn commit(pool: &AnyPool, batch: &[PendingInsert]) -> Result<Vec<bool>, sq
             .bind(row.software_id.as_deref())
             .bind(row.expires_at)
             .bind(row.initial_access_token_id.as_deref())
+            .bind(row.vouched.as_deref())
             .bind(row.updated_at)
             .execute(&mut *transaction)
             .await?;
-        inserted.push(done.rows_affected() == 1);
+        inserted.push(if done.rows_affected() == 1 {
+            Inserted::New
+        } else {
+            Inserted::Duplicate
+        });
     }
     transaction.commit().await?;
     Ok(inserted)
@@ -475,7 +540,11 @@ impl ChangeFeed for SqliteChangeLog {
 impl ClientStore for SqlStore {
     /// Inserts go through the group-commit writer: concurrent inserts share
     /// one transaction, so one durable commit serves many registrations.
-    async fn insert(&self, client: &RegisteredClient) -> Result<(), StoreError> {
+    async fn insert(
+        &self,
+        client: &RegisteredClient,
+        software_limit: Option<u64>,
+    ) -> Result<(), StoreError> {
         let row = NewRow {
             client_id: client.client_id.to_string(),
             state: client.state.as_str(),
@@ -486,10 +555,12 @@ impl ClientStore for SqlStore {
             issued_at: client.issued_at,
             provider_state: self.seal(client)?,
             policy: client.policy.clone(),
-            software_id: client.metadata.software_id.clone(),
+            software_id: client.counted_software_id().map(str::to_owned),
             expires_at: client.expires_at,
             initial_access_token_id: client.initial_access_token_id.clone(),
+            vouched: vouched_json(client)?,
             updated_at: self.clock.now_unix(),
+            software_limit: software_limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
         };
         let (reply, answer) = oneshot::channel();
         self.inserts
@@ -497,8 +568,11 @@ impl ClientStore for SqlStore {
             .await
             .map_err(|_| StoreError::Write("the insert writer has stopped".into()))?;
         match answer.await {
-            Ok(Ok(true)) => Ok(()),
-            Ok(Ok(false)) => Err(StoreError::Duplicate(client.client_id.clone())),
+            Ok(Ok(Inserted::New)) => Ok(()),
+            Ok(Ok(Inserted::Duplicate)) => Err(StoreError::Duplicate(client.client_id.clone())),
+            Ok(Ok(Inserted::SoftwareFull)) => Err(StoreError::SoftwareFull(
+                client.counted_software_id().unwrap_or_default().to_owned(),
+            )),
             Ok(Err(reason)) => Err(StoreError::Write(reason)),
             Err(_) => Err(StoreError::Write(
                 "the insert writer dropped the request".into(),
@@ -600,18 +674,19 @@ impl ClientStore for SqlStore {
         let result = sqlx::query(
             "UPDATE clients SET metadata = $1, registration_token_hash = $2, \
              client_secret_hash = $3, client_secret_expires_at = $4, provider_state = $5, \
-             software_id = $6, updated_at = $7, lease_until = NULL, revision = revision + 1 \
-             WHERE client_id = $8 AND state = 'active' AND revision = $9",
+             software_id = $6, updated_at = $7, lease_until = NULL, revision = revision + 1, \
+             vouched = $10 WHERE client_id = $8 AND state = 'active' AND revision = $9",
         )
         .bind(metadata_json(client)?)
         .bind(client.registration_token.as_bytes())
         .bind(client.client_secret.as_ref().map(SecretHash::as_bytes))
         .bind(client.client_secret_expires_at)
         .bind(self.seal(client)?)
-        .bind(client.metadata.software_id.as_deref())
+        .bind(client.counted_software_id())
         .bind(self.clock.now_unix())
         .bind(client.client_id.as_str())
         .bind(client.revision)
+        .bind(vouched_json(client)?)
         .execute(&self.pool)
         .await?;
         Ok(result.rows_affected() == 1)
@@ -700,13 +775,11 @@ impl ClientStore for SqlStore {
     }
 
     async fn count_software(&self, software_id: &str) -> Result<u64, StoreError> {
-        let count: i64 = sqlx::query(
-            "SELECT COUNT(*) AS n FROM clients WHERE software_id = $1 AND state = 'active'",
-        )
-        .bind(software_id)
-        .fetch_one(&self.pool)
-        .await?
-        .try_get("n")?;
+        let count: i64 = sqlx::query(SOFTWARE_COUNT)
+            .bind(software_id)
+            .fetch_one(&self.pool)
+            .await?
+            .try_get("n")?;
         Ok(u64::try_from(count).unwrap_or(0))
     }
 

@@ -756,3 +756,41 @@ async fn registrations_are_capped_per_software_and_per_redirect_host() {
     );
     app.register(&body("other", "c.example.com")).await;
 }
+
+/// The per-software cap holds exactly however many registrations race, and
+/// counts registrations still pending at the provider.
+#[tokio::test]
+async fn the_software_cap_is_exact_under_concurrency_and_counts_pending_clients() {
+    let app = spawn_app_with("[policies.default]\nmax_clients_per_software_id = 3\n").await;
+    let body = json!({ "redirect_uris": ["https://app.example.com/cb"], "software_id": "racer" });
+    let racers: Vec<_> = (0..20)
+        .map(|_| {
+            let http = app.http.clone();
+            let url = app.url("/register");
+            let body = body.clone();
+            tokio::spawn(async move { http.post(url).json(&body).send().await.unwrap().status() })
+        })
+        .collect();
+    let mut created = 0;
+    for racer in racers {
+        created += usize::from(racer.await.unwrap() == StatusCode::CREATED);
+    }
+    assert_eq!(created, 3);
+
+    let fake = crate::support::hydra::HydraFake::start().await;
+    let app = spawn_app_with(&format!(
+        "[provider]\n{}\ntimeout = \"1s\"\nretries = 0\nreconcile_interval = \"0s\"\n\
+         [policies.default]\nmax_clients_per_software_id = 2\n",
+        crate::hydra::keys_for(&fake.base)
+    ))
+    .await;
+    fake.ledger
+        .queue_faults(&[crate::support::faults::Fault::CommitAndDrop]);
+    assert_eq!(
+        app.post_register(&body).await.status(),
+        StatusCode::SERVICE_UNAVAILABLE
+    );
+    app.register(&body).await;
+    let (error, _) = app.register_error(&body).await;
+    assert_eq!(error, "invalid_client_metadata", "the pending one counts");
+}

@@ -8,6 +8,8 @@ use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use serde_json::{Value, json};
 
+use dcr_gateway::clock::Clock;
+
 use crate::support::*;
 
 /// A signing key and its public JWK.
@@ -221,4 +223,108 @@ async fn a_required_statement_must_be_present() {
     s.app
         .register(&body_with(&s.ec.sign(&claims(INLINE_ISSUER, "other-app"))))
         .await;
+}
+
+/// What a statement vouched for is pinned to the registration: a replace
+/// without a new statement may leave those members out (they stay) but not
+/// change them; a replace with a new statement vouches anew.
+#[tokio::test]
+async fn vouched_claims_stay_pinned_on_replace() {
+    let s = setup("").await;
+    let client = s
+        .app
+        .register(&body_with(
+            &s.ec.sign(&claims(INLINE_ISSUER, "approved-app")),
+        ))
+        .await;
+    let token = token_of(&client);
+    let changed = update_body(
+        &client,
+        json!({ "redirect_uris": ["https://attacker.example.net/cb"], "software_id": "approved-app" }),
+    );
+    let (error, description) = error_of(
+        s.app.update(&client, Some(token), &changed).await,
+        reqwest::StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(error, "invalid_client_metadata");
+    assert!(description.contains("redirect_uris"), "{description}");
+    let other_software = update_body(&client, json!({ "software_id": "other-app" }));
+    let (error, _) = error_of(
+        s.app.update(&client, Some(token), &other_software).await,
+        reqwest::StatusCode::BAD_REQUEST,
+    )
+    .await;
+    assert_eq!(error, "invalid_client_metadata");
+    // Left out, they are kept; members the statement did not set may change.
+    let kept: Value = s
+        .app
+        .update(
+            &client,
+            Some(token),
+            &update_body(&client, json!({ "contacts": ["ops@example.com"] })),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        kept["redirect_uris"],
+        json!(["https://statement.example.com/cb"])
+    );
+    assert_eq!(kept["client_name"], "From the statement");
+    assert_eq!(kept["software_id"], "approved-app");
+    assert_eq!(kept["contacts"], json!(["ops@example.com"]));
+    // A new statement vouches for new values.
+    let mut renewed = claims(INLINE_ISSUER, "approved-app");
+    renewed["redirect_uris"] = json!(["https://moved.example.com/cb"]);
+    let mut body = update_body(&client, json!({}));
+    body["software_statement"] = json!(s.ec.sign(&renewed));
+    let moved: Value = s
+        .app
+        .update(&client, Some(token), &body)
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(
+        moved["redirect_uris"],
+        json!(["https://moved.example.com/cb"])
+    );
+}
+
+#[tokio::test]
+async fn a_statement_issued_in_the_future_is_refused() {
+    let s = setup("").await;
+    let mut future = claims(INLINE_ISSUER, "approved-app");
+    future["iat"] = json!(dcr_gateway::clock::SystemClock.now_unix() + 86_400);
+    refused(&s.app, &s.ec.sign(&future), "invalid_software_statement").await;
+}
+
+/// With statements required, a software_id the statement does not vouch
+/// for counts against nobody's cap, so nobody can spend a vendor's quota by
+/// writing its software_id into a body.
+#[tokio::test]
+async fn only_vouched_software_ids_count_when_statements_are_required() {
+    let s = setup("required = true\n[policies.default]\nmax_clients_per_software_id = 2\n").await;
+    // The inline issuer vouches only for listed software (a statement
+    // without a software_id breaks that rule): the remote one signs this.
+    let mut nameless = claims(REMOTE_ISSUER, "unused");
+    nameless.as_object_mut().unwrap().remove("software_id");
+    let unvouched = s.rsa.sign(&nameless);
+    for _ in 0..3 {
+        let mut body = body_with(&unvouched);
+        body["software_id"] = json!("approved-app");
+        s.app.register(&body).await;
+    }
+    let vouched = s.ec.sign(&claims(INLINE_ISSUER, "approved-app"));
+    for _ in 0..2 {
+        s.app.register(&body_with(&vouched)).await;
+    }
+    let (error, description) = s.app.register_error(&body_with(&vouched)).await;
+    assert_eq!(error, "invalid_client_metadata");
+    assert!(
+        description.contains("max_clients_per_software_id"),
+        "{description}"
+    );
 }

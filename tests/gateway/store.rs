@@ -37,6 +37,7 @@ fn client(id: &str, name: &str) -> RegisteredClient {
         initial_access_token_id: None,
         revision: 0,
         lease_until: None,
+        vouched: None,
     }
 }
 
@@ -61,10 +62,10 @@ async fn sqlite() -> (tempfile::TempDir, Arc<dyn ClientStore>) {
 async fn contract(store: Arc<dyn ClientStore>) {
     store.ping().await.unwrap();
     let a = client("a-client", "A");
-    store.insert(&a).await.unwrap();
+    store.insert(&a, None).await.unwrap();
     assert_eq!(store.get(&a.client_id).await.unwrap(), Some(a.clone()));
     assert!(matches!(
-        store.insert(&a).await,
+        store.insert(&a, None).await,
         Err(StoreError::Duplicate(id)) if id == a.client_id
     ));
     assert_eq!(store.get(&ClientId::new("missing")).await.unwrap(), None);
@@ -99,7 +100,7 @@ async fn contract(store: Arc<dyn ClientStore>) {
     assert_eq!(stored.metadata, changed.metadata);
 
     for id in ["c", "b", "d"] {
-        store.insert(&client(id, id)).await.unwrap();
+        store.insert(&client(id, id), None).await.unwrap();
     }
     let ids = |clients: Vec<RegisteredClient>| {
         clients
@@ -120,7 +121,7 @@ async fn contract(store: Arc<dyn ClientStore>) {
     // A pending row becomes active under the provider's id, with its state.
     let mut pending = client("provisional", "P");
     pending.state = ClientState::Pending;
-    store.insert(&pending).await.unwrap();
+    store.insert(&pending, None).await.unwrap();
     let now = i64::MAX;
     let stale = store
         .list_stale(ClientState::Pending, now, 10)
@@ -181,7 +182,7 @@ async fn contract(store: Arc<dyn ClientStore>) {
     let backend_state = ProviderState(json!({ "default_name": "dcr-adopting" }));
     let mut adopting = client("adopting", "Ad");
     adopting.state = ClientState::Pending;
-    store.insert(&adopting).await.unwrap();
+    store.insert(&adopting, None).await.unwrap();
     assert!(
         !store
             .claim_pending(&adopting.client_id, &ClientId::new("b"), &backend_state)
@@ -207,7 +208,7 @@ async fn contract(store: Arc<dyn ClientStore>) {
         let mut expiring = store.get(&ClientId::new(id)).await.unwrap().unwrap();
         expiring.expires_at = Some(10);
         store.remove(&expiring.client_id).await.unwrap();
-        store.insert(&expiring).await.unwrap();
+        store.insert(&expiring, None).await.unwrap();
     }
     assert_eq!(
         ids(store.list_expired(5, None, 10).await.unwrap()),
@@ -374,7 +375,7 @@ async fn both_stores_report_other_processes_changes() {
             .unwrap();
         let mut feed = watcher.change_feed().await.unwrap();
         let a = client("watched", "W");
-        writer.insert(&a).await.unwrap();
+        writer.insert(&a, None).await.unwrap();
         writer.update(&a).await.unwrap();
         writer.remove(&a.client_id).await.unwrap();
         for _ in 0..2 {
@@ -397,7 +398,7 @@ async fn sqlite_store_reopens_with_its_data_and_seals_provider_state() {
         let store = SqlStore::open(&url, 4, Arc::new(SystemClock), sealer())
             .await
             .unwrap();
-        store.insert(&a).await.unwrap();
+        store.insert(&a, None).await.unwrap();
     }
     let store = SqlStore::open(&url, 4, Arc::new(SystemClock), sealer())
         .await

@@ -87,7 +87,7 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
     let limits = if extra_toml.contains("[limits]") {
         ""
     } else {
-        "[limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\n"
+        "[limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\nauth_failures_per_ip = \"unlimited\"\n"
     };
     let toml = format!(
         "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n\
@@ -313,7 +313,7 @@ pub fn write_config_with_store(dir: &Path, port: u16, store_url: &str) -> PathBu
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
              [store]\nurl = \"{store_url}\"\n[cache]\nttl = \"10m\"\n[log]\nformat = \"json\"\n\
-             [limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\n"
+             [limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\nauth_failures_per_ip = \"unlimited\"\n"
         ),
     )
     .unwrap();
