@@ -21,7 +21,7 @@ use crate::domain::policy::Policy;
 use crate::domain::{
     ClientId, ClientMetadata, ClientSecret, ClientState, InitialAccessToken,
     InitialAccessTokenRecord, MetadataDocument, ProviderState, RegisteredClient,
-    RegistrationAccessToken, RegistrationError, SecretHash, VouchedClaims,
+    RedirectRules, RegistrationAccessToken, RegistrationError, SecretHash, VouchedClaims,
 };
 use crate::provider::{
     IdClaims, ListedClient, Presence, Provider, ProviderError, ProvisionRequest,
@@ -396,12 +396,16 @@ impl RegistrationService {
                 return Err(self.provider_error(error));
             }
         };
-        let secret = provisioned.client_secret.or(secret);
+        // Only a secret the provider holds is handed out.
+        let secret = provisioned.client_secret;
         let row = claims.row();
         let client = RegisteredClient {
             client_id: provisioned.client_id.unwrap_or_else(|| row.clone()),
             client_secret: secret.as_ref().map(ClientSecret::hash),
-            client_secret_expires_at: self.secret_expiry(secret.as_ref(), policy, now),
+            client_secret_expires_at: provisioned
+                .client_secret_expires_at
+                .unwrap_or_else(|| self.secret_expiry(secret.as_ref(), policy, now)),
+            metadata: as_held(pending.metadata, provisioned.held_metadata),
             provider_state: provisioned.state,
             state: ClientState::Active,
             ..pending
@@ -684,9 +688,9 @@ impl RegistrationService {
             claims: &claims,
         };
         let provisioned = self.bounded(self.provider.replace(&request)).await?;
+        // Only a secret the provider holds is handed out, and only when new.
         let new_secret = provisioned
             .client_secret
-            .or(generated)
             .filter(|s| metadata.needs_client_secret() && !is_current(&current, s));
         let (client_secret, expires_at) = match (&new_secret, metadata.needs_client_secret()) {
             (Some(secret), _) => (
@@ -700,9 +704,9 @@ impl RegistrationService {
             (None, false) => (None, 0),
         };
         let client = RegisteredClient {
-            metadata,
+            client_secret_expires_at: provisioned.client_secret_expires_at.unwrap_or(expires_at),
+            metadata: as_held(metadata, provisioned.held_metadata),
             client_secret,
-            client_secret_expires_at: expires_at,
             provider_state: provisioned.state.or(current.provider_state.clone()),
             ..current
         };
@@ -1454,6 +1458,32 @@ fn check_update_members(
         }
     }
     Ok(())
+}
+
+/// `metadata` as the provider holds it: the members it answered with
+/// replace what was sent (the rest is the gateway's to keep). Should the
+/// provider's values not make valid metadata, what was registered stays,
+/// and the log says so.
+fn as_held(metadata: ClientMetadata, held: Option<Map<String, Value>>) -> ClientMetadata {
+    let Some(held) = held else {
+        return metadata;
+    };
+    let Ok(Value::Object(mut document)) = serde_json::to_value(metadata.to_document()) else {
+        return metadata;
+    };
+    document.extend(held);
+    let read = serde_json::from_value::<MetadataDocument>(Value::Object(document))
+        .map_err(|e| e.to_string())
+        .and_then(|document| {
+            ClientMetadata::validate(document, RedirectRules::PERMISSIVE).map_err(|e| e.to_string())
+        });
+    match read {
+        Ok(held) => held,
+        Err(error) => {
+            tracing::warn!(%error, "the provider's metadata is not valid; the registered metadata is kept");
+            metadata
+        }
+    }
 }
 
 fn is_current(client: &RegisteredClient, secret: &ClientSecret) -> bool {

@@ -258,7 +258,9 @@ impl Provider for BillForward {
             .await;
         let outcome = sent.and_then(|answer| {
             if answer.status.is_success() {
-                answer.json::<Envelope>().map(|_| Provisioned::default())
+                answer
+                    .json::<Envelope>()
+                    .map(|_| Provisioned::keeping_secret_of(request))
             } else {
                 Err(answer.failure())
             }
@@ -266,7 +268,7 @@ impl Provider for BillForward {
         match outcome {
             Err(lost @ ProviderError::Indeterminate(_)) => {
                 match self.get(request.client_id).await {
-                    Ok(Some(_)) => Ok(Provisioned::default()),
+                    Ok(Some(_)) => Ok(Provisioned::keeping_secret_of(request)),
                     _ => Err(lost),
                 }
             }
@@ -280,7 +282,7 @@ impl Provider for BillForward {
     /// (RFC 7592 lets an update issue a new secret) rather than a blank one.
     async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         let (secret, issued) = match request.client_secret {
-            Some(secret) => (secret.expose().to_owned(), None),
+            Some(secret) => (secret.expose().to_owned(), Some(secret.clone())),
             None => {
                 let record = self.get(request.client_id).await?.ok_or_else(|| {
                     ProviderError::NotFound(format!(

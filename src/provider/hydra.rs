@@ -201,14 +201,17 @@ impl Hydra {
     /// gateway chose the id (and the secret), so a create that finds the
     /// client already there (409) found an earlier attempt of its own.
     /// A 404 to a replace means the client is gone.
+    /// Hydra keeps the secret the gateway sent, and its current one when
+    /// none was sent.
     async fn write(
         &self,
         request: RequestBuilder,
+        provision: &ProvisionRequest<'_>,
         replace: bool,
     ) -> Result<Provisioned, ProviderError> {
         let answer = self.http.call(request, Repeat::Safe).await?;
         if answer.status == StatusCode::CONFLICT {
-            return Ok(Provisioned::default());
+            return Ok(Provisioned::keeping_secret_of(provision));
         }
         if !answer.status.is_success() {
             return Err(if replace {
@@ -218,7 +221,7 @@ impl Hydra {
             });
         }
         answer.json::<HydraAnswer>()?;
-        Ok(Provisioned::default())
+        Ok(Provisioned::keeping_secret_of(provision))
     }
 }
 
@@ -252,6 +255,7 @@ impl Provider for Hydra {
         let body = self.body(request)?;
         self.write(
             self.http.client().post(&self.clients_url).json(&body),
+            request,
             false,
         )
         .await
@@ -264,6 +268,7 @@ impl Provider for Hydra {
                 .client()
                 .put(self.client_url(request.client_id))
                 .json(&body),
+            request,
             true,
         )
         .await

@@ -22,12 +22,12 @@ impl Provider for LocalRegistry {
         true
     }
 
-    async fn create(&self, _request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
-        Ok(Provisioned::default())
+    async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
+        Ok(Provisioned::keeping_secret_of(request))
     }
 
-    async fn replace(&self, _request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
-        Ok(Provisioned::default())
+    async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
+        Ok(Provisioned::keeping_secret_of(request))
     }
 
     async fn delete(

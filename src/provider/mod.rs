@@ -141,10 +141,29 @@ pub struct ListedClient {
 pub struct Provisioned {
     /// The provider's identifier, when it chose its own.
     pub client_id: Option<ClientId>,
-    /// A secret the provider generated or rotated, to hand to the app.
+    /// The secret the provider holds now, when this call set or showed it:
+    /// the only secret the app is ever handed.
     pub client_secret: Option<ClientSecret>,
+    /// When that secret expires (seconds since the epoch, 0 never), where
+    /// the provider says.
+    pub client_secret_expires_at: Option<i64>,
+    /// Metadata members as the provider holds them, where it answered with
+    /// its own values (an RFC 7591 server may substitute requested values,
+    /// §3.2.1): the app is told these.
+    pub held_metadata: Option<serde_json::Map<String, Value>>,
     /// State the backend wants kept (replaces the old state when `Some`).
     pub state: Option<ProviderState>,
+}
+
+impl Provisioned {
+    /// A provider that took the gateway's own secret, if it sent one.
+    #[must_use]
+    pub fn keeping_secret_of(request: &ProvisionRequest<'_>) -> Self {
+        Self {
+            client_secret: request.client_secret.cloned(),
+            ..Self::default()
+        }
+    }
 }
 
 /// What a provider held of a client whose creation was never confirmed.

@@ -231,6 +231,7 @@ impl Okta {
             client_secret: shown_secret(with_secret, client.client_secret)?,
             client_id: Some(ClientId::new(client.client_id)),
             state: Some(state(default_name)?),
+            ..Provisioned::default()
         })
     }
 
@@ -356,6 +357,7 @@ impl Okta {
                 client_id: Some(id),
                 client_secret,
                 state: Some(state(default_name.to_owned())?),
+                ..Provisioned::default()
             }));
         }
         Ok(None)
@@ -605,6 +607,7 @@ impl Provider for Okta {
             client_id: None,
             client_secret,
             state: Some(state(default_name)?),
+            ..Provisioned::default()
         })
     }
 

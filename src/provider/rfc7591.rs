@@ -3,7 +3,9 @@
 //! rest) to manage it, and hands the app a token of its own.
 //!
 //! The upstream chooses the client id and secret; the app receives both, since
-//! it authenticates at the upstream's token endpoint. RFC 7591 has no listing,
+//! it authenticates at the upstream's token endpoint. The upstream may
+//! substitute requested values (RFC 7591 §3.2.1): the app is told what the
+//! upstream holds, its metadata and its secret's expiry. RFC 7591 has no listing,
 //! so drift can only be checked client by client, and a create whose answer
 //! was lost leaves no handle to find it again: reconcile reports such a row as
 //! a possible orphan at the upstream.
@@ -53,14 +55,22 @@ struct Management {
     registration_client_uri: String,
 }
 
-/// The members of a client information response the gateway needs.
+/// The members of a client information response the gateway needs, and
+/// the metadata as the upstream holds it.
 #[derive(Debug, Deserialize)]
 struct UpstreamClient {
     client_id: String,
     client_secret: Option<String>,
+    client_secret_expires_at: Option<i64>,
     registration_access_token: Option<String>,
     registration_client_uri: Option<String>,
+    #[serde(flatten)]
+    metadata: serde_json::Map<String, Value>,
 }
+
+/// Members of a client information response that are the server's own
+/// (RFC 7591 §3.2.1, RFC 7592 §3), not client metadata.
+const SERVER_MEMBERS: [&str; 2] = ["client_id_issued_at", "software_statement"];
 
 impl Rfc7591 {
     /// Builds the backend.
@@ -90,9 +100,13 @@ impl Rfc7591 {
             })?),
             _ => None,
         };
+        let mut held = client.metadata;
+        held.retain(|member, _| !SERVER_MEMBERS.contains(&member.as_str()));
         Ok(Provisioned {
             client_id: Some(ClientId::new(client.client_id)),
             client_secret: client.client_secret.map(ClientSecret::presented),
+            client_secret_expires_at: client.client_secret_expires_at,
+            held_metadata: Some(held),
             state,
         })
     }

@@ -262,6 +262,7 @@ impl Zendesk {
             client_id: None,
             client_secret,
             state: Some(state(id)?),
+            ..Provisioned::default()
         })
     }
 }
@@ -332,6 +333,7 @@ impl Provider for Zendesk {
                 client_id: None,
                 client_secret: shown_secret(request.metadata.needs_client_secret(), client.secret)?,
                 state: Some(state(client.id)?),
+                ..Provisioned::default()
             })
         });
         match outcome {

@@ -146,3 +146,91 @@ async fn a_client_deleted_upstream_answers_invalid_token_to_updates() {
     assert_eq!(removed.status(), StatusCode::NO_CONTENT);
     assert_missing_at_provider_reads_as_gone(&app, &client).await;
 }
+
+/// An RFC 7591 server that substitutes values (§3.2.1): it registers with a
+/// secret of its own and a narrower scope, and answers replaces without
+/// showing the secret but with a new expiry for it.
+async fn substituting_upstream() -> String {
+    use axum::routing::{post, put};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let uri = format!("{base}/reg/c1");
+    let router = axum::Router::new()
+        .route(
+            "/reg",
+            post(move |axum::Json(sent): axum::Json<Value>| {
+                let uri = uri.clone();
+                async move {
+                    let mut held = sent;
+                    held["client_id"] = json!("c1");
+                    held["client_secret"] = json!("the-upstream-secret");
+                    held["client_secret_expires_at"] = json!(4_000_000_000_i64);
+                    held["scope"] = json!("openid");
+                    held["registration_access_token"] = json!("upstream-token");
+                    held["registration_client_uri"] = json!(uri);
+                    (StatusCode::CREATED, axum::Json(held))
+                }
+            }),
+        )
+        .route(
+            "/reg/c1",
+            put(|axum::Json(sent): axum::Json<Value>| async move {
+                let mut held = sent;
+                held["client_secret_expires_at"] = json!(4_100_000_000_i64);
+                held["scope"] = json!("openid");
+                axum::Json(held)
+            }),
+        );
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    base
+}
+
+/// The app is handed only a secret the upstream holds, and is told the
+/// values the upstream substituted.
+#[tokio::test]
+async fn the_app_is_told_what_the_upstream_holds() {
+    let base = substituting_upstream().await;
+    let app = spawn_app_with(&format!(
+        "[provider]\nkind = \"rfc7591\"\nissuer = \"{base}\"\nregistration_endpoint = \"{base}/reg\"\n\
+         timeout = \"5s\"\nreconcile_interval = \"0s\"\n\
+         [policies.default]\nclient_secret_lifetime = \"1h\"\n"
+    ))
+    .await;
+    let client = app
+        .register(&json!({
+            "redirect_uris": ["https://app.example.com/cb"],
+            "scope": "openid profile email",
+        }))
+        .await;
+    assert_eq!(client["client_secret"], "the-upstream-secret");
+    assert_eq!(client["client_secret_expires_at"], 4_000_000_000_i64);
+    assert_eq!(client["scope"], "openid", "the upstream's scope");
+    // The gateway's own secret lifetime is past: a replace would renew the
+    // secret, but the upstream keeps its own and does not show it, so the
+    // app is handed none.
+    app.clock.advance(std::time::Duration::from_secs(7200));
+    let replaced: Value = app
+        .update(
+            &client,
+            Some(token_of(&client)),
+            &update_body(
+                &client,
+                json!({ "redirect_uris": ["https://app.example.com/cb"], "scope": "openid profile" }),
+            ),
+        )
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert!(replaced.get("client_secret").is_none(), "{replaced}");
+    assert_eq!(replaced["client_secret_expires_at"], 4_100_000_000_i64);
+    assert_eq!(replaced["scope"], "openid");
+    let read: Value = app
+        .read(&client, Some(token_of(&client)))
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(read["scope"], "openid");
+    assert_eq!(read["client_secret_expires_at"], 4_100_000_000_i64);
+}
