@@ -6,8 +6,11 @@ use std::net::IpAddr;
 /// One audited action.
 #[derive(Debug, Default)]
 pub struct AuditEvent<'a> {
-    /// What was attempted: `register`, `read`, `replace`, `delete`, `expire`,
-    /// `rotate_secret`, `rate_limited`.
+    /// What was attempted: `register`, `read`, `replace`, `delete`,
+    /// `operator_delete`, `expire`, `reconcile_delete` (an abandoned
+    /// registration, an interrupted delete or an orphan of the gateway's),
+    /// `rotate_secret`, or a rate limit's name (`register`, `manage`,
+    /// `auth_failures`).
     pub action: &'a str,
     /// `success`, or the RFC error code it ended in.
     pub outcome: &'a str,

@@ -15,3 +15,53 @@ pub fn with_causes(error: &dyn Error) -> String {
     }
     text
 }
+
+/// Runs shorter than this are left alone: ids and words, not secrets.
+const SECRET_MIN_LEN: usize = 24;
+
+/// `text` with every run that looks like a secret (at least 24 characters
+/// of the token alphabets: letters, digits, `-._~+/=`, mixing letters and
+/// digits) replaced by `[redacted]`. For provider messages that may quote
+/// a secret or a token back.
+#[must_use]
+pub fn redact_secrets(text: &str) -> String {
+    let token = |c: char| c.is_ascii_alphanumeric() || "-._~+/=".contains(c);
+    let mut out = String::with_capacity(text.len());
+    let mut run = String::new();
+    let flush = |run: &mut String, out: &mut String| {
+        let secret = run.len() >= SECRET_MIN_LEN
+            && run.chars().any(|c| c.is_ascii_digit())
+            && run.chars().any(|c| c.is_ascii_alphabetic());
+        out.push_str(if secret { "[redacted]" } else { run });
+        run.clear();
+    };
+    for c in text.chars() {
+        if token(c) {
+            run.push(c);
+        } else {
+            flush(&mut run, &mut out);
+            out.push(c);
+        }
+    }
+    flush(&mut run, &mut out);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn secrets_are_redacted_and_words_kept() {
+        let text = "client_secret 'x7Kq_9pLmN3vB8cR2tY6wZ1aS4dF0gHj' is too weak for client 0oa1b2c3d4e5f6g7h8i9";
+        let redacted = redact_secrets(text);
+        assert_eq!(
+            redacted,
+            "client_secret '[redacted]' is too weak for client 0oa1b2c3d4e5f6g7h8i9"
+        );
+        assert_eq!(
+            redact_secrets("https://app.example.com/callback is not allowed"),
+            "https://app.example.com/callback is not allowed"
+        );
+    }
+}

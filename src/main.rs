@@ -190,17 +190,22 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 }
 
 /// The registration service over the configured store and provider, for the
-/// operator commands (the same one the HTTP routes use).
+/// operator commands (the same one the HTTP routes use). Their audit events
+/// (and warnings) go to stderr, like the server's; stdout stays the
+/// command's own.
 async fn service(config: &Config) -> Result<Arc<RegistrationService>, String> {
+    init_logging(&config.log, Some("warn,audit=info"));
     app::build_gateway(config, Arc::new(SystemClock))
         .await
         .map(|gateway| gateway.service)
         .map_err(|e| e.to_string())
 }
 
-fn init_logging(log: &LogConfig) {
+/// Logs to stderr as `log` says; `filter` replaces the configured filter
+/// (`RUST_LOG` wins over both).
+fn init_logging(log: &LogConfig, filter: Option<&str>) {
     let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(&log.filter))
+        .or_else(|_| EnvFilter::try_new(filter.unwrap_or(&log.filter)))
         .unwrap_or_else(|_| EnvFilter::new("info"));
     // Colour only for a person at a terminal: a file, a pipe or journald
     // gets plain text.
@@ -220,7 +225,7 @@ fn init_logging(log: &LogConfig) {
 
 async fn serve(path: Option<&Path>) -> Result<(), String> {
     let config = load(path)?;
-    init_logging(&config.log);
+    init_logging(&config.log, None);
     let service = app::build_gateway(&config, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?

@@ -20,8 +20,8 @@ use crate::domain::client::counted_software_id;
 use crate::domain::policy::Policy;
 use crate::domain::{
     ClientId, ClientMetadata, ClientSecret, ClientState, InitialAccessToken,
-    InitialAccessTokenRecord, MetadataDocument, ProviderState, RegisteredClient,
-    RedirectRules, RegistrationAccessToken, RegistrationError, SecretHash, VouchedClaims,
+    InitialAccessTokenRecord, MetadataDocument, ProviderState, RedirectRules, RegisteredClient,
+    RegistrationAccessToken, RegistrationError, SecretHash, VouchedClaims,
 };
 use crate::provider::{
     IdClaims, ListedClient, Presence, Provider, ProviderError, ProvisionRequest,
@@ -954,6 +954,12 @@ impl RegistrationService {
             )
             .await?;
         for (id, presence) in resolved {
+            let outcome = match presence {
+                Presence::Present => "deleted_at_provider",
+                Presence::Absent => "never_created",
+                Presence::Unknown => "possible_orphan",
+            };
+            audit_reconcile(&id, outcome);
             report.record_pending(&id, presence);
         }
         let deleted = self
@@ -975,6 +981,9 @@ impl RegistrationService {
             )
             .await?;
         report.deletions_completed = deleted.into_iter().map(|(id, _)| id).collect();
+        for id in &report.deletions_completed {
+            audit_reconcile(id, "deletion_completed");
+        }
         self.resend_lapsed_replaces(now, &mut report).await?;
         self.compare_with_provider(cutoff, &mut report).await?;
         for (kind, count) in [
@@ -1144,7 +1153,7 @@ impl RegistrationService {
                     return Ok(None);
                 }
                 self.bounded(self.provider.delete(&client.id, None)).await?;
-                tracing::warn!(client_id = %client.id, "deleted an orphan of the gateway's at the provider");
+                audit_reconcile(&client.id, "orphan_deleted");
                 Ok(Some(true))
             }
             Some(true) => Ok(None),
@@ -1394,22 +1403,33 @@ impl RegistrationService {
         }
     }
 
+    /// A provider failure as the app is told it: in the gateway's own
+    /// words. What the provider said goes to the log.
     fn provider_error(&self, error: ProviderError) -> RegistrationError {
+        let provider = self.provider.name();
         match error {
             ProviderError::Rejected(reason) => RegistrationError::InvalidClientMetadata(format!(
-                "the {} provider refused the client: {reason}",
-                self.provider.name()
+                "the {provider} provider cannot hold this client: {reason}"
             )),
+            ProviderError::Refused { status, detail } => {
+                tracing::warn!(provider, status, %detail, "the provider refused a client");
+                RegistrationError::InvalidClientMetadata(format!(
+                    "the {provider} provider refused this client (HTTP {status}); the gateway's \
+                     log holds its reason under this request's x-request-id"
+                ))
+            }
             ProviderError::Unavailable {
                 reason,
                 retry_after_secs,
-            } => RegistrationError::TemporarilyUnavailable {
-                reason: format!(
-                    "the {} provider is unavailable: {reason}",
-                    self.provider.name()
-                ),
-                retry_after_secs,
-            },
+            } => {
+                tracing::warn!(provider, %reason, "the provider is unavailable");
+                RegistrationError::TemporarilyUnavailable {
+                    reason: format!(
+                        "the {provider} provider is unavailable; retry in {retry_after_secs} s"
+                    ),
+                    retry_after_secs,
+                }
+            }
             ProviderError::NotFound(reason) => {
                 // RFC 7592 §2: a client that does not exist is answered 401. The
                 // row stays for the operator; reconcile reports it as missing.
@@ -1458,6 +1478,16 @@ fn check_update_members(
         }
     }
     Ok(())
+}
+
+/// Audits a deletion reconcile made.
+fn audit_reconcile(client_id: &ClientId, outcome: &str) {
+    audit::record(&AuditEvent {
+        action: "reconcile_delete",
+        outcome,
+        client_id: Some(client_id.as_str()),
+        ..AuditEvent::default()
+    });
 }
 
 /// `metadata` as the provider holds it: the members it answered with

@@ -20,7 +20,7 @@ use url::Url;
 
 use super::breaker::{Breaker, BreakerSettings};
 use super::{Credential, ProviderError};
-use crate::error_text::with_causes;
+use crate::error_text::{redact_secrets, with_causes};
 use crate::http_body::read_capped;
 
 /// Largest provider answer read, in bytes.
@@ -387,7 +387,10 @@ impl Answer {
             };
         }
         if status.is_client_error() {
-            return ProviderError::Rejected(self.reason());
+            return ProviderError::Refused {
+                status: status.as_u16(),
+                detail: self.reason(),
+            };
         }
         ProviderError::Indeterminate(format!("HTTP {status}: {}", self.reason()))
     }
@@ -404,9 +407,14 @@ impl Answer {
     }
 
     /// The provider's own words for an error, from the common JSON error
-    /// shapes, or the start of the body.
+    /// shapes, or the start of the body, with anything that looks like a
+    /// secret redacted: for the log, never for the app.
     #[must_use]
     pub fn reason(&self) -> String {
+        redact_secrets(&self.raw_reason())
+    }
+
+    fn raw_reason(&self) -> String {
         if let Ok(Value::Object(body)) = serde_json::from_slice::<Value>(&self.body) {
             let text = |key: &str| body.get(key).and_then(Value::as_str).map(str::to_owned);
             let mut parts: Vec<String> = [
@@ -508,6 +516,7 @@ impl DiscoveryCache {
             .await
             .map_err(|e: Arc<ProviderError>| match &*e {
                 ProviderError::Rejected(m)
+                | ProviderError::Refused { detail: m, .. }
                 | ProviderError::Indeterminate(m)
                 | ProviderError::NotFound(m) => ProviderError::Unavailable {
                     reason: format!("discovery document: {m}"),
@@ -630,11 +639,11 @@ mod tests {
         ));
         assert!(matches!(
             read(chain(vec![failed(503), Ok(answer(400))])),
-            Err(ProviderError::Rejected(_))
+            Err(ProviderError::Refused { status: 400, .. })
         ));
         assert!(matches!(
             read(chain(vec![Ok(answer(404))])),
-            Err(ProviderError::Rejected(_))
+            Err(ProviderError::Refused { status: 404, .. })
         ));
     }
 

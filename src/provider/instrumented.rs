@@ -22,6 +22,7 @@ impl Instrumented {
         let outcome = match result {
             Ok(_) => "ok",
             Err(ProviderError::Rejected(_)) => "rejected",
+            Err(ProviderError::Refused { .. }) => "refused",
             Err(ProviderError::Unavailable { .. }) => "unavailable",
             Err(ProviderError::Indeterminate(_)) => "indeterminate",
             Err(ProviderError::NotFound(_)) => "not_found",

@@ -180,11 +180,22 @@ pub enum Presence {
 /// Why a provider call failed, classified by what the caller can do about it.
 #[derive(Debug, thiserror::Error)]
 pub enum ProviderError {
-    /// The provider refused the request; nothing changed there. The app must
-    /// change its request.
+    /// The gateway will not send the request: the provider cannot hold what
+    /// it asks for (in the gateway's own words, fit for the app).
     #[error("refused: {0}")]
     Rejected(String),
-    /// The provider did not act (down, or rate limiting); nothing changed there.
+    /// The provider refused the request (a 4xx); nothing changed there. The
+    /// app must change its request. `detail` is the provider's own text, for
+    /// the log only.
+    #[error("refused by the provider (HTTP {status}): {detail}")]
+    Refused {
+        /// The provider's status code.
+        status: u16,
+        /// The provider's reason, secrets redacted.
+        detail: String,
+    },
+    /// The provider did not act (down, or rate limiting); nothing changed
+    /// there. `reason` may quote the provider: it is for the log only.
     #[error("unavailable: {reason}")]
     Unavailable {
         /// What happened, in words.

@@ -548,7 +548,7 @@ async fn every_action_is_audited_and_no_secret_reaches_the_log() {
     let port = free_port();
     let config = write_config(dir.path(), port);
     let log = dir.path().join("gateway.log");
-    let server = ServerProcess::start_logging(&config, port, Some(&log)).await;
+    let server = ServerProcess::start_logging(&config, port, Some(&log), "info").await;
     let http = reqwest::Client::new();
     let base = server.base.clone();
     let client: Value = http
@@ -793,4 +793,87 @@ async fn the_software_cap_is_exact_under_concurrency_and_counts_pending_clients(
     app.register(&body).await;
     let (error, _) = app.register_error(&body).await;
     assert_eq!(error, "invalid_client_metadata", "the pending one counts");
+}
+
+/// Through a provider back end, at debug level: no secret, token or
+/// provider credential reaches the log, not even one the provider quotes
+/// back in a refusal; operator deletes are audited like app deletes.
+// The CLI runs as a blocking child process while the Hydra fake answers it
+// from this test's runtime: it needs a second thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_secret_reaches_the_log_through_a_provider_at_debug_level() {
+    let fake = crate::support::hydra::HydraFake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let api_key = "ory_pat_9f8e7d6c5b4a39281706f5e4d3c2b1a0";
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[provider]\n{}\napi_key = \"{api_key}\"\ntimeout = \"2s\"\nretries = 0\n\
+         reconcile_interval = \"0s\"\n",
+        crate::hydra::keys_for(&fake.base)
+    ));
+    std::fs::write(&config, text).unwrap();
+    let log = dir.path().join("gateway.log");
+    let server = ServerProcess::start_logging(&config, port, Some(&log), "debug").await;
+    let http = reqwest::Client::new();
+    let client: Value = http
+        .post(format!("{}/register", server.base))
+        .json(&web_client())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let secret = client["client_secret"].as_str().unwrap().to_owned();
+    let token = token_of(&client).to_owned();
+    http.get(uri_of(&client))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    // Hydra refuses the replace and quotes the secret back.
+    fake.reject_next(&format!("client_secret {secret} is weak"));
+    let refused = http
+        .put(uri_of(&client))
+        .bearer_auth(&token)
+        .json(&update_body(&client, web_client()))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    let description = refused.text().await.unwrap();
+    assert!(!description.contains(&secret), "{description}");
+    let config = config.to_str().unwrap();
+    // An operator deletes the client.
+    let (ok, _, stderr) = run_cli(&["clients", "delete", id_of(&client), "--config", config]);
+    assert!(ok, "{stderr}");
+    let other: Value = http
+        .post(format!("{}/register", server.base))
+        .json(&web_client())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    drop(server);
+    let log_text = std::fs::read_to_string(&log).unwrap();
+    assert!(log_text.contains("DEBUG"), "the log is at debug level");
+    for secret in [secret.as_str(), token.as_str(), api_key] {
+        assert!(!log_text.contains(secret), "a secret reached the log");
+    }
+    assert!(
+        log_text.contains("[redacted]"),
+        "Hydra's quote was redacted"
+    );
+    // The CLI's own audit events go to its stderr.
+    let deleted = std::process::Command::new(binary())
+        .args(["clients", "delete", id_of(&other), "--config", config])
+        .output()
+        .unwrap();
+    let audit = String::from_utf8_lossy(&deleted.stderr);
+    assert!(audit.contains("operator_delete"), "{audit}");
+    assert!(!audit.contains(secret.as_str()));
 }

@@ -340,7 +340,7 @@ async fn a_log_written_to_a_file_has_no_escape_sequences() {
             .replace("format = \"json\"", &format!("format = \"{format}\""));
         std::fs::write(&config, text).unwrap();
         let log = dir.path().join("gateway.log");
-        let server = ServerProcess::start_logging(&config, port, Some(&log)).await;
+        let server = ServerProcess::start_logging(&config, port, Some(&log), "info").await;
         let response = reqwest::Client::new()
             .post(format!("{}/register", server.base))
             .json(&web_client())

@@ -277,8 +277,16 @@ async fn the_janitor_goes_past_a_client_whose_delete_fails() {
     app.clock.advance(Duration::from_secs(3600));
     // Hydra refuses the first delete for now.
     fake.ledger.queue_faults(&[Fault::RateLimited]);
-    let removed = app.service.expire_clients().await.unwrap();
+    let (removed, events) = audited(app.service.expire_clients()).await;
+    let removed = removed.unwrap();
     assert_eq!(removed.len(), 2, "the other two went");
+    let outcomes: Vec<&str> = events
+        .iter()
+        .filter(|e| e["action"] == "expire")
+        .filter_map(|e| e["outcome"].as_str())
+        .collect();
+    assert_eq!(outcomes.len(), 3, "every expiry is audited: {events:?}");
+    assert_eq!(outcomes.iter().filter(|o| **o == "success").count(), 2);
     let left = app.rows().await;
     assert_eq!(left.len(), 1);
     assert_eq!(
@@ -290,6 +298,29 @@ async fn the_janitor_goes_past_a_client_whose_delete_fails() {
     assert_eq!(removed.len(), 1, "the next run takes it");
     assert!(fake.client_ids().is_empty());
     fake.ledger.assert_clean("Hydra");
+}
+
+/// Every deletion reconcile makes is audited like an app's delete.
+#[tokio::test]
+async fn reconcile_deletions_are_audited() {
+    let fake = HydraFake::start().await;
+    let app = hydra_gateway(&fake, "").await;
+    let pending = fake.client_ids();
+    fake.ledger.queue_faults(&[Fault::CommitAndDrop]);
+    app.post_register(&web_client()).await;
+    let made: Vec<String> = fake
+        .client_ids()
+        .into_iter()
+        .filter(|id| !pending.contains(id))
+        .collect();
+    let (report, events) = audited(app.reconcile()).await;
+    assert_eq!(report.abandoned_removed_at_provider.len(), 1);
+    let event = events
+        .iter()
+        .find(|e| e["action"] == "reconcile_delete")
+        .unwrap_or_else(|| panic!("no reconcile_delete event in {events:?}"));
+    assert_eq!(event["client_id"], made[0]);
+    assert_eq!(event["outcome"], "deleted_at_provider");
 }
 
 #[tokio::test]

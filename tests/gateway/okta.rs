@@ -396,7 +396,10 @@ async fn a_credential_okta_refuses_is_an_outage_not_the_apps_fault() {
     let response = app.post_register(&web_client()).await;
     let (error, description) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
     assert_eq!(error, "temporarily_unavailable");
-    assert!(description.contains("credential"), "{description}");
+    assert!(
+        description.contains("okta provider is unavailable"),
+        "{description}"
+    );
     assert!(app.rows().await.is_empty());
     assert_eq!(
         fake.ledger.violations().len(),

@@ -147,15 +147,40 @@ async fn every_answer_carries_a_request_id() {
     assert_eq!(response.headers()["x-request-id"], "caller-chosen-id");
 }
 
+/// The metrics recorder is one per process: this runs the binary, so that
+/// no other test writes to what it reads, and checks exact counts.
 #[tokio::test]
 async fn metrics_cover_requests_provider_calls_and_the_cache() {
-    let app = spawn_app().await;
-    let client = app.register(&web_client()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let server = ServerProcess::start(&write_config(dir.path(), port), port).await;
+    let http = reqwest::Client::new();
+    let client: Value = http
+        .post(format!("{}/register", server.base))
+        .json(&web_client())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     for _ in 0..2 {
-        app.read(&client, Some(token_of(&client))).await;
+        http.get(uri_of(&client))
+            .bearer_auth(token_of(&client))
+            .send()
+            .await
+            .unwrap();
     }
-    app.delete(&client, Some(token_of(&client))).await;
-    let response = app.http.get(app.url("/metrics")).send().await.unwrap();
+    http.delete(uri_of(&client))
+        .bearer_auth(token_of(&client))
+        .send()
+        .await
+        .unwrap();
+    let response = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap();
     assert!(
         response.headers()["content-type"]
             .to_str()
@@ -164,12 +189,14 @@ async fn metrics_cover_requests_provider_calls_and_the_cache() {
     );
     let text = response.text().await.unwrap();
     for needle in [
-        r#"dcr_http_requests_total{route="/register",method="POST",status="201"}"#,
-        r#"dcr_http_requests_total{route="/register/{client_id}",method="GET",status="200"}"#,
+        r#"dcr_http_requests_total{route="/register",method="POST",status="201"} 1"#,
+        r#"dcr_http_requests_total{route="/register/{client_id}",method="GET",status="200"} 2"#,
+        r#"dcr_http_requests_total{route="/register/{client_id}",method="DELETE",status="204"} 1"#,
         r#"dcr_http_request_duration_seconds_bucket{route="/register",method="POST",le="#,
-        r#"dcr_provider_calls_total{provider="local",operation="delete",outcome="ok"}"#,
-        "dcr_cache_hits_total",
-        "dcr_cache_misses_total",
+        r#"dcr_provider_calls_total{provider="local",operation="delete",outcome="ok"} 1"#,
+        // The first read misses, the second and the delete's token check hit.
+        "dcr_cache_misses_total 1",
+        "dcr_cache_hits_total 2",
     ] {
         assert!(
             text.contains(needle),

@@ -343,11 +343,12 @@ pub struct ServerProcess {
 
 impl ServerProcess {
     pub async fn start(config: &Path, port: u16) -> Self {
-        Self::start_logging(config, port, None).await
+        Self::start_logging(config, port, None, "info").await
     }
 
-    /// Starts the server with its log (stderr) written to `log`.
-    pub async fn start_logging(config: &Path, port: u16, log: Option<&Path>) -> Self {
+    /// Starts the server with its log (stderr), filtered by `filter`
+    /// (`RUST_LOG`), written to `log`.
+    pub async fn start_logging(config: &Path, port: u16, log: Option<&Path>, filter: &str) -> Self {
         let stderr = match log {
             Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
             None => Stdio::null(),
@@ -355,7 +356,7 @@ impl ServerProcess {
         let child = Command::new(binary())
             .args(["serve", "--config"])
             .arg(config)
-            .env("RUST_LOG", "info")
+            .env("RUST_LOG", filter)
             .stdout(Stdio::null())
             .stderr(stderr)
             .spawn()
@@ -442,4 +443,36 @@ pub async fn https_document_server(dir: &Path, body: Value) -> (SocketAddr, Path
     });
     tokio::spawn(axum_server::from_tcp_rustls(listener, tls).serve(router.into_make_service()));
     (addr, ca_path)
+}
+
+/// Runs `future` with the audit events it records captured: what it
+/// returned, and each event as JSON.
+pub async fn audited<T>(future: impl std::future::Future<Output = T>) -> (T, Vec<Value>) {
+    use tracing::instrument::WithSubscriber;
+    #[derive(Clone, Default)]
+    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+    let lines = Lines::default();
+    let writer = lines.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .json()
+        .flatten_event(true)
+        .with_env_filter("audit=info")
+        .with_writer(move || writer.clone())
+        .finish();
+    let output = future.with_subscriber(subscriber).await;
+    let text = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+    let events = text
+        .lines()
+        .filter_map(|line| serde_json::from_str(line).ok())
+        .collect();
+    (output, events)
 }
