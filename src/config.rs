@@ -14,6 +14,7 @@ use serde::{Deserialize, Serialize};
 use url::Url;
 
 use crate::domain::policy::{HostPattern, Policy, is_response_type};
+use crate::domain::uri::parse_scheme;
 use crate::domain::values::{AuthMethod, GrantType};
 use crate::outbound::OutboundSettings;
 use crate::provider::Credential;
@@ -323,6 +324,7 @@ struct RawPolicy {
     redirect_hosts: Vec<String>,
     native_loopback_http: bool,
     native_custom_schemes: bool,
+    native_schemes: Vec<String>,
     max_clients_per_software_id: Option<u64>,
     client_lifetime: Option<String>,
     client_secret_lifetime: Option<String>,
@@ -342,6 +344,7 @@ impl Default for RawPolicy {
             redirect_hosts: Vec::new(),
             native_loopback_http: permissive.native_loopback_http,
             native_custom_schemes: permissive.native_custom_schemes,
+            native_schemes: Vec::new(),
             max_clients_per_software_id: None,
             client_lifetime: None,
             client_secret_lifetime: None,
@@ -974,6 +977,15 @@ fn policy(name: &str, raw: RawPolicy, check: &mut impl FnMut(Result<(), String>)
                 .ok()
         })
         .collect();
+    let native_schemes = raw
+        .native_schemes
+        .iter()
+        .filter_map(|s| {
+            parse_scheme(s)
+                .map_err(|e| check(Err(format!("{}: {e}", key("native_schemes")))))
+                .ok()
+        })
+        .collect();
     let mut lifetime = |text: Option<String>, k: &str| text.map(|t| duration(&t, &key(k), check));
     let client_lifetime = lifetime(raw.client_lifetime, "client_lifetime");
     let client_secret_lifetime = lifetime(raw.client_secret_lifetime, "client_secret_lifetime");
@@ -988,6 +1000,7 @@ fn policy(name: &str, raw: RawPolicy, check: &mut impl FnMut(Result<(), String>)
         redirect_hosts,
         native_loopback_http: raw.native_loopback_http,
         native_custom_schemes: raw.native_custom_schemes,
+        native_schemes,
         max_clients_per_software_id: raw.max_clients_per_software_id,
         client_lifetime,
         client_secret_lifetime,

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::uri::{RedirectContext, RedirectRules, RegisteredUri, parse_redirect_uri};
+use super::uri::{
+    RedirectContext, RedirectRules, RegisteredUri, check_redirect_uri, parse_redirect_uri,
+};
 use super::values::{
     ApplicationType, AuthMethod, GrantType, JweAlgorithm, JweEncryption, JwsAlgorithm,
     ResponseType, ResponseTypeWord, SubjectType,
@@ -279,6 +281,90 @@ impl ClientMetadata {
     /// ⇔ `implicit`), so a `client_credentials`-only client needs no
     /// `response_types: []`.
     pub fn validate(doc: MetadataDocument, rules: RedirectRules) -> Result<Self, MetadataError> {
+        let metadata = Self::read(doc, &rules)?;
+        metadata.check_registration(&rules)?;
+        Ok(metadata)
+    }
+
+    /// Reads metadata back from the store. It met the rules in force when it
+    /// was registered; rules added since (on URI text, schemes and key
+    /// material, see [`ClientMetadata::validate`]) are not applied again, so
+    /// that no stored client becomes unreadable.
+    pub fn from_stored(doc: MetadataDocument) -> Result<Self, MetadataError> {
+        Self::read(doc, &RedirectRules::PERMISSIVE)
+    }
+
+    /// What a registration must meet besides what [`ClientMetadata::read`]
+    /// checks: redirect URIs exactly as URL parsers read them and in the
+    /// schemes RFC 8252 allows, no control characters or wildcard hosts in
+    /// any URI, no private key material anywhere in `jwks`, and a usable
+    /// signing key for `private_key_jwt`.
+    fn check_registration(&self, rules: &RedirectRules) -> Result<(), MetadataError> {
+        let context = RedirectContext {
+            native: self.application_type == ApplicationType::Native,
+            implicit: self.grant_types.contains(&GrantType::Implicit),
+        };
+        for uri in &self.redirect_uris {
+            check_redirect_uri(uri, context, rules).map_err(MetadataError::InvalidRedirectUri)?;
+        }
+        for (field, uri) in self.other_uris() {
+            uri.check_text()
+                .map_err(|e| invalid(format!("{field}: {e}")))?;
+        }
+        if let Some(ClientKeys::Set(set)) = &self.keys {
+            if let Some(path) = private_member(set, "jwks") {
+                return Err(invalid(format!(
+                    "`{path}` is private key material; register public keys only"
+                )));
+            }
+            let keys = set.get("keys").and_then(Value::as_array);
+            if self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
+                && !keys.is_some_and(|keys| keys.iter().any(is_signing_key))
+            {
+                return Err(invalid(
+                    "private_key_jwt needs at least one public signing key (RSA, EC or OKP) in jwks",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every registered URI other than the redirect URIs, with its member name.
+    fn other_uris(&self) -> impl Iterator<Item = (String, &RegisteredUri)> {
+        let localized = [
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("tos_uri", &self.tos_uri),
+            ("policy_uri", &self.policy_uri),
+        ]
+        .into_iter()
+        .flat_map(|(field, value)| {
+            let plain = value.plain.iter().map(move |uri| (field.to_owned(), uri));
+            let tagged = value
+                .tagged
+                .iter()
+                .map(move |(tag, uri)| (format!("{field}#{tag}"), uri));
+            plain.chain(tagged)
+        });
+        let jwks_uri = match &self.keys {
+            Some(ClientKeys::Uri(uri)) => Some(("jwks_uri".to_owned(), uri)),
+            _ => None,
+        };
+        let sector = self.sector_identifier_uri.as_ref();
+        let login = self.initiate_login_uri.as_ref();
+        localized
+            .chain(jwks_uri)
+            .chain(sector.map(|uri| ("sector_identifier_uri".to_owned(), uri)))
+            .chain(login.map(|uri| ("initiate_login_uri".to_owned(), uri)))
+            .chain(
+                self.request_uris
+                    .iter()
+                    .map(|uri| ("request_uris".to_owned(), uri)),
+            )
+    }
+
+    /// Parses a metadata document under the rules every stored client met.
+    fn read(doc: MetadataDocument, rules: &RedirectRules) -> Result<Self, MetadataError> {
         let token_endpoint_auth_method = match doc.token_endpoint_auth_method.as_deref() {
             None => AuthMethod::ClientSecretBasic,
             Some(text) => AuthMethod::parse(text).ok_or_else(|| {
@@ -646,13 +732,50 @@ fn check_jwks(set: Value) -> Result<Value, MetadataError> {
         if !key.get("kty").is_some_and(Value::is_string) {
             return Err(invalid(format!("jwks.keys[{i}] needs a `kty` string")));
         }
-        if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| key.contains_key(**m)) {
-            return Err(invalid(format!(
-                "jwks.keys[{i}] holds private key material (`{member}`); register public keys only"
-            )));
-        }
     }
     Ok(set)
+}
+
+/// The path (`jwks.keys[0].d`) of the first member anywhere in `value` whose
+/// name, in any case, is one of [`PRIVATE_JWK_MEMBERS`].
+fn private_member(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::Object(members) => members.iter().find_map(|(name, inner)| {
+            let path = format!("{path}.{name}");
+            if PRIVATE_JWK_MEMBERS
+                .iter()
+                .any(|private| name.eq_ignore_ascii_case(private))
+            {
+                Some(path)
+            } else {
+                private_member(inner, &path)
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| private_member(item, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+/// Whether a JWK is a public key that can verify signatures (RFC 7517 §4,
+/// RFC 7518 §6): an RSA, EC or OKP key with its public members, not
+/// reserved for encryption.
+fn is_signing_key(key: &Value) -> bool {
+    let text = |member: &str| key.get(member).is_some_and(Value::is_string);
+    let public_members: &[&str] = match key.get("kty").and_then(Value::as_str) {
+        Some("RSA") => &["n", "e"],
+        Some("EC") => &["crv", "x", "y"],
+        Some("OKP") => &["crv", "x"],
+        _ => return false,
+    };
+    let for_signatures = key.get("use").is_none_or(|u| u == "sig");
+    let verifies = key.get("key_ops").is_none_or(|ops| {
+        ops.as_array()
+            .is_some_and(|ops| ops.iter().any(|o| o == "verify"))
+    });
+    public_members.iter().all(|m| text(m)) && for_signatures && verifies
 }
 
 fn alg(value: Option<String>, field: &str) -> Result<Option<JwsAlgorithm>, MetadataError> {

@@ -22,7 +22,7 @@ use super::{Change, ChangeFeed, ClientStore, StoreError};
 use crate::clock::Clock;
 use crate::domain::{
     ClientId, ClientMetadata, ClientState, InitialAccessTokenRecord, MetadataDocument,
-    ProviderState, RedirectRules, RegisteredClient, SecretHash,
+    ProviderState, RegisteredClient, SecretHash,
 };
 
 /// The channel PostgreSQL notifies on when a client changes (see migrations).
@@ -260,8 +260,7 @@ fn decode_row(row: &AnyRow) -> Result<RegisteredClient, StoreError> {
     let metadata: String = row.try_get("metadata")?;
     let document: MetadataDocument =
         serde_json::from_str(&metadata).map_err(|e| corrupt(e.to_string()))?;
-    let metadata = ClientMetadata::validate(document, RedirectRules::PERMISSIVE)
-        .map_err(|e| corrupt(e.to_string()))?;
+    let metadata = ClientMetadata::from_stored(document).map_err(|e| corrupt(e.to_string()))?;
     let token: Vec<u8> = row.try_get("registration_token_hash")?;
     let registration_token =
         SecretHash::from_bytes(&token).ok_or_else(|| corrupt("token hash length".into()))?;

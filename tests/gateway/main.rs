@@ -14,6 +14,7 @@ mod access;
 mod billforward;
 mod cli;
 mod fakes;
+mod hostile;
 mod hydra;
 mod lifecycle;
 mod manage;

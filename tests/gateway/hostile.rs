@@ -1,0 +1,228 @@
+//! Hostile input, second pass (issue 20): what a hostile tester found open,
+//! each shut and tested against the real server or the binary.
+
+use dcr_gateway::domain::{
+    ClientId, ClientMetadata, ClientState, MetadataDocument, RegisteredClient,
+    RegistrationAccessToken,
+};
+use dcr_gateway::store::ClientStore;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+use crate::support::*;
+
+/// Registers `body` and expects a 400 with `code`; returns the description.
+async fn refused(app: &TestApp, body: &Value, code: &str) -> String {
+    let (error, description) = app.register_error(body).await;
+    assert_eq!(error, code, "{body} -> {description}");
+    description
+}
+
+fn redirecting_to(uri: &str) -> Value {
+    json!({ "redirect_uris": [uri] })
+}
+
+fn native(uri: &str) -> Value {
+    json!({
+        "application_type": "native",
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": [uri],
+    })
+}
+
+#[tokio::test]
+async fn redirect_uris_are_registered_only_as_url_parsers_write_them() {
+    let app = spawn_app_with(
+        "[policies.default]\nredirect_hosts = [\"*.example.com\", \"b\u{fc}cher.example\"]\n",
+    )
+    .await;
+    for uri in [
+        "https://app.example.com/cb\r\nSet-Cookie: a=b",
+        "https://app.example.com/cb\u{0}",
+        "https://app.example.com/c\u{1b}[2Jb",
+        "https://app.exa\tmple.com/cb",
+        "https://app\u{ff0e}example\u{ff0e}com/cb",
+        "https://app%2eexample.com/cb",
+        "https://app.example.com%2f.evil.test/cb",
+        "https://App.Example.com:443/cb/../x",
+        "https://b\u{fc}cher.example/cb",
+    ] {
+        let description = refused(&app, &redirecting_to(uri), "invalid_redirect_uri").await;
+        assert!(
+            !description.contains(['\r', '\n', '\0', '\u{1b}']),
+            "{description:?}"
+        );
+    }
+    // The text parsers write is accepted and kept byte for byte; the policy
+    // compares hosts in their IDNA ASCII form.
+    for uri in [
+        "https://app.example.com/x?b=2&a=1&empty=",
+        "https://xn--bcher-kva.example/cb",
+    ] {
+        let client = app.register(&redirecting_to(uri)).await;
+        assert_eq!(client["redirect_uris"], json!([uri]));
+    }
+    // Other registered URIs carry no control characters either.
+    let mut body = web_client();
+    body["logo_uri"] = json!("https://app.example.com/logo.png\r\nX: y");
+    let description = refused(&app, &body, "invalid_client_metadata").await;
+    assert!(description.contains("logo_uri"), "{description}");
+}
+
+#[tokio::test]
+async fn wildcard_hosts_are_refused_in_every_registered_uri() {
+    for policy in [
+        "",
+        "[policies.default]\nredirect_hosts = [\"*.example.com\"]\n",
+    ] {
+        let app = spawn_app_with(policy).await;
+        for body in [
+            redirecting_to("https://*.example.com/cb"),
+            redirecting_to("https://%2A.example.com/cb"),
+            native("com.example.app://*.example.com/cb"),
+        ] {
+            refused(&app, &body, "invalid_redirect_uri").await;
+        }
+        let mut body = web_client();
+        body["client_uri"] = json!("https://*.example.com/");
+        let description = refused(&app, &body, "invalid_client_metadata").await;
+        assert!(description.contains("client_uri"), "{description}");
+    }
+}
+
+#[tokio::test]
+async fn native_clients_use_reverse_domain_schemes_loopback_http_or_https() {
+    let app = spawn_app().await;
+    for uri in [
+        "view-source:https://app.example.com/",
+        "jar:https://app.example.com/app.jar!/cb",
+        "mailto:ops@example.com",
+        "tel:+15550100",
+        "ms-settings:privacy",
+        "cursor://anysphere.cursor-retrieval/cb",
+    ] {
+        let description = refused(&app, &native(uri), "invalid_redirect_uri").await;
+        assert!(description.contains("reverse-domain"), "{description}");
+    }
+    for uri in [
+        "com.example.app:/oauth2redirect",
+        "http://127.0.0.1:51004/cb",
+        "http://[::1]/cb",
+        "https://app.example.com/cb",
+    ] {
+        app.register(&native(uri)).await;
+    }
+    // An operator may allow a scheme that is not a reverse domain.
+    let app = spawn_app_with("[policies.default]\nnative_schemes = [\"cursor\"]\n").await;
+    app.register(&native("cursor://anysphere.cursor-retrieval/cb"))
+        .await;
+    refused(&app, &native("tel:+15550100"), "invalid_redirect_uri").await;
+}
+
+#[tokio::test]
+async fn implicit_web_clients_may_not_redirect_to_this_machine_in_any_form() {
+    let app = spawn_app().await;
+    let implicit = |uri: &str| {
+        json!({
+            "redirect_uris": [uri],
+            "grant_types": ["implicit"],
+            "response_types": ["id_token"],
+        })
+    };
+    for uri in [
+        "https://localhost/cb",
+        "https://localhost./cb",
+        "https://a.localhost/cb",
+        "https://0.0.0.0/cb",
+        "https://127.1.2.3/cb",
+        "https://[::1]/cb",
+        "https://[::]/cb",
+        "https://[::ffff:7f00:1]/cb",
+    ] {
+        let description = refused(&app, &implicit(uri), "invalid_redirect_uri").await;
+        assert!(description.contains("localhost"), "{uri}: {description}");
+    }
+    app.register(&implicit("https://app.example.com/cb")).await;
+}
+
+#[tokio::test]
+async fn jwks_carry_public_signing_keys_only() {
+    let app = spawn_app().await;
+    let key = json!({
+        "kty": "EC", "crv": "P-256",
+        "x": "f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU",
+        "y": "x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0",
+    });
+    let with_jwks = |jwks: Value| {
+        let mut body = web_client();
+        body["token_endpoint_auth_method"] = json!("private_key_jwt");
+        body["jwks"] = jwks;
+        body
+    };
+    let mut upper = key.clone();
+    upper["D"] = json!("private-part");
+    let mut nested = key.clone();
+    nested["x_extra"] = json!({ "inner": [{ "qi": "private-part" }] });
+    for (jwks, path) in [
+        (json!({ "keys": [upper] }), "jwks.keys[0].D"),
+        (
+            json!({ "keys": [nested] }),
+            "jwks.keys[0].x_extra.inner[0].qi",
+        ),
+        (json!({ "keys": [key], "d": "private-part" }), "jwks.d"),
+    ] {
+        let description = refused(&app, &with_jwks(jwks), "invalid_client_metadata").await;
+        assert!(description.contains(path), "{path}: {description}");
+    }
+    let mut encryption_only = key.clone();
+    encryption_only["use"] = json!("enc");
+    for jwks in [
+        json!({ "keys": [] }),
+        json!({ "keys": [encryption_only] }),
+        json!({ "keys": [{ "kty": "RSA", "e": "AQAB" }] }),
+    ] {
+        let description = refused(&app, &with_jwks(jwks), "invalid_client_metadata").await;
+        assert!(description.contains("signing key"), "{description}");
+    }
+    app.register(&with_jwks(json!({ "keys": [key] }))).await;
+}
+
+/// Clients stored before these rules (here: a URI with an upper-case host, a
+/// scheme that is not a reverse domain) still read back: the new rules apply
+/// to registrations, never to what the store already holds.
+#[tokio::test]
+async fn clients_stored_under_older_rules_still_read_back() {
+    let app = spawn_app().await;
+    let document: MetadataDocument = serde_json::from_value(json!({
+        "application_type": "native",
+        "token_endpoint_auth_method": "none",
+        "redirect_uris": ["https://App.Example.com/cb", "myapp://cb"],
+    }))
+    .unwrap();
+    let token = RegistrationAccessToken::generate();
+    let id = "stored-under-older-rules";
+    let client = RegisteredClient {
+        client_id: ClientId::new(id),
+        metadata: ClientMetadata::from_stored(document).unwrap(),
+        issued_at: 1_700_000_000,
+        registration_token: token.hash(),
+        client_secret: None,
+        client_secret_expires_at: 0,
+        state: ClientState::Active,
+        provider_state: None,
+        policy: "default".into(),
+        expires_at: None,
+        initial_access_token_id: None,
+    };
+    app.cache.insert(&client).await.unwrap();
+    let response = app
+        .http
+        .get(app.url(&format!("/register/{id}")))
+        .bearer_auth(token.expose())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    let read: Value = response.json().await.unwrap();
+    assert_eq!(read["redirect_uris"][1], "myapp://cb");
+}
