@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout)] // a CLI prints its answers
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -186,7 +187,9 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("dcr-gateway: {message}");
+            // Messages may quote what apps or providers sent; keep their lines.
+            let lines: Vec<Cow<'_, str>> = message.split('\n').map(terminal_safe).collect();
+            eprintln!("dcr-gateway: {}", lines.join("\n"));
             ExitCode::FAILURE
         }
     }
@@ -319,7 +322,7 @@ async fn reconcile(
         for (name, list) in &sections {
             println!("{name}: {}", list.len());
             for item in list {
-                println!("  {item}");
+                println!("  {}", terminal_safe(item));
             }
         }
     }
@@ -361,7 +364,7 @@ async fn clients(path: Option<&Path>, action: ClientsAction) -> Result<(), Strin
         }
         ClientsAction::Delete { id } => {
             service.remove(&id).await.map_err(|e| e.to_string())?;
-            println!("deleted {id}");
+            println!("deleted {}", terminal_safe(&id));
         }
         ClientsAction::RotateSecret { id } => {
             let secret = service
@@ -426,15 +429,15 @@ async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
                     "ID", "USES_LEFT", "EXPIRES_AT", "POLICY", "REVOKED"
                 );
                 for v in &views {
-                    let text = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+                    let text = |o: Option<&str>| terminal_safe(o.unwrap_or("-")).into_owned();
                     println!(
                         "{:<14} {:<10} {:<12} {:<12} {:<8} {}",
-                        v.id,
-                        text(v.uses_left.map(|n| n.to_string())),
-                        text(v.expires_at.map(|n| n.to_string())),
-                        text(v.policy.clone()),
+                        terminal_safe(&v.id),
+                        text(v.uses_left.map(|n| n.to_string()).as_deref()),
+                        text(v.expires_at.map(|n| n.to_string()).as_deref()),
+                        text(v.policy.as_deref()),
                         v.revoked,
-                        text(v.note.clone())
+                        text(v.note.as_deref())
                     );
                 }
             }
@@ -444,7 +447,7 @@ async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
                 .revoke_initial_access_token(&id)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("revoked {id}");
+            println!("revoked {}", terminal_safe(&id));
         }
     }
     Ok(())
@@ -462,20 +465,25 @@ fn print_table(views: &[ClientView]) {
         "CLIENT_ID", "STATE", "NAME", "AUTH_METHOD"
     );
     for view in views {
+        let metadata = &view.metadata;
         println!(
             "{:<24} {:<8} {:<24} {:<20} {}",
-            view.client_id,
+            terminal_safe(&view.client_id),
             view.state,
-            view.metadata.client_name.as_deref().unwrap_or("-"),
-            view.metadata
-                .token_endpoint_auth_method
-                .as_deref()
-                .unwrap_or("-"),
-            view.metadata
-                .grant_types
-                .as_deref()
-                .unwrap_or_default()
-                .join(",")
+            terminal_safe(metadata.client_name.as_deref().unwrap_or("-")),
+            terminal_safe(
+                metadata
+                    .token_endpoint_auth_method
+                    .as_deref()
+                    .unwrap_or("-")
+            ),
+            terminal_safe(
+                &metadata
+                    .grant_types
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join(",")
+            )
         );
     }
 }
@@ -488,8 +496,38 @@ fn print_details(view: &ClientView) -> Result<(), String> {
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),
             };
-            println!("{key:<34} {text}");
+            println!("{:<34} {}", terminal_safe(&key), terminal_safe(&text));
         }
     }
     Ok(())
+}
+
+/// Text fit for an operator's terminal: control characters (ESC, CR, LF,
+/// …), line and paragraph separators and bidirectional overrides are
+/// written as escapes (`\u{1b}`, `\n`), so that what an app registered can
+/// neither drive the terminal nor forge lines of the output. `--json` needs
+/// none of this: JSON escapes control characters itself.
+fn terminal_safe(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+            )
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            safe.extend(c.escape_debug());
+        } else if unsafe_char(c) {
+            safe.extend(c.escape_unicode());
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
 }

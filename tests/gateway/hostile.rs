@@ -226,3 +226,50 @@ async fn clients_stored_under_older_rules_still_read_back() {
     let read: Value = response.json().await.unwrap();
     assert_eq!(read["redirect_uris"][1], "myapp://cb");
 }
+
+/// What an app registered cannot drive the operator's terminal: every
+/// human-readable CLI output escapes control characters, while `--json`
+/// keeps the values exactly.
+#[tokio::test]
+async fn cli_output_escapes_control_characters_from_apps() {
+    let app = spawn_app().await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", app.db_path.display());
+    let config = write_config_with_store(dir.path(), free_port(), &store);
+    let config = config.to_str().unwrap();
+    let name = "evil\u{1b}]0;owned\u{7}\u{1b}[2J\r\nFORGED-ROW active \u{202e}emanresu";
+    let client = app
+        .register(&json!({
+            "redirect_uris": ["https://app.example.com/cb"],
+            "client_name": name,
+            "software_id": "sw\u{1b}[31m\nFORGED-ID",
+        }))
+        .await;
+    let id = id_of(&client);
+    let (ok, created, stderr) = run_cli(&["iat", "create", "--note", name, "--config", config]);
+    assert!(ok, "{stderr}");
+    assert!(!created.contains('\u{1b}'));
+    for args in [
+        &["clients", "list"][..],
+        &["clients", "show", id],
+        &["iat", "list"],
+    ] {
+        let mut args = args.to_vec();
+        args.extend(["--config", config]);
+        let (ok, stdout, stderr) = run_cli(&args);
+        assert!(ok, "{args:?}: {stderr}");
+        assert!(
+            !stdout.contains(['\u{1b}', '\u{7}', '\r', '\u{202e}']),
+            "{args:?} printed a control character: {stdout:?}"
+        );
+        assert!(
+            !stdout.lines().any(|line| line.starts_with("FORGED")),
+            "{args:?} printed a forged line: {stdout}"
+        );
+        assert!(stdout.contains("evil\\u{1b}"), "{args:?}: {stdout}");
+    }
+    let (ok, json_out, _) = run_cli(&["clients", "show", id, "--json", "--config", config]);
+    assert!(ok);
+    let shown: Value = serde_json::from_str(&json_out).unwrap();
+    assert_eq!(shown["client_name"], name);
+}
