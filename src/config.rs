@@ -13,10 +13,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::domain::metadata::is_scope_token;
 use crate::domain::policy::{HostPattern, Policy, is_response_type};
 use crate::domain::uri::parse_scheme;
 use crate::domain::values::{AuthMethod, GrantType};
-use crate::outbound::OutboundSettings;
+use crate::outbound::{OutboundSettings, names_private_host};
 use crate::provider::Credential;
 use crate::provider::billforward::BillForwardSettings;
 use crate::provider::http_client::Resilience;
@@ -737,10 +738,10 @@ fn lookup<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value
     }
 }
 
+/// `raw` read as one TOML value, or `None`: nothing may follow the value (a
+/// `true # comment` is text, not `true`).
 fn toml_literal(raw: &str) -> Option<toml::Value> {
-    toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()?
-        .remove("v")
+    toml::Value::deserialize(toml::de::ValueDeserializer::new(raw.trim())).ok()
 }
 
 fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
@@ -861,7 +862,11 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
     }
 
     let registration = registration(raw.registration, raw.policies, &mut check);
-    let software_statement = software_statement(raw.software_statement, &mut check);
+    let software_statement = software_statement(
+        raw.software_statement,
+        raw.outbound.allow_private_networks,
+        &mut check,
+    );
     let limits = limits(raw.limits, &mut check);
 
     Config {
@@ -977,6 +982,36 @@ fn policy(name: &str, raw: RawPolicy, check: &mut impl FnMut(Result<(), String>)
                 .ok()
         })
         .collect();
+    if let Some(scopes) = &raw.scopes {
+        for scope in scopes.iter().filter(|s| !is_scope_token(s)) {
+            check(Err(format!(
+                "{}: `{}` is not a scope token (printable ASCII without space, `\"` or `\\`)",
+                key("scopes"),
+                scope.escape_debug()
+            )));
+        }
+    }
+    if let Some(default) = &raw.default_scope {
+        if !default.split(' ').all(is_scope_token) {
+            check(Err(format!(
+                "{} `{}` must be scope tokens separated by single spaces",
+                key("default_scope"),
+                default.escape_debug()
+            )));
+        } else if let Some(scopes) = &raw.scopes {
+            for word in default
+                .split(' ')
+                .filter(|w| !scopes.iter().any(|s| s == w))
+            {
+                check(Err(format!(
+                    "{}: `{word}` is not in {}, so every registration without a scope \
+                     would be refused",
+                    key("default_scope"),
+                    key("scopes")
+                )));
+            }
+        }
+    }
     let native_schemes = raw
         .native_schemes
         .iter()
@@ -1021,8 +1056,11 @@ const STATEMENT_ALGS: [(&str, jsonwebtoken::Algorithm); 9] = [
     ("EdDSA", jsonwebtoken::Algorithm::EdDSA),
 ];
 
+/// `allow_private_networks` is `outbound.allow_private_networks`: without
+/// it, a `jwks_uri` on a private host could never be fetched.
 fn software_statement(
     raw: RawSoftwareStatement,
+    allow_private_networks: bool,
     check: &mut impl FnMut(Result<(), String>),
 ) -> SoftwareStatementConfig {
     let mut issuers = Vec::new();
@@ -1033,6 +1071,14 @@ fn software_statement(
         }
         let keys = match (raw.jwks_uri, raw.jwks) {
             (Some(uri), None) => match Url::parse(&uri) {
+                Ok(url) if !allow_private_networks && names_private_host(&url) => {
+                    check(Err(format!(
+                        "{} `{uri}` is on a private or loopback address, which the outbound \
+                         client refuses (set outbound.allow_private_networks = true to allow it)",
+                        key("jwks_uri")
+                    )));
+                    None
+                }
                 Ok(url) if url.scheme() == "https" || url.scheme() == "http" => {
                     Some(IssuerKeys::Uri(url))
                 }
@@ -1520,6 +1566,34 @@ mod tests {
         assert!(all.contains("log.format `xml`"), "{all}");
         assert!(all.contains("server.listen `nowhere`"), "{all}");
         assert_eq!(errors.len(), 6, "{all}");
+    }
+
+    #[test]
+    fn an_environment_value_is_one_toml_value_and_nothing_after_it() {
+        let errors = Config::from_sources(
+            "",
+            env(&[(
+                "DCR_GATEWAY__OUTBOUND__ALLOW_PRIVATE_NETWORKS",
+                "true # comment",
+            )]),
+        )
+        .unwrap_err()
+        .0
+        .join("\n");
+        assert!(
+            errors.contains("outbound.allow_private_networks"),
+            "{errors}"
+        );
+        let config = Config::from_sources(
+            "",
+            env(&[
+                ("DCR_GATEWAY__OUTBOUND__ALLOW_PRIVATE_NETWORKS", " true "),
+                ("DCR_GATEWAY__SERVER__MAX_BODY_BYTES", "2048"),
+            ]),
+        )
+        .unwrap();
+        assert!(config.outbound.allow_private_networks);
+        assert_eq!(config.server.max_body_bytes, 2048);
     }
 
     fn provider_errors(toml: &str) -> String {

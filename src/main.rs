@@ -81,11 +81,11 @@ enum Command {
 enum IatAction {
     /// Make a token; it is printed once and never again.
     Create {
-        /// Registrations it allows (default: unlimited).
-        #[arg(long)]
+        /// Registrations it allows, at least 1 (default: unlimited).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         max_uses: Option<u32>,
-        /// Lifetime, e.g. `24h` (default: no expiry).
-        #[arg(long)]
+        /// Lifetime, e.g. `24h`, more than zero (default: no expiry).
+        #[arg(long, value_parser = positive_duration)]
         expires_in: Option<humantime::Duration>,
         /// Policy for registrations made with it (default: the default policy).
         #[arg(long)]
@@ -143,6 +143,15 @@ enum ClientsAction {
         #[arg(allow_hyphen_values = true)]
         id: String,
     },
+}
+
+/// A lifetime that is more than zero: a token that is born expired is dead.
+fn positive_duration(text: &str) -> Result<humantime::Duration, String> {
+    let duration: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    if duration.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(duration)
 }
 
 /// The operator's view of a client: never a secret or a hash.

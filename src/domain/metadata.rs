@@ -817,18 +817,24 @@ fn encryption_names(encryption: Option<Encryption>) -> (Option<String>, Option<S
     }
 }
 
-/// RFC 6749 §3.3: scope tokens of NQCHAR, separated by single spaces.
+/// RFC 6749 §3.3: whether `token` is one scope token, printable ASCII
+/// without space, `"` or `\\`.
+#[must_use]
+pub fn is_scope_token(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// RFC 6749 §3.3: scope tokens separated by single spaces.
 fn check_scope(scope: String) -> Result<String, MetadataError> {
-    let valid_token = |t: &str| {
-        !t.is_empty()
-            && t.bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-    };
-    if scope.split(' ').all(valid_token) {
+    if scope.split(' ').all(is_scope_token) {
         Ok(scope)
     } else {
         Err(invalid(format!(
-            "scope `{scope}` must be scope tokens separated by single spaces"
+            "scope `{}` must be scope tokens separated by single spaces",
+            scope.escape_debug()
         )))
     }
 }

@@ -80,10 +80,7 @@ impl RegisteredUri {
     pub fn is_local_host(&self) -> bool {
         let local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
         match self.url.host() {
-            Some(Host::Domain(domain)) => {
-                let domain = domain.trim_end_matches('.').to_ascii_lowercase();
-                domain == "localhost" || domain.ends_with(".localhost")
-            }
+            Some(Host::Domain(domain)) => is_localhost_name(domain),
             Some(Host::Ipv4(ip)) => local(IpAddr::V4(ip)),
             Some(Host::Ipv6(ip)) => {
                 local(IpAddr::V6(ip)) || ip.to_ipv4_mapped().is_some_and(|v4| local(v4.into()))
@@ -122,6 +119,14 @@ impl RegisteredUri {
         }
         Ok(())
     }
+}
+
+/// Whether a host name is `localhost` or a name under it (RFC 6761 §6.3:
+/// they all resolve to loopback), with or without a final dot.
+#[must_use]
+pub fn is_localhost_name(domain: &str) -> bool {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    domain == "localhost" || domain.ends_with(".localhost")
 }
 
 /// Redirect URI rules that an operator may relax (the default policy allows

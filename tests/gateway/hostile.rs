@@ -273,3 +273,114 @@ async fn cli_output_escapes_control_characters_from_apps() {
     let shown: Value = serde_json::from_str(&json_out).unwrap();
     assert_eq!(shown["client_name"], name);
 }
+
+/// Runs `check-config` (and `serve`, which reads the configuration the same
+/// way) on `toml` with `env`; returns (success, stderr).
+fn check_config(toml: &str, env: &[(&str, &str)], command: &str) -> (bool, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("gateway.toml");
+    let store = format!("sqlite://{}", dir.path().join("gateway.db").display());
+    std::fs::write(&path, format!("[store]\nurl = \"{store}\"\n{toml}")).unwrap();
+    let output = std::process::Command::new(binary())
+        .args([command, "--config"])
+        .arg(&path)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    (
+        output.status.success(),
+        String::from_utf8_lossy(&output.stderr).into_owned(),
+    )
+}
+
+#[test]
+fn settings_that_cannot_work_are_errors_naming_the_key() {
+    let issuer = |uri: &str| {
+        format!(
+            "[[software_statement.issuers]]\nissuer = \"https://directory.example.com\"\n\
+             jwks_uri = \"{uri}\"\nallowed_algs = [\"ES256\"]\n"
+        )
+    };
+    let cases = [
+        (
+            "[policies.default]\nscopes = [\"openid\"]\ndefault_scope = \"openid email\"\n"
+                .to_owned(),
+            Vec::new(),
+            "policies.default.default_scope",
+        ),
+        (
+            "[policies.default]\nscopes = [\"openid\", \"pro\\u001b[2Jfile\"]\n".to_owned(),
+            Vec::new(),
+            "policies.default.scopes",
+        ),
+        (
+            "[policies.default]\ndefault_scope = \"openid\\nemail\"\n".to_owned(),
+            Vec::new(),
+            "policies.default.default_scope",
+        ),
+        (
+            issuer("https://127.0.0.1:8443/jwks.json"),
+            Vec::new(),
+            "software_statement.issuers[0].jwks_uri",
+        ),
+        (
+            issuer("https://10.1.2.3/jwks.json"),
+            Vec::new(),
+            "software_statement.issuers[0].jwks_uri",
+        ),
+        (
+            issuer("https://keys.localhost/jwks.json"),
+            Vec::new(),
+            "software_statement.issuers[0].jwks_uri",
+        ),
+        (
+            String::new(),
+            vec![(
+                "DCR_GATEWAY__OUTBOUND__ALLOW_PRIVATE_NETWORKS",
+                "true # comment",
+            )],
+            "outbound.allow_private_networks",
+        ),
+    ];
+    for (toml, env, key) in &cases {
+        for command in ["check-config", "serve"] {
+            let (ok, stderr) = check_config(toml, env, command);
+            assert!(!ok, "{command} accepted:\n{toml}{env:?}");
+            assert!(
+                stderr.contains(key),
+                "{command}: {key} missing from {stderr}"
+            );
+        }
+    }
+    // The explicit opt-in makes a private jwks_uri acceptable (as in labs
+    // and these tests).
+    let allowed = format!(
+        "[outbound]\nallow_private_networks = true\n{}",
+        issuer("https://127.0.0.1:8443/jwks.json")
+    );
+    let (ok, stderr) = check_config(&allowed, &[], "check-config");
+    assert!(ok, "{stderr}");
+}
+
+#[test]
+fn initial_access_tokens_that_could_never_be_used_are_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let config = write_config(dir.path(), free_port());
+    let config = config.to_str().unwrap();
+    for (flag, value) in [("--max-uses", "0"), ("--expires-in", "0s")] {
+        let (ok, _, stderr) = run_cli(&["iat", "create", flag, value, "--config", config]);
+        assert!(!ok, "{flag} {value} was accepted");
+        assert!(stderr.contains(flag), "{stderr}");
+    }
+    let (ok, _, stderr) = run_cli(&[
+        "iat",
+        "create",
+        "--max-uses",
+        "1",
+        "--expires-in",
+        "1h",
+        "--config",
+        config,
+    ]);
+    assert!(ok, "{stderr}");
+}
