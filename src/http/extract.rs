@@ -4,14 +4,16 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
 use serde_json::Value;
 
 use super::HttpState;
 use super::error::ApiError;
-use crate::domain::{InitialAccessToken, MetadataDocument, RegistrationAccessToken};
+use crate::domain::{
+    InitialAccessToken, MetadataDocument, RegistrationAccessToken, RegistrationError,
+};
 use crate::registration::RequestContext;
 
 /// A client metadata document from a JSON request body.
@@ -81,6 +83,23 @@ impl FromRequestParts<HttpState> for CallerIp {
     }
 }
 
+/// The `{client_id}` of an RFC 7592 route. An id that does not decode (such
+/// as `%ff`, which is not UTF-8) names no client, so it gets the answer an
+/// unknown client gets: `401 invalid_token`, never a plain-text 400.
+#[derive(Debug)]
+pub struct ClientIdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| Self(id))
+            .map_err(|_| ApiError::Registration(RegistrationError::InvalidToken))
+    }
+}
+
 /// The text of `Authorization: Bearer …` (RFC 6750 §2.1), if any.
 fn bearer(parts: &Parts) -> Option<Result<String, ()>> {
     let value = parts.headers.get(header::AUTHORIZATION)?;
@@ -121,9 +140,7 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         match bearer(parts) {
             None => Err(ApiError::MissingToken),
-            Some(Err(())) => Err(ApiError::Registration(
-                crate::domain::RegistrationError::InvalidToken,
-            )),
+            Some(Err(())) => Err(ApiError::Registration(RegistrationError::InvalidToken)),
             Some(Ok(token)) => Ok(Self(RegistrationAccessToken::presented(token))),
         }
     }

@@ -384,3 +384,116 @@ fn initial_access_tokens_that_could_never_be_used_are_refused() {
     ]);
     assert!(ok, "{stderr}");
 }
+
+/// A refused RFC 7592 request costs the same store work whether the client
+/// exists or not (one read that finds nothing), so the answer's timing does
+/// not tell which client ids exist. Counted, not timed.
+#[tokio::test]
+async fn unknown_clients_and_wrong_tokens_cost_the_same_store_work() {
+    let app = spawn_app().await;
+    let client = app.register(&web_client()).await;
+    assert_eq!(
+        app.read(&client, Some(token_of(&client))).await.status(),
+        200
+    );
+    let unknown = json!({ "registration_client_uri": app.url("/register/no-such-client") });
+    let probes = 20;
+    let mut misses = Vec::new();
+    for target in [&client, &unknown] {
+        let before = app.cache.stats().misses;
+        for _ in 0..probes {
+            let response = app.read(target, Some("wrong-token")).await;
+            let (code, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
+            assert_eq!(code, "invalid_token");
+        }
+        misses.push(app.cache.stats().misses - before);
+    }
+    assert_eq!(misses, [probes, probes], "store reads that found nothing");
+}
+
+/// Why an outbound fetch failed (a certificate, a refused connection, a
+/// private address) stays in the log; the app gets one fixed reason.
+#[tokio::test]
+async fn outbound_fetch_failures_give_the_app_a_fixed_reason() {
+    let dir = tempfile::tempdir().unwrap();
+    // A server whose certificate the gateway does not trust, and a port
+    // nothing listens on.
+    let (untrusted, _ca) =
+        https_document_server(dir.path(), json!(["https://a.example.com/cb"])).await;
+    let closed = free_port();
+    let lab = spawn_app_with("[outbound]\nallow_private_networks = true\n").await;
+    let guarded = spawn_app().await;
+    let mut reasons = Vec::new();
+    for (app, sector) in [
+        (
+            &lab,
+            format!("https://localhost:{}/s.json", untrusted.port()),
+        ),
+        (&lab, format!("https://127.0.0.1:{closed}/s.json")),
+        (
+            &guarded,
+            format!("https://127.0.0.1:{}/s.json", untrusted.port()),
+        ),
+    ] {
+        let body = json!({
+            "redirect_uris": ["https://a.example.com/cb"],
+            "sector_identifier_uri": sector,
+        });
+        let description = refused(app, &body, "invalid_client_metadata").await;
+        reasons.push(description.replace(&sector, "URI"));
+    }
+    assert!(reasons.iter().all(|r| r == &reasons[0]), "{reasons:#?}");
+    for needle in ["certificate", "connect", "refused", "public", "error"] {
+        assert!(!reasons[0].contains(needle), "{}", reasons[0]);
+    }
+
+    // The same for a statement issuer's keys.
+    let app = spawn_app_with(&format!(
+        "[outbound]\nallow_private_networks = true\n\
+         [[software_statement.issuers]]\nissuer = \"https://directory.example.com\"\n\
+         jwks_uri = \"https://localhost:{}/jwks.json\"\nallowed_algs = [\"RS256\"]\n",
+        untrusted.port()
+    ))
+    .await;
+    use base64::Engine;
+    let b64 = |v: Value| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(v.to_string());
+    let statement = format!(
+        "{}.{}.c2ln",
+        b64(json!({ "alg": "RS256", "typ": "JWT" })),
+        b64(json!({ "iss": "https://directory.example.com" }))
+    );
+    let mut body = web_client();
+    body["software_statement"] = json!(statement);
+    let (code, description) = error_of(
+        app.post_register(&body).await,
+        StatusCode::SERVICE_UNAVAILABLE,
+    )
+    .await;
+    assert_eq!(code, "temporarily_unavailable");
+    assert!(!description.contains("certificate"), "{description}");
+    assert!(description.ends_with("cannot be fetched"), "{description}");
+}
+
+#[tokio::test]
+async fn an_undecodable_client_id_gets_a_json_rfc_error() {
+    let app = spawn_app().await;
+    for method in [
+        reqwest::Method::GET,
+        reqwest::Method::PUT,
+        reqwest::Method::DELETE,
+    ] {
+        for token in [None, Some("some-token")] {
+            let mut request = app
+                .http
+                .request(method.clone(), app.url("/register/%ff"))
+                .json(&web_client());
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            assert!(response.headers().contains_key("www-authenticate"));
+            let (code, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
+            assert_eq!(code, "invalid_token", "{method} {token:?}");
+        }
+    }
+}
