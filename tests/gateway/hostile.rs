@@ -497,3 +497,66 @@ async fn an_undecodable_client_id_gets_a_json_rfc_error() {
         }
     }
 }
+
+/// After `clients delete` from the CLI, a server that had the client cached
+/// stops answering for it within the bound README states (SQLite: one
+/// change-log poll, 100 ms; PostgreSQL: one notification). Timed only
+/// against a generous bound; the windows seen are printed.
+#[tokio::test]
+async fn a_client_deleted_by_the_cli_stops_being_served_promptly_on_both_stores() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = crate::support::postgres::TestDatabase::create().await;
+    let mut stores = vec![format!(
+        "sqlite://{}",
+        dir.path().join("gateway.db").display()
+    )];
+    stores.extend(database.as_ref().map(|d| d.url.clone()));
+    let http = reqwest::Client::new();
+    for store in stores {
+        let port = free_port();
+        let config = write_config_with_store(dir.path(), port, &store);
+        let server = ServerProcess::start(&config, port).await;
+        let mut windows = Vec::new();
+        for _ in 0..3 {
+            let client: Value = http
+                .post(format!("{}/register", server.base))
+                .json(&web_client())
+                .send()
+                .await
+                .unwrap()
+                .json()
+                .await
+                .unwrap();
+            let status = || async {
+                http.get(uri_of(&client))
+                    .bearer_auth(token_of(&client))
+                    .send()
+                    .await
+                    .unwrap()
+                    .status()
+            };
+            assert_eq!(status().await, StatusCode::OK, "now cached");
+            let (ok, _, stderr) = run_cli(&[
+                "clients",
+                "delete",
+                id_of(&client),
+                "--config",
+                config.to_str().unwrap(),
+            ]);
+            assert!(ok, "{stderr}");
+            let deleted = std::time::Instant::now();
+            while status().await == StatusCode::OK {
+                assert!(deleted.elapsed() < std::time::Duration::from_secs(5));
+                tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+            }
+            windows.push(deleted.elapsed());
+        }
+        eprintln!("{store}: answered 200 after the delete for {windows:?}");
+        assert!(
+            windows
+                .iter()
+                .all(|w| *w < std::time::Duration::from_secs(1)),
+            "{store}: {windows:?}"
+        );
+    }
+}
