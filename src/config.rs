@@ -156,6 +156,18 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Longest wait for a request head: from the accept (TLS and HTTP/2
+    /// handshakes included) and, on HTTP/1.1, from the previous response.
+    pub header_read_timeout: Duration,
+    /// Longest a connection may stay open with no request in flight.
+    pub idle_timeout: Duration,
+    /// How often HTTP/2 peers are pinged, and how long an answer may take.
+    pub http2_keep_alive_interval: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Most connections open at once from one address (one /64 for IPv6);
+    /// `limits.trusted_proxies` are exempt.
+    pub max_connections_per_ip: usize,
     /// `[server.tls]`: serve HTTPS with this certificate and key.
     pub tls: Option<TlsConfig>,
 }
@@ -399,6 +411,11 @@ struct RawServer {
     public_url: String,
     max_body_bytes: u64,
     shutdown_timeout: String,
+    header_read_timeout: String,
+    idle_timeout: String,
+    http2_keep_alive_interval: String,
+    max_connections: u64,
+    max_connections_per_ip: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<RawTls>,
 }
@@ -416,6 +433,11 @@ impl Default for RawServer {
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 65_536,
             shutdown_timeout: "30s".into(),
+            header_read_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            http2_keep_alive_interval: "20s".into(),
+            max_connections: 512,
+            max_connections_per_ip: 64,
             tls: None,
         }
     }
@@ -795,6 +817,36 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
         "server.shutdown_timeout",
         &mut check,
     );
+    let mut positive = |text: &str, key: &str| {
+        let value = duration(text, key, &mut check);
+        if value.is_zero() {
+            check(Err(format!("{key} must be more than zero")));
+        }
+        value
+    };
+    let header_read_timeout = positive(
+        &raw.server.header_read_timeout,
+        "server.header_read_timeout",
+    );
+    let idle_timeout = positive(&raw.server.idle_timeout, "server.idle_timeout");
+    let http2_keep_alive_interval = positive(
+        &raw.server.http2_keep_alive_interval,
+        "server.http2_keep_alive_interval",
+    );
+    let mut count = |value: u64, key: &str| {
+        usize::try_from(value)
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| {
+                check(Err(format!("{key} must be a positive number")));
+                1
+            })
+    };
+    let max_connections = count(raw.server.max_connections, "server.max_connections");
+    let max_connections_per_ip = count(
+        raw.server.max_connections_per_ip,
+        "server.max_connections_per_ip",
+    );
     let tls = raw.server.tls.map(|tls| {
         for (key, path) in [("cert", &tls.cert), ("key", &tls.key)] {
             if let Err(e) = std::fs::metadata(path) {
@@ -878,6 +930,11 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
             public_url,
             max_body_bytes,
             shutdown_timeout,
+            header_read_timeout,
+            idle_timeout,
+            http2_keep_alive_interval,
+            max_connections,
+            max_connections_per_ip,
             tls,
         },
         store: StoreConfig {

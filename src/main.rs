@@ -252,14 +252,7 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
     app::warn_about(&config);
     let reconciler = app::spawn_reconciler(service.clone(), &config.provider);
     let router = app::build_router(service, &config);
-    let served = app::serve(
-        listener,
-        router,
-        shutdown_signal(),
-        config.server.shutdown_timeout,
-        config.server.tls.as_ref(),
-    )
-    .await;
+    let served = app::serve(listener, router, shutdown_signal(), &config).await;
     if let Some(reconciler) = reconciler {
         reconciler.abort();
     }

@@ -1,6 +1,10 @@
 //! Hostile input, second pass (issue 20): what a hostile tester found open,
 //! each shut and tested against the real server or the binary.
 
+use std::net::{IpAddr, Ipv4Addr, SocketAddr};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
 use dcr_gateway::domain::{
     ClientId, ClientMetadata, ClientState, MetadataDocument, RegisteredClient,
     RegistrationAccessToken,
@@ -8,6 +12,8 @@ use dcr_gateway::domain::{
 use dcr_gateway::store::ClientStore;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpSocket, TcpStream};
 
 use crate::support::*;
 
@@ -559,4 +565,257 @@ async fn a_client_deleted_by_the_cli_stops_being_served_promptly_on_both_stores(
             "{store}: {windows:?}"
         );
     }
+}
+
+/// The binary with `server_keys` added to `[server]`, its descriptors
+/// limited to `max_open_files` when given (as `ulimit -n` would).
+async fn server_with(
+    server_keys: &str,
+    max_open_files: Option<u32>,
+) -> (ServerProcess, SocketAddr, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let path = write_config(dir.path(), port);
+    let text = std::fs::read_to_string(&path)
+        .unwrap()
+        .replace("[server]\n", &format!("[server]\n{server_keys}"));
+    std::fs::write(&path, text).unwrap();
+    let mut command = match max_open_files {
+        Some(limit) => {
+            let mut command = Command::new("bash");
+            command
+                .arg("-c")
+                .arg(format!(
+                    "ulimit -n {limit} && exec \"$0\" serve --config \"$1\""
+                ))
+                .arg(binary())
+                .arg(&path);
+            command
+        }
+        None => {
+            let mut command = Command::new(binary());
+            command.args(["serve", "--config"]).arg(&path);
+            command
+        }
+    };
+    let child = command
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let server = ServerProcess {
+        child,
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    let ready = format!("{}/readyz", server.base);
+    assert!(
+        eventually(|| async {
+            reqwest::get(&ready)
+                .await
+                .is_ok_and(|r| r.status().is_success())
+        })
+        .await,
+        "the gateway did not start"
+    );
+    (server, SocketAddr::from(([127, 0, 0, 1], port)), dir)
+}
+
+/// A connection from `from` that sends `bytes` and then nothing.
+async fn stalled(from: Ipv4Addr, server: SocketAddr, bytes: &[u8]) -> TcpStream {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind(SocketAddr::from((from, 0))).unwrap();
+    let mut stream = socket.connect(server).await.unwrap();
+    // The server may already have closed it (a refused connection).
+    let _ = stream.write_all(bytes).await;
+    stream
+}
+
+const HALF_SENT: &[u8] = b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n";
+
+/// Waits up to `limit` for the server to close `stream`; how long it took.
+async fn closed_within(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    let mut buffer = [0u8; 512];
+    tokio::time::timeout(limit, async {
+        while matches!(stream.read(&mut buffer).await, Ok(n) if n > 0) {}
+    })
+    .await
+    .ok()
+    .map(|()| started.elapsed())
+}
+
+/// A client on another loopback address than the stalled sockets.
+fn normal_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .local_address(IpAddr::from([127, 0, 0, 2]))
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap()
+}
+
+/// The tester's scene: 300 sockets that send one header line and stop,
+/// against a server limited to 256 descriptors. A normal client is still
+/// answered within a few seconds, and the server closes every stalled
+/// socket once `header_read_timeout` has passed for it.
+#[tokio::test]
+async fn half_sent_connections_beyond_the_descriptor_limit_are_closed_and_starve_no_one() {
+    let (server, addr, _dir) = server_with("header_read_timeout = \"2s\"\n", Some(256)).await;
+    let mut sockets = Vec::new();
+    for i in 0..300u16 {
+        // Ten source addresses, so that the per-address cap (64) is not
+        // what saves the server here.
+        let from = Ipv4Addr::new(127, 0, 1, 10 + u8::try_from(i % 10).unwrap());
+        sockets.push(stalled(from, addr, HALF_SENT).await);
+    }
+    let started = Instant::now();
+    let response = normal_client()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .expect("a normal client is answered");
+    assert_eq!(response.status(), StatusCode::OK);
+    let answered = started.elapsed();
+    assert!(
+        answered < Duration::from_secs(10),
+        "answered after {answered:?}"
+    );
+    let closing = sockets
+        .iter_mut()
+        .map(|socket| closed_within(socket, Duration::from_secs(20)));
+    let closed: Vec<_> = futures_util::future::join_all(closing).await;
+    let open = closed.iter().filter(|c| c.is_none()).count();
+    assert_eq!(open, 0, "{open} stalled sockets are still open");
+    let last = closed.iter().flatten().max().copied();
+    eprintln!(
+        "normal client answered after {answered:?}; last stalled socket closed after {last:?}"
+    );
+}
+
+/// Slowloris, an idle keep-alive socket, an h2c preface and nothing more,
+/// an idle HTTP/2 connection: each is closed by its timeout.
+#[tokio::test]
+async fn slow_idle_and_silent_connections_are_closed_by_their_timeouts() {
+    let (_server, addr, _dir) = server_with(
+        "header_read_timeout = \"2s\"\nidle_timeout = \"3s\"\nhttp2_keep_alive_interval = \"2s\"\n",
+        None,
+    )
+    .await;
+    let limit = Duration::from_secs(10);
+    let local = Ipv4Addr::LOCALHOST;
+    let slowloris = async {
+        let mut stream = stalled(local, addr, b"GET /healthz HTTP/1.1\r\n").await;
+        let started = Instant::now();
+        for byte in b"X-Slow: abcdefghijklmnopqrstuvwxyz".iter().cycle() {
+            if stream.write_all(&[*byte]).await.is_err() || started.elapsed() > limit {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+        (started.elapsed() < limit).then(|| started.elapsed())
+    };
+    let keep_alive = async {
+        let mut stream = stalled(
+            local,
+            addr,
+            b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n",
+        )
+        .await;
+        let mut buffer = [0u8; 512];
+        assert!(stream.read(&mut buffer).await.unwrap() > 0, "a response");
+        closed_within(&mut stream, limit).await
+    };
+    let h2c_preface = async {
+        let mut stream = stalled(local, addr, b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n").await;
+        closed_within(&mut stream, limit).await
+    };
+    let idle_http2 = async {
+        let io = hyper_util::rt::TokioIo::new(TcpStream::connect(addr).await.unwrap());
+        let (mut sender, connection) = hyper::client::conn::http2::handshake::<_, _, String>(
+            hyper_util::rt::TokioExecutor::new(),
+            io,
+        )
+        .await
+        .unwrap();
+        let connection = tokio::spawn(connection);
+        let request = hyper::Request::get(format!("http://{addr}/healthz"))
+            .body(String::new())
+            .unwrap();
+        let response = sender.send_request(request).await.unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+        let started = Instant::now();
+        tokio::time::timeout(limit, connection)
+            .await
+            .ok()
+            .map(|_| started.elapsed())
+    };
+    let (slowloris, keep_alive, h2c_preface, idle_http2) =
+        tokio::join!(slowloris, keep_alive, h2c_preface, idle_http2);
+    eprintln!(
+        "closed after: slowloris {slowloris:?}, idle keep-alive {keep_alive:?}, \
+         h2c preface {h2c_preface:?}, idle HTTP/2 {idle_http2:?}"
+    );
+    assert!(slowloris.is_some(), "a slowloris socket stayed open");
+    assert!(
+        keep_alive.is_some(),
+        "an idle keep-alive socket stayed open"
+    );
+    assert!(
+        h2c_preface.is_some(),
+        "a socket with only the h2c preface stayed open"
+    );
+    assert!(
+        idle_http2.is_some(),
+        "an idle HTTP/2 connection stayed open"
+    );
+}
+
+/// One address holds at most `max_connections_per_ip` sockets (more are
+/// closed at once), and at `max_connections` the server stops accepting:
+/// a further client waits until a stalled socket times out.
+#[tokio::test]
+async fn connections_are_capped_per_address_and_overall() {
+    let (server, addr, _dir) = server_with(
+        "header_read_timeout = \"30s\"\nmax_connections = 12\nmax_connections_per_ip = 4\n",
+        None,
+    )
+    .await;
+    let one = Ipv4Addr::new(127, 0, 2, 1);
+    let mut sockets = Vec::new();
+    for _ in 0..10 {
+        sockets.push(stalled(one, addr, HALF_SENT).await);
+    }
+    let closed: Vec<_> = futures_util::future::join_all(
+        sockets
+            .iter_mut()
+            .map(|socket| closed_within(socket, Duration::from_secs(2))),
+    )
+    .await;
+    let refused = closed.iter().filter(|c| c.is_some()).count();
+    assert_eq!(refused, 6, "of 10 sockets from one address, 4 are kept");
+    let response = normal_client()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    drop(server);
+
+    let (server, addr, _dir) =
+        server_with("header_read_timeout = \"2s\"\nmax_connections = 4\n", None).await;
+    let mut sockets = Vec::new();
+    for i in 0..4 {
+        sockets.push(stalled(Ipv4Addr::new(127, 0, 3, i), addr, HALF_SENT).await);
+    }
+    let started = Instant::now();
+    let response = normal_client()
+        .get(format!("{}/healthz", server.base))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert!(
+        started.elapsed() >= Duration::from_millis(1500),
+        "answered after {:?}: the cap of 4 connections did not hold",
+        started.elapsed()
+    );
 }

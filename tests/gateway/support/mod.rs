@@ -78,8 +78,7 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
         async {
             let _ = rx.await;
         },
-        Duration::from_secs(5),
-        None,
+        &config,
     ));
     TestApp {
         base: format!("http://{addr}"),
