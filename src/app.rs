@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, ProviderConfig, ProviderKind, TlsConfig};
 use crate::connections::{self, ConnectionLimits};
+use crate::http::extract::json_value_limit;
 use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
@@ -68,6 +69,7 @@ pub async fn build_gateway(config: &Config) -> Result<Gateway, StartupError> {
     let cache = Arc::new(CachedStore::new(
         Arc::new(store.clone()),
         config.cache.max_clients,
+        config.cache.max_bytes,
         config.cache.ttl,
     ));
     cache.follow(store.change_feed().await?);
@@ -161,6 +163,7 @@ pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Route
         service,
         public_url: config.server.public_url.as_str().into(),
         limits: Arc::new(Limits::new(&config.limits)),
+        max_json_values: json_value_limit(config.server.max_body_bytes),
     };
     http::router(state, config.server.max_body_bytes)
 }

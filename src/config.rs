@@ -197,6 +197,8 @@ pub struct StoreConfig {
 pub struct CacheConfig {
     /// Most clients held in memory.
     pub max_clients: u64,
+    /// Most bytes the cached clients may take, by their estimated size.
+    pub max_bytes: u64,
     /// Longest time a client is served from memory.
     pub ttl: Duration,
 }
@@ -466,6 +468,7 @@ impl Default for RawStore {
 #[serde(default)]
 struct RawCache {
     max_clients: u64,
+    max_bytes: u64,
     ttl: String,
 }
 
@@ -473,6 +476,7 @@ impl Default for RawCache {
     fn default() -> Self {
         Self {
             max_clients: 100_000,
+            max_bytes: 64 * 1024 * 1024,
             ttl: "60s".into(),
         }
     }
@@ -812,6 +816,12 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
         check(Err("store.max_connections must be positive".into()));
     }
     let cache_ttl = duration(&raw.cache.ttl, "cache.ttl", &mut check);
+    if raw.cache.max_bytes < 1024 * 1024 && raw.cache.max_bytes != 0 {
+        check(Err(format!(
+            "cache.max_bytes ({}) must be 0 (no cache) or at least 1048576",
+            raw.cache.max_bytes
+        )));
+    }
     let shutdown_timeout = duration(
         &raw.server.shutdown_timeout,
         "server.shutdown_timeout",
@@ -944,6 +954,7 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
         },
         cache: CacheConfig {
             max_clients: raw.cache.max_clients,
+            max_bytes: raw.cache.max_bytes,
             ttl: cache_ttl,
         },
         provider,

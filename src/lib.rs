@@ -25,8 +25,9 @@
 //!   connections, header-read, idle and HTTP/2 keep-alive timeouts.
 //! - [`audit`], [`telemetry`]: audit events and Prometheus metrics.
 //! - [`clock`]: the one reader of wall-clock time.
-//! - [`error_text`], [`http_body`]: error messages with their causes;
-//!   size-capped reading of response bodies.
+//! - [`error_text`], [`http_body`], [`json`]: error messages with their
+//!   causes; size-capped reading of response bodies; JSON written into
+//!   exact-size buffers.
 //!
 //! `http`, `store`, `provider`, `outbound` and `software_statement` are
 //! adapters around `registration` and do not import each other, except that
@@ -41,6 +42,7 @@ pub mod domain;
 pub mod error_text;
 pub mod http;
 pub mod http_body;
+pub mod json;
 pub mod outbound;
 pub mod provider;
 pub mod registration;

@@ -182,6 +182,48 @@ pub struct Localized<T> {
     pub tagged: BTreeMap<String, T>,
 }
 
+impl<T> Localized<T> {
+    /// Heap bytes held, with `heap_size` of one value.
+    fn heap_size(&self, heap_size: impl Fn(&T) -> usize) -> usize {
+        let tagged: usize = self
+            .tagged
+            .iter()
+            .map(|(tag, value)| UNIT_MAP_ENTRY + size_of::<T>() + tag.len() + heap_size(value))
+            .sum();
+        self.plain.as_ref().map_or(0, &heap_size) + tagged
+    }
+}
+
+/// Heap bytes of one `String` in a collection, besides its text.
+const UNIT_STRING: usize = size_of::<String>();
+/// Heap bytes of one [`RegisteredUri`] in a collection, besides its texts.
+const UNIT_URI: usize = size_of::<RegisteredUri>();
+/// Heap bytes a map spends on one entry besides its key and value: the key's
+/// `String` and a share of a B-tree node.
+const UNIT_MAP_ENTRY: usize = size_of::<String>() + 16;
+
+/// About how many heap bytes a JSON value holds (see [`ClientMetadata::heap_size`]).
+#[must_use]
+pub fn json_heap_size(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| size_of::<Value>() + json_heap_size(item))
+            .sum(),
+        // The smallest B-tree node, then each entry.
+        Value::Object(members) => {
+            192 + members
+                .iter()
+                .map(|(key, item)| {
+                    UNIT_MAP_ENTRY + size_of::<Value>() + key.len() + json_heap_size(item)
+                })
+                .sum::<usize>()
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
+
 impl<T> Default for Localized<T> {
     fn default() -> Self {
         Self {
@@ -459,21 +501,12 @@ impl ClientMetadata {
             token_endpoint_auth_method,
             grant_types,
             response_types,
-            client_name: localized(doc.client_name, &other, "client_name", |s| Ok(s.to_owned()))?,
-            client_uri: localized(
-                doc.client_uri,
-                &other,
-                "client_uri",
-                RegisteredUri::parse_web,
-            )?,
-            logo_uri: localized(doc.logo_uri, &other, "logo_uri", RegisteredUri::parse_web)?,
-            tos_uri: localized(doc.tos_uri, &other, "tos_uri", RegisteredUri::parse_web)?,
-            policy_uri: localized(
-                doc.policy_uri,
-                &other,
-                "policy_uri",
-                RegisteredUri::parse_web,
-            )?,
+            // Names are moved, not copied: they may be most of a large body.
+            client_name: localized(doc.client_name, &other, "client_name", Ok)?,
+            client_uri: localized(doc.client_uri, &other, "client_uri", web_uri)?,
+            logo_uri: localized(doc.logo_uri, &other, "logo_uri", web_uri)?,
+            tos_uri: localized(doc.tos_uri, &other, "tos_uri", web_uri)?,
+            policy_uri: localized(doc.policy_uri, &other, "policy_uri", web_uri)?,
             scope: doc.scope.map(check_scope).transpose()?,
             contacts: non_empty_strings(doc.contacts, "contacts")?,
             keys,
@@ -587,6 +620,45 @@ impl ClientMetadata {
             request_uris: uri_list(&self.request_uris),
             other,
         }
+    }
+
+    /// About how many bytes of heap this metadata holds (strings, parsed
+    /// URIs, key sets and the collections around them), for caches that
+    /// weigh entries by size. An estimate, not an allocator's count.
+    #[must_use]
+    pub fn heap_size(&self) -> usize {
+        let uri = RegisteredUri::heap_size;
+        let uris = |list: &[RegisteredUri]| list.iter().map(|u| UNIT_URI + uri(u)).sum::<usize>();
+        let texts = |list: &[String]| list.iter().map(|t| UNIT_STRING + t.len()).sum::<usize>();
+        let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
+        let localized_uris = [
+            &self.client_uri,
+            &self.logo_uri,
+            &self.tos_uri,
+            &self.policy_uri,
+        ]
+        .iter()
+        .map(|l| l.heap_size(uri))
+        .sum::<usize>();
+        let keys = match &self.keys {
+            Some(ClientKeys::Uri(u)) => uri(u),
+            Some(ClientKeys::Set(set)) => json_heap_size(set),
+            None => 0,
+        };
+        uris(&self.redirect_uris)
+            + self.client_name.heap_size(String::len)
+            + localized_uris
+            + text(&self.scope)
+            + texts(&self.contacts)
+            + keys
+            + text(&self.software_id)
+            + text(&self.software_version)
+            + self.sector_identifier_uri.as_ref().map_or(0, uri)
+            + texts(&self.default_acr_values)
+            + self.initiate_login_uri.as_ref().map_or(0, uri)
+            + uris(&self.request_uris)
+            + size_of::<GrantType>() * self.grant_types.len()
+            + size_of::<ResponseType>() * self.response_types.len()
     }
 
     /// Whether the gateway must issue a client secret for this client.
@@ -847,6 +919,10 @@ fn non_empty_strings(list: Option<Vec<String>>, field: &str) -> Result<Vec<Strin
     Ok(list)
 }
 
+fn web_uri(text: String) -> Result<RegisteredUri, String> {
+    RegisteredUri::parse_web(&text)
+}
+
 fn https_allowing_fragment(text: &str) -> Result<RegisteredUri, String> {
     let uri = RegisteredUri::parse(text)?;
     if uri.url().scheme() != "https" {
@@ -869,10 +945,9 @@ fn localized<T>(
     plain: Option<String>,
     other: &BTreeMap<String, Value>,
     field: &str,
-    parse: impl Fn(&str) -> Result<T, String>,
+    parse: impl Fn(String) -> Result<T, String>,
 ) -> Result<Localized<T>, MetadataError> {
     let plain = plain
-        .as_deref()
         .map(&parse)
         .transpose()
         .map_err(|e| invalid(format!("{field}: {e}")))?;
@@ -892,7 +967,7 @@ fn localized<T>(
             .ok_or_else(|| invalid(format!("`{key}` must be a string")))?;
         tagged.insert(
             tag.to_owned(),
-            parse(text).map_err(|e| invalid(format!("{key}: {e}")))?,
+            parse(text.to_owned()).map_err(|e| invalid(format!("{key}: {e}")))?,
         );
     }
     Ok(Localized { plain, tagged })

@@ -1,5 +1,6 @@
 //! The read cache in front of the store: reads of a client (RFC 7592 reads
-//! and token checks) come from a bounded moka cache with a time to live;
+//! and token checks) come from a moka cache bounded in bytes and in
+//! clients, with a time to live;
 //! every write invalidates the entry before it returns, and a change feed
 //! carries other processes' writes in. While the feed is broken the cache is
 //! bypassed, so another process's change is never hidden for longer than the
@@ -26,6 +27,15 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
+/// What the cache holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheContents {
+    /// Clients held.
+    pub entries: u64,
+    /// Their weight: estimated bytes, each at least its share of the budget.
+    pub weighted_bytes: u64,
+}
+
 /// A [`ClientStore`] with a read cache in front.
 pub struct CachedStore {
     inner: Arc<dyn ClientStore>,
@@ -40,12 +50,27 @@ pub struct CachedStore {
 }
 
 impl CachedStore {
-    /// Caches at most `max_clients` clients, each for at most `ttl`.
-    pub fn new(inner: Arc<dyn ClientStore>, max_clients: u64, ttl: Duration) -> Self {
+    /// Caches at most `max_clients` clients taking at most `max_bytes`
+    /// between them (by [`RegisteredClient::approximate_size`]), each for at
+    /// most `ttl`.
+    pub fn new(
+        inner: Arc<dyn ClientStore>,
+        max_clients: u64,
+        max_bytes: u64,
+        ttl: Duration,
+    ) -> Self {
+        // Every entry weighs at least a `max_clients`-th of the budget, so
+        // the budget also holds the count.
+        let least = u32::try_from(max_bytes.div_ceil(max_clients.max(1))).unwrap_or(u32::MAX);
         Self {
             inner,
             cache: Cache::builder()
-                .max_capacity(max_clients)
+                .max_capacity(max_bytes)
+                .weigher(move |_, client: &RegisteredClient| {
+                    u32::try_from(client.approximate_size())
+                        .unwrap_or(u32::MAX)
+                        .max(least)
+                })
                 .time_to_live(ttl)
                 .build(),
             epoch: AtomicU64::new(0),
@@ -61,6 +86,15 @@ impl CachedStore {
         CacheStats {
             hits: self.hits.load(Ordering::Relaxed),
             misses: self.misses.load(Ordering::Relaxed),
+        }
+    }
+
+    /// What the cache holds once its pending evictions have run.
+    pub async fn contents(&self) -> CacheContents {
+        self.cache.run_pending_tasks().await;
+        CacheContents {
+            entries: self.cache.entry_count(),
+            weighted_bytes: self.cache.weighted_size(),
         }
     }
 

@@ -248,7 +248,7 @@ const TOKEN_COLUMNS: &str =
     "id, token_hash, uses_left, expires_at, policy, note, created_at, revoked";
 
 fn metadata_json(client: &RegisteredClient) -> Result<String, StoreError> {
-    serde_json::to_string(&client.metadata.to_document()).map_err(|e| StoreError::Corrupt {
+    crate::json::exact_string(&client.metadata.to_document()).map_err(|e| StoreError::Corrupt {
         client_id: client.client_id.to_string(),
         reason: e.to_string(),
     })
