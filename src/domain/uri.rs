@@ -356,16 +356,11 @@ mod tests {
     fn implicit_web_clients_need_https_and_no_localhost() {
         assert!(ok("https://app.example.com/cb", WEB_IMPLICIT));
         assert!(!ok("http://127.0.0.1/cb", WEB_IMPLICIT));
+        // Forms of this machine (the HTTP tests try more).
         for local in [
-            "https://localhost/cb",
-            "https://localhost./cb",
-            "https://a.localhost/cb",
-            "https://127.0.0.1/cb",
-            "https://127.1.2.3/cb",
+            "https://a.localhost./cb",
             "https://0.0.0.0/cb",
-            "https://[::1]/cb",
             "https://[::]/cb",
-            "https://[::ffff:7f00:1]/cb",
         ] {
             assert!(!ok(local, WEB_IMPLICIT), "{local}");
             assert!(ok(local, WEB), "{local}");

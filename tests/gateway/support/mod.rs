@@ -315,14 +315,19 @@ impl ServerProcess {
             Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
             None => Stdio::null(),
         };
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(["serve", "--config"])
             .arg(config)
             .env("RUST_LOG", "info")
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+            .stderr(stderr);
+        Self::start_command(command, port).await
+    }
+
+    /// Runs `command`, a gateway serving on `port`, and waits until it is
+    /// ready.
+    pub async fn start_command(mut command: Command, port: u16) -> Self {
+        let child = command.stdout(Stdio::null()).spawn().unwrap();
         // Owned from here on, so that a panic below still kills the child.
         let server = Self {
             child,
