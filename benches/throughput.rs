@@ -310,8 +310,7 @@ async fn gateway(dir: &std::path::Path) -> (Target, Arc<dcr_gateway::store::cach
         listener,
         router,
         std::future::pending(),
-        Duration::from_secs(1),
-        None,
+        &config,
     ));
     (
         Target {

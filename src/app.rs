@@ -2,17 +2,17 @@
 //! around it, and serves on a listener it is given.
 
 use std::future::Future;
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use axum_server::Handle;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
 use crate::config::{Config, ProviderConfig, ProviderKind, TlsConfig};
+use crate::connections::{self, ConnectionLimits};
+use crate::http::extract::json_value_limit;
 use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
@@ -72,6 +72,7 @@ pub async fn build_gateway(
     let cache = Arc::new(CachedStore::new(
         Arc::new(store.clone()),
         config.cache.max_clients,
+        config.cache.max_bytes,
         config.cache.ttl,
     ));
     cache.follow(store.change_feed().await?);
@@ -167,47 +168,50 @@ pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Route
         service,
         public_url: config.server.public_url.as_str().into(),
         limits: Arc::new(Limits::new(&config.limits)),
+        max_json_values: json_value_limit(config.server.max_body_bytes),
     };
     http::router(state, config.server.max_body_bytes)
 }
 
-/// Serves `router` on `listener` (over TLS when `tls` is given) until
-/// `shutdown` completes; then stops accepting, lets in-flight requests finish
-/// for at most `deadline`, and returns.
-pub async fn serve(
+/// Serves `router` on `listener` (over TLS when `config.server.tls` is set)
+/// with the connection limits of `[server]` until `shutdown` completes; then
+/// stops accepting, lets in-flight requests finish for at most
+/// `server.shutdown_timeout`, and returns.
+pub fn serve(
     listener: TcpListener,
     router: Router,
     shutdown: impl Future<Output = ()> + Send + 'static,
-    deadline: Duration,
-    tls: Option<&TlsConfig>,
-) -> std::io::Result<()> {
-    let handle = Handle::new();
-    let stopper = handle.clone();
-    tokio::spawn(async move {
-        shutdown.await;
-        stopper.graceful_shutdown(Some(deadline));
-    });
-    let service = router.into_make_service_with_connect_info::<SocketAddr>();
-    let listener = listener.into_std()?;
-    match tls {
-        None => {
-            axum_server::from_tcp(listener)
-                .handle(handle)
-                .serve(service)
-                .await
-        }
-        Some(tls) => {
-            // One process-wide rustls provider: ring (no OpenSSL, no C toolchain).
-            let _ = rustls::crypto::ring::default_provider().install_default();
-            let config = RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
-            let watcher = tokio::spawn(reload_certificates(config.clone(), tls.clone()));
-            let served = axum_server::from_tcp_rustls(listener, config)
-                .handle(handle)
-                .serve(service)
-                .await;
-            watcher.abort();
-            served
-        }
+    config: &Config,
+) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
+    let server = &config.server;
+    let limits = ConnectionLimits {
+        header_read_timeout: server.header_read_timeout,
+        idle_timeout: server.idle_timeout,
+        http2_keep_alive_interval: server.http2_keep_alive_interval,
+        max_connections: server.max_connections,
+        max_connections_per_ip: server.max_connections_per_ip,
+        exempt: config.limits.trusted_proxies.clone(),
+    };
+    let (deadline, tls) = (server.shutdown_timeout, server.tls.clone());
+    async move {
+        let Some(tls) = tls else {
+            return connections::serve(listener, router, shutdown, limits, deadline, None).await;
+        };
+        // One process-wide rustls provider: ring (no OpenSSL, no C toolchain).
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let certificates = RustlsConfig::from_pem_file(&tls.cert, &tls.key).await?;
+        let watcher = tokio::spawn(reload_certificates(certificates.clone(), tls));
+        let served = connections::serve(
+            listener,
+            router,
+            shutdown,
+            limits,
+            deadline,
+            Some(certificates),
+        )
+        .await;
+        watcher.abort();
+        served
     }
 }
 

@@ -13,9 +13,11 @@ use serde::de::DeserializeOwned;
 use serde::{Deserialize, Serialize};
 use url::Url;
 
+use crate::domain::metadata::is_scope_token;
 use crate::domain::policy::{HostPattern, Policy, is_response_type};
+use crate::domain::uri::parse_scheme;
 use crate::domain::values::{AuthMethod, GrantType};
-use crate::outbound::OutboundSettings;
+use crate::outbound::{OutboundSettings, names_private_host};
 use crate::provider::Credential;
 use crate::provider::billforward::BillForwardSettings;
 use crate::provider::breaker::BreakerSettings;
@@ -175,6 +177,18 @@ pub struct ServerConfig {
     pub max_body_bytes: usize,
     /// How long in-flight requests may run after SIGTERM.
     pub shutdown_timeout: Duration,
+    /// Longest wait for a request head: from the accept (TLS and HTTP/2
+    /// handshakes included) and, on HTTP/1.1, from the previous response.
+    pub header_read_timeout: Duration,
+    /// Longest a connection may stay open with no request in flight.
+    pub idle_timeout: Duration,
+    /// How often HTTP/2 peers are pinged, and how long an answer may take.
+    pub http2_keep_alive_interval: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Most connections open at once from one address (one /64 for IPv6);
+    /// `limits.trusted_proxies` are exempt.
+    pub max_connections_per_ip: usize,
     /// `[server.tls]`: serve HTTPS with this certificate and key.
     pub tls: Option<TlsConfig>,
 }
@@ -204,6 +218,8 @@ pub struct StoreConfig {
 pub struct CacheConfig {
     /// Most clients held in memory.
     pub max_clients: u64,
+    /// Most bytes the cached clients may take, by their estimated size.
+    pub max_bytes: u64,
     /// Longest time a client is served from memory.
     pub ttl: Duration,
 }
@@ -333,6 +349,7 @@ struct RawPolicy {
     redirect_hosts: Vec<String>,
     native_loopback_http: bool,
     native_custom_schemes: bool,
+    native_schemes: Vec<String>,
     max_clients_per_software_id: Option<u64>,
     client_lifetime: Option<String>,
     client_secret_lifetime: Option<String>,
@@ -352,6 +369,7 @@ impl Default for RawPolicy {
             redirect_hosts: Vec::new(),
             native_loopback_http: permissive.native_loopback_http,
             native_custom_schemes: permissive.native_custom_schemes,
+            native_schemes: Vec::new(),
             max_clients_per_software_id: None,
             client_lifetime: None,
             client_secret_lifetime: None,
@@ -413,6 +431,11 @@ struct RawServer {
     public_url: String,
     max_body_bytes: u64,
     shutdown_timeout: String,
+    header_read_timeout: String,
+    idle_timeout: String,
+    http2_keep_alive_interval: String,
+    max_connections: u64,
+    max_connections_per_ip: u64,
     #[serde(skip_serializing_if = "Option::is_none")]
     tls: Option<RawTls>,
 }
@@ -430,6 +453,11 @@ impl Default for RawServer {
             public_url: "http://127.0.0.1:8080".into(),
             max_body_bytes: 65_536,
             shutdown_timeout: "30s".into(),
+            header_read_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            http2_keep_alive_interval: "20s".into(),
+            max_connections: 512,
+            max_connections_per_ip: 64,
             tls: None,
         }
     }
@@ -458,6 +486,7 @@ impl Default for RawStore {
 #[serde(default)]
 struct RawCache {
     max_clients: u64,
+    max_bytes: u64,
     ttl: String,
 }
 
@@ -465,6 +494,7 @@ impl Default for RawCache {
     fn default() -> Self {
         Self {
             max_clients: 100_000,
+            max_bytes: 64 * 1024 * 1024,
             ttl: "60s".into(),
         }
     }
@@ -757,10 +787,10 @@ fn lookup<'a>(table: &'a toml::Table, path: &[String]) -> Option<&'a toml::Value
     }
 }
 
+/// `raw` read as one TOML value, or `None`: nothing may follow the value (a
+/// `true # comment` is text, not `true`).
 fn toml_literal(raw: &str) -> Option<toml::Value> {
-    toml::from_str::<toml::Table>(&format!("v = {raw}"))
-        .ok()?
-        .remove("v")
+    toml::Value::deserialize(toml::de::ValueDeserializer::new(raw.trim())).ok()
 }
 
 fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
@@ -809,10 +839,46 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
         check(Err("store.max_connections must be positive".into()));
     }
     let cache_ttl = duration(&raw.cache.ttl, "cache.ttl", &mut check);
+    if raw.cache.max_bytes < 1024 * 1024 && raw.cache.max_bytes != 0 {
+        check(Err(format!(
+            "cache.max_bytes ({}) must be 0 (no cache) or at least 1048576",
+            raw.cache.max_bytes
+        )));
+    }
     let shutdown_timeout = duration(
         &raw.server.shutdown_timeout,
         "server.shutdown_timeout",
         &mut check,
+    );
+    let mut positive = |text: &str, key: &str| {
+        let value = duration(text, key, &mut check);
+        if value.is_zero() {
+            check(Err(format!("{key} must be more than zero")));
+        }
+        value
+    };
+    let header_read_timeout = positive(
+        &raw.server.header_read_timeout,
+        "server.header_read_timeout",
+    );
+    let idle_timeout = positive(&raw.server.idle_timeout, "server.idle_timeout");
+    let http2_keep_alive_interval = positive(
+        &raw.server.http2_keep_alive_interval,
+        "server.http2_keep_alive_interval",
+    );
+    let mut count = |value: u64, key: &str| {
+        usize::try_from(value)
+            .ok()
+            .filter(|n| *n > 0)
+            .unwrap_or_else(|| {
+                check(Err(format!("{key} must be a positive number")));
+                1
+            })
+    };
+    let max_connections = count(raw.server.max_connections, "server.max_connections");
+    let max_connections_per_ip = count(
+        raw.server.max_connections_per_ip,
+        "server.max_connections_per_ip",
     );
     let tls = raw.server.tls.map(|tls| {
         for (key, path) in [("cert", &tls.cert), ("key", &tls.key)] {
@@ -884,7 +950,11 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
     }
 
     let registration = registration(raw.registration, raw.policies, &mut check);
-    let software_statement = software_statement(raw.software_statement, &mut check);
+    let software_statement = software_statement(
+        raw.software_statement,
+        raw.outbound.allow_private_networks,
+        &mut check,
+    );
     let limits = limits(raw.limits, &mut check);
 
     Config {
@@ -896,6 +966,11 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
             public_url,
             max_body_bytes,
             shutdown_timeout,
+            header_read_timeout,
+            idle_timeout,
+            http2_keep_alive_interval,
+            max_connections,
+            max_connections_per_ip,
             tls,
         },
         store: StoreConfig {
@@ -905,6 +980,7 @@ fn validate(raw: RawConfig, errors: &mut Vec<String>) -> Config {
         },
         cache: CacheConfig {
             max_clients: raw.cache.max_clients,
+            max_bytes: raw.cache.max_bytes,
             ttl: cache_ttl,
         },
         provider,
@@ -1000,6 +1076,45 @@ fn policy(name: &str, raw: RawPolicy, check: &mut impl FnMut(Result<(), String>)
                 .ok()
         })
         .collect();
+    if let Some(scopes) = &raw.scopes {
+        for scope in scopes.iter().filter(|s| !is_scope_token(s)) {
+            check(Err(format!(
+                "{}: `{}` is not a scope token (printable ASCII without space, `\"` or `\\`)",
+                key("scopes"),
+                scope.escape_debug()
+            )));
+        }
+    }
+    if let Some(default) = &raw.default_scope {
+        if !default.split(' ').all(is_scope_token) {
+            check(Err(format!(
+                "{} `{}` must be scope tokens separated by single spaces",
+                key("default_scope"),
+                default.escape_debug()
+            )));
+        } else if let Some(scopes) = &raw.scopes {
+            for word in default
+                .split(' ')
+                .filter(|w| !scopes.iter().any(|s| s == w))
+            {
+                check(Err(format!(
+                    "{}: `{word}` is not in {}, so every registration without a scope \
+                     would be refused",
+                    key("default_scope"),
+                    key("scopes")
+                )));
+            }
+        }
+    }
+    let native_schemes = raw
+        .native_schemes
+        .iter()
+        .filter_map(|s| {
+            parse_scheme(s)
+                .map_err(|e| check(Err(format!("{}: {e}", key("native_schemes")))))
+                .ok()
+        })
+        .collect();
     let mut lifetime = |text: Option<String>, k: &str| text.map(|t| duration(&t, &key(k), check));
     let client_lifetime = lifetime(raw.client_lifetime, "client_lifetime");
     let client_secret_lifetime = lifetime(raw.client_secret_lifetime, "client_secret_lifetime");
@@ -1014,6 +1129,7 @@ fn policy(name: &str, raw: RawPolicy, check: &mut impl FnMut(Result<(), String>)
         redirect_hosts,
         native_loopback_http: raw.native_loopback_http,
         native_custom_schemes: raw.native_custom_schemes,
+        native_schemes,
         max_clients_per_software_id: raw.max_clients_per_software_id,
         client_lifetime,
         client_secret_lifetime,
@@ -1034,8 +1150,11 @@ const STATEMENT_ALGS: [(&str, jsonwebtoken::Algorithm); 9] = [
     ("EdDSA", jsonwebtoken::Algorithm::EdDSA),
 ];
 
+/// `allow_private_networks` is `outbound.allow_private_networks`: without
+/// it, a `jwks_uri` on a private host could never be fetched.
 fn software_statement(
     raw: RawSoftwareStatement,
+    allow_private_networks: bool,
     check: &mut impl FnMut(Result<(), String>),
 ) -> SoftwareStatementConfig {
     let mut issuers = Vec::new();
@@ -1046,6 +1165,14 @@ fn software_statement(
         }
         let keys = match (raw.jwks_uri, raw.jwks) {
             (Some(uri), None) => match Url::parse(&uri) {
+                Ok(url) if !allow_private_networks && names_private_host(&url) => {
+                    check(Err(format!(
+                        "{} `{uri}` is on a private or loopback address, which the outbound \
+                         client refuses (set outbound.allow_private_networks = true to allow it)",
+                        key("jwks_uri")
+                    )));
+                    None
+                }
                 Ok(url) if url.scheme() == "https" || url.scheme() == "http" => {
                     Some(IssuerKeys::Uri(url))
                 }
@@ -1598,6 +1725,34 @@ mod tests {
         assert!(all.contains("log.format `xml`"), "{all}");
         assert!(all.contains("server.listen `nowhere`"), "{all}");
         assert_eq!(errors.len(), 6, "{all}");
+    }
+
+    #[test]
+    fn an_environment_value_is_one_toml_value_and_nothing_after_it() {
+        let errors = Config::from_sources(
+            "",
+            env(&[(
+                "DCR_GATEWAY__OUTBOUND__ALLOW_PRIVATE_NETWORKS",
+                "true # comment",
+            )]),
+        )
+        .unwrap_err()
+        .0
+        .join("\n");
+        assert!(
+            errors.contains("outbound.allow_private_networks"),
+            "{errors}"
+        );
+        let config = Config::from_sources(
+            "",
+            env(&[
+                ("DCR_GATEWAY__OUTBOUND__ALLOW_PRIVATE_NETWORKS", " true "),
+                ("DCR_GATEWAY__SERVER__MAX_BODY_BYTES", "2048"),
+            ]),
+        )
+        .unwrap();
+        assert!(config.outbound.allow_private_networks);
+        assert_eq!(config.server.max_body_bytes, 2048);
     }
 
     fn provider_errors(toml: &str) -> String {

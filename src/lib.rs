@@ -21,10 +21,13 @@
 //! - [`http`]: routes, extractors, rate limits, error mapping, layer stack.
 //! - [`config`]: TOML plus environment, validated with every error at once.
 //! - [`app`]: wiring — build the gateway, the router, serve (plain or TLS).
+//! - [`connections`]: the accept loop and each connection's life: caps on
+//!   connections, header-read, idle and HTTP/2 keep-alive timeouts.
 //! - [`audit`], [`telemetry`]: audit events and Prometheus metrics.
 //! - [`clock`]: the one reader of wall-clock time.
-//! - [`error_text`], [`http_body`]: error messages with their causes;
-//!   size-capped reading of response bodies.
+//! - [`error_text`], [`http_body`], [`json`]: error messages with their
+//!   causes; size-capped reading of response bodies; JSON written into
+//!   exact-size buffers.
 //!
 //! `http`, `store`, `provider`, `outbound` and `software_statement` are
 //! adapters around `registration` and do not import each other, except that
@@ -34,10 +37,12 @@ pub mod app;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod connections;
 pub mod domain;
 pub mod error_text;
 pub mod http;
 pub mod http_body;
+pub mod json;
 pub mod outbound;
 pub mod provider;
 pub mod registration;

@@ -3,6 +3,7 @@
 
 #![allow(clippy::print_stdout)] // a CLI prints its answers
 
+use std::borrow::Cow;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -77,11 +78,11 @@ enum Command {
 enum IatAction {
     /// Make a token; it is printed once and never again.
     Create {
-        /// Registrations it allows (default: unlimited).
-        #[arg(long)]
+        /// Registrations it allows, at least 1 (default: unlimited).
+        #[arg(long, value_parser = clap::value_parser!(u32).range(1..))]
         max_uses: Option<u32>,
-        /// Lifetime, e.g. `24h` (default: no expiry).
-        #[arg(long)]
+        /// Lifetime, e.g. `24h`, more than zero (default: no expiry).
+        #[arg(long, value_parser = positive_duration)]
         expires_in: Option<humantime::Duration>,
         /// Policy for registrations made with it (default: the default policy).
         #[arg(long)]
@@ -141,6 +142,15 @@ enum ClientsAction {
     },
 }
 
+/// A lifetime that is more than zero: a token that is born expired is dead.
+fn positive_duration(text: &str) -> Result<humantime::Duration, String> {
+    let duration: humantime::Duration = text.parse().map_err(|e| format!("{e}"))?;
+    if duration.is_zero() {
+        return Err("must be more than zero".into());
+    }
+    Ok(duration)
+}
+
 /// The operator's view of a client: never a secret or a hash.
 #[derive(Serialize)]
 struct ClientView {
@@ -179,7 +189,9 @@ async fn main() -> ExitCode {
     match result {
         Ok(()) => ExitCode::SUCCESS,
         Err(message) => {
-            eprintln!("dcr-gateway: {message}");
+            // Messages may quote what apps or providers sent; keep their lines.
+            let lines: Vec<Cow<'_, str>> = message.split('\n').map(terminal_safe).collect();
+            eprintln!("dcr-gateway: {}", lines.join("\n"));
             ExitCode::FAILURE
         }
     }
@@ -238,14 +250,7 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
     app::warn_about(&config);
     let reconciler = app::spawn_reconciler(service.clone(), config.provider.reconcile_interval);
     let router = app::build_router(service, &config);
-    let served = app::serve(
-        listener,
-        router,
-        shutdown_signal(),
-        config.server.shutdown_timeout,
-        config.server.tls.as_ref(),
-    )
-    .await;
+    let served = app::serve(listener, router, shutdown_signal(), &config).await;
     if let Some(reconciler) = reconciler {
         reconciler.abort();
     }
@@ -314,7 +319,7 @@ async fn reconcile(path: Option<&Path>, json: bool) -> Result<(), String> {
         for (name, list) in &sections {
             println!("{name}: {}", list.len());
             for item in list {
-                println!("  {item}");
+                println!("  {}", terminal_safe(item));
             }
         }
     }
@@ -356,7 +361,7 @@ async fn clients(path: Option<&Path>, action: ClientsAction) -> Result<(), Strin
         }
         ClientsAction::Delete { id } => {
             service.remove(&id).await.map_err(|e| e.to_string())?;
-            println!("deleted {id}");
+            println!("deleted {}", terminal_safe(&id));
         }
         ClientsAction::RotateSecret { id } => {
             let secret = service
@@ -421,15 +426,15 @@ async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
                     "ID", "USES_LEFT", "EXPIRES_AT", "POLICY", "REVOKED"
                 );
                 for v in &views {
-                    let text = |o: Option<String>| o.unwrap_or_else(|| "-".into());
+                    let text = |o: Option<&str>| terminal_safe(o.unwrap_or("-")).into_owned();
                     println!(
                         "{:<14} {:<10} {:<12} {:<12} {:<8} {}",
-                        v.id,
-                        text(v.uses_left.map(|n| n.to_string())),
-                        text(v.expires_at.map(|n| n.to_string())),
-                        text(v.policy.clone()),
+                        terminal_safe(&v.id),
+                        text(v.uses_left.map(|n| n.to_string()).as_deref()),
+                        text(v.expires_at.map(|n| n.to_string()).as_deref()),
+                        text(v.policy.as_deref()),
                         v.revoked,
-                        text(v.note.clone())
+                        text(v.note.as_deref())
                     );
                 }
             }
@@ -439,7 +444,7 @@ async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
                 .revoke_initial_access_token(&id)
                 .await
                 .map_err(|e| e.to_string())?;
-            println!("revoked {id}");
+            println!("revoked {}", terminal_safe(&id));
         }
     }
     Ok(())
@@ -457,20 +462,25 @@ fn print_table(views: &[ClientView]) {
         "CLIENT_ID", "STATE", "NAME", "AUTH_METHOD"
     );
     for view in views {
+        let metadata = &view.metadata;
         println!(
             "{:<24} {:<8} {:<24} {:<20} {}",
-            view.client_id,
+            terminal_safe(&view.client_id),
             view.state,
-            view.metadata.client_name.as_deref().unwrap_or("-"),
-            view.metadata
-                .token_endpoint_auth_method
-                .as_deref()
-                .unwrap_or("-"),
-            view.metadata
-                .grant_types
-                .as_deref()
-                .unwrap_or_default()
-                .join(",")
+            terminal_safe(metadata.client_name.as_deref().unwrap_or("-")),
+            terminal_safe(
+                metadata
+                    .token_endpoint_auth_method
+                    .as_deref()
+                    .unwrap_or("-")
+            ),
+            terminal_safe(
+                &metadata
+                    .grant_types
+                    .as_deref()
+                    .unwrap_or_default()
+                    .join(",")
+            )
         );
     }
 }
@@ -483,8 +493,38 @@ fn print_details(view: &ClientView) -> Result<(), String> {
                 serde_json::Value::String(s) => s,
                 other => other.to_string(),
             };
-            println!("{key:<34} {text}");
+            println!("{:<34} {}", terminal_safe(&key), terminal_safe(&text));
         }
     }
     Ok(())
+}
+
+/// Text fit for an operator's terminal: control characters (ESC, CR, LF,
+/// …), line and paragraph separators and bidirectional overrides are
+/// written as escapes (`\u{1b}`, `\n`), so that what an app registered can
+/// neither drive the terminal nor forge lines of the output. `--json` needs
+/// none of this: JSON escapes control characters itself.
+fn terminal_safe(text: &str) -> Cow<'_, str> {
+    let unsafe_char = |c: char| {
+        c.is_control()
+            || matches!(
+                c,
+                '\u{2028}' | '\u{2029}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}'
+                    | '\u{2066}'..='\u{2069}'
+            )
+    };
+    if !text.chars().any(unsafe_char) {
+        return Cow::Borrowed(text);
+    }
+    let mut safe = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            safe.extend(c.escape_debug());
+        } else if unsafe_char(c) {
+            safe.extend(c.escape_unicode());
+        } else {
+            safe.push(c);
+        }
+    }
+    Cow::Owned(safe)
 }

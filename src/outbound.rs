@@ -13,6 +13,7 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use serde_json::Value;
 use url::{Host, Url};
 
+use crate::domain::uri::is_localhost_name;
 use crate::registration::{DocumentFetcher, FetchError};
 
 /// Settings of the guarded client.
@@ -91,6 +92,18 @@ impl DocumentFetcher for GuardedClient {
     async fn fetch_json(&self, url: &Url) -> Result<Value, FetchError> {
         let body = self.get(url).await?;
         serde_json::from_slice(&body).map_err(|e| FetchError(format!("not JSON: {e}")))
+    }
+}
+
+/// Whether `url`'s host is not public by itself, before any DNS: an address
+/// literal that is not public, or `localhost` or a name under it. The guarded
+/// client refuses such a URL unless private networks are allowed.
+#[must_use]
+pub fn names_private_host(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(domain)) => is_localhost_name(domain),
+        Some(_) => literal_ip(url).is_some_and(|ip| !is_public(ip)),
+        None => false,
     }
 }
 

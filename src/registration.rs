@@ -1285,7 +1285,13 @@ impl RegistrationService {
             {
                 Ok(client)
             }
-            Some(_) => Err(RegistrationError::InvalidToken),
+            Some(_) => {
+                // Equal work: an unknown id costs a store read that finds
+                // nothing, so a refused known client pays for one too, and
+                // the answer's timing does not tell which clients exist.
+                let _ = self.store.get(&ClientId::generate()).await;
+                Err(RegistrationError::InvalidToken)
+            }
             None => {
                 let _ = SecretHash::of("").matches(token.expose());
                 Err(RegistrationError::InvalidToken)
@@ -1376,9 +1382,12 @@ impl RegistrationService {
         let Some(uri) = &metadata.sector_identifier_uri else {
             return Ok(());
         };
-        let document = self.fetcher.fetch_json(uri.url()).await.map_err(|e| {
+        let document = self.fetcher.fetch_json(uri.url()).await.map_err(|error| {
+            // The cause (connection refused, a certificate, a status) would
+            // let an app probe what the gateway can reach: it is logged only.
+            tracing::warn!(uri = uri.as_str(), %error, "sector_identifier_uri fetch failed");
             RegistrationError::InvalidClientMetadata(format!(
-                "sector_identifier_uri `{}` could not be fetched: {e}",
+                "sector_identifier_uri `{}` could not be fetched as a JSON document",
                 uri.as_str()
             ))
         })?;

@@ -62,9 +62,13 @@ impl SoftwareStatements {
                         .map_err(|e| crate::registration::FetchError(format!("not a JWK set: {e}")))
                 })
                 .await
-                .map_err(|e| RegistrationError::TemporarilyUnavailable {
-                    reason: format!("the keys of `{}` cannot be fetched: {e}", issuer.issuer),
-                    retry_after_secs: 30,
+                .map_err(|error| {
+                    // The cause stays in the log: it describes the network.
+                    tracing::warn!(issuer = %issuer.issuer, %url, %error, "issuer keys fetch failed");
+                    RegistrationError::TemporarilyUnavailable {
+                        reason: format!("the keys of `{}` cannot be fetched", issuer.issuer),
+                        retry_after_secs: 30,
+                    }
                 }),
         }
     }

@@ -7,6 +7,8 @@
 //!   `dcr_provider_call_duration_seconds{provider,operation}`;
 //! - `dcr_cache_hits_total`, `dcr_cache_misses_total`;
 //! - `dcr_rate_limited_total{limit}`;
+//! - `dcr_connections_refused_total{reason}` (over the per-address cap) and
+//!   `dcr_connections_closed_idle_total` (closed for idling or silence);
 //! - `dcr_reconcile_drift{kind}` after each reconcile.
 
 use std::sync::OnceLock;

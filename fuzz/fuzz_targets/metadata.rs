@@ -14,8 +14,12 @@ fuzz_target!(|data: &[u8]| {
     let Ok(document) = serde_path_to_error::deserialize::<_, MetadataDocument>(value) else {
         return;
     };
-    for rules in [RedirectRules::default(), RedirectRules { web_http_on_loopback: false }] {
-        let Ok(metadata) = ClientMetadata::validate(document.clone(), rules) else {
+    let https_only = RedirectRules {
+        web_http_on_loopback: false,
+        ..RedirectRules::default()
+    };
+    for rules in [RedirectRules::default(), https_only] {
+        let Ok(metadata) = ClientMetadata::validate(document.clone(), rules.clone()) else {
             continue;
         };
         let again = ClientMetadata::validate(metadata.to_document(), rules);

@@ -3,7 +3,7 @@
 
 use std::fmt;
 
-use super::metadata::ClientMetadata;
+use super::metadata::{ClientMetadata, json_heap_size};
 use super::secret::{SecretHash, random_base64url};
 
 /// A client identifier chosen by the gateway.
@@ -153,6 +153,24 @@ pub fn counted_software_id<'a>(
     match vouched {
         Some(claims) => claims.software_id(),
         None => metadata.software_id.as_deref(),
+    }
+}
+
+impl RegisteredClient {
+    /// About how many bytes this client takes in memory, itself and its
+    /// heap, for caches that weigh entries by size.
+    #[must_use]
+    pub fn approximate_size(&self) -> usize {
+        let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
+        size_of::<Self>()
+            + self.client_id.as_str().len()
+            + self.metadata.heap_size()
+            + self
+                .provider_state
+                .as_ref()
+                .map_or(0, |state| json_heap_size(&state.0))
+            + self.policy.len()
+            + text(&self.initial_access_token_id)
     }
 }
 

@@ -7,7 +7,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use utoipa::ToSchema;
 
-use super::uri::{RedirectContext, RedirectRules, RegisteredUri, parse_redirect_uri};
+use super::uri::{
+    RedirectContext, RedirectRules, RegisteredUri, check_redirect_uri, parse_redirect_uri,
+};
 use super::values::{
     ApplicationType, AuthMethod, GrantType, JweAlgorithm, JweEncryption, JwsAlgorithm,
     ResponseType, ResponseTypeWord, SubjectType,
@@ -180,6 +182,48 @@ pub struct Localized<T> {
     pub tagged: BTreeMap<String, T>,
 }
 
+impl<T> Localized<T> {
+    /// Heap bytes held, with `heap_size` of one value.
+    fn heap_size(&self, heap_size: impl Fn(&T) -> usize) -> usize {
+        let tagged: usize = self
+            .tagged
+            .iter()
+            .map(|(tag, value)| UNIT_MAP_ENTRY + size_of::<T>() + tag.len() + heap_size(value))
+            .sum();
+        self.plain.as_ref().map_or(0, &heap_size) + tagged
+    }
+}
+
+/// Heap bytes of one `String` in a collection, besides its text.
+const UNIT_STRING: usize = size_of::<String>();
+/// Heap bytes of one [`RegisteredUri`] in a collection, besides its texts.
+const UNIT_URI: usize = size_of::<RegisteredUri>();
+/// Heap bytes a map spends on one entry besides its key and value: the key's
+/// `String` and a share of a B-tree node.
+const UNIT_MAP_ENTRY: usize = size_of::<String>() + 16;
+
+/// About how many heap bytes a JSON value holds (see [`ClientMetadata::heap_size`]).
+#[must_use]
+pub fn json_heap_size(value: &Value) -> usize {
+    match value {
+        Value::String(text) => text.len(),
+        Value::Array(items) => items
+            .iter()
+            .map(|item| size_of::<Value>() + json_heap_size(item))
+            .sum(),
+        // The smallest B-tree node, then each entry.
+        Value::Object(members) => {
+            192 + members
+                .iter()
+                .map(|(key, item)| {
+                    UNIT_MAP_ENTRY + size_of::<Value>() + key.len() + json_heap_size(item)
+                })
+                .sum::<usize>()
+        }
+        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    }
+}
+
 impl<T> Default for Localized<T> {
     fn default() -> Self {
         Self {
@@ -279,6 +323,90 @@ impl ClientMetadata {
     /// ⇔ `implicit`), so a `client_credentials`-only client needs no
     /// `response_types: []`.
     pub fn validate(doc: MetadataDocument, rules: RedirectRules) -> Result<Self, MetadataError> {
+        let metadata = Self::read(doc, &rules)?;
+        metadata.check_registration(&rules)?;
+        Ok(metadata)
+    }
+
+    /// Reads metadata back from the store. It met the rules in force when it
+    /// was registered; rules added since (on URI text, schemes and key
+    /// material, see [`ClientMetadata::validate`]) are not applied again, so
+    /// that no stored client becomes unreadable.
+    pub fn from_stored(doc: MetadataDocument) -> Result<Self, MetadataError> {
+        Self::read(doc, &RedirectRules::PERMISSIVE)
+    }
+
+    /// What a registration must meet besides what [`ClientMetadata::read`]
+    /// checks: redirect URIs exactly as URL parsers read them and in the
+    /// schemes RFC 8252 allows, no control characters or wildcard hosts in
+    /// any URI, no private key material anywhere in `jwks`, and a usable
+    /// signing key for `private_key_jwt`.
+    fn check_registration(&self, rules: &RedirectRules) -> Result<(), MetadataError> {
+        let context = RedirectContext {
+            native: self.application_type == ApplicationType::Native,
+            implicit: self.grant_types.contains(&GrantType::Implicit),
+        };
+        for uri in &self.redirect_uris {
+            check_redirect_uri(uri, context, rules).map_err(MetadataError::InvalidRedirectUri)?;
+        }
+        for (field, uri) in self.other_uris() {
+            uri.check_text()
+                .map_err(|e| invalid(format!("{field}: {e}")))?;
+        }
+        if let Some(ClientKeys::Set(set)) = &self.keys {
+            if let Some(path) = private_member(set, "jwks") {
+                return Err(invalid(format!(
+                    "`{path}` is private key material; register public keys only"
+                )));
+            }
+            let keys = set.get("keys").and_then(Value::as_array);
+            if self.token_endpoint_auth_method == AuthMethod::PrivateKeyJwt
+                && !keys.is_some_and(|keys| keys.iter().any(is_signing_key))
+            {
+                return Err(invalid(
+                    "private_key_jwt needs at least one public signing key (RSA, EC or OKP) in jwks",
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Every registered URI other than the redirect URIs, with its member name.
+    fn other_uris(&self) -> impl Iterator<Item = (String, &RegisteredUri)> {
+        let localized = [
+            ("client_uri", &self.client_uri),
+            ("logo_uri", &self.logo_uri),
+            ("tos_uri", &self.tos_uri),
+            ("policy_uri", &self.policy_uri),
+        ]
+        .into_iter()
+        .flat_map(|(field, value)| {
+            let plain = value.plain.iter().map(move |uri| (field.to_owned(), uri));
+            let tagged = value
+                .tagged
+                .iter()
+                .map(move |(tag, uri)| (format!("{field}#{tag}"), uri));
+            plain.chain(tagged)
+        });
+        let jwks_uri = match &self.keys {
+            Some(ClientKeys::Uri(uri)) => Some(("jwks_uri".to_owned(), uri)),
+            _ => None,
+        };
+        let sector = self.sector_identifier_uri.as_ref();
+        let login = self.initiate_login_uri.as_ref();
+        localized
+            .chain(jwks_uri)
+            .chain(sector.map(|uri| ("sector_identifier_uri".to_owned(), uri)))
+            .chain(login.map(|uri| ("initiate_login_uri".to_owned(), uri)))
+            .chain(
+                self.request_uris
+                    .iter()
+                    .map(|uri| ("request_uris".to_owned(), uri)),
+            )
+    }
+
+    /// Parses a metadata document under the rules every stored client met.
+    fn read(doc: MetadataDocument, rules: &RedirectRules) -> Result<Self, MetadataError> {
         let token_endpoint_auth_method = match doc.token_endpoint_auth_method.as_deref() {
             None => AuthMethod::ClientSecretBasic,
             Some(text) => AuthMethod::parse(text).ok_or_else(|| {
@@ -373,21 +501,12 @@ impl ClientMetadata {
             token_endpoint_auth_method,
             grant_types,
             response_types,
-            client_name: localized(doc.client_name, &other, "client_name", |s| Ok(s.to_owned()))?,
-            client_uri: localized(
-                doc.client_uri,
-                &other,
-                "client_uri",
-                RegisteredUri::parse_web,
-            )?,
-            logo_uri: localized(doc.logo_uri, &other, "logo_uri", RegisteredUri::parse_web)?,
-            tos_uri: localized(doc.tos_uri, &other, "tos_uri", RegisteredUri::parse_web)?,
-            policy_uri: localized(
-                doc.policy_uri,
-                &other,
-                "policy_uri",
-                RegisteredUri::parse_web,
-            )?,
+            // Names are moved, not copied: they may be most of a large body.
+            client_name: localized(doc.client_name, &other, "client_name", Ok)?,
+            client_uri: localized(doc.client_uri, &other, "client_uri", web_uri)?,
+            logo_uri: localized(doc.logo_uri, &other, "logo_uri", web_uri)?,
+            tos_uri: localized(doc.tos_uri, &other, "tos_uri", web_uri)?,
+            policy_uri: localized(doc.policy_uri, &other, "policy_uri", web_uri)?,
             scope: doc.scope.map(check_scope).transpose()?,
             contacts: non_empty_strings(doc.contacts, "contacts")?,
             keys,
@@ -501,6 +620,45 @@ impl ClientMetadata {
             request_uris: uri_list(&self.request_uris),
             other,
         }
+    }
+
+    /// About how many bytes of heap this metadata holds (strings, parsed
+    /// URIs, key sets and the collections around them), for caches that
+    /// weigh entries by size. An estimate, not an allocator's count.
+    #[must_use]
+    pub fn heap_size(&self) -> usize {
+        let uri = RegisteredUri::heap_size;
+        let uris = |list: &[RegisteredUri]| list.iter().map(|u| UNIT_URI + uri(u)).sum::<usize>();
+        let texts = |list: &[String]| list.iter().map(|t| UNIT_STRING + t.len()).sum::<usize>();
+        let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
+        let localized_uris = [
+            &self.client_uri,
+            &self.logo_uri,
+            &self.tos_uri,
+            &self.policy_uri,
+        ]
+        .iter()
+        .map(|l| l.heap_size(uri))
+        .sum::<usize>();
+        let keys = match &self.keys {
+            Some(ClientKeys::Uri(u)) => uri(u),
+            Some(ClientKeys::Set(set)) => json_heap_size(set),
+            None => 0,
+        };
+        uris(&self.redirect_uris)
+            + self.client_name.heap_size(String::len)
+            + localized_uris
+            + text(&self.scope)
+            + texts(&self.contacts)
+            + keys
+            + text(&self.software_id)
+            + text(&self.software_version)
+            + self.sector_identifier_uri.as_ref().map_or(0, uri)
+            + texts(&self.default_acr_values)
+            + self.initiate_login_uri.as_ref().map_or(0, uri)
+            + uris(&self.request_uris)
+            + size_of::<GrantType>() * self.grant_types.len()
+            + size_of::<ResponseType>() * self.response_types.len()
     }
 
     /// Whether the gateway must issue a client secret for this client.
@@ -646,13 +804,50 @@ fn check_jwks(set: Value) -> Result<Value, MetadataError> {
         if !key.get("kty").is_some_and(Value::is_string) {
             return Err(invalid(format!("jwks.keys[{i}] needs a `kty` string")));
         }
-        if let Some(member) = PRIVATE_JWK_MEMBERS.iter().find(|m| key.contains_key(**m)) {
-            return Err(invalid(format!(
-                "jwks.keys[{i}] holds private key material (`{member}`); register public keys only"
-            )));
-        }
     }
     Ok(set)
+}
+
+/// The path (`jwks.keys[0].d`) of the first member anywhere in `value` whose
+/// name, in any case, is one of [`PRIVATE_JWK_MEMBERS`].
+fn private_member(value: &Value, path: &str) -> Option<String> {
+    match value {
+        Value::Object(members) => members.iter().find_map(|(name, inner)| {
+            let path = format!("{path}.{name}");
+            if PRIVATE_JWK_MEMBERS
+                .iter()
+                .any(|private| name.eq_ignore_ascii_case(private))
+            {
+                Some(path)
+            } else {
+                private_member(inner, &path)
+            }
+        }),
+        Value::Array(items) => items
+            .iter()
+            .enumerate()
+            .find_map(|(i, item)| private_member(item, &format!("{path}[{i}]"))),
+        _ => None,
+    }
+}
+
+/// Whether a JWK is a public key that can verify signatures (RFC 7517 §4,
+/// RFC 7518 §6): an RSA, EC or OKP key with its public members, not
+/// reserved for encryption.
+fn is_signing_key(key: &Value) -> bool {
+    let text = |member: &str| key.get(member).is_some_and(Value::is_string);
+    let public_members: &[&str] = match key.get("kty").and_then(Value::as_str) {
+        Some("RSA") => &["n", "e"],
+        Some("EC") => &["crv", "x", "y"],
+        Some("OKP") => &["crv", "x"],
+        _ => return false,
+    };
+    let for_signatures = key.get("use").is_none_or(|u| u == "sig");
+    let verifies = key.get("key_ops").is_none_or(|ops| {
+        ops.as_array()
+            .is_some_and(|ops| ops.iter().any(|o| o == "verify"))
+    });
+    public_members.iter().all(|m| text(m)) && for_signatures && verifies
 }
 
 fn alg(value: Option<String>, field: &str) -> Result<Option<JwsAlgorithm>, MetadataError> {
@@ -694,18 +889,24 @@ fn encryption_names(encryption: Option<Encryption>) -> (Option<String>, Option<S
     }
 }
 
-/// RFC 6749 §3.3: scope tokens of NQCHAR, separated by single spaces.
+/// RFC 6749 §3.3: whether `token` is one scope token, printable ASCII
+/// without space, `"` or `\\`.
+#[must_use]
+pub fn is_scope_token(token: &str) -> bool {
+    !token.is_empty()
+        && token
+            .bytes()
+            .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
+}
+
+/// RFC 6749 §3.3: scope tokens separated by single spaces.
 fn check_scope(scope: String) -> Result<String, MetadataError> {
-    let valid_token = |t: &str| {
-        !t.is_empty()
-            && t.bytes()
-                .all(|b| b == 0x21 || (0x23..=0x5B).contains(&b) || (0x5D..=0x7E).contains(&b))
-    };
-    if scope.split(' ').all(valid_token) {
+    if scope.split(' ').all(is_scope_token) {
         Ok(scope)
     } else {
         Err(invalid(format!(
-            "scope `{scope}` must be scope tokens separated by single spaces"
+            "scope `{}` must be scope tokens separated by single spaces",
+            scope.escape_debug()
         )))
     }
 }
@@ -716,6 +917,10 @@ fn non_empty_strings(list: Option<Vec<String>>, field: &str) -> Result<Vec<Strin
         return Err(invalid(format!("{field} must not contain empty strings")));
     }
     Ok(list)
+}
+
+fn web_uri(text: String) -> Result<RegisteredUri, String> {
+    RegisteredUri::parse_web(&text)
 }
 
 fn https_allowing_fragment(text: &str) -> Result<RegisteredUri, String> {
@@ -740,10 +945,9 @@ fn localized<T>(
     plain: Option<String>,
     other: &BTreeMap<String, Value>,
     field: &str,
-    parse: impl Fn(&str) -> Result<T, String>,
+    parse: impl Fn(String) -> Result<T, String>,
 ) -> Result<Localized<T>, MetadataError> {
     let plain = plain
-        .as_deref()
         .map(&parse)
         .transpose()
         .map_err(|e| invalid(format!("{field}: {e}")))?;
@@ -763,7 +967,7 @@ fn localized<T>(
             .ok_or_else(|| invalid(format!("`{key}` must be a string")))?;
         tagged.insert(
             tag.to_owned(),
-            parse(text).map_err(|e| invalid(format!("{key}: {e}")))?,
+            parse(text.to_owned()).map_err(|e| invalid(format!("{key}: {e}")))?,
         );
     }
     Ok(Localized { plain, tagged })

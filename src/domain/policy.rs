@@ -3,22 +3,34 @@
 
 use std::time::Duration;
 
+use url::Host;
+
 use super::metadata::{ClientMetadata, MetadataError};
 use super::uri::RedirectRules;
 use super::values::{ApplicationType, AuthMethod, GrantType, ResponseType};
 
-/// A host name, or `*.` and a suffix that matches any subdomain of it.
+/// A host name, or `*.` and a suffix that matches any subdomain of it, kept
+/// in the IDNA ASCII form URL parsers give hosts (`bücher.example` is
+/// `xn--bcher-kva.example`).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPattern(String);
 
 impl HostPattern {
-    /// Parses `app.example.com` or `*.example.com` (case-insensitive).
+    /// Parses `app.example.com` or `*.example.com` (case-insensitive, any
+    /// IDNA form), or an IP address.
     pub fn parse(text: &str) -> Result<Self, String> {
-        let host = text.strip_prefix("*.").unwrap_or(text);
-        if host.is_empty() || host.contains(['*', '/', ':', ' ']) {
-            return Err(format!("`{text}` is not a host or `*.domain` pattern"));
-        }
-        Ok(Self(text.to_ascii_lowercase()))
+        let bad = || format!("`{text}` is not a host or `*.domain` pattern");
+        let (wildcard, host) = match text.strip_prefix("*.") {
+            Some(suffix) => ("*.", suffix),
+            None => ("", text),
+        };
+        let ascii = match Host::parse(host).map_err(|_| bad())? {
+            Host::Domain(domain) if !domain.is_empty() && !domain.contains('*') => domain,
+            Host::Domain(_) => return Err(bad()),
+            address if wildcard.is_empty() => address.to_string(),
+            _ => return Err(bad()),
+        };
+        Ok(Self(format!("{wildcard}{ascii}")))
     }
 
     /// Whether `host` matches.
@@ -57,6 +69,8 @@ pub struct Policy {
     pub native_loopback_http: bool,
     /// Native clients may use private-use URI schemes (RFC 8252 §7.1).
     pub native_custom_schemes: bool,
+    /// Private-use schemes allowed although not in reverse-domain form.
+    pub native_schemes: Vec<String>,
     /// Most active clients per `software_id`.
     pub max_clients_per_software_id: Option<u64>,
     /// How long a client lives before the janitor removes it.
@@ -80,6 +94,7 @@ impl Policy {
             redirect_hosts: Vec::new(),
             native_loopback_http: true,
             native_custom_schemes: true,
+            native_schemes: Vec::new(),
             max_clients_per_software_id: None,
             client_lifetime: None,
             client_secret_lifetime: None,
@@ -91,6 +106,7 @@ impl Policy {
     pub fn redirect_rules(&self) -> RedirectRules {
         RedirectRules {
             web_http_on_loopback: !self.https_only,
+            native_schemes: self.native_schemes.clone(),
         }
     }
 
@@ -212,5 +228,20 @@ mod tests {
         assert!(!exact.matches("x.app.example.com"));
         assert!(HostPattern::parse("*").is_err());
         assert!(HostPattern::parse("a/b").is_err());
+        assert!(HostPattern::parse("*.*.example.com").is_err());
+        assert!(HostPattern::parse("*.127.0.0.1").is_err());
+    }
+
+    #[test]
+    fn host_patterns_compare_in_ascii_form() {
+        let idn = HostPattern::parse("*.B\u{fc}cher.example").unwrap();
+        assert!(idn.matches("app.xn--bcher-kva.example"));
+        let fullwidth = HostPattern::parse("app\u{ff0e}example\u{ff0e}com").unwrap();
+        assert!(fullwidth.matches("app.example.com"));
+        assert!(
+            HostPattern::parse("127.0.0.1")
+                .unwrap()
+                .matches("127.0.0.1")
+        );
     }
 }

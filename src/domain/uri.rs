@@ -62,6 +62,12 @@ impl RegisteredUri {
         &self.url
     }
 
+    /// Heap bytes held: the text and the parse's own copy of it.
+    #[must_use]
+    pub fn heap_size(&self) -> usize {
+        self.text.len() + self.url.as_str().len()
+    }
+
     /// Whether the host is a loopback address or `localhost`.
     #[must_use]
     pub fn is_loopback(&self) -> bool {
@@ -73,6 +79,46 @@ impl RegisteredUri {
         }
     }
 
+    /// Whether the host names this machine in any form: `localhost` and its
+    /// subdomains (RFC 6761 §6.3), with or without a final dot, and loopback
+    /// or unspecified addresses, IPv4-mapped ones included.
+    #[must_use]
+    pub fn is_local_host(&self) -> bool {
+        let local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
+        match self.url.host() {
+            Some(Host::Domain(domain)) => is_localhost_name(domain),
+            Some(Host::Ipv4(ip)) => local(IpAddr::V4(ip)),
+            Some(Host::Ipv6(ip)) => {
+                local(IpAddr::V6(ip)) || ip.to_ipv4_mapped().is_some_and(|v4| local(v4.into()))
+            }
+            None => false,
+        }
+    }
+
+    /// Refuses text that a registration must not store although it parses:
+    /// control characters and whitespace (which parsers drop or encode, so
+    /// the stored text would differ from what is matched), and a `*` in the
+    /// host (a wildcard to some providers).
+    pub fn check_text(&self) -> Result<(), String> {
+        if self
+            .text
+            .chars()
+            .any(|c| c.is_control() || c.is_whitespace())
+        {
+            return Err(format!(
+                "`{}` contains a control character or whitespace",
+                self.text.escape_debug()
+            ));
+        }
+        if self.url.host_str().is_some_and(|host| host.contains('*')) {
+            return Err(format!(
+                "`{}`: a `*` in the host is not allowed (no wildcards)",
+                self.text
+            ));
+        }
+        Ok(())
+    }
+
     fn refuse_fragment(&self) -> Result<(), String> {
         if self.url.fragment().is_some() {
             return Err(format!("`{}` must not contain a fragment", self.text));
@@ -81,27 +127,63 @@ impl RegisteredUri {
     }
 }
 
+/// Whether a host name is `localhost` or a name under it (RFC 6761 §6.3:
+/// they all resolve to loopback), with or without a final dot.
+#[must_use]
+pub fn is_localhost_name(domain: &str) -> bool {
+    let domain = domain.trim_end_matches('.').to_ascii_lowercase();
+    domain == "localhost" || domain.ends_with(".localhost")
+}
+
 /// Redirect URI rules that an operator may relax (the default policy allows
 /// `http` on loopback for web clients, for development).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RedirectRules {
     /// Web clients may use `http://localhost`, `http://127.0.0.1`, `http://[::1]`.
     pub web_http_on_loopback: bool,
+    /// Private-use schemes native clients may use although they are not in
+    /// the reverse-domain form RFC 8252 §7.1 asks for (such as `cursor`),
+    /// lowercase, as [`parse_scheme`] returns them.
+    pub native_schemes: Vec<String>,
 }
 
 impl RedirectRules {
     /// The loosest rules, for reading back clients registered under any policy.
     pub const PERMISSIVE: Self = Self {
         web_http_on_loopback: true,
+        native_schemes: Vec::new(),
     };
 }
 
 impl Default for RedirectRules {
     fn default() -> Self {
-        Self {
-            web_http_on_loopback: true,
-        }
+        Self::PERMISSIVE
     }
+}
+
+/// Parses a private-use scheme an operator lets native clients use: a URI
+/// scheme name (RFC 3986 §3.1), lowercased; never `http`, `https` or one of
+/// the schemes refused everywhere.
+pub fn parse_scheme(text: &str) -> Result<String, String> {
+    let scheme = text.to_ascii_lowercase();
+    let mut chars = scheme.chars();
+    let well_formed = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
+        && chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '+' | '-' | '.'));
+    if !well_formed {
+        return Err(format!("`{text}` is not a URI scheme"));
+    }
+    if matches!(scheme.as_str(), "http" | "https") || FORBIDDEN_SCHEMES.contains(&scheme.as_str()) {
+        return Err(format!(
+            "`{text}` cannot be allowed as a private-use scheme"
+        ));
+    }
+    Ok(scheme)
+}
+
+/// RFC 8252 §7.1: a private-use scheme is a domain name the app's owner
+/// controls, in reverse order (`com.example.app`), so at least two labels.
+fn is_reverse_domain(scheme: &str) -> bool {
+    scheme.contains('.') && scheme.split('.').all(|label| !label.is_empty())
 }
 
 /// What the redirect URI rules depend on besides the URI itself.
@@ -113,11 +195,13 @@ pub struct RedirectContext {
     pub implicit: bool,
 }
 
-/// Parses one redirect URI and applies the OpenID Connect and RFC 8252 rules.
+/// Parses one redirect URI and applies the OpenID Connect and RFC 8252 rules
+/// that every stored client met. A registration also applies
+/// [`check_redirect_uri`].
 pub fn parse_redirect_uri(
     text: &str,
     context: RedirectContext,
-    rules: RedirectRules,
+    rules: &RedirectRules,
 ) -> Result<RegisteredUri, String> {
     let uri = RegisteredUri::parse(text)?;
     uri.refuse_fragment()?;
@@ -132,9 +216,6 @@ pub fn parse_redirect_uri(
         return Ok(uri);
     }
     match scheme {
-        "https" if context.implicit && uri.is_loopback() => Err(format!(
-            "`{text}`: web clients using the implicit grant may not redirect to localhost"
-        )),
         "https" => Ok(uri),
         "http" if context.implicit => Err(format!(
             "`{text}`: web clients using the implicit grant must use https"
@@ -145,6 +226,45 @@ pub fn parse_redirect_uri(
             "`{text}`: the `{other}` scheme is only allowed for native clients"
         )),
     }
+}
+
+/// The rules a redirect URI meets at registration, on top of
+/// [`parse_redirect_uri`]: the text is exactly what URL parsers read (so no
+/// control characters, no Unicode or percent-encoded host, no default port
+/// or dot segments), the host has no wildcard, a native client's private-use
+/// scheme is in reverse-domain form or allowed by `rules`, and a web client
+/// using the implicit grant does not redirect to this machine.
+pub fn check_redirect_uri(
+    uri: &RegisteredUri,
+    context: RedirectContext,
+    rules: &RedirectRules,
+) -> Result<(), String> {
+    uri.check_text()?;
+    let text = uri.as_str();
+    if uri.url.as_str() != text {
+        return Err(format!(
+            "`{text}` is not written as URL parsers read it (`{}`); register that form",
+            uri.url
+        ));
+    }
+    let scheme = uri.url.scheme();
+    let private_use = !matches!(scheme, "http" | "https");
+    if context.native
+        && private_use
+        && !is_reverse_domain(scheme)
+        && !rules.native_schemes.iter().any(|s| s == scheme)
+    {
+        return Err(format!(
+            "`{text}`: native clients use a private-use scheme in reverse-domain form, such as \
+             `com.example.app:/cb` (RFC 8252 §7.1), http on loopback, or https"
+        ));
+    }
+    if !context.native && context.implicit && uri.is_local_host() {
+        return Err(format!(
+            "`{text}`: web clients using the implicit grant may not redirect to localhost"
+        ));
+    }
+    Ok(())
 }
 
 #[cfg(test)]
@@ -164,15 +284,55 @@ mod tests {
         implicit: true,
     };
 
+    fn registered(
+        text: &str,
+        context: RedirectContext,
+        rules: &RedirectRules,
+    ) -> Result<RegisteredUri, String> {
+        let uri = parse_redirect_uri(text, context, rules)?;
+        check_redirect_uri(&uri, context, rules)?;
+        Ok(uri)
+    }
+
     fn ok(text: &str, context: RedirectContext) -> bool {
-        parse_redirect_uri(text, context, RedirectRules::default()).is_ok()
+        registered(text, context, &RedirectRules::default()).is_ok()
     }
 
     #[test]
     fn keeps_the_text_byte_for_byte() {
-        let text = "https://App.Example.com:443/cb?x=1&y=%7E";
-        let uri = parse_redirect_uri(text, WEB, RedirectRules::default()).unwrap();
+        let text = "https://app.example.com/cb?y=%7E&x=1&empty=";
+        let uri = registered(text, WEB, &RedirectRules::default()).unwrap();
         assert_eq!(uri.as_str(), text);
+    }
+
+    #[test]
+    fn only_the_text_parsers_read_back_is_registered() {
+        for text in [
+            "https://App.Example.com/cb",
+            "https://app.example.com:443/cb",
+            "https://app.example.com/a/../cb",
+            "https://app.example.com",
+            "https://app.example.com/cb\r\nSet-Cookie: a=b",
+            "https://app.example.com/cb\0",
+            "https://app.example.com/c\tb",
+            " https://app.example.com/cb",
+            "https://app\u{ff0e}example\u{ff0e}com/cb",
+            "https://app%2eexample.com/cb",
+            "https://b\u{fc}cher.example/cb",
+            "https://*.example.com/cb",
+            "com.example.app://*.example/cb",
+        ] {
+            assert!(!ok(text, WEB) && !ok(text, NATIVE), "{text:?}");
+        }
+        assert!(ok("https://xn--bcher-kva.example/cb", WEB));
+    }
+
+    #[test]
+    fn stored_clients_read_back_under_the_old_rules() {
+        let rules = RedirectRules::PERMISSIVE;
+        for text in ["https://App.Example.com/cb", "myapp://cb"] {
+            assert!(parse_redirect_uri(text, NATIVE, &rules).is_ok(), "{text}");
+        }
     }
 
     #[test]
@@ -187,15 +347,24 @@ mod tests {
         assert!(!ok("/relative/cb", WEB));
         let strict = RedirectRules {
             web_http_on_loopback: false,
+            native_schemes: Vec::new(),
         };
-        assert!(parse_redirect_uri("http://localhost/cb", WEB, strict).is_err());
+        assert!(registered("http://localhost/cb", WEB, &strict).is_err());
     }
 
     #[test]
     fn implicit_web_clients_need_https_and_no_localhost() {
         assert!(ok("https://app.example.com/cb", WEB_IMPLICIT));
-        assert!(!ok("https://localhost/cb", WEB_IMPLICIT));
         assert!(!ok("http://127.0.0.1/cb", WEB_IMPLICIT));
+        // Forms of this machine (the HTTP tests try more).
+        for local in [
+            "https://a.localhost./cb",
+            "https://0.0.0.0/cb",
+            "https://[::]/cb",
+        ] {
+            assert!(!ok(local, WEB_IMPLICIT), "{local}");
+            assert!(ok(local, WEB), "{local}");
+        }
     }
 
     #[test]
@@ -206,6 +375,35 @@ mod tests {
         assert!(ok("http://localhost/cb", NATIVE));
         assert!(ok("https://app.example.com/cb", NATIVE));
         assert!(!ok("http://app.example.com/cb", NATIVE));
+    }
+
+    #[test]
+    fn native_private_use_schemes_are_reverse_domains_or_allowed() {
+        for text in [
+            "view-source:https://app.example.com/",
+            "jar:https://app.example.com/a.jar!/",
+            "mailto:a@example.com",
+            "tel:+15550100",
+            "ms-settings:privacy",
+            "cursor://anysphere.cursor-retrieval/cb",
+            "com.:/cb",
+        ] {
+            assert!(!ok(text, NATIVE), "{text}");
+        }
+        let rules = RedirectRules {
+            native_schemes: vec![parse_scheme("Cursor").unwrap()],
+            ..RedirectRules::default()
+        };
+        assert!(registered("cursor://anysphere.cursor-retrieval/cb", NATIVE, &rules).is_ok());
+        assert!(registered("tel:+15550100", NATIVE, &rules).is_err());
+    }
+
+    #[test]
+    fn operators_cannot_allow_web_or_dangerous_schemes() {
+        for text in ["https", "HTTP", "javascript", "data", "1abc", "a b", ""] {
+            assert!(parse_scheme(text).is_err(), "{text}");
+        }
+        assert_eq!(parse_scheme("Cursor").unwrap(), "cursor");
     }
 
     #[test]

@@ -1,14 +1,14 @@
 //! The client information response (RFC 7591 §3.2.1, RFC 7592 §3): what
 //! registration, read and update answer.
 
-use axum::Json;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
 
 use super::HttpState;
-use crate::domain::MetadataDocument;
+use super::error::ApiError;
+use crate::domain::{MetadataDocument, RegistrationError};
 use crate::registration::ClientInformation;
 
 /// Client information: all registered metadata plus the credentials.
@@ -63,14 +63,22 @@ impl ClientInformationReply {
 
 impl IntoResponse for ClientInformationReply {
     fn into_response(self) -> Response {
-        (
-            self.status,
-            [
-                (header::CACHE_CONTROL, "no-store"),
-                (header::PRAGMA, "no-cache"),
-            ],
-            Json(self.body),
-        )
-            .into_response()
+        let headers = [
+            (header::CACHE_CONTROL, "no-store"),
+            (header::PRAGMA, "no-cache"),
+        ];
+        match crate::json::exact(&self.body) {
+            Ok(json) => (
+                self.status,
+                headers,
+                [(header::CONTENT_TYPE, "application/json")],
+                json,
+            )
+                .into_response(),
+            Err(error) => ApiError::Registration(RegistrationError::Internal(format!(
+                "cannot serialize the client information: {error}"
+            )))
+            .into_response(),
+        }
     }
 }

@@ -1,12 +1,12 @@
 //! `GET|PUT|DELETE /register/{client_id}`: RFC 7592 client management.
 
-use axum::extract::{Path, State};
+use axum::extract::State;
 use axum::http::StatusCode;
 
 use super::HttpState;
 use super::client_response::ClientInformationReply;
 use super::error::ApiError;
-use super::extract::{BearerToken, CallerIp, MetadataJson};
+use super::extract::{BearerToken, CallerIp, ClientIdPath, MetadataJson};
 use crate::domain::{RegistrationAccessToken, RegistrationError};
 use crate::registration::{Authenticated, ManageAction, RequestContext};
 
@@ -65,7 +65,7 @@ async fn admit(
 )]
 pub async fn read(
     State(state): State<HttpState>,
-    Path(client_id): Path<String>,
+    ClientIdPath(client_id): ClientIdPath,
     ip: CallerIp,
     BearerToken(token): BearerToken,
 ) -> Result<ClientInformationReply, ApiError> {
@@ -99,7 +99,7 @@ pub async fn read(
 )]
 pub async fn update(
     State(state): State<HttpState>,
-    Path(client_id): Path<String>,
+    ClientIdPath(client_id): ClientIdPath,
     ip: CallerIp,
     BearerToken(token): BearerToken,
     MetadataJson(document): MetadataJson,
@@ -129,7 +129,7 @@ pub async fn update(
 )]
 pub async fn delete(
     State(state): State<HttpState>,
-    Path(client_id): Path<String>,
+    ClientIdPath(client_id): ClientIdPath,
     ip: CallerIp,
     BearerToken(token): BearerToken,
 ) -> Result<StatusCode, ApiError> {

@@ -4,28 +4,33 @@
 use std::net::{IpAddr, SocketAddr};
 
 use axum::body::Bytes;
-use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Request};
+use axum::extract::{ConnectInfo, FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode, header};
-use serde_json::Value;
+use serde::Deserializer;
+use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
 
 use super::HttpState;
 use super::error::ApiError;
-use crate::domain::{InitialAccessToken, MetadataDocument, RegistrationAccessToken};
+use crate::domain::{
+    InitialAccessToken, MetadataDocument, RegistrationAccessToken, RegistrationError,
+};
 use crate::registration::RequestContext;
 
 /// A client metadata document from a JSON request body.
 ///
-/// A wrong content type, malformed JSON, a non-object or a member of the wrong
-/// type is `400 invalid_client_metadata` naming the member; a body over the
-/// limit is `413`.
+/// A wrong content type, malformed JSON, a non-object, a member of the wrong
+/// type or more JSON values than [`HttpState::max_json_values`] is `400
+/// invalid_client_metadata` naming the member; a body over the limit is
+/// `413`. The document is read straight from the body, with no JSON tree
+/// built first.
 #[derive(Debug)]
 pub struct MetadataJson(pub MetadataDocument);
 
-impl<S: Send + Sync> FromRequest<S> for MetadataJson {
+impl FromRequest<HttpState> for MetadataJson {
     type Rejection = ApiError;
 
-    async fn from_request(request: Request, state: &S) -> Result<Self, ApiError> {
+    async fn from_request(request: Request, state: &HttpState) -> Result<Self, ApiError> {
         if !is_json(request.headers()) {
             return Err(ApiError::MalformedBody(
                 "the body must be sent as Content-Type: application/json".into(),
@@ -40,16 +45,116 @@ impl<S: Send + Sync> FromRequest<S> for MetadataJson {
                     ApiError::MalformedBody(rejection.body_text())
                 }
             })?;
-        let value: Value = serde_json::from_slice(&bytes)
-            .map_err(|e| ApiError::MalformedBody(format!("the body is not valid JSON: {e}")))?;
-        if !value.is_object() {
+        let not_json = |e: serde_json::Error| {
+            ApiError::MalformedBody(format!("the body is not valid JSON: {e}"))
+        };
+        let mut left = state.max_json_values;
+        ValueBudget { left: &mut left }
+            .deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
+            .map_err(|e| match e.classify() {
+                serde_json::error::Category::Data => ApiError::MalformedBody(format!(
+                    "the body has more than {} JSON values",
+                    state.max_json_values
+                )),
+                _ => not_json(e),
+            })?;
+        if bytes.trim_ascii_start().first() != Some(&b'{') {
             return Err(ApiError::MalformedBody(
                 "the body must be a JSON object".into(),
             ));
         }
-        serde_path_to_error::deserialize(value)
+        serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
             .map(Self)
             .map_err(|e| ApiError::MalformedBody(format!("`{}`: {}", e.path(), e.inner())))
+    }
+}
+
+/// The most JSON values a metadata body of at most `max_body_bytes` may
+/// hold: one per 256 bytes of the limit, and at least 1024, where an object
+/// counts as [`OBJECT_WEIGHT`] values and each member name as one. Built,
+/// a value costs far more memory than its few bytes of text (an object with
+/// one member, several hundred bytes), so this, with the size limit, bounds
+/// what one request makes the gateway hold.
+#[must_use]
+pub fn json_value_limit(max_body_bytes: usize) -> usize {
+    (max_body_bytes / 256).max(1024)
+}
+
+/// What an object costs against [`json_value_limit`]: about the memory of
+/// the smallest map, in 64-byte units.
+pub const OBJECT_WEIGHT: usize = 16;
+
+/// Walks a JSON document without building it, spending from `left` for each
+/// value (see [`json_value_limit`]); fails when too little is left.
+struct ValueBudget<'a> {
+    left: &'a mut usize,
+}
+
+impl ValueBudget<'_> {
+    fn spend<E: de::Error>(&mut self, values: usize) -> Result<(), E> {
+        *self.left = self
+            .left
+            .checked_sub(values)
+            .ok_or_else(|| E::custom("too many JSON values"))?;
+        Ok(())
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for ValueBudget<'_> {
+    type Value = ();
+
+    fn deserialize<D: Deserializer<'de>>(self, deserializer: D) -> Result<(), D::Error> {
+        deserializer.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for ValueBudget<'_> {
+    type Value = ();
+
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+
+    fn visit_bool<E: de::Error>(mut self, _: bool) -> Result<(), E> {
+        self.spend(1)
+    }
+
+    fn visit_i64<E: de::Error>(mut self, _: i64) -> Result<(), E> {
+        self.spend(1)
+    }
+
+    fn visit_u64<E: de::Error>(mut self, _: u64) -> Result<(), E> {
+        self.spend(1)
+    }
+
+    fn visit_f64<E: de::Error>(mut self, _: f64) -> Result<(), E> {
+        self.spend(1)
+    }
+
+    fn visit_str<E: de::Error>(mut self, _: &str) -> Result<(), E> {
+        self.spend(1)
+    }
+
+    fn visit_unit<E: de::Error>(mut self) -> Result<(), E> {
+        self.spend(1)
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(mut self, mut items: A) -> Result<(), A::Error> {
+        self.spend(1)?;
+        while items
+            .next_element_seed(ValueBudget { left: self.left })?
+            .is_some()
+        {}
+        Ok(())
+    }
+
+    fn visit_map<A: MapAccess<'de>>(mut self, mut members: A) -> Result<(), A::Error> {
+        self.spend(OBJECT_WEIGHT)?;
+        while members.next_key::<IgnoredAny>()?.is_some() {
+            self.spend(1)?;
+            members.next_value_seed(ValueBudget { left: self.left })?;
+        }
+        Ok(())
     }
 }
 
@@ -78,6 +183,23 @@ impl FromRequestParts<HttpState> for CallerIp {
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
         Ok(Self(state.limits.client_ip(peer, &parts.headers)))
+    }
+}
+
+/// The `{client_id}` of an RFC 7592 route. An id that does not decode (such
+/// as `%ff`, which is not UTF-8) names no client, so it gets the answer an
+/// unknown client gets: `401 invalid_token`, never a plain-text 400.
+#[derive(Debug)]
+pub struct ClientIdPath(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientIdPath {
+    type Rejection = ApiError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, ApiError> {
+        Path::<String>::from_request_parts(parts, state)
+            .await
+            .map(|Path(id)| Self(id))
+            .map_err(|_| ApiError::Registration(RegistrationError::InvalidToken))
     }
 }
 
@@ -121,9 +243,7 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
         match bearer(parts) {
             None => Err(ApiError::MissingToken),
-            Some(Err(())) => Err(ApiError::Registration(
-                crate::domain::RegistrationError::InvalidToken,
-            )),
+            Some(Err(())) => Err(ApiError::Registration(RegistrationError::InvalidToken)),
             Some(Ok(token)) => Ok(Self(RegistrationAccessToken::presented(token))),
         }
     }

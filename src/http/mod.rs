@@ -44,6 +44,9 @@ pub struct HttpState {
     pub public_url: Arc<str>,
     /// Rate limits and trusted proxies.
     pub limits: Arc<rate_limit::Limits>,
+    /// Most JSON values a metadata body may hold
+    /// ([`extract::json_value_limit`] of the body limit).
+    pub max_json_values: usize,
 }
 
 impl HttpState {

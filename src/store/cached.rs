@@ -1,10 +1,13 @@
 //! The read cache in front of the store: reads of a client (RFC 7592 reads
-//! and token checks) come from a bounded moka cache with a time to live;
+//! and token checks) come from a moka cache bounded in bytes and in
+//! clients, with a time to live;
 //! every write invalidates the entry before it returns, and a change feed
-//! carries other processes' writes in.
+//! carries other processes' writes in. While the feed is broken the cache is
+//! bypassed, so another process's change is never hidden for longer than the
+//! feed takes to deliver it.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -24,6 +27,15 @@ pub struct CacheStats {
     pub misses: u64,
 }
 
+/// What the cache holds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheContents {
+    /// Clients held.
+    pub entries: u64,
+    /// Their weight: estimated bytes, each at least its share of the budget.
+    pub weighted_bytes: u64,
+}
+
 /// A [`ClientStore`] with a read cache in front.
 pub struct CachedStore {
     inner: Arc<dyn ClientStore>,
@@ -31,20 +43,38 @@ pub struct CachedStore {
     /// Bumped on every write and every outside change; a read that sees it
     /// move while it fetched drops what it cached (it may be stale).
     epoch: AtomicU64,
+    /// False while the change feed is broken: reads then go to the store.
+    following: AtomicBool,
     hits: AtomicU64,
     misses: AtomicU64,
 }
 
 impl CachedStore {
-    /// Caches at most `max_clients` clients, each for at most `ttl`.
-    pub fn new(inner: Arc<dyn ClientStore>, max_clients: u64, ttl: Duration) -> Self {
+    /// Caches at most `max_clients` clients taking at most `max_bytes`
+    /// between them (by [`RegisteredClient::approximate_size`]), each for at
+    /// most `ttl`.
+    pub fn new(
+        inner: Arc<dyn ClientStore>,
+        max_clients: u64,
+        max_bytes: u64,
+        ttl: Duration,
+    ) -> Self {
+        // Every entry weighs at least a `max_clients`-th of the budget, so
+        // the budget also holds the count.
+        let least = u32::try_from(max_bytes.div_ceil(max_clients.max(1))).unwrap_or(u32::MAX);
         Self {
             inner,
             cache: Cache::builder()
-                .max_capacity(max_clients)
+                .max_capacity(max_bytes)
+                .weigher(move |_, client: &RegisteredClient| {
+                    u32::try_from(client.approximate_size())
+                        .unwrap_or(u32::MAX)
+                        .max(least)
+                })
                 .time_to_live(ttl)
                 .build(),
             epoch: AtomicU64::new(0),
+            following: AtomicBool::new(true),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
         }
@@ -59,12 +89,28 @@ impl CachedStore {
         }
     }
 
+    /// What the cache holds once its pending evictions have run.
+    pub async fn contents(&self) -> CacheContents {
+        self.cache.run_pending_tasks().await;
+        CacheContents {
+            entries: self.cache.entry_count(),
+            weighted_bytes: self.cache.weighted_size(),
+        }
+    }
+
     async fn invalidate(&self, id: &ClientId) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
         self.cache.invalidate(id).await;
     }
 
-    /// Applies other processes' changes until the feed fails for good.
+    fn invalidate_all(&self) {
+        self.epoch.fetch_add(1, Ordering::SeqCst);
+        self.cache.invalidate_all();
+    }
+
+    /// Applies other processes' changes for as long as the runtime runs.
+    /// While the feed fails, the cache is emptied and bypassed; it is used
+    /// again once the feed answers (with [`Change::Everything`]).
     pub fn follow(self: &Arc<Self>, mut feed: Box<dyn ChangeFeed>) -> tokio::task::JoinHandle<()> {
         let cache = Arc::clone(self);
         tokio::spawn(async move {
@@ -72,13 +118,14 @@ impl CachedStore {
                 match feed.next().await {
                     Ok(Change::Client(id)) => cache.invalidate(&id).await,
                     Ok(Change::Everything) => {
-                        cache.epoch.fetch_add(1, Ordering::SeqCst);
-                        cache.cache.invalidate_all();
+                        cache.invalidate_all();
+                        cache.following.store(true, Ordering::SeqCst);
                     }
                     Err(error) => {
-                        tracing::warn!(%error, "change feed failed; cache emptied, retrying");
-                        cache.epoch.fetch_add(1, Ordering::SeqCst);
-                        cache.cache.invalidate_all();
+                        if cache.following.swap(false, Ordering::SeqCst) {
+                            tracing::warn!(%error, "change feed failed; reading from the store until it is back");
+                        }
+                        cache.invalidate_all();
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
@@ -100,6 +147,9 @@ impl ClientStore for CachedStore {
     }
 
     async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError> {
+        if !self.following.load(Ordering::SeqCst) {
+            return self.inner.get(id).await;
+        }
         if let Some(client) = self.cache.get(id).await {
             self.hits.fetch_add(1, Ordering::Relaxed);
             metrics::counter!("dcr_cache_hits_total").increment(1);

@@ -63,7 +63,8 @@ pub enum Change {
 /// A stream of changes other processes make to the clients.
 #[async_trait]
 pub trait ChangeFeed: Send {
-    /// Waits for the next change.
+    /// Waits for the next change. After a call fails, the next one that
+    /// succeeds answers [`Change::Everything`] (changes may have been missed).
     async fn next(&mut self) -> Result<Change, StoreError>;
 }
 

@@ -22,13 +22,14 @@ use super::{Change, ChangeFeed, ClientStore, StoreError};
 use crate::clock::Clock;
 use crate::domain::{
     ClientId, ClientMetadata, ClientState, InitialAccessTokenRecord, MetadataDocument,
-    ProviderState, RedirectRules, RegisteredClient, SecretHash, VouchedClaims,
+    ProviderState, RegisteredClient, SecretHash, VouchedClaims,
 };
 
 /// The channel PostgreSQL notifies on when a client changes (see migrations).
 const NOTIFY_CHANNEL: &str = "dcr_gateway_clients";
-/// How often the SQLite change log is polled.
-const CHANGE_POLL: Duration = Duration::from_millis(500);
+/// How often the SQLite change log is polled: the longest a change made by
+/// another process (another instance, the CLI) waits to reach this cache.
+const CHANGE_POLL: Duration = Duration::from_millis(100);
 /// Change log rows kept behind the newest one.
 const CHANGE_LOG_KEEP: i64 = 10_000;
 
@@ -130,7 +131,10 @@ impl SqlStore {
             Backend::Postgres => {
                 let mut listener = PgListener::connect(&self.url).await?;
                 listener.listen(NOTIFY_CHANNEL).await?;
-                Ok(Box::new(PgChanges { listener }))
+                Ok(Box::new(PgChanges {
+                    listener,
+                    failed: false,
+                }))
             }
             Backend::Sqlite => {
                 let last: Option<i64> = sqlx::query("SELECT MAX(seq) AS seq FROM client_changes")
@@ -141,6 +145,7 @@ impl SqlStore {
                     pool: self.pool.clone(),
                     last_seq: last.unwrap_or(0),
                     queued: VecDeque::new(),
+                    failed: false,
                 }))
             }
         }
@@ -256,7 +261,7 @@ const TOKEN_COLUMNS: &str =
     "id, token_hash, uses_left, expires_at, policy, note, created_at, revoked";
 
 fn metadata_json(client: &RegisteredClient) -> Result<String, StoreError> {
-    serde_json::to_string(&client.metadata.to_document()).map_err(|e| StoreError::Corrupt {
+    crate::json::exact_string(&client.metadata.to_document()).map_err(|e| StoreError::Corrupt {
         client_id: client.client_id.to_string(),
         reason: e.to_string(),
     })
@@ -285,8 +290,7 @@ fn decode_row(row: &AnyRow) -> Result<RegisteredClient, StoreError> {
     let metadata: String = row.try_get("metadata")?;
     let document: MetadataDocument =
         serde_json::from_str(&metadata).map_err(|e| corrupt(e.to_string()))?;
-    let metadata = ClientMetadata::validate(document, RedirectRules::PERMISSIVE)
-        .map_err(|e| corrupt(e.to_string()))?;
+    let metadata = ClientMetadata::from_stored(document).map_err(|e| corrupt(e.to_string()))?;
     let token: Vec<u8> = row.try_get("registration_token_hash")?;
     let registration_token =
         SecretHash::from_bytes(&token).ok_or_else(|| corrupt("token hash length".into()))?;
@@ -486,11 +490,19 @@ async fn commit(
 /// PostgreSQL notifications of changed clients.
 struct PgChanges {
     listener: PgListener,
+    /// The last call failed: notifications may have been missed since.
+    failed: bool,
 }
 
-#[async_trait]
-impl ChangeFeed for PgChanges {
-    async fn next(&mut self) -> Result<Change, StoreError> {
+impl PgChanges {
+    async fn receive(&mut self) -> Result<Change, StoreError> {
+        if self.failed {
+            // Listen again on a live connection (the listener reconnects)
+            // before saying that everything may have changed meanwhile.
+            self.listener.unlisten(NOTIFY_CHANNEL).await?;
+            self.listener.listen(NOTIFY_CHANNEL).await?;
+            return Ok(Change::Everything);
+        }
         match self.listener.try_recv().await? {
             Some(notification) => Ok(Change::Client(ClientId::new(notification.payload()))),
             // The connection was lost (and is re-established on the next
@@ -500,11 +512,46 @@ impl ChangeFeed for PgChanges {
     }
 }
 
+#[async_trait]
+impl ChangeFeed for PgChanges {
+    async fn next(&mut self) -> Result<Change, StoreError> {
+        let change = self.receive().await;
+        self.failed = change.is_err();
+        change
+    }
+}
+
 /// The SQLite change log, read from where this process last stopped.
 struct SqliteChangeLog {
     pool: AnyPool,
     last_seq: i64,
     queued: VecDeque<ClientId>,
+    /// The last poll failed: the next good one answers `Everything`.
+    failed: bool,
+}
+
+impl SqliteChangeLog {
+    /// Queues the changes after `last_seq` and trims the log.
+    async fn poll(&mut self) -> Result<(), StoreError> {
+        let rows = sqlx::query(
+            "SELECT seq, client_id FROM client_changes WHERE seq > $1 ORDER BY seq LIMIT 1000",
+        )
+        .bind(self.last_seq)
+        .fetch_all(&self.pool)
+        .await?;
+        for row in &rows {
+            self.last_seq = row.try_get("seq")?;
+            self.queued
+                .push_back(ClientId::new(row.try_get::<String, _>("client_id")?));
+        }
+        if !rows.is_empty() {
+            sqlx::query("DELETE FROM client_changes WHERE seq <= $1")
+                .bind(self.last_seq - CHANGE_LOG_KEEP)
+                .execute(&self.pool)
+                .await?;
+        }
+        Ok(())
+    }
 }
 
 #[async_trait]
@@ -515,22 +562,14 @@ impl ChangeFeed for SqliteChangeLog {
                 return Ok(Change::Client(id));
             }
             tokio::time::sleep(CHANGE_POLL).await;
-            let rows = sqlx::query(
-                "SELECT seq, client_id FROM client_changes WHERE seq > $1 ORDER BY seq LIMIT 1000",
-            )
-            .bind(self.last_seq)
-            .fetch_all(&self.pool)
-            .await?;
-            for row in &rows {
-                self.last_seq = row.try_get("seq")?;
-                self.queued
-                    .push_back(ClientId::new(row.try_get::<String, _>("client_id")?));
-            }
-            if !rows.is_empty() {
-                sqlx::query("DELETE FROM client_changes WHERE seq <= $1")
-                    .bind(self.last_seq - CHANGE_LOG_KEEP)
-                    .execute(&self.pool)
-                    .await?;
+            let polled = self.poll().await;
+            let recovered = self.failed && polled.is_ok();
+            self.failed = polled.is_err();
+            polled?;
+            if recovered {
+                // Forgetting everything covers whatever was queued.
+                self.queued.clear();
+                return Ok(Change::Everything);
             }
         }
     }

@@ -2,7 +2,7 @@
 //! server; valid metadata round-trips exactly; redirect URI validation holds
 //! its invariants for any input.
 
-use dcr_gateway::domain::uri::{RedirectContext, parse_redirect_uri};
+use dcr_gateway::domain::uri::{RedirectContext, check_redirect_uri, parse_redirect_uri};
 use dcr_gateway::domain::{ClientMetadata, MetadataDocument, RedirectRules};
 use proptest::prelude::*;
 use serde_json::{Map, Value, json};
@@ -95,7 +95,8 @@ fn validate_value(value: Value) -> Option<ClientMetadata> {
 /// Documents that are valid by construction, over the whole member set.
 fn valid_document() -> impl Strategy<Value = Value> {
     let host = "[a-z]{1,10}\\.example\\.(com|org)";
-    let path = "(/[a-zA-Z0-9._~-]{0,8}){0,3}";
+    // Written as URL parsers write it: a path, no `.` or `..` segment.
+    let path = "(/[a-zA-Z0-9_~-][a-zA-Z0-9._~-]{0,7}){1,3}";
     let query = "(\\?[a-z]{1,5}=[a-zA-Z0-9%]{0,6}){0,1}";
     let pattern = format!("https://{host}{path}{query}");
     let uri = || proptest::string::string_regex(&pattern).unwrap();
@@ -216,8 +217,13 @@ proptest! {
         implicit in any::<bool>(),
     ) {
         let context = RedirectContext { native, implicit };
-        if let Ok(uri) = parse_redirect_uri(&text, context, RedirectRules::default()) {
+        let rules = RedirectRules::default();
+        let registered = parse_redirect_uri(&text, context, &rules)
+            .and_then(|uri| check_redirect_uri(&uri, context, &rules).map(|()| uri));
+        if let Ok(uri) = registered {
             prop_assert_eq!(uri.as_str(), text.as_str());
+            prop_assert_eq!(uri.url().as_str(), text.as_str());
+            prop_assert!(!text.chars().any(char::is_control));
             prop_assert!(uri.url().fragment().is_none());
             prop_assert!(!["javascript", "data", "file"].contains(&uri.url().scheme()));
             if uri.url().scheme() == "http" {

