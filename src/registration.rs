@@ -36,7 +36,8 @@ pub trait DocumentFetcher: Send + Sync {
     async fn fetch_json(&self, url: &Url) -> Result<Value, FetchError>;
 }
 
-/// Why a document could not be fetched, in words fit for the app.
+/// Why a document could not be fetched: the detail, for the log (the app
+/// is told a fixed reason).
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
 pub struct FetchError(pub String);

@@ -705,3 +705,82 @@ async fn pairwise_clients_on_several_hosts_need_a_sector_identifier() {
     )
     .await;
 }
+
+/// The guard says why it refused: an address that is not public, written
+/// directly or carried in an IPv6 form (NAT64, 6to4, IPv4-compatible), or a
+/// name that resolves to none.
+#[tokio::test]
+async fn the_outbound_guard_refuses_private_destinations_and_says_why() {
+    use dcr_gateway::outbound::{GuardedClient, OutboundSettings};
+    let client = GuardedClient::new(OutboundSettings {
+        allow_private_networks: false,
+        timeout: std::time::Duration::from_secs(2),
+        max_response_bytes: 1024,
+        extra_root_certificates: Vec::new(),
+    })
+    .unwrap();
+    for (url, reason) in [
+        (
+            "https://127.0.0.1/s.json",
+            "127.0.0.1 is not a public address",
+        ),
+        (
+            "https://[64:ff9b::7f00:1]/s.json",
+            "64:ff9b::7f00:1 is not a public address",
+        ),
+        (
+            "https://[64:ff9b::a9fe:a9fe]/s.json",
+            "is not a public address",
+        ),
+        (
+            "https://[2002:a00:1::1]/s.json",
+            "2002:a00:1::1 is not a public address",
+        ),
+        ("https://[::a00:1]/s.json", "is not a public address"),
+        (
+            "https://localhost/s.json",
+            "localhost resolves to no public address",
+        ),
+    ] {
+        let error = client
+            .get(&url::Url::parse(url).unwrap())
+            .await
+            .unwrap_err();
+        assert!(error.0.contains(reason), "{url}: {}", error.0);
+    }
+}
+
+/// Proxy settings in the environment would let a proxy resolve names past
+/// the guard: the gateway ignores them.
+#[tokio::test]
+async fn the_outbound_client_ignores_proxy_settings() {
+    let proxy = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    proxy.set_nonblocking(true).unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(["serve", "--config"])
+        .arg(write_config(dir.path(), port))
+        .env("HTTPS_PROXY", &proxy_url)
+        .env("HTTP_PROXY", &proxy_url)
+        .env("ALL_PROXY", &proxy_url)
+        .env("https_proxy", &proxy_url)
+        .stderr(std::process::Stdio::null());
+    let server = ServerProcess::start_command(command, port).await;
+    let response = reqwest::Client::new()
+        .post(format!("{}/register", server.base))
+        .json(&json!({
+            "redirect_uris": ["https://a.example.com/cb"],
+            "sector_identifier_uri": "https://sector.example.test/s.json",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::BAD_REQUEST);
+    assert!(
+        proxy.accept().is_err(),
+        "the gateway reached out through the proxy"
+    );
+}
