@@ -455,21 +455,6 @@ impl Answer {
     }
 }
 
-/// The `rel="next"` target of an RFC 8288 `Link` header.
-pub fn next_link(headers: &reqwest::header::HeaderMap) -> Option<String> {
-    headers
-        .get_all(reqwest::header::LINK)
-        .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(','))
-        .find(|link| link.contains("rel=\"next\""))
-        .and_then(|link| {
-            let start = link.find('<')? + 1;
-            let end = link.find('>')?;
-            link.get(start..end).map(str::to_owned)
-        })
-}
-
 /// Seconds from a `Retry-After` header (delta-seconds form).
 fn retry_after(headers: &HeaderMap) -> u64 {
     headers

@@ -686,9 +686,13 @@ async fn nobody_can_lock_an_app_out_of_its_registration() {
         );
         refused += usize::from(status == StatusCode::TOO_MANY_REQUESTS);
     }
-    // 30 failures an address: the one real address runs out, the fifty
-    // spoofed ones (ten tries each) do not.
-    assert_eq!(refused, 470, "failed attempts are limited per address");
+    // 30 failures an address (and one more every two seconds): the one real
+    // address runs out after its first 30 of 500, the fifty spoofed ones
+    // (ten tries each) do not.
+    assert!(
+        (440..=470).contains(&refused),
+        "failed attempts are limited per address ({refused})"
+    );
     let token = token_of(&client);
     assert_eq!(
         app.read(&client, Some(token)).await.status(),
@@ -817,15 +821,7 @@ async fn no_secret_reaches_the_log_through_a_provider_at_debug_level() {
     let log = dir.path().join("gateway.log");
     let server = ServerProcess::start_logging(&config, port, Some(&log), "debug").await;
     let http = reqwest::Client::new();
-    let client: Value = http
-        .post(format!("{}/register", server.base))
-        .json(&web_client())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client = server.register(&web_client()).await;
     let secret = client["client_secret"].as_str().unwrap().to_owned();
     let token = token_of(&client).to_owned();
     http.get(uri_of(&client))
@@ -849,15 +845,7 @@ async fn no_secret_reaches_the_log_through_a_provider_at_debug_level() {
     // An operator deletes the client.
     let (ok, _, stderr) = run_cli(&["clients", "delete", id_of(&client), "--config", config]);
     assert!(ok, "{stderr}");
-    let other: Value = http
-        .post(format!("{}/register", server.base))
-        .json(&web_client())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = server.register(&web_client()).await;
     drop(server);
     let log_text = std::fs::read_to_string(&log).unwrap();
     assert!(log_text.contains("DEBUG"), "the log is at debug level");

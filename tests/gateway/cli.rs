@@ -171,14 +171,11 @@ async fn operator_commands_go_through_the_service_and_print_no_secret() {
     let http = reqwest::Client::new();
     let mut clients = Vec::new();
     for name in ["alpha", "beta", "gamma"] {
-        let response = http
-            .post(format!("{}/register", server.base))
-            .json(&json!({ "redirect_uris": ["https://app.example.com/cb"], "client_name": name }))
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
-        clients.push(response.json::<Value>().await.unwrap());
+        clients.push(
+            server
+                .register(&json!({ "redirect_uris": ["https://app.example.com/cb"], "client_name": name }))
+                .await,
+        );
     }
     let secrets: Vec<&str> = clients
         .iter()
@@ -341,13 +338,7 @@ async fn a_log_written_to_a_file_has_no_escape_sequences() {
         std::fs::write(&config, text).unwrap();
         let log = dir.path().join("gateway.log");
         let server = ServerProcess::start_logging(&config, port, Some(&log), "info").await;
-        let response = reqwest::Client::new()
-            .post(format!("{}/register", server.base))
-            .json(&web_client())
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::CREATED);
+        server.register(&web_client()).await;
         drop(server);
         let written = std::fs::read_to_string(&log).unwrap();
         assert!(written.contains("listening"), "{format}: {written}");

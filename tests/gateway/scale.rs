@@ -77,15 +77,9 @@ async fn two_instances_on_one_postgres_database_agree() {
     let http = reqwest::Client::new();
 
     // Registered on A, readable on B (and B caches it).
-    let client: Value = http
-        .post(format!("{}/register", a.base))
-        .json(&json!({ "redirect_uris": ["https://app.example.com/cb"], "client_name": "v1" }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client = a
+        .register(&json!({ "redirect_uris": ["https://app.example.com/cb"], "client_name": "v1" }))
+        .await;
     let id = client["client_id"].as_str().unwrap();
     let token = token_of(&client).to_owned();
     let read_on = |base: &str| {
@@ -121,15 +115,7 @@ async fn two_instances_on_one_postgres_database_agree() {
     );
 
     // Registered on B, readable on A.
-    let from_b: Value = http
-        .post(format!("{}/register", b.base))
-        .json(&web_client())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let from_b = b.register(&web_client()).await;
     let on_a = http
         .get(format!(
             "{}/register/{}",

@@ -155,15 +155,7 @@ async fn metrics_cover_requests_provider_calls_and_the_cache() {
     let port = free_port();
     let server = ServerProcess::start(&write_config(dir.path(), port), port).await;
     let http = reqwest::Client::new();
-    let client: Value = http
-        .post(format!("{}/register", server.base))
-        .json(&web_client())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client = server.register(&web_client()).await;
     for _ in 0..2 {
         http.get(uri_of(&client))
             .bearer_auth(token_of(&client))

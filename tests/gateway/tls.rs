@@ -71,15 +71,7 @@ async fn serves_https_and_reloads_certificates_without_restart() {
         eventually(|| answers(first.clone(), base.clone())).await,
         "the gateway did not come up over HTTPS"
     );
-    let client: serde_json::Value = trusting(&first)
-        .post(format!("{base}/register"))
-        .json(&web_client())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client = register_at(&trusting(&first), &base, &web_client()).await;
     assert!(uri_of(&client).starts_with("https://localhost:"));
 
     // A new certificate, announced with SIGHUP.

@@ -384,6 +384,12 @@ impl ServerProcess {
 }
 
 impl ServerProcess {
+    /// Registers `body` over HTTP and returns the client information
+    /// response (asserting a 201).
+    pub async fn register(&self, body: &Value) -> Value {
+        register_at(&reqwest::Client::new(), &self.base, body).await
+    }
+
     /// Sends SIGTERM.
     pub fn terminate(&self) {
         let status = Command::new("kill")
@@ -410,6 +416,19 @@ impl Drop for ServerProcess {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Registers `body` at the gateway at `base` with `http` and returns the
+/// client information response (asserting a 201).
+pub async fn register_at(http: &reqwest::Client, base: &str, body: &Value) -> Value {
+    let response = http
+        .post(format!("{base}/register"))
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::CREATED);
+    response.json().await.unwrap()
 }
 
 /// Runs the CLI and returns (exit success, stdout, stderr).
