@@ -170,7 +170,11 @@ pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Route
         limits: Arc::new(Limits::new(&config.limits)),
         max_json_values: json_value_limit(config.server.max_body_bytes),
     };
-    http::router(state, config.server.max_body_bytes)
+    http::router(
+        state,
+        config.server.max_body_bytes,
+        &http::cors::AllowedOrigins::default(),
+    )
 }
 
 /// Serves `router` on `listener` (over TLS when `config.server.tls` is set)

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{DefaultBodyLimit, MatchedPath};
-use axum::http::{Request, header};
+use axum::http::{Method, Request, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
@@ -25,6 +25,7 @@ use crate::registration::RegistrationService;
 pub mod client_response;
 pub mod configure;
 pub mod connection;
+pub mod cors;
 pub mod discovery;
 pub mod error;
 pub mod extract;
@@ -63,24 +64,48 @@ impl HttpState {
     }
 }
 
-/// Builds the router with every route and layer; binds nothing.
-pub fn router(state: HttpState, max_body_bytes: usize) -> Router {
-    let routes = Router::new()
-        .route("/register", post(register::register))
+/// Builds the router with every route and layer; binds nothing. The routes
+/// a browser calls answer CORS for `origins`.
+pub fn router(state: HttpState, max_body_bytes: usize, origins: &cors::AllowedOrigins) -> Router {
+    let read = [Method::GET];
+    // Each route answers OPTIONS, so that its CORS layer sees preflights.
+    let preflight = || async { axum::http::StatusCode::NO_CONTENT };
+    let browser_routes = Router::new()
+        .route(
+            "/register",
+            post(register::register)
+                .options(preflight)
+                .layer(origins.layer(&[Method::POST])),
+        )
         .route(
             "/register/{client_id}",
             get(configure::read)
                 .put(configure::update)
-                .delete(configure::delete),
+                .delete(configure::delete)
+                .options(preflight)
+                .layer(origins.layer(&[Method::GET, Method::PUT, Method::DELETE])),
         )
         .route(
             "/.well-known/openid-configuration",
-            get(discovery::openid_configuration),
+            get(discovery::openid_configuration)
+                .options(preflight)
+                .layer(origins.layer(&read)),
         )
         .route(
             "/.well-known/oauth-authorization-server",
-            get(discovery::authorization_server_metadata),
+            get(discovery::authorization_server_metadata)
+                .options(preflight)
+                .layer(origins.layer(&read)),
         )
+        .route(
+            "/.well-known/oauth-authorization-server/{*issuer_path}",
+            get(discovery::authorization_server_metadata_at)
+                .options(preflight)
+                .layer(origins.layer(&read)),
+        )
+        .route_layer(middleware::from_fn(cors::preflight_no_content));
+    let routes = Router::new()
+        .merge(browser_routes)
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/openapi.json", get(openapi::openapi_json))

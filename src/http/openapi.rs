@@ -19,6 +19,7 @@ use utoipa::{Modify, OpenApi};
         super::configure::delete,
         super::discovery::openid_configuration,
         super::discovery::authorization_server_metadata,
+        super::discovery::authorization_server_metadata_at,
         super::health::alive,
         super::health::ready,
         super::health::metrics,

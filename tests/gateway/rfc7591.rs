@@ -234,3 +234,50 @@ async fn the_app_is_told_what_the_upstream_holds() {
     assert_eq!(read["scope"], "openid");
     assert_eq!(read["client_secret_expires_at"], 4_100_000_000_i64);
 }
+
+/// The official MCP TypeScript SDK, as an MCP client: its discovery finds
+/// the gateway's metadata (with PKCE S256 and the gateway's registration
+/// endpoint), and its registration helper registers through the gateway.
+// The SDK runs as a child process while this runtime serves the gateway.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_mcp_sdk_discovers_and_registers_through_the_gateway() {
+    let upstream = OidcProvider::start().await;
+    let app = gateway_for(&upstream).await;
+    let base = app.base.clone();
+    let learnt = tokio::task::spawn_blocking(move || {
+        crate::support::oidc_provider::mcp_sdk_register(
+            &base,
+            &json!({
+                "client_name": "mcp-remote",
+                "redirect_uris": ["http://localhost:3334/oauth/callback"],
+                "token_endpoint_auth_method": "none",
+                "grant_types": ["authorization_code", "refresh_token"],
+                "response_types": ["code"],
+                "software_id": "2e6dc280-f3c3-4e01-99a7-8181dbd1d23d",
+                "software_version": "0.1.29",
+            }),
+        )
+    })
+    .await
+    .unwrap();
+    let metadata = &learnt["metadata"];
+    assert_eq!(metadata["registration_endpoint"], app.url("/register"));
+    assert!(
+        metadata["code_challenge_methods_supported"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("S256"))
+    );
+    let client = &learnt["client"];
+    assert_eq!(
+        client["redirect_uris"],
+        json!(["http://localhost:3334/oauth/callback"])
+    );
+    // The SDK keeps only the members it knows (not the registration access
+    // token): the client is looked up on the gateway's side.
+    let held = app.service.show(id_of(client)).await.unwrap();
+    assert_eq!(
+        held.metadata.client_name.plain.as_deref(),
+        Some("mcp-remote")
+    );
+}

@@ -56,6 +56,10 @@ async fn openapi_document_describes_every_route() {
         ("/register/{client_id}", &["get", "put", "delete"][..]),
         ("/.well-known/openid-configuration", &["get"][..]),
         ("/.well-known/oauth-authorization-server", &["get"][..]),
+        (
+            "/.well-known/oauth-authorization-server/{issuer_path}",
+            &["get"][..],
+        ),
         ("/healthz", &["get"][..]),
         ("/readyz", &["get"][..]),
         ("/openapi.json", &["get"][..]),
@@ -70,7 +74,7 @@ async fn openapi_document_describes_every_route() {
     }
     assert_eq!(
         paths.as_object().unwrap().len(),
-        8,
+        9,
         "a route is documented that does not exist"
     );
     let post = &paths["/register"]["post"]["responses"];
@@ -199,4 +203,117 @@ async fn metrics_cover_requests_provider_calls_and_the_cache() {
         !text.contains(client["client_id"].as_str().unwrap()),
         "no client id in labels"
     );
+}
+
+/// Browser clients (MCP Inspector in direct mode, single-page apps) can
+/// preflight and call the registration API and read discovery; operational
+/// routes get no CORS headers.
+#[tokio::test]
+async fn browser_clients_get_cors_on_the_registration_routes_only() {
+    let app = spawn_app().await;
+    let origin = "http://localhost:6274";
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, app.url("/register"))
+        .header("origin", origin)
+        .header("access-control-request-method", "POST")
+        .header(
+            "access-control-request-headers",
+            "content-type, authorization",
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    let headers = preflight.headers();
+    assert_eq!(headers["access-control-allow-origin"], "*");
+    let methods = headers["access-control-allow-methods"].to_str().unwrap();
+    assert!(
+        methods.contains("POST") && !methods.contains("DELETE"),
+        "{methods}"
+    );
+    let allowed = headers["access-control-allow-headers"]
+        .to_str()
+        .unwrap()
+        .to_ascii_lowercase();
+    assert!(allowed.contains("authorization") && allowed.contains("content-type"));
+    assert!(headers.get("access-control-allow-credentials").is_none());
+
+    let registered = app
+        .http
+        .post(app.url("/register"))
+        .header("origin", origin)
+        .json(&web_client())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(registered.status(), StatusCode::CREATED);
+    assert_eq!(registered.headers()["access-control-allow-origin"], "*");
+    let client: Value = registered.json().await.unwrap();
+    let preflight = app
+        .http
+        .request(reqwest::Method::OPTIONS, uri_of(&client))
+        .header("origin", origin)
+        .header("access-control-request-method", "DELETE")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
+    let methods = preflight.headers()["access-control-allow-methods"]
+        .to_str()
+        .unwrap();
+    assert!(methods.contains("GET") && methods.contains("PUT") && methods.contains("DELETE"));
+
+    let discovery = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server"))
+        .header("origin", origin)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(discovery.headers()["access-control-allow-origin"], "*");
+    let document: Value = discovery.json().await.unwrap();
+    assert_eq!(
+        document["code_challenge_methods_supported"],
+        serde_json::json!(["S256"])
+    );
+
+    for path in ["/metrics", "/readyz", "/healthz"] {
+        let response = app
+            .http
+            .get(app.url(path))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            response
+                .headers()
+                .get("access-control-allow-origin")
+                .is_none(),
+            "{path}"
+        );
+    }
+}
+
+/// With `public_url` at a path, the RFC 8414 metadata is also served in its
+/// path-insertion form.
+#[tokio::test]
+async fn discovery_is_served_in_the_rfc8414_path_insertion_form() {
+    let app = spawn_app_under("/dcr", "").await;
+    let document: Value = app
+        .get_json("/.well-known/oauth-authorization-server/dcr")
+        .await;
+    assert_eq!(document["issuer"], format!("{}/dcr", app.base));
+    assert_eq!(
+        document["registration_endpoint"],
+        format!("{}/dcr/register", app.base)
+    );
+    let other = app
+        .http
+        .get(app.url("/.well-known/oauth-authorization-server/elsewhere"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), StatusCode::NOT_FOUND);
 }

@@ -79,6 +79,12 @@ pub const TEST_ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZ
 /// A gateway with extra TOML sections (not `[server]` or `[store]`) appended
 /// to its configuration.
 pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
+    spawn_app_under("", extra_toml).await
+}
+
+/// A gateway whose `public_url` has the path `public_path` (`/dcr`), with
+/// extra TOML sections as [`spawn_app_with`] takes them.
+pub async fn spawn_app_under(public_path: &str, extra_toml: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
@@ -90,7 +96,7 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
         "[limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\nauth_failures_per_ip = \"unlimited\"\n"
     };
     let toml = format!(
-        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n\
+        "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}{public_path}\"\n\
          [store]\nurl = \"sqlite://{}\"\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n{limits}{extra_toml}",
         db_path.display()
     );

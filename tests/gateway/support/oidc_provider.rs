@@ -1,14 +1,15 @@
-//! A real RFC 7591/7592 server for interop tests: panva/node-oidc-provider,
-//! pinned by tests/interop/oidc-provider/package-lock.json and installed from
+//! Real peers from npm for interop tests: panva/node-oidc-provider (an RFC
+//! 7591/7592 server) and the official MCP TypeScript SDK (a client), each
+//! pinned by the lockfile in its `tests/interop/` folder and installed from
 //! it on first use.
 
 use std::process::{Child, Command, Stdio};
-use std::sync::OnceLock;
 use std::time::Duration;
 
 use super::free_port;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/oidc-provider");
+const MCP_SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/mcp-sdk");
 
 /// A running oidc-provider, killed when dropped.
 pub struct OidcProvider {
@@ -18,7 +19,7 @@ pub struct OidcProvider {
 
 impl OidcProvider {
     pub async fn start() -> Self {
-        install();
+        install(DIR, "oidc-provider");
         let port = free_port();
         let child = Command::new("node")
             .arg("server.mjs")
@@ -53,23 +54,47 @@ impl OidcProvider {
     }
 }
 
-/// Installs the pinned peer from its lockfile, once per test run, if needed.
-fn install() {
-    static INSTALLED: OnceLock<()> = OnceLock::new();
-    INSTALLED.get_or_init(|| {
-        if std::path::Path::new(DIR)
-            .join("node_modules/oidc-provider")
+/// Installs the pinned peer in `dir` from its lockfile, once per test run
+/// and folder, unless `node_modules/{package}` is there.
+fn install(dir: &'static str, package: &str) {
+    static INSTALLED: std::sync::Mutex<Vec<&'static str>> = std::sync::Mutex::new(Vec::new());
+    let mut installed = INSTALLED.lock().unwrap();
+    if installed.contains(&dir)
+        || std::path::Path::new(dir)
+            .join("node_modules")
+            .join(package)
             .exists()
-        {
-            return;
-        }
-        let status = Command::new("npm")
-            .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
-            .current_dir(DIR)
-            .status()
-            .expect("npm must be installed (Node.js 20 or later)");
-        assert!(status.success(), "npm ci failed in {DIR}");
-    });
+    {
+        installed.push(dir);
+        return;
+    }
+    let status = Command::new("npm")
+        .args(["ci", "--no-audit", "--no-fund", "--loglevel=error"])
+        .current_dir(dir)
+        .status()
+        .expect("npm must be installed (Node.js 20 or later)");
+    assert!(status.success(), "npm ci failed in {dir}");
+    installed.push(dir);
+}
+
+/// Runs the MCP TypeScript SDK's discovery and registration, as an MCP
+/// client does, against the authorization server `issuer`, registering
+/// `client_metadata`; returns what the SDK learnt (`{metadata, client}`).
+pub fn mcp_sdk_register(issuer: &str, client_metadata: &serde_json::Value) -> serde_json::Value {
+    install(MCP_SDK_DIR, "@modelcontextprotocol/sdk");
+    let output = Command::new("node")
+        .arg("discover-and-register.mjs")
+        .arg(issuer)
+        .arg(client_metadata.to_string())
+        .current_dir(MCP_SDK_DIR)
+        .output()
+        .expect("node must be installed");
+    assert!(
+        output.status.success(),
+        "the MCP SDK failed: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    serde_json::from_slice(&output.stdout).unwrap()
 }
 
 impl Drop for OidcProvider {
