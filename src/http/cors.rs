@@ -30,7 +30,6 @@ const MAX_AGE: std::time::Duration = std::time::Duration::from_secs(600);
 
 impl AllowedOrigins {
     /// The CORS layer for a route answering `methods`.
-    #[must_use]
     pub fn layer(&self, methods: &[Method]) -> CorsLayer {
         let origins = match self {
             Self::Any => AllowOrigin::any(),
