@@ -1,0 +1,223 @@
+//! RFC 7591 registration: the pending row, the provider, the confirmed row,
+//! and giving back what a registration that made nothing had spent.
+
+use crate::audit::{self, AuditEvent};
+use crate::domain::policy::Policy;
+use crate::domain::{
+    ClientId, ClientSecret, ClientState, InitialAccessTokenRecord, MetadataDocument,
+    RegisteredClient, RegistrationAccessToken, RegistrationError,
+};
+use crate::provider::{ProviderError, ProvisionRequest};
+use crate::store::StoreError;
+
+use super::provider_calls::{RowClaims, as_held};
+use super::{ClientInformation, RegistrationService, RequestContext, internal, seconds};
+
+impl RegistrationService {
+    /// RFC 7591 §3.1: registers a new client.
+    ///
+    /// The row is written as pending before the provider is called and made
+    /// active after, so the answer is only sent once both hold the client. A
+    /// definite provider failure removes the row; an unknown outcome leaves it
+    /// pending for [`RegistrationService::reconcile`].
+    pub async fn register(
+        &self,
+        document: MetadataDocument,
+        context: &RequestContext,
+    ) -> Result<ClientInformation, RegistrationError> {
+        let admitted = self.admit(context).await;
+        let grant_id = admitted
+            .as_ref()
+            .ok()
+            .and_then(Option::as_ref)
+            .map(|grant| grant.id.clone());
+        let result = match admitted {
+            Ok(grant) => self.register_admitted(document, grant).await,
+            Err(error) => Err(error),
+        };
+        let (client_id, software_id) = match &result {
+            Ok(info) => (
+                Some(info.client.client_id.as_str()),
+                info.client.metadata.software_id.as_deref(),
+            ),
+            Err(_) => (None, None),
+        };
+        audit::record(&AuditEvent {
+            action: "register",
+            outcome: result
+                .as_ref()
+                .map_or_else(RegistrationError::code, |_| "success"),
+            client_id,
+            software_id,
+            ip: context.ip,
+            initial_access_token_id: grant_id.as_deref(),
+        });
+        result
+    }
+
+    /// Registers a client for a caller [`RegistrationService::admit`] let
+    /// in, under the initial access token `grant` it presented, if any.
+    async fn register_admitted(
+        &self,
+        document: MetadataDocument,
+        grant: Option<InitialAccessTokenRecord>,
+    ) -> Result<ClientInformation, RegistrationError> {
+        let policy = self.policy(
+            grant
+                .as_ref()
+                .and_then(|g| g.policy.as_deref())
+                .unwrap_or(&self.settings.default_policy),
+        )?;
+        let (metadata, vouched) = self.validate(document, policy, None).await?;
+        let now = self.clock.now_unix();
+        if let Some(grant) = &grant {
+            if !self
+                .store
+                .spend_initial_access_token(&grant.id, now)
+                .await
+                .map_err(internal)?
+            {
+                return Err(RegistrationError::InvalidInitialAccessToken(
+                    "the initial access token is used up".into(),
+                ));
+            }
+        }
+        let token = RegistrationAccessToken::generate();
+        let secret = metadata.needs_client_secret().then(ClientSecret::generate);
+        let pending = RegisteredClient {
+            client_id: ClientId::generate(),
+            metadata,
+            issued_at: now,
+            registration_token: token.hash(),
+            client_secret: secret.as_ref().map(ClientSecret::hash),
+            client_secret_expires_at: 0,
+            state: ClientState::Pending,
+            provider_state: None,
+            policy: policy.name.clone(),
+            expires_at: policy
+                .client_lifetime
+                .map(|l| now.saturating_add(seconds(l))),
+            initial_access_token_id: grant.map(|g| g.id),
+            revision: 0,
+            lease_until: None,
+            vouched,
+        };
+        if self.provider.is_gateway_registry() {
+            // The store is the registry: one durable write, nothing to confirm.
+            let client = RegisteredClient {
+                state: ClientState::Active,
+                client_secret_expires_at: self.secret_expiry(secret.as_ref(), policy, now),
+                ..pending
+            };
+            self.insert(&client, policy).await?;
+            return Ok(ClientInformation {
+                client,
+                registration_access_token: token,
+                client_secret: secret,
+            });
+        }
+        let (client, client_secret) = self.provision(pending, secret, policy).await?;
+        Ok(ClientInformation {
+            client,
+            registration_access_token: token,
+            client_secret,
+        })
+    }
+
+    /// Writes `pending`, creates the client at the provider, and activates
+    /// the row with the provider's answer (an id or secret the provider chose
+    /// wins). A definite provider failure removes the row and gives back the
+    /// initial access token's use; an unknown outcome leaves the row pending
+    /// for [`RegistrationService::reconcile`].
+    async fn provision(
+        &self,
+        pending: RegisteredClient,
+        secret: Option<ClientSecret>,
+        policy: &Policy,
+    ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
+        let now = pending.issued_at;
+        self.insert(&pending, policy).await?;
+        let claims = RowClaims::new(self.store.as_ref(), &pending.client_id);
+        let request = ProvisionRequest {
+            client_id: &pending.client_id,
+            metadata: &pending.metadata,
+            client_secret: secret.as_ref(),
+            state: None,
+            issued_at: now,
+            claims: &claims,
+        };
+        let provisioned = match self.bounded(self.provider.create(&request)).await {
+            Ok(provisioned) => provisioned,
+            Err(error) => {
+                if !matches!(error, ProviderError::Indeterminate(_)) {
+                    self.store.remove(&claims.row()).await.map_err(internal)?;
+                    self.refund(&pending).await?;
+                }
+                return Err(self.provider_error(error));
+            }
+        };
+        // Only a secret the provider holds is handed out.
+        let secret = provisioned.client_secret;
+        let row = claims.row();
+        let client = RegisteredClient {
+            client_id: provisioned.client_id.unwrap_or_else(|| row.clone()),
+            client_secret: secret.as_ref().map(ClientSecret::hash),
+            client_secret_expires_at: provisioned
+                .client_secret_expires_at
+                .unwrap_or_else(|| self.secret_expiry(secret.as_ref(), policy, now)),
+            metadata: as_held(pending.metadata, provisioned.held_metadata),
+            provider_state: provisioned.state,
+            state: ClientState::Active,
+            ..pending
+        };
+        match self.store.activate(&row, &client).await {
+            Ok(true) => Ok((client, secret)),
+            // The provider's id is another row's: the client stays pending
+            // for reconcile, which leaves that row's client alone.
+            Err(StoreError::Duplicate(id)) => Err(self.provider_error(
+                ProviderError::Indeterminate(format!("the provider's id {id} is another client's")),
+            )),
+            Ok(false) => Err(RegistrationError::Internal(format!(
+                "pending client {row} vanished before activation"
+            ))),
+            Err(error) => Err(internal(error)),
+        }
+    }
+
+    /// Writes a new row, within the policy's cap of clients per software
+    /// (enforced by the store, exactly, however many registrations race).
+    async fn insert(
+        &self,
+        client: &RegisteredClient,
+        policy: &Policy,
+    ) -> Result<(), RegistrationError> {
+        match self
+            .store
+            .insert(client, policy.max_clients_per_software_id)
+            .await
+        {
+            Ok(()) => Ok(()),
+            Err(StoreError::SoftwareFull(software_id)) => {
+                self.refund(client).await?;
+                Err(RegistrationError::InvalidClientMetadata(format!(
+                    "software `{software_id}` already has as many clients as policy `{}` \
+                     allows (rule `max_clients_per_software_id`)",
+                    policy.name
+                )))
+            }
+            Err(error) => Err(internal(error)),
+        }
+    }
+
+    /// Gives back the initial access token use a registration that made
+    /// nothing had spent.
+    async fn refund(&self, client: &RegisteredClient) -> Result<(), RegistrationError> {
+        if let Some(grant) = &client.initial_access_token_id {
+            self.store
+                .refund_initial_access_token(grant)
+                .await
+                .map_err(internal)?;
+        }
+        Ok(())
+    }
+}
