@@ -470,8 +470,23 @@ pub async fn https_document_server(dir: &Path, body: Value) -> (SocketAddr, Path
 
 /// Runs `future` with the audit events it records captured: what it
 /// returned, and each event as JSON.
+///
+/// Audit events outside such a future go to a global subscriber that
+/// drops them. It is there for tracing's callsite cache: while only one
+/// subscriber is registered, a callsite met for the first time is judged
+/// by the subscriber of the thread that meets it, which in another test
+/// is none at all, and the audit callsite would stay "never" for every
+/// test, this one included.
 pub async fn audited<T>(future: impl std::future::Future<Output = T>) -> (T, Vec<Value>) {
     use tracing::instrument::WithSubscriber;
+    static DROPPED_ELSEWHERE: std::sync::Once = std::sync::Once::new();
+    DROPPED_ELSEWHERE.call_once(|| {
+        let sink = tracing_subscriber::fmt()
+            .with_env_filter("audit=info")
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::set_global_default(sink).unwrap();
+    });
     #[derive(Clone, Default)]
     struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
     impl std::io::Write for Lines {
