@@ -14,6 +14,7 @@ pub mod okta;
 pub mod postgres;
 pub mod zendesk;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -130,6 +131,27 @@ pub async fn spawn_app_for_provider(provider_keys: &str) -> TestApp {
     .await
 }
 
+/// After reconcile: every row of `app` is active, and the gateway holds
+/// exactly the clients `vendor` holds (`at_provider`). Returns those.
+pub async fn assert_same_clients(
+    app: &TestApp,
+    vendor: &str,
+    at_provider: Vec<String>,
+) -> BTreeSet<String> {
+    let rows = app.rows().await;
+    assert!(
+        rows.iter().all(|(_, state)| *state == "active"),
+        "{vendor}: {rows:?}"
+    );
+    let gateway: BTreeSet<String> = rows.into_iter().map(|(id, _)| id).collect();
+    let provider: BTreeSet<String> = at_provider.into_iter().collect();
+    assert_eq!(
+        gateway, provider,
+        "gateway and {vendor} disagree after reconcile"
+    );
+    provider
+}
+
 /// For a client the provider no longer holds (deleted behind the gateway's
 /// back): an update answers RFC 7592's `401 invalid_token` (the client does
 /// not exist), and a delete succeeds, since the client is gone either way.
@@ -225,6 +247,25 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Reads `client` with its own token and parses the answer.
+    pub async fn read_json(&self, client: &Value) -> Value {
+        self.read(client, Some(token_of(client)))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Replaces `client`'s registration with `metadata`, with its own token.
+    pub async fn replace(&self, client: &Value, metadata: Value) -> Response {
+        self.update(
+            client,
+            Some(token_of(client)),
+            &update_body(client, metadata),
+        )
+        .await
+    }
+
     pub async fn delete(&self, client: &Value, token: Option<&str>) -> Response {
         with_token(self.http.delete(uri_of(client)), token)
             .send()
@@ -269,6 +310,15 @@ pub async fn error_of(response: Response, status: StatusCode) -> (String, String
         body["error"].as_str().unwrap().to_owned(),
         body["error_description"].as_str().unwrap().to_owned(),
     )
+}
+
+/// The seconds of a response's `Retry-After`.
+pub fn retry_after(response: &Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// A minimal valid web client.
