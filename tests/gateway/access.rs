@@ -6,6 +6,8 @@ use std::time::Duration;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::providers::Subject;
+use crate::support::hydra::HydraFake;
 use crate::support::*;
 
 const IAT_MODE: &str = "[registration]\nmode = \"initial_access_token\"\n";
@@ -781,11 +783,11 @@ async fn the_software_cap_is_exact_under_concurrency_and_counts_pending_clients(
     }
     assert_eq!(created, 3);
 
-    let fake = crate::support::hydra::HydraFake::start().await;
+    let fake = HydraFake::start().await;
     let app = spawn_app_with(&format!(
         "[provider]\n{}\ntimeout = \"1s\"\nretries = 0\nreconcile_interval = \"0s\"\n\
          [policies.default]\nmax_clients_per_software_id = 2\n",
-        crate::hydra::keys_for(&fake.base)
+        HydraFake::keys_at(&fake.base)
     ))
     .await;
     fake.ledger
@@ -806,7 +808,7 @@ async fn the_software_cap_is_exact_under_concurrency_and_counts_pending_clients(
 // from this test's runtime: it needs a second thread.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn no_secret_reaches_the_log_through_a_provider_at_debug_level() {
-    let fake = crate::support::hydra::HydraFake::start().await;
+    let fake = HydraFake::start().await;
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), port);
@@ -815,7 +817,7 @@ async fn no_secret_reaches_the_log_through_a_provider_at_debug_level() {
     text.push_str(&format!(
         "[provider]\n{}\napi_key = \"{api_key}\"\ntimeout = \"2s\"\nretries = 0\n\
          reconcile_interval = \"0s\"\n",
-        crate::hydra::keys_for(&fake.base)
+        HydraFake::keys_at(&fake.base)
     ));
     std::fs::write(&config, text).unwrap();
     let log = dir.path().join("gateway.log");

@@ -22,6 +22,7 @@ mod manage;
 mod oidc_client;
 mod okta;
 mod properties;
+mod providers;
 mod register;
 mod rfc7591;
 mod scale;

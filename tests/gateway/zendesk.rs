@@ -1,32 +1,59 @@
 //! The Zendesk backend against a stateful fake of Zendesk's OAuth clients API
-//! that checks every request against Zendesk's OpenAPI document.
+//! that checks every request against Zendesk's OpenAPI document: how the
+//! contract suite (`providers`) drives it, and what only Zendesk does.
 
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::support::zendesk::{ACCESS_TOKEN, API_TOKEN, EMAIL, Fault, ZendeskFake};
+use crate::providers::{LostCreate, Subject, fake_basics, gateway};
+use crate::support::zendesk::{ACCESS_TOKEN, API_TOKEN, EMAIL, ZendeskFake};
 use crate::support::*;
 
 /// The admin recorded as creator of every client.
 const USER_ID: i64 = 29;
 
-/// The `[provider]` keys of a gateway in front of `fake`.
-pub(crate) fn keys_for(fake: &ZendeskFake) -> String {
-    format!(
-        "kind = \"zendesk\"\nbase_url = \"{}\"\nemail = \"{EMAIL}\"\n\
-         api_token = \"{API_TOKEN}\"\nuser_id = {USER_ID}",
-        fake.base
-    )
-}
+impl Subject for ZendeskFake {
+    const VENDOR: &'static str = "Zendesk";
+    const KIND: &'static str = "zendesk";
+    // The gateway picks the unique identifier: a lost create is found by it.
+    const LOST_CREATE: LostCreate = LostCreate::FoundAgain;
+    const READS_BEFORE_REPLACE: usize = 0;
+    const READS_BEFORE_DELETE: usize = 0;
+    const SECRET: &'static str = "secret";
+    const REDIRECT_URIS: &'static str = "redirect_uri";
 
-pub(crate) async fn gateway_for(fake: &ZendeskFake) -> TestApp {
-    spawn_app_for_provider(&keys_for(fake)).await
+    fake_basics!();
+
+    fn keys_at(base_url: &str) -> String {
+        format!(
+            "kind = \"zendesk\"\nbase_url = \"{base_url}\"\nemail = \"{EMAIL}\"\n\
+             api_token = \"{API_TOKEN}\"\nuser_id = {USER_ID}"
+        )
+    }
+
+    fn ids(&self) -> Vec<String> {
+        let mut identifiers = self.identifiers();
+        identifiers.sort();
+        identifiers
+    }
+
+    async fn forget(&self, identifier: &str) {
+        ZendeskFake::forget(self, identifier);
+    }
+
+    fn limit_page_size(&self, n: usize) {
+        ZendeskFake::limit_page_size(self, n);
+    }
+
+    fn refused_credential(&self) -> String {
+        Self::keys_at(&self.base).replace(API_TOKEN, "revoked-token")
+    }
 }
 
 #[tokio::test]
-async fn zendesk_register_read_replace_rotate_delete() {
+async fn zendesk_holds_what_it_can_and_the_gateway_keeps_the_rest() {
     let fake = ZendeskFake::start().await;
-    let app = gateway_for(&fake).await;
+    let app = gateway(&fake).await;
     let client = app
         .register(&json!({
             "redirect_uris": ["https://app.example.com/cb"],
@@ -43,11 +70,6 @@ async fn zendesk_register_read_replace_rotate_delete() {
     assert_eq!(held["name"], "Help widget");
     assert_eq!(held["kind"], "confidential");
     assert_eq!(held["user_id"], USER_ID);
-    assert_eq!(held["redirect_uri"], json!(["https://app.example.com/cb"]));
-    assert_eq!(
-        held["secret"], client["client_secret"],
-        "the app's secret is Zendesk's"
-    );
     assert_eq!(
         client["scope"], "read write",
         "the gateway kept what Zendesk cannot hold"
@@ -66,51 +88,24 @@ async fn zendesk_register_read_replace_rotate_delete() {
         .await;
     assert_ne!(id_of(&twin), id);
 
-    let read = app.read(&client, Some(token_of(&client))).await;
-    assert_eq!(read.status(), StatusCode::OK);
-    let read: Value = read.json().await.unwrap();
-    assert_eq!(read["contacts"], json!(["ops@example.com"]));
-
     let replaced = app
-        .update(
+        .replace(
             &client,
-            Some(token_of(&client)),
-            &update_body(
-                &client,
-                json!({
-                    "redirect_uris": ["https://app.example.com/new"],
-                    "client_name": "Help widget 2",
-                }),
-            ),
+            json!({
+                "redirect_uris": ["https://app.example.com/new"],
+                "client_name": "Help widget 2",
+            }),
         )
         .await;
     assert_eq!(replaced.status(), StatusCode::OK);
-    let replaced: Value = replaced.json().await.unwrap();
-    assert!(
-        replaced.get("client_secret").is_none(),
-        "the secret did not change"
-    );
-    let held = fake.client(id).unwrap();
-    assert_eq!(held["name"], "Help widget 2");
-    assert_eq!(held["redirect_uri"], json!(["https://app.example.com/new"]));
-    assert_eq!(held["secret"], client["client_secret"]);
-
-    let rotated = app.service.rotate_secret(id).await.unwrap();
-    assert_eq!(fake.client(id).unwrap()["secret"], rotated.expose());
-    assert_ne!(rotated.expose(), client["client_secret"].as_str().unwrap());
-
-    let deleted = app.delete(&replaced, Some(token_of(&replaced))).await;
-    assert_eq!(deleted.status(), StatusCode::NO_CONTENT);
-    assert!(fake.client(id).is_none());
-    let gone = app.read(&replaced, Some(token_of(&replaced))).await;
-    assert_eq!(gone.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(fake.client(id).unwrap()["name"], "Help widget 2");
     fake.ledger.assert_clean("Zendesk");
 }
 
 #[tokio::test]
 async fn zendesk_kind_follows_the_auth_method() {
     let fake = ZendeskFake::start().await;
-    let app = gateway_for(&fake).await;
+    let app = gateway(&fake).await;
     let public = app
         .register(&json!({
             "redirect_uris": ["https://spa.example.com/cb"],
@@ -126,16 +121,12 @@ async fn zendesk_kind_follows_the_auth_method() {
     assert!(public.get("client_secret").is_none());
 
     let confidential = app
-        .update(
+        .replace(
             &public,
-            Some(token_of(&public)),
-            &update_body(
-                &public,
-                json!({
-                    "redirect_uris": ["https://spa.example.com/cb"],
-                    "token_endpoint_auth_method": "client_secret_post",
-                }),
-            ),
+            json!({
+                "redirect_uris": ["https://spa.example.com/cb"],
+                "token_endpoint_auth_method": "client_secret_post",
+            }),
         )
         .await;
     assert_eq!(confidential.status(), StatusCode::OK);
@@ -152,7 +143,7 @@ async fn zendesk_kind_follows_the_auth_method() {
 #[tokio::test]
 async fn zendesk_refuses_jwt_auth_and_grants_it_lacks_before_calling() {
     let fake = ZendeskFake::start().await;
-    let app = gateway_for(&fake).await;
+    let app = gateway(&fake).await;
     for body in [
         json!({ "redirect_uris": ["https://app.example.com/cb"], "token_endpoint_auth_method": "client_secret_jwt" }),
         json!({
@@ -167,70 +158,6 @@ async fn zendesk_refuses_jwt_auth_and_grants_it_lacks_before_calling() {
         assert!(description.contains("zendesk"), "{description}");
     }
     assert_eq!(fake.ledger.requests(), 0);
-    fake.ledger.assert_clean("Zendesk");
-}
-
-#[tokio::test]
-async fn zendesk_rate_limit_and_unknown_records() {
-    let fake = ZendeskFake::start().await;
-    let app = gateway_for(&fake).await;
-    fake.ledger.queue_faults(&[Fault::RateLimited]);
-    let response = app.post_register(&web_client()).await;
-    assert_eq!(
-        response.headers()["retry-after"],
-        "7",
-        "Zendesk's Retry-After is passed on"
-    );
-    let (error, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
-    assert_eq!(error, "temporarily_unavailable");
-    assert!(
-        app.rows().await.is_empty(),
-        "nothing was created, nothing is kept"
-    );
-
-    let client = app.register(&web_client()).await;
-    fake.forget(id_of(&client));
-    assert_missing_at_provider_reads_as_gone(&app, &client).await;
-    fake.ledger.assert_clean("Zendesk");
-}
-
-#[tokio::test]
-async fn zendesk_lost_creates_are_adopted_or_removed_by_reconcile() {
-    let fake = ZendeskFake::start().await;
-    let app = gateway_for(&fake).await;
-    fake.ledger.queue_faults(&[Fault::CommitAndDrop]);
-    let adopted = app.register(&web_client()).await;
-    assert_eq!(fake.identifiers(), vec![id_of(&adopted).to_owned()]);
-    assert_eq!(
-        fake.client(id_of(&adopted)).unwrap()["secret"],
-        adopted["client_secret"],
-        "a fresh secret from generate_secret"
-    );
-
-    fake.ledger
-        .queue_faults(&[Fault::CommitAndDrop, Fault::ServerError]);
-    let response = app.post_register(&web_client()).await;
-    let (error, _) = error_of(response, StatusCode::SERVICE_UNAVAILABLE).await;
-    assert_eq!(error, "temporarily_unavailable");
-    assert_eq!(fake.identifiers().len(), 2);
-
-    // Paging: the reconcile below must follow the cursor.
-    fake.limit_page_size(1);
-    for _ in 0..3 {
-        app.register(&web_client()).await;
-    }
-    let report = app.reconcile().await;
-    assert_eq!(report.abandoned_removed_at_provider.len(), 1, "{report:?}");
-    assert!(
-        report.unknown_to_gateway.is_empty() && report.missing_at_provider.is_empty(),
-        "{report:?}"
-    );
-    assert_eq!(fake.identifiers().len(), 4);
-    let mut rows: Vec<String> = app.rows().await.into_iter().map(|(id, _)| id).collect();
-    let mut held = fake.identifiers();
-    rows.sort();
-    held.sort();
-    assert_eq!(rows, held);
     fake.ledger.assert_clean("Zendesk");
 }
 

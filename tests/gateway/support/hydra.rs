@@ -9,8 +9,9 @@ use std::sync::{Arc, Mutex};
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use serde_json::{Value, json};
@@ -20,11 +21,16 @@ use super::contract::{Contract, json_body, judged};
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
 
+/// The key a proxy in front of the admin API wants, once told to
+/// (`require_api_key`): the gateway's `api_key`, sent as a Bearer token.
+pub const API_KEY: &str = "hydra-test-api-key";
+
 #[derive(Default)]
 struct FakeState {
     clients: BTreeMap<String, Value>,
     reject_next_with: Option<String>,
     max_page_size: Option<usize>,
+    api_key_required: bool,
 }
 
 /// A running Hydra fake.
@@ -56,9 +62,18 @@ impl HydraFake {
             .route("/.well-known/openid-configuration", get(discovery))
             .fallback(unknown_route)
             .method_not_allowed_fallback(unknown_route)
+            .layer(middleware::from_fn_with_state(fake.clone(), guard))
             .with_state(fake.clone());
         tokio::spawn(async move { axum::serve(listener, router).await });
         fake
+    }
+
+    /// From now on the admin API sits behind a proxy that wants
+    /// `Bearer API_KEY`, as an operator may put one in front of Hydra's
+    /// unauthenticated admin API (the gateway's `api_key`): other
+    /// requests are answered 401 and recorded as violations.
+    pub fn require_api_key(&self) {
+        self.state.lock().unwrap().api_key_required = true;
     }
 
     /// Client ids the fake holds.
@@ -117,6 +132,28 @@ fn error(status: StatusCode, error: &str, description: &str) -> Response {
         })),
     )
         .into_response()
+}
+
+/// The proxy in front of the admin API, once `require_api_key` was called.
+async fn guard(State(fake): State<HydraFake>, request: Request, next: Next) -> Response {
+    let required = fake.state.lock().unwrap().api_key_required;
+    let presented = request
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok());
+    if required && presented != Some(format!("Bearer {API_KEY}").as_str()) {
+        fake.violation(format!(
+            "{} {}: no Bearer API key",
+            request.method(),
+            request.uri()
+        ));
+        return error(
+            StatusCode::UNAUTHORIZED,
+            "request_unauthorized",
+            "The request could not be authorized",
+        );
+    }
+    next.run(request).await
 }
 
 /// Applies a fault before the work; `Ok(after)` says what to do after it.

@@ -14,6 +14,7 @@ pub mod okta;
 pub mod postgres;
 pub mod zendesk;
 
+use std::collections::BTreeSet;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -136,6 +137,27 @@ pub async fn spawn_app_for_provider(provider_keys: &str) -> TestApp {
     .await
 }
 
+/// After reconcile: every row of `app` is active, and the gateway holds
+/// exactly the clients `vendor` holds (`at_provider`). Returns those.
+pub async fn assert_same_clients(
+    app: &TestApp,
+    vendor: &str,
+    at_provider: Vec<String>,
+) -> BTreeSet<String> {
+    let rows = app.rows().await;
+    assert!(
+        rows.iter().all(|(_, state)| *state == "active"),
+        "{vendor}: {rows:?}"
+    );
+    let gateway: BTreeSet<String> = rows.into_iter().map(|(id, _)| id).collect();
+    let provider: BTreeSet<String> = at_provider.into_iter().collect();
+    assert_eq!(
+        gateway, provider,
+        "gateway and {vendor} disagree after reconcile"
+    );
+    provider
+}
+
 /// For a client the provider no longer holds (deleted behind the gateway's
 /// back): an update answers RFC 7592's `401 invalid_token` (the client does
 /// not exist), and a delete succeeds, since the client is gone either way.
@@ -231,6 +253,25 @@ impl TestApp {
             .unwrap()
     }
 
+    /// Reads `client` with its own token and parses the answer.
+    pub async fn read_json(&self, client: &Value) -> Value {
+        self.read(client, Some(token_of(client)))
+            .await
+            .json()
+            .await
+            .unwrap()
+    }
+
+    /// Replaces `client`'s registration with `metadata`, with its own token.
+    pub async fn replace(&self, client: &Value, metadata: Value) -> Response {
+        self.update(
+            client,
+            Some(token_of(client)),
+            &update_body(client, metadata),
+        )
+        .await
+    }
+
     pub async fn delete(&self, client: &Value, token: Option<&str>) -> Response {
         with_token(self.http.delete(uri_of(client)), token)
             .send()
@@ -275,6 +316,15 @@ pub async fn error_of(response: Response, status: StatusCode) -> (String, String
         body["error"].as_str().unwrap().to_owned(),
         body["error_description"].as_str().unwrap().to_owned(),
     )
+}
+
+/// The seconds of a response's `Retry-After`.
+pub fn retry_after(response: &Response) -> u64 {
+    response.headers()["retry-after"]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap()
 }
 
 /// A minimal valid web client.
@@ -476,8 +526,23 @@ pub async fn https_document_server(dir: &Path, body: Value) -> (SocketAddr, Path
 
 /// Runs `future` with the audit events it records captured: what it
 /// returned, and each event as JSON.
+///
+/// Audit events outside such a future go to a global subscriber that
+/// drops them. It is there for tracing's callsite cache: while only one
+/// subscriber is registered, a callsite met for the first time is judged
+/// by the subscriber of the thread that meets it, which in another test
+/// is none at all, and the audit callsite would stay "never" for every
+/// test, this one included.
 pub async fn audited<T>(future: impl std::future::Future<Output = T>) -> (T, Vec<Value>) {
     use tracing::instrument::WithSubscriber;
+    static DROPPED_ELSEWHERE: std::sync::Once = std::sync::Once::new();
+    DROPPED_ELSEWHERE.call_once(|| {
+        let sink = tracing_subscriber::fmt()
+            .with_env_filter("audit=info")
+            .with_writer(std::io::sink)
+            .finish();
+        tracing::subscriber::set_global_default(sink).unwrap();
+    });
     #[derive(Clone, Default)]
     struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
     impl std::io::Write for Lines {
