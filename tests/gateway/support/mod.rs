@@ -554,21 +554,6 @@ pub async fn audited<T>(future: impl std::future::Future<Output = T>) -> (T, Vec
             Ok(())
         }
     }
-    // tracing caches, per call site, whether any subscriber wants its
-    // events; with no subscriber but a short-lived one like this, a site
-    // first reached elsewhere can be cached as unwanted for good
-    // (tokio-rs/tracing#3611). One subscriber that wants audit events and
-    // lives as long as the process keeps the answer open.
-    static KEEP_AUDIT_OPEN: std::sync::OnceLock<tracing::Dispatch> = std::sync::OnceLock::new();
-    KEEP_AUDIT_OPEN.get_or_init(|| {
-        tracing::Dispatch::new(
-            tracing_subscriber::fmt()
-                .with_env_filter("audit=info")
-                .with_writer(std::io::sink)
-                .finish(),
-        )
-    });
-    tracing::callsite::rebuild_interest_cache();
     let lines = Lines::default();
     let writer = lines.clone();
     let subscriber = tracing_subscriber::fmt()
