@@ -15,6 +15,9 @@
 //! - `--population N`: read latency with 1k clients in the store, then with
 //!   N, in the same run (reads spread over 2048 clients, so most come from
 //!   the store, not the cache).
+//! - `--serve-bare BYTES`: only serve the bare hyper baseline, a fixed JSON
+//!   body of BYTES bytes, print its address and run until killed (for an
+//!   external load generator: `benches/as-shipped.sh`).
 
 #![allow(
     missing_docs,
@@ -290,6 +293,12 @@ async fn bare_hyper(body: Bytes) -> SocketAddr {
     addr
 }
 
+/// A JSON object of exactly `size` bytes (at least 11).
+fn json_body_of_size(size: usize) -> Bytes {
+    let filler = "x".repeat(size.saturating_sub(11));
+    Bytes::from(format!("{{\"body\":\"{filler}\"}}"))
+}
+
 /// The gateway in process on loopback, on a temporary SQLite file.
 async fn gateway(dir: &std::path::Path) -> (Target, Arc<dcr_gateway::store::cached::CachedStore>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -346,6 +355,11 @@ fn main() {
 }
 
 async fn run() {
+    if let Some(size) = argument("--serve-bare").and_then(|s| s.parse::<usize>().ok()) {
+        let addr = bare_hyper(json_body_of_size(size)).await;
+        println!("{addr}");
+        return std::future::pending().await;
+    }
     let seconds: u64 = argument("--seconds")
         .and_then(|s| s.parse().ok())
         .unwrap_or(3);
