@@ -8,7 +8,8 @@ use utoipa::ToSchema;
 
 use super::HttpState;
 use super::error::ApiError;
-use crate::domain::{MetadataDocument, RegistrationError};
+use super::wire::MetadataDocument;
+use crate::domain::RegistrationError;
 use crate::registration::ClientInformation;
 
 /// Client information: all registered metadata plus the credentials.
@@ -54,7 +55,7 @@ impl ClientInformationReply {
                 .is_some()
                 .then_some(client.client_secret_expires_at),
             registration_access_token: info.registration_access_token.expose().to_owned(),
-            metadata: client.metadata.to_document(),
+            metadata: client.metadata.to_document().into(),
             client_id: client.client_id.to_string(),
         };
         Self { status, body }

@@ -81,7 +81,7 @@ pub async fn read(
     tag = "management",
     params(("client_id" = String, Path, description = "The client's identifier")),
     security(("registration_access_token" = [])),
-    request_body(content = crate::domain::MetadataDocument, content_type = "application/json",
+    request_body(content = super::wire::MetadataDocument, content_type = "application/json",
         description = "The full new metadata, with `client_id` (and `client_secret` if sent, equal to the current one)"),
     responses(
         (status = 200, description = "Updated registration", body = super::client_response::ClientInformationResponse),

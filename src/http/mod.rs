@@ -33,6 +33,7 @@ pub mod health;
 pub mod openapi;
 pub mod rate_limit;
 pub mod register;
+pub mod wire;
 
 use error::ApiError;
 

@@ -26,7 +26,7 @@ use utoipa::{Modify, OpenApi};
         openapi_json,
     ),
     components(schemas(
-        crate::domain::MetadataDocument,
+        super::wire::MetadataDocument,
         super::client_response::ClientInformationResponse,
         super::error::ErrorBody,
         super::discovery::DiscoveryDocument,

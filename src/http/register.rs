@@ -15,7 +15,7 @@ use crate::domain::RegistrationError;
     path = "/register",
     tag = "registration",
     security((), ("initial_access_token" = [])),
-    request_body(content = crate::domain::MetadataDocument, content_type = "application/json"),
+    request_body(content = super::wire::MetadataDocument, content_type = "application/json"),
     responses(
         (status = 201, description = "Registered", body = super::client_response::ClientInformationResponse,
             headers(("Cache-Control" = String, description = "no-store"))),

@@ -1,0 +1,221 @@
+//! The SQL store: one implementation for SQLite (the embedded default) and
+//! PostgreSQL (several instances on one database), through sqlx's `Any`
+//! driver. Every query is written once with `$n` placeholders, which both
+//! databases accept; each database has its own migrations.
+//!
+//! SQLite runs in WAL mode with `synchronous = FULL`, so a write that returned
+//! survives a crash of the process or of the machine.
+//!
+//! Here: opening the database and sealing provider state. Beside it: the
+//! [`ClientStore`](super::ClientStore) methods (`client_store`), the rows
+//! they read and write (`rows`), the group-commit writer of inserts
+//! (`writer`) and the feed of other processes' changes (`changes`).
+
+use std::path::Path;
+use std::sync::Arc;
+
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{AnyPool, Executor, FromRow};
+use tokio::sync::mpsc;
+
+use super::StoreError;
+use super::sealing::Sealer;
+use crate::clock::Clock;
+use crate::domain::{ProviderState, RegisteredClient};
+use rows::ClientRow;
+use writer::{MAX_BATCH, PendingInsert, write_inserts};
+
+mod changes;
+mod client_store;
+mod rows;
+mod writer;
+
+/// Which database a URL names.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// `sqlite://PATH`.
+    Sqlite,
+    /// `postgres://…` or `postgresql://…`.
+    Postgres,
+}
+
+impl Backend {
+    /// The backend of a store URL, if it is one the gateway supports.
+    #[must_use]
+    pub fn of(url: &str) -> Option<Self> {
+        if url.starts_with("sqlite:") {
+            Some(Self::Sqlite)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            Some(Self::Postgres)
+        } else {
+            None
+        }
+    }
+}
+
+/// The SQL implementation of [`ClientStore`](super::ClientStore).
+#[derive(Clone)]
+pub struct SqlStore {
+    pool: AnyPool,
+    inserts: mpsc::Sender<PendingInsert>,
+    backend: Backend,
+    url: String,
+    clock: Arc<dyn Clock>,
+    sealer: Option<Sealer>,
+}
+
+impl SqlStore {
+    /// Connects to (creating, for SQLite) the database at `url` and applies
+    /// the embedded migrations. Provider state is sealed with `sealer`.
+    pub async fn open(
+        url: &str,
+        max_connections: u32,
+        clock: Arc<dyn Clock>,
+        sealer: Option<Sealer>,
+    ) -> Result<Self, StoreError> {
+        sqlx::any::install_default_drivers();
+        let backend = Backend::of(url)
+            .ok_or_else(|| StoreError::Open(format!("unsupported store URL `{url}`")))?;
+        let connect_url = match backend {
+            Backend::Sqlite => sqlite_url(url)?,
+            Backend::Postgres => url.to_owned(),
+        };
+        let pool = AnyPoolOptions::new()
+            .max_connections(max_connections)
+            .after_connect(move |connection, _| {
+                Box::pin(async move {
+                    if backend == Backend::Sqlite {
+                        // busy_timeout first, so that the others wait for locks.
+                        for pragma in [
+                            "PRAGMA busy_timeout = 5000",
+                            "PRAGMA journal_mode = WAL",
+                            "PRAGMA synchronous = FULL",
+                        ] {
+                            connection.execute(pragma).await?;
+                        }
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&connect_url)
+            .await?;
+        match backend {
+            Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
+            Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
+        }
+        let (inserts, queue) = mpsc::channel(MAX_BATCH * 4);
+        tokio::spawn(write_inserts(pool.clone(), backend, queue));
+        Ok(Self {
+            pool,
+            inserts,
+            backend,
+            url: url.to_owned(),
+            clock,
+            sealer,
+        })
+    }
+
+    /// The database this store writes to.
+    #[must_use]
+    pub fn backend(&self) -> Backend {
+        self.backend
+    }
+
+    fn seal(&self, client: &RegisteredClient) -> Result<Option<Vec<u8>>, StoreError> {
+        client
+            .provider_state
+            .as_ref()
+            .map(|state| self.seal_state(client.client_id.as_str(), state))
+            .transpose()
+    }
+
+    /// Provider state sealed for the row of client `id` (the id is bound
+    /// into the seal).
+    fn seal_state(&self, id: &str, state: &ProviderState) -> Result<Vec<u8>, StoreError> {
+        let plain = serde_json::to_vec(&state.0).map_err(|e| sealing(id, e))?;
+        self.sealer(id)?
+            .seal(&plain, id)
+            .map_err(|e| sealing(id, e))
+    }
+
+    fn unseal(
+        &self,
+        client_id: &str,
+        sealed: Option<Vec<u8>>,
+    ) -> Result<Option<ProviderState>, StoreError> {
+        let Some(sealed) = sealed else {
+            return Ok(None);
+        };
+        let plain = self
+            .sealer(client_id)?
+            .open(&sealed, client_id)
+            .map_err(|e| sealing(client_id, e))?;
+        serde_json::from_slice(&plain)
+            .map(|value| Some(ProviderState(value)))
+            .map_err(|e| sealing(client_id, e))
+    }
+
+    /// The configured sealer; a client with provider state needs one.
+    fn sealer(&self, client_id: &str) -> Result<&Sealer, StoreError> {
+        self.sealer
+            .as_ref()
+            .ok_or_else(|| sealing(client_id, "no store.encryption_key is configured"))
+    }
+
+    /// Runs a query that selects [`rows::COLUMNS`] and reads every row.
+    async fn fetch_clients<'q>(
+        &self,
+        query: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    ) -> Result<Vec<RegisteredClient>, StoreError> {
+        query
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|row| self.read_row(row))
+            .collect()
+    }
+
+    /// The client a row holds, its provider state unsealed.
+    fn read_row(&self, row: &AnyRow) -> Result<RegisteredClient, StoreError> {
+        let (mut client, sealed) = ClientRow::from_row(row)?.decode()?;
+        client.provider_state = self.unseal(client.client_id.as_str(), sealed)?;
+        Ok(client)
+    }
+}
+
+fn sealing(client_id: &str, reason: impl ToString) -> StoreError {
+    StoreError::Sealing {
+        client_id: client_id.to_owned(),
+        reason: reason.to_string(),
+    }
+}
+
+/// `sqlite://PATH` with the directory created and `mode=rwc`, so the file is
+/// created on first start.
+fn sqlite_url(url: &str) -> Result<String, StoreError> {
+    let rest = url
+        .strip_prefix("sqlite://")
+        .or_else(|| url.strip_prefix("sqlite:"))
+        .unwrap_or(url);
+    let (path, query) = rest.split_once('?').unwrap_or((rest, ""));
+    if let Some(parent) = Path::new(path).parent() {
+        if !parent.as_os_str().is_empty() {
+            std::fs::create_dir_all(parent).map_err(|e| {
+                StoreError::Open(format!("cannot create {}: {e}", parent.display()))
+            })?;
+        }
+    }
+    let query = if query.contains("mode=") {
+        query.to_owned()
+    } else if query.is_empty() {
+        "mode=rwc".to_owned()
+    } else {
+        format!("{query}&mode=rwc")
+    };
+    Ok(format!("sqlite://{path}?{query}"))
+}
+
+/// Clients counted against their software's cap: pending ones too, since
+/// each may become active.
+const SOFTWARE_COUNT: &str = "SELECT COUNT(*) AS n FROM clients \
+                              WHERE software_id = $1 AND state IN ('pending', 'active')";
