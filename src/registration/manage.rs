@@ -148,6 +148,11 @@ impl RegistrationService {
     ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
         let now = self.clock.now_unix();
         let id = current.client_id.clone();
+        if self.provider.is_gateway_registry() {
+            return self
+                .replace_in_registry(current, metadata, generated, registration_token, now)
+                .await;
+        }
         let revision = self
             .store
             .lease(
@@ -158,13 +163,7 @@ impl RegistrationService {
             )
             .await
             .map_err(internal)?
-            .ok_or_else(|| {
-                RegistrationError::Conflict(
-                    "another change of this client came first or is in progress; read the \
-                     client again and retry"
-                        .into(),
-                )
-            })?;
+            .ok_or_else(changed_meanwhile)?;
         let policy = self.policy(&current.policy)?;
         let (mut client, secret) = match self
             .replace_at_provider(current, metadata, generated, policy, now)
@@ -186,6 +185,31 @@ impl RegistrationService {
             return Err(RegistrationError::Internal(format!(
                 "client {id} changed while its lease was held"
             )));
+        }
+        Ok((client, secret))
+    }
+
+    /// [`Self::replace`] for the built-in registry: no provider to call, so
+    /// no lease; one write, made only if the client is still at the
+    /// revision read.
+    async fn replace_in_registry(
+        &self,
+        current: RegisteredClient,
+        metadata: ClientMetadata,
+        generated: Option<ClientSecret>,
+        registration_token: Option<SecretHash>,
+        now: i64,
+    ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
+        let policy = self.policy(&current.policy)?;
+        let (mut client, secret) = self
+            .replace_at_provider(current, metadata, generated, policy, now)
+            .await
+            .map_err(|error| self.provider_error(error))?;
+        if let Some(hash) = registration_token {
+            client.registration_token = hash;
+        }
+        if !self.store.update(&client).await.map_err(internal)? {
+            return Err(changed_meanwhile());
         }
         Ok((client, secret))
     }
@@ -277,11 +301,15 @@ impl RegistrationService {
     ) -> Result<(), RegistrationError> {
         let id = &client.client_id;
         let now = self.clock.now_unix();
+        if self.provider.is_gateway_registry() {
+            // Nothing outside the store to tell: one write.
+            return match self.store.delete_active(id, now).await.map_err(internal)? {
+                true => Ok(()),
+                false => Err(not_deletable()),
+            };
+        }
         if !self.store.begin_delete(id, now).await.map_err(internal)? {
-            return Err(RegistrationError::Conflict(
-                "the client is being changed or is no longer active; read it again and retry"
-                    .into(),
-            ));
+            return Err(not_deletable());
         }
         let deleted = self
             .bounded(self.provider.delete(id, client.provider_state.as_ref()))
@@ -398,4 +426,20 @@ fn is_current(client: &RegisteredClient, secret: &ClientSecret) -> bool {
         .client_secret
         .as_ref()
         .is_some_and(|hash| hash.matches(secret.expose()))
+}
+
+/// A replace that lost the race for its client.
+fn changed_meanwhile() -> RegistrationError {
+    RegistrationError::Conflict(
+        "another change of this client came first or is in progress; read the client again \
+         and retry"
+            .into(),
+    )
+}
+
+/// A delete of a client that another change holds, or that is gone.
+fn not_deletable() -> RegistrationError {
+    RegistrationError::Conflict(
+        "the client is being changed or is no longer active; read it again and retry".into(),
+    )
 }

@@ -237,6 +237,12 @@ impl ClientStore for CachedStore {
         result
     }
 
+    async fn delete_active(&self, id: &ClientId, now: i64) -> Result<bool, StoreError> {
+        let result = self.inner.delete_active(id, now).await;
+        self.invalidate(id).await;
+        result
+    }
+
     async fn list(
         &self,
         after: Option<&ClientId>,

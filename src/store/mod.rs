@@ -124,7 +124,8 @@ pub trait ClientStore: Send + Sync {
 
     /// Overwrites an active client's metadata, hashes, secret expiry and
     /// provider state, and ends its lease, if the row is still at
-    /// `client.revision` (the revision its lease returned). Returns `false`
+    /// `client.revision` (the revision its lease returned or, for the
+    /// built-in registry, which takes no lease, the revision read). Returns `false`
     /// when it is not (so an update never revives a client that is being
     /// deleted, nor overwrites another change).
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError>;
@@ -138,6 +139,12 @@ pub trait ClientStore: Send + Sync {
 
     /// Removes a client; `false` when no such client exists.
     async fn remove(&self, id: &ClientId) -> Result<bool, StoreError>;
+
+    /// Removes an active client in one write, unless a live lease (one
+    /// ending after `now`) is on it; `false` when it is not active or
+    /// leased. For the built-in registry, where no provider has to be told
+    /// between marking and removing.
+    async fn delete_active(&self, id: &ClientId, now: i64) -> Result<bool, StoreError>;
 
     /// Clients in id order, starting after `after`, at most `limit`.
     async fn list(

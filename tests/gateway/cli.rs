@@ -234,56 +234,102 @@ async fn operator_commands_go_through_the_service_and_print_no_secret() {
     drop(server);
 }
 
+/// What a writer saw acknowledged before the kill.
+#[derive(Default)]
+struct Acknowledged {
+    /// Registered (and perhaps replaced) clients, with the name last
+    /// acknowledged for each.
+    kept: Vec<(Value, String)>,
+    /// Clients whose delete was acknowledged.
+    deleted: Vec<Value>,
+}
+
+/// Registers, replaces every client and deletes every other one, until a
+/// request fails (the kill); returns what was acknowledged.
+async fn write_until_killed(http: reqwest::Client, base: String) -> Acknowledged {
+    let mut seen = Acknowledged::default();
+    for round in 0..400 {
+        let Ok(response) = http
+            .post(format!("{base}/register"))
+            .json(
+                &json!({ "redirect_uris": ["https://app.example.com/cb"], "client_name": "first" }),
+            )
+            .send()
+            .await
+        else {
+            break;
+        };
+        if response.status() != StatusCode::CREATED {
+            break;
+        }
+        let Ok(client) = response.json::<Value>().await else {
+            break;
+        };
+        seen.kept.push((client.clone(), "first".to_owned()));
+        let replaced = http
+            .put(uri_of(&client))
+            .bearer_auth(token_of(&client))
+            .json(&json!({
+                "client_id": client["client_id"],
+                "redirect_uris": ["https://app.example.com/cb"],
+                "client_name": "replaced",
+            }))
+            .send()
+            .await;
+        match replaced {
+            Ok(answer) if answer.status() == StatusCode::OK => {
+                if let Some(last) = seen.kept.last_mut() {
+                    last.1 = "replaced".to_owned();
+                }
+            }
+            _ => break,
+        }
+        if round % 2 == 1 {
+            let deleted = http
+                .delete(uri_of(&client))
+                .bearer_auth(token_of(&client))
+                .send()
+                .await;
+            match deleted {
+                Ok(answer) if answer.status() == StatusCode::NO_CONTENT => {
+                    seen.kept.pop();
+                    seen.deleted.push(client);
+                }
+                _ => break,
+            }
+        }
+    }
+    seen
+}
+
 #[tokio::test]
-async fn acknowledged_registrations_survive_kill_9() {
+async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), port);
     let mut server = ServerProcess::start(&config, port).await;
-    let base = server.base.clone();
     let http = reqwest::Client::new();
 
     // Eight concurrent writers; the process is killed while they run.
-    let mut writers = Vec::new();
-    for _ in 0..8 {
-        let http = http.clone();
-        let base = base.clone();
-        writers.push(tokio::spawn(async move {
-            let mut acknowledged = Vec::new();
-            for _ in 0..200 {
-                let Ok(response) = http
-                    .post(format!("{base}/register"))
-                    .json(&json!({ "redirect_uris": ["https://app.example.com/cb"] }))
-                    .send()
-                    .await
-                else {
-                    break;
-                };
-                if response.status() != StatusCode::CREATED {
-                    break;
-                }
-                match response.json::<Value>().await {
-                    Ok(client) => acknowledged.push(client),
-                    Err(_) => break,
-                }
-            }
-            acknowledged
-        }));
-    }
-    tokio::time::sleep(std::time::Duration::from_millis(400)).await;
+    let writers: Vec<_> = (0..8)
+        .map(|_| tokio::spawn(write_until_killed(http.clone(), server.base.clone())))
+        .collect();
+    tokio::time::sleep(std::time::Duration::from_millis(600)).await;
     server.child.kill().unwrap(); // SIGKILL
     server.child.wait().unwrap();
-    let mut acknowledged = Vec::new();
+    let mut seen = Acknowledged::default();
     for writer in writers {
-        acknowledged.extend(writer.await.unwrap());
+        let one = writer.await.unwrap();
+        seen.kept.extend(one.kept);
+        seen.deleted.extend(one.deleted);
     }
     assert!(
-        !acknowledged.is_empty(),
-        "no registration finished before the kill"
+        seen.kept.iter().any(|(_, name)| name == "replaced") && !seen.deleted.is_empty(),
+        "no replace and delete finished before the kill"
     );
 
     let server = ServerProcess::start(&config, port).await;
-    for client in &acknowledged {
+    for (client, name) in &seen.kept {
         let read = http
             .get(uri_of(client))
             .bearer_auth(token_of(client))
@@ -294,6 +340,25 @@ async fn acknowledged_registrations_survive_kill_9() {
             read.status(),
             StatusCode::OK,
             "an acknowledged client was lost"
+        );
+        let read: Value = read.json().await.unwrap();
+        assert_eq!(
+            read["client_name"],
+            name.as_str(),
+            "an acknowledged replace was lost"
+        );
+    }
+    for client in &seen.deleted {
+        let read = http
+            .get(uri_of(client))
+            .bearer_auth(token_of(client))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(
+            read.status(),
+            StatusCode::UNAUTHORIZED,
+            "an acknowledged delete was undone"
         );
     }
     drop(server);

@@ -157,7 +157,16 @@ async fn every_answer_carries_a_request_id() {
 async fn metrics_cover_requests_provider_calls_and_the_cache() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
-    let server = ServerProcess::start(&write_config(dir.path(), port), port).await;
+    // Behind Hydra: the built-in registry makes no provider calls to count.
+    let hydra = crate::support::hydra::HydraFake::start().await;
+    let config = write_config(dir.path(), port);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[provider]\nkind = \"hydra\"\nadmin_url = \"{0}\"\nissuer = \"{0}\"\n",
+        hydra.base
+    ));
+    std::fs::write(&config, text).unwrap();
+    let server = ServerProcess::start(&config, port).await;
     let http = reqwest::Client::new();
     let client = server.register(&web_client()).await;
     for _ in 0..2 {
@@ -189,7 +198,8 @@ async fn metrics_cover_requests_provider_calls_and_the_cache() {
         r#"dcr_http_requests_total{route="/register/{client_id}",method="GET",status="200"} 2"#,
         r#"dcr_http_requests_total{route="/register/{client_id}",method="DELETE",status="204"} 1"#,
         r#"dcr_http_request_duration_seconds_bucket{route="/register",method="POST",le="#,
-        r#"dcr_provider_calls_total{provider="local",operation="delete",outcome="ok"} 1"#,
+        r#"dcr_provider_calls_total{provider="hydra",operation="create",outcome="ok"} 1"#,
+        r#"dcr_provider_calls_total{provider="hydra",operation="delete",outcome="ok"} 1"#,
         // The first read misses, the second and the delete's token check hit.
         "dcr_cache_misses_total 1",
         "dcr_cache_hits_total 2",

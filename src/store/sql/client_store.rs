@@ -6,7 +6,7 @@ use sqlx::Row;
 use tokio::sync::oneshot;
 
 use super::rows::{COLUMNS, NewRow, TOKEN_COLUMNS, decode_token, metadata_json, vouched_json};
-use super::writer::{Inserted, PendingInsert};
+use super::writer::{PendingWrite, Statement, Write, Written};
 use super::{SOFTWARE_COUNT, SqlStore};
 use crate::domain::{
     ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient, SecretHash,
@@ -29,8 +29,8 @@ fn unique_violation(
 
 #[async_trait]
 impl ClientStore for SqlStore {
-    /// Inserts go through the group-commit writer: concurrent inserts share
-    /// one transaction, so one durable commit serves many registrations.
+    /// Inserts go through the group-commit writer, like every other write a
+    /// request waits for: concurrent writes share one durable commit.
     async fn insert(
         &self,
         client: &RegisteredClient,
@@ -53,20 +53,14 @@ impl ClientStore for SqlStore {
             updated_at: self.clock.now_unix(),
             software_limit: software_limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
         };
-        let (reply, answer) = oneshot::channel();
-        self.inserts
-            .send(PendingInsert { row, reply })
-            .await
-            .map_err(|_| StoreError::Write("the insert writer has stopped".into()))?;
-        match answer.await {
-            Ok(Ok(Inserted::New)) => Ok(()),
-            Ok(Ok(Inserted::Duplicate)) => Err(StoreError::Duplicate(client.client_id.clone())),
-            Ok(Ok(Inserted::SoftwareFull)) => Err(StoreError::SoftwareFull(
+        match self.write(Write::Insert(Box::new(row))).await? {
+            Written::Inserted => Ok(()),
+            Written::Duplicate => Err(StoreError::Duplicate(client.client_id.clone())),
+            Written::SoftwareFull => Err(StoreError::SoftwareFull(
                 client.counted_software_id().unwrap_or_default().to_owned(),
             )),
-            Ok(Err(reason)) => Err(StoreError::Write(reason)),
-            Err(_) => Err(StoreError::Write(
-                "the insert writer dropped the request".into(),
+            Written::Rows(_) => Err(StoreError::Write(
+                "the writer answered an insert as a statement".into(),
             )),
         }
     }
@@ -134,87 +128,101 @@ impl ClientStore for SqlStore {
         now: i64,
         until: i64,
     ) -> Result<Option<i64>, StoreError> {
-        let result = sqlx::query(
-            "UPDATE clients SET lease_until = $1, revision = revision + 1, updated_at = $2 \
-             WHERE client_id = $3 AND state = 'active' AND revision = $4 \
-             AND (lease_until IS NULL OR lease_until <= $2)",
-        )
-        .bind(until)
-        .bind(now)
-        .bind(id.as_str())
-        .bind(revision)
-        .execute(&self.pool)
-        .await?;
-        Ok((result.rows_affected() == 1).then_some(revision + 1))
+        let changed = self
+            .change(
+                Statement::new(
+                    "UPDATE clients SET lease_until = $1, revision = revision + 1, updated_at = $2 \
+                     WHERE client_id = $3 AND state = 'active' AND revision = $4 \
+                     AND (lease_until IS NULL OR lease_until <= $2)",
+                )
+                .integer(Some(until))
+                .integer(Some(now))
+                .text(Some(id.as_str()))
+                .integer(Some(revision)),
+            )
+            .await?;
+        Ok(changed.then_some(revision + 1))
     }
 
     async fn release(&self, id: &ClientId, revision: i64) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE clients SET lease_until = NULL, revision = revision + 1, updated_at = $1 \
-             WHERE client_id = $2 AND revision = $3",
+        self.change(
+            Statement::new(
+                "UPDATE clients SET lease_until = NULL, revision = revision + 1, updated_at = $1 \
+                 WHERE client_id = $2 AND revision = $3",
+            )
+            .integer(Some(self.clock.now_unix()))
+            .text(Some(id.as_str()))
+            .integer(Some(revision)),
         )
-        .bind(self.clock.now_unix())
-        .bind(id.as_str())
-        .bind(revision)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        .await
     }
 
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE clients SET metadata = $1, registration_token_hash = $2, \
-             client_secret_hash = $3, client_secret_expires_at = $4, provider_state = $5, \
-             software_id = $6, updated_at = $7, lease_until = NULL, revision = revision + 1, \
-             vouched = $10 WHERE client_id = $8 AND state = 'active' AND revision = $9",
+        self.change(
+            Statement::new(
+                "UPDATE clients SET metadata = $1, registration_token_hash = $2, \
+                 client_secret_hash = $3, client_secret_expires_at = $4, provider_state = $5, \
+                 software_id = $6, updated_at = $7, lease_until = NULL, \
+                 revision = revision + 1, vouched = $10 \
+                 WHERE client_id = $8 AND state = 'active' AND revision = $9",
+            )
+            .text(Some(metadata_json(client)?))
+            .bytes(Some(client.registration_token.as_bytes()))
+            .bytes(client.client_secret.as_ref().map(SecretHash::as_bytes))
+            .integer(Some(client.client_secret_expires_at))
+            .bytes(self.seal(client)?)
+            .text(client.counted_software_id())
+            .integer(Some(self.clock.now_unix()))
+            .text(Some(client.client_id.as_str()))
+            .integer(Some(client.revision))
+            .text(vouched_json(client)?),
         )
-        .bind(metadata_json(client)?)
-        .bind(client.registration_token.as_bytes())
-        .bind(client.client_secret.as_ref().map(SecretHash::as_bytes))
-        .bind(client.client_secret_expires_at)
-        .bind(self.seal(client)?)
-        .bind(client.counted_software_id())
-        .bind(self.clock.now_unix())
-        .bind(client.client_id.as_str())
-        .bind(client.revision)
-        .bind(vouched_json(client)?)
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        .await
     }
 
     async fn begin_delete(&self, id: &ClientId, now: i64) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE clients SET state = 'deleting', revision = revision + 1, updated_at = $1 \
-             WHERE client_id = $2 AND state = 'active' \
-             AND (lease_until IS NULL OR lease_until <= $1)",
+        self.change(
+            Statement::new(
+                "UPDATE clients SET state = 'deleting', revision = revision + 1, updated_at = $1 \
+                 WHERE client_id = $2 AND state = 'active' \
+                 AND (lease_until IS NULL OR lease_until <= $1)",
+            )
+            .integer(Some(now))
+            .text(Some(id.as_str())),
         )
-        .bind(now)
-        .bind(id.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        .await
     }
 
     async fn set_state(&self, id: &ClientId, state: ClientState) -> Result<bool, StoreError> {
-        let result = sqlx::query(
-            "UPDATE clients SET state = $1, revision = revision + 1, updated_at = $2 \
-             WHERE client_id = $3",
+        self.change(
+            Statement::new(
+                "UPDATE clients SET state = $1, revision = revision + 1, updated_at = $2 \
+                 WHERE client_id = $3",
+            )
+            .text(Some(state.as_str()))
+            .integer(Some(self.clock.now_unix()))
+            .text(Some(id.as_str())),
         )
-        .bind(state.as_str())
-        .bind(self.clock.now_unix())
-        .bind(id.as_str())
-        .execute(&self.pool)
-        .await?;
-        Ok(result.rows_affected() == 1)
+        .await
     }
 
     async fn remove(&self, id: &ClientId) -> Result<bool, StoreError> {
-        let result = sqlx::query("DELETE FROM clients WHERE client_id = $1")
-            .bind(id.as_str())
-            .execute(&self.pool)
-            .await?;
-        Ok(result.rows_affected() == 1)
+        self.change(
+            Statement::new("DELETE FROM clients WHERE client_id = $1").text(Some(id.as_str())),
+        )
+        .await
+    }
+
+    async fn delete_active(&self, id: &ClientId, now: i64) -> Result<bool, StoreError> {
+        self.change(
+            Statement::new(
+                "DELETE FROM clients WHERE client_id = $1 AND state = 'active' \
+                 AND (lease_until IS NULL OR lease_until <= $2)",
+            )
+            .text(Some(id.as_str()))
+            .integer(Some(now)),
+        )
+        .await
     }
 
     async fn list(
@@ -378,5 +386,27 @@ impl ClientStore for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())
+    }
+}
+
+impl SqlStore {
+    /// Hands `write` to the group-commit writer and waits until the commit
+    /// that holds it is durable.
+    async fn write(&self, write: Write) -> Result<Written, StoreError> {
+        let (reply, answer) = oneshot::channel();
+        self.writes
+            .send(PendingWrite { write, reply })
+            .await
+            .map_err(|_| StoreError::Write("the writer has stopped".into()))?;
+        match answer.await {
+            Ok(Ok(written)) => Ok(written),
+            Ok(Err(reason)) => Err(StoreError::Write(reason)),
+            Err(_) => Err(StoreError::Write("the writer dropped the write".into())),
+        }
+    }
+
+    /// Runs a statement through the writer; whether it changed one row.
+    async fn change(&self, statement: Statement) -> Result<bool, StoreError> {
+        Ok(self.write(Write::Statement(statement)).await? == Written::Rows(1))
     }
 }

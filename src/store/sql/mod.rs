@@ -8,7 +8,7 @@
 //!
 //! Here: opening the database and sealing provider state. Beside it: the
 //! [`ClientStore`](super::ClientStore) methods (`client_store`), the rows
-//! they read and write (`rows`), the group-commit writer of inserts
+//! they read and write (`rows`), the group-commit writer
 //! (`writer`) and the feed of other processes' changes (`changes`).
 
 use std::path::Path;
@@ -23,7 +23,7 @@ use super::sealing::Sealer;
 use crate::clock::Clock;
 use crate::domain::{ProviderState, RegisteredClient};
 use rows::ClientRow;
-use writer::{MAX_BATCH, PendingInsert, write_inserts};
+use writer::{MAX_BATCH, PendingWrite, write_batches};
 
 mod changes;
 mod client_store;
@@ -57,7 +57,7 @@ impl Backend {
 #[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
-    inserts: mpsc::Sender<PendingInsert>,
+    writes: mpsc::Sender<PendingWrite>,
     backend: Backend,
     url: String,
     clock: Arc<dyn Clock>,
@@ -103,11 +103,11 @@ impl SqlStore {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        let (inserts, queue) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(write_inserts(pool.clone(), backend, queue));
+        let (writes, queue) = mpsc::channel(MAX_BATCH * 4);
+        tokio::spawn(write_batches(pool.clone(), backend, queue));
         Ok(Self {
             pool,
-            inserts,
+            writes,
             backend,
             url: url.to_owned(),
             clock,
