@@ -10,21 +10,15 @@ use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
-use crate::config::{Config, ProviderConfig, ProviderKind, TlsConfig};
+use crate::config::{Config, TlsConfig};
 use crate::connections::{self, ConnectionLimits};
 use crate::http::extract::json_value_limit;
 use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
-use crate::provider::Provider;
-use crate::provider::billforward::BillForward;
 use crate::provider::http_client::ProviderSetupError;
-use crate::provider::hydra::Hydra;
 use crate::provider::instrumented::Instrumented;
-use crate::provider::local::LocalRegistry;
-use crate::provider::okta::Okta;
-use crate::provider::rfc7591::Rfc7591;
-use crate::provider::zendesk::Zendesk;
+use crate::provider::{Provider, ProviderConfig};
 use crate::registration::{
     RegistrationMode, RegistrationService, RegistrationSettings, StatementVerifier,
 };
@@ -118,14 +112,7 @@ fn build_provider(
     config: &ProviderConfig,
     clock: Arc<dyn Clock>,
 ) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-    let backend: Arc<dyn Provider> = match &config.kind {
-        ProviderKind::Local => Arc::new(LocalRegistry),
-        ProviderKind::Hydra(settings) => Arc::new(Hydra::new(settings.clone())?),
-        ProviderKind::Rfc7591(settings) => Arc::new(Rfc7591::new(settings.clone())?),
-        ProviderKind::Okta(settings) => Arc::new(Okta::new(settings.clone(), clock)?),
-        ProviderKind::Zendesk(settings) => Arc::new(Zendesk::new(settings.clone())?),
-        ProviderKind::BillForward(settings) => Arc::new(BillForward::new(settings.clone())?),
-    };
+    let backend = config.kind.settings().build(clock)?;
     Ok(Arc::new(Instrumented(backend)))
 }
 

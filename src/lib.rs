@@ -14,12 +14,17 @@
 //! - [`store`]: the SQL store (SQLite embedded, PostgreSQL for several
 //!   instances), the read cache in front of it, sealing of provider state.
 //! - [`provider`]: one backend per file (`local`, `hydra`, `rfc7591`, `okta`,
-//!   `zendesk`, `billforward`), their shared HTTP plumbing (timeouts,
+//!   `zendesk`, `billforward`), each with its own settings (in
+//!   `provider/<kind>/settings.rs`), their shared HTTP plumbing (timeouts,
 //!   retries, circuit breaker) and metrics.
 //! - [`outbound`]: the SSRF-guarded HTTP client for URLs apps point at.
 //! - [`software_statement`]: verification of signed software statements.
 //! - [`http`]: routes, extractors, rate limits, error mapping, layer stack.
-//! - [`config`]: TOML plus environment, validated with every error at once.
+//! - [`config`]: the loader (TOML plus environment, every error at once) and
+//!   the list of top-level sections; each section is read by the module
+//!   that uses it, with the helpers of [`settings`]. `[provider]` is read
+//!   by [`provider::settings`] and each backend's own keys by that backend.
+//! - [`logging`]: `[log]` and the `tracing` subscriber.
 //! - [`app`]: wiring — build the gateway, the router, serve (plain or TLS).
 //! - [`connections`]: the accept loop and each connection's life: caps on
 //!   connections, header-read, idle and HTTP/2 keep-alive timeouts.
@@ -31,7 +36,10 @@
 //!
 //! `http`, `store`, `provider`, `outbound` and `software_statement` are
 //! adapters around `registration` and do not import each other, except that
-//! `software_statement` fetches issuer keys through `outbound`.
+//! `software_statement` fetches issuer keys through `outbound`. `config`
+//! imports the modules whose sections it hands out (the provider seam, not
+//! a backend), and none of them imports `config`; `settings` imports no
+//! module of the crate.
 
 pub mod app;
 pub mod audit;
@@ -43,9 +51,11 @@ pub mod error_text;
 pub mod http;
 pub mod http_body;
 pub mod json;
+pub mod logging;
 pub mod outbound;
 pub mod provider;
 pub mod registration;
+pub mod settings;
 pub mod software_statement;
 pub mod store;
 pub mod telemetry;

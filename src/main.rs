@@ -4,7 +4,6 @@
 #![allow(clippy::print_stdout)] // a CLI prints its answers
 
 use std::borrow::Cow;
-use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
@@ -12,11 +11,10 @@ use std::sync::Arc;
 use clap::{Parser, Subcommand};
 use serde::Serialize;
 use tokio::net::TcpListener;
-use tracing_subscriber::EnvFilter;
 
 use dcr_gateway::app;
 use dcr_gateway::clock::SystemClock;
-use dcr_gateway::config::{Config, LogConfig, LogFormat};
+use dcr_gateway::config::Config;
 use dcr_gateway::domain::{ClientId, MetadataDocument, RegisteredClient};
 use dcr_gateway::registration::RegistrationService;
 
@@ -206,38 +204,16 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 /// (and warnings) go to stderr, like the server's; stdout stays the
 /// command's own.
 async fn service(config: &Config) -> Result<Arc<RegistrationService>, String> {
-    init_logging(&config.log, Some("warn,audit=info"));
+    config.log.init(Some("warn,audit=info"));
     app::build_gateway(config, Arc::new(SystemClock))
         .await
         .map(|gateway| gateway.service)
         .map_err(|e| e.to_string())
 }
 
-/// Logs to stderr as `log` says; `filter` replaces the configured filter
-/// (`RUST_LOG` wins over both).
-fn init_logging(log: &LogConfig, filter: Option<&str>) {
-    let filter = EnvFilter::try_from_default_env()
-        .or_else(|_| EnvFilter::try_new(filter.unwrap_or(&log.filter)))
-        .unwrap_or_else(|_| EnvFilter::new("info"));
-    // Colour only for a person at a terminal: a file, a pipe or journald
-    // gets plain text.
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_ansi(std::io::stderr().is_terminal())
-        .with_writer(std::io::stderr);
-    match log.format {
-        LogFormat::Pretty => builder.init(),
-        LogFormat::Json => builder
-            .json()
-            .flatten_event(true)
-            .with_current_span(true)
-            .init(),
-    }
-}
-
 async fn serve(path: Option<&Path>) -> Result<(), String> {
     let config = load(path)?;
-    init_logging(&config.log, None);
+    config.log.init(None);
     let service = app::build_gateway(&config, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?

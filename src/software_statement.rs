@@ -11,15 +11,180 @@ use async_trait::async_trait;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::JwkSet;
-use jsonwebtoken::{DecodingKey, Validation};
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use moka::future::Cache;
+use serde::Deserialize;
 use serde_json::{Map, Value};
+use url::Url;
 
 use crate::clock::Clock;
-use crate::config::{IssuerKeys, TrustedIssuer};
 use crate::domain::RegistrationError;
-use crate::outbound::GuardedClient;
+use crate::outbound::{GuardedClient, names_private_host};
 use crate::registration::StatementVerifier;
+use crate::settings::Report;
+
+/// `[software_statement]`.
+#[derive(Debug, Clone, Default)]
+pub struct SoftwareStatementConfig {
+    /// Every registration must carry a statement.
+    pub required: bool,
+    /// Issuers whose statements are trusted.
+    pub issuers: Vec<TrustedIssuer>,
+}
+
+/// One `[[software_statement.issuers]]`.
+#[derive(Debug, Clone)]
+pub struct TrustedIssuer {
+    /// The `iss` claim.
+    pub issuer: String,
+    /// Where its verification keys are.
+    pub keys: IssuerKeys,
+    /// Signature algorithms accepted from it.
+    pub allowed_algs: Vec<Algorithm>,
+    /// `software_id`s it may vouch for; empty allows any.
+    pub software_ids: Vec<String>,
+}
+
+/// Where a trusted issuer's keys come from.
+#[derive(Debug, Clone)]
+pub enum IssuerKeys {
+    /// Fetched (and cached) from a JWKS URL.
+    Uri(Url),
+    /// Given in the configuration.
+    Set(JwkSet),
+}
+
+/// `[software_statement]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawSoftwareStatement {
+    required: bool,
+    issuers: Vec<RawIssuer>,
+}
+
+/// One `[[software_statement.issuers]]` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default)]
+struct RawIssuer {
+    issuer: String,
+    jwks_uri: Option<String>,
+    jwks: Option<String>,
+    allowed_algs: Vec<String>,
+    software_ids: Vec<String>,
+}
+
+/// Asymmetric algorithms accepted for software statements: never `none`,
+/// never an HMAC (which a public key would turn into a forgery).
+const STATEMENT_ALGS: [(&str, Algorithm); 9] = [
+    ("RS256", Algorithm::RS256),
+    ("RS384", Algorithm::RS384),
+    ("RS512", Algorithm::RS512),
+    ("PS256", Algorithm::PS256),
+    ("PS384", Algorithm::PS384),
+    ("PS512", Algorithm::PS512),
+    ("ES256", Algorithm::ES256),
+    ("ES384", Algorithm::ES384),
+    ("EdDSA", Algorithm::EdDSA),
+];
+
+impl SoftwareStatementConfig {
+    /// Reads `[software_statement]`, reporting every problem.
+    /// `allow_private_networks` is `outbound.allow_private_networks`:
+    /// without it, a `jwks_uri` on a private host could never be fetched.
+    pub fn read(keys: toml::Table, allow_private_networks: bool, report: &mut Report) -> Self {
+        let raw: RawSoftwareStatement = report.section("software_statement", keys);
+        let issuers: Vec<TrustedIssuer> = raw
+            .issuers
+            .into_iter()
+            .enumerate()
+            .filter_map(|(i, raw)| raw.validate(i, allow_private_networks, report))
+            .collect();
+        if raw.required && issuers.is_empty() {
+            report.error("software_statement.required needs at least one trusted issuer");
+        }
+        Self {
+            required: raw.required,
+            issuers,
+        }
+    }
+}
+
+impl RawIssuer {
+    fn validate(
+        self,
+        index: usize,
+        allow_private_networks: bool,
+        report: &mut Report,
+    ) -> Option<TrustedIssuer> {
+        let key = |k: &str| format!("software_statement.issuers[{index}].{k}");
+        if self.issuer.is_empty() {
+            report.error(format!("{} is required", key("issuer")));
+        }
+        let keys = match (self.jwks_uri, self.jwks) {
+            (Some(uri), None) => jwks_uri(&uri, &key("jwks_uri"), allow_private_networks, report),
+            (None, Some(text)) => match serde_json::from_str(&text) {
+                Ok(set) => Some(IssuerKeys::Set(set)),
+                Err(e) => {
+                    report.error(format!("{} is not a JWK set: {e}", key("jwks")));
+                    None
+                }
+            },
+            _ => {
+                report.error(format!(
+                    "{}: exactly one of jwks_uri and jwks is required",
+                    key("issuer")
+                ));
+                None
+            }
+        };
+        let allowed_algs = allowed_algs(&self.allowed_algs, &key("allowed_algs"), report);
+        Some(TrustedIssuer {
+            issuer: self.issuer,
+            keys: keys?,
+            allowed_algs,
+            software_ids: self.software_ids,
+        })
+    }
+}
+
+fn jwks_uri(
+    uri: &str,
+    key: &str,
+    allow_private_networks: bool,
+    report: &mut Report,
+) -> Option<IssuerKeys> {
+    match Url::parse(uri) {
+        Ok(url) if !allow_private_networks && names_private_host(&url) => {
+            report.error(format!(
+                "{key} `{uri}` is on a private or loopback address, which the outbound \
+                 client refuses (set outbound.allow_private_networks = true to allow it)"
+            ));
+            None
+        }
+        Ok(url) if url.scheme() == "https" || url.scheme() == "http" => Some(IssuerKeys::Uri(url)),
+        _ => {
+            report.error(format!("{key} `{uri}` must be an http(s) URL"));
+            None
+        }
+    }
+}
+
+fn allowed_algs(names: &[String], key: &str, report: &mut Report) -> Vec<Algorithm> {
+    let mut algs = Vec::new();
+    for alg in names {
+        match STATEMENT_ALGS.iter().find(|(name, _)| name == alg) {
+            Some((_, algorithm)) => algs.push(*algorithm),
+            None => report.error(format!(
+                "{key} `{alg}` is not allowed (asymmetric only: {})",
+                STATEMENT_ALGS.map(|(n, _)| n).join(", ")
+            )),
+        }
+    }
+    if names.is_empty() {
+        report.error(format!("{key} must name at least one algorithm"));
+    }
+    algs
+}
 
 /// How long fetched issuer keys are used before they are fetched again.
 const KEYS_TTL: Duration = Duration::from_secs(600);

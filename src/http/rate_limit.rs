@@ -15,17 +15,171 @@
 //!   so that nobody can spend a client's budget with a wrong token.
 
 use std::net::IpAddr;
+use std::num::NonZeroU32;
 use std::sync::Arc;
+use std::time::Duration;
 
 use governor::clock::{Clock, DefaultClock};
 use governor::{DefaultDirectRateLimiter, RateLimiter};
 use ipnet::IpNet;
 use moka::sync::Cache;
+use serde::{Deserialize, Deserializer};
 use sha2::{Digest, Sha256};
 
 use crate::audit::{self, AuditEvent};
-use crate::config::{ClientIpHeader, LimitsConfig, Quota};
 use crate::domain::MetadataDocument;
+use crate::settings::Report;
+
+/// `[limits]`.
+#[derive(Debug, Clone)]
+pub struct LimitsConfig {
+    /// Registrations per client address (IPv6 per /64).
+    pub register_per_ip: Option<Quota>,
+    /// RFC 7592 requests per client, once its token is verified.
+    pub manage_per_client: Option<Quota>,
+    /// Registrations per initial access token.
+    pub register_per_initial_access_token: Option<Quota>,
+    /// Registrations per `software_id`.
+    pub register_per_software_id: Option<Quota>,
+    /// Registrations per redirect URI host.
+    pub register_per_redirect_host: Option<Quota>,
+    /// Failed authentications (wrong registration or initial access token)
+    /// per client address before they are answered 429 instead of 401.
+    pub auth_failures_per_ip: Option<Quota>,
+    /// Proxies whose client-address header is believed.
+    pub trusted_proxies: Vec<IpNet>,
+    /// The one header trusted proxies name the client in.
+    pub client_ip_header: ClientIpHeader,
+    /// Most keys (addresses, clients, tokens) each limiter tracks at once.
+    pub max_tracked_keys: u64,
+}
+
+/// A rate: `count` requests per `per`, with a burst of `count`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Quota {
+    /// Requests allowed per period (and the burst).
+    pub count: NonZeroU32,
+    /// The period.
+    pub per: Duration,
+}
+
+impl Quota {
+    /// Parses `N/second`, `N/minute` or `N/hour`; `unlimited` is `None`.
+    pub fn parse(text: &str) -> Result<Option<Self>, String> {
+        if text == "unlimited" {
+            return Ok(None);
+        }
+        let bad = || "must be `N/second`, `N/minute`, `N/hour` or `unlimited`".to_owned();
+        let (count, unit) = text.split_once('/').ok_or_else(bad)?;
+        let count = count.trim().parse::<NonZeroU32>().map_err(|_| bad())?;
+        let per = match unit.trim() {
+            "second" => Duration::from_secs(1),
+            "minute" => Duration::from_secs(60),
+            "hour" => Duration::from_secs(3600),
+            _ => return Err(bad()),
+        };
+        Ok(Some(Self { count, per }))
+    }
+
+    /// `count` per minute (`None`, unlimited, for zero).
+    const fn per_minute(count: u32) -> Option<Self> {
+        match NonZeroU32::new(count) {
+            Some(count) => Some(Self {
+                count,
+                per: Duration::from_secs(60),
+            }),
+            None => None,
+        }
+    }
+
+    /// Reads a quota key with serde, as [`Quota::parse`] does.
+    fn setting<'de, D: Deserializer<'de>>(keys: D) -> Result<Option<Self>, D::Error> {
+        let text = String::deserialize(keys)?;
+        Self::parse(&text).map_err(serde::de::Error::custom)
+    }
+}
+
+/// The header a trusted proxy names the client's address in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum ClientIpHeader {
+    /// `X-Forwarded-For: client, proxy1, proxy2`.
+    #[serde(rename = "x-forwarded-for")]
+    XForwardedFor,
+    /// `Forwarded: for=client, for=proxy1` (RFC 7239).
+    #[serde(rename = "forwarded")]
+    Forwarded,
+}
+
+/// `[limits]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawLimits {
+    #[serde(deserialize_with = "Quota::setting")]
+    register_per_ip: Option<Quota>,
+    #[serde(deserialize_with = "Quota::setting")]
+    manage_per_client: Option<Quota>,
+    #[serde(deserialize_with = "Quota::setting")]
+    register_per_initial_access_token: Option<Quota>,
+    #[serde(deserialize_with = "Quota::setting")]
+    register_per_software_id: Option<Quota>,
+    #[serde(deserialize_with = "Quota::setting")]
+    register_per_redirect_host: Option<Quota>,
+    #[serde(deserialize_with = "Quota::setting")]
+    auth_failures_per_ip: Option<Quota>,
+    trusted_proxies: Vec<String>,
+    client_ip_header: ClientIpHeader,
+    max_tracked_keys: u64,
+}
+
+impl Default for RawLimits {
+    fn default() -> Self {
+        Self {
+            register_per_ip: Quota::per_minute(20),
+            manage_per_client: Quota::per_minute(60),
+            register_per_initial_access_token: Quota::per_minute(60),
+            register_per_software_id: None,
+            register_per_redirect_host: None,
+            auth_failures_per_ip: Quota::per_minute(30),
+            trusted_proxies: Vec::new(),
+            client_ip_header: ClientIpHeader::XForwardedFor,
+            max_tracked_keys: 100_000,
+        }
+    }
+}
+
+impl LimitsConfig {
+    /// Reads `[limits]`, reporting every problem.
+    pub fn read(keys: toml::Table, report: &mut Report) -> Self {
+        let raw: RawLimits = report.section("limits", keys);
+        let trusted_proxies = raw
+            .trusted_proxies
+            .iter()
+            .filter_map(|cidr| {
+                let net = cidr
+                    .parse::<IpNet>()
+                    .or_else(|_| cidr.parse::<IpAddr>().map(IpNet::from));
+                if net.is_err() {
+                    report.error(format!("limits.trusted_proxies: `{cidr}` is not a CIDR"));
+                }
+                net.ok()
+            })
+            .collect();
+        if raw.max_tracked_keys == 0 {
+            report.error("limits.max_tracked_keys must be positive");
+        }
+        Self {
+            register_per_ip: raw.register_per_ip,
+            manage_per_client: raw.manage_per_client,
+            register_per_initial_access_token: raw.register_per_initial_access_token,
+            register_per_software_id: raw.register_per_software_id,
+            register_per_redirect_host: raw.register_per_redirect_host,
+            auth_failures_per_ip: raw.auth_failures_per_ip,
+            trusted_proxies,
+            client_ip_header: raw.client_ip_header,
+            max_tracked_keys: raw.max_tracked_keys.max(1),
+        }
+    }
+}
 
 /// The longest key a limiter keeps; longer ones are replaced by a digest.
 pub const MAX_KEY_BYTES: usize = 64;

@@ -46,6 +46,9 @@ use super::{
 use crate::domain::values::AuthMethod;
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
+// Settings: the keys of `kind = "billforward"` and their validation.
+mod settings;
+
 /// Clients per page when listing.
 const PAGE_RECORDS: usize = 100;
 

@@ -35,6 +35,9 @@ use super::{
 use crate::domain::metadata::ClientKeys;
 use crate::domain::{ClientId, ClientMetadata, ProviderState};
 
+// Settings: the keys of `kind = "hydra"` and their validation.
+mod settings;
+
 /// The token lifespans an operator may set per client (Go durations at Hydra).
 pub const LIFESPANS: [&str; 13] = [
     "authorization_code_grant_access_token_lifespan",

@@ -8,6 +8,46 @@ use serde_json::Value;
 use super::{ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned};
 use crate::domain::{ClientId, ProviderState};
 
+// Settings: `kind = "local"` has no keys of its own.
+mod settings {
+    use std::sync::Arc;
+
+    use serde::Deserialize;
+    use url::Url;
+
+    use super::LocalRegistry;
+    use crate::clock::Clock;
+    use crate::provider::Provider;
+    use crate::provider::http_client::{ProviderSetupError, Resilience};
+    use crate::provider::settings::{BackendSettings, KindSettings};
+    use crate::settings::Report;
+
+    /// Settings of the built-in registry: none.
+    #[derive(Debug, Clone, Default, Deserialize)]
+    pub struct LocalSettings {}
+
+    impl BackendSettings for LocalSettings {
+        fn credentialed_url(&self) -> Option<&Url> {
+            None
+        }
+
+        fn build(&self, _clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError> {
+            Ok(Arc::new(LocalRegistry))
+        }
+    }
+
+    impl KindSettings for LocalSettings {
+        const KIND: &'static str = "local";
+        const SEALS: Option<&'static str> = None;
+        type Raw = Self;
+
+        fn validate(raw: Self, _: Resilience, _: &mut Report) -> Option<Self> {
+            Some(raw)
+        }
+    }
+}
+pub use settings::LocalSettings;
+
 /// The built-in registry backend.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalRegistry;

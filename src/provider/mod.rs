@@ -1,6 +1,7 @@
 //! The seam to the identity provider that holds the clients: one trait,
 //! [`Provider`], and one backend per file, each translating the gateway's
-//! validated domain values to and from its own wire model.
+//! validated domain values to and from its own wire model. Each backend
+//! also reads its own `[provider]` keys ([`settings`]).
 
 use std::time::Duration;
 
@@ -9,16 +10,33 @@ use serde_json::Value;
 
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
-pub mod billforward;
 pub mod breaker;
 pub mod http_client;
-pub mod hydra;
 pub mod instrumented;
 pub mod listing;
+pub mod settings;
+
+// The backends, one module each, named as its `kind`.
+pub mod billforward;
+pub mod hydra;
 pub mod local;
 pub mod okta;
 pub mod rfc7591;
 pub mod zendesk;
+
+pub use settings::ProviderConfig;
+
+// The list of backends: each line is the module, its settings type and its
+// variant of `ProviderKind`. A new backend is its own file(s), its `mod`
+// line above and one line here.
+settings::backends! {
+    local::LocalSettings => Local,
+    hydra::HydraSettings => Hydra,
+    rfc7591::Rfc7591Settings => Rfc7591,
+    okta::OktaSettings => Okta,
+    zendesk::ZendeskSettings => Zendesk,
+    billforward::BillForwardSettings => BillForward,
+}
 
 /// `path` under a configured base URL, whether or not the base ends in `/`.
 fn endpoint(base: &url::Url, path: &str) -> String {

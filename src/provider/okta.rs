@@ -54,6 +54,9 @@ use crate::domain::metadata::ClientKeys;
 use crate::domain::values::{ApplicationType, AuthMethod, GrantType};
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
+// Settings: the keys of `kind = "okta"` and their validation.
+mod settings;
+
 /// Client members only an Okta admin sets (the gateway has no RFC member
 /// for them): read before a replace and sent back unchanged.
 const ADMIN_SETTINGS: [&str; 5] = [

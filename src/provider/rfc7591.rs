@@ -27,6 +27,9 @@ use super::{
 };
 use crate::domain::{ClientId, ClientSecret, ProviderState};
 
+// Settings: the keys of `kind = "rfc7591"` and their validation.
+mod settings;
+
 /// Settings of the RFC 7591 backend.
 #[derive(Debug, Clone)]
 pub struct Rfc7591Settings {

@@ -42,6 +42,9 @@ use super::{
 use crate::domain::values::{AuthMethod, GrantType};
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
+// Settings: the keys of `kind = "zendesk"` and their validation.
+mod settings;
+
 /// Clients per page when listing (Zendesk's maximum).
 const PAGE_SIZE: u32 = 100;
 /// The grant types Zendesk's OAuth server issues tokens for.

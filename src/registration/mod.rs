@@ -68,8 +68,9 @@ pub trait StatementVerifier: Send + Sync {
     async fn verify(&self, statement: &str) -> Result<Map<String, Value>, RegistrationError>;
 }
 
-/// How registration is opened (RFC 7591 §3).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// How registration is opened (RFC 7591 §3): `registration.mode`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum RegistrationMode {
     /// Anyone may register.
     Open,
@@ -77,8 +78,10 @@ pub enum RegistrationMode {
     InitialAccessToken,
 }
 
-/// When the registration access token is replaced.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// When the registration access token is replaced:
+/// `registration.rotate_registration_access_token`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum TokenRotation {
     /// Never.
     Never,

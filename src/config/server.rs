@@ -1,0 +1,289 @@
+//! `[server]`, `[store]` and `[cache]`: where the gateway listens, where it
+//! keeps clients, and the cache in front of them.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use serde::Deserialize;
+use url::Url;
+
+use crate::settings::{Report, duration};
+use crate::store::sealing::Sealer;
+use crate::store::sql::Backend;
+
+/// `[server]`.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// Socket address to bind.
+    pub listen: SocketAddr,
+    /// Base URL apps use to reach the gateway, without a trailing slash.
+    pub public_url: String,
+    /// Largest request body accepted, in bytes (larger ones get 413).
+    pub max_body_bytes: usize,
+    /// How long in-flight requests may run after SIGTERM.
+    pub shutdown_timeout: Duration,
+    /// Longest wait for a request head: from the accept (TLS and HTTP/2
+    /// handshakes included) and, on HTTP/1.1, from the previous response.
+    pub header_read_timeout: Duration,
+    /// Longest a connection may stay open with no request in flight.
+    pub idle_timeout: Duration,
+    /// How often HTTP/2 peers are pinged, and how long an answer may take.
+    pub http2_keep_alive_interval: Duration,
+    /// Most connections open at once.
+    pub max_connections: usize,
+    /// Most connections open at once from one address (one /64 for IPv6);
+    /// `limits.trusted_proxies` are exempt.
+    pub max_connections_per_ip: usize,
+    /// `[server.tls]`: serve HTTPS with this certificate and key.
+    pub tls: Option<TlsConfig>,
+}
+
+/// `[server.tls]`: PEM files, reloaded on SIGHUP or when they change.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct TlsConfig {
+    /// Certificate chain, PEM.
+    pub cert: PathBuf,
+    /// Private key, PEM.
+    pub key: PathBuf,
+}
+
+/// `[store]`.
+#[derive(Debug, Clone)]
+pub struct StoreConfig {
+    /// Database URL, `sqlite://PATH` or `postgres://…`.
+    pub url: String,
+    /// Database connections kept open.
+    pub max_connections: u32,
+    /// Key that seals provider state at rest (required by the provider
+    /// kinds that keep such state).
+    pub encryption_key: Option<Sealer>,
+}
+
+/// `[cache]`.
+#[derive(Debug, Clone)]
+pub struct CacheConfig {
+    /// Most clients held in memory.
+    pub max_clients: u64,
+    /// Most bytes the cached clients may take, by their estimated size.
+    pub max_bytes: u64,
+    /// Longest time a client is served from memory.
+    pub ttl: Duration,
+}
+
+impl ServerConfig {
+    /// An absolute URL under the public base, e.g. `endpoint("/register")`.
+    #[must_use]
+    pub fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.public_url)
+    }
+}
+
+/// `[server]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawServer {
+    listen: String,
+    public_url: String,
+    max_body_bytes: u64,
+    shutdown_timeout: String,
+    header_read_timeout: String,
+    idle_timeout: String,
+    http2_keep_alive_interval: String,
+    max_connections: u64,
+    max_connections_per_ip: u64,
+    tls: Option<TlsConfig>,
+}
+
+impl Default for RawServer {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            max_body_bytes: 65_536,
+            shutdown_timeout: "30s".into(),
+            header_read_timeout: "10s".into(),
+            idle_timeout: "60s".into(),
+            http2_keep_alive_interval: "20s".into(),
+            max_connections: 512,
+            max_connections_per_ip: 64,
+            tls: None,
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Reads `[server]`, reporting every problem.
+    pub(super) fn read(keys: toml::Table, report: &mut Report) -> Self {
+        let raw: RawServer = report.section("server", keys);
+        let listen = raw.listen.parse().unwrap_or_else(|e| {
+            report.error(format!("server.listen `{}`: {e}", raw.listen));
+            SocketAddr::from(([127, 0, 0, 1], 8080))
+        });
+        let max_body_bytes = usize::try_from(raw.max_body_bytes)
+            .ok()
+            .filter(|n| (1024..=16 * 1024 * 1024).contains(n))
+            .unwrap_or_else(|| {
+                report.error("server.max_body_bytes must be between 1024 and 16777216");
+                65_536
+            });
+        let shutdown_timeout = duration(&raw.shutdown_timeout, "server.shutdown_timeout", report);
+        let mut positive = |text: &str, key: &str| positive_duration(text, key, report);
+        let header_read_timeout = positive(&raw.header_read_timeout, "server.header_read_timeout");
+        let idle_timeout = positive(&raw.idle_timeout, "server.idle_timeout");
+        let http2_keep_alive_interval = positive(
+            &raw.http2_keep_alive_interval,
+            "server.http2_keep_alive_interval",
+        );
+        let mut count = |value: u64, key: &str| positive_count(value, key, report);
+        let max_connections = count(raw.max_connections, "server.max_connections");
+        let max_connections_per_ip =
+            count(raw.max_connections_per_ip, "server.max_connections_per_ip");
+        Self {
+            listen,
+            public_url: public_url(&raw.public_url, report),
+            max_body_bytes,
+            shutdown_timeout,
+            header_read_timeout,
+            idle_timeout,
+            http2_keep_alive_interval,
+            max_connections,
+            max_connections_per_ip,
+            tls: raw.tls.inspect(|tls| tls.check(report)),
+        }
+    }
+}
+
+impl TlsConfig {
+    /// Reports a certificate or key file that cannot be read.
+    fn check(&self, report: &mut Report) {
+        for (key, path) in [("cert", &self.cert), ("key", &self.key)] {
+            if let Err(e) = std::fs::metadata(path) {
+                report.error(format!(
+                    "server.tls.{key}: cannot read {}: {e}",
+                    path.display()
+                ));
+            }
+        }
+    }
+}
+
+/// The public base URL, without a trailing slash.
+fn public_url(text: &str, report: &mut Report) -> String {
+    match Url::parse(text) {
+        Ok(url)
+            if matches!(url.scheme(), "http" | "https")
+                && url.query().is_none()
+                && url.fragment().is_none() =>
+        {
+            url.as_str().trim_end_matches('/').to_owned()
+        }
+        _ => {
+            report.error(format!(
+                "server.public_url `{text}` must be an http(s) URL without query or fragment"
+            ));
+            String::new()
+        }
+    }
+}
+
+fn positive_duration(text: &str, key: &str, report: &mut Report) -> Duration {
+    let value = duration(text, key, report);
+    if value.is_zero() {
+        report.error(format!("{key} must be more than zero"));
+    }
+    value
+}
+
+fn positive_count(value: u64, key: &str, report: &mut Report) -> usize {
+    usize::try_from(value)
+        .ok()
+        .filter(|n| *n > 0)
+        .unwrap_or_else(|| {
+            report.error(format!("{key} must be a positive number"));
+            1
+        })
+}
+
+/// `[store]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawStore {
+    url: String,
+    max_connections: u32,
+    encryption_key: Option<String>,
+}
+
+impl Default for RawStore {
+    fn default() -> Self {
+        Self {
+            url: "sqlite://data/dcr-gateway.db".into(),
+            max_connections: 8,
+            encryption_key: None,
+        }
+    }
+}
+
+impl StoreConfig {
+    /// Reads `[store]`, reporting every problem.
+    pub(super) fn read(keys: toml::Table, report: &mut Report) -> Self {
+        let raw: RawStore = report.section("store", keys);
+        if Backend::of(&raw.url).is_none() {
+            report.error(format!(
+                "store.url `{}`: supported stores are sqlite://PATH and postgres://…",
+                raw.url
+            ));
+        }
+        if raw.max_connections == 0 {
+            report.error("store.max_connections must be positive");
+        }
+        let encryption_key = raw.encryption_key.as_deref().and_then(|key| {
+            Sealer::from_base64(key)
+                .map_err(|e| report.error(format!("store.encryption_key: {e}")))
+                .ok()
+        });
+        Self {
+            url: raw.url,
+            max_connections: raw.max_connections.max(1),
+            encryption_key,
+        }
+    }
+}
+
+/// `[cache]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawCache {
+    max_clients: u64,
+    max_bytes: u64,
+    ttl: String,
+}
+
+impl Default for RawCache {
+    fn default() -> Self {
+        Self {
+            max_clients: 100_000,
+            max_bytes: 64 * 1024 * 1024,
+            ttl: "60s".into(),
+        }
+    }
+}
+
+impl CacheConfig {
+    /// Reads `[cache]`, reporting every problem.
+    pub(super) fn read(keys: toml::Table, report: &mut Report) -> Self {
+        let raw: RawCache = report.section("cache", keys);
+        let ttl = duration(&raw.ttl, "cache.ttl", report);
+        if raw.max_bytes < 1024 * 1024 && raw.max_bytes != 0 {
+            report.error(format!(
+                "cache.max_bytes ({}) must be 0 (no cache) or at least 1048576",
+                raw.max_bytes
+            ));
+        }
+        Self {
+            max_clients: raw.max_clients,
+            max_bytes: raw.max_bytes,
+            ttl,
+        }
+    }
+}
