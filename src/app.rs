@@ -106,6 +106,25 @@ pub fn warn_about(config: &Config) {
              set registration.mode = \"initial_access_token\" outside local trials"
         );
     }
+    if let Some(url) = config.provider.kind.settings().credentialed_url()
+        && url.scheme() == "http"
+        && !is_loopback(url)
+    {
+        tracing::warn!(
+            provider = %url,
+            "the provider's credential is sent over plain http; use https outside a private network"
+        );
+    }
+}
+
+/// Whether `url` names this machine (where plain http exposes nothing).
+fn is_loopback(url: &url::Url) -> bool {
+    match url.host() {
+        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 fn build_provider(

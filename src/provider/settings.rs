@@ -26,7 +26,7 @@ use crate::settings::{Report, duration, field_names, http_url};
 /// A backend's validated settings, as the gateway uses them once read.
 pub trait BackendSettings: std::fmt::Debug + Send + Sync {
     /// The provider's base URL when the gateway sends it a credential
-    /// (checked against where apps may point the gateway).
+    /// (the gateway warns at start when that is plain http off this machine).
     fn credentialed_url(&self) -> Option<&Url>;
 
     /// Builds the backend; `clock` is the gateway's time.

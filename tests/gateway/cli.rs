@@ -481,3 +481,47 @@ fn settings_that_would_fail_at_first_use_are_refused_up_front() {
         assert!(!ok && stderr.contains(needle), "serve: {stderr}");
     }
 }
+
+/// The provider's credential going over plain http to another machine is
+/// warned about at start; to this machine it is not.
+#[test]
+fn a_credential_sent_over_plain_http_is_warned_about() {
+    for (base_url, warned) in [
+        ("http://billing.internal.example/v1", true),
+        ("http://127.0.0.1:9/v1", false),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let config = write_config(dir.path(), free_port());
+        let mut text = std::fs::read_to_string(&config).unwrap();
+        text.push_str(&format!(
+            "[provider]\nkind = \"billforward\"\nbase_url = \"{base_url}\"\n\
+             organization_id = \"ORG-1\"\nresource_ids = [\"r\"]\nauthorities = [\"A\"]\n"
+        ));
+        std::fs::write(&config, text).unwrap();
+        let log = dir.path().join("gateway.log");
+        let mut child = std::process::Command::new(binary())
+            .args(["serve", "--config"])
+            .arg(&config)
+            .env("DCR_GATEWAY__PROVIDER__API_TOKEN", "t")
+            .stdout(std::process::Stdio::null())
+            .stderr(std::fs::File::create(&log).unwrap())
+            .spawn()
+            .unwrap();
+        let mut written = String::new();
+        for _ in 0..200 {
+            written = std::fs::read_to_string(&log).unwrap();
+            if written.contains("listening") {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(25));
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        assert!(written.contains("listening"), "{written}");
+        assert_eq!(
+            written.contains("plain http"),
+            warned,
+            "{base_url}: {written}"
+        );
+    }
+}
