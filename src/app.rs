@@ -180,6 +180,7 @@ pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Route
         state,
         config.server.max_body_bytes,
         &http::cors::AllowedOrigins::default(),
+        config.log.access,
     )
 }
 

@@ -1,9 +1,12 @@
 //! Logging: the `[log]` settings and the `tracing` subscriber they set up.
 
-use std::io::IsTerminal;
+use std::io::{BufWriter, IsTerminal};
+use std::sync::OnceLock;
 
 use serde::Deserialize;
+use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::fmt::MakeWriter;
 
 use crate::settings::Report;
 
@@ -15,6 +18,9 @@ pub struct LogConfig {
     pub format: LogFormat,
     /// `tracing` filter directives, e.g. `info,sqlx=warn`.
     pub filter: String,
+    /// One access line per request (method, path, status, latency,
+    /// request id), under the `access` target.
+    pub access: bool,
 }
 
 impl Default for LogConfig {
@@ -22,6 +28,7 @@ impl Default for LogConfig {
         Self {
             format: LogFormat::Pretty,
             filter: "info,sqlx=warn".into(),
+            access: true,
         }
     }
 }
@@ -46,9 +53,35 @@ impl LogConfig {
         log
     }
 
-    /// Logs to stderr as configured; `filter` replaces the configured
-    /// filter (`RUST_LOG` wins over both).
+    /// Logs to stderr as configured, each line written as it happens (for
+    /// the operator commands); `filter` replaces the configured filter
+    /// (`RUST_LOG` wins over both).
     pub fn init(&self, filter: Option<&str>) {
+        self.install(filter, std::io::stderr);
+    }
+
+    /// Logs to stderr as configured, through a writer thread, so that a
+    /// request never waits for a log line to be written: lines queue up to
+    /// [`QUEUED_LINES`], and past that are dropped and counted
+    /// ([`dropped_lines`]). The guard flushes the queue when dropped.
+    pub fn init_background(&self) -> LogWriterGuard {
+        let (writer, guard) = NonBlockingBuilder::default()
+            .lossy(true)
+            .buffered_lines_limit(QUEUED_LINES)
+            .thread_name("dcr-gateway-log")
+            .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+        // One writer per process: a second one would only count its own drops.
+        let _ = DROPPED.set(writer.error_counter());
+        self.install(None, writer);
+        LogWriterGuard {
+            _flush_on_drop: guard,
+        }
+    }
+
+    fn install<W>(&self, filter: Option<&str>, writer: W)
+    where
+        W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
+    {
         let filter = EnvFilter::try_from_default_env()
             .or_else(|_| EnvFilter::try_new(filter.unwrap_or(&self.filter)))
             .unwrap_or_else(|_| EnvFilter::new("info"));
@@ -57,7 +90,7 @@ impl LogConfig {
         let builder = tracing_subscriber::fmt()
             .with_env_filter(filter)
             .with_ansi(std::io::stderr().is_terminal())
-            .with_writer(std::io::stderr);
+            .with_writer(writer);
         match self.format {
             LogFormat::Pretty => builder.init(),
             LogFormat::Json => builder
@@ -67,4 +100,24 @@ impl LogConfig {
                 .init(),
         }
     }
+}
+
+/// How many lines the background writer holds before it drops new ones.
+pub const QUEUED_LINES: usize = 16 * 1024;
+
+static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
+
+/// Log lines dropped so far because the writer's queue was full.
+#[must_use]
+pub fn dropped_lines() -> u64 {
+    DROPPED
+        .get()
+        .map_or(0, |counter| counter.dropped_lines() as u64)
+}
+
+/// Keeps the background log writer running; dropping it writes out what
+/// is still queued.
+#[must_use = "the log writer stops when its guard is dropped"]
+pub struct LogWriterGuard {
+    _flush_on_drop: WorkerGuard,
 }

@@ -213,7 +213,7 @@ async fn service(config: &Config) -> Result<Arc<RegistrationService>, String> {
 
 async fn serve(path: Option<&Path>) -> Result<(), String> {
     let config = load(path)?;
-    config.log.init(None);
+    let _log_writer = config.log.init_background();
     let service = app::build_gateway(&config, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?

@@ -9,7 +9,9 @@
 //! - `dcr_rate_limited_total{limit}`;
 //! - `dcr_connections_refused_total{reason}` (over the per-address cap) and
 //!   `dcr_connections_closed_idle_total` (closed for idling or silence);
-//! - `dcr_reconcile_drift{kind}` after each reconcile.
+//! - `dcr_reconcile_drift{kind}` after each reconcile;
+//! - `dcr_log_lines_dropped_total`: log lines the background writer
+//!   dropped because its queue was full.
 
 use std::sync::OnceLock;
 
@@ -39,5 +41,9 @@ pub fn install() -> Option<&'static PrometheusHandle> {
 /// The metrics in Prometheus text format.
 #[must_use]
 pub fn render() -> String {
-    install().map(PrometheusHandle::render).unwrap_or_default()
+    let Some(handle) = install() else {
+        return String::new();
+    };
+    metrics::counter!("dcr_log_lines_dropped_total").absolute(crate::logging::dropped_lines());
+    handle.render()
 }

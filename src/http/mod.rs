@@ -4,20 +4,16 @@
 use std::any::Any;
 use std::sync::Arc;
 
-use std::time::Instant;
-
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath};
-use axum::http::{Method, Request, header};
-use axum::middleware::{self, Next};
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, header};
+use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use tower::ServiceBuilder;
 use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{MakeRequestUuid, PropagateRequestIdLayer, SetRequestIdLayer};
+use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
 use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
-use tower_http::trace::{DefaultOnResponse, TraceLayer};
-use tracing::Level;
 
 use crate::domain::RegistrationError;
 use crate::registration::RegistrationService;
@@ -30,6 +26,7 @@ pub mod discovery;
 pub mod error;
 pub mod extract;
 pub mod health;
+pub mod observe;
 pub mod openapi;
 pub mod rate_limit;
 pub mod register;
@@ -66,8 +63,14 @@ impl HttpState {
 }
 
 /// Builds the router with every route and layer; binds nothing. The routes
-/// a browser calls answer CORS for `origins`.
-pub fn router(state: HttpState, max_body_bytes: usize, origins: &cors::AllowedOrigins) -> Router {
+/// a browser calls answer CORS for `origins`; `access_log` writes one line
+/// per request.
+pub fn router(
+    state: HttpState,
+    max_body_bytes: usize,
+    origins: &cors::AllowedOrigins,
+    access_log: bool,
+) -> Router {
     let read = [Method::GET];
     // Each route answers OPTIONS, so that its CORS layer sees preflights.
     let preflight = || async { axum::http::StatusCode::NO_CONTENT };
@@ -112,12 +115,17 @@ pub fn router(state: HttpState, max_body_bytes: usize, origins: &cors::AllowedOr
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(health::metrics))
         // Per-route metrics: only matched routes have a route label.
-        .route_layer(middleware::from_fn(track_metrics))
+        .route_layer(middleware::from_fn(observe::track_metrics))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
 
-    // Layers, outermost first.
+    with_layers(routes, max_body_bytes, access_log)
+}
+
+/// Wraps `routes` in the layers every request goes through, outermost
+/// first.
+fn with_layers(routes: Router, max_body_bytes: usize, access_log: bool) -> Router {
     let layers = ServiceBuilder::new()
         // An answer given before the body was read says it closes the
         // connection, whichever layer below gave it.
@@ -127,49 +135,21 @@ pub fn router(state: HttpState, max_body_bytes: usize, origins: &cors::AllowedOr
             header::AUTHORIZATION,
         ]))
         // Give every request an id (or keep the caller's) ...
-        .layer(SetRequestIdLayer::x_request_id(MakeRequestUuid))
-        // ... so the span around it, and every log line inside, carries it.
-        .layer(
-            TraceLayer::new_for_http()
-                .make_span_with(|request: &Request<_>| {
-                    let request_id = request
-                        .headers()
-                        .get("x-request-id")
-                        .and_then(|v| v.to_str().ok())
-                        .unwrap_or("-");
-                    tracing::info_span!(
-                        "request",
-                        method = %request.method(),
-                        path = %request.uri().path(),
-                        request_id = %request_id,
-                    )
-                })
-                .on_response(DefaultOnResponse::new().level(Level::INFO)),
-        )
-        // Echo the id to the caller for support requests.
+        .layer(SetRequestIdLayer::x_request_id(
+            observe::CountingRequestIds::new(),
+        ))
+        // ... echo it to the caller for support requests ...
         .layer(PropagateRequestIdLayer::x_request_id())
+        // ... and name it on every line logged while serving the request,
+        // then in the one access line.
+        .layer(middleware::from_fn(move |request, next| {
+            observe::trace_request(access_log, request, next)
+        }))
         // A panic becomes a logged 500 with an RFC body, never a dropped connection.
         .layer(CatchPanicLayer::custom(panic_response))
         // Bodies over the limit are refused by the extractors with 413.
         .layer(DefaultBodyLimit::max(max_body_bytes));
     routes.layer(layers)
-}
-
-/// Counts every request and records its latency, by route and status.
-async fn track_metrics(request: axum::extract::Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or_else(|| "unmatched".to_owned(), |path| path.as_str().to_owned());
-    let method = request.method().to_string();
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = response.status().as_u16().to_string();
-    metrics::counter!("dcr_http_requests_total", "route" => route.clone(), "method" => method.clone(), "status" => status)
-        .increment(1);
-    metrics::histogram!("dcr_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
-    response
 }
 
 fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {

@@ -412,7 +412,7 @@ async fn a_log_written_to_a_file_has_no_escape_sequences() {
         let log = dir.path().join("gateway.log");
         let server = ServerProcess::start_logging(&config, port, Some(&log), "info").await;
         server.register(&web_client()).await;
-        drop(server);
+        server.stop().await;
         let written = std::fs::read_to_string(&log).unwrap();
         assert!(written.contains("listening"), "{format}: {written}");
         assert!(
@@ -524,4 +524,104 @@ fn a_credential_sent_over_plain_http_is_warned_about() {
             "{base_url}: {written}"
         );
     }
+}
+
+/// Each request gets exactly one access line (method, path, status,
+/// latency, request id) under the `access` target; `log.access = false`
+/// writes none.
+#[tokio::test]
+async fn each_request_gets_one_access_line_unless_switched_off() {
+    for access in [true, false] {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let config = write_config(dir.path(), port);
+        let text = std::fs::read_to_string(&config).unwrap().replace(
+            "format = \"json\"",
+            &format!("format = \"json\"\naccess = {access}"),
+        );
+        std::fs::write(&config, text).unwrap();
+        let log = dir.path().join("gateway.log");
+        let server = ServerProcess::start_logging(&config, port, Some(&log), "info").await;
+        let http = reqwest::Client::new();
+        let probes = [
+            ("probe-read", "/healthz", 200),
+            ("probe-register", "/register", 201),
+        ];
+        for (id, path, _) in probes {
+            let request = if path == "/register" {
+                http.post(format!("{}{path}", server.base))
+                    .json(&web_client())
+            } else {
+                http.get(format!("{}{path}", server.base))
+            };
+            request.header("x-request-id", id).send().await.unwrap();
+        }
+        server.stop().await;
+        let written = std::fs::read_to_string(&log).unwrap();
+        let lines: Vec<Value> = written
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .filter(|line| line["target"] == "access")
+            .collect();
+        if !access {
+            assert!(
+                lines.is_empty(),
+                "access lines while switched off: {lines:?}"
+            );
+            continue;
+        }
+        for (id, path, status) in probes {
+            let mine: Vec<_> = lines.iter().filter(|l| l["request_id"] == id).collect();
+            assert_eq!(mine.len(), 1, "{id}: {written}");
+            assert_eq!(mine[0]["path"], path);
+            assert_eq!(mine[0]["status"], status);
+            assert!(mine[0]["micros"].as_u64().is_some(), "{}", mine[0]);
+        }
+    }
+}
+
+/// When nothing reads the log (a stuck pipe), requests are still answered:
+/// the log writer drops lines past its queue and counts them in /metrics.
+#[tokio::test]
+async fn a_log_nobody_reads_never_stalls_requests() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let mut command = std::process::Command::new(binary());
+    command
+        .args(["serve", "--config"])
+        .arg(&config)
+        .env("RUST_LOG", "info")
+        // A pipe nobody reads: it fills after 64 KiB and then blocks.
+        .stderr(std::process::Stdio::piped());
+    let server = ServerProcess::start_command(command, port).await;
+    let http = reqwest::Client::new();
+    let workers: Vec<_> = (0..16)
+        .map(|_| {
+            let (http, base) = (http.clone(), server.base.clone());
+            tokio::spawn(async move {
+                for _ in 0..1200 {
+                    let answer = http.get(format!("{base}/healthz")).send().await.unwrap();
+                    assert_eq!(answer.status(), StatusCode::OK);
+                }
+            })
+        })
+        .collect();
+    for worker in workers {
+        worker.await.unwrap();
+    }
+    let metrics = http
+        .get(format!("{}/metrics", server.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let dropped: u64 = metrics
+        .lines()
+        .find_map(|line| line.strip_prefix("dcr_log_lines_dropped_total "))
+        .and_then(|value| value.trim().parse().ok())
+        .unwrap_or_else(|| panic!("no dropped-lines counter in {metrics}"));
+    assert!(dropped > 0, "19,200 access lines fit a 64 KiB pipe?");
 }

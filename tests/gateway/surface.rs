@@ -140,7 +140,8 @@ async fn unknown_routes_and_methods_get_json_errors() {
 async fn every_answer_carries_a_request_id() {
     let app = spawn_app().await;
     let response = app.http.get(app.url("/healthz")).send().await.unwrap();
-    assert_eq!(response.headers()["x-request-id"].len(), 36);
+    let id = response.headers()["x-request-id"].to_str().unwrap();
+    assert!(id.len() > 17 && id.is_ascii(), "{id}");
     let response = app
         .http
         .get(app.url("/healthz"))

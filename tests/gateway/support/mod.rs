@@ -455,6 +455,13 @@ impl ServerProcess {
         assert!(status.success());
     }
 
+    /// Stops the gateway as an operator would (SIGTERM), so that its log
+    /// writer writes out what is queued; kills it if it takes over 10 s.
+    pub async fn stop(mut self) {
+        self.terminate();
+        self.exit_within(Duration::from_secs(10)).await;
+    }
+
     /// Waits up to `limit` for the process to exit; its status if it did.
     pub async fn exit_within(&mut self, limit: Duration) -> Option<std::process::ExitStatus> {
         for _ in 0..(limit.as_millis() / 50) {
