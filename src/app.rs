@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::clock::Clock;
 use crate::config::{Config, TlsConfig};
 use crate::connections::{self, ConnectionLimits};
+use crate::http::client_response::ReadAnswers;
 use crate::http::extract::json_value_limit;
 use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
@@ -66,7 +67,7 @@ pub async fn build_gateway(
     let cache = Arc::new(CachedStore::new(
         Arc::new(store.clone()),
         config.cache.max_clients,
-        config.cache.max_bytes,
+        config.cache.client_bytes(),
         config.cache.ttl,
     ));
     cache.follow(store.change_feed().await?);
@@ -175,6 +176,7 @@ pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Route
         public_url: config.server.public_url.as_str().into(),
         limits: Arc::new(Limits::new(&config.limits)),
         max_json_values: json_value_limit(config.server.max_body_bytes),
+        read_answers: Arc::new(ReadAnswers::new(config.cache.read_answer_bytes())),
     };
     http::router(
         state,

@@ -65,10 +65,26 @@ pub struct StoreConfig {
 pub struct CacheConfig {
     /// Most clients held in memory.
     pub max_clients: u64,
-    /// Most bytes the cached clients may take, by their estimated size.
+    /// Most bytes the cache may take: three quarters for clients (by their
+    /// estimated size), a quarter for serialized read answers.
     pub max_bytes: u64,
     /// Longest time a client is served from memory.
     pub ttl: Duration,
+}
+
+impl CacheConfig {
+    /// The part of `max_bytes` for clients: three quarters.
+    #[must_use]
+    pub fn client_bytes(&self) -> u64 {
+        self.max_bytes - self.read_answer_bytes()
+    }
+
+    /// The part of `max_bytes` for serialized RFC 7592 read answers: a
+    /// quarter.
+    #[must_use]
+    pub fn read_answer_bytes(&self) -> u64 {
+        self.max_bytes / 4
+    }
 }
 
 impl ServerConfig {

@@ -1,6 +1,9 @@
 //! The client information response (RFC 7591 §3.2.1, RFC 7592 §3): what
 //! registration, read and update answer.
 
+use std::sync::Arc;
+
+use axum::body::Bytes;
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
@@ -9,7 +12,7 @@ use utoipa::ToSchema;
 use super::HttpState;
 use super::error::ApiError;
 use super::wire::MetadataDocument;
-use crate::domain::RegistrationError;
+use crate::domain::{ClientId, ClientSecret, RegisteredClient, RegistrationError};
 use crate::registration::ClientInformation;
 
 /// Client information: all registered metadata plus the credentials.
@@ -42,44 +45,157 @@ pub struct ClientInformationReply {
     body: ClientInformationResponse,
 }
 
-impl ClientInformationReply {
-    /// Builds the answer for `info`, with URIs under the public base URL.
-    pub fn new(status: StatusCode, info: ClientInformation, state: &HttpState) -> Self {
-        let client = info.client;
-        let body = ClientInformationResponse {
+impl ClientInformationResponse {
+    /// The response for `client`, with URIs under the public base URL.
+    fn of(
+        client: &RegisteredClient,
+        token: &str,
+        secret: Option<&ClientSecret>,
+        state: &HttpState,
+    ) -> Self {
+        Self {
             registration_client_uri: state.client_uri(client.client_id.as_str()),
             client_id_issued_at: client.issued_at,
-            client_secret: info.client_secret.map(|s| s.expose().to_owned()),
+            client_secret: secret.map(|s| s.expose().to_owned()),
             client_secret_expires_at: client
                 .client_secret
                 .is_some()
                 .then_some(client.client_secret_expires_at),
-            registration_access_token: info.registration_access_token.expose().to_owned(),
+            registration_access_token: token.to_owned(),
             metadata: client.metadata.to_document().into(),
             client_id: client.client_id.to_string(),
-        };
+        }
+    }
+}
+
+impl ClientInformationReply {
+    /// Builds the answer for `info`, with URIs under the public base URL.
+    pub fn new(status: StatusCode, info: ClientInformation, state: &HttpState) -> Self {
+        let body = ClientInformationResponse::of(
+            &info.client,
+            info.registration_access_token.expose(),
+            info.client_secret.as_ref(),
+            state,
+        );
         Self { status, body }
     }
 }
 
 impl IntoResponse for ClientInformationReply {
     fn into_response(self) -> Response {
-        let headers = [
-            (header::CACHE_CONTROL, "no-store"),
-            (header::PRAGMA, "no-cache"),
-        ];
         match crate::json::exact(&self.body) {
-            Ok(json) => (
-                self.status,
-                headers,
-                [(header::CONTENT_TYPE, "application/json")],
-                json,
-            )
-                .into_response(),
-            Err(error) => ApiError::Registration(RegistrationError::Internal(format!(
-                "cannot serialize the client information: {error}"
-            )))
-            .into_response(),
+            Ok(json) => json_reply(self.status, json),
+            Err(error) => unserializable(error).into_response(),
         }
+    }
+}
+
+/// A client information answer: JSON that carries credentials, so never
+/// stored by a cache.
+fn json_reply(status: StatusCode, json: Vec<u8>) -> Response {
+    let headers = [
+        (header::CACHE_CONTROL, "no-store"),
+        (header::PRAGMA, "no-cache"),
+        (header::CONTENT_TYPE, "application/json"),
+    ];
+    (status, headers, json).into_response()
+}
+
+fn unserializable(error: impl std::fmt::Display) -> ApiError {
+    ApiError::Registration(RegistrationError::Internal(format!(
+        "cannot serialize the client information: {error}"
+    )))
+}
+
+/// RFC 7592 read answers, serialized once per revision of each client.
+///
+/// A read answers the registered document plus the token the app
+/// presented, and the document only changes with the client's revision, so
+/// it is kept as JSON with a gap where the token goes: a read writes the
+/// two halves around the token instead of serializing the document again.
+/// Bounded by bytes; an entry for an older revision is replaced, never
+/// served.
+pub struct ReadAnswers {
+    cache: Option<moka::sync::Cache<ClientId, Arc<ReadAnswer>>>,
+}
+
+/// One client's read answer, split where its token goes.
+struct ReadAnswer {
+    /// The revision (and issue time, which tells a re-created id apart)
+    /// this answer was made from.
+    made_from: (i64, i64),
+    before_token: Bytes,
+    after_token: Bytes,
+}
+
+/// The member whose value is spliced in per request.
+const TOKEN_MEMBER: &[u8] = br#""registration_access_token":""#;
+
+impl ReadAnswers {
+    /// Keeps answers taking at most `max_bytes` between them (none when 0).
+    #[must_use]
+    pub fn new(max_bytes: u64) -> Self {
+        let cache = (max_bytes > 0).then(|| {
+            moka::sync::Cache::builder()
+                .max_capacity(max_bytes)
+                .weigher(|_, answer: &Arc<ReadAnswer>| {
+                    let size = answer.before_token.len() + answer.after_token.len();
+                    u32::try_from(size).unwrap_or(u32::MAX)
+                })
+                .build()
+        });
+        Self { cache }
+    }
+
+    /// The answer to a read of `info` (which carries no new secret).
+    pub fn reply(&self, info: ClientInformation, state: &HttpState) -> Response {
+        let token = info.registration_access_token.expose();
+        let splicable = info.client_secret.is_none()
+            && token
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        let Some(cache) = self.cache.as_ref().filter(|_| splicable) else {
+            return ClientInformationReply::new(StatusCode::OK, info, state).into_response();
+        };
+        let client = &info.client;
+        let made_from = (client.revision, client.issued_at);
+        let answer = match cache.get(&client.client_id) {
+            Some(answer) if answer.made_from == made_from => answer,
+            _ => match ReadAnswer::of(&info, state) {
+                Ok(answer) => {
+                    let answer = Arc::new(answer);
+                    cache.insert(client.client_id.clone(), answer.clone());
+                    answer
+                }
+                Err(error) => return error.into_response(),
+            },
+        };
+        let mut body =
+            Vec::with_capacity(answer.before_token.len() + token.len() + answer.after_token.len());
+        body.extend_from_slice(&answer.before_token);
+        body.extend_from_slice(token.as_bytes());
+        body.extend_from_slice(&answer.after_token);
+        json_reply(StatusCode::OK, body)
+    }
+}
+
+impl ReadAnswer {
+    /// Serializes `info` with an empty token and splits it there. The token
+    /// member comes before the metadata (field order), so its first
+    /// occurrence is the top-level one.
+    fn of(info: &ClientInformation, state: &HttpState) -> Result<Self, ApiError> {
+        let client = &info.client;
+        let body = ClientInformationResponse::of(client, "", None, state);
+        let json = Bytes::from(crate::json::exact(&body).map_err(unserializable)?);
+        let gap = json
+            .windows(TOKEN_MEMBER.len())
+            .position(|window| window == TOKEN_MEMBER)
+            .map(|at| at + TOKEN_MEMBER.len())
+            .ok_or_else(|| unserializable("no token member"))?;
+        Ok(Self {
+            made_from: (client.revision, client.issued_at),
+            before_token: json.slice(..gap),
+            after_token: json.slice(gap..),
+        })
     }
 }

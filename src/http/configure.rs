@@ -2,6 +2,7 @@
 
 use axum::extract::State;
 use axum::http::StatusCode;
+use axum::response::Response;
 
 use super::HttpState;
 use super::client_response::ClientInformationReply;
@@ -68,10 +69,10 @@ pub async fn read(
     ClientIdPath(client_id): ClientIdPath,
     ip: CallerIp,
     BearerToken(token): BearerToken,
-) -> Result<ClientInformationReply, ApiError> {
+) -> Result<Response, ApiError> {
     let (client, context) = admit(&state, ManageAction::Read, ip, &client_id, &token).await?;
     let info = state.service.read(client, &context);
-    Ok(ClientInformationReply::new(StatusCode::OK, info, &state))
+    Ok(state.read_answers.reply(info, &state))
 }
 
 /// Replaces a client's whole registration.

@@ -46,6 +46,8 @@ pub struct HttpState {
     /// Most JSON values a metadata body may hold
     /// ([`extract::json_value_limit`] of the body limit).
     pub max_json_values: usize,
+    /// RFC 7592 read answers, serialized once per client revision.
+    pub read_answers: Arc<client_response::ReadAnswers>,
 }
 
 impl HttpState {
