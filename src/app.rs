@@ -87,6 +87,7 @@ pub async fn build_gateway(
         statements,
         statement_required: config.software_statement.required,
         report_unknown_clients: config.provider.report_unknown_clients,
+        compat: config.registration.compat,
     };
     let service = Arc::new(RegistrationService::new(
         cache.clone(),
@@ -157,11 +158,7 @@ pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Route
         limits: Arc::new(Limits::new(&config.limits)),
         max_json_values: json_value_limit(config.server.max_body_bytes),
     };
-    http::router(
-        state,
-        config.server.max_body_bytes,
-        &http::cors::AllowedOrigins::default(),
-    )
+    http::router(state, config.server.max_body_bytes, &config.server.cors)
 }
 
 /// Serves `router` on `listener` (over TLS when `config.server.tls` is set)
