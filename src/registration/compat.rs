@@ -38,8 +38,9 @@ pub struct CompatRules {
     /// §3.3 makes a scope at least one token, so strict servers refuse it.
     pub empty_scope_is_absent: bool,
     /// `native_by_redirect_uris`: without `application_type`, a client whose
-    /// redirect URIs are all http on loopback or private-use schemes is
-    /// registered as `native` (an explicit `web` keeps the web rules).
+    /// redirect URIs are all http on loopback or private-use schemes, and
+    /// that does not ask for the implicit grant, is registered as `native`
+    /// (an explicit `web` keeps the web rules).
     /// Cursor sends `cursor://anysphere.cursor-mcp/oauth/callback` and no
     /// `application_type` (better-auth/better-auth#10956); OpenID Connect
     /// DCR's default, `web`, refuses such a scheme.
@@ -86,6 +87,7 @@ impl CompatRules {
         }
         if self.native_by_redirect_uris
             && document.application_type.is_none()
+            && !asks_for_implicit(document)
             && native_redirects_only(document.redirect_uris.as_deref())
         {
             document.application_type = Some(ApplicationType::Native.to_string());
@@ -132,6 +134,15 @@ impl CompatRules {
     }
 }
 
+/// Whether a document asks for the implicit grant, by grant or response
+/// type: native apps do not use it (RFC 8252 §8.2), browser apps may.
+fn asks_for_implicit(document: &MetadataDocument) -> bool {
+    let mut grants = document.grant_types.iter().flatten();
+    let mut responses = document.response_types.iter().flatten();
+    grants.any(|g| g == GrantType::Implicit.as_str())
+        || responses.any(|r| !matches!(r.as_str(), "code" | "none"))
+}
+
 /// Whether there are redirect URIs and each is http on loopback or a
 /// private-use scheme (RFC 8252 §7.1, §7.3): URIs only a native app can
 /// receive.
@@ -169,6 +180,10 @@ mod tests {
             CompatRules::default().normalise(&mut doc);
             assert_eq!(doc.application_type.as_deref(), Some("native"), "{uris:?}");
         }
+        let mut implicit = document(&["http://localhost/cb"]);
+        implicit.response_types = Some(vec!["id_token".into()]);
+        CompatRules::default().normalise(&mut implicit);
+        assert_eq!(implicit.application_type, None, "implicit stays web");
         for uris in [
             &["https://claude.ai/api/mcp/auth_callback"][..],
             &["http://localhost/cb", "https://app.example.com/cb"],

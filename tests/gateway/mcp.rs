@@ -298,18 +298,8 @@ async fn cors_follows_the_configured_origins() {
         "[server.cors]\nallowed_origins = [\"{APP_ORIGIN}\"]\n"
     ))
     .await;
-    let preflight = |origin: &'static str| {
-        app.http
-            .request(reqwest::Method::OPTIONS, app.url("/register"))
-            .header("origin", origin)
-            .header("access-control-request-method", "POST")
-            .header(
-                "access-control-request-headers",
-                "content-type,authorization",
-            )
-            .send()
-    };
-    let allowed = preflight(APP_ORIGIN).await.unwrap();
+    let register = app.url("/register");
+    let allowed = app.preflight(&register, APP_ORIGIN, "POST").await;
     assert_eq!(allowed.status(), StatusCode::NO_CONTENT);
     let headers = allowed.headers();
     assert_eq!(cors_origin(headers), Some(APP_ORIGIN));
@@ -321,7 +311,9 @@ async fn cors_follows_the_configured_origins() {
         .to_lowercase();
     assert!(allowed_headers.contains("authorization") && allowed_headers.contains("content-type"));
     assert!(headers.get("access-control-allow-credentials").is_none());
-    let other = preflight("https://evil.example.net").await.unwrap();
+    let other = app
+        .preflight(&register, "https://evil.example.net", "POST")
+        .await;
     assert_eq!(cors_origin(other.headers()), None);
 
     let body = mcp_bodies().swap_remove(4).1;
@@ -340,25 +332,37 @@ async fn cors_follows_the_configured_origins() {
         assert_eq!(posted.status(), StatusCode::CREATED);
         assert_eq!(cors_origin(posted.headers()), expected, "{origin}");
         let discovery = app
-            .http
-            .get(app.url("/.well-known/oauth-authorization-server"))
-            .header("origin", origin)
-            .send()
-            .await
-            .unwrap();
+            .get_from("/.well-known/oauth-authorization-server", origin)
+            .await;
         assert_eq!(discovery.status(), StatusCode::OK);
         assert_eq!(cors_origin(discovery.headers()), expected, "{origin}");
     }
     for path in ["/metrics", "/readyz"] {
-        let answer = app
-            .http
-            .get(app.url(path))
-            .header("origin", APP_ORIGIN)
-            .send()
-            .await
-            .unwrap();
+        let answer = app.get_from(path, APP_ORIGIN).await;
         assert_eq!(cors_origin(answer.headers()), None, "{path}");
     }
+}
+
+/// Each listed origin must be an origin as browsers send it; `*` only alone.
+#[test]
+fn cors_origins_must_be_origins() {
+    let config = |origins: &str| {
+        dcr_gateway::config::Config::from_sources(
+            &format!("[server.cors]\nallowed_origins = {origins}\n"),
+            Vec::new(),
+        )
+    };
+    let errors = config(r#"["https://app.example.com/cb", "*", "HTTPS://App.example.com"]"#)
+        .unwrap_err()
+        .0;
+    assert_eq!(errors.len(), 3, "{errors:?}");
+    assert!(
+        errors
+            .iter()
+            .all(|e| e.contains("server.cors.allowed_origins"))
+    );
+    config(r#"["https://app.example.com", "http://localhost:6274"]"#).unwrap();
+    config("[]").unwrap();
 }
 
 /// RFC 7592's answer for a client that is gone, to each of its requests.
