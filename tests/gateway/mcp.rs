@@ -50,27 +50,7 @@ fn mcp_bodies() -> Vec<(&'static str, Value)> {
                 "scope": "",
             }),
         ),
-        (
-            "VS Code",
-            json!({
-                "client_name": "Visual Studio Code",
-                "client_uri": "https://code.visualstudio.com",
-                "application_type": "native",
-                "grant_types": [
-                    "authorization_code",
-                    "refresh_token",
-                    "urn:ietf:params:oauth:grant-type:device_code",
-                ],
-                "response_types": ["code"],
-                "redirect_uris": [
-                    "https://insiders.vscode.dev/redirect",
-                    "https://vscode.dev/redirect",
-                    "http://127.0.0.1/",
-                    "http://127.0.0.1:33418/",
-                ],
-                "token_endpoint_auth_method": "none",
-            }),
-        ),
+        ("VS Code", vs_code()),
         (
             "Cursor",
             json!({
@@ -81,16 +61,7 @@ fn mcp_bodies() -> Vec<(&'static str, Value)> {
                 "client_name": "Cursor",
             }),
         ),
-        (
-            "claude.ai",
-            json!({
-                "client_name": "Claude",
-                "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
-                "grant_types": ["authorization_code", "refresh_token"],
-                "response_types": ["code"],
-                "token_endpoint_auth_method": "none",
-            }),
-        ),
+        ("claude.ai", claude_ai()),
         (
             "Claude Code",
             json!({
@@ -103,6 +74,39 @@ fn mcp_bodies() -> Vec<(&'static str, Value)> {
             }),
         ),
     ]
+}
+
+/// VS Code's registration: native, public, with the device-code grant.
+fn vs_code() -> Value {
+    json!({
+        "client_name": "Visual Studio Code",
+        "client_uri": "https://code.visualstudio.com",
+        "application_type": "native",
+        "grant_types": [
+            "authorization_code",
+            "refresh_token",
+            "urn:ietf:params:oauth:grant-type:device_code",
+        ],
+        "response_types": ["code"],
+        "redirect_uris": [
+            "https://insiders.vscode.dev/redirect",
+            "https://vscode.dev/redirect",
+            "http://127.0.0.1/",
+            "http://127.0.0.1:33418/",
+        ],
+        "token_endpoint_auth_method": "none",
+    })
+}
+
+/// claude.ai's registration, sent again on every connect.
+fn claude_ai() -> Value {
+    json!({
+        "client_name": "Claude",
+        "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+        "grant_types": ["authorization_code", "refresh_token"],
+        "response_types": ["code"],
+        "token_endpoint_auth_method": "none",
+    })
 }
 
 /// Each body registers (`201`) with its redirect URIs answered byte for
@@ -239,6 +243,19 @@ async fn each_compat_rule_is_needed_by_its_client() {
     }
 }
 
+/// The rules apply to RFC 7592 replaces as to registrations: MCP Inspector
+/// sends its body again as it is.
+#[tokio::test]
+async fn compat_rules_apply_to_replaces() {
+    let app = spawn_app().await;
+    let inspector = mcp_bodies().swap_remove(1).1;
+    let client = app.register(&inspector).await;
+    assert!(client.get("scope").is_none(), "an empty scope is no scope");
+    assert_eq!(client["application_type"], "native");
+    let replaced = app.replace(&client, inspector).await;
+    assert_eq!(replaced.status(), StatusCode::OK);
+}
+
 /// A Cursor body that says `web` keeps the web rules, rules on or off.
 #[tokio::test]
 async fn an_explicit_web_application_type_keeps_the_web_rules() {
@@ -257,7 +274,7 @@ async fn an_explicit_web_application_type_keeps_the_web_rules() {
 /// of the registration, and refused with the rule switched off.
 #[tokio::test]
 async fn device_code_is_left_out_where_the_back_end_cannot_issue_it() {
-    let vs_code = mcp_bodies().swap_remove(2).1;
+    let vs_code = vs_code();
     let fake = ZendeskFake::start().await;
     let app = gateway(&fake).await;
     let client = app.register(&vs_code).await;
@@ -316,7 +333,7 @@ async fn cors_follows_the_configured_origins() {
         .await;
     assert_eq!(cors_origin(other.headers()), None);
 
-    let body = mcp_bodies().swap_remove(4).1;
+    let body = claude_ai();
     for (origin, expected) in [
         (APP_ORIGIN, Some(APP_ORIGIN)),
         ("https://evil.example.net", None),
@@ -368,7 +385,7 @@ fn cors_origins_must_be_origins() {
 /// RFC 7592's answer for a client that is gone, to each of its requests.
 async fn assert_gone(app: &TestApp, client: &Value) {
     let token = Some(token_of(client));
-    let body = update_body(client, mcp_bodies().swap_remove(4).1);
+    let body = update_body(client, claude_ai());
     for response in [
         app.read(client, token).await,
         app.update(client, token, &body).await,
@@ -386,7 +403,7 @@ async fn assert_gone(app: &TestApp, client: &Value) {
 #[tokio::test]
 async fn removed_public_clients_answer_invalid_token() {
     let app = spawn_app_with("[policies.default]\nclient_lifetime = \"30d\"\n").await;
-    let claude = mcp_bodies().swap_remove(4).1;
+    let claude = claude_ai();
     let expiring = app.register(&claude).await;
     let deleted = app.register(&claude).await;
 
