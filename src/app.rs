@@ -88,6 +88,7 @@ pub async fn build_gateway(
         statements,
         statement_required: config.software_statement.required,
         report_unknown_clients: config.provider.report_unknown_clients,
+        compat: config.registration.compat,
     };
     let service = Arc::new(RegistrationService::new(
         cache.clone(),
@@ -181,7 +182,7 @@ pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Route
     http::router(
         state,
         config.server.max_body_bytes,
-        &http::cors::AllowedOrigins::default(),
+        &config.server.cors,
         config.log.access,
     )
 }

@@ -8,6 +8,7 @@ use crate::domain::metadata::is_scope_token;
 use crate::domain::policy::{HostPattern, Policy, is_response_type};
 use crate::domain::uri::parse_scheme;
 use crate::domain::values::{AuthMethod, GrantType};
+use crate::registration::compat::CompatRules;
 use crate::registration::{RegistrationMode, TokenRotation};
 use crate::settings::{Report, duration};
 
@@ -22,6 +23,8 @@ pub struct RegistrationConfig {
     pub policies: BTreeMap<String, Policy>,
     /// The policy of registrations without a token naming one.
     pub default_policy: String,
+    /// `[registration.compat]`: the client-compatibility rules that are on.
+    pub compat: CompatRules,
 }
 
 /// `[registration]` as written.
@@ -31,6 +34,7 @@ struct RawRegistration {
     mode: RegistrationMode,
     rotate_registration_access_token: TokenRotation,
     default_policy: String,
+    compat: CompatRules,
 }
 
 impl Default for RawRegistration {
@@ -39,6 +43,7 @@ impl Default for RawRegistration {
             mode: RegistrationMode::Open,
             rotate_registration_access_token: TokenRotation::Never,
             default_policy: "default".into(),
+            compat: CompatRules::default(),
         }
     }
 }
@@ -114,6 +119,7 @@ impl RegistrationConfig {
             rotation: raw.rotate_registration_access_token,
             policies,
             default_policy: raw.default_policy,
+            compat: raw.compat,
         }
     }
 }

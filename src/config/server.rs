@@ -5,9 +5,11 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use axum::http::HeaderValue;
 use serde::Deserialize;
 use url::Url;
 
+use crate::http::cors::AllowedOrigins;
 use crate::settings::{Report, duration};
 use crate::store::sealing::Sealer;
 use crate::store::sql::Backend;
@@ -37,6 +39,9 @@ pub struct ServerConfig {
     pub max_connections_per_ip: usize,
     /// `[server.tls]`: serve HTTPS with this certificate and key.
     pub tls: Option<TlsConfig>,
+    /// `[server.cors] allowed_origins`: the origins browser-based clients
+    /// may call the registration, RFC 7592 and discovery routes from.
+    pub cors: AllowedOrigins,
 }
 
 /// `[server.tls]`: PEM files, reloaded on SIGHUP or when they change.
@@ -109,6 +114,22 @@ struct RawServer {
     max_connections: u64,
     max_connections_per_ip: u64,
     tls: Option<TlsConfig>,
+    cors: RawCors,
+}
+
+/// `[server.cors]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawCors {
+    allowed_origins: Vec<String>,
+}
+
+impl Default for RawCors {
+    fn default() -> Self {
+        Self {
+            allowed_origins: vec!["*".into()],
+        }
+    }
 }
 
 impl Default for RawServer {
@@ -124,6 +145,7 @@ impl Default for RawServer {
             max_connections: 512,
             max_connections_per_ip: 64,
             tls: None,
+            cors: RawCors::default(),
         }
     }
 }
@@ -166,7 +188,40 @@ impl ServerConfig {
             max_connections,
             max_connections_per_ip,
             tls: raw.tls.inspect(|tls| tls.check(report)),
+            cors: raw.cors.read(report),
         }
+    }
+}
+
+impl RawCors {
+    /// `["*"]` is any origin; otherwise each entry is one origin as browsers
+    /// send it (`https://app.example.com`, a port when not the default).
+    fn read(self, report: &mut Report) -> AllowedOrigins {
+        if self.allowed_origins == ["*"] {
+            return AllowedOrigins::Any;
+        }
+        let origins = self
+            .allowed_origins
+            .iter()
+            .filter_map(|text| {
+                let origin = Url::parse(text)
+                    .ok()
+                    .filter(|url| matches!(url.scheme(), "http" | "https"))
+                    .map(|url| url.origin().ascii_serialization())
+                    .filter(|origin| origin == text)
+                    .and_then(|origin| HeaderValue::from_str(&origin).ok());
+                if origin.is_none() {
+                    report.error(format!(
+                        "server.cors.allowed_origins: `{}` is not an origin such as \
+                         `https://app.example.com` (scheme, host and a port other than the \
+                         default, no path; or [\"*\"] alone for any origin)",
+                        text.escape_debug()
+                    ));
+                }
+                origin
+            })
+            .collect();
+        AllowedOrigins::Listed(origins)
     }
 }
 

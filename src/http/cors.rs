@@ -12,11 +12,10 @@ use axum::response::Response;
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Which origins may call the gateway from a browser.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AllowedOrigins {
-    /// Any origin (`*`): the registration API carries no ambient
-    /// credentials, so any page may call it.
-    #[default]
+    /// Any origin (`*`, the default): the registration API carries no
+    /// ambient credentials, so any page may call it.
     Any,
     /// Only these origins, exactly (`https://app.example.com`).
     Listed(Vec<HeaderValue>),

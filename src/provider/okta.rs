@@ -395,6 +395,13 @@ fn application_type(metadata: &ClientMetadata) -> &'static str {
         .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::Implicit));
     match metadata.application_type {
         ApplicationType::Native => "native",
+        // Okta gives a public client refresh tokens only as a native app.
+        ApplicationType::Web
+            if metadata.token_endpoint_auth_method == AuthMethod::None
+                && metadata.grant_types.contains(&GrantType::RefreshToken) =>
+        {
+            "native"
+        }
         ApplicationType::Web if metadata.token_endpoint_auth_method == AuthMethod::None => {
             "browser"
         }

@@ -76,15 +76,21 @@ impl RegistrationService {
     pub async fn expire_clients(&self) -> Result<Vec<ClientId>, RegistrationError> {
         let now = self.clock.now_unix();
         let mut removed = Vec::new();
-        let mut after: Option<ClientId> = None;
+        let mut after: Option<(i64, ClientId)> = None;
         loop {
             let expired = self
                 .store
-                .list_expired(now, after.as_ref(), RECONCILE_BATCH)
+                .list_expired(
+                    now,
+                    after.as_ref().map(|(at, id)| (*at, id)),
+                    RECONCILE_BATCH,
+                )
                 .await
                 .map_err(internal)?;
             let batch = expired.len();
-            after = expired.last().map(|c| c.client_id.clone());
+            after = expired
+                .last()
+                .map(|c| (c.expires_at.unwrap_or(now), c.client_id.clone()));
             for client in expired {
                 match self.delete_audited(&client, "expire").await {
                     Ok(()) => removed.push(client.client_id),

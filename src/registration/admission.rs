@@ -45,8 +45,8 @@ impl RegistrationService {
         }
     }
 
-    /// Applies the software statement, the metadata rules and the policy,
-    /// then checks what needs fetching.
+    /// Applies the software statement, the client-compatibility rules, the
+    /// metadata rules and the policy, then checks what needs fetching.
     /// `pinned` holds what an earlier statement vouched for (on a replace);
     /// the answer carries what is vouched for from now on.
     pub(super) async fn validate(
@@ -55,11 +55,14 @@ impl RegistrationService {
         policy: &Policy,
         pinned: Option<&VouchedClaims>,
     ) -> Result<(ClientMetadata, Option<VouchedClaims>), RegistrationError> {
-        let (document, vouched) = self.apply_software_statement(document, pinned).await?;
-        let mut metadata = ClientMetadata::validate(document, policy.redirect_rules())?;
+        let (mut document, vouched) = self.apply_software_statement(document, pinned).await?;
+        let compat = &self.settings.compat;
+        compat.normalise(&mut document);
+        let rules = compat.redirect_rules(policy.redirect_rules());
+        let mut metadata = ClientMetadata::validate(document, rules)?;
         policy.apply(&mut metadata)?;
-        self.provider
-            .supports(&metadata)
+        compat
+            .fit_provider(&mut metadata, |m| self.provider.supports(m))
             .map_err(RegistrationError::InvalidClientMetadata)?;
         self.check_sector_identifier(&metadata).await?;
         Ok((metadata, vouched))

@@ -15,6 +15,8 @@
 //!   confirmed row, and giving back what a failed registration spent.
 //! - `manage`: the RFC 7592 flow — token checks, read, replace under a
 //!   lease, delete.
+//! - `compat`: the client-compatibility rules (`[registration.compat]`)
+//!   that let current MCP clients register as they are.
 //! - `admin`: the operator's commands and the expiry of clients.
 //! - `reconcile`: bringing gateway and provider back in line.
 //! - `provider_calls`: calling the provider — its deadline, the ids it
@@ -22,6 +24,7 @@
 
 mod admin;
 mod admission;
+pub mod compat;
 mod manage;
 mod provider_calls;
 mod reconcile;
@@ -107,6 +110,8 @@ pub struct RegistrationSettings {
     /// Whether reconcile reports clients at the provider the gateway did
     /// not make (noise where the provider also holds other tools' clients).
     pub report_unknown_clients: bool,
+    /// The client-compatibility rules that are on.
+    pub compat: compat::CompatRules,
 }
 
 impl RegistrationSettings {
@@ -122,6 +127,7 @@ impl RegistrationSettings {
             statements: None,
             statement_required: false,
             report_unknown_clients: true,
+            compat: compat::CompatRules::default(),
         }
     }
 }

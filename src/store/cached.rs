@@ -275,7 +275,7 @@ impl ClientStore for CachedStore {
     async fn list_expired(
         &self,
         now: i64,
-        after: Option<&ClientId>,
+        after: Option<(i64, &ClientId)>,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError> {
         self.inner.list_expired(now, after, limit).await

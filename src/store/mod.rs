@@ -173,12 +173,13 @@ pub trait ClientStore: Send + Sync {
     /// Pending and active clients that count against `software_id`.
     async fn count_software(&self, software_id: &str) -> Result<u64, StoreError>;
 
-    /// Active clients whose lifetime ended at or before `now`, in id order
-    /// after `after`, at most `limit`.
+    /// Active clients whose lifetime ended at or before `now`, in order of
+    /// expiry then id, after `after` (the expiry and id of the last client
+    /// of the previous page), at most `limit`.
     async fn list_expired(
         &self,
         now: i64,
-        after: Option<&ClientId>,
+        after: Option<(i64, &ClientId)>,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError>;
 

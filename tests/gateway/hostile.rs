@@ -108,7 +108,8 @@ async fn wildcard_hosts_are_refused_in_every_registered_uri() {
 
 #[tokio::test]
 async fn native_clients_use_reverse_domain_schemes_loopback_http_or_https() {
-    let app = spawn_app().await;
+    // Without the compatibility rule that allows MCP clients' schemes.
+    let app = spawn_app_with("[registration.compat]\nclient_schemes = false\n").await;
     for uri in [
         "view-source:https://app.example.com/",
         "jar:https://app.example.com/app.jar!/cb",

@@ -19,6 +19,7 @@ mod hostile;
 mod hydra;
 mod lifecycle;
 mod manage;
+mod mcp;
 mod oidc_client;
 mod okta;
 mod properties;

@@ -177,6 +177,18 @@ async fn okta_gets_a_name_and_the_app_type_its_grants_need() {
     let held = fake.client(id_of(&browser)).unwrap();
     assert_eq!(held["application_type"], "browser");
     assert!(held.get("client_secret").is_none() && browser.get("client_secret").is_none());
+    // claude.ai: a public web client that wants refresh tokens.
+    let refreshing = app
+        .register(&json!({
+            "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+            "token_endpoint_auth_method": "none",
+            "grant_types": ["authorization_code", "refresh_token"],
+        }))
+        .await;
+    assert_eq!(
+        fake.client(id_of(&refreshing)).unwrap()["application_type"],
+        "native"
+    );
     let native = app
         .register(&json!({
             "redirect_uris": ["com.example.app:/cb"],
@@ -204,12 +216,14 @@ async fn okta_limits_are_refused_clearly_and_names_may_repeat() {
         .await;
     assert_eq!(error, "invalid_client_metadata");
     assert!(description.contains("okta"), "{description}");
-    // Okta's table of grant types per app type: a browser app has no refresh_token.
+    // Okta's table of grant types per app type: a browser app has no
+    // password grant (nor refresh_token: a public web client asking for one
+    // is held as a native app).
     let (error, description) = app
         .register_error(&json!({
             "redirect_uris": ["https://spa.example.com/cb"],
             "token_endpoint_auth_method": "none",
-            "grant_types": ["authorization_code", "refresh_token"],
+            "grant_types": ["authorization_code", "password"],
         }))
         .await;
     assert_eq!(error, "invalid_client_metadata");

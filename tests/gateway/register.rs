@@ -150,7 +150,8 @@ async fn invalid_redirect_uris_are_refused() {
         "data:text/html,<script>alert(1)</script>",
         "file:///etc/passwd",
     ] {
-        assert_redirect_refused(&app, json!({ "redirect_uris": [uri] })).await;
+        let web = json!({ "redirect_uris": [uri], "application_type": "web" });
+        assert_redirect_refused(&app, web).await;
     }
 }
 

@@ -203,7 +203,7 @@ async fn contract(store: Arc<dyn ClientStore>) {
     assert_eq!(held.provider_state, Some(backend_state));
     assert!(store.remove(&claimed).await.unwrap());
 
-    // Expired clients come in id order, page after page.
+    // Expired clients come in order of expiry then id, page after page.
     for id in ["b", "c", "d"] {
         let mut expiring = store.get(&ClientId::new(id)).await.unwrap().unwrap();
         expiring.expires_at = Some(10);
@@ -220,7 +220,7 @@ async fn contract(store: Arc<dyn ClientStore>) {
     );
     assert_eq!(
         ids(store
-            .list_expired(10, Some(&ClientId::new("c")), 2)
+            .list_expired(10, Some((10, &ClientId::new("c"))), 2)
             .await
             .unwrap()),
         ["d"]

@@ -223,18 +223,7 @@ async fn metrics_cover_requests_provider_calls_and_the_cache() {
 async fn browser_clients_get_cors_on_the_registration_routes_only() {
     let app = spawn_app().await;
     let origin = "http://localhost:6274";
-    let preflight = app
-        .http
-        .request(reqwest::Method::OPTIONS, app.url("/register"))
-        .header("origin", origin)
-        .header("access-control-request-method", "POST")
-        .header(
-            "access-control-request-headers",
-            "content-type, authorization",
-        )
-        .send()
-        .await
-        .unwrap();
+    let preflight = app.preflight(&app.url("/register"), origin, "POST").await;
     assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
     let headers = preflight.headers();
     assert_eq!(headers["access-control-allow-origin"], "*");
@@ -261,14 +250,7 @@ async fn browser_clients_get_cors_on_the_registration_routes_only() {
     assert_eq!(registered.status(), StatusCode::CREATED);
     assert_eq!(registered.headers()["access-control-allow-origin"], "*");
     let client: Value = registered.json().await.unwrap();
-    let preflight = app
-        .http
-        .request(reqwest::Method::OPTIONS, uri_of(&client))
-        .header("origin", origin)
-        .header("access-control-request-method", "DELETE")
-        .send()
-        .await
-        .unwrap();
+    let preflight = app.preflight(&uri_of(&client), origin, "DELETE").await;
     assert_eq!(preflight.status(), StatusCode::NO_CONTENT);
     let methods = preflight.headers()["access-control-allow-methods"]
         .to_str()
@@ -276,12 +258,8 @@ async fn browser_clients_get_cors_on_the_registration_routes_only() {
     assert!(methods.contains("GET") && methods.contains("PUT") && methods.contains("DELETE"));
 
     let discovery = app
-        .http
-        .get(app.url("/.well-known/oauth-authorization-server"))
-        .header("origin", origin)
-        .send()
-        .await
-        .unwrap();
+        .get_from("/.well-known/oauth-authorization-server", origin)
+        .await;
     assert_eq!(discovery.headers()["access-control-allow-origin"], "*");
     let document: Value = discovery.json().await.unwrap();
     assert_eq!(
@@ -290,13 +268,7 @@ async fn browser_clients_get_cors_on_the_registration_routes_only() {
     );
 
     for path in ["/metrics", "/readyz", "/healthz"] {
-        let response = app
-            .http
-            .get(app.url(path))
-            .header("origin", origin)
-            .send()
-            .await
-            .unwrap();
+        let response = app.get_from(path, origin).await;
         assert!(
             response
                 .headers()

@@ -285,17 +285,20 @@ impl ClientStore for SqlStore {
     async fn list_expired(
         &self,
         now: i64,
-        after: Option<&ClientId>,
+        after: Option<(i64, &ClientId)>,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError> {
+        // One range of the index on (state, expires_at, client_id).
         let sql = format!(
             "SELECT {COLUMNS} FROM clients WHERE state = 'active' AND expires_at <= $1 \
-             AND client_id > $2 ORDER BY client_id LIMIT $3"
+             AND (expires_at, client_id) > ($2, $3) ORDER BY expires_at, client_id LIMIT $4"
         );
+        let (after_expiry, after_id) = after.map_or((i64::MIN, ""), |(at, id)| (at, id.as_str()));
         self.fetch_clients(
             sqlx::query(&sql)
                 .bind(now)
-                .bind(after.map_or("", ClientId::as_str))
+                .bind(after_expiry)
+                .bind(after_id)
                 .bind(i64::from(limit)),
         )
         .await

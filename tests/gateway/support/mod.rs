@@ -214,6 +214,31 @@ impl TestApp {
             .collect()
     }
 
+    /// A browser's CORS preflight of `method` at `url` from `origin`.
+    pub async fn preflight(&self, url: &str, origin: &str, method: &str) -> Response {
+        self.http
+            .request(reqwest::Method::OPTIONS, url)
+            .header("origin", origin)
+            .header("access-control-request-method", method)
+            .header(
+                "access-control-request-headers",
+                "content-type, authorization",
+            )
+            .send()
+            .await
+            .unwrap()
+    }
+
+    /// A cross-origin GET of `path` from `origin`.
+    pub async fn get_from(&self, path: &str, origin: &str) -> Response {
+        self.http
+            .get(self.url(path))
+            .header("origin", origin)
+            .send()
+            .await
+            .unwrap()
+    }
+
     pub async fn post_register(&self, body: &Value) -> Response {
         self.http
             .post(self.url("/register"))

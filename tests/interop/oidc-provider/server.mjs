@@ -1,6 +1,7 @@
 // A real RFC 7591/7592 authorization server for the gateway's interop test:
-// node-oidc-provider with dynamic registration, registration management and
-// the client_credentials grant. Usage: node server.mjs PORT [INITIAL_ACCESS_TOKEN]
+// node-oidc-provider with dynamic registration, registration management, the
+// client_credentials grant and the device flow (VS Code asks for it).
+// Usage: node server.mjs PORT [INITIAL_ACCESS_TOKEN]
 import Provider from 'oidc-provider';
 
 const port = Number(process.argv[2]);
@@ -12,6 +13,7 @@ const provider = new Provider(issuer, {
     registration: { enabled: true, initialAccessToken },
     registrationManagement: { enabled: true, rotateRegistrationAccessToken: true },
     clientCredentials: { enabled: true },
+    deviceFlow: { enabled: true },
     devInteractions: { enabled: false },
   },
 });
