@@ -24,11 +24,17 @@
 //! `X-Rate-Limit-Reset` in epoch seconds); once it is spent, calls are refused
 //! here with a retry time instead of being sent.
 //!
+//! Okta holds the logout members `post_logout_redirect_uris`,
+//! `frontchannel_logout_uri` and `frontchannel_logout_session_required` as
+//! registered (a replace sends them, or their absence, like any member).
+//!
 //! Readings of what Okta's documents leave open: an unknown client may be 404
 //! (`E0000007`) or 401 with `error = invalid_client`; both mean the client is
 //! gone, while a 401 about the API token itself is an outage. Okta holds no
-//! `scope`, `contacts`, `client_uri`, `software_*`, language-tagged values or
-//! OIDC algorithm preferences: the gateway keeps them.
+//! `scope`, `contacts`, `client_uri`, `software_*`, language-tagged values,
+//! OIDC algorithm preferences, back-channel logout or the registry's mTLS,
+//! DPoP, PAR, JAR, RAR, JARM, CIBA and introspection members: the gateway
+//! keeps them.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -62,12 +68,9 @@ mod rate_budget;
 // Settings: the keys of `kind = "okta"` and their validation.
 mod settings;
 
-/// Client members only an Okta admin sets (the gateway has no RFC member
+/// Client members only an Okta admin sets (the gateway sends no member
 /// for them): read before a replace and sent back unchanged.
-const ADMIN_SETTINGS: [&str; 5] = [
-    "frontchannel_logout_uri",
-    "frontchannel_logout_session_required",
-    "post_logout_redirect_uris",
+const ADMIN_SETTINGS: [&str; 2] = [
     "id_token_encrypted_response_alg",
     "request_object_signing_alg",
 ];
@@ -314,8 +317,8 @@ impl Provider for Okta {
     }
 
     /// PUT replaces every setting, so the settings the gateway does not
-    /// manage (front-channel logout, ID token encryption, set by an Okta
-    /// admin) are read first and sent back unchanged.
+    /// manage (ID token encryption and request object signing, set by an
+    /// Okta admin) are read first and sent back unchanged.
     async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         let default_name = Self::default_name(request);
         let client_name = Self::client_name(request, &default_name);

@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::metadata::ExtraMetadata;
 use crate::domain::policy::Policy;
 use crate::domain::{
     ClientMetadata, InitialAccessTokenRecord, MetadataDocument, RegistrationError, VouchedClaims,
@@ -56,7 +57,9 @@ impl RegistrationService {
         pinned: Option<&VouchedClaims>,
     ) -> Result<(ClientMetadata, Option<VouchedClaims>), RegistrationError> {
         let (document, vouched) = self.apply_software_statement(document, pinned).await?;
+        let extra_metadata = ExtraMetadata::pick(&document, &policy.extra_metadata);
         let mut metadata = ClientMetadata::validate(document, policy.redirect_rules())?;
+        metadata.extra_metadata = extra_metadata;
         policy.apply(&mut metadata)?;
         self.provider
             .supports(&metadata)

@@ -19,6 +19,7 @@ mod hostile;
 mod hydra;
 mod lifecycle;
 mod manage;
+mod metadata_members;
 mod oidc_client;
 mod okta;
 mod properties;
