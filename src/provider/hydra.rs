@@ -8,9 +8,11 @@
 //! `software_id`/`software_version`, language-tagged variants, and the
 //! registry's mTLS, DPoP, PAR, JAR, RAR, JARM, CIBA and introspection
 //! members) is kept by the gateway alone. The logout members of OpenID
-//! Connect's logout specs are Hydra's own. Members that only an operator may set (`skip_consent`,
-//! `skip_logout_consent`, `access_token_strategy`, `metadata`, `audience`)
-//! are never sent; token lifespans come from configuration.
+//! Connect's logout specs are Hydra's own. Members that only an operator may
+//! set (`skip_consent`, `skip_logout_consent`, `access_token_strategy`,
+//! `metadata`, `audience`) are never sent; token lifespans come from
+//! configuration. Hydra's document lists four authentication methods; a
+//! client of another is refused.
 //!
 //! Every client the gateway makes carries its mark in Hydra's `owner`
 //! (`provider.owner`, `dcr-gateway` by default), so reconcile can tell an
@@ -30,6 +32,7 @@ use super::http_client::{
     DiscoveryCache, ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience,
 };
 use super::listing::{Listing, next_link};
+use super::logout_members::LogoutMembers;
 use super::{
     Credential, ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
     endpoint, unix_time, urlencode,
@@ -139,12 +142,8 @@ struct HydraClient<'a> {
     request_object_signing_alg: Option<&'static str>,
     #[serde(skip_serializing_if = "Vec::is_empty")]
     request_uris: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    post_logout_redirect_uris: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    frontchannel_logout_uri: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    frontchannel_logout_session_required: Option<bool>,
+    #[serde(flatten)]
+    logout: LogoutMembers<'a>,
     #[serde(skip_serializing_if = "Option::is_none")]
     backchannel_logout_uri: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -214,13 +213,7 @@ impl Hydra {
             userinfo_signed_response_alg: m.userinfo_signed_response_alg.map(|a| a.as_str()),
             request_object_signing_alg: m.request_object_signing_alg.map(|a| a.as_str()),
             request_uris: m.request_uris.iter().map(|u| u.as_str()).collect(),
-            post_logout_redirect_uris: logout
-                .post_logout_redirect_uris
-                .iter()
-                .map(|u| u.as_str())
-                .collect(),
-            frontchannel_logout_uri: logout.frontchannel_logout_uri.as_ref().map(|u| u.as_str()),
-            frontchannel_logout_session_required: logout.frontchannel_logout_session_required,
+            logout: logout.into(),
             backchannel_logout_uri: logout.backchannel_logout_uri.as_ref().map(|u| u.as_str()),
             backchannel_logout_session_required: logout.backchannel_logout_session_required,
             lifespans: self

@@ -323,15 +323,13 @@ fn certificate_subject(
         doc.tls_client_auth_san_dns
             .take()
             .map(CertificateSubject::SanDns),
-        doc.tls_client_auth_san_uri
-            .take()
-            .map(|text| {
-                reading
-                    .uri(&text, RegisteredUri::parse)
-                    .map(CertificateSubject::SanUri)
-                    .map_err(|e| invalid(format!("tls_client_auth_san_uri: {e}")))
-            })
-            .transpose()?,
+        uri_member(
+            doc.tls_client_auth_san_uri.take().as_deref(),
+            "tls_client_auth_san_uri",
+            RegisteredUri::parse,
+            reading,
+        )?
+        .map(CertificateSubject::SanUri),
         doc.tls_client_auth_san_ip
             .take()
             .map(CertificateSubject::SanIp),

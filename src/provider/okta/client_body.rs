@@ -7,6 +7,7 @@ use serde_json::Value;
 use crate::domain::ClientMetadata;
 use crate::domain::metadata::ClientKeys;
 use crate::domain::values::{ApplicationType, AuthMethod, GrantType};
+use crate::provider::logout_members::LogoutMembers;
 
 /// The Client members the gateway writes (all of them: PUT is a full replace).
 #[derive(Debug, Serialize)]
@@ -29,12 +30,8 @@ pub(super) struct OktaClient<'a> {
     pub(super) tos_uri: Option<&'a str>,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub(super) initiate_login_uri: Option<&'a str>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub(super) post_logout_redirect_uris: Vec<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) frontchannel_logout_uri: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub(super) frontchannel_logout_session_required: Option<bool>,
+    #[serde(flatten)]
+    pub(super) logout: LogoutMembers<'a>,
 }
 
 /// The Client document for `metadata`, named `client_name`.
@@ -42,7 +39,6 @@ pub(super) fn client_body<'a>(
     metadata: &'a ClientMetadata,
     client_name: &'a str,
 ) -> OktaClient<'a> {
-    let logout = &metadata.registry_members;
     let (jwks_uri, jwks) = match &metadata.keys {
         Some(ClientKeys::Uri(uri)) => (Some(uri.as_str()), None),
         Some(ClientKeys::Set(set)) => (None, Some(set)),
@@ -67,13 +63,7 @@ pub(super) fn client_body<'a>(
         policy_uri: metadata.policy_uri.plain.as_ref().map(|u| u.as_str()),
         tos_uri: metadata.tos_uri.plain.as_ref().map(|u| u.as_str()),
         initiate_login_uri: metadata.initiate_login_uri.as_ref().map(|u| u.as_str()),
-        post_logout_redirect_uris: logout
-            .post_logout_redirect_uris
-            .iter()
-            .map(|u| u.as_str())
-            .collect(),
-        frontchannel_logout_uri: logout.frontchannel_logout_uri.as_ref().map(|u| u.as_str()),
-        frontchannel_logout_session_required: logout.frontchannel_logout_session_required,
+        logout: (&metadata.registry_members).into(),
     }
 }
 
