@@ -425,3 +425,61 @@ fn subject_slot<'a>(
         CertificateSubject::SanEmail(_) => &mut doc.tls_client_auth_san_email,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::ClientMetadata;
+    use crate::domain::metadata::ExtraMetadata;
+    use crate::domain::uri::RedirectRules;
+
+    fn document(members: serde_json::Value) -> MetadataDocument {
+        let mut body = json!({ "redirect_uris": ["https://app.example.com/cb"] });
+        if let (Some(body), serde_json::Value::Object(members)) = (body.as_object_mut(), members) {
+            body.extend(members);
+        }
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn what_is_stored_reads_back_the_same() {
+        let sent = document(json!({
+            "post_logout_redirect_uris": ["https://app.example.com/Bye?x=%41"],
+            "frontchannel_logout_uri": "https://app.example.com/fc",
+            "backchannel_logout_session_required": true,
+            "tls_client_auth_san_ip": "::ffff:192.0.2.1",
+            "authorization_encrypted_response_alg": "RSA-OAEP",
+            "backchannel_token_delivery_mode": "push",
+            "backchannel_client_notification_endpoint": "https://app.example.com/n",
+            "tenant_hint": { "a": [1] },
+        }));
+        let extra = ExtraMetadata::pick(&sent, &["tenant_hint".to_owned()]);
+        let mut metadata = ClientMetadata::validate(sent, RedirectRules::PERMISSIVE).unwrap();
+        metadata.extra_metadata = extra;
+        let stored = metadata.to_document();
+        assert_eq!(
+            stored.authorization_encrypted_response_enc.as_deref(),
+            Some("A128CBC-HS256"),
+            "JARM's default content encryption is written"
+        );
+        assert_eq!(ClientMetadata::from_stored(stored).unwrap(), metadata);
+    }
+
+    #[test]
+    fn stored_documents_are_decoded_without_the_registration_rules() {
+        // A front-channel URI on no redirect URI's origin, and two subjects:
+        // refused when sent, decoded when read from the store.
+        let members = json!({
+            "frontchannel_logout_uri": "https://elsewhere.example.com/fc",
+            "tls_client_auth_subject_dn": "CN=a",
+            "tls_client_auth_san_dns": "a.example.com",
+        });
+        assert!(
+            ClientMetadata::validate(document(members.clone()), RedirectRules::PERMISSIVE).is_err()
+        );
+        let stored = ClientMetadata::from_stored(document(members)).unwrap();
+        assert!(stored.registry_members.frontchannel_logout_uri.is_some());
+    }
+}
