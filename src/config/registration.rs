@@ -4,7 +4,7 @@ use std::collections::BTreeMap;
 
 use serde::Deserialize;
 
-use crate::domain::metadata::is_scope_token;
+use crate::domain::metadata::{ExtraMetadata, is_scope_token};
 use crate::domain::policy::{HostPattern, Policy, is_response_type};
 use crate::domain::uri::parse_scheme;
 use crate::domain::values::{AuthMethod, GrantType};
@@ -35,6 +35,7 @@ struct RawRegistration {
     rotate_registration_access_token: TokenRotation,
     default_policy: String,
     compat: CompatRules,
+    extra_metadata: Vec<String>,
 }
 
 impl Default for RawRegistration {
@@ -44,6 +45,7 @@ impl Default for RawRegistration {
             rotate_registration_access_token: TokenRotation::Never,
             default_policy: "default".into(),
             compat: CompatRules::default(),
+            extra_metadata: Vec::new(),
         }
     }
 }
@@ -107,6 +109,10 @@ impl RegistrationConfig {
             .collect();
         if policies.is_empty() {
             policies.insert("default".into(), Policy::permissive("default"));
+        }
+        let extra_metadata = extra_metadata(raw.extra_metadata, report);
+        for policy in policies.values_mut() {
+            policy.extra_metadata.clone_from(&extra_metadata);
         }
         if !policies.contains_key(&raw.default_policy) {
             report.error(format!(
@@ -177,8 +183,24 @@ impl RawPolicy {
             max_clients_per_software_id: self.max_clients_per_software_id,
             client_lifetime,
             client_secret_lifetime,
+            extra_metadata: Vec::new(),
         }
     }
+}
+
+/// `registration.extra_metadata`: extension member names, each reported
+/// when it cannot be one (see [`ExtraMetadata::refusal`]).
+fn extra_metadata(names: Vec<String>, report: &mut Report) -> Vec<String> {
+    names
+        .into_iter()
+        .filter(|name| match ExtraMetadata::refusal(name) {
+            Some(why) => {
+                report.error(format!("registration.extra_metadata: {why}"));
+                false
+            }
+            None => true,
+        })
+        .collect()
 }
 
 /// The names of `list` that `parse` knows, reporting each other one.

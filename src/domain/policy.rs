@@ -77,6 +77,9 @@ pub struct Policy {
     pub client_lifetime: Option<Duration>,
     /// How long a client secret lives (`client_secret_expires_at`).
     pub client_secret_lifetime: Option<Duration>,
+    /// Extension members kept beyond the registry's (`[registration]
+    /// extra_metadata`, the same for every policy).
+    pub extra_metadata: Vec<String>,
 }
 
 impl Policy {
@@ -98,6 +101,7 @@ impl Policy {
             max_clients_per_software_id: None,
             client_lifetime: None,
             client_secret_lifetime: None,
+            extra_metadata: Vec::new(),
         }
     }
 

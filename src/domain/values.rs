@@ -239,6 +239,18 @@ registered_names!(
     }
 );
 
+registered_names!(
+    /// How a CIBA client receives its tokens (CIBA Core 1.0 §4, §5).
+    TokenDeliveryMode {
+        /// The client polls the token endpoint.
+        Poll = "poll",
+        /// The server pings the client's notification endpoint, then it polls.
+        Ping = "ping",
+        /// The server pushes the tokens to the notification endpoint.
+        Push = "push",
+    }
+);
+
 /// A response type: one or more words, kept in the order the client sent them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseType(Vec<ResponseTypeWord>);

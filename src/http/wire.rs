@@ -14,12 +14,13 @@ use utoipa::ToSchema;
 
 use crate::domain::metadata::{self as domain, whole_seconds};
 
-/// Client metadata as JSON: every field of RFC 7591 §2 and OpenID Connect
-/// DCR 1.0 §2, with the wire types of the specifications.
+/// Client metadata as JSON: every member of the IANA "OAuth Dynamic Client
+/// Registration Metadata" registry (RFC 7591 §2, OpenID Connect DCR 1.0 §2
+/// and the specs that extend them), with the wire types of the specifications.
 ///
 /// Language-tagged variants of human-readable fields (`client_name#ja-Jpan-JP`)
-/// and any other member land in `other`; unknown members are ignored when the
-/// document is validated.
+/// and any other member land in `other`; other members are ignored, unless the
+/// operator lists them in `[registration] extra_metadata`.
 #[derive(Debug, Default, Serialize, Deserialize, ToSchema)]
 #[serde(default)]
 pub struct MetadataDocument {
@@ -131,6 +132,83 @@ pub struct MetadataDocument {
     /// https URIs of pre-registered request objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_uris: Option<Vec<String>>,
+    /// URIs the client may be sent back to after logout (RP-Initiated Logout 1.0); no fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// URI rendered in an iframe to log the client out (Front-Channel Logout 1.0); same origin
+    /// as a redirect URI, no fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// Whether `iss` and `sid` must be sent to `frontchannel_logout_uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_session_required: Option<bool>,
+    /// URI that receives logout tokens (Back-Channel Logout 1.0); no fragment.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// Whether logout tokens must carry `sid`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_session_required: Option<bool>,
+    /// Whether access tokens are bound to the client certificate (RFC 8705).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// Expected subject DN of the client certificate (RFC 8705); one `tls_client_auth_*` member
+    /// at most.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// Expected dNSName SAN of the client certificate (RFC 8705).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
+    /// Expected URI SAN of the client certificate (RFC 8705).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_uri: Option<String>,
+    /// Expected IP address SAN of the client certificate, IPv4 or IPv6 (RFC 8705).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_ip: Option<String>,
+    /// Expected email SAN of the client certificate (RFC 8705).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_email: Option<String>,
+    /// Whether the client always uses DPoP (RFC 9449).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// Whether the client must use pushed authorization requests (RFC 9126).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// Whether authorization requests must be signed request objects (RFC 9101).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_signed_request_object: Option<bool>,
+    /// Authorization details types the client may use (RFC 9396).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_details_types: Option<Vec<String>>,
+    /// JWS algorithm for JARM authorization responses; not `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_signed_response_alg: Option<String>,
+    /// JWE key algorithm for JARM authorization responses.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_encrypted_response_alg: Option<String>,
+    /// JWE content encryption for JARM authorization responses; needs the `_alg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_encrypted_response_enc: Option<String>,
+    /// JWS algorithm for JWT introspection responses (RFC 9701); not `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_signed_response_alg: Option<String>,
+    /// JWE key algorithm for JWT introspection responses (RFC 9701).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_encrypted_response_alg: Option<String>,
+    /// JWE content encryption for JWT introspection responses; needs the `_alg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_encrypted_response_enc: Option<String>,
+    /// CIBA token delivery: `poll`, `ping` or `push`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_token_delivery_mode: Option<String>,
+    /// https endpoint CIBA pings or pushes to; required for `ping` and `push`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_client_notification_endpoint: Option<String>,
+    /// JWS algorithm for CIBA signed authentication requests; not `none`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_authentication_request_signing_alg: Option<String>,
+    /// Whether the client supports the CIBA `user_code` parameter.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_user_code_parameter: Option<bool>,
     /// Language-tagged variants (`client_name#fr`) and any other member.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -191,5 +269,30 @@ member_for_member!(
     default_acr_values,
     initiate_login_uri,
     request_uris,
+    post_logout_redirect_uris,
+    frontchannel_logout_uri,
+    frontchannel_logout_session_required,
+    backchannel_logout_uri,
+    backchannel_logout_session_required,
+    tls_client_certificate_bound_access_tokens,
+    tls_client_auth_subject_dn,
+    tls_client_auth_san_dns,
+    tls_client_auth_san_uri,
+    tls_client_auth_san_ip,
+    tls_client_auth_san_email,
+    dpop_bound_access_tokens,
+    require_pushed_authorization_requests,
+    require_signed_request_object,
+    authorization_details_types,
+    authorization_signed_response_alg,
+    authorization_encrypted_response_alg,
+    authorization_encrypted_response_enc,
+    introspection_signed_response_alg,
+    introspection_encrypted_response_alg,
+    introspection_encrypted_response_enc,
+    backchannel_token_delivery_mode,
+    backchannel_client_notification_endpoint,
+    backchannel_authentication_request_signing_alg,
+    backchannel_user_code_parameter,
     other,
 );

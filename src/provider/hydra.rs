@@ -5,10 +5,14 @@
 //! RFC 7591 / OIDC members; what it has no field for (`application_type`,
 //! `id_token_*` and `*_encrypted_*` algorithms, `default_max_age`,
 //! `require_auth_time`, `default_acr_values`, `initiate_login_uri`,
-//! `software_id`/`software_version`, language-tagged variants) is kept by the
-//! gateway alone. Members that only an operator may set (`skip_consent`,
-//! `skip_logout_consent`, `access_token_strategy`, `metadata`, `audience`)
-//! are never sent; token lifespans come from configuration.
+//! `software_id`/`software_version`, language-tagged variants, and the
+//! registry's mTLS, DPoP, PAR, JAR, RAR, JARM, CIBA and introspection
+//! members) is kept by the gateway alone. The logout members of OpenID
+//! Connect's logout specs are Hydra's own. Members that only an operator may
+//! set (`skip_consent`, `skip_logout_consent`, `access_token_strategy`,
+//! `metadata`, `audience`) are never sent; token lifespans come from
+//! configuration. Hydra's document lists four authentication methods; a
+//! client of another is refused.
 //!
 //! Every client the gateway makes carries its mark in Hydra's `owner`
 //! (`provider.owner`, `dcr-gateway` by default), so reconcile can tell an
@@ -28,15 +32,26 @@ use super::http_client::{
     DiscoveryCache, ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience,
 };
 use super::listing::{Listing, next_link};
+use super::logout_members::LogoutMembers;
 use super::{
     Credential, ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
     endpoint, unix_time, urlencode,
 };
 use crate::domain::metadata::ClientKeys;
+use crate::domain::values::AuthMethod;
 use crate::domain::{ClientId, ClientMetadata, ProviderState};
 
 // Settings: the keys of `kind = "hydra"` and their validation.
 mod settings;
+
+/// The token endpoint authentication methods Hydra's `oAuth2Client`
+/// document lists.
+const HYDRA_AUTH_METHODS: [AuthMethod; 4] = [
+    AuthMethod::ClientSecretBasic,
+    AuthMethod::ClientSecretPost,
+    AuthMethod::PrivateKeyJwt,
+    AuthMethod::None,
+];
 
 /// The token lifespans an operator may set per client (Go durations at Hydra).
 pub const LIFESPANS: [&str; 13] = [
@@ -128,6 +143,12 @@ struct HydraClient<'a> {
     #[serde(skip_serializing_if = "Vec::is_empty")]
     request_uris: Vec<&'a str>,
     #[serde(flatten)]
+    logout: LogoutMembers<'a>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backchannel_logout_uri: Option<&'a str>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    backchannel_logout_session_required: Option<bool>,
+    #[serde(flatten)]
     lifespans: BTreeMap<&'a str, String>,
 }
 
@@ -163,6 +184,7 @@ impl Hydra {
         request: &'a ProvisionRequest<'_>,
     ) -> Result<HydraClient<'a>, ProviderError> {
         let m: &ClientMetadata = request.metadata;
+        let logout = &m.registry_members;
         let (jwks_uri, jwks) = match &m.keys {
             Some(ClientKeys::Uri(uri)) => (Some(uri.as_str()), None),
             Some(ClientKeys::Set(set)) => (None, Some(check_jwks(set)?)),
@@ -191,6 +213,9 @@ impl Hydra {
             userinfo_signed_response_alg: m.userinfo_signed_response_alg.map(|a| a.as_str()),
             request_object_signing_alg: m.request_object_signing_alg.map(|a| a.as_str()),
             request_uris: m.request_uris.iter().map(|u| u.as_str()).collect(),
+            logout: logout.into(),
+            backchannel_logout_uri: logout.backchannel_logout_uri.as_ref().map(|u| u.as_str()),
+            backchannel_logout_session_required: logout.backchannel_logout_session_required,
             lifespans: self
                 .settings
                 .lifespans
@@ -252,6 +277,20 @@ fn check_jwks(set: &Value) -> Result<&Value, ProviderError> {
 impl Provider for Hydra {
     fn name(&self) -> &'static str {
         "hydra"
+    }
+
+    /// Hydra's document lists four token endpoint authentication methods;
+    /// a client of another one (an RFC 8705 mTLS client, for one) would be
+    /// held as something it is not.
+    fn supports(&self, metadata: &ClientMetadata) -> Result<(), String> {
+        let method = metadata.token_endpoint_auth_method;
+        if HYDRA_AUTH_METHODS.contains(&method) {
+            return Ok(());
+        }
+        Err(format!(
+            "the hydra provider does not support token_endpoint_auth_method `{method}` \
+             (Hydra offers client_secret_basic, client_secret_post, private_key_jwt and none)"
+        ))
     }
 
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {

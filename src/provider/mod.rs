@@ -14,6 +14,8 @@ pub mod breaker;
 pub mod http_client;
 pub mod instrumented;
 pub mod listing;
+// The logout members Hydra and Okta both hold.
+mod logout_members;
 pub mod settings;
 
 // The backends, one module each, named as its `kind`.

@@ -24,17 +24,22 @@
 //! `X-Rate-Limit-Reset` in epoch seconds); once it is spent, calls are refused
 //! here with a retry time instead of being sent.
 //!
+//! Okta holds the logout members `post_logout_redirect_uris`,
+//! `frontchannel_logout_uri` and `frontchannel_logout_session_required` as
+//! registered (a replace sends them, or their absence, like any member).
+//!
 //! Readings of what Okta's documents leave open: an unknown client may be 404
 //! (`E0000007`) or 401 with `error = invalid_client`; both mean the client is
 //! gone, while a 401 about the API token itself is an outage. Okta holds no
-//! `scope`, `contacts`, `client_uri`, `software_*`, language-tagged values or
-//! OIDC algorithm preferences: the gateway keeps them.
+//! `scope`, `contacts`, `client_uri`, `software_*`, language-tagged values,
+//! OIDC algorithm preferences, back-channel logout or the registry's mTLS,
+//! DPoP, PAR, JAR, RAR, JARM, CIBA and introspection members: the gateway
+//! keeps them.
 
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use reqwest::header::HeaderMap;
 use reqwest::{RequestBuilder, StatusCode};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
@@ -44,25 +49,28 @@ use super::http_client::{
     Answer, DEFAULT_RETRY_AFTER_SECS, DiscoveryCache, ProviderAuth, ProviderHttp,
     ProviderSetupError, Repeat, Resilience, may_have_acted,
 };
-use super::listing::{Listing, next_link};
 use super::{
     ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
     shown_secret, state_as, state_of, urlencode,
 };
 use crate::clock::Clock;
-use crate::domain::metadata::ClientKeys;
-use crate::domain::values::{ApplicationType, AuthMethod, GrantType};
+use crate::domain::values::{AuthMethod, GrantType};
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
+use client_body::{application_type, client_body, grants_of, renewable};
+use rate_budget::RateBudget;
 
+// The Client document the gateway writes, and Okta's app types.
+mod client_body;
+// Finding and adopting the client of a create whose answer was lost.
+mod lost_create;
+// Okta's announced rate budget.
+mod rate_budget;
 // Settings: the keys of `kind = "okta"` and their validation.
 mod settings;
 
-/// Client members only an Okta admin sets (the gateway has no RFC member
+/// Client members only an Okta admin sets (the gateway sends no member
 /// for them): read before a replace and sent back unchanged.
-const ADMIN_SETTINGS: [&str; 5] = [
-    "frontchannel_logout_uri",
-    "frontchannel_logout_session_required",
-    "post_logout_redirect_uris",
+const ADMIN_SETTINGS: [&str; 2] = [
     "id_token_encrypted_response_alg",
     "request_object_signing_alg",
 ];
@@ -98,29 +106,6 @@ pub struct Okta {
     discovery: DiscoveryCache,
     budget: RateBudget,
     clock: Arc<dyn Clock>,
-}
-
-/// The Client members the gateway writes (all of them: PUT is a full replace).
-#[derive(Debug, Serialize)]
-struct OktaClient<'a> {
-    client_name: &'a str,
-    application_type: &'static str,
-    redirect_uris: Vec<&'a str>,
-    response_types: Vec<&'static str>,
-    grant_types: Vec<&'static str>,
-    token_endpoint_auth_method: &'static str,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jwks_uri: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    jwks: Option<&'a Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    logo_uri: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    policy_uri: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    tos_uri: Option<&'a str>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    initiate_login_uri: Option<&'a str>,
 }
 
 /// What the gateway reads back from Okta.
@@ -195,34 +180,6 @@ impl Okta {
             .unwrap_or_else(|| default_name.to_owned())
     }
 
-    fn body<'a>(metadata: &'a ClientMetadata, client_name: &'a str) -> OktaClient<'a> {
-        let (jwks_uri, jwks) = match &metadata.keys {
-            Some(ClientKeys::Uri(uri)) => (Some(uri.as_str()), None),
-            Some(ClientKeys::Set(set)) => (None, Some(set)),
-            None => (None, None),
-        };
-        let mut response_types: Vec<&'static str> = Vec::new();
-        for word in metadata.response_types.iter().flat_map(|r| r.words()) {
-            if !response_types.contains(&word.as_str()) {
-                response_types.push(word.as_str());
-            }
-        }
-        OktaClient {
-            client_name,
-            application_type: application_type(metadata),
-            redirect_uris: metadata.redirect_uris.iter().map(|u| u.as_str()).collect(),
-            response_types,
-            grant_types: metadata.grant_types.iter().map(|g| g.as_str()).collect(),
-            token_endpoint_auth_method: metadata.token_endpoint_auth_method.as_str(),
-            jwks_uri,
-            jwks,
-            logo_uri: metadata.logo_uri.plain.as_ref().map(|u| u.as_str()),
-            policy_uri: metadata.policy_uri.plain.as_ref().map(|u| u.as_str()),
-            tos_uri: metadata.tos_uri.plain.as_ref().map(|u| u.as_str()),
-            initiate_login_uri: metadata.initiate_login_uri.as_ref().map(|u| u.as_str()),
-        }
-    }
-
     /// What a create or replace answer provisions.
     fn provisioned(
         answer: &Answer,
@@ -236,134 +193,6 @@ impl Okta {
             state: Some(state(default_name)?),
             ..Provisioned::default()
         })
-    }
-
-    /// Clients Okta holds that this registration may have made, oldest
-    /// first: every member the gateway sends equal to what `sent` holds,
-    /// issued within the registration's time window, and held by no row of
-    /// the gateway (those belong to other registrations, whatever their
-    /// names).
-    async fn candidates(
-        &self,
-        request: &ProvisionRequest<'_>,
-        sent: &OktaClient<'_>,
-        named: Vec<OktaAnswer>,
-    ) -> Result<Vec<OktaAnswer>, ProviderError> {
-        let sent =
-            serde_json::to_value(sent).map_err(|e| ProviderError::Rejected(e.to_string()))?;
-        let window = self.issue_window(request.issued_at);
-        let mut found = Vec::new();
-        for client in named {
-            let issued = client
-                .client_id_issued_at
-                .is_none_or(|t| window.contains(&t));
-            if issued
-                && same_members(&sent, &client.members)
-                && !request
-                    .claims
-                    .held(&ClientId::new(&client.client_id))
-                    .await?
-            {
-                found.push(client);
-            }
-        }
-        found.sort_by_key(|c| c.client_id_issued_at);
-        Ok(found)
-    }
-
-    /// The clients whose name starts with `client_name` (Okta's `q=`).
-    async fn named(&self, client_name: &str) -> Result<Vec<OktaAnswer>, ProviderError> {
-        self.list(format!(
-            "{}?q={}&limit={PAGE_LIMIT}",
-            self.clients_url,
-            urlencode(client_name)
-        ))
-        .await
-    }
-
-    /// When a client made by a registration issued at `issued_at` can have
-    /// been issued: from then until its operation's deadline, give or take
-    /// the clocks' disagreement.
-    fn issue_window(&self, issued_at: i64) -> std::ops::RangeInclusive<i64> {
-        let deadline = self.http.resilience().operation_deadline().as_secs();
-        let deadline = i64::try_from(deadline).unwrap_or(i64::MAX);
-        issued_at.saturating_sub(ISSUE_SKEW_SECS)
-            ..=issued_at
-                .saturating_add(deadline)
-                .saturating_add(ISSUE_SKEW_SECS)
-    }
-
-    /// Every client from `first` on, following `Link: rel="next"`.
-    async fn list(&self, first: String) -> Result<Vec<OktaAnswer>, ProviderError> {
-        let mut clients = Vec::new();
-        let mut listing = Listing::default();
-        let mut next = Url::parse(&first).ok();
-        while let Some(url) = next {
-            listing.next_page(url.as_str())?;
-            let answer = self
-                .call(self.http.client().get(url.clone()), Repeat::Safe)
-                .await?;
-            if !answer.status.is_success() {
-                return Err(answer.failure());
-            }
-            let page: Vec<OktaAnswer> = answer.json()?;
-            if page.is_empty() {
-                break;
-            }
-            listing.add(page.iter().map(|c| c.client_id.as_str()))?;
-            clients.extend(page);
-            next = next_link(&url, &answer.headers)?;
-        }
-        Ok(clients)
-    }
-
-    /// After a create whose outcome is unknown: finds the client it made,
-    /// claims it for this registration and adopts it. `None` when nothing
-    /// this registration may have made is there.
-    async fn adopt_lost(
-        &self,
-        request: &ProvisionRequest<'_>,
-        sent: &OktaClient<'_>,
-        default_name: &str,
-    ) -> Result<Option<Provisioned>, ProviderError> {
-        let named = self.named(sent.client_name).await?;
-        for client in self.candidates(request, sent, named).await? {
-            let id = ClientId::new(&client.client_id);
-            if !request
-                .claims
-                .claim(&id, state(default_name.to_owned())?)
-                .await?
-            {
-                continue;
-            }
-            let metadata = request.metadata;
-            let client_secret =
-                match (
-                    metadata.needs_client_secret(),
-                    renewable(metadata.token_endpoint_auth_method),
-                ) {
-                    (false, _) => None,
-                    // The first secret was never seen and Okta cannot make
-                    // another: the claimed client stays pending and reconcile
-                    // deletes it.
-                    (true, false) => {
-                        return Err(ProviderError::Indeterminate(format!(
-                            "Okta holds client {id} but cannot show its secret again"
-                        )));
-                    }
-                    (true, true) => Some(self.new_secret(id.as_str()).await.map_err(|e| {
-                        ProviderError::Indeterminate(format!("adopting {id}: {e}"))
-                    })?),
-                };
-            tracing::info!(client_id = %id, "adopted an Okta client whose create answer was lost");
-            return Ok(Some(Provisioned {
-                client_id: Some(id),
-                client_secret,
-                state: Some(state(default_name.to_owned())?),
-                ..Provisioned::default()
-            }));
-        }
-        Ok(None)
     }
 
     /// `lifecycle/newSecret`: Okta generates a new secret and shows it once.
@@ -383,87 +212,6 @@ impl Okta {
             .ok_or_else(|| {
                 ProviderError::Indeterminate("Okta's newSecret answer holds no secret".into())
             })
-    }
-}
-
-/// Okta's app type: `browser` for a public web client, `service` for a
-/// client that never sends a user to the authorization endpoint.
-fn application_type(metadata: &ClientMetadata) -> &'static str {
-    let interactive = metadata
-        .grant_types
-        .iter()
-        .any(|g| matches!(g, GrantType::AuthorizationCode | GrantType::Implicit));
-    match metadata.application_type {
-        ApplicationType::Native => "native",
-        // Okta gives a public client refresh tokens only as a native app.
-        ApplicationType::Web
-            if metadata.token_endpoint_auth_method == AuthMethod::None
-                && metadata.grant_types.contains(&GrantType::RefreshToken) =>
-        {
-            "native"
-        }
-        ApplicationType::Web if metadata.token_endpoint_auth_method == AuthMethod::None => {
-            "browser"
-        }
-        ApplicationType::Web if !interactive => "service",
-        ApplicationType::Web => "web",
-    }
-}
-
-/// Whether `lifecycle/newSecret` applies: Okta documents it for
-/// `client_secret_basic` and `client_secret_post` only.
-fn renewable(method: AuthMethod) -> bool {
-    matches!(
-        method,
-        AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost
-    )
-}
-
-/// The grant types Okta's `createClient` table allows per app type.
-fn grants_of(app_type: &str) -> &'static [GrantType] {
-    match app_type {
-        "browser" => &[
-            GrantType::AuthorizationCode,
-            GrantType::Implicit,
-            GrantType::Saml2Bearer,
-        ],
-        "native" => &[
-            GrantType::AuthorizationCode,
-            GrantType::Implicit,
-            GrantType::Password,
-            GrantType::RefreshToken,
-            GrantType::Saml2Bearer,
-        ],
-        "service" => &[GrantType::ClientCredentials, GrantType::Saml2Bearer],
-        _ => &[
-            GrantType::AuthorizationCode,
-            GrantType::Implicit,
-            GrantType::RefreshToken,
-            GrantType::ClientCredentials,
-            GrantType::Saml2Bearer,
-        ],
-    }
-}
-
-/// Whether Okta's record `held` holds every member the gateway `sent`, as
-/// sent: lists in any order, and objects (such as keys) perhaps with members
-/// Okta added.
-fn same_members(sent: &Value, held: &serde_json::Map<String, Value>) -> bool {
-    let Value::Object(sent) = sent else {
-        return false;
-    };
-    sent.iter()
-        .all(|(member, value)| holds(held.get(member).unwrap_or(&Value::Null), value))
-}
-
-/// Whether `held` holds `sent` (see [`same_members`]).
-fn holds(held: &Value, sent: &Value) -> bool {
-    match (held, sent) {
-        (Value::Object(held), Value::Object(_)) => same_members(sent, held),
-        (Value::Array(held), Value::Array(sent)) => {
-            held.len() == sent.len() && sent.iter().all(|s| held.iter().any(|h| holds(h, s)))
-        }
-        _ => held == sent,
     }
 }
 
@@ -534,7 +282,7 @@ impl Provider for Okta {
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         let default_name = Self::default_name(request);
         let client_name = Self::client_name(request, &default_name);
-        let body = Self::body(request.metadata, &client_name);
+        let body = client_body(request.metadata, &client_name);
         let with_secret = request.metadata.needs_client_secret();
         for _ in 0..CREATE_ATTEMPTS {
             // Sent once: Okta picks the id, so a blind repeat would make a
@@ -569,8 +317,8 @@ impl Provider for Okta {
     }
 
     /// PUT replaces every setting, so the settings the gateway does not
-    /// manage (front-channel logout, ID token encryption, set by an Okta
-    /// admin) are read first and sent back unchanged.
+    /// manage (ID token encryption and request object signing, set by an
+    /// Okta admin) are read first and sent back unchanged.
     async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
         let default_name = Self::default_name(request);
         let client_name = Self::client_name(request, &default_name);
@@ -581,7 +329,7 @@ impl Provider for Okta {
         if !current.status.is_success() {
             return Err(client_failure(&current));
         }
-        let mut body = serde_json::to_value(Self::body(request.metadata, &client_name))
+        let mut body = serde_json::to_value(client_body(request.metadata, &client_name))
             .map_err(|e| ProviderError::Rejected(e.to_string()))?;
         if let (Value::Object(held), Value::Object(sent)) = (current.json::<Value>()?, &mut body) {
             for (member, value) in held {
@@ -652,7 +400,7 @@ impl Provider for Okta {
     ) -> Result<Presence, ProviderError> {
         let default_name = Self::default_name(client);
         let client_name = Self::client_name(client, &default_name);
-        let sent = Self::body(client.metadata, &client_name);
+        let sent = client_body(client.metadata, &client_name);
         let named = self.named(&client_name).await?;
         if named
             .iter()
@@ -701,86 +449,5 @@ impl Provider for Okta {
 
     async fn discovery(&self) -> Result<Option<Value>, ProviderError> {
         self.discovery.get(&self.http).await.map(Some)
-    }
-}
-
-/// Okta's announced budget for the clients API: what remains and when it
-/// refills (epoch seconds), as of the latest answer.
-#[derive(Debug, Default)]
-struct RateBudget(Mutex<Option<(u64, i64)>>);
-
-impl RateBudget {
-    /// What remains and when it refills, as last announced.
-    fn latest(&self) -> Option<(u64, i64)> {
-        *self
-            .0
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
-    }
-
-    /// Refuses a call while the budget is spent and not yet refilled.
-    fn admit(&self, now: i64) -> Result<(), ProviderError> {
-        match self.latest() {
-            Some((0, reset)) if now < reset => Err(ProviderError::Unavailable {
-                reason: "Okta's rate limit for the clients API is spent".into(),
-                retry_after_secs: u64::try_from(reset - now).unwrap_or(1).max(1),
-            }),
-            _ => Ok(()),
-        }
-    }
-
-    /// Learns the budget from `X-Rate-Limit-Remaining` and `-Reset`.
-    fn observe(&self, headers: &HeaderMap) {
-        let number = |name: &str| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .and_then(|v| v.trim().parse::<i64>().ok())
-        };
-        if let (Some(remaining), Some(reset)) = (
-            number("x-rate-limit-remaining"),
-            number("x-rate-limit-reset"),
-        ) {
-            *self
-                .0
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner) =
-                Some((u64::try_from(remaining).unwrap_or(0), reset));
-        }
-    }
-
-    /// Seconds until the budget refills (at least one).
-    fn seconds_to_reset(&self, now: i64) -> u64 {
-        self.latest()
-            .and_then(|(_, reset)| u64::try_from(reset - now).ok())
-            .unwrap_or(DEFAULT_RETRY_AFTER_SECS)
-            .max(1)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    fn headers(remaining: &str, reset: &str) -> HeaderMap {
-        let mut headers = HeaderMap::new();
-        headers.insert("x-rate-limit-remaining", remaining.parse().unwrap());
-        headers.insert("x-rate-limit-reset", reset.parse().unwrap());
-        headers
-    }
-
-    #[test]
-    fn a_spent_budget_refuses_until_its_reset() {
-        let budget = RateBudget::default();
-        budget.observe(&headers("0", "1000"));
-        match budget.admit(990) {
-            Err(ProviderError::Unavailable {
-                retry_after_secs, ..
-            }) => assert_eq!(retry_after_secs, 10),
-            other => panic!("expected a refusal, got {other:?}"),
-        }
-        assert!(budget.admit(1000).is_ok());
-        budget.observe(&headers("3", "2000"));
-        assert!(budget.admit(1500).is_ok());
     }
 }

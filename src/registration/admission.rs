@@ -4,6 +4,7 @@
 
 use serde_json::{Map, Value};
 
+use crate::domain::metadata::ExtraMetadata;
 use crate::domain::policy::Policy;
 use crate::domain::{
     ClientMetadata, InitialAccessTokenRecord, MetadataDocument, RegistrationError, VouchedClaims,
@@ -58,8 +59,10 @@ impl RegistrationService {
         let (mut document, vouched) = self.apply_software_statement(document, pinned).await?;
         let compat = &self.settings.compat;
         compat.normalise(&mut document);
+        let extra_metadata = ExtraMetadata::pick(&document, &policy.extra_metadata);
         let rules = compat.redirect_rules(policy.redirect_rules());
         let mut metadata = ClientMetadata::validate(document, rules)?;
+        metadata.extra_metadata = extra_metadata;
         policy.apply(&mut metadata)?;
         compat
             .fit_provider(&mut metadata, |m| self.provider.supports(m))

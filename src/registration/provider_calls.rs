@@ -96,6 +96,8 @@ pub(super) fn as_held(
     let Some(held) = held else {
         return metadata;
     };
+    // Extension members are the operator's: kept as registered.
+    let extra_metadata = metadata.extra_metadata.clone();
     let Ok(Value::Object(mut document)) = serde_json::to_value(metadata.to_document()) else {
         return metadata;
     };
@@ -106,7 +108,10 @@ pub(super) fn as_held(
             ClientMetadata::validate(document, RedirectRules::PERMISSIVE).map_err(|e| e.to_string())
         });
     match read {
-        Ok(held) => held,
+        Ok(held) => ClientMetadata {
+            extra_metadata,
+            ..held
+        },
         Err(error) => {
             tracing::warn!(%error, "the provider's metadata is not valid; the registered metadata is kept");
             metadata

@@ -20,6 +20,7 @@ mod hydra;
 mod lifecycle;
 mod manage;
 mod mcp;
+mod metadata_members;
 mod oidc_client;
 mod okta;
 mod properties;

@@ -130,12 +130,9 @@ async fn okta_gets_a_name_and_the_app_type_its_grants_need() {
         first.get("client_name").is_none(),
         "the app sees what it sent"
     );
-    // An admin's setting the gateway has no member for survives a replace.
-    fake.set_member(
-        id_of(&first),
-        "frontchannel_logout_uri",
-        json!("https://app.example.com/logout"),
-    );
+    // An admin's setting the gateway sends no member for survives a replace;
+    // the logout members are the app's, so a replace without them clears them.
+    fake.set_member(id_of(&first), "request_object_signing_alg", json!("RS256"));
     fake.set_member(
         id_of(&first),
         "post_logout_redirect_uris",
@@ -152,14 +149,8 @@ async fn okta_gets_a_name_and_the_app_type_its_grants_need() {
     assert_eq!(replaced.status(), StatusCode::OK);
     let held = fake.client(id_of(&first)).unwrap();
     assert_eq!(held["client_name"], names[0]);
-    assert_eq!(
-        held["frontchannel_logout_uri"],
-        "https://app.example.com/logout"
-    );
-    assert_eq!(
-        held["post_logout_redirect_uris"],
-        json!(["https://app.example.com/bye"])
-    );
+    assert_eq!(held["request_object_signing_alg"], "RS256");
+    assert!(held.get("post_logout_redirect_uris").is_none());
 
     let service = app
         .register(&json!({ "grant_types": ["client_credentials"] }))

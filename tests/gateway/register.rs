@@ -232,15 +232,6 @@ async fn implicit_web_clients_need_https_and_no_localhost() {
     }
 }
 
-async fn assert_metadata_refused(app: &TestApp, body: Value, needle: &str) {
-    let (code, description) = app.register_error(&body).await;
-    assert_eq!(code, "invalid_client_metadata", "{body} -> {description}");
-    assert!(
-        description.contains(needle),
-        "{body}: `{description}` should mention `{needle}`"
-    );
-}
-
 #[tokio::test]
 async fn wrong_types_name_the_member() {
     let app = spawn_app().await;

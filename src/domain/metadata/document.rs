@@ -1,6 +1,7 @@
-//! The metadata document: every member of RFC 7591 §2 and OpenID Connect
-//! DCR 1.0 §2 with the JSON type the specifications give it, not yet
-//! validated, and the document a validated value writes back.
+//! The metadata document: every member of the IANA "OAuth Dynamic Client
+//! Registration Metadata" registry (RFC 7591 §2, OpenID Connect DCR 1.0 §2
+//! and the specs that extend them) with the JSON type the specifications
+//! give it, not yet validated, and the document a validated value writes back.
 //!
 //! It is what a registration carries into the service, what software
 //! statement claims merge into, what the store keeps and what providers are
@@ -11,8 +12,9 @@ use std::collections::BTreeMap;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use super::jose::encryption_names;
 use super::localized::put_localized;
-use super::{ClientKeys, ClientMetadata, Encryption};
+use super::{ClientKeys, ClientMetadata};
 use crate::domain::uri::RegisteredUri;
 
 /// Client metadata as JSON, unvalidated: each member as sent.
@@ -128,6 +130,81 @@ pub struct MetadataDocument {
     /// `request_uris`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_uris: Option<Vec<String>>,
+    /// `post_logout_redirect_uris`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub post_logout_redirect_uris: Option<Vec<String>>,
+    /// `frontchannel_logout_uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// `frontchannel_logout_session_required`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_session_required: Option<bool>,
+    /// `backchannel_logout_uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// `backchannel_logout_session_required`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_session_required: Option<bool>,
+    /// `tls_client_certificate_bound_access_tokens`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// `tls_client_auth_subject_dn`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_subject_dn: Option<String>,
+    /// `tls_client_auth_san_dns`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_dns: Option<String>,
+    /// `tls_client_auth_san_uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_uri: Option<String>,
+    /// `tls_client_auth_san_ip`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_ip: Option<String>,
+    /// `tls_client_auth_san_email`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tls_client_auth_san_email: Option<String>,
+    /// `dpop_bound_access_tokens`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// `require_pushed_authorization_requests`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// `require_signed_request_object`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub require_signed_request_object: Option<bool>,
+    /// `authorization_details_types`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_details_types: Option<Vec<String>>,
+    /// `authorization_signed_response_alg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_signed_response_alg: Option<String>,
+    /// `authorization_encrypted_response_alg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_encrypted_response_alg: Option<String>,
+    /// `authorization_encrypted_response_enc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub authorization_encrypted_response_enc: Option<String>,
+    /// `introspection_signed_response_alg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_signed_response_alg: Option<String>,
+    /// `introspection_encrypted_response_alg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_encrypted_response_alg: Option<String>,
+    /// `introspection_encrypted_response_enc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub introspection_encrypted_response_enc: Option<String>,
+    /// `backchannel_token_delivery_mode`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_token_delivery_mode: Option<String>,
+    /// `backchannel_client_notification_endpoint`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_client_notification_endpoint: Option<String>,
+    /// `backchannel_authentication_request_signing_alg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_authentication_request_signing_alg: Option<String>,
+    /// `backchannel_user_code_parameter`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_user_code_parameter: Option<bool>,
     /// Language-tagged variants (`client_name#fr`) and any other member.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -172,7 +249,7 @@ impl ClientMetadata {
         let (id_alg, id_enc) = encryption_names(self.id_token_encryption);
         let (ui_alg, ui_enc) = encryption_names(self.userinfo_encryption);
         let (ro_alg, ro_enc) = encryption_names(self.request_object_encryption);
-        MetadataDocument {
+        let mut document = MetadataDocument {
             redirect_uris: uri_list(&self.redirect_uris),
             token_endpoint_auth_method: Some(self.token_endpoint_auth_method.to_string()),
             grant_types: Some(self.grant_types.iter().map(ToString::to_string).collect()),
@@ -213,15 +290,11 @@ impl ClientMetadata {
             initiate_login_uri: self.initiate_login_uri.as_ref().map(uri_text),
             request_uris: uri_list(&self.request_uris),
             other,
-        }
-    }
-}
-
-/// The algorithm and encryption names of one kind of response.
-fn encryption_names(encryption: Option<Encryption>) -> (Option<String>, Option<String>) {
-    match encryption {
-        Some(e) => (Some(e.alg.to_string()), Some(e.enc.to_string())),
-        None => (None, None),
+            ..MetadataDocument::default()
+        };
+        self.registry_members.write(&mut document);
+        document.other.extend(self.extra_metadata.0.clone());
+        document
     }
 }
 

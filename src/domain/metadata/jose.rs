@@ -1,6 +1,7 @@
-//! JOSE algorithms (OpenID Connect DCR 1.0 §2): what signs and encrypts ID
-//! tokens, UserInfo responses and request objects, and what signs `*_jwt`
-//! client authentication.
+//! JOSE algorithms (OpenID Connect DCR 1.0 §2, JARM §3, RFC 9701 §6, CIBA
+//! Core 1.0 §4): what signs and encrypts ID tokens, UserInfo, authorization
+//! and introspection responses and request objects, and what signs `*_jwt`
+//! client authentication and CIBA requests.
 
 use super::{MetadataDocument, MetadataError, Reading, invalid};
 use crate::domain::values::{
@@ -27,6 +28,43 @@ pub(super) enum Signed {
     RequestObject,
     /// `*_jwt` client authentication: `token_endpoint_auth_signing_alg`.
     TokenEndpointAuth,
+    /// JARM authorization responses: `authorization_signed_response_alg`.
+    Authorization,
+    /// JWT introspection responses: `introspection_signed_response_alg`.
+    Introspection,
+    /// CIBA authentication requests:
+    /// `backchannel_authentication_request_signing_alg`.
+    BackchannelRequest,
+}
+
+impl Signed {
+    /// The member that names the algorithm.
+    pub(super) fn member(self) -> &'static str {
+        match self {
+            Self::IdToken => "id_token_signed_response_alg",
+            Self::UserInfo => "userinfo_signed_response_alg",
+            Self::RequestObject => "request_object_signing_alg",
+            Self::TokenEndpointAuth => "token_endpoint_auth_signing_alg",
+            Self::Authorization => "authorization_signed_response_alg",
+            Self::Introspection => "introspection_signed_response_alg",
+            Self::BackchannelRequest => "backchannel_authentication_request_signing_alg",
+        }
+    }
+
+    /// The member's text in `doc`.
+    fn text(self, doc: &MetadataDocument) -> Option<&str> {
+        match self {
+            Self::IdToken => doc.id_token_signed_response_alg.as_deref(),
+            Self::UserInfo => doc.userinfo_signed_response_alg.as_deref(),
+            Self::RequestObject => doc.request_object_signing_alg.as_deref(),
+            Self::TokenEndpointAuth => doc.token_endpoint_auth_signing_alg.as_deref(),
+            Self::Authorization => doc.authorization_signed_response_alg.as_deref(),
+            Self::Introspection => doc.introspection_signed_response_alg.as_deref(),
+            Self::BackchannelRequest => doc
+                .backchannel_authentication_request_signing_alg
+                .as_deref(),
+        }
+    }
 }
 
 /// What a pair of JWE members (`…_alg`, `…_enc`) encrypts.
@@ -38,6 +76,10 @@ pub(super) enum Encrypted {
     UserInfo,
     /// Request objects: `request_object_encryption_*`.
     RequestObject,
+    /// JARM authorization responses: `authorization_encrypted_response_*`.
+    Authorization,
+    /// JWT introspection responses: `introspection_encrypted_response_*`.
+    Introspection,
 }
 
 /// Reads the JWS algorithm member of what is `signed`.
@@ -45,28 +87,15 @@ pub(super) fn alg(
     doc: &MetadataDocument,
     signed: Signed,
 ) -> Result<Option<JwsAlgorithm>, MetadataError> {
-    let (field, text) = match signed {
-        Signed::IdToken => (
-            "id_token_signed_response_alg",
-            &doc.id_token_signed_response_alg,
-        ),
-        Signed::UserInfo => (
-            "userinfo_signed_response_alg",
-            &doc.userinfo_signed_response_alg,
-        ),
-        Signed::RequestObject => (
-            "request_object_signing_alg",
-            &doc.request_object_signing_alg,
-        ),
-        Signed::TokenEndpointAuth => (
-            "token_endpoint_auth_signing_alg",
-            &doc.token_endpoint_auth_signing_alg,
-        ),
-    };
-    text.as_deref()
+    signed
+        .text(doc)
         .map(|text| {
-            JwsAlgorithm::parse(text)
-                .ok_or_else(|| invalid(format!("{field}: unsupported algorithm `{text}`")))
+            JwsAlgorithm::parse(text).ok_or_else(|| {
+                invalid(format!(
+                    "{}: unsupported algorithm `{text}`",
+                    signed.member()
+                ))
+            })
         })
         .transpose()
 }
@@ -151,6 +180,16 @@ pub(super) fn encryption(
             &doc.request_object_encryption_alg,
             &doc.request_object_encryption_enc,
         ),
+        Encrypted::Authorization => (
+            "authorization_encrypted_response",
+            &doc.authorization_encrypted_response_alg,
+            &doc.authorization_encrypted_response_enc,
+        ),
+        Encrypted::Introspection => (
+            "introspection_encrypted_response",
+            &doc.introspection_encrypted_response_alg,
+            &doc.introspection_encrypted_response_enc,
+        ),
     };
     let (alg_field, enc_field) = (format!("{prefix}_alg"), format!("{prefix}_enc"));
     match (alg.as_deref(), enc.as_deref()) {
@@ -167,5 +206,13 @@ pub(super) fn encryption(
             };
             Ok(Some(Encryption { alg, enc }))
         }
+    }
+}
+
+/// The algorithm and encryption names of one kind of response.
+pub(super) fn encryption_names(encryption: Option<Encryption>) -> (Option<String>, Option<String>) {
+    match encryption {
+        Some(e) => (Some(e.alg.to_string()), Some(e.enc.to_string())),
+        None => (None, None),
     }
 }

@@ -6,8 +6,10 @@
 //! one (read back from the store), which is only decoded: it met the rules
 //! in force when it was registered. One small validator per group of
 //! members does the work: `grants` (grant types, response types and the
-//! authentication method), `redirects`, `keys`, `jose` (algorithms) and
-//! `localized` (language-tagged values).
+//! authentication method), `redirects`, `keys`, `jose` (algorithms),
+//! `localized` (language-tagged values) and `registry` (the registry's
+//! members beyond RFC 7591 and OpenID Connect DCR). `extra` keeps the
+//! operator's extension members.
 
 use super::uri::{RedirectRules, RegisteredUri};
 use super::values::{
@@ -15,18 +17,22 @@ use super::values::{
 };
 
 mod document;
+mod extra;
 mod grants;
 mod jose;
 mod keys;
 mod localized;
 mod redirects;
+mod registry;
 mod size;
 
 pub use document::{MetadataDocument, whole_seconds};
+pub use extra::ExtraMetadata;
 pub use jose::Encryption;
 use jose::{Encrypted, Signed};
 pub use keys::ClientKeys;
 pub use localized::Localized;
+pub use registry::{CertificateSubject, RegistryMembers};
 pub use size::json_heap_size;
 
 /// Why metadata was refused; each variant is one RFC 7591 §3.2.2 error code.
@@ -105,6 +111,10 @@ pub struct ClientMetadata {
     pub initiate_login_uri: Option<RegisteredUri>,
     /// Pre-registered request object URIs.
     pub request_uris: Vec<RegisteredUri>,
+    /// The registry's members beyond RFC 7591 and OpenID Connect DCR.
+    pub registry_members: RegistryMembers,
+    /// The operator's extension members (`[registration] extra_metadata`).
+    pub extra_metadata: ExtraMetadata,
 }
 
 /// A document sent to be registered, with the redirect rules of the policy
@@ -226,7 +236,14 @@ impl ClientMetadata {
         let id_token_alg = jose::id_token_signing_alg(&doc, &response_types, reading)?;
         let (subject_type, sector_identifier_uri) =
             redirects::subject(&doc, &redirect_uris, reading)?;
+        let registry_members =
+            registry::read(&mut doc, &redirect_uris, &grant_types, auth, reading)?;
         let other = std::mem::take(&mut doc.other);
+        let extra_metadata = match reading {
+            // Only the members the operator lists, picked by the service.
+            Reading::Submitted(_) => ExtraMetadata::default(),
+            Reading::Registered => ExtraMetadata::registered(&other),
+        };
         let uris = |plain, field| localized::read_uris(plain, &other, field, reading);
         let (name, acr) = (doc.client_name.take(), doc.default_acr_values.take());
         Ok(Self {
@@ -260,6 +277,8 @@ impl ClientMetadata {
             initiate_login_uri: reading
                 .https_uri(doc.initiate_login_uri.as_deref(), "initiate_login_uri")?,
             request_uris: read_request_uris(&doc, reading)?,
+            registry_members,
+            extra_metadata,
         })
     }
 
@@ -300,7 +319,12 @@ impl ClientMetadata {
         };
         let sector = self.sector_identifier_uri.as_ref();
         let login = self.initiate_login_uri.as_ref();
+        let registry = self
+            .registry_members
+            .uris()
+            .map(|(field, uri)| (field.to_owned(), uri));
         localized
+            .chain(registry)
             .chain(jwks_uri)
             .chain(sector.map(|uri| ("sector_identifier_uri".to_owned(), uri)))
             .chain(login.map(|uri| ("initiate_login_uri".to_owned(), uri)))

@@ -86,5 +86,22 @@ impl ClientMetadata {
             + uris(&self.request_uris)
             + size_of::<GrantType>() * self.grant_types.len()
             + size_of::<ResponseType>() * self.response_types.len()
+            + self
+                .registry_members
+                .uris()
+                .map(|(_, u)| UNIT_URI + uri(u))
+                .sum::<usize>()
+            + texts(&self.registry_members.authorization_details_types)
+            + self
+                .registry_members
+                .tls_client_auth_subject
+                .as_ref()
+                .map_or(0, |s| s.as_str().len())
+            + self
+                .extra_metadata
+                .0
+                .iter()
+                .map(|(name, value)| UNIT_MAP_ENTRY + name.len() + json_heap_size(value))
+                .sum::<usize>()
     }
 }

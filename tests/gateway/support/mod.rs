@@ -343,6 +343,17 @@ pub async fn error_of(response: Response, status: StatusCode) -> (String, String
     )
 }
 
+/// Asserts that registering `body` is `400 invalid_client_metadata` with
+/// a description that mentions `needle`.
+pub async fn assert_metadata_refused(app: &TestApp, body: Value, needle: &str) {
+    let (code, description) = app.register_error(&body).await;
+    assert_eq!(code, "invalid_client_metadata", "{body} -> {description}");
+    assert!(
+        description.contains(needle),
+        "{body}: `{description}` should mention `{needle}`"
+    );
+}
+
 /// The seconds of a response's `Retry-After`.
 pub fn retry_after(response: &Response) -> u64 {
     response.headers()["retry-after"]

@@ -1,0 +1,485 @@
+//! The members of the IANA "OAuth Dynamic Client Registration Metadata"
+//! registry that extend RFC 7591 and OpenID Connect DCR 1.0: logout
+//! (RP-Initiated, Front-Channel and Back-Channel Logout 1.0), mutual TLS
+//! (RFC 8705), DPoP (RFC 9449), PAR (RFC 9126), JAR (RFC 9101), rich
+//! authorization requests (RFC 9396), JARM, CIBA and JWT introspection
+//! responses (RFC 9701), each read into a typed value under its spec's rules.
+
+use std::net::IpAddr;
+
+use super::jose::{self, Encrypted, Encryption, Signed};
+use super::{MetadataDocument, MetadataError, Reading, invalid};
+use crate::domain::uri::RegisteredUri;
+use crate::domain::values::{AuthMethod, GrantType, JwsAlgorithm, TokenDeliveryMode};
+
+/// The registry members beyond RFC 7591 and OpenID Connect DCR 1.0, as
+/// registered: a member left out stays out (no default is written back).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RegistryMembers {
+    /// `post_logout_redirect_uris` (RP-Initiated Logout 1.0 §3.1).
+    pub post_logout_redirect_uris: Vec<RegisteredUri>,
+    /// `frontchannel_logout_uri` (Front-Channel Logout 1.0 §2).
+    pub frontchannel_logout_uri: Option<RegisteredUri>,
+    /// `frontchannel_logout_session_required`.
+    pub frontchannel_logout_session_required: Option<bool>,
+    /// `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2).
+    pub backchannel_logout_uri: Option<RegisteredUri>,
+    /// `backchannel_logout_session_required`.
+    pub backchannel_logout_session_required: Option<bool>,
+    /// `tls_client_certificate_bound_access_tokens` (RFC 8705 §3.4).
+    pub tls_client_certificate_bound_access_tokens: Option<bool>,
+    /// The one expected certificate subject (RFC 8705 §2.1.2).
+    pub tls_client_auth_subject: Option<CertificateSubject>,
+    /// `dpop_bound_access_tokens` (RFC 9449 §5.2).
+    pub dpop_bound_access_tokens: Option<bool>,
+    /// `require_pushed_authorization_requests` (RFC 9126 §6).
+    pub require_pushed_authorization_requests: Option<bool>,
+    /// `require_signed_request_object` (RFC 9101 §10.5).
+    pub require_signed_request_object: Option<bool>,
+    /// `authorization_details_types` (RFC 9396 §10).
+    pub authorization_details_types: Vec<String>,
+    /// `authorization_signed_response_alg` (JARM §3).
+    pub authorization_signed_response_alg: Option<JwsAlgorithm>,
+    /// `authorization_encrypted_response_alg` and `_enc` (JARM §3).
+    pub authorization_encryption: Option<Encryption>,
+    /// `introspection_signed_response_alg` (RFC 9701 §6).
+    pub introspection_signed_response_alg: Option<JwsAlgorithm>,
+    /// `introspection_encrypted_response_alg` and `_enc` (RFC 9701 §6).
+    pub introspection_encryption: Option<Encryption>,
+    /// `backchannel_token_delivery_mode` (CIBA Core 1.0 §4).
+    pub backchannel_token_delivery_mode: Option<TokenDeliveryMode>,
+    /// `backchannel_client_notification_endpoint` (CIBA Core 1.0 §4).
+    pub backchannel_client_notification_endpoint: Option<RegisteredUri>,
+    /// `backchannel_authentication_request_signing_alg` (CIBA Core 1.0 §4).
+    pub backchannel_authentication_request_signing_alg: Option<JwsAlgorithm>,
+    /// `backchannel_user_code_parameter` (CIBA Core 1.0 §4).
+    pub backchannel_user_code_parameter: Option<bool>,
+}
+
+/// The certificate subject a `tls_client_auth` client authenticates with:
+/// one of the five `tls_client_auth_*` members, its text as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateSubject {
+    /// `tls_client_auth_subject_dn`: an RFC 4514 distinguished name.
+    SubjectDn(String),
+    /// `tls_client_auth_san_dns`: a dNSName SAN entry.
+    SanDns(String),
+    /// `tls_client_auth_san_uri`: a uniformResourceIdentifier SAN entry.
+    SanUri(RegisteredUri),
+    /// `tls_client_auth_san_ip`: an iPAddress SAN entry, IPv4 or IPv6 text.
+    SanIp(String),
+    /// `tls_client_auth_san_email`: an rfc822Name SAN entry.
+    SanEmail(String),
+}
+
+impl CertificateSubject {
+    /// The member that carries this subject.
+    #[must_use]
+    pub fn member(&self) -> &'static str {
+        match self {
+            Self::SubjectDn(_) => "tls_client_auth_subject_dn",
+            Self::SanDns(_) => "tls_client_auth_san_dns",
+            Self::SanUri(_) => "tls_client_auth_san_uri",
+            Self::SanIp(_) => "tls_client_auth_san_ip",
+            Self::SanEmail(_) => "tls_client_auth_san_email",
+        }
+    }
+
+    /// The subject's text, as registered.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::SanUri(uri) => uri.as_str(),
+            Self::SubjectDn(text)
+            | Self::SanDns(text)
+            | Self::SanIp(text)
+            | Self::SanEmail(text) => text,
+        }
+    }
+}
+
+/// Reads every registry member of `doc`. A submitted document meets each
+/// member's rules and the rules between members: logout URIs without a
+/// fragment, a front-channel logout URI on the origin of a redirect URI,
+/// one certificate subject (exactly one for `tls_client_auth`), no `none`
+/// signatures, `*_enc` only with `*_alg`, and a CIBA client with a
+/// delivery mode and, to be pinged or pushed to, a notification endpoint.
+pub(super) fn read(
+    doc: &mut MetadataDocument,
+    redirect_uris: &[RegisteredUri],
+    grant_types: &[GrantType],
+    auth: AuthMethod,
+    reading: Reading<'_>,
+) -> Result<RegistryMembers, MetadataError> {
+    let post_logout_redirect_uris = doc
+        .post_logout_redirect_uris
+        .take()
+        .unwrap_or_default()
+        .iter()
+        .map(|text| reading.uri(text, logout_uri))
+        .collect::<Result<_, _>>()
+        .map_err(|e| invalid(format!("post_logout_redirect_uris: {e}")))?;
+    let frontchannel_logout_uri = uri_member(
+        doc.frontchannel_logout_uri.as_deref(),
+        "frontchannel_logout_uri",
+        logout_uri,
+        reading,
+    )?;
+    if let Some(uri) = &frontchannel_logout_uri {
+        reading.check(|| same_origin_as_a_redirect(uri, redirect_uris))?;
+    }
+    let backchannel_logout_uri = uri_member(
+        doc.backchannel_logout_uri.as_deref(),
+        "backchannel_logout_uri",
+        logout_uri,
+        reading,
+    )?;
+    let tls_client_auth_subject = certificate_subject(doc, auth, reading)?;
+    let authorization_details_types = doc.authorization_details_types.take().unwrap_or_default();
+    reading.check(|| {
+        if authorization_details_types.iter().any(|t| t.is_empty()) {
+            return Err(invalid(
+                "authorization_details_types must not contain empty strings",
+            ));
+        }
+        Ok(())
+    })?;
+    let signed = |which| signing_alg(doc, which, reading);
+    let members = RegistryMembers {
+        post_logout_redirect_uris,
+        frontchannel_logout_uri,
+        frontchannel_logout_session_required: doc.frontchannel_logout_session_required,
+        backchannel_logout_uri,
+        backchannel_logout_session_required: doc.backchannel_logout_session_required,
+        tls_client_certificate_bound_access_tokens: doc.tls_client_certificate_bound_access_tokens,
+        tls_client_auth_subject,
+        dpop_bound_access_tokens: doc.dpop_bound_access_tokens,
+        require_pushed_authorization_requests: doc.require_pushed_authorization_requests,
+        require_signed_request_object: doc.require_signed_request_object,
+        authorization_details_types,
+        authorization_signed_response_alg: signed(Signed::Authorization)?,
+        authorization_encryption: jose::encryption(doc, Encrypted::Authorization)?,
+        introspection_signed_response_alg: signed(Signed::Introspection)?,
+        introspection_encryption: jose::encryption(doc, Encrypted::Introspection)?,
+        backchannel_token_delivery_mode: delivery_mode(doc)?,
+        backchannel_client_notification_endpoint: uri_member(
+            doc.backchannel_client_notification_endpoint.as_deref(),
+            "backchannel_client_notification_endpoint",
+            RegisteredUri::parse_https,
+            reading,
+        )?,
+        backchannel_authentication_request_signing_alg: signed(Signed::BackchannelRequest)?,
+        backchannel_user_code_parameter: doc.backchannel_user_code_parameter,
+    };
+    reading.check(|| members.check_ciba(grant_types))?;
+    Ok(members)
+}
+
+impl RegistryMembers {
+    /// Writes the members back into `doc`, as registered.
+    pub(super) fn write(&self, doc: &mut MetadataDocument) {
+        let text = |uri: &RegisteredUri| uri.as_str().to_owned();
+        let name = |alg: Option<JwsAlgorithm>| alg.map(|a| a.as_str().to_owned());
+        let (auth_alg, auth_enc) = jose::encryption_names(self.authorization_encryption);
+        let (intro_alg, intro_enc) = jose::encryption_names(self.introspection_encryption);
+        let plo = &self.post_logout_redirect_uris;
+        doc.post_logout_redirect_uris = (!plo.is_empty()).then(|| plo.iter().map(text).collect());
+        doc.frontchannel_logout_uri = self.frontchannel_logout_uri.as_ref().map(text);
+        doc.frontchannel_logout_session_required = self.frontchannel_logout_session_required;
+        doc.backchannel_logout_uri = self.backchannel_logout_uri.as_ref().map(text);
+        doc.backchannel_logout_session_required = self.backchannel_logout_session_required;
+        doc.tls_client_certificate_bound_access_tokens =
+            self.tls_client_certificate_bound_access_tokens;
+        if let Some(subject) = &self.tls_client_auth_subject {
+            *subject_slot(doc, subject) = Some(subject.as_str().to_owned());
+        }
+        doc.dpop_bound_access_tokens = self.dpop_bound_access_tokens;
+        doc.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
+        doc.require_signed_request_object = self.require_signed_request_object;
+        let types = &self.authorization_details_types;
+        doc.authorization_details_types = (!types.is_empty()).then(|| types.clone());
+        doc.authorization_signed_response_alg = name(self.authorization_signed_response_alg);
+        doc.authorization_encrypted_response_alg = auth_alg;
+        doc.authorization_encrypted_response_enc = auth_enc;
+        doc.introspection_signed_response_alg = name(self.introspection_signed_response_alg);
+        doc.introspection_encrypted_response_alg = intro_alg;
+        doc.introspection_encrypted_response_enc = intro_enc;
+        doc.backchannel_token_delivery_mode = self
+            .backchannel_token_delivery_mode
+            .map(|m| m.as_str().to_owned());
+        doc.backchannel_client_notification_endpoint = self
+            .backchannel_client_notification_endpoint
+            .as_ref()
+            .map(text);
+        doc.backchannel_authentication_request_signing_alg =
+            name(self.backchannel_authentication_request_signing_alg);
+        doc.backchannel_user_code_parameter = self.backchannel_user_code_parameter;
+    }
+
+    /// Every URI among the members, with its member name.
+    pub(super) fn uris(&self) -> impl Iterator<Item = (&'static str, &RegisteredUri)> {
+        let san_uri = match &self.tls_client_auth_subject {
+            Some(CertificateSubject::SanUri(uri)) => Some(uri),
+            _ => None,
+        };
+        let single = [
+            (
+                "frontchannel_logout_uri",
+                self.frontchannel_logout_uri.as_ref(),
+            ),
+            (
+                "backchannel_logout_uri",
+                self.backchannel_logout_uri.as_ref(),
+            ),
+            ("tls_client_auth_san_uri", san_uri),
+            (
+                "backchannel_client_notification_endpoint",
+                self.backchannel_client_notification_endpoint.as_ref(),
+            ),
+        ];
+        self.post_logout_redirect_uris
+            .iter()
+            .map(|uri| ("post_logout_redirect_uris", uri))
+            .chain(
+                single
+                    .into_iter()
+                    .filter_map(|(member, uri)| uri.map(|uri| (member, uri))),
+            )
+    }
+
+    /// CIBA Core 1.0 §4: a client of the CIBA grant names its delivery
+    /// mode, and `ping` and `push` need the endpoint they call.
+    fn check_ciba(&self, grant_types: &[GrantType]) -> Result<(), MetadataError> {
+        let mode = self.backchannel_token_delivery_mode;
+        if grant_types.contains(&GrantType::Ciba) && mode.is_none() {
+            return Err(invalid(format!(
+                "backchannel_token_delivery_mode is required with the `{}` grant type",
+                GrantType::Ciba
+            )));
+        }
+        match mode {
+            Some(mode @ (TokenDeliveryMode::Ping | TokenDeliveryMode::Push))
+                if self.backchannel_client_notification_endpoint.is_none() =>
+            {
+                Err(invalid(format!(
+                    "backchannel_token_delivery_mode `{mode}` requires \
+                     backchannel_client_notification_endpoint"
+                )))
+            }
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Parses a logout URI: absolute, http or https, without a fragment (the
+/// three logout specs forbid one).
+fn logout_uri(text: &str) -> Result<RegisteredUri, String> {
+    let uri = RegisteredUri::parse_web(text)?;
+    if uri.url().fragment().is_some() {
+        return Err(format!("`{text}` must not contain a fragment"));
+    }
+    Ok(uri)
+}
+
+/// Reads one URI member with `parse` (when submitted).
+fn uri_member(
+    text: Option<&str>,
+    member: &str,
+    parse: fn(&str) -> Result<RegisteredUri, String>,
+    reading: Reading<'_>,
+) -> Result<Option<RegisteredUri>, MetadataError> {
+    text.map(|text| reading.uri(text, parse))
+        .transpose()
+        .map_err(|e| invalid(format!("{member}: {e}")))
+}
+
+/// Front-Channel Logout 1.0 §2: the URI's scheme, host and port are those
+/// of a registered redirect URI.
+fn same_origin_as_a_redirect(
+    uri: &RegisteredUri,
+    redirect_uris: &[RegisteredUri],
+) -> Result<(), MetadataError> {
+    let origin = uri.url().origin();
+    if redirect_uris.iter().any(|r| r.url().origin() == origin) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "frontchannel_logout_uri `{}` must have the scheme, host and port of a redirect URI",
+        uri.as_str()
+    )))
+}
+
+/// Reads the `tls_client_auth_*` members: at most one, and exactly one
+/// for `tls_client_auth` (RFC 8705 §2.1.2).
+fn certificate_subject(
+    doc: &mut MetadataDocument,
+    auth: AuthMethod,
+    reading: Reading<'_>,
+) -> Result<Option<CertificateSubject>, MetadataError> {
+    let given = [
+        doc.tls_client_auth_subject_dn
+            .take()
+            .map(CertificateSubject::SubjectDn),
+        doc.tls_client_auth_san_dns
+            .take()
+            .map(CertificateSubject::SanDns),
+        uri_member(
+            doc.tls_client_auth_san_uri.take().as_deref(),
+            "tls_client_auth_san_uri",
+            RegisteredUri::parse,
+            reading,
+        )?
+        .map(CertificateSubject::SanUri),
+        doc.tls_client_auth_san_ip
+            .take()
+            .map(CertificateSubject::SanIp),
+        doc.tls_client_auth_san_email
+            .take()
+            .map(CertificateSubject::SanEmail),
+    ];
+    let mut given = given.into_iter().flatten();
+    let subject = given.next();
+    let second = given.next();
+    reading.check(|| {
+        if let (Some(first), Some(second)) = (&subject, &second) {
+            return Err(invalid(format!(
+                "{} and {}: register one expected certificate subject, not two",
+                first.member(),
+                second.member()
+            )));
+        }
+        match &subject {
+            None if auth == AuthMethod::TlsClientAuth => Err(invalid(
+                "tls_client_auth needs one of tls_client_auth_subject_dn, _san_dns, \
+                 _san_uri, _san_ip or _san_email",
+            )),
+            None => Ok(()),
+            Some(subject) => check_subject(subject),
+        }
+    })?;
+    Ok(subject)
+}
+
+/// A subject's text is of its kind: not blank, an IP address for
+/// `san_ip`, an address with `@` for `san_email`.
+fn check_subject(subject: &CertificateSubject) -> Result<(), MetadataError> {
+    let member = subject.member();
+    let text = subject.as_str();
+    let fits = match subject {
+        CertificateSubject::SanIp(text) => text.parse::<IpAddr>().is_ok(),
+        CertificateSubject::SanEmail(text) => text
+            .split_once('@')
+            .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty()),
+        _ => !text.trim().is_empty(),
+    };
+    if fits && !text.chars().any(char::is_control) {
+        return Ok(());
+    }
+    Err(invalid(format!(
+        "{member}: `{}` is not a valid value",
+        text.escape_debug()
+    )))
+}
+
+/// Reads a JWS algorithm member that a submitted document may not set to
+/// `none` (JARM §3, RFC 9701 §6, CIBA Core 1.0 §4).
+fn signing_alg(
+    doc: &MetadataDocument,
+    signed: Signed,
+    reading: Reading<'_>,
+) -> Result<Option<JwsAlgorithm>, MetadataError> {
+    let alg = jose::alg(doc, signed)?;
+    reading.check(|| {
+        if alg == Some(JwsAlgorithm::None) {
+            return Err(invalid(format!("{} must not be `none`", signed.member())));
+        }
+        Ok(())
+    })?;
+    Ok(alg)
+}
+
+/// Reads `backchannel_token_delivery_mode`: `poll`, `ping` or `push`.
+fn delivery_mode(doc: &MetadataDocument) -> Result<Option<TokenDeliveryMode>, MetadataError> {
+    doc.backchannel_token_delivery_mode
+        .as_deref()
+        .map(|text| {
+            TokenDeliveryMode::parse(text).ok_or_else(|| {
+                invalid(format!(
+                    "backchannel_token_delivery_mode: `{text}` is not poll, ping or push"
+                ))
+            })
+        })
+        .transpose()
+}
+
+/// Where `subject`'s member lives in a document.
+fn subject_slot<'a>(
+    doc: &'a mut MetadataDocument,
+    subject: &CertificateSubject,
+) -> &'a mut Option<String> {
+    match subject {
+        CertificateSubject::SubjectDn(_) => &mut doc.tls_client_auth_subject_dn,
+        CertificateSubject::SanDns(_) => &mut doc.tls_client_auth_san_dns,
+        CertificateSubject::SanUri(_) => &mut doc.tls_client_auth_san_uri,
+        CertificateSubject::SanIp(_) => &mut doc.tls_client_auth_san_ip,
+        CertificateSubject::SanEmail(_) => &mut doc.tls_client_auth_san_email,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::ClientMetadata;
+    use crate::domain::metadata::ExtraMetadata;
+    use crate::domain::uri::RedirectRules;
+
+    fn document(members: serde_json::Value) -> MetadataDocument {
+        let mut body = json!({ "redirect_uris": ["https://app.example.com/cb"] });
+        if let (Some(body), serde_json::Value::Object(members)) = (body.as_object_mut(), members) {
+            body.extend(members);
+        }
+        serde_json::from_value(body).unwrap()
+    }
+
+    #[test]
+    fn what_is_stored_reads_back_the_same() {
+        let sent = document(json!({
+            "post_logout_redirect_uris": ["https://app.example.com/Bye?x=%41"],
+            "frontchannel_logout_uri": "https://app.example.com/fc",
+            "backchannel_logout_session_required": true,
+            "tls_client_auth_san_ip": "::ffff:192.0.2.1",
+            "authorization_encrypted_response_alg": "RSA-OAEP",
+            "backchannel_token_delivery_mode": "push",
+            "backchannel_client_notification_endpoint": "https://app.example.com/n",
+            "tenant_hint": { "a": [1] },
+        }));
+        let extra = ExtraMetadata::pick(&sent, &["tenant_hint".to_owned()]);
+        let mut metadata = ClientMetadata::validate(sent, RedirectRules::PERMISSIVE).unwrap();
+        metadata.extra_metadata = extra;
+        let stored = metadata.to_document();
+        assert_eq!(
+            stored.authorization_encrypted_response_enc.as_deref(),
+            Some("A128CBC-HS256"),
+            "JARM's default content encryption is written"
+        );
+        assert_eq!(ClientMetadata::from_stored(stored).unwrap(), metadata);
+    }
+
+    #[test]
+    fn stored_documents_are_decoded_without_the_registration_rules() {
+        // A front-channel URI on no redirect URI's origin, and two subjects:
+        // refused when sent, decoded when read from the store.
+        let members = json!({
+            "frontchannel_logout_uri": "https://elsewhere.example.com/fc",
+            "tls_client_auth_subject_dn": "CN=a",
+            "tls_client_auth_san_dns": "a.example.com",
+        });
+        assert!(
+            ClientMetadata::validate(document(members.clone()), RedirectRules::PERMISSIVE).is_err()
+        );
+        let stored = ClientMetadata::from_stored(document(members)).unwrap();
+        assert!(stored.registry_members.frontchannel_logout_uri.is_some());
+    }
+}
