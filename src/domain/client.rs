@@ -103,7 +103,7 @@ pub struct RegisteredClient {
     /// The gateway-chosen identifier.
     pub client_id: ClientId,
     /// Validated metadata, as registered.
-    pub metadata: ClientMetadata,
+    pub metadata: Box<ClientMetadata>,
     /// When the identifier was issued (seconds since the Unix epoch).
     pub issued_at: i64,
     /// Hash of the current registration access token.
@@ -164,6 +164,7 @@ impl RegisteredClient {
         let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
         size_of::<Self>()
             + self.client_id.as_str().len()
+            + size_of::<ClientMetadata>()
             + self.metadata.heap_size()
             + self
                 .provider_state

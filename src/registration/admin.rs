@@ -55,7 +55,7 @@ impl RegistrationService {
                 "client `{client_id}` is not an active client with a secret"
             )));
         }
-        let metadata = current.metadata.clone();
+        let metadata = (*current.metadata).clone();
         let (client, secret) = self
             .replace(current, metadata, Some(ClientSecret::generate()), None)
             .await?;

@@ -265,7 +265,7 @@ impl RegistrationService {
         };
         let client = RegisteredClient {
             client_secret_expires_at: provisioned.client_secret_expires_at.unwrap_or(expires_at),
-            metadata: as_held(metadata, provisioned.held_metadata),
+            metadata: Box::new(as_held(metadata, provisioned.held_metadata)),
             client_secret,
             provider_state: provisioned.state.or(current.provider_state.clone()),
             ..current

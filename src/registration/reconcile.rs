@@ -152,7 +152,7 @@ impl RegistrationService {
             .map_err(internal)?;
         for client in lapsed {
             let id = client.client_id.clone();
-            let metadata = client.metadata.clone();
+            let metadata = (*client.metadata).clone();
             match self.replace(client, metadata, None, None).await {
                 Ok(_) => report.replaces_completed.push(id),
                 Err(e) => report.failed.push(format!("{id}: {e}")),

@@ -86,7 +86,7 @@ impl RegistrationService {
         let secret = metadata.needs_client_secret().then(ClientSecret::generate);
         let pending = RegisteredClient {
             client_id: ClientId::generate(),
-            metadata,
+            metadata: Box::new(metadata),
             issued_at: now,
             registration_token: token.hash(),
             client_secret: secret.as_ref().map(ClientSecret::hash),
@@ -165,7 +165,7 @@ impl RegistrationService {
             client_secret_expires_at: provisioned
                 .client_secret_expires_at
                 .unwrap_or_else(|| self.secret_expiry(secret.as_ref(), policy, now)),
-            metadata: as_held(pending.metadata, provisioned.held_metadata),
+            metadata: Box::new(as_held(*pending.metadata, provisioned.held_metadata)),
             provider_state: provisioned.state,
             state: ClientState::Active,
             ..pending

@@ -102,7 +102,7 @@ impl ClientRow {
             .map_err(|e| corrupt(format!("vouched claims: {e}")))?;
         let client = RegisteredClient {
             client_id: ClientId::new(self.client_id),
-            metadata,
+            metadata: Box::new(metadata),
             issued_at: self.client_id_issued_at,
             registration_token,
             client_secret,
