@@ -213,7 +213,10 @@ async fn service(config: &Config) -> Result<Arc<RegistrationService>, String> {
 
 async fn serve(path: Option<&Path>) -> Result<(), String> {
     let config = load(path)?;
-    let _log_writer = config.log.init_background();
+    let _log_writer = config
+        .log
+        .init_background()
+        .map_err(|e| format!("cannot start the log writer: {e}"))?;
     let service = app::build_gateway(&config, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?

@@ -1,10 +1,11 @@
 //! Logging: the `[log]` settings and the `tracing` subscriber they set up.
 
-use std::io::{BufWriter, IsTerminal};
+pub mod batched;
+
+use std::io::IsTerminal;
 use std::sync::OnceLock;
 
 use serde::Deserialize;
-use tracing_appender::non_blocking::{ErrorCounter, NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::fmt::MakeWriter;
 
@@ -61,21 +62,16 @@ impl LogConfig {
     }
 
     /// Logs to stderr as configured, through a writer thread, so that a
-    /// request never waits for a log line to be written: lines queue up to
-    /// [`QUEUED_LINES`], and past that are dropped and counted
-    /// ([`dropped_lines`]). The guard flushes the queue when dropped.
-    pub fn init_background(&self) -> LogWriterGuard {
-        let (writer, guard) = NonBlockingBuilder::default()
-            .lossy(true)
-            .buffered_lines_limit(QUEUED_LINES)
-            .thread_name("dcr-gateway-log")
-            .finish(BufWriter::with_capacity(64 * 1024, std::io::stderr()));
+    /// request never waits for a log line to be written (see
+    /// [`batched`]); past [`batched::CAPACITY`] bytes waiting, lines are
+    /// dropped and counted ([`dropped_lines`]). The guard writes out what
+    /// is waiting when dropped.
+    pub fn init_background(&self) -> std::io::Result<LogWriterGuard> {
+        let (writer, thread) = batched::start(std::io::stderr())?;
         // One writer per process: a second one would only count its own drops.
-        let _ = DROPPED.set(writer.error_counter());
+        let _ = WRITER.set(writer.clone());
         self.install(None, writer);
-        LogWriterGuard {
-            _flush_on_drop: guard,
-        }
+        Ok(LogWriterGuard { _thread: thread })
     }
 
     fn install<W>(&self, filter: Option<&str>, writer: W)
@@ -102,22 +98,19 @@ impl LogConfig {
     }
 }
 
-/// How many lines the background writer holds before it drops new ones.
-pub const QUEUED_LINES: usize = 16 * 1024;
+static WRITER: OnceLock<batched::BatchedWriter> = OnceLock::new();
 
-static DROPPED: OnceLock<ErrorCounter> = OnceLock::new();
-
-/// Log lines dropped so far because the writer's queue was full.
+/// Log lines dropped so far because the writer fell behind.
 #[must_use]
 pub fn dropped_lines() -> u64 {
-    DROPPED
+    WRITER
         .get()
-        .map_or(0, |counter| counter.dropped_lines() as u64)
+        .map_or(0, batched::BatchedWriter::dropped_lines)
 }
 
 /// Keeps the background log writer running; dropping it writes out what
-/// is still queued.
+/// is still waiting.
 #[must_use = "the log writer stops when its guard is dropped"]
 pub struct LogWriterGuard {
-    _flush_on_drop: WorkerGuard,
+    _thread: batched::WriterThread,
 }
