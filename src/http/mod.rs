@@ -49,6 +49,8 @@ pub struct HttpState {
     /// Most JSON values a metadata body may hold
     /// ([`extract::json_value_limit`] of the body limit).
     pub max_json_values: usize,
+    /// The authorization front, when `[front]` is on.
+    pub front: Option<Arc<crate::front::Front>>,
 }
 
 impl HttpState {
@@ -107,6 +109,7 @@ pub fn router(state: HttpState, max_body_bytes: usize, origins: &cors::AllowedOr
         .route_layer(middleware::from_fn(cors::preflight_no_content));
     let routes = Router::new()
         .merge(browser_routes)
+        .merge(crate::front::http::routes(state.front.as_ref(), origins))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/openapi.json", get(openapi::openapi_json))

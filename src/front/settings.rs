@@ -1,0 +1,153 @@
+//! `[front]`: whether the gateway is the authorization server apps see, and
+//! the bounds of its transactions, codes and rate limits.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::http::rate_limit::Quota;
+use crate::provider::ProviderKind;
+use crate::settings::{Report, duration};
+
+/// `[front]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawFront {
+    enabled: bool,
+    transaction_ttl: String,
+    code_ttl: String,
+    max_transactions: u64,
+    localhost_any_port: bool,
+    authorize_per_ip: String,
+    token_per_ip: String,
+}
+
+impl Default for RawFront {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            transaction_ttl: "10m".into(),
+            code_ttl: "60s".into(),
+            max_transactions: 100_000,
+            localhost_any_port: false,
+            authorize_per_ip: "60/minute".into(),
+            token_per_ip: "120/minute".into(),
+        }
+    }
+}
+
+/// The validated `[front]` settings.
+#[derive(Debug, Clone)]
+pub struct FrontSettings {
+    /// Whether the front is on (`/authorize`, `/callback`, `/token`, and
+    /// discovery naming the gateway as issuer).
+    pub enabled: bool,
+    /// How long an app has between `/authorize` and `/callback`.
+    pub transaction_ttl: Duration,
+    /// How long a gateway code may wait for `/token`.
+    pub code_ttl: Duration,
+    /// Most live transactions kept at once (all instances together).
+    pub max_transactions: u64,
+    /// Whether a registered `http://localhost` redirect URI matches on any
+    /// port, as the loopback address literals always do (RFC 8252 §7.3, §8.3).
+    pub localhost_any_port: bool,
+    /// Requests to `/authorize` per caller address (`None`: unlimited).
+    pub authorize_per_ip: Option<Quota>,
+    /// Requests to `/token` per caller address (`None`: unlimited).
+    pub token_per_ip: Option<Quota>,
+}
+
+impl FrontSettings {
+    /// Reads `[front]`, reporting every problem.
+    pub fn read(keys: toml::Table, report: &mut Report) -> Self {
+        let raw: RawFront = report.section("front", keys);
+        let transaction_ttl = positive(&raw.transaction_ttl, "front.transaction_ttl", report);
+        let code_ttl = positive(&raw.code_ttl, "front.code_ttl", report);
+        if raw.max_transactions == 0 {
+            report.error("front.max_transactions must be positive");
+        }
+        Self {
+            enabled: raw.enabled,
+            transaction_ttl,
+            code_ttl,
+            max_transactions: raw.max_transactions.max(1),
+            localhost_any_port: raw.localhost_any_port,
+            authorize_per_ip: quota(&raw.authorize_per_ip, "front.authorize_per_ip", report),
+            token_per_ip: quota(&raw.token_per_ip, "front.token_per_ip", report),
+        }
+    }
+}
+
+impl FrontSettings {
+    /// Refuses the front before a provider that publishes no discovery
+    /// document (the built-in registry, Zendesk, BillForward): the front
+    /// takes the provider's issuer and endpoints from it.
+    pub fn check_provider(&self, kind: &ProviderKind, report: &mut Report) {
+        let discovered = matches!(
+            kind,
+            ProviderKind::Hydra(_) | ProviderKind::Rfc7591(_) | ProviderKind::Okta(_)
+        );
+        if self.enabled && !discovered {
+            report.error(
+                "front.enabled needs a provider with a discovery document: hydra, rfc7591 or okta",
+            );
+        }
+    }
+}
+
+/// A duration of at least one second.
+fn positive(text: &str, key: &str, report: &mut Report) -> Duration {
+    let value = duration(text, key, report);
+    if value < Duration::from_secs(1) {
+        report.error(format!("{key} must be at least one second"));
+    }
+    value.max(Duration::from_secs(1))
+}
+
+fn quota(text: &str, key: &str, report: &mut Report) -> Option<Quota> {
+    Quota::parse(text).unwrap_or_else(|message| {
+        report.error(format!("{key} `{text}`: {message}"));
+        None
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> (FrontSettings, Vec<String>) {
+        let mut report = Report::default();
+        let keys: toml::Table = toml::from_str(text).unwrap();
+        let settings = FrontSettings::read(keys, &mut report);
+        (settings, report.into_errors())
+    }
+
+    #[test]
+    fn off_by_default_with_short_lived_codes() {
+        let (settings, errors) = read("");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(!settings.enabled);
+        assert_eq!(settings.code_ttl, Duration::from_secs(60));
+        assert_eq!(settings.transaction_ttl, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn every_bad_key_is_reported() {
+        let (_, errors) = read(
+            "enabled = true\ncode_ttl = \"0s\"\nmax_transactions = 0\n\
+             token_per_ip = \"lots\"\nsurprise = 1\n",
+        );
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("front.surprise")));
+        assert!(errors.iter().any(|e| e.contains("front.token_per_ip")));
+    }
+
+    #[test]
+    fn a_provider_without_discovery_cannot_be_fronted() {
+        let (settings, _) = read("enabled = true");
+        let kind = crate::provider::local::LocalSettings::default().into();
+        let mut report = Report::default();
+        settings.check_provider(&kind, &mut report);
+        assert_eq!(report.into_errors().len(), 1);
+    }
+}
