@@ -18,3 +18,17 @@ CREATE TABLE front_transactions (
     expires_at     INTEGER NOT NULL
 );
 CREATE INDEX front_transactions_expires_at ON front_transactions (expires_at);
+
+-- Clients described by Client ID Metadata Documents: the document's URL,
+-- the client the gateway registered for it (through the usual pending →
+-- active path), the digest of the document it was registered from, and
+-- until when that copy is fresh (the document's max-age within the
+-- operator's bounds). Counted per host against the operator's cap.
+CREATE TABLE front_cimd_clients (
+    url           TEXT PRIMARY KEY,
+    host          TEXT NOT NULL,
+    client_id     TEXT NOT NULL,
+    document_hash BLOB NOT NULL,
+    fresh_until   INTEGER NOT NULL
+);
+CREATE INDEX front_cimd_clients_host ON front_cimd_clients (host);

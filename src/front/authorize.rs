@@ -98,16 +98,20 @@ impl Front {
             ));
         }
         let back = AppRedirect::new(redirect_uri, params.get("state"), &self.issuer)?;
-        match self.to_provider(&client, redirect_uri, &params).await {
+        match self
+            .to_provider(client_id, &client, redirect_uri, &params)
+            .await
+        {
             Ok(location) => Ok(location),
             Err(error) => Ok(back.error(&error)),
         }
     }
 
-    /// Checks the rest of the request, opens the transaction and returns
-    /// the provider's authorization URL.
+    /// Checks the rest of the request, opens the transaction for the app's
+    /// `client_id` and returns the provider's authorization URL for `client`.
     async fn to_provider(
         &self,
+        client_id: &str,
         client: &RegisteredClient,
         redirect_uri: &str,
         params: &Params,
@@ -118,7 +122,7 @@ impl Front {
             .map_err(|e| FrontError::internal(&format!("authorization_endpoint: {e}")))?;
         let now = self.now();
         let transaction = Transaction {
-            client_id: client.client_id.to_string(),
+            client_id: client_id.to_owned(),
             redirect_uri: redirect_uri.to_owned(),
             app_state: params.get("state").map(str::to_owned),
             code_challenge: request.code_challenge.to_owned(),
@@ -141,7 +145,7 @@ impl Front {
             let mut query = location.query_pairs_mut();
             query
                 .append_pair("response_type", "code")
-                .append_pair("client_id", &transaction.client_id)
+                .append_pair("client_id", client.client_id.as_str())
                 .append_pair("redirect_uri", &callback_uri(&self.issuer))
                 .append_pair("state", state.expose())
                 .append_pair("code_challenge", request.code_challenge)

@@ -43,6 +43,7 @@ impl Front {
             "token_endpoint_auth_methods_supported":
                 ["none", "client_secret_basic", "client_secret_post"],
             "authorization_response_iss_parameter_supported": true,
+            "client_id_metadata_document_supported": self.documents.is_some(),
         });
         if let Value::Object(own) = own {
             document.extend(own);

@@ -24,11 +24,13 @@ use std::time::Duration;
 use crate::clock::Clock;
 use crate::domain::{ClientState, RegisteredClient, RegisteredUri, RegistrationError};
 use crate::http::rate_limit::KeyedLimiter;
+use crate::outbound::OutboundSettings;
 use crate::provider::Provider;
 use crate::registration::RegistrationService;
 
 pub mod authorize;
 pub mod callback;
+pub mod cimd;
 pub mod discovery;
 pub mod error;
 pub mod http;
@@ -37,6 +39,7 @@ pub mod settings;
 pub mod token;
 pub mod transactions;
 
+use cimd::{CimdStore, Documents};
 use error::FrontError;
 use provider::{CallbackAtProvider, ProviderEndpoints};
 pub use settings::FrontSettings;
@@ -45,7 +48,7 @@ use transactions::TransactionStore;
 /// Why the front could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the authorization front: {0}")]
-pub struct FrontSetupError(String);
+pub struct FrontSetupError(pub String);
 
 /// What the front is built from.
 pub struct FrontParts {
@@ -57,6 +60,10 @@ pub struct FrontParts {
     pub registrations: Arc<RegistrationService>,
     /// Where transactions are kept.
     pub transactions: Arc<dyn TransactionStore>,
+    /// Where the clients of metadata documents are kept.
+    pub documents: Arc<dyn CimdStore>,
+    /// The guards of fetches from URLs apps name (`[outbound]`).
+    pub outbound: OutboundSettings,
     /// The time.
     pub clock: Arc<dyn Clock>,
     /// Longest call to the provider's token endpoint.
@@ -76,6 +83,7 @@ pub struct Front {
     http: reqwest::Client,
     authorize_limit: Option<KeyedLimiter>,
     token_limit: Option<KeyedLimiter>,
+    documents: Option<Documents>,
 }
 
 impl Front {
@@ -88,7 +96,17 @@ impl Front {
             .build()
             .map_err(|e| FrontSetupError(e.to_string()))?;
         let limiter = |quota| KeyedLimiter::new(quota, parts.max_tracked_keys);
+        let documents = match parts.settings.cimd.enabled {
+            true => Some(Documents::new(
+                parts.settings.cimd.clone(),
+                &parts.outbound,
+                parts.documents,
+                parts.max_tracked_keys,
+            )?),
+            false => None,
+        };
         Ok(Self {
+            documents,
             authorize_limit: parts.settings.authorize_per_ip.map(limiter),
             token_limit: parts.settings.token_per_ip.map(limiter),
             settings: parts.settings,
@@ -128,8 +146,19 @@ impl Front {
         }
     }
 
-    /// The active client `id`, if there is one.
+    /// The client an app names by `id`: a metadata document's (fetched and
+    /// registered as needed), or a registered client if one is active.
     async fn client(&self, id: &str) -> Result<Option<RegisteredClient>, FrontError> {
+        match &self.documents {
+            Some(documents) if documents.names_document(id) => {
+                self.document_client(documents, id).await.map(Some)
+            }
+            _ => self.registered(id).await,
+        }
+    }
+
+    /// The active registered client `id`, if there is one.
+    async fn registered(&self, id: &str) -> Result<Option<RegisteredClient>, FrontError> {
         match self.registrations.show(id).await {
             Ok(client) if client.state == ClientState::Active => Ok(Some(client)),
             Ok(_) | Err(RegistrationError::UnknownClient(_)) => Ok(None),
@@ -168,8 +197,15 @@ pub fn provider_for(
 
 /// The parameters of a query or form body. A parameter sent twice is
 /// refused and one sent empty counts as absent (RFC 6749 §3.1, §3.2).
-#[derive(Debug, Default)]
+/// `Debug` shows the names only: values include codes and tokens.
+#[derive(Default)]
 pub struct Params(BTreeMap<String, String>);
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
 
 impl Params {
     /// Reads `application/x-www-form-urlencoded` text.
@@ -215,5 +251,7 @@ mod tests {
         assert_eq!(params.get("c"), Some(" "));
         assert!(Params::parse(b"a=1&a=2").is_err());
         assert!(Params::parse(b"a=&a=2").is_err());
+        let secret = Params::parse(b"code=hush").unwrap();
+        assert_eq!(format!("{secret:?}"), "{\"code\"}");
     }
 }

@@ -20,6 +20,38 @@ struct RawFront {
     localhost_any_port: bool,
     authorize_per_ip: String,
     token_per_ip: String,
+    cimd: RawCimd,
+}
+
+/// `[front.cimd]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawCimd {
+    enabled: bool,
+    allowed_hosts: Vec<String>,
+    denied_hosts: Vec<String>,
+    private_hosts: Vec<String>,
+    max_per_host: u64,
+    max_document_bytes: usize,
+    min_cache: String,
+    max_cache: String,
+    fetches_per_host: String,
+}
+
+impl Default for RawCimd {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            allowed_hosts: Vec::new(),
+            denied_hosts: Vec::new(),
+            private_hosts: Vec::new(),
+            max_per_host: 100,
+            max_document_bytes: 5120,
+            min_cache: "5m".into(),
+            max_cache: "24h".into(),
+            fetches_per_host: "30/minute".into(),
+        }
+    }
 }
 
 impl Default for RawFront {
@@ -32,6 +64,7 @@ impl Default for RawFront {
             localhost_any_port: false,
             authorize_per_ip: "60/minute".into(),
             token_per_ip: "120/minute".into(),
+            cimd: RawCimd::default(),
         }
     }
 }
@@ -55,6 +88,34 @@ pub struct FrontSettings {
     pub authorize_per_ip: Option<Quota>,
     /// Requests to `/token` per caller address (`None`: unlimited).
     pub token_per_ip: Option<Quota>,
+    /// `[front.cimd]`: clients named by Client ID Metadata Documents.
+    pub cimd: CimdSettings,
+}
+
+/// `[front.cimd]`: whether `https` client ids name Client ID Metadata
+/// Documents, and the operator's bounds on them.
+#[derive(Debug, Clone)]
+pub struct CimdSettings {
+    /// Whether such client ids are accepted (and announced).
+    pub enabled: bool,
+    /// Hosts documents may come from (`example.com`, `*.example.com`);
+    /// empty: any host.
+    pub allowed_hosts: Vec<String>,
+    /// Hosts documents never come from, in the same patterns.
+    pub denied_hosts: Vec<String>,
+    /// Hosts whose documents may be fetched from loopback or private
+    /// addresses, and over plain `http` (tests and labs only).
+    pub private_hosts: Vec<String>,
+    /// Most documents (so provider clients) per host.
+    pub max_per_host: u64,
+    /// Largest document accepted, in bytes.
+    pub max_document_bytes: usize,
+    /// Shortest time a fetched document is kept (whatever its headers say).
+    pub min_cache: Duration,
+    /// Longest time a fetched document is kept.
+    pub max_cache: Duration,
+    /// Document fetches per host (`None`: unlimited).
+    pub fetches_per_host: Option<Quota>,
 }
 
 impl FrontSettings {
@@ -66,7 +127,9 @@ impl FrontSettings {
         if raw.max_transactions == 0 {
             report.error("front.max_transactions must be positive");
         }
+        let cimd = CimdSettings::read(raw.cimd, report);
         Self {
+            cimd,
             enabled: raw.enabled,
             transaction_ttl,
             code_ttl,
@@ -74,6 +137,33 @@ impl FrontSettings {
             localhost_any_port: raw.localhost_any_port,
             authorize_per_ip: quota(&raw.authorize_per_ip, "front.authorize_per_ip", report),
             token_per_ip: quota(&raw.token_per_ip, "front.token_per_ip", report),
+        }
+    }
+}
+
+impl CimdSettings {
+    fn read(raw: RawCimd, report: &mut Report) -> Self {
+        let lowercase = |hosts: Vec<String>| -> Vec<String> {
+            hosts.iter().map(|host| host.to_ascii_lowercase()).collect()
+        };
+        if raw.max_per_host == 0 || raw.max_document_bytes == 0 {
+            report.error("front.cimd.max_per_host and max_document_bytes must be positive");
+        }
+        let min_cache = positive(&raw.min_cache, "front.cimd.min_cache", report);
+        let max_cache = positive(&raw.max_cache, "front.cimd.max_cache", report);
+        if min_cache > max_cache {
+            report.error("front.cimd.min_cache must not exceed max_cache");
+        }
+        Self {
+            enabled: raw.enabled,
+            allowed_hosts: lowercase(raw.allowed_hosts),
+            denied_hosts: lowercase(raw.denied_hosts),
+            private_hosts: lowercase(raw.private_hosts),
+            max_per_host: raw.max_per_host.max(1),
+            max_document_bytes: raw.max_document_bytes.max(1),
+            min_cache,
+            max_cache: max_cache.max(min_cache),
+            fetches_per_host: quota(&raw.fetches_per_host, "front.cimd.fetches_per_host", report),
         }
     }
 }

@@ -19,15 +19,14 @@ use super::authorize::{s256, seconds};
 use super::error::{Code, FrontError};
 use super::transactions::{CodePhase, FrontSecret, StoredCode};
 use super::{Front, Params, callback_uri};
-use crate::domain::RegisteredClient;
 use crate::domain::values::AuthMethod;
 use crate::error_text::with_causes;
 
 /// Largest provider token answer passed on.
 const MAX_ANSWER_BYTES: usize = 65_536;
 
-/// The provider's answer, passed on unchanged.
-#[derive(Debug)]
+/// The provider's answer, passed on unchanged. `Debug` leaves out the
+/// body, which holds tokens.
 pub struct ProviderAnswer {
     /// Its status.
     pub status: StatusCode,
@@ -35,6 +34,18 @@ pub struct ProviderAnswer {
     pub content_type: Option<HeaderValue>,
     /// Its body.
     pub body: Vec<u8>,
+}
+
+impl std::fmt::Debug for ProviderAnswer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ProviderAnswer")
+            .field("status", &self.status)
+            .field(
+                "body",
+                &format_args!("[{} bytes, redacted]", self.body.len()),
+            )
+            .finish_non_exhaustive()
+    }
 }
 
 /// How the client authenticated, and so how the gateway authenticates it
@@ -61,7 +72,7 @@ impl std::fmt::Debug for ClientAuth {
 
 /// What a redemption issued, sealed under the code so that a replay can
 /// revoke it.
-#[derive(Debug, Serialize, Deserialize)]
+#[derive(Serialize, Deserialize)]
 struct Issued {
     access_token: Option<String>,
     refresh_token: Option<String>,
@@ -78,16 +89,18 @@ impl Front {
     ) -> Result<ProviderAnswer, FrontError> {
         Self::limit(self.token_limit.as_ref(), caller)?;
         let params = Params::parse(body)?;
-        let (client, auth) = self.authenticate(authorization, &params).await?;
+        let (app_id, auth) = self.authenticate(authorization, &params).await?;
         match params.require("grant_type")? {
-            "authorization_code" => self.redeem(&client, &auth, &params).await,
+            "authorization_code" => self.redeem(&app_id, &auth, &params).await,
             "refresh_token" => {
                 let mut form = vec![
                     ("grant_type", "refresh_token".to_owned()),
                     ("refresh_token", params.require("refresh_token")?.to_owned()),
                 ];
-                if let Some(scope) = params.get("scope") {
-                    form.push(("scope", scope.to_owned()));
+                for name in ["scope", "resource"] {
+                    if let Some(value) = params.get(name) {
+                        form.push((name, value.to_owned()));
+                    }
                 }
                 let provider = self.endpoints().await?;
                 self.call_provider(&provider.token_endpoint, &auth, form)
@@ -100,12 +113,13 @@ impl Front {
         }
     }
 
-    /// The client and how it authenticated, or `invalid_client`.
+    /// The client id the app used, and how the gateway authenticates that
+    /// client at the provider; or `invalid_client`.
     async fn authenticate(
         &self,
         authorization: Option<&str>,
         params: &Params,
-    ) -> Result<(RegisteredClient, ClientAuth), FrontError> {
+    ) -> Result<(String, ClientAuth), FrontError> {
         if params.get("client_assertion").is_some() {
             return Err(FrontError::new(
                 Code::InvalidClient,
@@ -135,15 +149,20 @@ impl Front {
         let failed = || FrontError::new(Code::InvalidClient, "client authentication failed");
         let client = self.client(&id).await?.ok_or_else(failed)?;
         let method = client.metadata.token_endpoint_auth_method;
+        let provider_id = client.client_id.to_string();
         let auth = match (method, secret) {
-            (AuthMethod::None, None) => ClientAuth::Public(id),
+            (AuthMethod::None, None) => ClientAuth::Public(provider_id),
             (AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost, Some(secret))
                 if client
                     .client_secret
                     .as_ref()
                     .is_some_and(|hash| hash.matches(&secret)) =>
             {
-                ClientAuth::Secret { id, secret, method }
+                ClientAuth::Secret {
+                    id: provider_id,
+                    secret,
+                    method,
+                }
             }
             (
                 AuthMethod::None | AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost,
@@ -158,13 +177,14 @@ impl Front {
                 ));
             }
         };
-        Ok((client, auth))
+        Ok((id, auth))
     }
 
-    /// Redeems a gateway code, once, and exchanges the provider's code.
+    /// Redeems a gateway code for the app's client `app_id`, once, and
+    /// exchanges the provider's code.
     async fn redeem(
         &self,
-        client: &RegisteredClient,
+        app_id: &str,
         auth: &ClientAuth,
         params: &Params,
     ) -> Result<ProviderAnswer, FrontError> {
@@ -174,7 +194,7 @@ impl Front {
         let unknown = || FrontError::invalid_grant("the code is unknown, expired or already used");
         let stored = self.transactions.code(&hash).await?.ok_or_else(unknown)?;
         let transaction = &stored.transaction;
-        if transaction.client_id != client.client_id.as_str() {
+        if transaction.client_id != app_id {
             return Err(FrontError::invalid_grant(
                 "the code was not issued to this client",
             ));
@@ -209,12 +229,15 @@ impl Front {
             return Err(unknown());
         }
         let provider = self.endpoints().await?;
-        let form = vec![
+        let mut form = vec![
             ("grant_type", "authorization_code".to_owned()),
             ("code", provider_code),
             ("redirect_uri", callback_uri(&self.issuer)),
             ("code_verifier", verifier.to_owned()),
         ];
+        if let Some(resource) = params.get("resource") {
+            form.push(("resource", resource.to_owned()));
+        }
         let answer = self
             .call_provider(&provider.token_endpoint, auth, form)
             .await?;

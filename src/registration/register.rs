@@ -57,7 +57,7 @@ impl RegistrationService {
 
     /// Registers a client for a caller [`RegistrationService::admit`] let
     /// in, under the initial access token `grant` it presented, if any.
-    async fn register_admitted(
+    pub(super) async fn register_admitted(
         &self,
         document: MetadataDocument,
         grant: Option<InitialAccessTokenRecord>,

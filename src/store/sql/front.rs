@@ -1,8 +1,8 @@
-//! The authorization front's [`TransactionStore`] on SQL: one table,
-//! `front_transactions`, each method one or two queries written once for
-//! both databases. Every step is a conditional update, so that a
-//! transaction completes, and a code is redeemed, at most once across all
-//! instances.
+//! The authorization front's [`TransactionStore`] and [`CimdStore`] on
+//! SQL: the tables `front_transactions` and `front_cimd_clients`, each
+//! method one or two queries written once for both databases. Every step
+//! of a transaction is a conditional update, so that a transaction
+//! completes, and a code is redeemed, at most once across all instances.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -10,6 +10,7 @@ use sqlx::any::AnyRow;
 
 use super::SqlStore;
 use crate::domain::SecretHash;
+use crate::front::cimd::{CimdStore, Mapping};
 use crate::front::transactions::{CodePhase, NewCode, StoredCode, Transaction, TransactionStore};
 use crate::store::StoreError;
 
@@ -142,6 +143,68 @@ impl TransactionStore for SqlStore {
             .bind(code.as_bytes().to_vec())
             .execute(&self.pool)
             .await?;
+        Ok(())
+    }
+}
+
+#[async_trait]
+impl CimdStore for SqlStore {
+    async fn mapping(&self, url: &str) -> Result<Option<Mapping>, StoreError> {
+        let row = sqlx::query(
+            "SELECT client_id, document_hash, fresh_until FROM front_cimd_clients WHERE url = $1",
+        )
+        .bind(url.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        Ok(Some(Mapping {
+            client_id: row.try_get(0)?,
+            document_hash: row.try_get(1)?,
+            fresh_until: row.try_get(2)?,
+        }))
+    }
+
+    async fn documents_of(&self, host: &str) -> Result<u64, StoreError> {
+        let row = sqlx::query("SELECT COUNT(*) FROM front_cimd_clients WHERE host = $1")
+            .bind(host.to_owned())
+            .fetch_one(&self.pool)
+            .await?;
+        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+    }
+
+    async fn insert_mapping(
+        &self,
+        url: &str,
+        host: &str,
+        mapping: &Mapping,
+    ) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "INSERT INTO front_cimd_clients (url, host, client_id, document_hash, fresh_until) \
+             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (url) DO NOTHING",
+        )
+        .bind(url.to_owned())
+        .bind(host.to_owned())
+        .bind(mapping.client_id.clone())
+        .bind(mapping.document_hash.clone())
+        .bind(mapping.fresh_until)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn update_mapping(&self, url: &str, mapping: &Mapping) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE front_cimd_clients SET client_id = $1, document_hash = $2, fresh_until = $3 \
+             WHERE url = $4",
+        )
+        .bind(mapping.client_id.clone())
+        .bind(mapping.document_hash.clone())
+        .bind(mapping.fresh_until)
+        .bind(url.to_owned())
+        .execute(&self.pool)
+        .await?;
         Ok(())
     }
 }

@@ -3,13 +3,15 @@
 //! over HTTP: the test plays the app and the user, whose login step at the
 //! provider it drives through the provider's interaction routes.
 
+mod cimd;
 mod instances;
+mod mcp;
 mod refusals;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
-use reqwest::header::{COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
@@ -205,6 +207,20 @@ async fn authorized(
     location(&browser().get(callback).send().await.unwrap())
 }
 
+/// A page: no redirect, an HTML body naming the error.
+pub(super) async fn assert_page(response: reqwest::Response, status: StatusCode, error: &str) {
+    assert_eq!(response.status(), status);
+    assert!(response.headers().get(LOCATION).is_none());
+    assert!(
+        response.headers()[CONTENT_TYPE]
+            .to_str()
+            .unwrap()
+            .starts_with("text/html")
+    );
+    let body = response.text().await.unwrap();
+    assert!(body.contains(error), "{body}");
+}
+
 /// POSTs a form to the gateway's `/token`: status and JSON body.
 async fn token(app: &TestApp, form: &[(&str, &str)]) -> (StatusCode, Value) {
     let response = app
@@ -314,4 +330,47 @@ async fn a_native_client_signs_in_on_another_loopback_port_and_refreshes() {
     for secret in [code.as_str(), access_token, refresh_token] {
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
     }
+}
+
+#[tokio::test]
+async fn a_confidential_client_authenticates_with_its_secret_through_the_gateway() {
+    let upstream = OidcProvider::start().await;
+    let app = front_for(&upstream).await;
+    let client = app
+        .register(&json!({
+            "redirect_uris": ["http://127.0.0.1:4000/web"],
+            "token_endpoint_auth_method": "client_secret_basic",
+            "grant_types": ["authorization_code"],
+        }))
+        .await;
+    let client_id = client["client_id"].as_str().unwrap();
+    let secret = client["client_secret"].as_str().unwrap();
+    let pkce = pkce("confidential");
+    let redirect_uri = "http://127.0.0.1:4000/web";
+    let back = authorized(&app, &upstream, client_id, redirect_uri, &pkce).await;
+    let code = param(&back, "code").unwrap();
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", redirect_uri),
+        ("code_verifier", pkce.verifier.as_str()),
+    ];
+    let post = |secret: &str| {
+        app.http
+            .post(app.url("/token"))
+            .basic_auth(client_id, Some(secret))
+            .form(&form)
+            .send()
+    };
+    let refused = post("not-the-secret").await.unwrap();
+    assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
+    assert!(refused.headers().contains_key("www-authenticate"));
+    let public = [("client_id", client_id)];
+    let (status, _) = token(&app, &[&form[..], &public[..]].concat()).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no secret, no tokens");
+    let answer = post(secret).await.unwrap();
+    assert_eq!(answer.status(), StatusCode::OK);
+    let tokens: Value = answer.json().await.unwrap();
+    let access_token = tokens["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&upstream, access_token).await.1["sub"], "alice");
 }

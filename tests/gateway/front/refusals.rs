@@ -6,24 +6,9 @@
 use std::time::Duration;
 
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, LOCATION};
 use serde_json::json;
 
 use super::*;
-
-/// A page: no redirect, an HTML body naming the error.
-async fn assert_page(response: reqwest::Response, status: StatusCode, error: &str) {
-    assert_eq!(response.status(), status);
-    assert!(response.headers().get(LOCATION).is_none());
-    assert!(
-        response.headers()[CONTENT_TYPE]
-            .to_str()
-            .unwrap()
-            .starts_with("text/html")
-    );
-    let body = response.text().await.unwrap();
-    assert!(body.contains(error), "{body}");
-}
 
 /// The app's redirect with `error`, the app's state and the gateway's iss;
 /// nothing went to the provider.

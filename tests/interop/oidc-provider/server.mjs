@@ -8,7 +8,8 @@
 //   POST /interaction/:uid/login  form `login=<account>`: logs that account
 //                                 in and grants the requested OIDC scopes,
 //                                 then redirects back into the flow (303).
-// Any account name logs in; its only claim is `sub`. Clients that registered
+// Any account name logs in; its only claim is `sub`. Tokens may be
+// introspected, and any resource indicator (RFC 8707) is accepted. Clients that registered
 // the refresh_token grant get refresh tokens without `offline_access`.
 import Provider from 'oidc-provider';
 
@@ -23,6 +24,13 @@ const provider = new Provider(issuer, {
     clientCredentials: { enabled: true },
     devInteractions: { enabled: false },
     revocation: { enabled: true },
+    introspection: { enabled: true },
+    // Any resource indicator names a resource server taking opaque tokens.
+    resourceIndicators: {
+      enabled: true,
+      getResourceServerInfo: async () => ({ scope: 'openid', accessTokenFormat: 'opaque' }),
+      useGrantedResource: async () => true,
+    },
   },
   findAccount: async (_ctx, sub) => ({ accountId: sub, claims: async () => ({ sub }) }),
   issueRefreshToken: async (_ctx, client) => client.grantTypeAllowed('refresh_token'),
@@ -52,6 +60,7 @@ provider.use(async (ctx, next) => {
   }
   const grant = new provider.Grant({ accountId, clientId });
   if (scope) grant.addOIDCScope(scope);
+  if (details.params.resource) grant.addResourceScope(details.params.resource, scope || 'openid');
   const grantId = await grant.save();
   const returnTo = await provider.interactionResult(
     ctx.req,
