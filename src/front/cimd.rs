@@ -22,7 +22,9 @@ use super::authorize::seconds;
 use super::error::FrontError;
 use super::settings::CimdSettings;
 use super::{Front, FrontSetupError};
-use crate::domain::{MetadataDocument, RegisteredClient, RegisteredUri, RegistrationError};
+use crate::domain::{
+    ClientState, MetadataDocument, RegisteredClient, RegisteredUri, RegistrationError,
+};
 use crate::http::rate_limit::KeyedLimiter;
 use crate::outbound::{GuardedClient, OutboundSettings};
 use crate::store::StoreError;
@@ -50,8 +52,8 @@ pub trait CimdStore: Send + Sync {
     /// The mapping of `url`, if any.
     async fn mapping(&self, url: &str) -> Result<Option<Mapping>, StoreError>;
 
-    /// How many documents of `host` have a client.
-    async fn documents_of(&self, host: &str) -> Result<u64, StoreError>;
+    /// How many documents have a client: those of `host`, or all.
+    async fn documents_of(&self, host: Option<&str>) -> Result<u64, StoreError>;
 
     /// Records the first mapping of `url`; `false` when another instance
     /// recorded one first.
@@ -165,9 +167,15 @@ impl Front {
     ) -> Result<RegisteredClient, FrontError> {
         let (url, host) = documents.checked_url(client_id)?;
         let now = self.now();
-        let mapping = documents.store.mapping(client_id).await?;
-        if let Some(mapping) = mapping.as_ref().filter(|m| m.fresh_until > now) {
-            return self.mapped(&mapping.client_id).await;
+        let mut mapping = documents.store.mapping(client_id).await?;
+        if let Some(known) = &mapping {
+            match self.mapped(&known.client_id).await? {
+                Some(client) if known.fresh_until > now => return Ok(client),
+                Some(_) => {}
+                // Removed behind the front's back (an operator, the expiry
+                // janitor): registered again below.
+                None => mapping = None,
+            }
         }
         if let Some(failure) = documents.failures.get(client_id) {
             return Err(failure);
@@ -220,7 +228,7 @@ impl Front {
                     .await;
             }
             Some(known) if known.document_hash == fresh.document_hash => {
-                self.mapped(&known.client_id).await?
+                self.mapped(&known.client_id).await?.ok_or_else(not_ready)?
             }
             Some(known) => self
                 .registrations
@@ -236,7 +244,8 @@ impl Front {
         Ok(client)
     }
 
-    /// Registers the client of a document seen for the first time.
+    /// Registers the client of a document seen for the first time, or
+    /// whose client the gateway no longer holds.
     async fn first_sight(
         &self,
         documents: &Documents,
@@ -245,9 +254,16 @@ impl Front {
         document: MetadataDocument,
         fresh: Mapping,
     ) -> Result<RegisteredClient, FrontError> {
-        if documents.store.documents_of(host).await? >= documents.settings.max_per_host {
+        let lost = documents.store.mapping(url).await?.is_some();
+        let settings = &documents.settings;
+        if !lost && documents.store.documents_of(Some(host)).await? >= settings.max_per_host {
             return Err(FrontError::invalid_request(
                 "client_id document: this host has as many clients as the gateway allows",
+            ));
+        }
+        if !lost && documents.store.documents_of(None).await? >= settings.max_documents {
+            return Err(FrontError::busy(
+                "the gateway holds as many client_id document clients as it allows",
             ));
         }
         let client = self
@@ -259,6 +275,10 @@ impl Front {
             client_id: client.client_id.to_string(),
             ..fresh
         };
+        if lost {
+            documents.store.update_mapping(url, &mapping).await?;
+            return Ok(client);
+        }
         if documents.store.insert_mapping(url, host, &mapping).await? {
             return Ok(client);
         }
@@ -267,17 +287,26 @@ impl Front {
             tracing::warn!(%error, "front: a duplicate document client was not removed");
         }
         match documents.store.mapping(url).await? {
-            Some(theirs) => self.mapped(&theirs.client_id).await,
+            Some(theirs) => self.mapped(&theirs.client_id).await?.ok_or_else(not_ready),
             None => Err(FrontError::internal("a document mapping vanished")),
         }
     }
 
-    /// The active client a mapping names.
-    async fn mapped(&self, client_id: &str) -> Result<RegisteredClient, FrontError> {
-        self.registered(client_id).await?.ok_or_else(|| {
-            FrontError::busy("the client of this client_id document is not ready; retry")
-        })
+    /// The client a mapping names: `None` when the gateway holds no such
+    /// client any more, `temporarily_unavailable` while it is not active
+    /// (its registration or replacement is still under way).
+    async fn mapped(&self, client_id: &str) -> Result<Option<RegisteredClient>, FrontError> {
+        match self.registrations.show(client_id).await {
+            Ok(client) if client.state == ClientState::Active => Ok(Some(client)),
+            Ok(_) => Err(not_ready()),
+            Err(RegistrationError::UnknownClient(_)) => Ok(None),
+            Err(error) => Err(FrontError::internal(&error.to_string())),
+        }
     }
+}
+
+fn not_ready() -> FrontError {
+    FrontError::busy("the client of this client_id document is not ready; retry")
 }
 
 /// The document as registration metadata, or why it is refused.
@@ -353,6 +382,24 @@ mod tests {
         assert!(Documents::matches(&patterns, "a.apps.example"));
         assert!(!Documents::matches(&patterns, "apps.example"));
         assert!(!Documents::matches(&patterns, "evilexample.com"));
+    }
+
+    #[test]
+    fn max_age_is_kept_within_the_operators_bounds() {
+        let mut report = crate::settings::Report::default();
+        let keys: toml::Table =
+            toml::from_str("[cimd]\nmin_cache = \"1m\"\nmax_cache = \"1h\"").unwrap();
+        let settings = super::super::FrontSettings::read(keys, &mut report).cimd;
+        let time = |value: &str| {
+            let mut headers = HeaderMap::new();
+            headers.insert(CACHE_CONTROL, value.parse().unwrap());
+            cache_time(&headers, &settings).as_secs()
+        };
+        assert_eq!(time("public, max-age=600"), 600);
+        assert_eq!(time("max-age=5"), 60);
+        assert_eq!(time("max-age=86400"), 3600);
+        assert_eq!(time("no-store"), 60);
+        assert_eq!(cache_time(&HeaderMap::new(), &settings).as_secs(), 60);
     }
 
     #[test]

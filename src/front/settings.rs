@@ -32,6 +32,7 @@ struct RawCimd {
     denied_hosts: Vec<String>,
     private_hosts: Vec<String>,
     max_per_host: u64,
+    max_documents: u64,
     max_document_bytes: usize,
     min_cache: String,
     max_cache: String,
@@ -46,6 +47,7 @@ impl Default for RawCimd {
             denied_hosts: Vec::new(),
             private_hosts: Vec::new(),
             max_per_host: 100,
+            max_documents: 10_000,
             max_document_bytes: 5120,
             min_cache: "5m".into(),
             max_cache: "24h".into(),
@@ -108,6 +110,8 @@ pub struct CimdSettings {
     pub private_hosts: Vec<String>,
     /// Most documents (so provider clients) per host.
     pub max_per_host: u64,
+    /// Most documents (so provider clients) in all.
+    pub max_documents: u64,
     /// Largest document accepted, in bytes.
     pub max_document_bytes: usize,
     /// Shortest time a fetched document is kept (whatever its headers say).
@@ -146,8 +150,10 @@ impl CimdSettings {
         let lowercase = |hosts: Vec<String>| -> Vec<String> {
             hosts.iter().map(|host| host.to_ascii_lowercase()).collect()
         };
-        if raw.max_per_host == 0 || raw.max_document_bytes == 0 {
-            report.error("front.cimd.max_per_host and max_document_bytes must be positive");
+        if raw.max_per_host == 0 || raw.max_documents == 0 || raw.max_document_bytes == 0 {
+            report.error(
+                "front.cimd.max_per_host, max_documents and max_document_bytes must be positive",
+            );
         }
         let min_cache = positive(&raw.min_cache, "front.cimd.min_cache", report);
         let max_cache = positive(&raw.max_cache, "front.cimd.max_cache", report);
@@ -160,6 +166,7 @@ impl CimdSettings {
             denied_hosts: lowercase(raw.denied_hosts),
             private_hosts: lowercase(raw.private_hosts),
             max_per_host: raw.max_per_host.max(1),
+            max_documents: raw.max_documents.max(1),
             max_document_bytes: raw.max_document_bytes.max(1),
             min_cache,
             max_cache: max_cache.max(min_cache),

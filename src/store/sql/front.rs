@@ -166,11 +166,20 @@ impl CimdStore for SqlStore {
         }))
     }
 
-    async fn documents_of(&self, host: &str) -> Result<u64, StoreError> {
-        let row = sqlx::query("SELECT COUNT(*) FROM front_cimd_clients WHERE host = $1")
-            .bind(host.to_owned())
-            .fetch_one(&self.pool)
-            .await?;
+    async fn documents_of(&self, host: Option<&str>) -> Result<u64, StoreError> {
+        let row = match host {
+            Some(host) => {
+                sqlx::query("SELECT COUNT(*) FROM front_cimd_clients WHERE host = $1")
+                    .bind(host.to_owned())
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+            None => {
+                sqlx::query("SELECT COUNT(*) FROM front_cimd_clients")
+                    .fetch_one(&self.pool)
+                    .await?
+            }
+        };
         Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
     }
 

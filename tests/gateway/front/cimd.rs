@@ -117,6 +117,14 @@ async fn a_document_client_signs_in_refreshes_and_follows_its_document() {
     let response = authorize(&app, &url, redirect_uri, &pkce, &[]).await;
     assert!(location(&response).as_str().starts_with(&upstream.issuer));
     assert_eq!(registered_name(&app).await, "v2");
+
+    // A client removed behind the front's back is registered again.
+    let removed = app.rows().await[0].0.clone();
+    app.service.remove(&removed).await.unwrap();
+    let response = authorize(&app, &url, redirect_uri, &pkce, &[]).await;
+    assert!(location(&response).as_str().starts_with(&upstream.issuer));
+    assert_eq!(registered_name(&app).await, "v2");
+    assert_ne!(app.rows().await[0].0, removed);
 }
 
 /// A page naming `words`, and nothing registered.
@@ -195,4 +203,23 @@ async fn hosts_are_allowed_denied_and_capped_by_the_operator() {
     assert_eq!(response.status(), StatusCode::BAD_REQUEST);
     assert!(response.text().await.unwrap().contains("as many clients"));
     assert_eq!(capped.rows().await.len(), 1);
+
+    let full = gateway(
+        &upstream,
+        &format!(
+            "{LOOPBACK_ALLOWED}max_documents = 1
+"
+        ),
+    )
+    .await;
+    let response = authorize(&full, &first, "http://127.0.0.1:5/cb", &pkce("cap"), &[]).await;
+    assert!(location(&response).as_str().starts_with(&upstream.issuer));
+    let response = authorize(&full, &second, "http://127.0.0.1:5/cb", &pkce("cap"), &[]).await;
+    assert_page(
+        response,
+        StatusCode::SERVICE_UNAVAILABLE,
+        "as many client_id document clients",
+    )
+    .await;
+    assert_eq!(full.rows().await.len(), 1);
 }
