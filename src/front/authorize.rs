@@ -8,6 +8,7 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use url::{Host, Url};
 
+use super::consent::ConsentPage;
 use super::error::{Code, FrontError};
 use super::transactions::{FrontSecret, Transaction};
 use super::{Front, Params, callback_uri};
@@ -24,6 +25,15 @@ const PASSED_ON: [&str; 6] = [
     "ui_locales",
     "acr_values",
 ];
+
+/// Where `/authorize` sends the user next.
+#[derive(Debug)]
+pub enum Next {
+    /// A redirect: to the provider, or back to the app with an error.
+    Redirect(String),
+    /// The gateway's consent page, which links on to the provider.
+    Consent(ConsentPage),
+}
 
 /// Where the app is sent back: its redirect URI as it sent it, its `state`,
 /// and the gateway as `iss` (RFC 9207).
@@ -57,6 +67,12 @@ impl<'a> AppRedirect<'a> {
         uri.into()
     }
 
+    /// The host the app's redirect URI names.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        self.uri.host_str().unwrap_or_default()
+    }
+
     /// The success answer: a gateway code.
     #[must_use]
     pub fn code(&self, code: &FrontSecret) -> String {
@@ -75,9 +91,9 @@ impl<'a> AppRedirect<'a> {
 
 impl Front {
     /// Handles `/authorize` for the caller at `caller` (its rate-limit
-    /// key): the URL to send the user to (the provider, or the app with an
-    /// error), or a failure to show as a page.
-    pub async fn authorize(&self, caller: &str, query: &[u8]) -> Result<String, FrontError> {
+    /// key): where the user goes next (the provider, the app with an error,
+    /// or the gateway's consent page), or a failure to show as a page.
+    pub async fn authorize(&self, caller: &str, query: &[u8]) -> Result<Next, FrontError> {
         Self::limit(self.authorize_limit.as_ref(), caller)?;
         let params = Params::parse(query)?;
         let client_id = params.require("client_id")?;
@@ -98,13 +114,26 @@ impl Front {
             ));
         }
         let back = AppRedirect::new(redirect_uri, params.get("state"), &self.issuer)?;
-        match self
+        let location = match self
             .to_provider(client_id, &client, redirect_uri, &params)
             .await
         {
-            Ok(location) => Ok(location),
-            Err(error) => Ok(back.error(&error)),
+            Ok(location) => location,
+            Err(error) => return Ok(Next::Redirect(back.error(&error))),
+        };
+        let consent = self
+            .documents
+            .as_ref()
+            .is_some_and(|d| d.consent_page() && d.names_document(client_id));
+        if !consent {
+            return Ok(Next::Redirect(location));
         }
+        Ok(Next::Consent(ConsentPage {
+            client_name: client.metadata.client_name.plain.clone(),
+            client_id: client_id.to_owned(),
+            redirect_host: back.host().to_owned(),
+            provider_url: location,
+        }))
     }
 
     /// Checks the rest of the request, opens the transaction for the app's

@@ -110,6 +110,12 @@ impl Documents {
         })
     }
 
+    /// Whether clients of documents get the gateway's consent page.
+    #[must_use]
+    pub fn consent_page(&self) -> bool {
+        self.settings.consent_page
+    }
+
     /// Whether `client_id` names a document (an `http(s)` URL) and documents
     /// are on.
     #[must_use]

@@ -13,6 +13,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::Front;
+use super::authorize::Next;
 use super::error::{FrontError, Page, TokenFailure};
 use super::token::ProviderAnswer;
 use crate::http::HttpState;
@@ -47,7 +48,11 @@ async fn authorize(
         return StatusCode::NOT_FOUND.into_response();
     };
     let query = query.unwrap_or_default();
-    redirect_or_page(front.authorize(&address_key(ip), query.as_bytes()).await)
+    match front.authorize(&address_key(ip), query.as_bytes()).await {
+        Ok(Next::Redirect(location)) => redirect_or_page(Ok(location)),
+        Ok(Next::Consent(page)) => page.into_response(),
+        Err(error) => Page(error).into_response(),
+    }
 }
 
 async fn callback(State(state): State<HttpState>, RawQuery(query): RawQuery) -> Response {

@@ -15,6 +15,8 @@
 //!   (implemented by the SQL store, so that any instance takes any hop).
 //! - [`provider`]: the provider's endpoints, and the wrapper that registers
 //!   the gateway's callback there.
+//! - [`cimd`]: clients named by Client ID Metadata Documents, and
+//!   [`consent`]: the page the gateway may show them before the provider.
 //! - [`error`]: failures and their answers; [`http`]: the routes.
 
 use std::collections::BTreeMap;
@@ -31,6 +33,7 @@ use crate::registration::RegistrationService;
 pub mod authorize;
 pub mod callback;
 pub mod cimd;
+pub mod consent;
 pub mod discovery;
 pub mod error;
 pub mod http;

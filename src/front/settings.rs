@@ -37,6 +37,7 @@ struct RawCimd {
     min_cache: String,
     max_cache: String,
     fetches_per_host: String,
+    consent_page: bool,
 }
 
 impl Default for RawCimd {
@@ -52,6 +53,7 @@ impl Default for RawCimd {
             min_cache: "5m".into(),
             max_cache: "24h".into(),
             fetches_per_host: "30/minute".into(),
+            consent_page: false,
         }
     }
 }
@@ -120,6 +122,9 @@ pub struct CimdSettings {
     pub max_cache: Duration,
     /// Document fetches per host (`None`: unlimited).
     pub fetches_per_host: Option<Quota>,
+    /// Whether the gateway shows its own page (the client, its document's
+    /// host, and where the user will be sent back) before the provider.
+    pub consent_page: bool,
 }
 
 impl FrontSettings {
@@ -171,6 +176,7 @@ impl CimdSettings {
             min_cache,
             max_cache: max_cache.max(min_cache),
             fetches_per_host: quota(&raw.fetches_per_host, "front.cimd.fetches_per_host", report),
+            consent_page: raw.consent_page,
         }
     }
 }

@@ -223,3 +223,49 @@ async fn hosts_are_allowed_denied_and_capped_by_the_operator() {
     .await;
     assert_eq!(full.rows().await.len(), 1);
 }
+
+#[tokio::test]
+async fn the_consent_page_shows_where_the_user_will_be_sent_back() {
+    let upstream = OidcProvider::start().await;
+    let app = gateway(
+        &upstream,
+        &format!("{LOOPBACK_ALLOWED}consent_page = true\n"),
+    )
+    .await;
+    let served = Served::default();
+    let url = format!("{}/clients/app.json", served.start().await);
+    served.put(
+        "/clients/app.json",
+        &document(&url, "<b>Editor</b>"),
+        "max-age=60",
+    );
+    let pkce = pkce("consent");
+    let redirect_uri = "http://127.0.0.1:50999/cb";
+    let response = authorize(&app, &url, redirect_uri, &pkce, &[]).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["x-frame-options"], "DENY");
+    let page = response.text().await.unwrap();
+    assert!(
+        page.contains("&lt;b&gt;Editor&lt;/b&gt; asks you to sign in"),
+        "{page}"
+    );
+    assert!(
+        page.contains("sent back to <strong>127.0.0.1</strong>"),
+        "{page}"
+    );
+    let href = page
+        .split("href=\"")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
+    let to_provider = Url::parse(&href.replace("&amp;", "&")).unwrap();
+    assert!(to_provider.as_str().starts_with(&upstream.issuer));
+
+    let callback = log_in(&upstream, &to_provider, "dave").await;
+    let back = location(&browser().get(callback).send().await.unwrap());
+    assert!(back.as_str().starts_with(redirect_uri), "{back}");
+    let (status, tokens) = redeem(&app, &url, &back, &pkce).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+}
