@@ -132,7 +132,8 @@ impl Config {
         let limits = LimitsConfig::read(limits, report);
         let front = FrontSettings::read(front, report);
         if let Some(provider) = &provider {
-            front.check_provider(&provider.kind, report);
+            let policies = &registration.policies;
+            front.check(&provider.kind, |name| policies.contains_key(name), report);
         }
         Some(Self {
             server,

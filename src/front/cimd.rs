@@ -274,7 +274,7 @@ impl Front {
         }
         let client = self
             .registrations
-            .register_trusted(document)
+            .register_trusted(document, documents.settings.policy.as_deref())
             .await
             .map_err(refused)?;
         let mapping = Mapping {

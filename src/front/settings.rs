@@ -38,6 +38,7 @@ struct RawCimd {
     max_cache: String,
     fetches_per_host: String,
     consent_page: bool,
+    policy: Option<String>,
 }
 
 impl Default for RawCimd {
@@ -54,6 +55,7 @@ impl Default for RawCimd {
             max_cache: "24h".into(),
             fetches_per_host: "30/minute".into(),
             consent_page: false,
+            policy: None,
         }
     }
 }
@@ -125,6 +127,10 @@ pub struct CimdSettings {
     /// Whether the gateway shows its own page (the client, its document's
     /// host, and where the user will be sent back) before the provider.
     pub consent_page: bool,
+    /// The registration policy of their clients (`None`: the default
+    /// one); with a `client_lifetime`, the expiry janitor removes them and
+    /// the next use registers them again.
+    pub policy: Option<String>,
 }
 
 impl FrontSettings {
@@ -177,15 +183,33 @@ impl CimdSettings {
             max_cache: max_cache.max(min_cache),
             fetches_per_host: quota(&raw.fetches_per_host, "front.cimd.fetches_per_host", report),
             consent_page: raw.consent_page,
+            policy: raw.policy,
         }
     }
 }
 
 impl FrontSettings {
-    /// Refuses the front before a provider that publishes no discovery
-    /// document (the built-in registry, Zendesk, BillForward): the front
-    /// takes the provider's issuer and endpoints from it.
-    pub fn check_provider(&self, kind: &ProviderKind, report: &mut Report) {
+    /// Refuses what cannot work with the rest of the configuration: the
+    /// front before a provider that publishes no discovery document (the
+    /// built-in registry, Zendesk, BillForward; the front takes the
+    /// provider's issuer and endpoints from it), and a document policy
+    /// that `policy_exists` does not know.
+    pub fn check(
+        &self,
+        kind: &ProviderKind,
+        policy_exists: impl Fn(&str) -> bool,
+        report: &mut Report,
+    ) {
+        if let Some(policy) = self
+            .cimd
+            .policy
+            .as_deref()
+            .filter(|name| !policy_exists(name))
+        {
+            report.error(format!(
+                "front.cimd.policy `{policy}` is not a configured policy"
+            ));
+        }
         let discovered = matches!(
             kind,
             ProviderKind::Hydra(_) | ProviderKind::Rfc7591(_) | ProviderKind::Okta(_)
@@ -246,11 +270,17 @@ mod tests {
     }
 
     #[test]
-    fn a_provider_without_discovery_cannot_be_fronted() {
+    fn settings_that_cannot_work_with_the_rest_are_refused() {
         let (settings, _) = read("enabled = true");
         let kind = crate::provider::local::LocalSettings::default().into();
         let mut report = Report::default();
-        settings.check_provider(&kind, &mut report);
+        settings.check(&kind, |_| true, &mut report);
         assert_eq!(report.into_errors().len(), 1);
+        let (settings, _) = read("[cimd]\npolicy = \"nowhere\"");
+        let kind = crate::provider::local::LocalSettings::default().into();
+        let mut report = Report::default();
+        settings.check(&kind, |name| name == "default", &mut report);
+        let errors = report.into_errors();
+        assert!(errors[0].contains("`nowhere`"), "{errors:?}");
     }
 }

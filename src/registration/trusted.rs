@@ -8,12 +8,14 @@ use crate::domain::{MetadataDocument, RegisteredClient, RegistrationError};
 use super::RegistrationService;
 
 impl RegistrationService {
-    /// Registers `document` under the default policy.
+    /// Registers `document` under the policy `policy` (`None`: the default
+    /// one).
     pub async fn register_trusted(
         &self,
         document: MetadataDocument,
+        policy: Option<&str>,
     ) -> Result<RegisteredClient, RegistrationError> {
-        Ok(self.register_admitted(document, None).await?.client)
+        Ok(self.register_admitted(document, None, policy).await?.client)
     }
 
     /// Replaces the whole registration of `client_id` by `document`, under

@@ -269,3 +269,34 @@ async fn the_consent_page_shows_where_the_user_will_be_sent_back() {
     let (status, tokens) = redeem(&app, &url, &back, &pkce).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
 }
+
+#[tokio::test]
+async fn idle_document_clients_expire_through_the_janitor_and_come_back_on_use() {
+    let upstream = OidcProvider::start().await;
+    let app = spawn_app_with(&format!(
+        "{}[front.cimd]\nenabled = true\n{LOOPBACK_ALLOWED}policy = \"documents\"\n\
+         [policies.default]\n[policies.documents]\nclient_lifetime = \"1h\"\n",
+        front_toml(&upstream)
+    ))
+    .await;
+    let served = Served::default();
+    let url = format!("{}/clients/app.json", served.start().await);
+    served.put(
+        "/clients/app.json",
+        &document(&url, "lasting"),
+        "max-age=60",
+    );
+    let pkce = pkce("janitor");
+    let to_provider = |response: reqwest::Response| location(&response);
+    let first = to_provider(authorize(&app, &url, REGISTERED, &pkce, &[]).await);
+    let held = app.rows().await[0].0.clone();
+    assert_eq!(app.service.show(&held).await.unwrap().policy, "documents");
+
+    app.clock.advance(Duration::from_secs(2 * 3600));
+    assert_eq!(app.service.expire_clients().await.unwrap().len(), 1);
+    assert!(app.rows().await.is_empty());
+    let again = to_provider(authorize(&app, &url, REGISTERED, &pkce, &[]).await);
+    assert!(again.as_str().starts_with(&upstream.issuer));
+    assert_ne!(param(&again, "client_id"), param(&first, "client_id"));
+    assert_eq!(app.rows().await.len(), 1);
+}
