@@ -314,7 +314,7 @@ async fn gateway(dir: &std::path::Path) -> (Target, Arc<dcr_gateway::store::cach
     let gateway = app::build_gateway(&config, Arc::new(SystemClock))
         .await
         .unwrap();
-    let router = app::build_router(gateway.service, &config);
+    let router = app::build_router(&gateway, &config);
     tokio::spawn(app::serve(
         listener,
         router,

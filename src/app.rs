@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::clock::Clock;
 use crate::config::{Config, TlsConfig};
 use crate::connections::{self, ConnectionLimits};
+use crate::front::{Front, FrontParts, FrontSetupError};
 use crate::http::client_response::ReadAnswers;
 use crate::http::extract::json_value_limit;
 use crate::http::rate_limit::Limits;
@@ -40,6 +41,9 @@ pub enum StartupError {
     /// The provider backend could not be built.
     #[error(transparent)]
     Provider(#[from] ProviderSetupError),
+    /// The authorization front could not be built.
+    #[error(transparent)]
+    Front(#[from] FrontSetupError),
 }
 
 /// The registration service and the cache in front of its store.
@@ -48,6 +52,8 @@ pub struct Gateway {
     pub service: Arc<RegistrationService>,
     /// The read cache, for its statistics.
     pub cache: Arc<CachedStore>,
+    /// The authorization front, when `[front]` is on.
+    pub front: Option<Arc<Front>>,
 }
 
 /// Opens the store, puts the cache in front (following other processes'
@@ -72,6 +78,8 @@ pub async fn build_gateway(
     ));
     cache.follow(store.change_feed().await?);
     let provider = build_provider(&config.provider, clock.clone())?;
+    let public_url = &config.server.public_url;
+    let provider = crate::front::provider_for(provider, &config.front, public_url)?;
     let fetcher = GuardedClient::new(config.outbound.clone())?;
     let statements = (!config.software_statement.issuers.is_empty()).then(|| {
         Arc::new(SoftwareStatements::new(
@@ -94,10 +102,28 @@ pub async fn build_gateway(
         cache.clone(),
         provider,
         Arc::new(fetcher),
-        clock,
+        clock.clone(),
         settings,
     ));
-    Ok(Gateway { service, cache })
+    let front = match config.front.enabled {
+        true => Some(Arc::new(Front::new(FrontParts {
+            settings: config.front.clone(),
+            public_url: public_url.clone(),
+            registrations: service.clone(),
+            transactions: Arc::new(store.clone()),
+            documents: Arc::new(store),
+            outbound: config.outbound.clone(),
+            clock,
+            provider_timeout: config.outbound.timeout,
+            max_tracked_keys: config.limits.max_tracked_keys,
+        })?)),
+        false => None,
+    };
+    Ok(Gateway {
+        service,
+        cache,
+        front,
+    })
 }
 
 /// Logs what an operator should know about the configuration at start.
@@ -169,11 +195,12 @@ pub fn spawn_reconciler(
     }))
 }
 
-/// The complete HTTP application for `service`.
-pub fn build_router(service: Arc<RegistrationService>, config: &Config) -> Router {
+/// The complete HTTP application for `gateway`.
+pub fn build_router(gateway: &Gateway, config: &Config) -> Router {
     crate::telemetry::install();
     let state = HttpState {
-        service,
+        service: gateway.service.clone(),
+        front: gateway.front.clone(),
         public_url: config.server.public_url.as_str().into(),
         limits: Arc::new(Limits::new(&config.limits)),
         max_json_values: json_value_limit(config.server.max_body_bytes),

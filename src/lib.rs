@@ -19,6 +19,8 @@
 //!   retries, circuit breaker) and metrics.
 //! - [`outbound`]: the SSRF-guarded HTTP client for URLs apps point at.
 //! - [`software_statement`]: verification of signed software statements.
+//! - [`front`]: the opt-in authorization front (`/authorize`, `/callback`,
+//!   `/token`) that makes the gateway the issuer apps see.
 //! - [`http`]: routes, extractors, rate limits, error mapping, layer stack.
 //! - [`config`]: the loader (TOML plus environment, every error at once) and
 //!   the list of top-level sections; each section is read by the module
@@ -48,6 +50,7 @@ pub mod config;
 pub mod connections;
 pub mod domain;
 pub mod error_text;
+pub mod front;
 pub mod http;
 pub mod http_body;
 pub mod json;

@@ -217,10 +217,10 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
         .log
         .init_background()
         .map_err(|e| format!("cannot start the log writer: {e}"))?;
-    let service = app::build_gateway(&config, Arc::new(SystemClock))
+    let gateway = app::build_gateway(&config, Arc::new(SystemClock))
         .await
-        .map_err(|e| e.to_string())?
-        .service;
+        .map_err(|e| e.to_string())?;
+    let service = gateway.service.clone();
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
@@ -228,7 +228,7 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
     tracing::info!(%addr, public_url = %config.server.public_url, provider = ?config.provider.kind, "listening");
     app::warn_about(&config);
     let reconciler = app::spawn_reconciler(service.clone(), config.provider.reconcile_interval);
-    let router = app::build_router(service, &config);
+    let router = app::build_router(&gateway, &config);
     let served = app::serve(listener, router, shutdown_signal(), &config).await;
     if let Some(reconciler) = reconciler {
         reconciler.abort();

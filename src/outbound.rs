@@ -125,6 +125,15 @@ impl GuardedClient {
 
     /// GETs `url` with every guard applied and returns the body.
     pub async fn get(&self, url: &Url) -> Result<Vec<u8>, FetchError> {
+        Ok(self.get_with_headers(url).await?.0)
+    }
+
+    /// GETs `url` with every guard applied and returns the body and the
+    /// response headers.
+    pub async fn get_with_headers(
+        &self,
+        url: &Url,
+    ) -> Result<(Vec<u8>, reqwest::header::HeaderMap), FetchError> {
         if let Some(ip) = literal_ip(url) {
             if !self.settings.allow_private_networks && !is_public(ip) {
                 return Err(FetchError(format!("{ip} is not a public address")));
@@ -140,8 +149,10 @@ impl GuardedClient {
         if !response.status().is_success() {
             return Err(FetchError(format!("answered HTTP {}", response.status())));
         }
+        let headers = response.headers().clone();
         crate::http_body::read_capped(response, self.settings.max_response_bytes)
             .await
+            .map(|body| (body, headers))
             .map_err(|e| FetchError(e.to_string()))
     }
 }

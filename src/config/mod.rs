@@ -15,6 +15,7 @@ use std::ffi::OsString;
 use std::fmt;
 use std::path::Path;
 
+use crate::front::FrontSettings;
 use crate::http::rate_limit::LimitsConfig;
 use crate::logging::LogConfig;
 use crate::outbound::OutboundSettings;
@@ -53,6 +54,8 @@ pub struct Config {
     pub software_statement: SoftwareStatementConfig,
     /// `[limits]`: rate limits.
     pub limits: LimitsConfig,
+    /// `[front]`: the authorization front (read by [`crate::front`]).
+    pub front: FrontSettings,
 }
 
 /// Every problem found in a configuration.
@@ -111,6 +114,7 @@ impl Config {
         let (provider, outbound, log) = (take("provider"), take("outbound"), take("log"));
         let (registration, policies) = (take("registration"), take("policies"));
         let (software_statement, limits) = (take("software_statement"), take("limits"));
+        let front = take("front");
         for key in table.keys() {
             report.error(format!("unknown section `{key}`"));
         }
@@ -126,6 +130,11 @@ impl Config {
         let private = outbound.allow_private_networks;
         let software_statement = SoftwareStatementConfig::read(software_statement, private, report);
         let limits = LimitsConfig::read(limits, report);
+        let front = FrontSettings::read(front, report);
+        if let Some(provider) = &provider {
+            let policies = &registration.policies;
+            front.check(&provider.kind, |name| policies.contains_key(name), report);
+        }
         Some(Self {
             server,
             store,
@@ -136,6 +145,7 @@ impl Config {
             registration,
             software_statement,
             limits,
+            front,
         })
     }
 }

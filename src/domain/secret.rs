@@ -72,6 +72,11 @@ secret_type!(
     /// registration is protected.
     InitialAccessToken
 );
+secret_type!(
+    /// A one-time value of the authorization front: its `state` at the
+    /// provider, or a gateway code.
+    FrontSecret
+);
 
 /// SHA-256 digest of a secret: what the store keeps instead of the secret.
 #[derive(Clone, PartialEq, Eq)]

@@ -50,7 +50,14 @@ const RESPONSE_TYPES: [&str; 8] = [
 /// The provider's own document with the gateway's registration endpoint, or
 /// the gateway's document for the built-in registry.
 async fn document(state: &HttpState) -> Result<Json<Value>, ApiError> {
-    let mut document = match state.service.provider_discovery().await? {
+    let provider = state.service.provider_discovery().await?;
+    if let Some(front) = &state.front {
+        let registration_endpoint = state.registration_endpoint();
+        return Ok(Json(
+            front.metadata(provider.as_ref(), &registration_endpoint),
+        ));
+    }
+    let mut document = match provider {
         Some(document) => document,
         None => serde_json::to_value(own_document(state)).unwrap_or_default(),
     };

@@ -48,6 +48,8 @@ pub struct HttpState {
     pub max_json_values: usize,
     /// RFC 7592 read answers, serialized once per client revision.
     pub read_answers: Arc<client_response::ReadAnswers>,
+    /// The authorization front, when `[front]` is on.
+    pub front: Option<Arc<crate::front::Front>>,
 }
 
 impl HttpState {
@@ -112,6 +114,7 @@ pub fn router(
         .route_layer(middleware::from_fn(cors::preflight_no_content));
     let routes = Router::new()
         .merge(browser_routes)
+        .merge(crate::front::http::routes(state.front.as_ref(), origins))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/openapi.json", get(openapi::openapi_json))

@@ -18,6 +18,8 @@
 //! - `compat`: the client-compatibility rules (`[registration.compat]`)
 //!   that let current MCP clients register as they are.
 //! - `admin`: the operator's commands and the expiry of clients.
+//! - `trusted`: registrations on the gateway's own authority (clients of
+//!   Client ID Metadata Documents, for the authorization front).
 //! - `reconcile`: bringing gateway and provider back in line.
 //! - `provider_calls`: calling the provider — its deadline, the ids it
 //!   claims for a row, and its failures in the gateway's words.
@@ -29,6 +31,7 @@ mod manage;
 mod provider_calls;
 mod reconcile;
 mod register;
+mod trusted;
 
 use std::collections::BTreeMap;
 use std::net::IpAddr;

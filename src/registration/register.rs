@@ -32,7 +32,7 @@ impl RegistrationService {
             .and_then(Option::as_ref)
             .map(|grant| grant.id.clone());
         let result = match admitted {
-            Ok(grant) => self.register_admitted(document, grant).await,
+            Ok(grant) => self.register_admitted(document, grant, None).await,
             Err(error) => Err(error),
         };
         let (client_id, software_id) = match &result {
@@ -56,16 +56,17 @@ impl RegistrationService {
     }
 
     /// Registers a client for a caller [`RegistrationService::admit`] let
-    /// in, under the initial access token `grant` it presented, if any.
-    async fn register_admitted(
+    /// in, under the initial access token `grant` it presented, if any, and
+    /// the policy `policy` names (else the grant's, else the default).
+    pub(super) async fn register_admitted(
         &self,
         document: MetadataDocument,
         grant: Option<InitialAccessTokenRecord>,
+        policy: Option<&str>,
     ) -> Result<ClientInformation, RegistrationError> {
         let policy = self.policy(
-            grant
-                .as_ref()
-                .and_then(|g| g.policy.as_deref())
+            policy
+                .or_else(|| grant.as_ref().and_then(|g| g.policy.as_deref()))
                 .unwrap_or(&self.settings.default_policy),
         )?;
         let (metadata, vouched) = self.validate(document, policy, None).await?;

@@ -15,6 +15,7 @@ mod billforward;
 mod cli;
 mod fakes;
 mod faults;
+mod front;
 mod hostile;
 mod hydra;
 mod lifecycle;

@@ -4,6 +4,7 @@
 
 use std::ops::RangeInclusive;
 
+use dcr_gateway::clock::Clock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -243,7 +244,9 @@ async fn okta_limits_are_refused_clearly_and_names_may_repeat() {
 async fn okta_spent_rate_budget_is_answered_without_calling() {
     let fake = OktaFake::start().await;
     let app = gateway(&fake).await;
-    fake.set_budget(1, 30);
+    // The reset is 30 s away on the gateway's (frozen) clock, however long
+    // the test took to get here by the wall clock.
+    fake.set_budget_until(1, app.clock.now_unix() + 30);
     app.register(&web_client()).await;
     let calls = fake.ledger.requests();
     let response = app.post_register(&web_client()).await;

@@ -27,6 +27,7 @@ use writer::{MAX_BATCH, PendingWrite, write_batches};
 
 mod changes;
 mod client_store;
+mod front;
 mod rows;
 mod writer;
 

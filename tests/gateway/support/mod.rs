@@ -96,15 +96,35 @@ pub async fn spawn_app_under(public_path: &str, extra_toml: &str) -> TestApp {
     } else {
         "[limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\nauth_failures_per_ip = \"unlimited\"\n"
     };
+    let store = format!("sqlite://{}", db_path.display());
     let toml = format!(
         "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}{public_path}\"\n\
-         [store]\nurl = \"sqlite://{}\"\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n{limits}{extra_toml}",
-        db_path.display()
+         [store]\nurl = \"{store}\"\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n{limits}{extra_toml}"
     );
-    let config = Config::from_sources(&toml, Vec::new()).unwrap();
+    start_app(listener, &toml, dir, db_path).await
+}
+
+/// One of several gateway instances that share `store` (a database URL)
+/// and one `public_url`, with extra TOML sections.
+pub async fn spawn_instance(public_url: &str, store: &str, extra_toml: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let toml = format!(
+        "[server]\nlisten = \"{addr}\"\npublic_url = \"{public_url}\"\n\
+         [store]\nurl = \"{store}\"\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n{extra_toml}"
+    );
+    let db_path = dir.path().join("unused.db");
+    start_app(listener, &toml, dir, db_path).await
+}
+
+/// Serves the gateway configured by `toml` on `listener`.
+async fn start_app(listener: TcpListener, toml: &str, dir: TempDir, db_path: PathBuf) -> TestApp {
+    let addr = listener.local_addr().unwrap();
+    let config = Config::from_sources(toml, Vec::new()).unwrap();
     let clock = TestClock::new();
     let gateway = app::build_gateway(&config, clock.clone()).await.unwrap();
-    let router = app::build_router(gateway.service.clone(), &config);
+    let router = app::build_router(&gateway, &config);
     let (tx, rx) = oneshot::channel::<()>();
     tokio::spawn(app::serve(
         listener,

@@ -81,11 +81,18 @@ fn install(dir: &'static str, package: &str) {
 /// client does, against the authorization server `issuer`, registering
 /// `client_metadata`; returns what the SDK learnt (`{metadata, client}`).
 pub fn mcp_sdk_register(issuer: &str, client_metadata: &serde_json::Value) -> serde_json::Value {
+    mcp_sdk(
+        "discover-and-register.mjs",
+        &[issuer, &client_metadata.to_string()],
+    )
+}
+
+/// Runs `script` of the MCP SDK folder with `args`; its one JSON line.
+pub fn mcp_sdk(script: &str, args: &[&str]) -> serde_json::Value {
     install(MCP_SDK_DIR, "@modelcontextprotocol/sdk");
     let output = Command::new("node")
-        .arg("discover-and-register.mjs")
-        .arg(issuer)
-        .arg(client_metadata.to_string())
+        .arg(script)
+        .args(args)
         .current_dir(MCP_SDK_DIR)
         .output()
         .expect("node must be installed");

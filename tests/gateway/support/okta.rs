@@ -176,9 +176,15 @@ impl OktaFake {
 
     /// Only `remaining` more requests are allowed until `reset_in` seconds from now.
     pub fn set_budget(&self, remaining: i64, reset_in: i64) {
+        self.set_budget_until(remaining, now() + reset_in);
+    }
+
+    /// Only `remaining` more requests are allowed until `reset` (seconds
+    /// since the epoch), e.g. a time on the gateway's test clock.
+    pub fn set_budget_until(&self, remaining: i64, reset: i64) {
         let mut state = self.state.lock().unwrap();
         state.remaining = remaining;
-        state.reset = now() + reset_in;
+        state.reset = reset;
     }
 
     /// Pages hold at most `n` clients, whatever `limit` asks for; callers

@@ -1,0 +1,347 @@
+//! `GET /authorize`: checks the client and its redirect URI (failures
+//! before that are pages, never redirects), then PKCE and the request,
+//! opens a transaction and sends the user to the provider with the
+//! provider's client id, the app's challenge and the gateway's callback.
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use sha2::{Digest, Sha256};
+use url::{Host, Url};
+
+use super::consent::ConsentPage;
+use super::error::{Code, FrontError};
+use super::transactions::{FrontSecret, Transaction};
+use super::{Front, Params, callback_uri};
+use crate::domain::metadata::is_scope_token;
+use crate::domain::values::GrantType;
+use crate::domain::{RegisteredClient, RegisteredUri};
+
+/// OpenID Connect request parameters passed on to the provider as sent.
+const PASSED_ON: [&str; 6] = [
+    "nonce",
+    "prompt",
+    "login_hint",
+    "max_age",
+    "ui_locales",
+    "acr_values",
+];
+
+/// Where `/authorize` sends the user next.
+#[derive(Debug)]
+pub enum Next {
+    /// A redirect: to the provider, or back to the app with an error.
+    Redirect(String),
+    /// The gateway's consent page, which links on to the provider.
+    Consent(ConsentPage),
+}
+
+/// Where the app is sent back: its redirect URI as it sent it, its `state`,
+/// and the gateway as `iss` (RFC 9207).
+#[derive(Debug)]
+pub struct AppRedirect<'a> {
+    uri: Url,
+    state: Option<&'a str>,
+    issuer: &'a str,
+}
+
+impl<'a> AppRedirect<'a> {
+    /// The redirect to `uri` (validated before), for a request with `state`.
+    pub fn new(uri: &str, state: Option<&'a str>, issuer: &'a str) -> Result<Self, FrontError> {
+        let uri = Url::parse(uri).map_err(|e| FrontError::internal(&e.to_string()))?;
+        Ok(Self { uri, state, issuer })
+    }
+
+    /// The app's redirect URI with `params`, `state` and `iss` added.
+    fn with(&self, params: &[(&str, &str)]) -> String {
+        let mut uri = self.uri.clone();
+        {
+            let mut query = uri.query_pairs_mut();
+            for (name, value) in params {
+                query.append_pair(name, value);
+            }
+            if let Some(state) = self.state {
+                query.append_pair("state", state);
+            }
+            query.append_pair("iss", self.issuer);
+        }
+        uri.into()
+    }
+
+    /// The host the app's redirect URI names.
+    #[must_use]
+    pub fn host(&self) -> &str {
+        self.uri.host_str().unwrap_or_default()
+    }
+
+    /// The success answer: a gateway code.
+    #[must_use]
+    pub fn code(&self, code: &FrontSecret) -> String {
+        self.with(&[("code", code.expose())])
+    }
+
+    /// An error answer (RFC 6749 §4.1.2.1).
+    #[must_use]
+    pub fn error(&self, error: &FrontError) -> String {
+        self.with(&[
+            ("error", error.code.as_str()),
+            ("error_description", &error.description),
+        ])
+    }
+}
+
+impl Front {
+    /// Handles `/authorize` for the caller at `caller` (its rate-limit
+    /// key): where the user goes next (the provider, the app with an error,
+    /// or the gateway's consent page), or a failure to show as a page.
+    pub async fn authorize(&self, caller: &str, query: &[u8]) -> Result<Next, FrontError> {
+        Self::limit(self.authorize_limit.as_ref(), caller)?;
+        let params = Params::parse(query)?;
+        let client_id = params.require("client_id")?;
+        let client = self
+            .client(client_id)
+            .await?
+            .ok_or_else(|| FrontError::invalid_request("no such client is registered"))?;
+        let redirect_uri = params.require("redirect_uri")?;
+        let localhost = self.settings.localhost_any_port;
+        if !client
+            .metadata
+            .redirect_uris
+            .iter()
+            .any(|registered| redirect_matches(registered, redirect_uri, localhost))
+        {
+            return Err(FrontError::invalid_request(
+                "redirect_uri is not one this client registered",
+            ));
+        }
+        let back = AppRedirect::new(redirect_uri, params.get("state"), &self.issuer)?;
+        let location = match self
+            .to_provider(client_id, &client, redirect_uri, &params)
+            .await
+        {
+            Ok(location) => location,
+            Err(error) => return Ok(Next::Redirect(back.error(&error))),
+        };
+        let consent = self
+            .documents
+            .as_ref()
+            .is_some_and(|d| d.consent_page() && d.names_document(client_id));
+        if !consent {
+            return Ok(Next::Redirect(location));
+        }
+        Ok(Next::Consent(ConsentPage {
+            client_name: client.metadata.client_name.plain.clone(),
+            client_id: client_id.to_owned(),
+            redirect_host: back.host().to_owned(),
+            provider_url: location,
+        }))
+    }
+
+    /// Checks the rest of the request, opens the transaction for the app's
+    /// `client_id` and returns the provider's authorization URL for `client`.
+    async fn to_provider(
+        &self,
+        client_id: &str,
+        client: &RegisteredClient,
+        redirect_uri: &str,
+        params: &Params,
+    ) -> Result<String, FrontError> {
+        let request = checked_request(client, params)?;
+        let provider = self.endpoints().await?;
+        let mut location = Url::parse(&provider.authorization_endpoint)
+            .map_err(|e| FrontError::internal(&format!("authorization_endpoint: {e}")))?;
+        let now = self.now();
+        let transaction = Transaction {
+            client_id: client_id.to_owned(),
+            redirect_uri: redirect_uri.to_owned(),
+            app_state: params.get("state").map(str::to_owned),
+            code_challenge: request.code_challenge.to_owned(),
+            scope: request.scope.map(str::to_owned),
+            resource: request.resource.map(str::to_owned),
+            expires_at: now.saturating_add(seconds(self.settings.transaction_ttl)),
+        };
+        let state = FrontSecret::generate();
+        let max = self.settings.max_transactions;
+        if !self
+            .transactions
+            .open(&state.hash(), &transaction, now, max)
+            .await?
+        {
+            return Err(FrontError::busy(
+                "too many authorizations are in progress; retry later",
+            ));
+        }
+        {
+            let mut query = location.query_pairs_mut();
+            query
+                .append_pair("response_type", "code")
+                .append_pair("client_id", client.client_id.as_str())
+                .append_pair("redirect_uri", &callback_uri(&self.issuer))
+                .append_pair("state", state.expose())
+                .append_pair("code_challenge", request.code_challenge)
+                .append_pair("code_challenge_method", "S256");
+            for (name, value) in [("scope", request.scope), ("resource", request.resource)] {
+                if let Some(value) = value {
+                    query.append_pair(name, value);
+                }
+            }
+            for name in PASSED_ON {
+                if let Some(value) = params.get(name) {
+                    query.append_pair(name, value);
+                }
+            }
+        }
+        Ok(location.into())
+    }
+}
+
+/// The parts of an authorization request the front checks and keeps.
+struct Checked<'a> {
+    code_challenge: &'a str,
+    scope: Option<&'a str>,
+    resource: Option<&'a str>,
+}
+
+/// Refuses what the front does not serve: another response type, a client
+/// without the code grant, a missing or `plain` PKCE challenge, scope text
+/// that is not scope tokens, a resource that is not an absolute URI.
+fn checked_request<'a>(
+    client: &RegisteredClient,
+    params: &'a Params,
+) -> Result<Checked<'a>, FrontError> {
+    if params.get("response_type") != Some("code") {
+        return Err(FrontError::new(
+            Code::UnsupportedResponseType,
+            "only response_type=code is supported",
+        ));
+    }
+    if !client
+        .metadata
+        .grant_types
+        .contains(&GrantType::AuthorizationCode)
+    {
+        return Err(FrontError::new(
+            Code::UnauthorizedClient,
+            "the client did not register the authorization_code grant",
+        ));
+    }
+    let code_challenge = params.get("code_challenge").ok_or_else(|| {
+        FrontError::invalid_request("PKCE is required: send code_challenge (S256)")
+    })?;
+    if params.get("code_challenge_method") != Some("S256") {
+        return Err(FrontError::invalid_request(
+            "code_challenge_method must be S256 (plain is not accepted)",
+        ));
+    }
+    if !is_s256_value(code_challenge) {
+        return Err(FrontError::invalid_request(
+            "code_challenge must be an S256 value: 43 base64url characters",
+        ));
+    }
+    let scope = params.get("scope");
+    if scope.is_some_and(|scope| !scope.split(' ').all(is_scope_token)) {
+        return Err(FrontError::new(
+            Code::InvalidScope,
+            "scope must be scope tokens separated by single spaces",
+        ));
+    }
+    let resource = params.get("resource");
+    if resource.is_some_and(|r| Url::parse(r).map_or(true, |url| url.fragment().is_some())) {
+        return Err(FrontError::invalid_request(
+            "resource must be an absolute URI without a fragment",
+        ));
+    }
+    Ok(Checked {
+        code_challenge,
+        scope,
+        resource,
+    })
+}
+
+/// Whether `value` has the form of an S256 challenge: the base64url (no
+/// padding) of 32 bytes.
+fn is_s256_value(value: &str) -> bool {
+    value.len() == 43
+        && URL_SAFE_NO_PAD
+            .decode(value)
+            .is_ok_and(|bytes| bytes.len() == 32)
+}
+
+/// The S256 challenge of a PKCE verifier (RFC 7636 §4.2).
+#[must_use]
+pub fn s256(verifier: &str) -> String {
+    URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
+}
+
+/// Whole seconds of a duration, for Unix-time arithmetic.
+pub(super) fn seconds(duration: std::time::Duration) -> i64 {
+    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
+}
+
+/// Whether `presented` is the registered redirect URI: the same text, or,
+/// for an `http` loopback IP literal (and `localhost` when `localhost` is
+/// set), the same URI on another port (RFC 8252 §7.3). A URI matched on
+/// its port must be written in its normal form.
+#[must_use]
+pub fn redirect_matches(registered: &RegisteredUri, presented: &str, localhost: bool) -> bool {
+    if registered.as_str() == presented {
+        return true;
+    }
+    let Ok(mut url) = Url::parse(presented) else {
+        return false;
+    };
+    let mut own = registered.url().clone();
+    url.as_str() == presented
+        && url.scheme() == "http"
+        && is_loopback_host(&url, localhost)
+        && url.set_port(None).is_ok()
+        && own.set_port(None).is_ok()
+        && url == own
+}
+
+fn is_loopback_host(url: &Url, localhost: bool) -> bool {
+    match url.host() {
+        Some(Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(Host::Ipv6(ip)) => ip.is_loopback(),
+        Some(Host::Domain(name)) => localhost && name.eq_ignore_ascii_case("localhost"),
+        None => false,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn matches(registered: &str, presented: &str) -> bool {
+        redirect_matches(&RegisteredUri::parse(registered).unwrap(), presented, false)
+    }
+
+    #[test]
+    fn loopback_literals_match_on_any_port_and_nothing_else_does() {
+        assert!(matches("http://127.0.0.1/cb", "http://127.0.0.1:53127/cb"));
+        assert!(matches("http://127.0.0.1:8000/cb", "http://127.0.0.1:9/cb"));
+        assert!(matches("http://[::1]:8000/cb", "http://[::1]:1234/cb"));
+        assert!(matches(
+            "https://app.example.com/cb",
+            "https://app.example.com/cb"
+        ));
+        assert!(!matches(
+            "https://app.example.com/cb",
+            "https://app.example.com:444/cb"
+        ));
+        assert!(!matches("http://127.0.0.1/cb", "http://127.0.0.1:5/cb/"));
+        assert!(!matches("http://127.0.0.1/cb", "http://127.0.0.1:5/cb?x=1"));
+        assert!(!matches("http://127.0.0.1/cb", "http://127.0.0.1:5/cb#x"));
+        assert!(!matches("http://127.0.0.1/cb", "http://[::1]:5/cb"));
+        assert!(!matches("http://127.0.0.1/cb", "HTTP://127.0.0.1:5/cb"));
+        assert!(!matches("http://localhost/cb", "http://localhost:5/cb"));
+        let localhost = RegisteredUri::parse("http://localhost/cb").unwrap();
+        assert!(redirect_matches(&localhost, "http://localhost:5/cb", true));
+    }
+
+    #[test]
+    fn only_s256_shaped_challenges_pass() {
+        assert!(is_s256_value(&s256("verifier")));
+        assert!(!is_s256_value("short"));
+        assert!(!is_s256_value(&"=".repeat(43)));
+    }
+}

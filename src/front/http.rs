@@ -1,0 +1,138 @@
+//! The front's routes: `GET /authorize`, `GET /callback` and `POST /token`
+//! (with CORS, for browser-based apps). Handlers extract, call [`Front`],
+//! and answer with a redirect, a page, or the provider's token response.
+
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::{RawQuery, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
+use axum::middleware;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use super::Front;
+use super::authorize::Next;
+use super::error::{FrontError, Page, TokenFailure};
+use super::token::ProviderAnswer;
+use crate::http::HttpState;
+use crate::http::cors::{self, AllowedOrigins};
+use crate::http::extract::CallerIp;
+use crate::http::rate_limit::address_key;
+
+/// The front's routes when `front` is on; none otherwise.
+pub fn routes(front: Option<&Arc<Front>>, origins: &AllowedOrigins) -> Router<HttpState> {
+    if front.is_none() {
+        return Router::new();
+    }
+    let preflight = || async { StatusCode::NO_CONTENT };
+    Router::new()
+        .route("/authorize", get(authorize))
+        .route("/callback", get(callback))
+        .route(
+            "/token",
+            post(token)
+                .options(preflight)
+                .layer(origins.layer(&[Method::POST])),
+        )
+        .route_layer(middleware::from_fn(cors::preflight_no_content))
+}
+
+async fn authorize(
+    State(state): State<HttpState>,
+    CallerIp(ip): CallerIp,
+    RawQuery(query): RawQuery,
+) -> Response {
+    let Some(front) = state.front else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let query = query.unwrap_or_default();
+    match front.authorize(&address_key(ip), query.as_bytes()).await {
+        Ok(Next::Redirect(location)) => redirect_or_page(Ok(location)),
+        Ok(Next::Consent(page)) => page.into_response(),
+        Err(error) => Page(error).into_response(),
+    }
+}
+
+async fn callback(State(state): State<HttpState>, RawQuery(query): RawQuery) -> Response {
+    let Some(front) = state.front else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let query = query.unwrap_or_default();
+    redirect_or_page(front.callback(query.as_bytes()).await)
+}
+
+async fn token(
+    State(state): State<HttpState>,
+    CallerIp(ip): CallerIp,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Some(front) = state.front else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let form = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|value| value.to_str().ok())
+        .is_some_and(|value| {
+            value
+                .split(';')
+                .next()
+                .is_some_and(|mime| mime.trim() == "application/x-www-form-urlencoded")
+        });
+    let body = match body {
+        Ok(body) if form => body,
+        Ok(_) => {
+            let error =
+                FrontError::invalid_request("the body must be application/x-www-form-urlencoded");
+            return TokenFailure(error).into_response();
+        }
+        Err(rejection) => {
+            let error = FrontError::invalid_request(rejection.body_text());
+            return TokenFailure(error).into_response();
+        }
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    match front.token(&address_key(ip), authorization, &body).await {
+        Ok(answer) => answer.into_response(),
+        Err(error) => TokenFailure(error).into_response(),
+    }
+}
+
+/// A `302 Found` to `location`, or the failure as a page.
+fn redirect_or_page(outcome: Result<String, FrontError>) -> Response {
+    match outcome {
+        Ok(location) => match HeaderValue::from_str(&location) {
+            Ok(location) => (
+                StatusCode::FOUND,
+                [
+                    (header::LOCATION, location),
+                    (header::CACHE_CONTROL, HeaderValue::from_static("no-store")),
+                    (
+                        header::REFERRER_POLICY,
+                        HeaderValue::from_static("no-referrer"),
+                    ),
+                ],
+            )
+                .into_response(),
+            Err(error) => Page(FrontError::internal(&error.to_string())).into_response(),
+        },
+        Err(error) => Page(error).into_response(),
+    }
+}
+
+impl IntoResponse for ProviderAnswer {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, self.body).into_response();
+        let headers = response.headers_mut();
+        if let Some(content_type) = self.content_type {
+            headers.insert(header::CONTENT_TYPE, content_type);
+        }
+        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+        headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+        response
+    }
+}

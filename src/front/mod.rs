@@ -1,0 +1,260 @@
+//! The authorization front (opt-in, `[front] enabled = true`): the gateway
+//! is the authorization server apps see, and the provider still
+//! authenticates users and issues tokens.
+//!
+//! ```text
+//! app ─/authorize─▶ gateway ─authorize (provider client, /callback, app's challenge)─▶ provider
+//! app ◀─redirect (gateway code, app state, iss=gateway)─ gateway ◀─/callback (code, state, iss)─ provider
+//! app ─/token (gateway code, verifier)─▶ gateway ─token (provider code, verifier, /callback)─▶ provider
+//! ```
+//!
+//! - [`settings`]: the `front` section of the configuration.
+//! - [`discovery`]: the metadata that names the gateway as issuer.
+//! - [`authorize`], [`callback`], [`token`]: the three hops.
+//! - [`transactions`]: what ties them together, and its store port
+//!   (implemented by the SQL store, so that any instance takes any hop).
+//! - [`provider`]: the provider's endpoints, and the wrapper that registers
+//!   the gateway's callback there.
+//! - [`cimd`]: clients named by Client ID Metadata Documents, and
+//!   [`consent`]: the page the gateway may show them before the provider.
+//! - [`error`]: failures and their answers; [`http`]: the routes.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use crate::clock::Clock;
+use crate::domain::{ClientState, RegisteredClient, RegisteredUri, RegistrationError};
+use crate::http::rate_limit::KeyedLimiter;
+use crate::outbound::OutboundSettings;
+use crate::provider::Provider;
+use crate::registration::RegistrationService;
+
+pub mod authorize;
+pub mod callback;
+pub mod cimd;
+pub mod consent;
+pub mod discovery;
+pub mod error;
+pub mod http;
+pub mod provider;
+pub mod settings;
+pub mod token;
+pub mod transactions;
+
+use cimd::{CimdStore, Documents};
+use error::FrontError;
+use provider::{CallbackAtProvider, ProviderEndpoints};
+pub use settings::FrontSettings;
+use transactions::TransactionStore;
+
+/// Why the front could not be built.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot build the authorization front: {0}")]
+pub struct FrontSetupError(pub String);
+
+/// What the front is built from.
+pub struct FrontParts {
+    /// `[front]`.
+    pub settings: FrontSettings,
+    /// The gateway's public URL: its issuer.
+    pub public_url: String,
+    /// Registered clients, and the provider's discovery document.
+    pub registrations: Arc<RegistrationService>,
+    /// Where transactions are kept.
+    pub transactions: Arc<dyn TransactionStore>,
+    /// Where the clients of metadata documents are kept.
+    pub documents: Arc<dyn CimdStore>,
+    /// The guards of fetches from URLs apps name (`[outbound]`).
+    pub outbound: OutboundSettings,
+    /// The time.
+    pub clock: Arc<dyn Clock>,
+    /// Longest call to the provider's token endpoint.
+    pub provider_timeout: Duration,
+    /// Most caller addresses each rate limit tracks.
+    pub max_tracked_keys: u64,
+}
+
+/// The front: the three hops over the registered clients, the provider
+/// and the transaction store.
+pub struct Front {
+    settings: FrontSettings,
+    issuer: String,
+    registrations: Arc<RegistrationService>,
+    transactions: Arc<dyn TransactionStore>,
+    clock: Arc<dyn Clock>,
+    http: reqwest::Client,
+    authorize_limit: Option<KeyedLimiter>,
+    token_limit: Option<KeyedLimiter>,
+    documents: Option<Documents>,
+}
+
+impl Front {
+    /// Builds the front.
+    pub fn new(parts: FrontParts) -> Result<Self, FrontSetupError> {
+        let http = reqwest::Client::builder()
+            .timeout(parts.provider_timeout)
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FrontSetupError(e.to_string()))?;
+        let limiter = |quota| KeyedLimiter::new(quota, parts.max_tracked_keys);
+        let documents = match parts.settings.cimd.enabled {
+            true => Some(Documents::new(
+                parts.settings.cimd.clone(),
+                &parts.outbound,
+                parts.documents,
+                parts.max_tracked_keys,
+            )?),
+            false => None,
+        };
+        Ok(Self {
+            documents,
+            authorize_limit: parts.settings.authorize_per_ip.map(limiter),
+            token_limit: parts.settings.token_per_ip.map(limiter),
+            settings: parts.settings,
+            issuer: parts.public_url.trim_end_matches('/').to_owned(),
+            registrations: parts.registrations,
+            transactions: parts.transactions,
+            clock: parts.clock,
+            http,
+        })
+    }
+
+    /// The issuer apps see: the gateway's public URL.
+    #[must_use]
+    pub fn issuer(&self) -> &str {
+        &self.issuer
+    }
+
+    /// `path` under the issuer.
+    fn endpoint(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer)
+    }
+
+    fn now(&self) -> i64 {
+        self.clock.now_unix()
+    }
+
+    /// The provider's endpoints, from its (cached) discovery document.
+    async fn endpoints(&self) -> Result<ProviderEndpoints, FrontError> {
+        match self.registrations.provider_discovery().await {
+            Ok(Some(document)) => {
+                ProviderEndpoints::read(&document).map_err(|e| FrontError::internal(&e))
+            }
+            Ok(None) => Err(FrontError::internal(
+                "the front needs a provider with an issuer (not the built-in registry)",
+            )),
+            Err(error) => Err(FrontError::unavailable(&error.to_string())),
+        }
+    }
+
+    /// The client an app names by `id`: a metadata document's (fetched and
+    /// registered as needed), or a registered client if one is active.
+    async fn client(&self, id: &str) -> Result<Option<RegisteredClient>, FrontError> {
+        match &self.documents {
+            Some(documents) if documents.names_document(id) => {
+                self.document_client(documents, id).await.map(Some)
+            }
+            _ => self.registered(id).await,
+        }
+    }
+
+    /// The active registered client `id`, if there is one.
+    async fn registered(&self, id: &str) -> Result<Option<RegisteredClient>, FrontError> {
+        match self.registrations.show(id).await {
+            Ok(client) if client.state == ClientState::Active => Ok(Some(client)),
+            Ok(_) | Err(RegistrationError::UnknownClient(_)) => Ok(None),
+            Err(error) => Err(FrontError::internal(&error.to_string())),
+        }
+    }
+
+    /// Applies a rate limit to the caller at `key`.
+    fn limit(limiter: Option<&KeyedLimiter>, key: &str) -> Result<(), FrontError> {
+        match limiter {
+            Some(limiter) => limiter.check(key).map_err(FrontError::rate_limited),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The gateway's one redirect URI at the provider.
+#[must_use]
+pub fn callback_uri(public_url: &str) -> String {
+    format!("{}/callback", public_url.trim_end_matches('/'))
+}
+
+/// `provider`, wrapped so that clients are registered there with the
+/// gateway's callback when the front is on.
+pub fn provider_for(
+    provider: Arc<dyn Provider>,
+    settings: &FrontSettings,
+    public_url: &str,
+) -> Result<Arc<dyn Provider>, FrontSetupError> {
+    if !settings.enabled {
+        return Ok(provider);
+    }
+    let callback = RegisteredUri::parse(&callback_uri(public_url)).map_err(FrontSetupError)?;
+    Ok(Arc::new(CallbackAtProvider::new(provider, callback)))
+}
+
+/// The parameters of a query or form body. A parameter sent twice is
+/// refused and one sent empty counts as absent (RFC 6749 §3.1, §3.2).
+/// `Debug` shows the names only: values include codes and tokens.
+#[derive(Default)]
+pub struct Params(BTreeMap<String, String>);
+
+impl std::fmt::Debug for Params {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_set().entries(self.0.keys()).finish()
+    }
+}
+
+impl Params {
+    /// Reads `application/x-www-form-urlencoded` text.
+    pub fn parse(raw: &[u8]) -> Result<Self, FrontError> {
+        let mut params = BTreeMap::new();
+        for (name, value) in url::form_urlencoded::parse(raw) {
+            if params.contains_key(name.as_ref()) {
+                return Err(FrontError::invalid_request(format!(
+                    "the parameter `{}` is sent more than once",
+                    name.escape_debug()
+                )));
+            }
+            params.insert(name.into_owned(), value.into_owned());
+        }
+        Ok(Self(params))
+    }
+
+    /// The value of `name`, if sent.
+    #[must_use]
+    pub fn get(&self, name: &str) -> Option<&str> {
+        self.0
+            .get(name)
+            .map(String::as_str)
+            .filter(|value| !value.is_empty())
+    }
+
+    /// The value of `name`, which is required.
+    pub fn require(&self, name: &str) -> Result<&str, FrontError> {
+        self.get(name)
+            .ok_or_else(|| FrontError::invalid_request(format!("`{name}` is required")))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parameters_are_sent_once_and_empty_ones_are_absent() {
+        let params = Params::parse(b"a=1&b=&c=%20").unwrap();
+        assert_eq!(params.get("a"), Some("1"));
+        assert_eq!(params.get("b"), None);
+        assert_eq!(params.get("c"), Some(" "));
+        assert!(Params::parse(b"a=1&a=2").is_err());
+        assert!(Params::parse(b"a=&a=2").is_err());
+        let secret = Params::parse(b"code=hush").unwrap();
+        assert_eq!(format!("{secret:?}"), "{\"code\"}");
+    }
+}

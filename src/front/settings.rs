@@ -1,0 +1,286 @@
+//! `[front]`: whether the gateway is the authorization server apps see, and
+//! the bounds of its transactions, codes and rate limits.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::http::rate_limit::Quota;
+use crate::provider::ProviderKind;
+use crate::settings::{Report, duration};
+
+/// `[front]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawFront {
+    enabled: bool,
+    transaction_ttl: String,
+    code_ttl: String,
+    max_transactions: u64,
+    localhost_any_port: bool,
+    authorize_per_ip: String,
+    token_per_ip: String,
+    cimd: RawCimd,
+}
+
+/// `[front.cimd]` as written.
+#[derive(Debug, Deserialize)]
+#[serde(default)]
+struct RawCimd {
+    enabled: bool,
+    allowed_hosts: Vec<String>,
+    denied_hosts: Vec<String>,
+    private_hosts: Vec<String>,
+    max_per_host: u64,
+    max_documents: u64,
+    max_document_bytes: usize,
+    min_cache: String,
+    max_cache: String,
+    fetches_per_host: String,
+    consent_page: bool,
+    policy: Option<String>,
+}
+
+impl Default for RawCimd {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            allowed_hosts: Vec::new(),
+            denied_hosts: Vec::new(),
+            private_hosts: Vec::new(),
+            max_per_host: 100,
+            max_documents: 10_000,
+            max_document_bytes: 5120,
+            min_cache: "5m".into(),
+            max_cache: "24h".into(),
+            fetches_per_host: "30/minute".into(),
+            consent_page: false,
+            policy: None,
+        }
+    }
+}
+
+impl Default for RawFront {
+    fn default() -> Self {
+        Self {
+            enabled: false,
+            transaction_ttl: "10m".into(),
+            code_ttl: "60s".into(),
+            max_transactions: 100_000,
+            localhost_any_port: false,
+            authorize_per_ip: "60/minute".into(),
+            token_per_ip: "120/minute".into(),
+            cimd: RawCimd::default(),
+        }
+    }
+}
+
+/// The validated `[front]` settings.
+#[derive(Debug, Clone)]
+pub struct FrontSettings {
+    /// Whether the front is on (`/authorize`, `/callback`, `/token`, and
+    /// discovery naming the gateway as issuer).
+    pub enabled: bool,
+    /// How long an app has between `/authorize` and `/callback`.
+    pub transaction_ttl: Duration,
+    /// How long a gateway code may wait for `/token`.
+    pub code_ttl: Duration,
+    /// Most live transactions kept at once (all instances together).
+    pub max_transactions: u64,
+    /// Whether a registered `http://localhost` redirect URI matches on any
+    /// port, as the loopback address literals always do (RFC 8252 §7.3, §8.3).
+    pub localhost_any_port: bool,
+    /// Requests to `/authorize` per caller address (`None`: unlimited).
+    pub authorize_per_ip: Option<Quota>,
+    /// Requests to `/token` per caller address (`None`: unlimited).
+    pub token_per_ip: Option<Quota>,
+    /// `[front.cimd]`: clients named by Client ID Metadata Documents.
+    pub cimd: CimdSettings,
+}
+
+/// `[front.cimd]`: whether `https` client ids name Client ID Metadata
+/// Documents, and the operator's bounds on them.
+#[derive(Debug, Clone)]
+pub struct CimdSettings {
+    /// Whether such client ids are accepted (and announced).
+    pub enabled: bool,
+    /// Hosts documents may come from (`example.com`, `*.example.com`);
+    /// empty: any host.
+    pub allowed_hosts: Vec<String>,
+    /// Hosts documents never come from, in the same patterns.
+    pub denied_hosts: Vec<String>,
+    /// Hosts whose documents may be fetched from loopback or private
+    /// addresses, and over plain `http` (tests and labs only).
+    pub private_hosts: Vec<String>,
+    /// Most documents (so provider clients) per host.
+    pub max_per_host: u64,
+    /// Most documents (so provider clients) in all.
+    pub max_documents: u64,
+    /// Largest document accepted, in bytes.
+    pub max_document_bytes: usize,
+    /// Shortest time a fetched document is kept (whatever its headers say).
+    pub min_cache: Duration,
+    /// Longest time a fetched document is kept.
+    pub max_cache: Duration,
+    /// Document fetches per host (`None`: unlimited).
+    pub fetches_per_host: Option<Quota>,
+    /// Whether the gateway shows its own page (the client, its document's
+    /// host, and where the user will be sent back) before the provider.
+    pub consent_page: bool,
+    /// The registration policy of their clients (`None`: the default
+    /// one); with a `client_lifetime`, the expiry janitor removes them and
+    /// the next use registers them again.
+    pub policy: Option<String>,
+}
+
+impl FrontSettings {
+    /// Reads `[front]`, reporting every problem.
+    pub fn read(keys: toml::Table, report: &mut Report) -> Self {
+        let raw: RawFront = report.section("front", keys);
+        let transaction_ttl = positive(&raw.transaction_ttl, "front.transaction_ttl", report);
+        let code_ttl = positive(&raw.code_ttl, "front.code_ttl", report);
+        if raw.max_transactions == 0 {
+            report.error("front.max_transactions must be positive");
+        }
+        let cimd = CimdSettings::read(raw.cimd, report);
+        Self {
+            cimd,
+            enabled: raw.enabled,
+            transaction_ttl,
+            code_ttl,
+            max_transactions: raw.max_transactions.max(1),
+            localhost_any_port: raw.localhost_any_port,
+            authorize_per_ip: quota(&raw.authorize_per_ip, "front.authorize_per_ip", report),
+            token_per_ip: quota(&raw.token_per_ip, "front.token_per_ip", report),
+        }
+    }
+}
+
+impl CimdSettings {
+    fn read(raw: RawCimd, report: &mut Report) -> Self {
+        let lowercase = |hosts: Vec<String>| -> Vec<String> {
+            hosts.iter().map(|host| host.to_ascii_lowercase()).collect()
+        };
+        if raw.max_per_host == 0 || raw.max_documents == 0 || raw.max_document_bytes == 0 {
+            report.error(
+                "front.cimd.max_per_host, max_documents and max_document_bytes must be positive",
+            );
+        }
+        let min_cache = positive(&raw.min_cache, "front.cimd.min_cache", report);
+        let max_cache = positive(&raw.max_cache, "front.cimd.max_cache", report);
+        if min_cache > max_cache {
+            report.error("front.cimd.min_cache must not exceed max_cache");
+        }
+        Self {
+            enabled: raw.enabled,
+            allowed_hosts: lowercase(raw.allowed_hosts),
+            denied_hosts: lowercase(raw.denied_hosts),
+            private_hosts: lowercase(raw.private_hosts),
+            max_per_host: raw.max_per_host.max(1),
+            max_documents: raw.max_documents.max(1),
+            max_document_bytes: raw.max_document_bytes.max(1),
+            min_cache,
+            max_cache: max_cache.max(min_cache),
+            fetches_per_host: quota(&raw.fetches_per_host, "front.cimd.fetches_per_host", report),
+            consent_page: raw.consent_page,
+            policy: raw.policy,
+        }
+    }
+}
+
+impl FrontSettings {
+    /// Refuses what cannot work with the rest of the configuration: the
+    /// front before a provider that publishes no discovery document (the
+    /// built-in registry, Zendesk, BillForward; the front takes the
+    /// provider's issuer and endpoints from it), and a document policy
+    /// that `policy_exists` does not know.
+    pub fn check(
+        &self,
+        kind: &ProviderKind,
+        policy_exists: impl Fn(&str) -> bool,
+        report: &mut Report,
+    ) {
+        if let Some(policy) = self
+            .cimd
+            .policy
+            .as_deref()
+            .filter(|name| !policy_exists(name))
+        {
+            report.error(format!(
+                "front.cimd.policy `{policy}` is not a configured policy"
+            ));
+        }
+        let discovered = matches!(
+            kind,
+            ProviderKind::Hydra(_) | ProviderKind::Rfc7591(_) | ProviderKind::Okta(_)
+        );
+        if self.enabled && !discovered {
+            report.error(
+                "front.enabled needs a provider with a discovery document: hydra, rfc7591 or okta",
+            );
+        }
+    }
+}
+
+/// A duration of at least one second.
+fn positive(text: &str, key: &str, report: &mut Report) -> Duration {
+    let value = duration(text, key, report);
+    if value < Duration::from_secs(1) {
+        report.error(format!("{key} must be at least one second"));
+    }
+    value.max(Duration::from_secs(1))
+}
+
+fn quota(text: &str, key: &str, report: &mut Report) -> Option<Quota> {
+    Quota::parse(text).unwrap_or_else(|message| {
+        report.error(format!("{key} `{text}`: {message}"));
+        None
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn read(text: &str) -> (FrontSettings, Vec<String>) {
+        let mut report = Report::default();
+        let keys: toml::Table = toml::from_str(text).unwrap();
+        let settings = FrontSettings::read(keys, &mut report);
+        (settings, report.into_errors())
+    }
+
+    #[test]
+    fn off_by_default_with_short_lived_codes() {
+        let (settings, errors) = read("");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert!(!settings.enabled);
+        assert_eq!(settings.code_ttl, Duration::from_secs(60));
+        assert_eq!(settings.transaction_ttl, Duration::from_secs(600));
+    }
+
+    #[test]
+    fn every_bad_key_is_reported() {
+        let (_, errors) = read(
+            "enabled = true\ncode_ttl = \"0s\"\nmax_transactions = 0\n\
+             token_per_ip = \"lots\"\nsurprise = 1\n",
+        );
+        assert_eq!(errors.len(), 4, "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("front.surprise")));
+        assert!(errors.iter().any(|e| e.contains("front.token_per_ip")));
+    }
+
+    #[test]
+    fn settings_that_cannot_work_with_the_rest_are_refused() {
+        let (settings, _) = read("enabled = true");
+        let kind = crate::provider::local::LocalSettings::default().into();
+        let mut report = Report::default();
+        settings.check(&kind, |_| true, &mut report);
+        assert_eq!(report.into_errors().len(), 1);
+        let (settings, _) = read("[cimd]\npolicy = \"nowhere\"");
+        let kind = crate::provider::local::LocalSettings::default().into();
+        let mut report = Report::default();
+        settings.check(&kind, |name| name == "default", &mut report);
+        let errors = report.into_errors();
+        assert!(errors[0].contains("`nowhere`"), "{errors:?}");
+    }
+}

@@ -1,0 +1,170 @@
+// The MCP TypeScript SDK's client through the gateway's authorization front,
+// end to end, against a minimal MCP server that this script also runs.
+// Usage: node front-flow.mjs GATEWAY_ISSUER PROVIDER_ISSUER [CERT_PEM KEY_PEM]
+//
+// With a certificate and key, the client is a Client ID Metadata Document
+// client: the script serves its document over https on 127.0.0.1 and the
+// SDK uses the document's URL as its client_id; without, it registers (DCR).
+//
+// The MCP server publishes protected resource metadata (RFC 9728) naming the
+// gateway, answers 401 without a token, and checks tokens by introspection
+// at the provider (node oidc-provider), registering itself there first. The
+// client discovers, registers (DCR), is sent to /authorize; the script plays
+// the user through the provider's login step (server.mjs's interaction
+// routes), hands the code to the SDK and calls a tool. Prints one JSON line:
+// { client_id, authorization_endpoint, iss, state_matches, tool }.
+import { readFileSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+
+const [gateway, providerIssuer, certPem, keyPem] = process.argv.slice(2);
+
+// The resource server's own client at the provider, for introspection.
+const registered = await fetch(`${providerIssuer}/reg`, {
+  method: 'POST',
+  headers: { 'content-type': 'application/json' },
+  body: JSON.stringify({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }),
+}).then((r) => r.json());
+const introspectionAuth = `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}`;
+
+async function introspect(token) {
+  const answer = await fetch(`${providerIssuer}/token/introspection`, {
+    method: 'POST',
+    headers: { authorization: introspectionAuth, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ token }),
+  });
+  return answer.json();
+}
+
+async function readBody(req) {
+  let text = '';
+  for await (const chunk of req) text += chunk;
+  return text ? JSON.parse(text) : undefined;
+}
+
+const mcp = http.createServer(async (req, res) => {
+  const base = `http://127.0.0.1:${mcp.address().port}`;
+  if (req.url.startsWith('/.well-known/oauth-protected-resource')) {
+    res.setHeader('content-type', 'application/json');
+    res.end(JSON.stringify({ resource: `${base}/mcp`, authorization_servers: [gateway], scopes_supported: ['openid'] }));
+    return;
+  }
+  const token = /^Bearer (.+)$/.exec(req.headers.authorization || '')?.[1];
+  const info = token ? await introspect(token) : { active: false };
+  if (!info.active) {
+    res.statusCode = 401;
+    res.setHeader('www-authenticate', `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`);
+    res.end();
+    return;
+  }
+  req.auth = { token, clientId: info.client_id, scopes: (info.scope || '').split(' '), extra: { sub: info.sub } };
+  const server = new McpServer({ name: 'front-test-server', version: '1.0.0' });
+  server.registerTool('whoami', { description: 'The signed-in user' }, async (extra) => ({
+    content: [{ type: 'text', text: `sub=${extra.authInfo?.extra?.sub}` }],
+  }));
+  const transport = new StreamableHTTPServerTransport({ sessionIdGenerator: undefined, enableJsonResponse: true });
+  await server.connect(transport);
+  await transport.handleRequest(req, res, await readBody(req));
+});
+await new Promise((resolve) => { mcp.listen(0, '127.0.0.1', resolve); });
+const mcpUrl = new URL(`http://127.0.0.1:${mcp.address().port}/mcp`);
+
+// The app's side: what a native MCP client keeps.
+const redirectUrl = 'http://127.0.0.1:33418/callback';
+const clientMetadata = {
+  client_name: 'MCP SDK through the front',
+  redirect_uris: ['http://127.0.0.1/callback'],
+  grant_types: ['authorization_code', 'refresh_token'],
+  response_types: ['code'],
+  token_endpoint_auth_method: 'none',
+  application_type: 'native',
+};
+let clientMetadataUrl;
+if (certPem) {
+  const documents = https.createServer({ cert: readFileSync(certPem), key: readFileSync(keyPem) }, (_req, res) => {
+    res.setHeader('content-type', 'application/json');
+    res.setHeader('cache-control', 'max-age=300');
+    res.end(JSON.stringify({ client_id: clientMetadataUrl, ...clientMetadata }));
+  });
+  await new Promise((resolve) => { documents.listen(0, '127.0.0.1', resolve); });
+  clientMetadataUrl = `https://127.0.0.1:${documents.address().port}/mcp-client.json`;
+  documents.unref();
+}
+const kept = {};
+const authProvider = {
+  get redirectUrl() { return redirectUrl; },
+  get clientMetadata() { return clientMetadata; },
+  clientMetadataUrl,
+  state: () => 'sdk-state',
+  clientInformation: () => kept.client,
+  saveClientInformation: (client) => { kept.client = client; },
+  tokens: () => kept.tokens,
+  saveTokens: (tokens) => { kept.tokens = tokens; },
+  redirectToAuthorization: (url) => { kept.authorizationUrl = url; },
+  saveCodeVerifier: (verifier) => { kept.verifier = verifier; },
+  codeVerifier: () => kept.verifier,
+};
+
+// The user's side: follows redirects by hand, keeping the provider's cookies.
+async function signIn(start) {
+  const cookies = new Map();
+  const get = async (url, init = {}) => {
+    const answer = await fetch(url, {
+      ...init,
+      redirect: 'manual',
+      headers: { ...(init.headers || {}), cookie: [...cookies].map(([k, v]) => `${k}=${v}`).join('; ') },
+    });
+    for (const cookie of answer.headers.getSetCookie()) {
+      const [pair] = cookie.split(';');
+      const at = pair.indexOf('=');
+      cookies.set(pair.slice(0, at), pair.slice(at + 1));
+    }
+    return answer;
+  };
+  let url = new URL(start);
+  for (let hop = 0; hop < 10 && !url.href.startsWith(redirectUrl); hop += 1) {
+    let answer;
+    if (url.pathname.startsWith('/interaction/')) {
+      answer = await get(`${url.href}/login`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded' },
+        body: 'login=carol',
+      });
+    } else {
+      answer = await get(url.href);
+    }
+    if (answer.status < 300 || answer.status >= 400) {
+      throw new Error(`${url.href} answered ${answer.status}: ${await answer.text()}`);
+    }
+    url = new URL(answer.headers.get('location'), url);
+  }
+  return url;
+}
+
+const client = new Client({ name: 'front-test-client', version: '1.0.0' });
+try {
+  await client.connect(new StreamableHTTPClientTransport(mcpUrl, { authProvider }));
+  throw new Error('the MCP server let an unauthenticated client in');
+} catch (error) {
+  if (!(error instanceof UnauthorizedError)) throw error;
+}
+const back = await signIn(kept.authorizationUrl);
+const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider });
+await transport.finishAuth(back.searchParams.get('code'));
+await client.connect(transport);
+const result = await client.callTool({ name: 'whoami', arguments: {} });
+console.log(JSON.stringify({
+  client_id: kept.client.client_id,
+  authorization_endpoint: `${kept.authorizationUrl.origin}${kept.authorizationUrl.pathname}`,
+  resource: kept.authorizationUrl.searchParams.get('resource'),
+  iss: back.searchParams.get('iss'),
+  state_matches: back.searchParams.get('state') === 'sdk-state',
+  tool: result.content[0].text,
+}));
+await client.close();
+mcp.close();
