@@ -54,6 +54,7 @@ pub mod front;
 pub mod http;
 pub mod http_body;
 pub mod json;
+pub mod limiter;
 pub mod logging;
 pub mod outbound;
 pub mod provider;

@@ -10,11 +10,12 @@ use url::{Host, Url};
 
 use super::consent::ConsentPage;
 use super::error::{Code, FrontError};
-use super::transactions::{FrontSecret, Transaction};
+use super::transactions::FrontSecret;
 use super::{Front, Params, callback_uri};
 use crate::domain::metadata::is_scope_token;
 use crate::domain::values::GrantType;
 use crate::domain::{RegisteredClient, RegisteredUri};
+use crate::store::front::Transaction;
 
 /// OpenID Connect request parameters passed on to the provider as sent.
 const PASSED_ON: [&str; 6] = [

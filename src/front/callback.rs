@@ -6,8 +6,9 @@
 
 use super::authorize::{AppRedirect, seconds};
 use super::error::{Code, FrontError};
-use super::transactions::{FrontSecret, NewCode, Transaction};
+use super::transactions::FrontSecret;
 use super::{Front, Params};
+use crate::store::front::{NewCode, Transaction};
 
 /// Error codes of an authorization response that the app is told as the
 /// provider sent them (RFC 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6,

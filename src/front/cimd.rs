@@ -12,7 +12,6 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use async_trait::async_trait;
 use reqwest::header::{CACHE_CONTROL, HeaderMap};
 use serde_json::Value;
 use sha2::{Digest, Sha256};
@@ -25,48 +24,15 @@ use super::{Front, FrontSetupError};
 use crate::domain::{
     ClientState, MetadataDocument, RegisteredClient, RegisteredUri, RegistrationError,
 };
-use crate::http::rate_limit::KeyedLimiter;
+use crate::limiter::KeyedLimiter;
 use crate::outbound::{GuardedClient, OutboundSettings};
-use crate::store::StoreError;
+use crate::store::front::{CimdStore, Mapping};
 
 /// Longest client id URL accepted.
 const MAX_URL_BYTES: usize = 2048;
 
 /// How long a document that failed is answered from memory.
 const FAILURE_MEMORY: Duration = Duration::from_secs(60);
-
-/// One document's client, as the store keeps it.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Mapping {
-    /// The client registered for the document.
-    pub client_id: String,
-    /// SHA-256 of the document it was registered from.
-    pub document_hash: Vec<u8>,
-    /// Until when that copy is fresh (Unix seconds).
-    pub fresh_until: i64,
-}
-
-/// The store of document → client mappings, shared by all instances.
-#[async_trait]
-pub trait CimdStore: Send + Sync {
-    /// The mapping of `url`, if any.
-    async fn mapping(&self, url: &str) -> Result<Option<Mapping>, StoreError>;
-
-    /// How many documents have a client: those of `host`, or all.
-    async fn documents_of(&self, host: Option<&str>) -> Result<u64, StoreError>;
-
-    /// Records the first mapping of `url`; `false` when another instance
-    /// recorded one first.
-    async fn insert_mapping(
-        &self,
-        url: &str,
-        host: &str,
-        mapping: &Mapping,
-    ) -> Result<bool, StoreError>;
-
-    /// Records what was fetched again for `url`.
-    async fn update_mapping(&self, url: &str, mapping: &Mapping) -> Result<(), StoreError>;
-}
 
 /// The documents' side of the front.
 pub struct Documents {

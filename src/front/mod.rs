@@ -25,7 +25,7 @@ use std::time::Duration;
 
 use crate::clock::Clock;
 use crate::domain::{ClientState, RegisteredClient, RegisteredUri, RegistrationError};
-use crate::http::rate_limit::KeyedLimiter;
+use crate::limiter::KeyedLimiter;
 use crate::outbound::OutboundSettings;
 use crate::provider::Provider;
 use crate::registration::RegistrationService;
@@ -36,17 +36,16 @@ pub mod cimd;
 pub mod consent;
 pub mod discovery;
 pub mod error;
-pub mod http;
 pub mod provider;
 pub mod settings;
 pub mod token;
 pub mod transactions;
 
-use cimd::{CimdStore, Documents};
+use crate::store::front::{CimdStore, TransactionStore};
+use cimd::Documents;
 use error::FrontError;
 use provider::{CallbackAtProvider, ProviderEndpoints};
 pub use settings::FrontSettings;
-use transactions::TransactionStore;
 
 /// Why the front could not be built.
 #[derive(Debug, thiserror::Error)]

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use crate::http::rate_limit::Quota;
+use crate::limiter::Quota;
 use crate::provider::ProviderKind;
 use crate::settings::{Report, duration};
 

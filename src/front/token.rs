@@ -17,10 +17,11 @@ use subtle::ConstantTimeEq;
 
 use super::authorize::{s256, seconds};
 use super::error::{Code, FrontError};
-use super::transactions::{CodePhase, FrontSecret, StoredCode};
+use super::transactions::FrontSecret;
 use super::{Front, Params, callback_uri};
 use crate::domain::values::AuthMethod;
 use crate::error_text::with_causes;
+use crate::store::front::{CodePhase, StoredCode};
 
 /// Largest provider token answer passed on.
 const MAX_ANSWER_BYTES: usize = 65_536;

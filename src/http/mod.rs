@@ -25,6 +25,7 @@ pub mod cors;
 pub mod discovery;
 pub mod error;
 pub mod extract;
+pub mod front;
 pub mod health;
 pub mod observe;
 pub mod openapi;
@@ -114,7 +115,7 @@ pub fn router(
         .route_layer(middleware::from_fn(cors::preflight_no_content));
     let routes = Router::new()
         .merge(browser_routes)
-        .merge(crate::front::http::routes(state.front.as_ref(), origins))
+        .merge(front::routes(state.front.as_ref(), origins))
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .route("/openapi.json", get(openapi::openapi_json))

@@ -9,6 +9,7 @@ use crate::domain::{
 };
 
 pub mod cached;
+pub mod front;
 pub mod sealing;
 pub mod sql;
 

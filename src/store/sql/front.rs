@@ -10,9 +10,10 @@ use sqlx::any::AnyRow;
 
 use super::SqlStore;
 use crate::domain::SecretHash;
-use crate::front::cimd::{CimdStore, Mapping};
-use crate::front::transactions::{CodePhase, NewCode, StoredCode, Transaction, TransactionStore};
 use crate::store::StoreError;
+use crate::store::front::{
+    CimdStore, CodePhase, Mapping, NewCode, StoredCode, Transaction, TransactionStore,
+};
 
 /// The transaction's own columns, in [`transaction`]'s order.
 const COLUMNS: &str =

@@ -1,4 +1,4 @@
-//! The front's routes: `GET /authorize`, `GET /callback` and `POST /token`
+//! The authorization front's routes ([`crate::front`]): `GET /authorize`, `GET /callback` and `POST /token`
 //! (with CORS, for browser-based apps). Handlers extract, call [`Front`],
 //! and answer with a redirect, a page, or the provider's token response.
 
@@ -12,14 +12,14 @@ use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
-use super::Front;
-use super::authorize::Next;
-use super::error::{FrontError, Page, TokenFailure};
-use super::token::ProviderAnswer;
-use crate::http::HttpState;
-use crate::http::cors::{self, AllowedOrigins};
-use crate::http::extract::CallerIp;
-use crate::http::rate_limit::address_key;
+use super::HttpState;
+use super::cors::{self, AllowedOrigins};
+use super::extract::CallerIp;
+use crate::front::Front;
+use crate::front::authorize::Next;
+use crate::front::error::{FrontError, Page, TokenFailure};
+use crate::front::token::ProviderAnswer;
+use crate::limiter::address_key;
 
 /// The front's routes when `front` is on; none otherwise.
 pub fn routes(front: Option<&Arc<Front>>, origins: &AllowedOrigins) -> Router<HttpState> {
