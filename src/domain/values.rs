@@ -251,6 +251,17 @@ registered_names!(
     }
 );
 
+registered_names!(
+    /// How an OpenID Federation relying party registers (OpenID Federation
+    /// 1.0 §5.1.2, `client_registration_types`).
+    RegistrationType {
+        /// Automatic registration: the OP resolves the RP's trust chain.
+        Automatic = "automatic",
+        /// Explicit registration at the OP's federation registration endpoint.
+        Explicit = "explicit",
+    }
+);
+
 /// A response type: one or more words, kept in the order the client sent them.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResponseType(Vec<ResponseTypeWord>);

@@ -209,6 +209,28 @@ pub struct MetadataDocument {
     /// Whether the client supports the CIBA `user_code` parameter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_user_code_parameter: Option<bool>,
+    /// Registration types the relying party uses (OpenID Federation 1.0): `automatic` and/or
+    /// `explicit`; not empty.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_registration_types: Option<Vec<String>>,
+    /// Human-readable name of the organization owning the client (OpenID Federation 1.0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_name: Option<String>,
+    /// https URL of a signed JWT holding the client's JSON Web Key Set (OpenID Federation 1.0).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_jwks_uri: Option<String>,
+    /// ACE profile the client uses with the resource server (RFC 9200), e.g. `coap_dtls`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ace_profile: Option<String>,
+    /// JWS algorithm for NFV access tokens (ETSI GS NFV-SEC 022).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nfv_token_signing_alg: Option<String>,
+    /// JWE key algorithm for NFV access tokens (ETSI GS NFV-SEC 022).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nfv_token_encryption_alg: Option<String>,
+    /// JWE content encryption for NFV access tokens; needs the `_alg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nfv_token_encryption_enc: Option<String>,
     /// Language-tagged variants (`client_name#fr`) and any other member.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,
@@ -294,5 +316,12 @@ member_for_member!(
     backchannel_client_notification_endpoint,
     backchannel_authentication_request_signing_alg,
     backchannel_user_code_parameter,
+    client_registration_types,
+    organization_name,
+    signed_jwks_uri,
+    ace_profile,
+    nfv_token_signing_alg,
+    nfv_token_encryption_alg,
+    nfv_token_encryption_enc,
     other,
 );

@@ -44,6 +44,13 @@ fn registry_members() -> Value {
         "backchannel_client_notification_endpoint": "https://app.example.com/ciba",
         "backchannel_authentication_request_signing_alg": "ES256",
         "backchannel_user_code_parameter": true,
+        "client_registration_types": ["explicit", "automatic"],
+        "organization_name": "Example Org",
+        "signed_jwks_uri": "https://app.example.com/Signed-JWKS.jwt?v=1",
+        "ace_profile": "coap_dtls",
+        "nfv_token_signing_alg": "ES384",
+        "nfv_token_encryption_alg": "RSA-OAEP-256",
+        "nfv_token_encryption_enc": "A192GCM",
     })
 }
 
@@ -95,6 +102,7 @@ fn core_members(sector: Option<&str>) -> Value {
 fn every_member(sector: Option<&str>) -> Value {
     let mut all = core_members(sector);
     merge(&mut all, registry_members());
+    all["organization_name#fr"] = json!("Organisation exemple");
     all["tenant_hint"] = json!({ "region": "eu", "tier": [1, 2] });
     all["not_listed"] = json!("ignored");
     all
@@ -283,6 +291,13 @@ fn refusals() -> Vec<(&'static str, Value, Option<Value>)> {
         ("backchannel_client_notification_endpoint", json!(1), Some(json!("http://app.example.com/ciba"))),
         ("backchannel_authentication_request_signing_alg", json!(["ES256"]), Some(json!("none"))),
         ("backchannel_user_code_parameter", json!("1"), None),
+        ("client_registration_types", json!("explicit"), Some(json!(["explicit", "manual"]))),
+        ("organization_name", json!(7), None),
+        ("signed_jwks_uri", json!(["https://app.example.com/jwks.jwt"]), Some(json!("http://app.example.com/jwks.jwt"))),
+        ("ace_profile", json!(1), Some(json!(" "))),
+        ("nfv_token_signing_alg", json!(true), Some(json!("HS1"))),
+        ("nfv_token_encryption_alg", json!(256), Some(json!("RSA-OAEP-1024"))),
+        ("nfv_token_encryption_enc", json!([]), Some(json!("A128GCM"))),
     ]
 }
 

@@ -205,6 +205,27 @@ pub struct MetadataDocument {
     /// `backchannel_user_code_parameter`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_user_code_parameter: Option<bool>,
+    /// `client_registration_types`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_registration_types: Option<Vec<String>>,
+    /// `organization_name`, without a language tag.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub organization_name: Option<String>,
+    /// `signed_jwks_uri`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub signed_jwks_uri: Option<String>,
+    /// `ace_profile`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ace_profile: Option<String>,
+    /// `nfv_token_signing_alg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nfv_token_signing_alg: Option<String>,
+    /// `nfv_token_encryption_alg`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nfv_token_encryption_alg: Option<String>,
+    /// `nfv_token_encryption_enc`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub nfv_token_encryption_enc: Option<String>,
     /// Language-tagged variants (`client_name#fr`) and any other member.
     #[serde(flatten)]
     pub other: BTreeMap<String, Value>,

@@ -1,7 +1,8 @@
 //! JOSE algorithms (OpenID Connect DCR 1.0 §2, JARM §3, RFC 9701 §6, CIBA
-//! Core 1.0 §4): what signs and encrypts ID tokens, UserInfo, authorization
-//! and introspection responses and request objects, and what signs `*_jwt`
-//! client authentication and CIBA requests.
+//! Core 1.0 §4, ETSI GS NFV-SEC 022): what signs and encrypts ID tokens,
+//! UserInfo, authorization and introspection responses, request objects and
+//! NFV access tokens, and what signs `*_jwt` client authentication and CIBA
+//! requests.
 
 use super::{MetadataDocument, MetadataError, Reading, invalid};
 use crate::domain::values::{
@@ -35,6 +36,8 @@ pub(super) enum Signed {
     /// CIBA authentication requests:
     /// `backchannel_authentication_request_signing_alg`.
     BackchannelRequest,
+    /// NFV access tokens (ETSI GS NFV-SEC 022): `nfv_token_signing_alg`.
+    NfvToken,
 }
 
 impl Signed {
@@ -48,6 +51,7 @@ impl Signed {
             Self::Authorization => "authorization_signed_response_alg",
             Self::Introspection => "introspection_signed_response_alg",
             Self::BackchannelRequest => "backchannel_authentication_request_signing_alg",
+            Self::NfvToken => "nfv_token_signing_alg",
         }
     }
 
@@ -63,6 +67,7 @@ impl Signed {
             Self::BackchannelRequest => doc
                 .backchannel_authentication_request_signing_alg
                 .as_deref(),
+            Self::NfvToken => doc.nfv_token_signing_alg.as_deref(),
         }
     }
 }
@@ -80,6 +85,8 @@ pub(super) enum Encrypted {
     Authorization,
     /// JWT introspection responses: `introspection_encrypted_response_*`.
     Introspection,
+    /// NFV access tokens (ETSI GS NFV-SEC 022): `nfv_token_encryption_*`.
+    NfvToken,
 }
 
 /// Reads the JWS algorithm member of what is `signed`.
@@ -189,6 +196,11 @@ pub(super) fn encryption(
             "introspection_encrypted_response",
             &doc.introspection_encrypted_response_alg,
             &doc.introspection_encrypted_response_enc,
+        ),
+        Encrypted::NfvToken => (
+            "nfv_token_encryption",
+            &doc.nfv_token_encryption_alg,
+            &doc.nfv_token_encryption_enc,
         ),
     };
     let (alg_field, enc_field) = (format!("{prefix}_alg"), format!("{prefix}_enc"));

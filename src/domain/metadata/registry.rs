@@ -2,15 +2,20 @@
 //! registry that extend RFC 7591 and OpenID Connect DCR 1.0: logout
 //! (RP-Initiated, Front-Channel and Back-Channel Logout 1.0), mutual TLS
 //! (RFC 8705), DPoP (RFC 9449), PAR (RFC 9126), JAR (RFC 9101), rich
-//! authorization requests (RFC 9396), JARM, CIBA and JWT introspection
-//! responses (RFC 9701), each read into a typed value under its spec's rules.
+//! authorization requests (RFC 9396), JARM, CIBA, JWT introspection
+//! responses (RFC 9701), OpenID Federation 1.0, ACE (RFC 9200) and NFV
+//! access tokens (ETSI GS NFV-SEC 022), each read into a typed value under
+//! its spec's rules.
 
 use std::net::IpAddr;
 
 use super::jose::{self, Encrypted, Encryption, Signed};
+use super::localized::{self, Localized, put_localized};
 use super::{MetadataDocument, MetadataError, Reading, invalid};
 use crate::domain::uri::RegisteredUri;
-use crate::domain::values::{AuthMethod, GrantType, JwsAlgorithm, TokenDeliveryMode};
+use crate::domain::values::{
+    AuthMethod, GrantType, JwsAlgorithm, RegistrationType, TokenDeliveryMode,
+};
 
 /// The registry members beyond RFC 7591 and OpenID Connect DCR 1.0, as
 /// registered: a member left out stays out (no default is written back).
@@ -54,6 +59,19 @@ pub struct RegistryMembers {
     pub backchannel_authentication_request_signing_alg: Option<JwsAlgorithm>,
     /// `backchannel_user_code_parameter` (CIBA Core 1.0 §4).
     pub backchannel_user_code_parameter: Option<bool>,
+    /// `client_registration_types` (OpenID Federation 1.0 §5.1.2).
+    pub client_registration_types: Vec<RegistrationType>,
+    /// `organization_name` and its language-tagged variants (OpenID
+    /// Federation 1.0 §5.2.2).
+    pub organization_name: Localized<String>,
+    /// `signed_jwks_uri` (OpenID Federation 1.0 §5.2.1).
+    pub signed_jwks_uri: Option<RegisteredUri>,
+    /// `ace_profile` (RFC 9200): the name of an ACE profile.
+    pub ace_profile: Option<String>,
+    /// `nfv_token_signing_alg` (ETSI GS NFV-SEC 022).
+    pub nfv_token_signing_alg: Option<JwsAlgorithm>,
+    /// `nfv_token_encryption_alg` and `_enc` (ETSI GS NFV-SEC 022).
+    pub nfv_token_encryption: Option<Encryption>,
 }
 
 /// The certificate subject a `tls_client_auth` client authenticates with:
@@ -102,8 +120,10 @@ impl CertificateSubject {
 /// member's rules and the rules between members: logout URIs without a
 /// fragment, a front-channel logout URI on the origin of a redirect URI,
 /// one certificate subject (exactly one for `tls_client_auth`), no `none`
-/// signatures, `*_enc` only with `*_alg`, and a CIBA client with a
-/// delivery mode and, to be pinged or pushed to, a notification endpoint.
+/// signatures, `*_enc` only with `*_alg`, a CIBA client with a delivery
+/// mode and, to be pinged or pushed to, a notification endpoint, at least
+/// one known registration type, an https `signed_jwks_uri` and a named
+/// ACE profile.
 pub(super) fn read(
     doc: &mut MetadataDocument,
     redirect_uris: &[RegisteredUri],
@@ -144,6 +164,14 @@ pub(super) fn read(
         }
         Ok(())
     })?;
+    let client_registration_types = registration_types(doc, reading)?;
+    let organization = doc.organization_name.take();
+    let organization_name =
+        localized::read(organization, &doc.other, "organization_name", reading, Ok)?;
+    let ace_profile = doc.ace_profile.take();
+    if let Some(profile) = &ace_profile {
+        reading.check(|| check_text("ace_profile", profile, !profile.trim().is_empty()))?;
+    }
     let signed = |which| signing_alg(doc, which, reading);
     let members = RegistryMembers {
         post_logout_redirect_uris,
@@ -170,6 +198,17 @@ pub(super) fn read(
         )?,
         backchannel_authentication_request_signing_alg: signed(Signed::BackchannelRequest)?,
         backchannel_user_code_parameter: doc.backchannel_user_code_parameter,
+        client_registration_types,
+        organization_name,
+        signed_jwks_uri: uri_member(
+            doc.signed_jwks_uri.as_deref(),
+            "signed_jwks_uri",
+            RegisteredUri::parse_https,
+            reading,
+        )?,
+        ace_profile,
+        nfv_token_signing_alg: jose::alg(doc, Signed::NfvToken)?,
+        nfv_token_encryption: jose::encryption(doc, Encrypted::NfvToken)?,
     };
     reading.check(|| members.check_ciba(grant_types))?;
     Ok(members)
@@ -182,6 +221,7 @@ impl RegistryMembers {
         let name = |alg: Option<JwsAlgorithm>| alg.map(|a| a.as_str().to_owned());
         let (auth_alg, auth_enc) = jose::encryption_names(self.authorization_encryption);
         let (intro_alg, intro_enc) = jose::encryption_names(self.introspection_encryption);
+        let (nfv_alg, nfv_enc) = jose::encryption_names(self.nfv_token_encryption);
         let plo = &self.post_logout_redirect_uris;
         doc.post_logout_redirect_uris = (!plo.is_empty()).then(|| plo.iter().map(text).collect());
         doc.frontchannel_logout_uri = self.frontchannel_logout_uri.as_ref().map(text);
@@ -214,6 +254,20 @@ impl RegistryMembers {
         doc.backchannel_authentication_request_signing_alg =
             name(self.backchannel_authentication_request_signing_alg);
         doc.backchannel_user_code_parameter = self.backchannel_user_code_parameter;
+        let types = &self.client_registration_types;
+        doc.client_registration_types =
+            (!types.is_empty()).then(|| types.iter().map(|t| t.as_str().to_owned()).collect());
+        doc.organization_name = put_localized(
+            &self.organization_name,
+            "organization_name",
+            &mut doc.other,
+            Clone::clone,
+        );
+        doc.signed_jwks_uri = self.signed_jwks_uri.as_ref().map(text);
+        doc.ace_profile.clone_from(&self.ace_profile);
+        doc.nfv_token_signing_alg = name(self.nfv_token_signing_alg);
+        doc.nfv_token_encryption_alg = nfv_alg;
+        doc.nfv_token_encryption_enc = nfv_enc;
     }
 
     /// Every URI among the members, with its member name.
@@ -236,6 +290,7 @@ impl RegistryMembers {
                 "backchannel_client_notification_endpoint",
                 self.backchannel_client_notification_endpoint.as_ref(),
             ),
+            ("signed_jwks_uri", self.signed_jwks_uri.as_ref()),
         ];
         self.post_logout_redirect_uris
             .iter()
@@ -363,7 +418,6 @@ fn certificate_subject(
 /// A subject's text is of its kind: not blank, an IP address for
 /// `san_ip`, an address with `@` for `san_email`.
 fn check_subject(subject: &CertificateSubject) -> Result<(), MetadataError> {
-    let member = subject.member();
     let text = subject.as_str();
     let fits = match subject {
         CertificateSubject::SanIp(text) => text.parse::<IpAddr>().is_ok(),
@@ -372,6 +426,11 @@ fn check_subject(subject: &CertificateSubject) -> Result<(), MetadataError> {
             .is_some_and(|(local, domain)| !local.is_empty() && !domain.is_empty()),
         _ => !text.trim().is_empty(),
     };
+    check_text(subject.member(), text, fits)
+}
+
+/// A text member's value `fits` its kind and has no control characters.
+fn check_text(member: &str, text: &str, fits: bool) -> Result<(), MetadataError> {
     if fits && !text.chars().any(char::is_control) {
         return Ok(());
     }
@@ -396,6 +455,36 @@ fn signing_alg(
         Ok(())
     })?;
     Ok(alg)
+}
+
+/// Reads `client_registration_types`: each `automatic` or `explicit`, and
+/// a submitted list names at least one (OpenID Federation 1.0 §5.1.2).
+fn registration_types(
+    doc: &mut MetadataDocument,
+    reading: Reading<'_>,
+) -> Result<Vec<RegistrationType>, MetadataError> {
+    let Some(texts) = doc.client_registration_types.take() else {
+        return Ok(Vec::new());
+    };
+    reading.check(|| {
+        if texts.is_empty() {
+            return Err(invalid(
+                "client_registration_types must name at least one registration type",
+            ));
+        }
+        Ok(())
+    })?;
+    texts
+        .iter()
+        .map(|text| {
+            RegistrationType::parse(text).ok_or_else(|| {
+                invalid(format!(
+                    "client_registration_types: `{}` is not automatic or explicit",
+                    text.escape_debug()
+                ))
+            })
+        })
+        .collect()
 }
 
 /// Reads `backchannel_token_delivery_mode`: `poll`, `ping` or `push`.
@@ -453,6 +542,11 @@ mod tests {
             "authorization_encrypted_response_alg": "RSA-OAEP",
             "backchannel_token_delivery_mode": "push",
             "backchannel_client_notification_endpoint": "https://app.example.com/n",
+            "client_registration_types": ["automatic"],
+            "organization_name": "Example",
+            "organization_name#fr": "Exemple",
+            "signed_jwks_uri": "https://app.example.com/Keys.jwt",
+            "nfv_token_encryption_alg": "RSA-OAEP",
             "tenant_hint": { "a": [1] },
         }));
         let extra = ExtraMetadata::pick(&sent, &["tenant_hint".to_owned()]);
@@ -464,7 +558,19 @@ mod tests {
             Some("A128CBC-HS256"),
             "JARM's default content encryption is written"
         );
+        assert_eq!(
+            stored.other.get("organization_name#fr"),
+            Some(&json!("Exemple")),
+            "language-tagged variants are written back"
+        );
         assert_eq!(ClientMetadata::from_stored(stored).unwrap(), metadata);
+    }
+
+    #[test]
+    fn an_empty_client_registration_types_is_refused() {
+        let sent = document(json!({ "client_registration_types": [] }));
+        let refused = ClientMetadata::validate(sent, RedirectRules::PERMISSIVE).unwrap_err();
+        assert!(refused.to_string().contains("client_registration_types"));
     }
 
     #[test]

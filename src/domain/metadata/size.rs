@@ -4,7 +4,7 @@ use serde_json::Value;
 
 use super::{ClientKeys, ClientMetadata, Localized};
 use crate::domain::uri::RegisteredUri;
-use crate::domain::values::{GrantType, ResponseType};
+use crate::domain::values::{GrantType, RegistrationType, ResponseType};
 
 /// Heap bytes of one `String` in a collection, besides its text.
 const UNIT_STRING: usize = size_of::<String>();
@@ -92,6 +92,12 @@ impl ClientMetadata {
                 .map(|(_, u)| UNIT_URI + uri(u))
                 .sum::<usize>()
             + texts(&self.registry_members.authorization_details_types)
+            + self
+                .registry_members
+                .organization_name
+                .heap_size(String::len)
+            + text(&self.registry_members.ace_profile)
+            + size_of::<RegistrationType>() * self.registry_members.client_registration_types.len()
             + self
                 .registry_members
                 .tls_client_auth_subject
