@@ -337,13 +337,13 @@ async fn acknowledged_writes_survive_kill_9() {
     );
 
     let server = ServerProcess::start(&config, port).await;
-    for (client, name) in &seen.kept {
-        let read = http
-            .get(uri_of(client))
+    let read = |client: &Value| {
+        http.get(uri_of(client))
             .bearer_auth(token_of(client))
             .send()
-            .await
-            .unwrap();
+    };
+    for (client, name) in &seen.kept {
+        let read = read(client).await.unwrap();
         assert_eq!(
             read.status(),
             StatusCode::OK,
@@ -357,14 +357,8 @@ async fn acknowledged_writes_survive_kill_9() {
         );
     }
     for client in &seen.deleted {
-        let read = http
-            .get(uri_of(client))
-            .bearer_auth(token_of(client))
-            .send()
-            .await
-            .unwrap();
         assert_eq!(
-            read.status(),
+            read(client).await.unwrap().status(),
             StatusCode::UNAUTHORIZED,
             "an acknowledged delete was undone"
         );
