@@ -7,9 +7,7 @@ use std::sync::Mutex;
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 
-use crate::domain::{
-    ClientId, ClientMetadata, MetadataDocument, ProviderState, RedirectRules, RegistrationError,
-};
+use crate::domain::{ClientId, ClientMetadata, MetadataDocument, ProviderState, RegistrationError};
 use crate::provider::{IdClaims, ProviderError};
 use crate::store::{ClientStore, StoreError};
 
@@ -86,8 +84,11 @@ impl RegistrationService {
 }
 
 /// `metadata` as the provider holds it: the members it answered with
-/// replace what was sent (the rest is the gateway's to keep). Should the
-/// provider's values not make valid metadata, what was registered stays,
+/// replace what was sent (the rest is the gateway's to keep). The result is
+/// read as stored metadata is, without the registration rules: those were
+/// applied to what the app sent, with the policy and compatibility rules of
+/// that request, which a second check here would not know. Should the
+/// provider's values not make metadata at all, what was registered stays,
 /// and the log says so.
 pub(super) fn as_held(
     metadata: ClientMetadata,
@@ -104,9 +105,7 @@ pub(super) fn as_held(
     document.extend(held);
     let read = serde_json::from_value::<MetadataDocument>(Value::Object(document))
         .map_err(|e| e.to_string())
-        .and_then(|document| {
-            ClientMetadata::validate(document, RedirectRules::PERMISSIVE).map_err(|e| e.to_string())
-        });
+        .and_then(|document| ClientMetadata::from_stored(document).map_err(|e| e.to_string()));
     match read {
         Ok(held) => ClientMetadata {
             extra_metadata,
