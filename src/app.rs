@@ -12,6 +12,7 @@ use tokio::net::TcpListener;
 use crate::clock::Clock;
 use crate::config::{Config, TlsConfig};
 use crate::connections::{self, ConnectionLimits};
+use crate::domain::uri::is_local_url;
 use crate::front::{Front, FrontParts, FrontSetupError};
 use crate::http::client_response::ReadAnswers;
 use crate::http::extract::json_value_limit;
@@ -136,22 +137,12 @@ pub fn warn_about(config: &Config) {
     }
     if let Some(url) = config.provider.kind.settings().credentialed_url()
         && url.scheme() == "http"
-        && !is_loopback(url)
+        && !is_local_url(url)
     {
         tracing::warn!(
             provider = %url,
             "the provider's credential is sent over plain http; use https outside a private network"
         );
-    }
-}
-
-/// Whether `url` names this machine (where plain http exposes nothing).
-fn is_loopback(url: &url::Url) -> bool {
-    match url.host() {
-        Some(url::Host::Domain(name)) => name.eq_ignore_ascii_case("localhost"),
-        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
-        None => false,
     }
 }
 

@@ -71,12 +71,7 @@ impl RegisteredUri {
     /// Whether the host is a loopback address or `localhost`.
     #[must_use]
     pub fn is_loopback(&self) -> bool {
-        match self.url.host() {
-            Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
-            Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
-            Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
-            None => false,
-        }
+        is_loopback_url(&self.url)
     }
 
     /// Whether the host names this machine in any form: `localhost` and its
@@ -84,15 +79,7 @@ impl RegisteredUri {
     /// or unspecified addresses, IPv4-mapped ones included.
     #[must_use]
     pub fn is_local_host(&self) -> bool {
-        let local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
-        match self.url.host() {
-            Some(Host::Domain(domain)) => is_localhost_name(domain),
-            Some(Host::Ipv4(ip)) => local(IpAddr::V4(ip)),
-            Some(Host::Ipv6(ip)) => {
-                local(IpAddr::V6(ip)) || ip.to_ipv4_mapped().is_some_and(|v4| local(v4.into()))
-            }
-            None => false,
-        }
+        is_local_url(&self.url)
     }
 
     /// Refuses text that a registration must not store although it parses:
@@ -124,6 +111,32 @@ impl RegisteredUri {
             return Err(format!("`{}` must not contain a fragment", self.text));
         }
         Ok(())
+    }
+}
+
+/// Whether `url`'s host names this machine in any form (see
+/// [`RegisteredUri::is_local_host`]).
+#[must_use]
+pub fn is_local_url(url: &Url) -> bool {
+    let local = |ip: IpAddr| ip.is_loopback() || ip.is_unspecified();
+    match url.host() {
+        Some(Host::Domain(domain)) => is_localhost_name(domain),
+        Some(Host::Ipv4(ip)) => local(IpAddr::V4(ip)),
+        Some(Host::Ipv6(ip)) => {
+            local(IpAddr::V6(ip)) || ip.to_ipv4_mapped().is_some_and(|v4| local(v4.into()))
+        }
+        None => false,
+    }
+}
+
+/// Whether `url`'s host is a loopback address or `localhost`.
+#[must_use]
+pub fn is_loopback_url(url: &Url) -> bool {
+    match url.host() {
+        Some(Host::Domain(domain)) => domain.eq_ignore_ascii_case("localhost"),
+        Some(Host::Ipv4(ip)) => IpAddr::V4(ip).is_loopback(),
+        Some(Host::Ipv6(ip)) => IpAddr::V6(ip).is_loopback(),
+        None => false,
     }
 }
 

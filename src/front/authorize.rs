@@ -13,6 +13,7 @@ use super::error::{Code, FrontError};
 use super::transactions::FrontSecret;
 use super::{Front, Params, callback_uri};
 use crate::domain::metadata::is_scope_token;
+use crate::domain::uri::is_loopback_url;
 use crate::domain::values::GrantType;
 use crate::domain::{RegisteredClient, RegisteredUri};
 use crate::store::front::Transaction;
@@ -299,13 +300,9 @@ pub fn redirect_matches(registered: &RegisteredUri, presented: &str, localhost: 
         && url == own
 }
 
+/// A loopback address, or `localhost` when `localhost` is allowed.
 fn is_loopback_host(url: &Url, localhost: bool) -> bool {
-    match url.host() {
-        Some(Host::Ipv4(ip)) => ip.is_loopback(),
-        Some(Host::Ipv6(ip)) => ip.is_loopback(),
-        Some(Host::Domain(name)) => localhost && name.eq_ignore_ascii_case("localhost"),
-        None => false,
-    }
+    is_loopback_url(url) && (localhost || !matches!(url.host(), Some(Host::Domain(_))))
 }
 
 #[cfg(test)]
