@@ -12,6 +12,7 @@ use super::consent::ConsentPage;
 use super::error::{Code, FrontError};
 use super::transactions::FrontSecret;
 use super::{Front, Params, callback_uri};
+use crate::clock::seconds;
 use crate::domain::metadata::is_scope_token;
 use crate::domain::uri::is_loopback_url;
 use crate::domain::values::GrantType;
@@ -272,11 +273,6 @@ fn is_s256_value(value: &str) -> bool {
 #[must_use]
 pub fn s256(verifier: &str) -> String {
     URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()))
-}
-
-/// Whole seconds of a duration, for Unix-time arithmetic.
-pub(super) fn seconds(duration: std::time::Duration) -> i64 {
-    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// Whether `presented` is the registered redirect URI: the same text, or,

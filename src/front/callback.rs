@@ -4,10 +4,11 @@
 //! gateway code (or the provider's error) with its own `state` and the
 //! gateway as `iss`. Anything it cannot tie to a transaction is a page.
 
-use super::authorize::{AppRedirect, seconds};
+use super::authorize::AppRedirect;
 use super::error::{Code, FrontError};
 use super::transactions::FrontSecret;
 use super::{Front, Params};
+use crate::clock::seconds;
 use crate::store::front::{NewCode, Transaction};
 
 /// Error codes of an authorization response that the app is told as the

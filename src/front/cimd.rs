@@ -17,10 +17,10 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 use url::Url;
 
-use super::authorize::seconds;
 use super::error::FrontError;
 use super::settings::CimdSettings;
 use super::{Front, FrontSetupError};
+use crate::clock::seconds;
 use crate::domain::{
     ClientState, MetadataDocument, RegisteredClient, RegisteredUri, RegistrationError,
 };

@@ -15,12 +15,14 @@ use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
-use super::authorize::{s256, seconds};
+use super::authorize::s256;
 use super::error::{Code, FrontError};
 use super::transactions::FrontSecret;
 use super::{Front, Params, callback_uri};
+use crate::clock::seconds;
 use crate::domain::values::AuthMethod;
 use crate::error_text::with_causes;
+use crate::provider::urlencode;
 use crate::store::front::{CodePhase, StoredCode};
 
 /// Largest provider token answer passed on.
@@ -321,7 +323,7 @@ impl Front {
             }
             ClientAuth::Secret { id, secret, .. } => {
                 // RFC 6749 §2.3.1: each part form-encoded before Basic.
-                let pair = format!("{}:{}", form_encode(id), form_encode(secret));
+                let pair = format!("{}:{}", urlencode(id), urlencode(secret));
                 let value = format!("Basic {}", STANDARD.encode(pair));
                 request = request.header(reqwest::header::AUTHORIZATION, value);
             }
@@ -369,10 +371,6 @@ fn basic_credentials(header: &str) -> Result<(String, String), FrontError> {
             .unwrap_or_default()
     };
     Ok((decode(id), decode(secret)))
-}
-
-fn form_encode(text: &str) -> String {
-    url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 
 /// Whether `verifier` is a PKCE code verifier: 43 to 128 unreserved

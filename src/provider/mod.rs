@@ -79,8 +79,9 @@ fn unix_time(text: &str) -> Option<i64> {
     i64::try_from(since.as_secs()).ok()
 }
 
-/// `text` escaped for one URL path segment or query value.
-fn urlencode(text: &str) -> String {
+/// `text` escaped for one URL path segment or query value (or one part of
+/// form-encoded client credentials).
+pub(crate) fn urlencode(text: &str) -> String {
     url::form_urlencoded::byte_serialize(text.as_bytes()).collect()
 }
 

@@ -36,13 +36,12 @@ mod trusted;
 use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
-use std::time::Duration;
 
 use async_trait::async_trait;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, seconds};
 use crate::domain::policy::Policy;
 use crate::domain::{
     ClientId, ClientSecret, InitialAccessToken, RegisteredClient, RegistrationAccessToken,
@@ -304,11 +303,6 @@ impl RegistrationService {
             _ => 0,
         }
     }
-}
-
-/// `duration` in whole seconds, as the store counts time.
-fn seconds(duration: Duration) -> i64 {
-    i64::try_from(duration.as_secs()).unwrap_or(i64::MAX)
 }
 
 /// A store failure, as an internal error.
