@@ -25,6 +25,7 @@ use super::{
     Credential, ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
     state_as, state_of,
 };
+use crate::domain::metadata::SERVER_MEMBERS;
 use crate::domain::{ClientId, ClientSecret, ProviderState};
 
 // Settings: the keys of `kind = "rfc7591"` and their validation.
@@ -70,10 +71,6 @@ struct UpstreamClient {
     #[serde(flatten)]
     metadata: serde_json::Map<String, Value>,
 }
-
-/// Members of a client information response that are the server's own
-/// (RFC 7591 §3.2.1, RFC 7592 §3), not client metadata.
-const SERVER_MEMBERS: [&str; 2] = ["client_id_issued_at", "software_statement"];
 
 impl Rfc7591 {
     /// Builds the backend.

@@ -9,8 +9,9 @@ use serde_json::{Value, json};
 use super::MetadataDocument;
 
 /// Members of a client information response that are the server's own
-/// (RFC 7591 §3.2.1, RFC 7592 §3): never an extension member.
-const SERVER_MEMBERS: [&str; 7] = [
+/// (RFC 7591 §3.2.1, RFC 7592 §3), not client metadata: never an extension
+/// member, never what a provider holds for the client.
+pub const SERVER_MEMBERS: [&str; 7] = [
     "client_id",
     "client_secret",
     "client_id_issued_at",

@@ -27,7 +27,7 @@ mod registry;
 mod size;
 
 pub use document::{MetadataDocument, whole_seconds};
-pub use extra::ExtraMetadata;
+pub use extra::{ExtraMetadata, SERVER_MEMBERS};
 pub use jose::Encryption;
 use jose::{Encrypted, Signed};
 pub use keys::ClientKeys;
