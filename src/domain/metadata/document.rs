@@ -320,18 +320,21 @@ impl ClientMetadata {
 }
 
 /// The registered name of a value, if there is one.
-fn name(value: Option<impl ToString>) -> Option<String> {
+pub(super) fn name(value: Option<impl ToString>) -> Option<String> {
     value.map(|v| v.to_string())
 }
 
-fn uri_text(uri: &RegisteredUri) -> String {
+/// A registered URI's text, as registered.
+pub(super) fn uri_text(uri: &RegisteredUri) -> String {
     uri.as_str().to_owned()
 }
 
-fn uri_list(uris: &[RegisteredUri]) -> Option<Vec<String>> {
+/// Registered URIs' text; absent when there are none.
+pub(super) fn uri_list(uris: &[RegisteredUri]) -> Option<Vec<String>> {
     (!uris.is_empty()).then(|| uris.iter().map(uri_text).collect())
 }
 
-fn non_empty(list: &[String]) -> Option<Vec<String>> {
+/// A list of strings; absent when empty.
+pub(super) fn non_empty(list: &[String]) -> Option<Vec<String>> {
     (!list.is_empty()).then(|| list.to_vec())
 }

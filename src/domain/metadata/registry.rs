@@ -9,6 +9,7 @@
 
 use std::net::IpAddr;
 
+use super::document::{name, non_empty, uri_list, uri_text};
 use super::jose::{self, Encrypted, Encryption, Signed};
 use super::localized::{self, Localized, put_localized};
 use super::{MetadataDocument, MetadataError, Reading, invalid};
@@ -217,16 +218,13 @@ pub(super) fn read(
 impl RegistryMembers {
     /// Writes the members back into `doc`, as registered.
     pub(super) fn write(&self, doc: &mut MetadataDocument) {
-        let text = |uri: &RegisteredUri| uri.as_str().to_owned();
-        let name = |alg: Option<JwsAlgorithm>| alg.map(|a| a.as_str().to_owned());
         let (auth_alg, auth_enc) = jose::encryption_names(self.authorization_encryption);
         let (intro_alg, intro_enc) = jose::encryption_names(self.introspection_encryption);
         let (nfv_alg, nfv_enc) = jose::encryption_names(self.nfv_token_encryption);
-        let plo = &self.post_logout_redirect_uris;
-        doc.post_logout_redirect_uris = (!plo.is_empty()).then(|| plo.iter().map(text).collect());
-        doc.frontchannel_logout_uri = self.frontchannel_logout_uri.as_ref().map(text);
+        doc.post_logout_redirect_uris = uri_list(&self.post_logout_redirect_uris);
+        doc.frontchannel_logout_uri = self.frontchannel_logout_uri.as_ref().map(uri_text);
         doc.frontchannel_logout_session_required = self.frontchannel_logout_session_required;
-        doc.backchannel_logout_uri = self.backchannel_logout_uri.as_ref().map(text);
+        doc.backchannel_logout_uri = self.backchannel_logout_uri.as_ref().map(uri_text);
         doc.backchannel_logout_session_required = self.backchannel_logout_session_required;
         doc.tls_client_certificate_bound_access_tokens =
             self.tls_client_certificate_bound_access_tokens;
@@ -236,8 +234,7 @@ impl RegistryMembers {
         doc.dpop_bound_access_tokens = self.dpop_bound_access_tokens;
         doc.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
         doc.require_signed_request_object = self.require_signed_request_object;
-        let types = &self.authorization_details_types;
-        doc.authorization_details_types = (!types.is_empty()).then(|| types.clone());
+        doc.authorization_details_types = non_empty(&self.authorization_details_types);
         doc.authorization_signed_response_alg = name(self.authorization_signed_response_alg);
         doc.authorization_encrypted_response_alg = auth_alg;
         doc.authorization_encrypted_response_enc = auth_enc;
@@ -250,7 +247,7 @@ impl RegistryMembers {
         doc.backchannel_client_notification_endpoint = self
             .backchannel_client_notification_endpoint
             .as_ref()
-            .map(text);
+            .map(uri_text);
         doc.backchannel_authentication_request_signing_alg =
             name(self.backchannel_authentication_request_signing_alg);
         doc.backchannel_user_code_parameter = self.backchannel_user_code_parameter;
@@ -263,7 +260,7 @@ impl RegistryMembers {
             &mut doc.other,
             Clone::clone,
         );
-        doc.signed_jwks_uri = self.signed_jwks_uri.as_ref().map(text);
+        doc.signed_jwks_uri = self.signed_jwks_uri.as_ref().map(uri_text);
         doc.ace_profile.clone_from(&self.ace_profile);
         doc.nfv_token_signing_alg = name(self.nfv_token_signing_alg);
         doc.nfv_token_encryption_alg = nfv_alg;
