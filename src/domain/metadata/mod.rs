@@ -171,7 +171,18 @@ impl Reading<'_> {
         text: Option<&str>,
         field: &str,
     ) -> Result<Option<RegisteredUri>, MetadataError> {
-        text.map(|text| self.uri(text, RegisteredUri::parse_https))
+        self.uri_member(text, field, RegisteredUri::parse_https)
+    }
+
+    /// Reads the URI member `field` (when given), which a submitted
+    /// document must give in the form `parse` accepts.
+    fn uri_member(
+        self,
+        text: Option<&str>,
+        field: &str,
+        parse: fn(&str) -> Result<RegisteredUri, String>,
+    ) -> Result<Option<RegisteredUri>, MetadataError> {
+        text.map(|text| self.uri(text, parse))
             .transpose()
             .map_err(|e| invalid(format!("{field}: {e}")))
     }

@@ -140,20 +140,18 @@ pub(super) fn read(
         .map(|text| reading.uri(text, logout_uri))
         .collect::<Result<_, _>>()
         .map_err(|e| invalid(format!("post_logout_redirect_uris: {e}")))?;
-    let frontchannel_logout_uri = uri_member(
+    let frontchannel_logout_uri = reading.uri_member(
         doc.frontchannel_logout_uri.as_deref(),
         "frontchannel_logout_uri",
         logout_uri,
-        reading,
     )?;
     if let Some(uri) = &frontchannel_logout_uri {
         reading.check(|| same_origin_as_a_redirect(uri, redirect_uris))?;
     }
-    let backchannel_logout_uri = uri_member(
+    let backchannel_logout_uri = reading.uri_member(
         doc.backchannel_logout_uri.as_deref(),
         "backchannel_logout_uri",
         logout_uri,
-        reading,
     )?;
     let tls_client_auth_subject = certificate_subject(doc, auth, reading)?;
     let authorization_details_types = doc.authorization_details_types.take().unwrap_or_default();
@@ -191,22 +189,15 @@ pub(super) fn read(
         introspection_signed_response_alg: signed(Signed::Introspection)?,
         introspection_encryption: jose::encryption(doc, Encrypted::Introspection)?,
         backchannel_token_delivery_mode: delivery_mode(doc)?,
-        backchannel_client_notification_endpoint: uri_member(
+        backchannel_client_notification_endpoint: reading.https_uri(
             doc.backchannel_client_notification_endpoint.as_deref(),
             "backchannel_client_notification_endpoint",
-            RegisteredUri::parse_https,
-            reading,
         )?,
         backchannel_authentication_request_signing_alg: signed(Signed::BackchannelRequest)?,
         backchannel_user_code_parameter: doc.backchannel_user_code_parameter,
         client_registration_types,
         organization_name,
-        signed_jwks_uri: uri_member(
-            doc.signed_jwks_uri.as_deref(),
-            "signed_jwks_uri",
-            RegisteredUri::parse_https,
-            reading,
-        )?,
+        signed_jwks_uri: reading.https_uri(doc.signed_jwks_uri.as_deref(), "signed_jwks_uri")?,
         ace_profile,
         nfv_token_signing_alg: jose::alg(doc, Signed::NfvToken)?,
         nfv_token_encryption: jose::encryption(doc, Encrypted::NfvToken)?,
@@ -333,18 +324,6 @@ fn logout_uri(text: &str) -> Result<RegisteredUri, String> {
     Ok(uri)
 }
 
-/// Reads one URI member with `parse` (when submitted).
-fn uri_member(
-    text: Option<&str>,
-    member: &str,
-    parse: fn(&str) -> Result<RegisteredUri, String>,
-    reading: Reading<'_>,
-) -> Result<Option<RegisteredUri>, MetadataError> {
-    text.map(|text| reading.uri(text, parse))
-        .transpose()
-        .map_err(|e| invalid(format!("{member}: {e}")))
-}
-
 /// Front-Channel Logout 1.0 §2: the URI's scheme, host and port are those
 /// of a registered redirect URI.
 fn same_origin_as_a_redirect(
@@ -375,13 +354,13 @@ fn certificate_subject(
         doc.tls_client_auth_san_dns
             .take()
             .map(CertificateSubject::SanDns),
-        uri_member(
-            doc.tls_client_auth_san_uri.take().as_deref(),
-            "tls_client_auth_san_uri",
-            RegisteredUri::parse,
-            reading,
-        )?
-        .map(CertificateSubject::SanUri),
+        reading
+            .uri_member(
+                doc.tls_client_auth_san_uri.take().as_deref(),
+                "tls_client_auth_san_uri",
+                RegisteredUri::parse,
+            )?
+            .map(CertificateSubject::SanUri),
         doc.tls_client_auth_san_ip
             .take()
             .map(CertificateSubject::SanIp),
