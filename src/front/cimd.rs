@@ -28,6 +28,16 @@ use crate::limiter::KeyedLimiter;
 use crate::outbound::{GuardedClient, OutboundSettings};
 use crate::store::front::{CimdStore, Mapping};
 
+/// What the store knew of a document before it was fetched.
+enum Seen {
+    /// No mapping: the document is new.
+    Never,
+    /// A mapping whose client the gateway no longer holds.
+    ClientLost,
+    /// A mapping to a client the gateway holds.
+    Mapped(Mapping),
+}
+
 /// Longest client id URL accepted.
 const MAX_URL_BYTES: usize = 2048;
 
@@ -139,22 +149,23 @@ impl Front {
     ) -> Result<RegisteredClient, FrontError> {
         let (url, host) = documents.checked_url(client_id)?;
         let now = self.now();
-        let mut mapping = documents.store.mapping(client_id).await?;
-        if let Some(known) = &mapping {
+        let mut seen = match documents.store.mapping(client_id).await? {
+            Some(known) => Seen::Mapped(known),
+            None => Seen::Never,
+        };
+        if let Seen::Mapped(known) = &seen {
             match self.mapped(&known.client_id).await? {
                 Some(client) if known.fresh_until > now => return Ok(client),
                 Some(_) => {}
                 // Removed behind the front's back (an operator, the expiry
                 // janitor): registered again below.
-                None => mapping = None,
+                None => seen = Seen::ClientLost,
             }
         }
         if let Some(failure) = documents.failures.get(client_id) {
             return Err(failure);
         }
-        let outcome = self
-            .fetch_document(documents, &url, &host, mapping, now)
-            .await;
+        let outcome = self.fetch_document(documents, &url, &host, seen, now).await;
         if let Err(error) = &outcome {
             if error.retry_after.is_none() {
                 documents
@@ -172,7 +183,7 @@ impl Front {
         documents: &Documents,
         url: &Url,
         host: &str,
-        mapping: Option<Mapping>,
+        seen: Seen,
         now: i64,
     ) -> Result<RegisteredClient, FrontError> {
         if let Some(limiter) = &documents.fetches {
@@ -193,16 +204,17 @@ impl Front {
             document_hash: Sha256::digest(&body).to_vec(),
             fresh_until: now.saturating_add(seconds(cache_time(&headers, &documents.settings))),
         };
-        let client = match mapping {
-            None => {
+        let client = match seen {
+            Seen::Never | Seen::ClientLost => {
+                let lost = matches!(seen, Seen::ClientLost);
                 return self
-                    .first_sight(documents, url.as_str(), host, document, fresh)
+                    .first_sight(documents, url.as_str(), host, document, fresh, lost)
                     .await;
             }
-            Some(known) if known.document_hash == fresh.document_hash => {
+            Seen::Mapped(known) if known.document_hash == fresh.document_hash => {
                 self.mapped(&known.client_id).await?.ok_or_else(not_ready)?
             }
-            Some(known) => self
+            Seen::Mapped(known) => self
                 .registrations
                 .replace_trusted(&known.client_id, document)
                 .await
@@ -217,7 +229,7 @@ impl Front {
     }
 
     /// Registers the client of a document seen for the first time, or
-    /// whose client the gateway no longer holds.
+    /// (`lost`) whose client the gateway no longer holds.
     async fn first_sight(
         &self,
         documents: &Documents,
@@ -225,8 +237,8 @@ impl Front {
         host: &str,
         document: MetadataDocument,
         fresh: Mapping,
+        lost: bool,
     ) -> Result<RegisteredClient, FrontError> {
-        let lost = documents.store.mapping(url).await?.is_some();
         let settings = &documents.settings;
         if !lost && documents.store.documents_of(Some(host)).await? >= settings.max_per_host {
             return Err(FrontError::invalid_request(
