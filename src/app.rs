@@ -5,7 +5,6 @@ use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
-use axum::Router;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
@@ -14,6 +13,7 @@ use crate::config::{Config, TlsConfig};
 use crate::connections::{self, ConnectionLimits};
 use crate::domain::uri::is_local_url;
 use crate::front::{Front, FrontParts, FrontSetupError};
+use crate::http::edge::Edge;
 use crate::http::client_response::ReadAnswers;
 use crate::http::extract::json_value_limit;
 use crate::http::rate_limit::Limits;
@@ -187,7 +187,7 @@ pub fn spawn_reconciler(
 }
 
 /// The complete HTTP application for `gateway`.
-pub fn build_router(gateway: &Gateway, config: &Config) -> Router {
+pub fn build_router(gateway: &Gateway, config: &Config) -> Edge {
     crate::telemetry::install();
     let state = HttpState {
         service: gateway.service.clone(),
@@ -205,13 +205,13 @@ pub fn build_router(gateway: &Gateway, config: &Config) -> Router {
     )
 }
 
-/// Serves `router` on `listener` (over TLS when `config.server.tls` is set)
+/// Serves `app` on `listener` (over TLS when `config.server.tls` is set)
 /// with the connection limits of `[server]` until `shutdown` completes; then
 /// stops accepting, lets in-flight requests finish for at most
 /// `server.shutdown_timeout`, and returns.
 pub fn serve(
     listener: TcpListener,
-    router: Router,
+    app: Edge,
     shutdown: impl Future<Output = ()> + Send + 'static,
     config: &Config,
 ) -> impl Future<Output = std::io::Result<()>> + Send + 'static {
@@ -227,7 +227,7 @@ pub fn serve(
     let (deadline, tls) = (server.shutdown_timeout, server.tls.clone());
     async move {
         let Some(tls) = tls else {
-            return connections::serve(listener, router, shutdown, limits, deadline, None).await;
+            return connections::serve(listener, app, shutdown, limits, deadline, None).await;
         };
         // One process-wide rustls provider: ring (no OpenSSL, no C toolchain).
         let _ = rustls::crypto::ring::default_provider().install_default();
@@ -235,7 +235,7 @@ pub fn serve(
         let watcher = tokio::spawn(reload_certificates(certificates.clone(), tls));
         let served = connections::serve(
             listener,
-            router,
+            app,
             shutdown,
             limits,
             deadline,

@@ -29,7 +29,6 @@ use std::net::{IpAddr, Ipv6Addr, SocketAddr};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::Router;
 use axum::extract::ConnectInfo;
 use axum_server::accept::Accept;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
@@ -42,7 +41,8 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
-use tower::ServiceExt;
+
+use crate::http::edge::Edge;
 
 /// How long a connection closed for idleness may take to say goodbye (send
 /// GOAWAY, finish a write) before it is dropped.
@@ -68,13 +68,13 @@ pub struct ConnectionLimits {
     pub exempt: Vec<IpNet>,
 }
 
-/// Serves `router` on `listener` until `shutdown` completes; then stops
+/// Serves `app` on `listener` until `shutdown` completes; then stops
 /// accepting, lets connections finish for at most `deadline`, and returns.
 /// With `tls`, every connection first completes a TLS handshake with the
 /// certificate `tls` holds at that moment (so reloads take effect).
 pub async fn serve(
     listener: TcpListener,
-    router: Router,
+    app: Edge,
     shutdown: impl Future<Output = ()> + Send + 'static,
     limits: ConnectionLimits,
     deadline: Duration,
@@ -123,7 +123,7 @@ pub async fn serve(
         let connection = Connection {
             peer,
             accepted: Instant::now(),
-            router: router.clone(),
+            app: app.clone(),
             http: Arc::clone(&http),
             limits: Arc::clone(&limits),
             stopping: stopping.clone(),
@@ -278,7 +278,7 @@ impl Drop for InFlight {
 struct Connection {
     peer: SocketAddr,
     accepted: Instant,
-    router: Router,
+    app: Edge,
     http: Arc<auto::Builder<TokioExecutor>>,
     limits: Arc<ConnectionLimits>,
     stopping: watch::Receiver<bool>,
@@ -307,15 +307,15 @@ impl Connection {
             .0,
         );
         let mut changes = activity.subscribe();
-        let (peer, router, counter) = (self.peer, self.router.clone(), Arc::clone(&activity));
+        let (peer, app, counter) = (self.peer, self.app.clone(), Arc::clone(&activity));
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
             let in_flight = InFlight::start(&counter);
-            let router = router.clone();
+            let app = app.clone();
             async move {
-                let response = router.oneshot(request).await;
+                let response = app.handle(request).await;
                 drop(in_flight);
-                response
+                Ok::<_, std::convert::Infallible>(response)
             }
         });
         let connection = self.http.serve_connection(TokioIo::new(io), service);

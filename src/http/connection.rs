@@ -2,7 +2,8 @@
 //! was read to its end (a 413 for an oversized body, a 401 or 429 decided
 //! from the headers). hyper cannot reuse such a connection and closes it;
 //! a keep-alive client that is not told sends its next request into the
-//! closed socket and fails ("other side closed").
+//! closed socket and fails ("other side closed"). [`super::edge`] marks
+//! the answer; this module watches the body.
 
 use std::pin::Pin;
 use std::sync::Arc;
@@ -10,39 +11,40 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::task::{Context, Poll};
 
 use axum::body::{Body, Bytes};
-use axum::extract::Request;
-use axum::http::{HeaderValue, Version, header};
-use axum::middleware::Next;
-use axum::response::Response;
 use http_body::{Body as HttpBody, Frame, SizeHint};
 
-/// The middleware: watches the request body and marks the answer.
-pub async fn close_if_body_unread(request: Request, next: Next) -> Response {
-    if request.version() >= Version::HTTP_2 || request.body().is_end_stream() {
-        return next.run(request).await;
-    }
-    let read_to_end = Arc::new(AtomicBool::new(false));
-    let (parts, body) = request.into_parts();
-    let body = Body::new(Watched {
-        inner: body,
-        read_to_end: read_to_end.clone(),
-    });
-    let mut response = next.run(Request::from_parts(parts, body)).await;
-    if !read_to_end.load(Ordering::Acquire) {
-        response
-            .headers_mut()
-            .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    }
-    response
-}
-
 /// A request body that says when it was read to its end.
-struct Watched {
+pub struct WatchedBody {
     inner: Body,
     read_to_end: Arc<AtomicBool>,
 }
 
-impl HttpBody for Watched {
+/// Whether a [`WatchedBody`] was read to its end.
+pub struct ReadToEnd(Arc<AtomicBool>);
+
+impl ReadToEnd {
+    /// True once the body's last frame was read.
+    #[must_use]
+    pub fn load(&self) -> bool {
+        self.0.load(Ordering::Acquire)
+    }
+}
+
+impl WatchedBody {
+    /// Watches `body`; the answer given after it may close the connection
+    /// unless [`ReadToEnd::load`] says it was read to its end.
+    #[must_use]
+    pub fn new(body: Body) -> (Self, ReadToEnd) {
+        let read_to_end = Arc::new(AtomicBool::new(false));
+        let watched = Self {
+            inner: body,
+            read_to_end: read_to_end.clone(),
+        };
+        (watched, ReadToEnd(read_to_end))
+    }
+}
+
+impl HttpBody for WatchedBody {
     type Data = Bytes;
     type Error = axum::Error;
 

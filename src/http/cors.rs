@@ -2,13 +2,11 @@
 //! direct mode, single-page apps): `/register`, the RFC 7592 routes and the
 //! discovery documents. Origins come from `[server.cors]` (any by default);
 //! no credentials mode (tokens travel in `Authorization`, never cookies); a
-//! preflight is answered `204` with the methods and headers of its route.
+//! preflight is answered `204` (by [`super::edge`]) with the methods and
+//! headers of its route.
 //! Operational routes (`/metrics`, `/readyz`, …) get no CORS headers.
 
-use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, header};
-use axum::middleware::Next;
-use axum::response::Response;
+use axum::http::{HeaderName, HeaderValue, Method, header};
 use tower_http::cors::{AllowOrigin, CorsLayer};
 
 /// Which origins may call the gateway from a browser.
@@ -43,17 +41,4 @@ impl AllowedOrigins {
             .expose_headers([header::WWW_AUTHENTICATE, header::RETRY_AFTER])
             .max_age(MAX_AGE)
     }
-}
-
-/// A preflight answered by the CORS layer is `204 No Content`.
-pub async fn preflight_no_content(request: Request, next: Next) -> Response {
-    let preflight = request.method() == Method::OPTIONS
-        && request
-            .headers()
-            .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-    let mut response = next.run(request).await;
-    if preflight && response.status() == StatusCode::OK {
-        *response.status_mut() = StatusCode::NO_CONTENT;
-    }
-    response
 }

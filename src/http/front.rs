@@ -8,12 +8,11 @@ use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
-use axum::middleware;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::HttpState;
-use super::cors::{self, AllowedOrigins};
+use super::cors::AllowedOrigins;
 use super::extract::CallerIp;
 use crate::front::Front;
 use crate::front::authorize::Next;
@@ -36,7 +35,6 @@ pub fn routes(front: Option<&Arc<Front>>, origins: &AllowedOrigins) -> Router<Ht
                 .options(preflight)
                 .layer(origins.layer(&[Method::POST])),
         )
-        .route_layer(middleware::from_fn(cors::preflight_no_content))
 }
 
 async fn authorize(

@@ -1,21 +1,13 @@
-//! The HTTP adapter: routes, extractors, the error mapping and the layer
-//! stack. Handlers extract, call the [`RegistrationService`], map the result.
+//! The HTTP adapter: routes, extractors, the error mapping and the steps
+//! every request goes through ([`edge`]). Handlers extract, call the
+//! [`RegistrationService`], map the result.
 
-use std::any::Any;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
-use axum::http::{Method, header};
-use axum::middleware;
-use axum::response::{IntoResponse, Response};
+use axum::http::Method;
 use axum::routing::{get, post};
-use tower::ServiceBuilder;
-use tower_http::catch_panic::CatchPanicLayer;
-use tower_http::request_id::{PropagateRequestIdLayer, SetRequestIdLayer};
-use tower_http::sensitive_headers::SetSensitiveRequestHeadersLayer;
 
-use crate::domain::RegistrationError;
 use crate::registration::RegistrationService;
 
 pub mod client_response;
@@ -23,6 +15,7 @@ pub mod configure;
 pub mod connection;
 pub mod cors;
 pub mod discovery;
+pub mod edge;
 pub mod error;
 pub mod extract;
 pub mod front;
@@ -67,15 +60,15 @@ impl HttpState {
     }
 }
 
-/// Builds the router with every route and layer; binds nothing. The routes
-/// a browser calls answer CORS for `origins`; `access_log` writes one line
-/// per request.
+/// Builds the whole HTTP application with every route; binds nothing. The
+/// routes a browser calls answer CORS for `origins`; `access_log` writes
+/// one line per request.
 pub fn router(
     state: HttpState,
     max_body_bytes: usize,
     origins: &cors::AllowedOrigins,
     access_log: bool,
-) -> Router {
+) -> edge::Edge {
     let read = [Method::GET];
     // Each route answers OPTIONS, so that its CORS layer sees preflights.
     let preflight = || async { axum::http::StatusCode::NO_CONTENT };
@@ -111,8 +104,7 @@ pub fn router(
             get(discovery::authorization_server_metadata_at)
                 .options(preflight)
                 .layer(origins.layer(&read)),
-        )
-        .route_layer(middleware::from_fn(cors::preflight_no_content));
+        );
     let routes = Router::new()
         .merge(browser_routes)
         .merge(front::routes(state.front.as_ref(), origins))
@@ -121,48 +113,9 @@ pub fn router(
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(health::metrics))
         // Per-route metrics: only matched routes have a route label.
-        .route_layer(middleware::from_fn(observe::track_metrics))
+        .route_layer(observe::LabelRoutes)
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
-
-    with_layers(routes, max_body_bytes, access_log)
-}
-
-/// Wraps `routes` in the layers every request goes through, outermost
-/// first.
-fn with_layers(routes: Router, max_body_bytes: usize, access_log: bool) -> Router {
-    let layers = ServiceBuilder::new()
-        // An answer given before the body was read says it closes the
-        // connection, whichever layer below gave it.
-        .layer(middleware::from_fn(connection::close_if_body_unread))
-        // Mark credentials sensitive before anything below can log headers.
-        .layer(SetSensitiveRequestHeadersLayer::new([
-            header::AUTHORIZATION,
-        ]))
-        // Give every request an id (or keep the caller's) ...
-        .layer(SetRequestIdLayer::x_request_id(
-            observe::CountingRequestIds::new(),
-        ))
-        // ... echo it to the caller for support requests ...
-        .layer(PropagateRequestIdLayer::x_request_id())
-        // ... and name it on every line logged while serving the request,
-        // then in the one access line.
-        .layer(middleware::from_fn(move |request, next| {
-            observe::trace_request(access_log, request, next)
-        }))
-        // A panic becomes a logged 500 with an RFC body, never a dropped connection.
-        .layer(CatchPanicLayer::custom(panic_response))
-        // Bodies over the limit are refused by the extractors with 413.
-        .layer(DefaultBodyLimit::max(max_body_bytes));
-    routes.layer(layers)
-}
-
-fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
-    let detail = panic
-        .downcast_ref::<String>()
-        .map(String::as_str)
-        .or_else(|| panic.downcast_ref::<&str>().copied())
-        .unwrap_or("unknown panic");
-    ApiError::Registration(RegistrationError::Internal(format!("panic: {detail}"))).into_response()
+    edge::Edge::new(routes, max_body_bytes, access_log)
 }

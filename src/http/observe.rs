@@ -6,14 +6,14 @@
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
-use std::time::Instant;
+use std::task::{Context, Poll};
+use std::time::Duration;
 
-use axum::extract::{MatchedPath, Request};
-use axum::http::{HeaderValue, Method, StatusCode};
-use axum::middleware::Next;
+use axum::extract::MatchedPath;
+use axum::http::{HeaderValue, Method, Request, StatusCode};
 use axum::response::Response;
-use tower_http::request_id::{MakeRequestId, RequestId};
-use tracing::Instrument;
+use futures_util::future::BoxFuture;
+use tower::{Layer, Service};
 
 /// Request ids: a random per-process prefix and a counter, e.g.
 /// `5f0c2a9e41d7b3c8-1f`. Unique across instances without formatting a
@@ -33,6 +33,14 @@ impl CountingRequestIds {
             next: Arc::new(AtomicU64::new(0)),
         }
     }
+
+    /// The next id.
+    #[must_use]
+    pub fn next_id(&self) -> HeaderValue {
+        let n = self.next.fetch_add(1, Ordering::Relaxed);
+        HeaderValue::from_str(&format!("{:016x}-{n:x}", self.prefix))
+            .unwrap_or_else(|_| HeaderValue::from_static("-"))
+    }
 }
 
 impl Default for CountingRequestIds {
@@ -41,57 +49,81 @@ impl Default for CountingRequestIds {
     }
 }
 
-impl MakeRequestId for CountingRequestIds {
-    fn make_request_id<B>(&mut self, _: &Request<B>) -> Option<RequestId> {
-        let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{:016x}-{n:x}", self.prefix))
-            .ok()
-            .map(RequestId::new)
-    }
+/// Writes the access line of one request: method, path, status, latency
+/// and request id.
+pub fn access_line(method: &Method, path: &str, status: StatusCode, elapsed: Duration, id: &str) {
+    tracing::info!(
+        target: "access",
+        method = method.as_str(),
+        path,
+        status = status.as_u16(),
+        micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
+        request_id = id,
+    );
 }
 
-/// Runs the request inside a span carrying its id (so every line logged
-/// while serving it, audit events included, names the request), then,
-/// when `access` is on, writes one access line: method, path, status,
-/// latency and request id.
-pub async fn trace_request(access: bool, request: Request, next: Next) -> Response {
-    let started = Instant::now();
-    let method = request.method().clone();
-    let uri = request.uri().clone();
-    let id = request.headers().get("x-request-id").cloned();
-    let id = id.as_ref().and_then(|id| id.to_str().ok()).unwrap_or("-");
-    let span = tracing::info_span!("request", request_id = id);
-    let response = next.run(request).instrument(span).await;
-    if access {
-        tracing::info!(
-            target: "access",
-            method = method.as_str(),
-            path = uri.path(),
-            status = response.status().as_u16(),
-            micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX),
-            request_id = id,
-        );
-    }
-    response
-}
-
-/// Counts every request and records its latency, by route and status.
-/// Only matched routes get here (it is a route layer), so each label is
-/// one of a fixed set of static strings.
-pub async fn track_metrics(request: Request, next: Next) -> Response {
-    let route = request
-        .extensions()
-        .get::<MatchedPath>()
-        .map_or("unmatched", |path| route_label(path.as_str()));
-    let method = method_label(request.method());
-    let started = Instant::now();
-    let response = next.run(request).await;
-    let status = status_label(response.status());
+/// Counts a request of a matched route and records its latency, by route
+/// and status. Every label is a static string.
+pub fn count(route: &'static str, method: &Method, status: StatusCode, elapsed: Duration) {
+    let method = method_label(method);
+    let status = status_label(status);
     metrics::counter!("dcr_http_requests_total", "route" => route, "method" => method, "status" => status)
         .increment(1);
     metrics::histogram!("dcr_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(started.elapsed().as_secs_f64());
-    response
+        .record(elapsed.as_secs_f64());
+}
+
+/// The route pattern that answered a request, carried on its response for
+/// [`count`]. Requests no route matched have none.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteLabel(pub &'static str);
+
+/// Route layer that puts the matched route's [`RouteLabel`] on each
+/// response.
+#[derive(Debug, Clone, Copy)]
+pub struct LabelRoutes;
+
+impl<S> Layer<S> for LabelRoutes {
+    type Service = Labelled<S>;
+
+    fn layer(&self, inner: S) -> Labelled<S> {
+        Labelled { inner }
+    }
+}
+
+/// A route's service behind [`LabelRoutes`].
+#[derive(Debug, Clone)]
+pub struct Labelled<S> {
+    inner: S,
+}
+
+impl<S, B> Service<Request<B>> for Labelled<S>
+where
+    S: Service<Request<B>, Response = Response> + Send,
+    S::Future: Send + 'static,
+{
+    type Response = Response;
+    type Error = S::Error;
+    type Future = BoxFuture<'static, Result<Response, S::Error>>;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    fn call(&mut self, request: Request<B>) -> Self::Future {
+        let label = request
+            .extensions()
+            .get::<MatchedPath>()
+            .map(|path| RouteLabel(route_label(path.as_str())));
+        let answer = self.inner.call(request);
+        Box::pin(async move {
+            let mut response = answer.await?;
+            if let Some(label) = label {
+                response.extensions_mut().insert(label);
+            }
+            Ok(response)
+        })
+    }
 }
 
 /// The route pattern as a `'static` label. Patterns come from the router,
