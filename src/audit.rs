@@ -1,5 +1,8 @@
-//! Audit events: one structured line per register, read, replace, delete,
-//! refusal, expiry and limit hit, on the `audit` tracing target. Never a secret.
+//! Audit events: one structured line per register, replace, delete, failed
+//! read, refusal, expiry and limit hit, on the `audit` tracing target, at
+//! `info`. Never a secret. A successful read changes nothing and is already
+//! in the access log, so it is audited at `debug` (`log.filter =
+//! "info,audit=debug"` shows it).
 
 use std::net::IpAddr;
 
@@ -24,16 +27,29 @@ pub struct AuditEvent<'a> {
     pub initial_access_token_id: Option<&'a str>,
 }
 
+/// Writes an [`AuditEvent`] at a level.
+macro_rules! audit_event {
+    ($level:expr, $event:expr) => {
+        tracing::event!(
+            target: "audit",
+            $level,
+            action = $event.action,
+            outcome = $event.outcome,
+            client_id = $event.client_id,
+            software_id = $event.software_id,
+            ip = $event.ip.map(|ip| ip.to_string()),
+            initial_access_token_id = $event.initial_access_token_id,
+            "audit"
+        )
+    };
+}
+
 /// Writes the event.
 pub fn record(event: &AuditEvent<'_>) {
-    tracing::info!(
-        target: "audit",
-        action = event.action,
-        outcome = event.outcome,
-        client_id = event.client_id,
-        software_id = event.software_id,
-        ip = event.ip.map(|ip| ip.to_string()),
-        initial_access_token_id = event.initial_access_token_id,
-        "audit"
-    );
+    audit_event!(tracing::Level::INFO, event);
+}
+
+/// Writes a routine event (a successful read) at `debug`.
+pub fn record_routine(event: &AuditEvent<'_>) {
+    audit_event!(tracing::Level::DEBUG, event);
 }

@@ -26,6 +26,7 @@
 use std::collections::HashMap;
 use std::future::Future;
 use std::net::{IpAddr, Ipv6Addr, SocketAddr};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -233,44 +234,65 @@ impl Drop for AddressSlot {
 }
 
 /// Whether requests are being handled on a connection, and since when it
-/// has been idle.
-#[derive(Debug, Clone, Copy)]
+/// has been idle. Kept in atomics that requests update without waking the
+/// connection's task; its one timer reads them when it fires.
 struct Activity {
-    in_flight: usize,
-    idle_since: Instant,
-    served: bool,
+    accepted: Instant,
+    in_flight: AtomicUsize,
+    /// When the last request ended, in nanoseconds after `accepted`.
+    idle_since: AtomicU64,
+    served: AtomicBool,
 }
 
 impl Activity {
+    fn new(accepted: Instant) -> Self {
+        Self {
+            accepted,
+            in_flight: AtomicUsize::new(0),
+            idle_since: AtomicU64::new(0),
+            served: AtomicBool::new(false),
+        }
+    }
+
     /// When the connection is to be closed if nothing changes; `None` while
     /// a request is in flight.
-    fn deadline(self, limits: &ConnectionLimits) -> Option<Instant> {
-        let allowed = if self.served {
+    fn deadline(&self, limits: &ConnectionLimits) -> Option<Instant> {
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            return None;
+        }
+        let allowed = if self.served() {
             limits.idle_timeout
         } else {
             limits.header_read_timeout
         };
-        (self.in_flight == 0).then(|| self.idle_since + allowed)
+        let idle_since = Duration::from_nanos(self.idle_since.load(Ordering::Acquire));
+        Some(self.accepted + idle_since + allowed)
+    }
+
+    fn served(&self) -> bool {
+        self.served.load(Ordering::Acquire)
     }
 }
 
 /// Counts a request in flight for as long as it lives.
-struct InFlight(Arc<watch::Sender<Activity>>);
+struct InFlight(Arc<Activity>);
 
 impl InFlight {
-    fn start(activity: &Arc<watch::Sender<Activity>>) -> Self {
-        activity.send_modify(|a| a.in_flight += 1);
+    fn start(activity: &Arc<Activity>) -> Self {
+        activity.in_flight.fetch_add(1, Ordering::AcqRel);
         Self(Arc::clone(activity))
     }
 }
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.send_modify(|a| {
-            a.in_flight = a.in_flight.saturating_sub(1);
-            a.idle_since = Instant::now();
-            a.served = true;
-        });
+        let activity = &self.0;
+        let idle_since = activity.accepted.elapsed().as_nanos();
+        activity
+            .idle_since
+            .store(u64::try_from(idle_since).unwrap_or(u64::MAX), Ordering::Release);
+        activity.served.store(true, Ordering::Release);
+        activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -298,15 +320,7 @@ impl Connection {
     where
         I: AsyncRead + AsyncWrite + Unpin + Send + 'static,
     {
-        let activity = Arc::new(
-            watch::channel(Activity {
-                in_flight: 0,
-                idle_since: self.accepted,
-                served: false,
-            })
-            .0,
-        );
-        let mut changes = activity.subscribe();
+        let activity = Arc::new(Activity::new(self.accepted));
         let (peer, app, counter) = (self.peer, self.app.clone(), Arc::clone(&activity));
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
@@ -320,8 +334,13 @@ impl Connection {
         });
         let connection = self.http.serve_connection(TokioIo::new(io), service);
         tokio::pin!(connection);
+        // One timer for the connection's life: when it fires, it is moved to
+        // the deadline the activity now gives, or closes the connection if
+        // that has passed. While a request is in flight it looks again an
+        // idle timeout later.
+        let timer = tokio::time::sleep_until(self.accepted + self.limits.header_read_timeout);
+        tokio::pin!(timer);
         loop {
-            let deadline = changes.borrow_and_update().deadline(&self.limits);
             tokio::select! {
                 result = connection.as_mut() => {
                     if let Err(error) = result {
@@ -334,13 +353,24 @@ impl Connection {
                     let _ = connection.as_mut().await;
                     return;
                 }
-                _ = changes.changed() => {}
-                () = sleep_until(deadline) => {
+                () = timer.as_mut() => {
+                    let now = Instant::now();
+                    match activity.deadline(&self.limits) {
+                        Some(deadline) if deadline <= now => {}
+                        Some(deadline) => {
+                            timer.as_mut().reset(deadline);
+                            continue;
+                        }
+                        None => {
+                            timer.as_mut().reset(now + self.limits.idle_timeout);
+                            continue;
+                        }
+                    }
                     metrics::counter!("dcr_connections_closed_idle_total").increment(1);
                     tracing::debug!(%peer, "idle or silent connection closed");
                     // A peer that was served gets a goodbye (HTTP/2 GOAWAY);
                     // one that never sent a request is simply dropped.
-                    if changes.borrow().served {
+                    if activity.served() {
                         connection.as_mut().graceful_shutdown();
                         let _ = tokio::time::timeout(CLOSE_GRACE, connection.as_mut()).await;
                     }
@@ -348,14 +378,6 @@ impl Connection {
                 }
             }
         }
-    }
-}
-
-/// Sleeps until `deadline`, or forever without one.
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
     }
 }
 

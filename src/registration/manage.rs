@@ -31,12 +31,12 @@ const SERVER_MANAGED_MEMBERS: [&str; 4] = [
 impl RegistrationService {
     /// RFC 7592 §2.1: reads a client's current registration.
     pub fn read(&self, client: Authenticated, context: &RequestContext) -> ClientInformation {
-        self.audit_managed(
+        audit::record_routine(&managed_event(
             ManageAction::Read,
             &client.client.client_id,
             Ok(&client.client),
             context,
-        );
+        ));
         ClientInformation {
             client: client.client,
             registration_access_token: client.token,
@@ -345,14 +345,7 @@ impl RegistrationService {
         result: Result<&RegisteredClient, &RegistrationError>,
         context: &RequestContext,
     ) {
-        audit::record(&AuditEvent {
-            action: action.as_str(),
-            outcome: result.map_or_else(|e| e.code(), |_| "success"),
-            client_id: Some(client_id.as_str()),
-            software_id: result.ok().and_then(|c| c.metadata.software_id.as_deref()),
-            ip: context.ip,
-            initial_access_token_id: None,
-        });
+        audit::record(&managed_event(action, client_id, result, context));
     }
 
     /// Finds an active client whose token matches. Unknown clients, clients
@@ -442,4 +435,21 @@ fn not_deletable() -> RegistrationError {
     RegistrationError::Conflict(
         "the client is being changed or is no longer active; read it again and retry".into(),
     )
+}
+
+/// The audit event of an RFC 7592 request.
+fn managed_event<'a>(
+    action: ManageAction,
+    client_id: &'a ClientId,
+    result: Result<&'a RegisteredClient, &RegistrationError>,
+    context: &RequestContext,
+) -> AuditEvent<'a> {
+    AuditEvent {
+        action: action.as_str(),
+        outcome: result.map_or_else(|e| e.code(), |_| "success"),
+        client_id: Some(client_id.as_str()),
+        software_id: result.ok().and_then(|c| c.metadata.software_id.as_deref()),
+        ip: context.ip,
+        initial_access_token_id: None,
+    }
 }
