@@ -2,6 +2,7 @@
 //! its secrets, and where it stands in the write protocol.
 
 use std::fmt;
+use std::sync::Arc;
 
 use super::metadata::{ClientMetadata, json_heap_size};
 use super::secret::{SecretHash, random_base64url};
@@ -102,8 +103,9 @@ impl VouchedClaims {
 pub struct RegisteredClient {
     /// The gateway-chosen identifier.
     pub client_id: ClientId,
-    /// Validated metadata, as registered.
-    pub metadata: Box<ClientMetadata>,
+    /// Validated metadata, as registered (shared: a client is cloned out of
+    /// the cache on every read).
+    pub metadata: Arc<ClientMetadata>,
     /// When the identifier was issued (seconds since the Unix epoch).
     pub issued_at: i64,
     /// Hash of the current registration access token.

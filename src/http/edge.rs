@@ -36,6 +36,7 @@ use super::connection::WatchedBody;
 use super::error::ApiError;
 use super::observe::{self, CountingRequestIds, RouteLabel};
 use crate::domain::RegistrationError;
+use crate::logging::access::{self, AccessLine};
 
 /// The request id header, set on every request and echoed on its answer.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -128,7 +129,13 @@ impl Edge {
             observe::count(route, &method, response.status(), elapsed);
         }
         if self.inner.access_log {
-            observe::access_line(&method, uri.path(), response.status(), elapsed, id_text);
+            access::write(&AccessLine {
+                method: method.as_str(),
+                path: uri.path(),
+                status: response.status().as_u16(),
+                elapsed,
+                request_id: id_text,
+            });
         }
         response
     }

@@ -49,19 +49,6 @@ impl Default for CountingRequestIds {
     }
 }
 
-/// Writes the access line of one request: method, path, status, latency
-/// and request id.
-pub fn access_line(method: &Method, path: &str, status: StatusCode, elapsed: Duration, id: &str) {
-    tracing::info!(
-        target: "access",
-        method = method.as_str(),
-        path,
-        status = status.as_u16(),
-        micros = u64::try_from(elapsed.as_micros()).unwrap_or(u64::MAX),
-        request_id = id,
-    );
-}
-
 /// Counts a request of a matched route and records its latency, by route
 /// and status. Every label is a static string.
 pub fn count(route: &'static str, method: &Method, status: StatusCode, elapsed: Duration) {

@@ -1,5 +1,6 @@
 //! Logging: the `[log]` settings and the `tracing` subscriber they set up.
 
+pub mod access;
 pub mod batched;
 
 use std::io::IsTerminal;
@@ -70,6 +71,7 @@ impl LogConfig {
         let (writer, thread) = batched::start(std::io::stderr())?;
         // One writer per process: a second one would only count its own drops.
         let _ = WRITER.set(writer.clone());
+        access::install(writer.clone(), self.format);
         self.install(None, writer);
         Ok(LogWriterGuard { _thread: thread })
     }

@@ -1,6 +1,7 @@
 //! RFC 7592 management: the registration access token, read, replace under
 //! the client's lease, delete.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::Value;
@@ -265,7 +266,7 @@ impl RegistrationService {
         };
         let client = RegisteredClient {
             client_secret_expires_at: provisioned.client_secret_expires_at.unwrap_or(expires_at),
-            metadata: Box::new(as_held(metadata, provisioned.held_metadata)),
+            metadata: Arc::new(as_held(metadata, provisioned.held_metadata)),
             client_secret,
             provider_state: provisioned.state.or(current.provider_state.clone()),
             ..current

@@ -1,6 +1,8 @@
 //! RFC 7591 registration: the pending row, the provider, the confirmed row,
 //! and giving back what a registration that made nothing had spent.
 
+use std::sync::Arc;
+
 use crate::audit::{self, AuditEvent};
 use crate::domain::policy::Policy;
 use crate::domain::{
@@ -87,7 +89,7 @@ impl RegistrationService {
         let secret = metadata.needs_client_secret().then(ClientSecret::generate);
         let pending = RegisteredClient {
             client_id: ClientId::generate(),
-            metadata: Box::new(metadata),
+            metadata: Arc::new(metadata),
             issued_at: now,
             registration_token: token.hash(),
             client_secret: secret.as_ref().map(ClientSecret::hash),
@@ -166,7 +168,7 @@ impl RegistrationService {
             client_secret_expires_at: provisioned
                 .client_secret_expires_at
                 .unwrap_or_else(|| self.secret_expiry(secret.as_ref(), policy, now)),
-            metadata: Box::new(as_held(*pending.metadata, provisioned.held_metadata)),
+            metadata: Arc::new(as_held(Arc::unwrap_or_clone(pending.metadata), provisioned.held_metadata)),
             provider_state: provisioned.state,
             state: ClientState::Active,
             ..pending

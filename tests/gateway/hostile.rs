@@ -193,7 +193,7 @@ async fn clients_stored_under_older_rules_still_read_back() {
     let token = RegistrationAccessToken::generate();
     let id = "stored-under-older-rules";
     let client = RegisteredClient {
-        metadata: Box::new(ClientMetadata::from_stored(document).unwrap()),
+        metadata: std::sync::Arc::new(ClientMetadata::from_stored(document).unwrap()),
         registration_token: token.hash(),
         ..crate::store::client(id, "stored")
     };

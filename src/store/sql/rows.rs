@@ -2,6 +2,8 @@
 //! metadata as the JSON document it was registered with, and initial access
 //! tokens.
 
+use std::sync::Arc;
+
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -102,7 +104,7 @@ impl ClientRow {
             .map_err(|e| corrupt(format!("vouched claims: {e}")))?;
         let client = RegisteredClient {
             client_id: ClientId::new(self.client_id),
-            metadata: Box::new(metadata),
+            metadata: Arc::new(metadata),
             issued_at: self.client_id_issued_at,
             registration_token,
             client_secret,

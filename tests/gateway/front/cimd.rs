@@ -77,7 +77,7 @@ async fn registered_name(app: &TestApp) -> String {
     let rows = app.rows().await;
     assert_eq!(rows.len(), 1, "one client for the document: {rows:?}");
     let client = app.service.show(&rows[0].0).await.unwrap();
-    client.metadata.client_name.plain.unwrap()
+    client.metadata.client_name.plain.clone().unwrap()
 }
 
 #[tokio::test]
