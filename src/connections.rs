@@ -288,9 +288,10 @@ impl Drop for InFlight {
     fn drop(&mut self) {
         let activity = &self.0;
         let idle_since = activity.accepted.elapsed().as_nanos();
-        activity
-            .idle_since
-            .store(u64::try_from(idle_since).unwrap_or(u64::MAX), Ordering::Release);
+        activity.idle_since.store(
+            u64::try_from(idle_since).unwrap_or(u64::MAX),
+            Ordering::Release,
+        );
         activity.served.store(true, Ordering::Release);
         activity.in_flight.fetch_sub(1, Ordering::AcqRel);
     }

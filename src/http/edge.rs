@@ -14,25 +14,24 @@
 //! profile showed axum cloning every layered route service and boxing
 //! every middleware's future per request (a tenth of the read path), so
 //! only what must see the matched route stays inside the router
-//! ([`observe::LabelRoutes`], the CORS layers).
+//! ([`observe::LabelRoutes`], the body limit, the CORS layers).
 
 use std::any::Any;
-use std::convert::Infallible;
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
-use axum::extract::{DefaultBodyLimit, Request};
-use http_body::Body as _;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Version, header};
+use axum::extract::Request;
+use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use http_body::Body as _;
 use tower::ServiceExt;
-use tower::util::BoxCloneSyncService;
-use tower_http::catch_panic::CatchPanicLayer;
 use tracing::Instrument;
 
-use super::connection::WatchedBody;
+use super::connection::{ReadToEnd, WatchedBody};
 use super::error::ApiError;
 use super::observe::{self, CountingRequestIds, RouteLabel};
 use crate::domain::RegistrationError;
@@ -49,26 +48,19 @@ pub struct Edge {
 }
 
 struct Inner {
-    /// The router, with the body limit and the panic guard.
-    routes: BoxCloneSyncService<Request, Response, Infallible>,
+    routes: Router,
     ids: CountingRequestIds,
     access_log: bool,
 }
 
 impl Edge {
-    /// Puts the per-request steps in front of `routes`; request bodies
-    /// over `max_body_bytes` are refused by the extractors with 413, and
-    /// `access_log` writes one line per request.
+    /// Puts the per-request steps in front of `routes`; `access_log`
+    /// writes one line per request.
     #[must_use]
-    pub fn new(routes: Router, max_body_bytes: usize, access_log: bool) -> Self {
-        let routes = tower::ServiceBuilder::new()
-            .map_response(IntoResponse::into_response)
-            .layer(CatchPanicLayer::custom(panic_response))
-            .layer(DefaultBodyLimit::max(max_body_bytes))
-            .service(routes);
+    pub fn new(routes: Router, access_log: bool) -> Self {
         Self {
             inner: Arc::new(Inner {
-                routes: BoxCloneSyncService::new(routes),
+                routes,
                 ids: CountingRequestIds::new(),
                 access_log,
             }),
@@ -82,6 +74,43 @@ impl Edge {
         B::Error: Into<axum::BoxError>,
     {
         let started = Instant::now();
+        let (request, seen) = self.receive(request);
+        let id = seen.id.to_str().unwrap_or("-");
+        let span = tracing::info_span!("request", request_id = id);
+        let routed = self.inner.routes.clone().oneshot(request);
+        let mut response = match AssertUnwindSafe(routed)
+            .catch_unwind()
+            .instrument(span)
+            .await
+        {
+            Ok(Ok(response)) => response,
+            Ok(Err(never)) => match never {},
+            Err(panic) => panic_response(panic),
+        };
+        seen.complete(&mut response);
+        let elapsed = started.elapsed();
+        if let Some(RouteLabel(route)) = response.extensions().get::<RouteLabel>() {
+            observe::count(route, &seen.method, response.status(), elapsed);
+        }
+        if self.inner.access_log {
+            access::write(&AccessLine {
+                method: seen.method.as_str(),
+                path: seen.uri.path(),
+                status: response.status().as_u16(),
+                elapsed,
+                request_id: id,
+            });
+        }
+        response
+    }
+
+    /// Marks the credentials sensitive, gives the request its id and
+    /// watches its body; returns what the answer needs of it.
+    fn receive<B>(&self, request: axum::http::Request<B>) -> (Request, Received)
+    where
+        B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
+        B::Error: Into<axum::BoxError>,
+    {
         let (mut parts, body) = request.into_parts();
         if let Some(credentials) = parts.headers.get_mut(header::AUTHORIZATION) {
             credentials.set_sensitive(true);
@@ -94,11 +123,6 @@ impl Edge {
                 id
             }
         };
-        let preflight = parts.method == Method::OPTIONS
-            && parts
-                .headers
-                .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD);
-        let (method, uri) = (parts.method.clone(), parts.uri.clone());
         let body = Body::new(body);
         let (body, read_to_end) = if parts.version >= Version::HTTP_2 || body.is_end_stream() {
             (body, None)
@@ -106,38 +130,46 @@ impl Edge {
             let (body, read_to_end) = WatchedBody::new(body);
             (Body::new(body), Some(read_to_end))
         };
-        let id_text = id.to_str().unwrap_or("-");
-        let span = tracing::info_span!("request", request_id = id_text);
-        let routed = self.inner.routes.clone().oneshot(Request::from_parts(parts, body));
-        let mut response = match routed.instrument(span).await {
-            Ok(response) => response,
-            Err(never) => match never {},
+        let received = Received {
+            preflight: parts.method == Method::OPTIONS
+                && parts
+                    .headers
+                    .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD),
+            method: parts.method.clone(),
+            uri: parts.uri.clone(),
+            id,
+            read_to_end,
         };
-        if preflight && response.status() == StatusCode::OK {
+        (Request::from_parts(parts, body), received)
+    }
+}
+
+/// What the answer to a request needs of it.
+struct Received {
+    method: Method,
+    uri: Uri,
+    id: HeaderValue,
+    /// A CORS preflight.
+    preflight: bool,
+    /// For an HTTP/1 request with a body.
+    read_to_end: Option<ReadToEnd>,
+}
+
+impl Received {
+    /// A preflight the CORS layer answered is `204`; an answer given before
+    /// the body was read closes the connection; the request id is echoed.
+    fn complete(&self, response: &mut Response) {
+        if self.preflight && response.status() == StatusCode::OK {
             *response.status_mut() = StatusCode::NO_CONTENT;
         }
-        if read_to_end.is_some_and(|read| !read.load()) {
+        if self.read_to_end.as_ref().is_some_and(|read| !read.load()) {
             response
                 .headers_mut()
                 .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
         if !response.headers().contains_key(REQUEST_ID) {
-            response.headers_mut().insert(REQUEST_ID, id.clone());
+            response.headers_mut().insert(REQUEST_ID, self.id.clone());
         }
-        let elapsed = started.elapsed();
-        if let Some(RouteLabel(route)) = response.extensions().get::<RouteLabel>() {
-            observe::count(route, &method, response.status(), elapsed);
-        }
-        if self.inner.access_log {
-            access::write(&AccessLine {
-                method: method.as_str(),
-                path: uri.path(),
-                status: response.status().as_u16(),
-                elapsed,
-                request_id: id_text,
-            });
-        }
-        response
     }
 }
 

@@ -5,6 +5,7 @@
 use std::sync::Arc;
 
 use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{get, post};
 
@@ -112,10 +113,11 @@ pub fn router(
         .route("/readyz", get(health::ready))
         .route("/openapi.json", get(openapi::openapi_json))
         .route("/metrics", get(health::metrics))
-        // Per-route metrics: only matched routes have a route label.
-        .route_layer(observe::LabelRoutes)
+        // Per-route metrics (only matched routes have a route label), and
+        // bodies over the limit refused by the extractors with 413.
+        .route_layer((observe::LabelRoutes, DefaultBodyLimit::max(max_body_bytes)))
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
-    edge::Edge::new(routes, max_body_bytes, access_log)
+    edge::Edge::new(routes, access_log)
 }

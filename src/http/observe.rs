@@ -1,11 +1,10 @@
-//! What the gateway records about each request: its id, the access log
-//! line, and the per-route metrics. Built to cost little on the hot path:
-//! ids come from a counter, labels are static strings, and the one access
-//! line per request goes to the non-blocking log writer.
+//! What the gateway records about each request: its id and the per-route
+//! metrics ([`super::edge`] writes the access line). Built to cost little on
+//! the hot path: ids come from a counter, labels are static strings.
 
 use std::collections::BTreeSet;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{PoisonError, RwLock};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -18,19 +17,21 @@ use tower::{Layer, Service};
 /// Request ids: a random per-process prefix and a counter, e.g.
 /// `5f0c2a9e41d7b3c8-1f`. Unique across instances without formatting a
 /// UUID per request.
-#[derive(Clone)]
 pub struct CountingRequestIds {
-    prefix: u64,
-    next: Arc<AtomicU64>,
+    /// The prefix in hex, and the dash.
+    prefix: [u8; 17],
+    next: AtomicU64,
 }
 
 impl CountingRequestIds {
     /// Ids for one process, with a fresh random prefix.
     #[must_use]
     pub fn new() -> Self {
+        let mut prefix = [b'-'; 17];
+        write_hex(&mut prefix[..16], rand::random());
         Self {
-            prefix: rand::random(),
-            next: Arc::new(AtomicU64::new(0)),
+            prefix,
+            next: AtomicU64::new(0),
         }
     }
 
@@ -38,8 +39,20 @@ impl CountingRequestIds {
     #[must_use]
     pub fn next_id(&self) -> HeaderValue {
         let n = self.next.fetch_add(1, Ordering::Relaxed);
-        HeaderValue::from_str(&format!("{:016x}-{n:x}", self.prefix))
+        let mut id = [0; 33];
+        id[..17].copy_from_slice(&self.prefix);
+        let digits = (16 - n.leading_zeros() as usize / 4).max(1);
+        write_hex(&mut id[17..17 + digits], n);
+        HeaderValue::from_bytes(&id[..17 + digits])
             .unwrap_or_else(|_| HeaderValue::from_static("-"))
+    }
+}
+
+/// Writes the low `out.len()` hex digits of `value` into `out`.
+fn write_hex(out: &mut [u8], mut value: u64) {
+    for digit in out.iter_mut().rev() {
+        *digit = b"0123456789abcdef"[(value & 0xf) as usize];
+        value >>= 4;
     }
 }
 
@@ -176,5 +189,31 @@ fn status_class(status: StatusCode) -> &'static str {
         3 => "3xx",
         4 => "4xx",
         _ => "5xx",
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn request_ids_are_the_prefix_and_the_counter_in_hex() {
+        let ids = CountingRequestIds::new();
+        let first = ids.next_id();
+        let (prefix, counter) = first.to_str().unwrap().split_once('-').unwrap();
+        assert_eq!(prefix.len(), 16);
+        assert!(prefix.bytes().all(|b| b.is_ascii_hexdigit()));
+        assert_eq!(counter, "0");
+        for _ in 0..30 {
+            let _ = ids.next_id();
+        }
+        assert_eq!(ids.next_id().to_str().unwrap(), format!("{prefix}-1f"));
+    }
+
+    #[test]
+    fn hex_digits_fill_the_slice_from_the_right() {
+        let mut out = [0; 4];
+        write_hex(&mut out, 0xab);
+        assert_eq!(&out, b"00ab");
     }
 }

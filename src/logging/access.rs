@@ -58,7 +58,11 @@ pub fn write(line: &AccessLine<'_>) {
     }
     BUFFER.with_borrow_mut(|buffer| {
         buffer.clear();
-        format_line(buffer, line, destination.format, SystemTime::now());
+        // The log's own timestamp, like the tracing lines beside it: the
+        // wall clock to the microsecond, not the gateway's protocol clock.
+        #[allow(clippy::disallowed_methods)]
+        let now = SystemTime::now();
+        format_line(buffer, line, destination.format, now);
         // The writer counts what it cannot take; nothing to do here.
         let _ = (&destination.writer).write(buffer);
     });
@@ -87,11 +91,18 @@ fn json_line(
     timestamp: humantime::Rfc3339Timestamp,
     micros: u64,
 ) -> std::io::Result<()> {
-    write!(out, r#"{{"timestamp":"{timestamp}","level":"INFO","method":"#)?;
+    write!(
+        out,
+        r#"{{"timestamp":"{timestamp}","level":"INFO","method":"#
+    )?;
     serde_json::to_writer(&mut *out, line.method)?;
     out.extend_from_slice(br#","path":"#);
     serde_json::to_writer(&mut *out, line.path)?;
-    write!(out, r#","status":{},"micros":{micros},"request_id":"#, line.status)?;
+    write!(
+        out,
+        r#","status":{},"micros":{micros},"request_id":"#,
+        line.status
+    )?;
     serde_json::to_writer(&mut *out, line.request_id)?;
     out.extend_from_slice(b",\"target\":\"access\"}\n");
     Ok(())

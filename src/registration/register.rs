@@ -168,7 +168,10 @@ impl RegistrationService {
             client_secret_expires_at: provisioned
                 .client_secret_expires_at
                 .unwrap_or_else(|| self.secret_expiry(secret.as_ref(), policy, now)),
-            metadata: Arc::new(as_held(Arc::unwrap_or_clone(pending.metadata), provisioned.held_metadata)),
+            metadata: Arc::new(as_held(
+                Arc::unwrap_or_clone(pending.metadata),
+                provisioned.held_metadata,
+            )),
             provider_state: provisioned.state,
             state: ClientState::Active,
             ..pending

@@ -544,13 +544,15 @@ async fn registrations_are_rate_limited_per_initial_access_token() {
     );
 }
 
+/// Every action is audited, at `info`, but a successful read, which is at
+/// `debug` (the access line records it; `audit=debug` shows it).
 #[tokio::test]
 async fn every_action_is_audited_and_no_secret_reaches_the_log() {
     let dir = tempfile::tempdir().unwrap();
     let port = free_port();
     let config = write_config(dir.path(), port);
     let log = dir.path().join("gateway.log");
-    let server = ServerProcess::start_logging(&config, port, Some(&log), "info").await;
+    let server = ServerProcess::start_logging(&config, port, Some(&log), "info,audit=debug").await;
     let http = reqwest::Client::new();
     let base = server.base.clone();
     let client: Value = http
@@ -607,7 +609,15 @@ async fn every_action_is_audited_and_no_secret_reaches_the_log() {
     assert_eq!(registered["client_id"], id);
     assert_eq!(registered["software_id"], "audited-app");
     assert_eq!(registered["ip"], "127.0.0.1");
-    assert_eq!(find("read", "success")["client_id"], id);
+    let read = find("read", "success");
+    assert_eq!(read["client_id"], id);
+    assert_eq!(read["level"], "DEBUG");
+    for event in events
+        .iter()
+        .filter(|e| !(e["action"] == "read" && e["outcome"] == "success"))
+    {
+        assert_eq!(event["level"], "INFO", "{event}");
+    }
     assert_eq!(find("replace", "success")["client_id"], id);
     assert_eq!(find("read", "invalid_token")["client_id"], id);
     find("register", "invalid_redirect_uri");

@@ -25,7 +25,9 @@ pub(crate) fn client(id: &str, name: &str) -> RegisteredClient {
     .unwrap();
     RegisteredClient {
         client_id: ClientId::new(id),
-        metadata: std::sync::Arc::new(ClientMetadata::validate(document, RedirectRules::default()).unwrap()),
+        metadata: std::sync::Arc::new(
+            ClientMetadata::validate(document, RedirectRules::default()).unwrap(),
+        ),
         issued_at: 1_700_000_000,
         registration_token: RegistrationAccessToken::generate().hash(),
         client_secret: Some(ClientSecret::generate().hash()),
