@@ -1,10 +1,8 @@
 //! The authorization front's routes ([`crate::front`]): `GET /authorize`, `GET /callback` and `POST /token`
-//! (with CORS, for browser-based apps). Handlers extract, call [`Front`],
+//! (with CORS, for browser-based apps). Handlers extract, call
+//! [`Front`](crate::front::Front),
 //! and answer with a redirect, a page, or the provider's token response.
 
-use std::sync::Arc;
-
-use axum::Router;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -12,29 +10,22 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 
 use super::HttpState;
-use super::cors::AllowedOrigins;
 use super::extract::CallerIp;
-use crate::front::Front;
+use super::routes::Routes;
 use crate::front::authorize::Next;
 use crate::front::error::{FrontError, Page, TokenFailure};
 use crate::front::token::ProviderAnswer;
 use crate::limiter::address_key;
 
-/// The front's routes when `front` is on; none otherwise.
-pub fn routes(front: Option<&Arc<Front>>, origins: &AllowedOrigins) -> Router<HttpState> {
-    if front.is_none() {
-        return Router::new();
+/// Adds the front's routes when `front` is on.
+pub fn routes(routes: Routes<'_>, front: bool) -> Routes<'_> {
+    if !front {
+        return routes;
     }
-    let preflight = || async { StatusCode::NO_CONTENT };
-    Router::new()
-        .route("/authorize", get(authorize))
-        .route("/callback", get(callback))
-        .route(
-            "/token",
-            post(token)
-                .options(preflight)
-                .layer(origins.layer(&[Method::POST])),
-        )
+    routes
+        .plain("/authorize", get(authorize))
+        .plain("/callback", get(callback))
+        .browser("/token", &[Method::POST], post(token))
 }
 
 async fn authorize(

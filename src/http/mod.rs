@@ -4,8 +4,6 @@
 
 use std::sync::Arc;
 
-use axum::Router;
-use axum::extract::DefaultBodyLimit;
 use axum::http::Method;
 use axum::routing::{get, post};
 
@@ -25,9 +23,11 @@ pub mod observe;
 pub mod openapi;
 pub mod rate_limit;
 pub mod register;
+pub mod routes;
 pub mod wire;
 
 use error::ApiError;
+use routes::Routes;
 
 /// What the handlers share.
 #[derive(Clone)]
@@ -71,51 +71,36 @@ pub fn router(
     access_log: bool,
 ) -> edge::Edge {
     let read = [Method::GET];
-    // Each route answers OPTIONS, so that its CORS layer sees preflights.
-    let preflight = || async { axum::http::StatusCode::NO_CONTENT };
-    let browser_routes = Router::new()
-        .route(
-            "/register",
-            post(register::register)
-                .options(preflight)
-                .layer(origins.layer(&[Method::POST])),
-        )
-        .route(
+    let routes = Routes::new(origins, max_body_bytes)
+        .browser("/register", &[Method::POST], post(register::register))
+        .browser(
             "/register/{client_id}",
+            &[Method::GET, Method::PUT, Method::DELETE],
             get(configure::read)
                 .put(configure::update)
-                .delete(configure::delete)
-                .options(preflight)
-                .layer(origins.layer(&[Method::GET, Method::PUT, Method::DELETE])),
+                .delete(configure::delete),
         )
-        .route(
+        .browser(
             "/.well-known/openid-configuration",
-            get(discovery::openid_configuration)
-                .options(preflight)
-                .layer(origins.layer(&read)),
+            &read,
+            get(discovery::openid_configuration),
         )
-        .route(
+        .browser(
             "/.well-known/oauth-authorization-server",
-            get(discovery::authorization_server_metadata)
-                .options(preflight)
-                .layer(origins.layer(&read)),
+            &read,
+            get(discovery::authorization_server_metadata),
         )
-        .route(
+        .browser(
             "/.well-known/oauth-authorization-server/{*issuer_path}",
-            get(discovery::authorization_server_metadata_at)
-                .options(preflight)
-                .layer(origins.layer(&read)),
-        );
-    let routes = Router::new()
-        .merge(browser_routes)
-        .merge(front::routes(state.front.as_ref(), origins))
-        .route("/healthz", get(health::alive))
-        .route("/readyz", get(health::ready))
-        .route("/openapi.json", get(openapi::openapi_json))
-        .route("/metrics", get(health::metrics))
-        // Per-route metrics (only matched routes have a route label), and
-        // bodies over the limit refused by the extractors with 413.
-        .route_layer((observe::LabelRoutes, DefaultBodyLimit::max(max_body_bytes)))
+            &read,
+            get(discovery::authorization_server_metadata_at),
+        )
+        .plain("/healthz", get(health::alive))
+        .plain("/readyz", get(health::ready))
+        .plain("/openapi.json", get(openapi::openapi_json))
+        .plain("/metrics", get(health::metrics));
+    let routes = front::routes(routes, state.front.is_some())
+        .into_router()
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);

@@ -2,17 +2,13 @@
 //! metrics ([`super::edge`] writes the access line). Built to cost little on
 //! the hot path: ids come from a counter, labels are static strings.
 
-use std::collections::BTreeSet;
+use std::cell::RefCell;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{PoisonError, RwLock};
-use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::extract::MatchedPath;
-use axum::http::{HeaderValue, Method, Request, StatusCode};
-use axum::response::Response;
-use futures_util::future::BoxFuture;
-use tower::{Layer, Service};
+use axum::http::{HeaderValue, Method, StatusCode};
+use metrics::{Counter, Histogram};
 
 /// Request ids: a random per-process prefix and a counter, e.g.
 /// `5f0c2a9e41d7b3c8-1f`. Unique across instances without formatting a
@@ -64,85 +60,35 @@ impl Default for CountingRequestIds {
 
 /// Counts a request of a matched route and records its latency, by route
 /// and status. Every label is a static string.
+///
+/// The metric handles of each route, method and status are looked up in
+/// the recorder once per thread and kept: the recorder's lookup hashes and
+/// compares every label on each call.
 pub fn count(route: &'static str, method: &Method, status: StatusCode, elapsed: Duration) {
-    let method = method_label(method);
-    let status = status_label(status);
-    metrics::counter!("dcr_http_requests_total", "route" => route, "method" => method, "status" => status)
-        .increment(1);
-    metrics::histogram!("dcr_http_request_duration_seconds", "route" => route, "method" => method)
-        .record(elapsed.as_secs_f64());
+    type Labels = (&'static str, &'static str, &'static str);
+    thread_local! {
+        static HANDLES: RefCell<HashMap<Labels, (Counter, Histogram)>> =
+            RefCell::new(HashMap::new());
+    }
+    let labels = (route, method_label(method), status_label(status));
+    HANDLES.with_borrow_mut(|handles| {
+        let (requests, latency) = handles.entry(labels).or_insert_with(|| {
+            let (route, method, status) = labels;
+            (
+                metrics::counter!("dcr_http_requests_total", "route" => route, "method" => method, "status" => status),
+                metrics::histogram!("dcr_http_request_duration_seconds", "route" => route, "method" => method),
+            )
+        });
+        requests.increment(1);
+        latency.record(elapsed.as_secs_f64());
+    });
 }
 
 /// The route pattern that answered a request, carried on its response for
-/// [`count`]. Requests no route matched have none.
+/// [`count`] (set by [`super::routes`]). Requests no route matched have
+/// none.
 #[derive(Debug, Clone, Copy)]
 pub struct RouteLabel(pub &'static str);
-
-/// Route layer that puts the matched route's [`RouteLabel`] on each
-/// response.
-#[derive(Debug, Clone, Copy)]
-pub struct LabelRoutes;
-
-impl<S> Layer<S> for LabelRoutes {
-    type Service = Labelled<S>;
-
-    fn layer(&self, inner: S) -> Labelled<S> {
-        Labelled { inner }
-    }
-}
-
-/// A route's service behind [`LabelRoutes`].
-#[derive(Debug, Clone)]
-pub struct Labelled<S> {
-    inner: S,
-}
-
-impl<S, B> Service<Request<B>> for Labelled<S>
-where
-    S: Service<Request<B>, Response = Response> + Send,
-    S::Future: Send + 'static,
-{
-    type Response = Response;
-    type Error = S::Error;
-    type Future = BoxFuture<'static, Result<Response, S::Error>>;
-
-    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
-        self.inner.poll_ready(cx)
-    }
-
-    fn call(&mut self, request: Request<B>) -> Self::Future {
-        let label = request
-            .extensions()
-            .get::<MatchedPath>()
-            .map(|path| RouteLabel(route_label(path.as_str())));
-        let answer = self.inner.call(request);
-        Box::pin(async move {
-            let mut response = answer.await?;
-            if let Some(label) = label {
-                response.extensions_mut().insert(label);
-            }
-            Ok(response)
-        })
-    }
-}
-
-/// The route pattern as a `'static` label. Patterns come from the router,
-/// a fixed set, so each is leaked once and reused.
-fn route_label(pattern: &str) -> &'static str {
-    static SEEN: RwLock<BTreeSet<&'static str>> = RwLock::new(BTreeSet::new());
-    let seen = SEEN.read().unwrap_or_else(PoisonError::into_inner);
-    if let Some(label) = seen.get(pattern) {
-        return label;
-    }
-    drop(seen);
-    let mut seen = SEEN.write().unwrap_or_else(PoisonError::into_inner);
-    if let Some(label) = seen.get(pattern) {
-        return label;
-    }
-    let label: &'static str = Box::leak(pattern.into());
-    seen.insert(label);
-    label
-}
 
 fn method_label(method: &Method) -> &'static str {
     match *method {
