@@ -19,6 +19,10 @@
 //! - HTTP/2 peers are pinged every `http2_keep_alive_interval` and dropped
 //!   when a ping goes unanswered as long.
 //!
+//! Every socket has `TCP_NODELAY`. Requests do not wake the connection's
+//! task to report their progress: they update counters that its one timer
+//! reads when it fires.
+//!
 //! On shutdown the listener is closed, every connection is asked to finish
 //! (HTTP/1.1 closes after the response in progress, HTTP/2 sends GOAWAY),
 //! and whatever still runs after the deadline is dropped.
@@ -116,6 +120,11 @@ pub async fn serve(
                 }
             },
         };
+        // Answers go out as soon as they are written, not held back by
+        // Nagle's algorithm waiting for the peer's delayed ACK.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "cannot set TCP_NODELAY");
+        }
         let Some(address_slot) = per_address.admit(peer.ip()) else {
             metrics::counter!("dcr_connections_refused_total", "reason" => "per_ip").increment(1);
             tracing::debug!(%peer, "too many connections from this address; closed");
