@@ -299,12 +299,15 @@ fn json_body_of_size(size: usize) -> Bytes {
     Bytes::from(format!("{{\"body\":\"{filler}\"}}"))
 }
 
-/// The gateway in process on loopback, on a temporary SQLite file.
+/// The gateway in process on loopback, on a temporary SQLite file. The load
+/// generator is one address opening up to 128 connections, past the default
+/// per-address cap (64), so the cap is raised here.
 async fn gateway(dir: &std::path::Path) -> (Target, Arc<dcr_gateway::store::cached::CachedStore>) {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let toml = format!(
         "[server]\nlisten = \"{addr}\"\npublic_url = \"http://{addr}\"\n\
+         max_connections_per_ip = 1024\n\
          [store]\nurl = \"sqlite://{}\"\n[cache]\nmax_clients = 2000000\n\
          [limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\n\
          [provider]\nreconcile_interval = \"0s\"\n",
