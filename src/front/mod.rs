@@ -17,7 +17,7 @@
 //!   the gateway's callback there.
 //! - [`cimd`]: clients named by Client ID Metadata Documents, and
 //!   [`consent`]: the page the gateway may show them before the provider.
-//! - [`error`]: failures and their answers; [`http`]: the routes.
+//! - [`error`]: failures and their answers; [`crate::http::front`]: the routes.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;

@@ -13,8 +13,8 @@
 //! These steps are one function, not a stack of layers: under load the
 //! profile showed axum cloning every layered route service and boxing
 //! every middleware's future per request (a tenth of the read path), so
-//! only what must see the matched route stays inside the router
-//! ([`observe::LabelRoutes`], the body limit, the CORS layers).
+//! only what must see the matched route stays inside the router, in one
+//! layer per route ([`super::routes`]: its label, the body limit, CORS).
 
 use std::any::Any;
 use std::panic::AssertUnwindSafe;

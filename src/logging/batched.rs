@@ -1,6 +1,6 @@
 //! The server's log writer: a request appends its formatted line to a
 //! shared buffer and goes on; a writer thread writes the buffer out in one
-//! call every few milliseconds, or as soon as it holds [`FLUSH_AT`] bytes.
+//! call every few milliseconds, or as soon as it holds `FLUSH_AT` bytes.
 //! A thread wakes up at most a few hundred times a second, however many
 //! lines there are, and a stuck reader (a full pipe, a slow disk) costs
 //! lines, counted, never a request's time.

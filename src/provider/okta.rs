@@ -393,7 +393,7 @@ impl Provider for Okta {
     /// claimed for an adoption that did not finish. The clients that carry
     /// the name sent are listed once: the row's own claimed client is
     /// deleted if there; otherwise one this registration may have made (see
-    /// [`Okta::candidates`]) is claimed and deleted.
+    /// `Okta::candidates`) is claimed and deleted.
     async fn discard_unconfirmed(
         &self,
         client: &ProvisionRequest<'_>,
