@@ -31,7 +31,7 @@ use url::Url;
 use super::http_client::{
     DiscoveryCache, ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience,
 };
-use super::listing::{Listing, next_link};
+use super::listing::link_paged;
 use super::logout_members::LogoutMembers;
 use super::{
     Credential, ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
@@ -357,31 +357,18 @@ impl Provider for Hydra {
     }
 
     async fn list_clients(&self) -> Result<Option<Vec<ListedClient>>, ProviderError> {
-        let mut clients = Vec::new();
-        let mut listing = Listing::default();
-        let mut next = Url::parse(&format!("{}?page_size={PAGE_SIZE}", self.clients_url)).ok();
-        while let Some(url) = next {
-            listing.next_page(url.as_str())?;
-            let answer = self
-                .http
-                .call(self.http.client().get(url.clone()), Repeat::Safe)
-                .await?;
-            if !answer.status.is_success() {
-                return Err(answer.failure());
-            }
-            let page: Vec<HydraAnswer> = answer.json()?;
-            if page.is_empty() {
-                break;
-            }
-            listing.add(page.iter().map(|c| c.client_id.as_str()))?;
-            clients.extend(page.into_iter().map(|c| ListedClient {
-                marked: Some(c.owner.as_deref() == Some(self.settings.owner.as_str())),
-                created_at: c.created_at.as_deref().and_then(unix_time),
-                id: ClientId::new(c.client_id),
-            }));
-            next = next_link(&url, &answer.headers)?;
-        }
-        Ok(Some(clients))
+        let Ok(first) = Url::parse(&format!("{}?page_size={PAGE_SIZE}", self.clients_url)) else {
+            return Ok(Some(Vec::new()));
+        };
+        let fetch = |url| self.http.call(self.http.client().get(url), Repeat::Safe);
+        let clients: Vec<HydraAnswer> =
+            link_paged(first, fetch, |c: &HydraAnswer| c.client_id.as_str()).await?;
+        let listed = clients.into_iter().map(|c| ListedClient {
+            marked: Some(c.owner.as_deref() == Some(self.settings.owner.as_str())),
+            created_at: c.created_at.as_deref().and_then(unix_time),
+            id: ClientId::new(c.client_id),
+        });
+        Ok(Some(listed.collect()))
     }
 
     fn operation_deadline(&self) -> Option<Duration> {

@@ -5,11 +5,14 @@
 //! error instead of looping forever.
 
 use std::collections::HashSet;
+use std::future::Future;
 
 use reqwest::header::HeaderMap;
+use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::ProviderError;
+use super::http_client::Answer;
 
 /// More pages than any listing the gateway walks should have (at 100 to
 /// 500 clients a page, one to five million clients).
@@ -86,6 +89,39 @@ pub fn next_link(base: &Url, headers: &HeaderMap) -> Result<Option<Url>, Provide
         )));
     }
     Ok(Some(next))
+}
+
+/// Every item of a listing paged by RFC 8288 `Link: rel="next"` headers,
+/// from `first` on, each page a JSON array; an empty page ends it too.
+/// `fetch` asks for one page; `id` names an item for [`Listing::add`].
+pub async fn link_paged<T, Fetch, Page>(
+    first: Url,
+    mut fetch: Fetch,
+    id: impl Fn(&T) -> &str,
+) -> Result<Vec<T>, ProviderError>
+where
+    T: DeserializeOwned,
+    Fetch: FnMut(Url) -> Page,
+    Page: Future<Output = Result<Answer, ProviderError>>,
+{
+    let mut items = Vec::new();
+    let mut listing = Listing::default();
+    let mut next = Some(first);
+    while let Some(url) = next {
+        listing.next_page(url.as_str())?;
+        let answer = fetch(url.clone()).await?;
+        if !answer.status.is_success() {
+            return Err(answer.failure());
+        }
+        let page: Vec<T> = answer.json()?;
+        if page.is_empty() {
+            break;
+        }
+        listing.add(page.iter().map(&id))?;
+        items.extend(page);
+        next = next_link(&url, &answer.headers)?;
+    }
+    Ok(items)
 }
 
 #[cfg(test)]

@@ -6,9 +6,10 @@ use url::Url;
 
 use super::client_body::{OktaClient, renewable};
 use super::{ISSUE_SKEW_SECS, Okta, OktaAnswer, PAGE_LIMIT, state};
+use crate::clock::seconds;
 use crate::domain::ClientId;
 use crate::provider::http_client::Repeat;
-use crate::provider::listing::{Listing, next_link};
+use crate::provider::listing::link_paged;
 use crate::provider::{ProviderError, ProvisionRequest, Provisioned, urlencode};
 
 impl Okta {
@@ -59,8 +60,7 @@ impl Okta {
     /// been issued: from then until its operation's deadline, give or take
     /// the clocks' disagreement.
     pub(super) fn issue_window(&self, issued_at: i64) -> std::ops::RangeInclusive<i64> {
-        let deadline = self.http.resilience().operation_deadline().as_secs();
-        let deadline = i64::try_from(deadline).unwrap_or(i64::MAX);
+        let deadline = seconds(self.http.resilience().operation_deadline());
         issued_at.saturating_sub(ISSUE_SKEW_SECS)
             ..=issued_at
                 .saturating_add(deadline)
@@ -69,26 +69,11 @@ impl Okta {
 
     /// Every client from `first` on, following `Link: rel="next"`.
     pub(super) async fn list(&self, first: String) -> Result<Vec<OktaAnswer>, ProviderError> {
-        let mut clients = Vec::new();
-        let mut listing = Listing::default();
-        let mut next = Url::parse(&first).ok();
-        while let Some(url) = next {
-            listing.next_page(url.as_str())?;
-            let answer = self
-                .call(self.http.client().get(url.clone()), Repeat::Safe)
-                .await?;
-            if !answer.status.is_success() {
-                return Err(answer.failure());
-            }
-            let page: Vec<OktaAnswer> = answer.json()?;
-            if page.is_empty() {
-                break;
-            }
-            listing.add(page.iter().map(|c| c.client_id.as_str()))?;
-            clients.extend(page);
-            next = next_link(&url, &answer.headers)?;
-        }
-        Ok(clients)
+        let Ok(first) = Url::parse(&first) else {
+            return Ok(Vec::new());
+        };
+        let fetch = |url| self.call(self.http.client().get(url), Repeat::Safe);
+        link_paged(first, fetch, |c: &OktaAnswer| c.client_id.as_str()).await
     }
 
     /// After a create whose outcome is unknown: finds the client it made,

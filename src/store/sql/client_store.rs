@@ -7,7 +7,7 @@ use tokio::sync::oneshot;
 
 use super::rows::{COLUMNS, NewRow, TOKEN_COLUMNS, decode_token, metadata_json, vouched_json};
 use super::writer::{PendingWrite, Statement, Write, Written};
-use super::{SOFTWARE_COUNT, SqlStore};
+use super::{SOFTWARE_COUNT, SqlStore, as_bigint};
 use crate::domain::{
     ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient, SecretHash,
 };
@@ -51,7 +51,7 @@ impl ClientStore for SqlStore {
             initial_access_token_id: client.initial_access_token_id.clone(),
             vouched: vouched_json(client)?,
             updated_at: self.clock.now_unix(),
-            software_limit: software_limit.map(|n| i64::try_from(n).unwrap_or(i64::MAX)),
+            software_limit: software_limit.map(as_bigint),
         };
         match self.write(Write::Insert(Box::new(row))).await? {
             Written::Inserted => Ok(()),

@@ -8,7 +8,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::SqlStore;
+use super::{SqlStore, as_bigint};
 use crate::domain::SecretHash;
 use crate::store::StoreError;
 use crate::store::front::{
@@ -29,10 +29,6 @@ fn transaction(row: &AnyRow) -> Result<Transaction, StoreError> {
         resource: row.try_get(5)?,
         expires_at: row.try_get(6)?,
     })
-}
-
-fn clamp(n: u64) -> i64 {
-    i64::try_from(n).unwrap_or(i64::MAX)
 }
 
 #[async_trait]
@@ -61,7 +57,7 @@ impl TransactionStore for SqlStore {
         .bind(transaction.scope.clone())
         .bind(transaction.resource.clone())
         .bind(transaction.expires_at)
-        .bind(clamp(max_live))
+        .bind(as_bigint(max_live))
         .execute(&self.pool)
         .await?;
         Ok(inserted.rows_affected() == 1)

@@ -184,6 +184,11 @@ impl SqlStore {
     }
 }
 
+/// A count as an SQL `BIGINT`, saturating.
+fn as_bigint(n: u64) -> i64 {
+    i64::try_from(n).unwrap_or(i64::MAX)
+}
+
 fn sealing(client_id: &str, reason: impl ToString) -> StoreError {
     StoreError::Sealing {
         client_id: client_id.to_owned(),
