@@ -1,7 +1,8 @@
 //! The one HTTP client for URLs that apps point the gateway at. It refuses
 //! loopback, private, link-local and other non-public addresses after DNS
 //! resolution (unless the operator allows them), caps response size and time,
-//! and follows no redirect.
+//! and follows no redirect. Also the policy every client of the gateway
+//! starts from ([`client_builder`]), the providers' and the front's too.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
 use std::path::PathBuf;
@@ -92,6 +93,20 @@ pub struct GuardedClient {
     settings: Arc<OutboundSettings>,
 }
 
+/// The gateway's policy for every HTTP client it builds: each request within
+/// `timeout` (connecting included), no redirect followed, no proxy from the
+/// environment (a proxy would resolve names past the outbound guard, and
+/// calls to a provider carry its credentials and client secrets), and the
+/// gateway's user agent.
+pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
+    reqwest::Client::builder()
+        .timeout(timeout)
+        .connect_timeout(timeout)
+        .redirect(reqwest::redirect::Policy::none())
+        .no_proxy()
+        .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
+}
+
 /// Why the guarded client could not be built.
 #[derive(Debug, thiserror::Error)]
 #[error("cannot build the outbound HTTP client: {0}")]
@@ -100,15 +115,8 @@ pub struct OutboundError(String);
 impl GuardedClient {
     /// Builds the client.
     pub fn new(settings: OutboundSettings) -> Result<Self, OutboundError> {
-        let mut builder = reqwest::Client::builder()
-            .timeout(settings.timeout)
-            .connect_timeout(settings.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            // A proxy would resolve names itself, past the guard: proxy
-            // settings in the environment are ignored.
-            .no_proxy()
-            .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
-            .dns_resolver(Arc::new(GuardedResolver {
+        let mut builder =
+            client_builder(settings.timeout).dns_resolver(Arc::new(GuardedResolver {
                 allow_private: settings.allow_private_networks,
             }));
         for pem in &settings.extra_root_certificates {

@@ -91,13 +91,8 @@ pub struct Front {
 impl Front {
     /// Builds the front.
     pub fn new(parts: FrontParts) -> Result<Self, FrontSetupError> {
-        // Like the providers' own client: no redirects, and no proxy from
-        // the environment (token requests carry client secrets).
-        let http = reqwest::Client::builder()
-            .timeout(parts.provider_timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            .no_proxy()
-            .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
+        // Like the providers' own client (token requests carry client secrets).
+        let http = crate::outbound::client_builder(parts.provider_timeout)
             .build()
             .map_err(|e| FrontSetupError(e.to_string()))?;
         let limiter = |quota| KeyedLimiter::new(quota, parts.max_tracked_keys);

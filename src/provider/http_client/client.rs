@@ -110,13 +110,7 @@ impl ProviderHttp {
         resilience: Resilience,
         auth: Option<ProviderAuth>,
     ) -> Result<Self, ProviderSetupError> {
-        let client = reqwest::Client::builder()
-            .timeout(resilience.timeout)
-            .connect_timeout(resilience.timeout)
-            .redirect(reqwest::redirect::Policy::none())
-            // Only the provider is ever called: no proxy from the environment.
-            .no_proxy()
-            .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
+        let client = crate::outbound::client_builder(resilience.timeout)
             .build()
             .map_err(|e| ProviderSetupError(e.to_string()))?;
         Ok(Self {
