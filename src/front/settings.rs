@@ -18,8 +18,10 @@ struct RawFront {
     code_ttl: String,
     max_transactions: u64,
     localhost_any_port: bool,
-    authorize_per_ip: String,
-    token_per_ip: String,
+    #[serde(deserialize_with = "Quota::setting")]
+    authorize_per_ip: Option<Quota>,
+    #[serde(deserialize_with = "Quota::setting")]
+    token_per_ip: Option<Quota>,
     cimd: RawCimd,
 }
 
@@ -36,7 +38,8 @@ struct RawCimd {
     max_document_bytes: usize,
     min_cache: String,
     max_cache: String,
-    fetches_per_host: String,
+    #[serde(deserialize_with = "Quota::setting")]
+    fetches_per_host: Option<Quota>,
     consent_page: bool,
     policy: Option<String>,
 }
@@ -53,7 +56,7 @@ impl Default for RawCimd {
             max_document_bytes: 5120,
             min_cache: "5m".into(),
             max_cache: "24h".into(),
-            fetches_per_host: "30/minute".into(),
+            fetches_per_host: Quota::per_minute(30),
             consent_page: false,
             policy: None,
         }
@@ -68,8 +71,8 @@ impl Default for RawFront {
             code_ttl: "60s".into(),
             max_transactions: 100_000,
             localhost_any_port: false,
-            authorize_per_ip: "60/minute".into(),
-            token_per_ip: "120/minute".into(),
+            authorize_per_ip: Quota::per_minute(60),
+            token_per_ip: Quota::per_minute(120),
             cimd: RawCimd::default(),
         }
     }
@@ -150,8 +153,8 @@ impl FrontSettings {
             code_ttl,
             max_transactions: raw.max_transactions.max(1),
             localhost_any_port: raw.localhost_any_port,
-            authorize_per_ip: quota(&raw.authorize_per_ip, "front.authorize_per_ip", report),
-            token_per_ip: quota(&raw.token_per_ip, "front.token_per_ip", report),
+            authorize_per_ip: raw.authorize_per_ip,
+            token_per_ip: raw.token_per_ip,
         }
     }
 }
@@ -181,7 +184,7 @@ impl CimdSettings {
             max_document_bytes: raw.max_document_bytes.max(1),
             min_cache,
             max_cache: max_cache.max(min_cache),
-            fetches_per_host: quota(&raw.fetches_per_host, "front.cimd.fetches_per_host", report),
+            fetches_per_host: raw.fetches_per_host,
             consent_page: raw.consent_page,
             policy: raw.policy,
         }
@@ -229,13 +232,6 @@ fn positive(text: &str, key: &str, report: &mut Report) -> Duration {
         report.error(format!("{key} must be at least one second"));
     }
     value.max(Duration::from_secs(1))
-}
-
-fn quota(text: &str, key: &str, report: &mut Report) -> Option<Quota> {
-    Quota::parse(text).unwrap_or_else(|message| {
-        report.error(format!("{key} `{text}`: {message}"));
-        None
-    })
 }
 
 #[cfg(test)]
