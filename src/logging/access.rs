@@ -10,11 +10,9 @@
 
 use std::cell::RefCell;
 use std::io::Write as _;
-use std::sync::OnceLock;
 use std::time::{Duration, SystemTime};
 
 use super::LogFormat;
-use super::batched::BatchedWriter;
 
 /// One request, as the access log records it.
 #[derive(Debug, Clone, Copy)]
@@ -31,23 +29,10 @@ pub struct AccessLine<'a> {
     pub request_id: &'a str,
 }
 
-/// Where access lines go, once the server's log writer runs.
-struct Destination {
-    writer: BatchedWriter,
-    format: LogFormat,
-}
-
-static DESTINATION: OnceLock<Destination> = OnceLock::new();
-
-/// Sends access lines to `writer` in `format` (once per process).
-pub(super) fn install(writer: BatchedWriter, format: LogFormat) {
-    let _ = DESTINATION.set(Destination { writer, format });
-}
-
 /// Writes the line, unless the log filter leaves `access` out or no log
 /// writer runs (operator commands, tests in process).
 pub fn write(line: &AccessLine<'_>) {
-    let Some(destination) = DESTINATION.get() else {
+    let Some(installed) = super::WRITER.get() else {
         return;
     };
     if !tracing::enabled!(target: "access", tracing::Level::INFO) {
@@ -62,9 +47,9 @@ pub fn write(line: &AccessLine<'_>) {
         // wall clock to the microsecond, not the gateway's protocol clock.
         #[allow(clippy::disallowed_methods)]
         let now = SystemTime::now();
-        format_line(buffer, line, destination.format, now);
+        format_line(buffer, line, installed.format, now);
         // The writer counts what it cannot take; nothing to do here.
-        let _ = (&destination.writer).write(buffer);
+        let _ = (&installed.writer).write(buffer);
     });
 }
 

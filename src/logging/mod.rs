@@ -70,8 +70,10 @@ impl LogConfig {
     pub fn init_background(&self) -> std::io::Result<LogWriterGuard> {
         let (writer, thread) = batched::start(std::io::stderr())?;
         // One writer per process: a second one would only count its own drops.
-        let _ = WRITER.set(writer.clone());
-        access::install(writer.clone(), self.format);
+        let _ = WRITER.set(Installed {
+            writer: writer.clone(),
+            format: self.format,
+        });
         self.install(None, writer);
         Ok(LogWriterGuard { _thread: thread })
     }
@@ -100,14 +102,20 @@ impl LogConfig {
     }
 }
 
-static WRITER: OnceLock<batched::BatchedWriter> = OnceLock::new();
+/// The server's log writer and format, once it runs.
+struct Installed {
+    writer: batched::BatchedWriter,
+    format: LogFormat,
+}
+
+static WRITER: OnceLock<Installed> = OnceLock::new();
 
 /// Log lines dropped so far because the writer fell behind.
 #[must_use]
 pub fn dropped_lines() -> u64 {
     WRITER
         .get()
-        .map_or(0, batched::BatchedWriter::dropped_lines)
+        .map_or(0, |installed| installed.writer.dropped_lines())
 }
 
 /// Keeps the background log writer running; dropping it writes out what
