@@ -64,6 +64,8 @@ pub async fn build_gateway(
     config: &Config,
     clock: Arc<dyn Clock>,
 ) -> Result<Gateway, StartupError> {
+    // The recorder first: what is built below keeps metric handles.
+    crate::telemetry::install();
     let store = SqlStore::open(
         &config.store.url,
         config.store.max_connections,
@@ -188,7 +190,6 @@ pub fn spawn_reconciler(
 
 /// The complete HTTP application for `gateway`.
 pub fn build_router(gateway: &Gateway, config: &Config) -> Edge {
-    crate::telemetry::install();
     let state = HttpState {
         service: gateway.service.clone(),
         front: gateway.front.clone(),

@@ -11,6 +11,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
+use metrics::Counter;
 use moka::future::Cache;
 
 use super::{Change, ChangeFeed, ClientStore, StoreError};
@@ -47,6 +48,10 @@ pub struct CachedStore {
     following: AtomicBool,
     hits: AtomicU64,
     misses: AtomicU64,
+    /// `dcr_cache_hits_total` and `dcr_cache_misses_total`, looked up in
+    /// the recorder once, not on every read.
+    hit_metric: Counter,
+    miss_metric: Counter,
 }
 
 impl CachedStore {
@@ -77,6 +82,8 @@ impl CachedStore {
             following: AtomicBool::new(true),
             hits: AtomicU64::new(0),
             misses: AtomicU64::new(0),
+            hit_metric: metrics::counter!("dcr_cache_hits_total"),
+            miss_metric: metrics::counter!("dcr_cache_misses_total"),
         }
     }
 
@@ -152,11 +159,11 @@ impl ClientStore for CachedStore {
         }
         if let Some(client) = self.cache.get(id).await {
             self.hits.fetch_add(1, Ordering::Relaxed);
-            metrics::counter!("dcr_cache_hits_total").increment(1);
+            self.hit_metric.increment(1);
             return Ok(Some(client));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
-        metrics::counter!("dcr_cache_misses_total").increment(1);
+        self.miss_metric.increment(1);
         let before = self.epoch.load(Ordering::SeqCst);
         let client = self.inner.get(id).await?;
         if let Some(client) = client.as_ref().filter(|c| c.state == ClientState::Active) {
