@@ -11,17 +11,20 @@
 //!   IPv6); more are closed as soon as they are accepted. Trusted proxies
 //!   are exempt.
 //! - A connection's first request head must arrive within
-//!   `header_read_timeout` of the accept, TLS and HTTP/2 handshakes included;
-//!   on HTTP/1.1 hyper also bounds every later head by it, counted from the
-//!   end of the previous response.
+//!   `header_read_timeout` of the accept, TLS and HTTP/2 handshakes included.
+//!   On HTTP/1.1 every later head must arrive within it of the end of the
+//!   previous request, so it is also how long an idle HTTP/1.1 connection
+//!   stays open.
 //! - A connection with no request in flight for `idle_timeout` is closed
 //!   (HTTP/2 with a GOAWAY).
 //! - HTTP/2 peers are pinged every `http2_keep_alive_interval` and dropped
 //!   when a ping goes unanswered as long.
 //!
-//! Every socket has `TCP_NODELAY`. Requests do not wake the connection's
-//! task to report their progress: they update counters that its one timer
-//! reads when it fires.
+//! Every socket has `TCP_NODELAY`. All these timeouts are one timer per
+//! connection, not one per request (hyper's own head timeout would arm and
+//! clear a timer on every request): requests do not wake the connection's
+//! task to report their progress, they update counters that its timer reads
+//! when it fires.
 //!
 //! On shutdown the listener is closed, every connection is asked to finish
 //! (HTTP/1.1 closes after the response in progress, HTTP/2 sends GOAWAY),
@@ -161,11 +164,9 @@ pub async fn serve(
 }
 
 fn http_builder(limits: &ConnectionLimits) -> auto::Builder<TokioExecutor> {
+    // HTTP/1.1 heads are timed by the connection's own timer (see the
+    // module documentation), so hyper's HTTP/1 side has no timer.
     let mut builder = auto::Builder::new(TokioExecutor::new());
-    builder
-        .http1()
-        .timer(TokioTimer::new())
-        .header_read_timeout(limits.header_read_timeout);
     builder
         .http2()
         .timer(TokioTimer::new())
@@ -251,6 +252,9 @@ struct Activity {
     /// When the last request ended, in nanoseconds after `accepted`.
     idle_since: AtomicU64,
     served: AtomicBool,
+    /// Requests come over HTTP/2, whose idle connections are not waiting
+    /// for a head.
+    http2: AtomicBool,
 }
 
 impl Activity {
@@ -260,6 +264,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             idle_since: AtomicU64::new(0),
             served: AtomicBool::new(false),
+            http2: AtomicBool::new(false),
         }
     }
 
@@ -269,10 +274,13 @@ impl Activity {
         if self.in_flight.load(Ordering::Acquire) > 0 {
             return None;
         }
-        let allowed = if self.served() {
+        let allowed = if !self.served() {
+            limits.header_read_timeout
+        } else if self.http2.load(Ordering::Relaxed) {
             limits.idle_timeout
         } else {
-            limits.header_read_timeout
+            // An idle HTTP/1.1 connection is waiting for its next head.
+            limits.idle_timeout.min(limits.header_read_timeout)
         };
         let idle_since = Duration::from_nanos(self.idle_since.load(Ordering::Acquire));
         Some(self.accepted + idle_since + allowed)
@@ -287,7 +295,10 @@ impl Activity {
 struct InFlight(Arc<Activity>);
 
 impl InFlight {
-    fn start(activity: &Arc<Activity>) -> Self {
+    fn start(activity: &Arc<Activity>, version: hyper::Version) -> Self {
+        if version == hyper::Version::HTTP_2 {
+            activity.http2.store(true, Ordering::Relaxed);
+        }
         activity.in_flight.fetch_add(1, Ordering::AcqRel);
         Self(Arc::clone(activity))
     }
@@ -334,7 +345,7 @@ impl Connection {
         let (peer, app, counter) = (self.peer, self.app.clone(), Arc::clone(&activity));
         let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
             request.extensions_mut().insert(ConnectInfo(peer));
-            let in_flight = InFlight::start(&counter);
+            let in_flight = InFlight::start(&counter, request.version());
             let app = app.clone();
             async move {
                 let response = app.handle(request).await;

@@ -660,14 +660,7 @@ async fn slow_idle_and_silent_connections_are_closed_by_their_timeouts() {
     let local = Ipv4Addr::LOCALHOST;
     let slowloris = async {
         let mut stream = stalled(local, addr, b"GET /healthz HTTP/1.1\r\n").await;
-        let started = Instant::now();
-        for byte in b"X-Slow: abcdefghijklmnopqrstuvwxyz".iter().cycle() {
-            if stream.write_all(&[*byte]).await.is_err() || started.elapsed() > limit {
-                break;
-            }
-            tokio::time::sleep(Duration::from_millis(200)).await;
-        }
-        (started.elapsed() < limit).then(|| started.elapsed())
+        trickled_until_closed(&mut stream, limit).await
     };
     let keep_alive = async {
         let mut stream = stalled(
@@ -722,6 +715,62 @@ async fn slow_idle_and_silent_connections_are_closed_by_their_timeouts() {
     assert!(
         idle_http2.is_some(),
         "an idle HTTP/2 connection stayed open"
+    );
+}
+
+/// Sends a header line a byte every 200 ms until the server closes the
+/// socket; how long that took, or `None` if it was still open after `limit`.
+async fn trickled_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
+    let started = Instant::now();
+    for byte in b"X-Slow: abcdefghijklmnopqrstuvwxyz".iter().cycle() {
+        if stream.write_all(&[*byte]).await.is_err() || started.elapsed() > limit {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    (started.elapsed() < limit).then(|| started.elapsed())
+}
+
+/// On HTTP/1.1 each later head is timed too: after one answered request, a
+/// connection that then sends nothing, or trickles its next head, is closed
+/// by `header_read_timeout`, well before the (long) `idle_timeout`.
+#[tokio::test]
+async fn later_heads_on_a_keep_alive_connection_are_timed_like_the_first() {
+    let (_server, addr, _dir) = server_with(
+        "header_read_timeout = \"2s\"\nidle_timeout = \"60s\"\n",
+        None,
+    )
+    .await;
+    let limit = Duration::from_secs(10);
+    let answered_once = || async {
+        let mut stream = stalled(
+            Ipv4Addr::LOCALHOST,
+            addr,
+            b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n",
+        )
+        .await;
+        let mut buffer = [0u8; 512];
+        assert!(stream.read(&mut buffer).await.unwrap() > 0, "a response");
+        stream
+    };
+    let idle = async {
+        let mut stream = answered_once().await;
+        closed_within(&mut stream, limit).await
+    };
+    let slow_second_head = async {
+        let mut stream = answered_once().await;
+        stream
+            .write_all(b"GET /healthz HTTP/1.1\r\n")
+            .await
+            .unwrap();
+        trickled_until_closed(&mut stream, limit).await
+    };
+    let (idle, slow_second_head) = tokio::join!(idle, slow_second_head);
+    eprintln!("closed after: idle {idle:?}, slow second head {slow_second_head:?}");
+    assert!(idle.is_some(), "an idle keep-alive socket stayed open");
+    assert!(
+        slow_second_head.is_some(),
+        "a socket trickling its second head stayed open"
     );
 }
 
