@@ -8,7 +8,9 @@
 //! CORS preflight answered by its route's CORS layer becomes `204`; an
 //! HTTP/1 answer given before the request body was read says it closes the
 //! connection ([`super::connection`]); then the request is counted by
-//! route and status, and one access line is written.
+//! route and status, and one access line is written. Between those steps,
+//! a plain RFC 7592 read is answered by [`ReadShortcut`], anything else by
+//! the router.
 //!
 //! These steps are one function, not a stack of layers: under load the
 //! profile showed axum cloning every layered route service and boxing
@@ -31,6 +33,7 @@ use http_body::Body as _;
 use tower::ServiceExt;
 use tracing::Instrument;
 
+use super::configure::ReadShortcut;
 use super::connection::{ReadToEnd, WatchedBody};
 use super::error::ApiError;
 use super::observe::{self, CountingRequestIds, RouteLabel};
@@ -49,18 +52,21 @@ pub struct Edge {
 
 struct Inner {
     routes: Router,
+    read_shortcut: ReadShortcut,
     ids: CountingRequestIds,
     access_log: bool,
 }
 
 impl Edge {
-    /// Puts the per-request steps in front of `routes`; `access_log`
-    /// writes one line per request.
+    /// Puts the per-request steps in front of `routes`, with the reads
+    /// `read_shortcut` takes answered without them; `access_log` writes one
+    /// line per request.
     #[must_use]
-    pub fn new(routes: Router, access_log: bool) -> Self {
+    pub fn new(routes: Router, read_shortcut: ReadShortcut, access_log: bool) -> Self {
         Self {
             inner: Arc::new(Inner {
                 routes,
+                read_shortcut,
                 ids: CountingRequestIds::new(),
                 access_log,
             }),
@@ -77,14 +83,21 @@ impl Edge {
         let (request, seen) = self.receive(request);
         let id = seen.id.to_str().unwrap_or("-");
         let span = tracing::info_span!("request", request_id = id);
-        let routed = self.inner.routes.clone().oneshot(request);
+        let routed = async {
+            match self.inner.read_shortcut.answer(request).await {
+                Ok(response) => response,
+                Err(request) => match self.inner.routes.clone().oneshot(request).await {
+                    Ok(response) => response,
+                    Err(never) => match never {},
+                },
+            }
+        };
         let mut response = match AssertUnwindSafe(routed)
             .catch_unwind()
             .instrument(span)
             .await
         {
-            Ok(Ok(response)) => response,
-            Ok(Err(never)) => match never {},
+            Ok(response) => response,
             Err(panic) => panic_response(panic),
         };
         seen.complete(&mut response);

@@ -74,7 +74,7 @@ pub fn router(
     let routes = Routes::new(origins, max_body_bytes)
         .browser("/register", &[Method::POST], post(register::register))
         .browser(
-            "/register/{client_id}",
+            configure::CLIENT_ROUTE,
             &[Method::GET, Method::PUT, Method::DELETE],
             get(configure::read)
                 .put(configure::update)
@@ -99,10 +99,11 @@ pub fn router(
         .plain("/readyz", get(health::ready))
         .plain("/openapi.json", get(openapi::openapi_json))
         .plain("/metrics", get(health::metrics));
+    let shortcut = configure::ReadShortcut::new(state.clone());
     let routes = front::routes(routes, state.front.is_some())
         .into_router()
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
-    edge::Edge::new(routes, access_log)
+    edge::Edge::new(routes, shortcut, access_log)
 }

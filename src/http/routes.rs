@@ -145,11 +145,18 @@ where
         };
         Box::pin(async move {
             let mut response = answer.await?;
-            if vary {
-                response.headers_mut().append(header::VARY, VARY);
-            }
-            response.extensions_mut().insert(label);
+            answered_by(&mut response, label, vary);
             Ok(response)
         })
     }
+}
+
+/// Marks `response` as answered by the route `label` names and, for a
+/// request to a browser route that skipped CORS (`vary`), adds the `Vary`
+/// a CORS answer would have had.
+pub fn answered_by<B>(response: &mut Response<B>, label: RouteLabel, vary: bool) {
+    if vary {
+        response.headers_mut().append(header::VARY, VARY);
+    }
+    response.extensions_mut().insert(label);
 }

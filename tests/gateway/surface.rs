@@ -300,3 +300,42 @@ async fn discovery_is_served_in_the_rfc8414_path_insertion_form() {
         .unwrap();
     assert_eq!(other.status(), StatusCode::NOT_FOUND);
 }
+
+/// A plain RFC 7592 read is answered ahead of the router; the same read
+/// with its id percent-encoded goes through the router. Both answer alike
+/// (status, headers but the date and the request id, body) for the owner's
+/// token, a wrong token and no token.
+#[tokio::test]
+async fn a_read_answers_alike_ahead_of_the_router_and_through_it() {
+    let app = spawn_app().await;
+    let client = app
+        .register(&serde_json::json!({"redirect_uris": ["https://app.example.com/cb"]}))
+        .await;
+    let id = id_of(&client);
+    let plain = uri_of(&client);
+    let first = id.chars().next().unwrap();
+    let encoded_id = format!("%{:02X}{}", u32::from(first), &id[first.len_utf8()..]);
+    let encoded = plain.replace(id, &encoded_id);
+    assert_ne!(plain, encoded);
+    for token in [Some(token_of(&client)), Some("wrong-token"), None] {
+        let mut answers = Vec::new();
+        for uri in [&plain, &encoded] {
+            let mut request = app.http.get(uri);
+            if let Some(token) = token {
+                request = request.bearer_auth(token);
+            }
+            let response = request.send().await.unwrap();
+            let status = response.status();
+            let mut headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .filter(|(name, _)| *name != "date" && *name != "x-request-id")
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_owned()))
+                .collect();
+            headers.sort();
+            let body = response.bytes().await.unwrap();
+            answers.push((status, headers, body));
+        }
+        assert_eq!(answers[0], answers[1], "token {token:?}");
+    }
+}
