@@ -37,7 +37,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
-use axum::extract::ConnectInfo;
 use axum_server::accept::Accept;
 use axum_server::tls_rustls::{RustlsAcceptor, RustlsConfig};
 use hyper::body::Incoming;
@@ -343,12 +342,11 @@ impl Connection {
     {
         let activity = Arc::new(Activity::new(self.accepted));
         let (peer, app, counter) = (self.peer, self.app.clone(), Arc::clone(&activity));
-        let service = hyper::service::service_fn(move |mut request: hyper::Request<Incoming>| {
-            request.extensions_mut().insert(ConnectInfo(peer));
+        let service = hyper::service::service_fn(move |request: hyper::Request<Incoming>| {
             let in_flight = InFlight::start(&counter, request.version());
             let app = app.clone();
             async move {
-                let response = app.handle(request).await;
+                let response = app.handle(request, peer).await;
                 drop(in_flight);
                 Ok::<_, std::convert::Infallible>(response)
             }

@@ -3,8 +3,8 @@
 
 use std::sync::Arc;
 
-use axum::body::Bytes;
-use axum::http::{StatusCode, header};
+use axum::body::{Body, Bytes};
+use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use utoipa::ToSchema;
@@ -93,12 +93,16 @@ impl IntoResponse for ClientInformationReply {
 /// A client information answer: JSON that carries credentials, so never
 /// stored by a cache.
 fn json_reply(status: StatusCode, json: Vec<u8>) -> Response {
-    let headers = [
-        (header::CACHE_CONTROL, "no-store"),
-        (header::PRAGMA, "no-cache"),
-        (header::CONTENT_TYPE, "application/json"),
-    ];
-    (status, headers, json).into_response()
+    let mut response = Response::new(Body::from(json));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::PRAGMA, HeaderValue::from_static("no-cache"));
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    response
 }
 
 fn unserializable(error: impl std::fmt::Display) -> ApiError {

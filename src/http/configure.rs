@@ -1,5 +1,7 @@
 //! `GET|PUT|DELETE /register/{client_id}`: RFC 7592 client management.
 
+use std::net::IpAddr;
+
 use axum::extract::{FromRequestParts, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -96,7 +98,8 @@ async fn read_client(
 /// it fills) was a tenth of a read. A `GET` whose path is
 /// `/register/` and one segment with nothing to decode, sent without an
 /// `Origin`, needs none of it: it is answered here by [`read`]'s own steps
-/// and marked as its route, as the router would. Anything else (a browser's
+/// with the `Vary` the route adds, and counted under the route's label
+/// ([`ReadShortcut::ROUTE`]). Anything else (a browser's
 /// request, which needs CORS, a percent-encoded id, `HEAD`) goes to the
 /// router.
 pub struct ReadShortcut {
@@ -110,21 +113,24 @@ impl ReadShortcut {
         Self { state }
     }
 
-    /// The answer to `request` if it is a read the shortcut takes;
-    /// otherwise `request`, untouched.
-    pub async fn answer(&self, request: Request) -> Result<Response, Request> {
+    /// The label of the answers, the route's.
+    pub const ROUTE: RouteLabel = RouteLabel(CLIENT_ROUTE);
+
+    /// The answer to `request`, from `peer`, if it is a read the shortcut
+    /// takes; otherwise `request`, untouched.
+    pub async fn answer(&self, request: Request, peer: IpAddr) -> Result<Response, Request> {
         let Some(client_id) = Self::client_id(&request).map(str::to_owned) else {
             return Err(request);
         };
         let (mut parts, _) = request.into_parts();
         let answer = async {
-            let ip = CallerIp::from_request_parts(&mut parts, &self.state).await?;
+            let ip = CallerIp::of(peer, &parts.headers, &self.state);
             let BearerToken(token) =
                 BearerToken::from_request_parts(&mut parts, &self.state).await?;
             read_client(&self.state, &client_id, ip, &token).await
         };
         let mut response = answer.await.into_response();
-        routes::answered_by(&mut response, RouteLabel(CLIENT_ROUTE), true);
+        routes::vary_as_cors_would(&mut response);
         Ok(response)
     }
 

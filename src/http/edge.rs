@@ -19,12 +19,14 @@
 //! layer per route ([`super::routes`]: its label, the body limit, CORS).
 
 use std::any::Any;
+use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::Router;
 use axum::body::Body;
+use axum::extract::ConnectInfo;
 use axum::extract::Request;
 use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
@@ -73,8 +75,8 @@ impl Edge {
         }
     }
 
-    /// Answers one request.
-    pub async fn handle<B>(&self, request: axum::http::Request<B>) -> Response
+    /// Answers one request, which came from `peer`.
+    pub async fn handle<B>(&self, request: axum::http::Request<B>, peer: SocketAddr) -> Response
     where
         B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
@@ -82,27 +84,29 @@ impl Edge {
         let started = Instant::now();
         let (request, seen) = self.receive(request);
         let id = seen.id.to_str().unwrap_or("-");
-        let span = tracing::info_span!("request", request_id = id);
+        let span = tracing::info_span!("request", request_id = %id);
         let routed = async {
-            match self.inner.read_shortcut.answer(request).await {
-                Ok(response) => response,
-                Err(request) => match self.inner.routes.clone().oneshot(request).await {
-                    Ok(response) => response,
-                    Err(never) => match never {},
-                },
+            match self.inner.read_shortcut.answer(request, peer.ip()).await {
+                Ok(response) => (response, Some(ReadShortcut::ROUTE)),
+                Err(mut request) => {
+                    request.extensions_mut().insert(ConnectInfo(peer));
+                    let Ok(response) = self.inner.routes.clone().oneshot(request).await;
+                    let label = response.extensions().get::<RouteLabel>().copied();
+                    (response, label)
+                }
             }
         };
-        let mut response = match AssertUnwindSafe(routed)
+        let (mut response, label) = match AssertUnwindSafe(routed)
             .catch_unwind()
             .instrument(span)
             .await
         {
-            Ok(response) => response,
-            Err(panic) => panic_response(panic),
+            Ok(answered) => answered,
+            Err(panic) => (panic_response(panic), None),
         };
         seen.complete(&mut response);
         let elapsed = started.elapsed();
-        if let Some(RouteLabel(route)) = response.extensions().get::<RouteLabel>() {
+        if let Some(RouteLabel(route)) = label {
             observe::count(route, &seen.method, response.status(), elapsed);
         }
         if self.inner.access_log {
@@ -130,11 +134,7 @@ impl Edge {
         }
         let id = match parts.headers.get(REQUEST_ID) {
             Some(id) => id.clone(),
-            None => {
-                let id = self.inner.ids.next_id();
-                parts.headers.insert(REQUEST_ID, id.clone());
-                id
-            }
+            None => self.inner.ids.next_id(),
         };
         let body = Body::new(body);
         let (body, read_to_end) = if parts.version >= Version::HTTP_2 || body.is_end_stream() {

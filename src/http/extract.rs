@@ -184,7 +184,15 @@ impl FromRequestParts<HttpState> for CallerIp {
             .extensions
             .get::<ConnectInfo<SocketAddr>>()
             .map_or(IpAddr::from([0, 0, 0, 0]), |info| info.0.ip());
-        Ok(Self(state.limits.client_ip(peer, &parts.headers)))
+        Ok(Self::of(peer, &parts.headers, state))
+    }
+}
+
+impl CallerIp {
+    /// The address of a request that came from `peer` with `headers`.
+    #[must_use]
+    pub fn of(peer: IpAddr, headers: &HeaderMap, state: &HttpState) -> Self {
+        Self(state.limits.client_ip(peer, headers))
     }
 }
 

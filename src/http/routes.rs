@@ -145,18 +145,17 @@ where
         };
         Box::pin(async move {
             let mut response = answer.await?;
-            answered_by(&mut response, label, vary);
+            if vary {
+                vary_as_cors_would(&mut response);
+            }
+            response.extensions_mut().insert(label);
             Ok(response)
         })
     }
 }
 
-/// Marks `response` as answered by the route `label` names and, for a
-/// request to a browser route that skipped CORS (`vary`), adds the `Vary`
-/// a CORS answer would have had.
-pub fn answered_by<B>(response: &mut Response<B>, label: RouteLabel, vary: bool) {
-    if vary {
-        response.headers_mut().append(header::VARY, VARY);
-    }
-    response.extensions_mut().insert(label);
+/// Adds to the answer of a browser route, given to a request without CORS,
+/// the `Vary` a CORS answer would have had.
+pub fn vary_as_cors_would<B>(response: &mut Response<B>) {
+    response.headers_mut().append(header::VARY, VARY);
 }

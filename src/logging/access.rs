@@ -8,9 +8,9 @@
 //! timestamp, level and target; the same JSON members), and the log filter
 //! still decides: `RUST_LOG=warn` or `access=off` silences it.
 
-use std::cell::RefCell;
+use std::cell::{Cell, RefCell};
 use std::io::Write as _;
-use std::time::{Duration, SystemTime};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use super::LogFormat;
 
@@ -57,29 +57,39 @@ pub fn write(line: &AccessLine<'_>) {
 /// (`<timestamp>  INFO access: method="GET" ...`) or the flattened JSON
 /// object.
 fn format_line(out: &mut Vec<u8>, line: &AccessLine<'_>, format: LogFormat, now: SystemTime) {
-    let timestamp = humantime::format_rfc3339_micros(now);
     let micros = u64::try_from(line.elapsed.as_micros()).unwrap_or(u64::MAX);
-    // Writing to a Vec cannot fail.
     let _ = match format {
-        LogFormat::Pretty => writeln!(
-            out,
-            "{timestamp}  INFO access: method={:?} path={:?} status={} micros={micros} request_id={:?}",
-            line.method, line.path, line.status, line.request_id,
-        ),
-        LogFormat::Json => json_line(out, line, timestamp, micros),
+        LogFormat::Pretty => pretty_line(out, line, now, micros),
+        LogFormat::Json => json_line(out, line, now, micros),
     };
+}
+
+fn pretty_line(
+    out: &mut Vec<u8>,
+    line: &AccessLine<'_>,
+    now: SystemTime,
+    micros: u64,
+) -> std::io::Result<()> {
+    timestamp(out, now);
+    out.extend_from_slice(b"  INFO access: method=");
+    debug_str(out, line.method)?;
+    out.extend_from_slice(b" path=");
+    debug_str(out, line.path)?;
+    write!(out, " status={} micros={micros} request_id=", line.status)?;
+    debug_str(out, line.request_id)?;
+    out.push(b'\n');
+    Ok(())
 }
 
 fn json_line(
     out: &mut Vec<u8>,
     line: &AccessLine<'_>,
-    timestamp: humantime::Rfc3339Timestamp,
+    now: SystemTime,
     micros: u64,
 ) -> std::io::Result<()> {
-    write!(
-        out,
-        r#"{{"timestamp":"{timestamp}","level":"INFO","method":"#
-    )?;
+    out.extend_from_slice(br#"{"timestamp":""#);
+    timestamp(out, now);
+    out.extend_from_slice(br#"","level":"INFO","method":"#);
     serde_json::to_writer(&mut *out, line.method)?;
     out.extend_from_slice(br#","path":"#);
     serde_json::to_writer(&mut *out, line.path)?;
@@ -91,6 +101,45 @@ fn json_line(
     serde_json::to_writer(&mut *out, line.request_id)?;
     out.extend_from_slice(b",\"target\":\"access\"}\n");
     Ok(())
+}
+
+/// `now` as the `tracing` lines write it (RFC 3339, UTC, microseconds). The
+/// part down to the second is formatted once a second per thread.
+fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
+    thread_local! {
+        static SECOND: Cell<(u64, [u8; 19])> = const { Cell::new((u64::MAX, [0; 19])) };
+    }
+    let since_epoch = now.duration_since(UNIX_EPOCH).unwrap_or_default();
+    let second = since_epoch.as_secs();
+    let (cached, mut text) = SECOND.get();
+    if cached != second {
+        // "YYYY-MM-DDTHH:MM:SSZ": the first 19 bytes are the part kept.
+        let formatted = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(second));
+        let formatted = formatted.to_string();
+        let Some(head) = formatted.as_bytes().get(..19) else {
+            return;
+        };
+        text.copy_from_slice(head);
+        SECOND.set((second, text));
+    }
+    out.extend_from_slice(&text);
+    let _ = write!(out, ".{:06}Z", since_epoch.subsec_micros());
+}
+
+/// `text` as `{:?}` writes it; plain printable ASCII, what the fields
+/// usually hold, is copied between quotes without the formatter.
+fn debug_str(out: &mut Vec<u8>, text: &str) -> std::io::Result<()> {
+    if text
+        .bytes()
+        .all(|b| (b' '..=b'~').contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(text.as_bytes());
+        out.push(b'"');
+        Ok(())
+    } else {
+        write!(out, "{text:?}")
+    }
 }
 
 #[cfg(test)]
@@ -133,5 +182,41 @@ mod tests {
             "1970-01-01T00:00:00.000000Z  INFO access: method=\"GET\" path=\"/register/a\\\"b\" \
              status=200 micros=123 request_id=\"id-1\"\n"
         );
+    }
+
+    #[test]
+    fn timestamps_match_humantime_across_seconds() {
+        for micros in [
+            1_764_579_661_000_000_u64,
+            1_764_579_661_999_999,
+            1_764_579_662_000_001,
+            1_764_579_661_123_456,
+            4_102_444_799_654_321,
+        ] {
+            let now = UNIX_EPOCH + Duration::from_micros(micros);
+            let mut out = Vec::new();
+            timestamp(&mut out, now);
+            assert_eq!(
+                String::from_utf8(out).unwrap(),
+                humantime::format_rfc3339_micros(now).to_string()
+            );
+        }
+    }
+
+    #[test]
+    fn fields_are_quoted_as_debug_quotes_them() {
+        for text in [
+            "GET",
+            "/register/abc-_.~",
+            "a\"b",
+            "back\\slash",
+            "tab\t",
+            "é",
+            "",
+        ] {
+            let mut out = Vec::new();
+            debug_str(&mut out, text).unwrap();
+            assert_eq!(String::from_utf8(out).unwrap(), format!("{text:?}"));
+        }
     }
 }
