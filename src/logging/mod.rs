@@ -8,7 +8,10 @@ use std::sync::OnceLock;
 
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
+use tracing_subscriber::filter::Targets;
 use tracing_subscriber::fmt::MakeWriter;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
 
 use crate::settings::Report;
 
@@ -82,23 +85,56 @@ impl LogConfig {
     where
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     {
-        let filter = EnvFilter::try_from_default_env()
-            .or_else(|_| EnvFilter::try_new(filter.unwrap_or(&self.filter)))
-            .unwrap_or_else(|_| EnvFilter::new("info"));
+        let (targets, env_filter) = match filter_from(filter.unwrap_or(&self.filter)) {
+            LogFilter::Targets(targets) => (Some(targets), None),
+            LogFilter::Env(env_filter) => (None, Some(env_filter)),
+        };
         // Colour only for a person at a terminal: a file, a pipe or journald
         // gets plain text.
-        let builder = tracing_subscriber::fmt()
-            .with_env_filter(filter)
+        let lines = tracing_subscriber::fmt::layer()
             .with_ansi(std::io::stderr().is_terminal())
             .with_writer(writer);
+        let subscriber = tracing_subscriber::registry()
+            .with(targets)
+            .with(env_filter);
         match self.format {
-            LogFormat::Pretty => builder.init(),
-            LogFormat::Json => builder
-                .json()
-                .flatten_event(true)
-                .with_current_span(true)
+            LogFormat::Pretty => subscriber.with(lines).init(),
+            LogFormat::Json => subscriber
+                .with(lines.json().flatten_event(true).with_current_span(true))
                 .init(),
         }
+    }
+}
+
+/// What decides which lines are written.
+enum LogFilter {
+    /// Levels by target only: the common case, and free when spans are
+    /// entered and left (an `EnvFilter` takes a lock on each, to follow
+    /// span directives), which the request span is on every request.
+    Targets(Targets),
+    /// Directives that name spans or fields.
+    Env(Box<EnvFilter>),
+}
+
+/// The filter from `RUST_LOG` when it is set and valid, else from
+/// `configured`, else `info`.
+fn filter_from(configured: &str) -> LogFilter {
+    let from_environment = std::env::var(EnvFilter::DEFAULT_ENV)
+        .ok()
+        .filter(|directives| EnvFilter::try_new(directives).is_ok());
+    let directives = from_environment
+        .as_deref()
+        .or_else(|| EnvFilter::try_new(configured).is_ok().then_some(configured))
+        .unwrap_or("info");
+    filter_for(directives)
+}
+
+/// The filter for valid `EnvFilter` directives.
+fn filter_for(directives: &str) -> LogFilter {
+    let names_spans = directives.contains(['[', ']', '{', '}', '"']);
+    match directives.parse::<Targets>() {
+        Ok(targets) if !names_spans => LogFilter::Targets(targets),
+        _ => LogFilter::Env(Box::new(EnvFilter::new(directives))),
     }
 }
 
@@ -123,4 +159,37 @@ pub fn dropped_lines() -> u64 {
 #[must_use = "the log writer stops when its guard is dropped"]
 pub struct LogWriterGuard {
     _thread: batched::WriterThread,
+}
+
+#[cfg(test)]
+mod tests {
+    use tracing::Level;
+
+    use super::*;
+
+    #[test]
+    fn target_levels_make_a_target_filter_that_decides_alike() {
+        let LogFilter::Targets(targets) = filter_for("info,sqlx=warn,audit=debug") else {
+            panic!("a target filter");
+        };
+        assert!(targets.would_enable("dcr_gateway::http", &Level::INFO));
+        assert!(!targets.would_enable("dcr_gateway::http", &Level::DEBUG));
+        assert!(!targets.would_enable("sqlx::query", &Level::INFO));
+        assert!(targets.would_enable("sqlx::query", &Level::WARN));
+        assert!(targets.would_enable("audit", &Level::DEBUG));
+        assert!(matches!(filter_for("warn"), LogFilter::Targets(_)));
+    }
+
+    #[test]
+    fn span_and_field_directives_keep_the_env_filter() {
+        for directives in [
+            "info,[request]=debug",
+            "info,[request{request_id=\"abc\"}]=trace",
+        ] {
+            assert!(
+                matches!(filter_for(directives), LogFilter::Env(_)),
+                "{directives}"
+            );
+        }
+    }
 }
