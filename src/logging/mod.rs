@@ -85,10 +85,7 @@ impl LogConfig {
     where
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     {
-        let (targets, env_filter) = match filter_from(filter.unwrap_or(&self.filter)) {
-            LogFilter::Targets(targets) => (Some(targets), None),
-            LogFilter::Env(env_filter) => (None, Some(env_filter)),
-        };
+        let (targets, env_filter) = filter_from(filter.unwrap_or(&self.filter));
         // Colour only for a person at a terminal: a file, a pipe or journald
         // gets plain text.
         let lines = tracing_subscriber::fmt::layer()
@@ -106,19 +103,9 @@ impl LogConfig {
     }
 }
 
-/// What decides which lines are written.
-enum LogFilter {
-    /// Levels by target only: the common case, and free when spans are
-    /// entered and left (an `EnvFilter` takes a lock on each, to follow
-    /// span directives), which the request span is on every request.
-    Targets(Targets),
-    /// Directives that name spans or fields.
-    Env(Box<EnvFilter>),
-}
-
-/// The filter from `RUST_LOG` when it is set and valid, else from
-/// `configured`, else `info`.
-fn filter_from(configured: &str) -> LogFilter {
+/// Which lines are written: the filter from `RUST_LOG` when it is set and
+/// valid, else from `configured`, else `info` (see [`filter_for`]).
+fn filter_from(configured: &str) -> (Option<Targets>, Option<EnvFilter>) {
     let from_environment = std::env::var(EnvFilter::DEFAULT_ENV)
         .ok()
         .filter(|directives| EnvFilter::try_new(directives).is_ok());
@@ -129,12 +116,16 @@ fn filter_from(configured: &str) -> LogFilter {
     filter_for(directives)
 }
 
-/// The filter for valid `EnvFilter` directives.
-fn filter_for(directives: &str) -> LogFilter {
+/// The filter for valid `EnvFilter` directives, one of two kinds. Levels
+/// by target only (the common case) make a [`Targets`] filter, which does
+/// nothing as spans are entered and left; an `EnvFilter` takes a lock on
+/// each, to follow span directives, and the request span is entered on
+/// every request. Directives that name spans or fields make an `EnvFilter`.
+fn filter_for(directives: &str) -> (Option<Targets>, Option<EnvFilter>) {
     let names_spans = directives.contains(['[', ']', '{', '}', '"']);
     match directives.parse::<Targets>() {
-        Ok(targets) if !names_spans => LogFilter::Targets(targets),
-        _ => LogFilter::Env(Box::new(EnvFilter::new(directives))),
+        Ok(targets) if !names_spans => (Some(targets), None),
+        _ => (None, Some(EnvFilter::new(directives))),
     }
 }
 
@@ -169,7 +160,7 @@ mod tests {
 
     #[test]
     fn target_levels_make_a_target_filter_that_decides_alike() {
-        let LogFilter::Targets(targets) = filter_for("info,sqlx=warn,audit=debug") else {
+        let (Some(targets), None) = filter_for("info,sqlx=warn,audit=debug") else {
             panic!("a target filter");
         };
         assert!(targets.would_enable("dcr_gateway::http", &Level::INFO));
@@ -177,7 +168,7 @@ mod tests {
         assert!(!targets.would_enable("sqlx::query", &Level::INFO));
         assert!(targets.would_enable("sqlx::query", &Level::WARN));
         assert!(targets.would_enable("audit", &Level::DEBUG));
-        assert!(matches!(filter_for("warn"), LogFilter::Targets(_)));
+        assert!(matches!(filter_for("warn"), (Some(_), None)));
     }
 
     #[test]
@@ -187,7 +178,7 @@ mod tests {
             "info,[request{request_id=\"abc\"}]=trace",
         ] {
             assert!(
-                matches!(filter_for(directives), LogFilter::Env(_)),
+                matches!(filter_for(directives), (None, Some(_))),
                 "{directives}"
             );
         }
