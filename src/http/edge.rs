@@ -84,7 +84,7 @@ impl Edge {
         let started = Instant::now();
         let (request, seen) = self.receive(request);
         let id = seen.id.to_str().unwrap_or("-");
-        let span = tracing::info_span!("request", request_id = %id);
+        let span = tracing::info_span!("request", request_id = id);
         let routed = async {
             match self.inner.read_shortcut.answer(request, peer.ip()).await {
                 Ok(response) => (response, Some(ReadShortcut::ROUTE)),

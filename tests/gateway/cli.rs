@@ -571,6 +571,15 @@ async fn each_request_gets_one_access_line_unless_switched_off() {
             assert_eq!(mine[0]["status"], status);
             assert!(mine[0]["micros"].as_u64().is_some(), "{}", mine[0]);
         }
+        // A line logged while serving a request names it: the registration's
+        // audit line is in the request span, with the caller's id.
+        let audited = written
+            .lines()
+            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+            .find(|line| line["target"] == "audit" && line["action"] == "register")
+            .unwrap_or_else(|| panic!("no audit line for the registration: {written}"));
+        assert_eq!(audited["span"]["name"], "request", "{audited}");
+        assert_eq!(audited["span"]["request_id"], "probe-register", "{audited}");
     }
 }
 
