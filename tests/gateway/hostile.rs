@@ -663,14 +663,7 @@ async fn slow_idle_and_silent_connections_are_closed_by_their_timeouts() {
         trickled_until_closed(&mut stream, limit).await
     };
     let keep_alive = async {
-        let mut stream = stalled(
-            local,
-            addr,
-            b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n",
-        )
-        .await;
-        let mut buffer = [0u8; 512];
-        assert!(stream.read(&mut buffer).await.unwrap() > 0, "a response");
+        let mut stream = answered_once(addr).await;
         closed_within(&mut stream, limit).await
     };
     let h2c_preface = async {
@@ -718,6 +711,20 @@ async fn slow_idle_and_silent_connections_are_closed_by_their_timeouts() {
     );
 }
 
+/// A keep-alive connection from the loopback address that has had one
+/// request answered and sends nothing more.
+async fn answered_once(server: SocketAddr) -> TcpStream {
+    let mut stream = stalled(
+        Ipv4Addr::LOCALHOST,
+        server,
+        b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n",
+    )
+    .await;
+    let mut buffer = [0u8; 512];
+    assert!(stream.read(&mut buffer).await.unwrap() > 0, "a response");
+    stream
+}
+
 /// Sends a header line a byte every 200 ms until the server closes the
 /// socket; how long that took, or `None` if it was still open after `limit`.
 async fn trickled_until_closed(stream: &mut TcpStream, limit: Duration) -> Option<Duration> {
@@ -742,23 +749,12 @@ async fn later_heads_on_a_keep_alive_connection_are_timed_like_the_first() {
     )
     .await;
     let limit = Duration::from_secs(10);
-    let answered_once = || async {
-        let mut stream = stalled(
-            Ipv4Addr::LOCALHOST,
-            addr,
-            b"GET /healthz HTTP/1.1\r\nHost: gateway\r\n\r\n",
-        )
-        .await;
-        let mut buffer = [0u8; 512];
-        assert!(stream.read(&mut buffer).await.unwrap() > 0, "a response");
-        stream
-    };
     let idle = async {
-        let mut stream = answered_once().await;
+        let mut stream = answered_once(addr).await;
         closed_within(&mut stream, limit).await
     };
     let slow_second_head = async {
-        let mut stream = answered_once().await;
+        let mut stream = answered_once(addr).await;
         stream
             .write_all(b"GET /healthz HTTP/1.1\r\n")
             .await
