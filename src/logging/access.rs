@@ -114,8 +114,7 @@ fn timestamp(out: &mut Vec<u8>, now: SystemTime) {
     let (cached, mut text) = SECOND.get();
     if cached != second {
         // "YYYY-MM-DDTHH:MM:SSZ": the first 19 bytes are the part kept.
-        let formatted = humantime::format_rfc3339_seconds(UNIX_EPOCH + Duration::from_secs(second));
-        let formatted = formatted.to_string();
+        let formatted = humantime::format_rfc3339_seconds(now).to_string();
         let Some(head) = formatted.as_bytes().get(..19) else {
             return;
         };
