@@ -58,7 +58,7 @@ pub struct TlsConfig {
 pub struct StoreConfig {
     /// Database URL, `sqlite://PATH` or `postgres://…`.
     pub url: String,
-    /// Database connections kept open.
+    /// Database connections kept open, besides the group-commit writer's.
     pub max_connections: u32,
     /// Key that seals provider state at rest (required by the provider
     /// kinds that keep such state).

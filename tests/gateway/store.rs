@@ -13,6 +13,7 @@ use dcr_gateway::store::sealing::Sealer;
 use dcr_gateway::store::sql::SqlStore;
 use dcr_gateway::store::{Change, ClientStore, StoreError};
 use serde_json::json;
+use sqlx::Connection;
 
 use crate::support::postgres::TestDatabase;
 
@@ -238,7 +239,51 @@ async fn contract(store: Arc<dyn ClientStore>) {
     );
     assert_eq!(store.get(&a.client_id).await.unwrap(), None);
 
+    concurrent_inserts(store.as_ref()).await;
     initial_access_tokens(store).await;
+}
+
+/// Inserts sent together share a commit and its multi-row statements; each
+/// is still answered for itself, and of two with one id exactly one is
+/// written, whether they meet in one statement or not.
+async fn concurrent_inserts(store: &dyn ClientStore) {
+    let mut clients = (0..45)
+        .map(|n| client(&format!("together-{n:02}"), &format!("T{n}")))
+        .collect::<Vec<_>>();
+    let mut twin = client("together-07", "twin");
+    twin.policy = "twin".into();
+    clients.insert(20, twin);
+    let capped = client("together-capped", "capped");
+    let (mut answers, capped_answer) = tokio::join!(
+        futures_util::future::join_all(clients.iter().map(|c| store.insert(c, None))),
+        store.insert(&capped, Some(10)),
+    );
+    answers.push(capped_answer);
+    let refused = answers
+        .iter()
+        .filter(|answer| matches!(answer, Err(StoreError::Duplicate(id)) if id.as_str() == "together-07"))
+        .count();
+    assert_eq!(refused, 1, "{answers:?}");
+    assert_eq!(answers.iter().filter(|a| a.is_ok()).count(), 46);
+    for expected in clients
+        .iter()
+        .filter(|c| c.policy != "twin")
+        .chain([&capped])
+    {
+        let stored = store.get(&expected.client_id).await.unwrap();
+        if expected.client_id.as_str() == "together-07" {
+            assert!(stored.is_some());
+        } else {
+            assert_eq!(stored.as_ref(), Some(expected));
+        }
+    }
+    for c in clients
+        .iter()
+        .filter(|c| c.policy != "twin")
+        .chain([&capped])
+    {
+        assert!(store.remove(&c.client_id).await.unwrap());
+    }
 }
 
 /// A replace's lease: one holder at a time, at the revision it read; a
@@ -359,6 +404,35 @@ async fn postgres_store_honours_the_contract() {
         .await
         .unwrap();
     contract(Arc::new(store)).await;
+}
+
+/// The group-commit writer keeps its own connection; when the server cuts
+/// it (a restart, an administrator), the next write opens a new one
+/// instead of failing.
+#[tokio::test]
+async fn writes_go_on_after_the_database_cuts_the_writers_connection() {
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let store = SqlStore::open(&database.url, 2, Arc::new(SystemClock), sealer())
+        .await
+        .unwrap();
+    store
+        .insert(&client("before-cut", "B"), None)
+        .await
+        .unwrap();
+    let mut admin = sqlx::PgConnection::connect(&database.url).await.unwrap();
+    let cut: i64 = sqlx::query_scalar(
+        "SELECT COUNT(*) FROM (SELECT pg_terminate_backend(pid) FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()) AS cut",
+    )
+    .fetch_one(&mut admin)
+    .await
+    .unwrap();
+    assert!(cut >= 1, "the writer's connection was open");
+    let after = client("after-cut", "A");
+    store.insert(&after, None).await.unwrap();
+    assert_eq!(store.get(&after.client_id).await.unwrap(), Some(after));
 }
 
 #[tokio::test]

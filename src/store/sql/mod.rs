@@ -15,7 +15,7 @@ use std::path::Path;
 use std::sync::Arc;
 
 use sqlx::any::{AnyPoolOptions, AnyRow};
-use sqlx::{AnyPool, Executor, FromRow};
+use sqlx::{AnyConnection, AnyPool, Connection, Executor, FromRow};
 use tokio::sync::mpsc;
 
 use super::StoreError;
@@ -54,6 +54,48 @@ impl Backend {
     }
 }
 
+/// Sets up a new connection: on SQLite, WAL with full syncs, and statement
+/// journals kept in memory, not in temporary files.
+async fn prepare(connection: &mut AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
+    if backend == Backend::Sqlite {
+        // busy_timeout first, so that the others wait for locks.
+        for pragma in [
+            "PRAGMA busy_timeout = 5000",
+            "PRAGMA journal_mode = WAL",
+            "PRAGMA synchronous = FULL",
+            "PRAGMA temp_store = MEMORY",
+        ] {
+            connection.execute(pragma).await?;
+        }
+    }
+    Ok(())
+}
+
+/// Opens the group-commit writer's own connection, outside the pool: its
+/// page cache then stays warm from one commit to the next (a pooled one
+/// would often come after another connection's write, and re-read).
+struct Connector {
+    url: String,
+    backend: Backend,
+}
+
+impl Connector {
+    /// The connection in `slot` if it still answers, else a new one.
+    async fn ready<'a>(
+        &self,
+        slot: &'a mut Option<AnyConnection>,
+    ) -> Result<&'a mut AnyConnection, sqlx::Error> {
+        if let Some(mut open) = slot.take() {
+            if open.ping().await.is_ok() {
+                return Ok(slot.insert(open));
+            }
+        }
+        let mut fresh = AnyConnection::connect(&self.url).await?;
+        prepare(&mut fresh, self.backend).await?;
+        Ok(slot.insert(fresh))
+    }
+}
+
 /// The SQL implementation of [`ClientStore`](super::ClientStore).
 #[derive(Clone)]
 pub struct SqlStore {
@@ -83,21 +125,7 @@ impl SqlStore {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .after_connect(move |connection, _| {
-                Box::pin(async move {
-                    if backend == Backend::Sqlite {
-                        // busy_timeout first, so that the others wait for locks.
-                        for pragma in [
-                            "PRAGMA busy_timeout = 5000",
-                            "PRAGMA journal_mode = WAL",
-                            "PRAGMA synchronous = FULL",
-                        ] {
-                            connection.execute(pragma).await?;
-                        }
-                    }
-                    Ok(())
-                })
-            })
+            .after_connect(move |connection, _| Box::pin(prepare(connection, backend)))
             .connect(&connect_url)
             .await?;
         match backend {
@@ -105,7 +133,11 @@ impl SqlStore {
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
         let (writes, queue) = mpsc::channel(MAX_BATCH * 4);
-        tokio::spawn(write_batches(pool.clone(), backend, queue));
+        let connector = Connector {
+            url: connect_url,
+            backend,
+        };
+        tokio::spawn(write_batches(connector, queue));
         Ok(Self {
             pool,
             writes,

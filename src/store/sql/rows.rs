@@ -14,14 +14,23 @@ use crate::domain::{
 };
 use crate::store::StoreError;
 
-/// The insert of a new client, [`NewRow`]'s columns in order; a taken id
-/// changes nothing.
-pub(super) const INSERT_CLIENT: &str = "INSERT INTO clients (client_id, state, metadata, \
-    registration_token_hash, client_secret_hash, client_secret_expires_at, \
-    client_id_issued_at, provider_state, policy, software_id, expires_at, \
-    initial_access_token_id, vouched, updated_at) \
-    VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14) \
-    ON CONFLICT (client_id) DO NOTHING";
+/// The columns of a new client, [`NewRow`]'s in order.
+pub(super) const INSERT_COLUMNS: [&str; 14] = [
+    "client_id",
+    "state",
+    "metadata",
+    "registration_token_hash",
+    "client_secret_hash",
+    "client_secret_expires_at",
+    "client_id_issued_at",
+    "provider_state",
+    "policy",
+    "software_id",
+    "expires_at",
+    "initial_access_token_id",
+    "vouched",
+    "updated_at",
+];
 
 /// The columns a client is read from: those of a [`ClientRow`].
 pub(super) const COLUMNS: &str = "client_id, state, metadata, registration_token_hash, \

@@ -2,11 +2,14 @@
 //! state changes) share one transaction, so one durable commit serves many
 //! requests, and each is answered only once that commit is durable.
 
-use sqlx::{AnyPool, Row};
+use std::collections::HashSet;
+use std::sync::OnceLock;
+
+use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{INSERT_CLIENT, NewRow};
-use super::{Backend, SOFTWARE_COUNT};
+use super::rows::{INSERT_COLUMNS, NewRow};
+use super::{Backend, Connector, SOFTWARE_COUNT};
 
 /// Most writes committed in one transaction.
 pub(super) const MAX_BATCH: usize = 256;
@@ -97,11 +100,8 @@ pub(super) struct PendingWrite {
 
 /// The group-commit writer: takes every write waiting, runs them in order in
 /// one transaction, and answers each once the commit is durable.
-pub(super) async fn write_batches(
-    pool: AnyPool,
-    backend: Backend,
-    mut queue: mpsc::Receiver<PendingWrite>,
-) {
+pub(super) async fn write_batches(connector: Connector, mut queue: mpsc::Receiver<PendingWrite>) {
+    let mut connection = None;
     while let Some(first) = queue.recv().await {
         let mut batch = vec![first];
         while batch.len() < MAX_BATCH {
@@ -110,7 +110,15 @@ pub(super) async fn write_batches(
                 Err(_) => break,
             }
         }
-        match commit(&pool, backend, &batch).await {
+        let committed = match connector.ready(&mut connection).await {
+            Ok(open) => commit(open, connector.backend, &batch).await,
+            Err(error) => Err(error),
+        };
+        if committed.is_err() {
+            // Whatever state it was left in, the next batch starts afresh.
+            connection = None;
+        }
+        match committed {
             Ok(written) => {
                 for (pending, written) in batch.into_iter().zip(written) {
                     let _ = pending.reply.send(Ok(written));
@@ -127,30 +135,57 @@ pub(super) async fn write_batches(
 }
 
 /// Runs the batch in one transaction; per write, what became of it.
+///
+/// Each run of inserts without a software cap is written in a few
+/// multi-row statements, not one statement per row: a statement is a
+/// round trip to the database (on SQLite, a hand-off to its thread and
+/// back), and under load those hand-offs, not the disk, bounded how many
+/// registrations a commit could take.
 async fn commit(
-    pool: &AnyPool,
+    connection: &mut sqlx::AnyConnection,
     backend: Backend,
     batch: &[PendingWrite],
 ) -> Result<Vec<Written>, sqlx::Error> {
-    let mut transaction = pool.begin().await?;
+    let mut transaction = connection.begin().await?;
     let mut written = Vec::with_capacity(batch.len());
-    for pending in batch {
-        written.push(match &pending.write {
-            Write::Insert(row) => insert(&mut transaction, backend, row).await?,
-            Write::Statement(statement) => {
-                Written::Rows(statement.execute(&mut transaction).await?)
-            }
-        });
+    let mut rest = batch;
+    while let Some((first, after)) = rest.split_first() {
+        let uncapped = rest
+            .iter()
+            .map_while(|pending| match &pending.write {
+                Write::Insert(row) if row.software_limit.is_none() => Some(row.as_ref()),
+                _ => None,
+            })
+            .collect::<Vec<_>>();
+        if uncapped.is_empty() {
+            written.push(match &first.write {
+                Write::Insert(row) => insert_capped(&mut transaction, backend, row).await?,
+                Write::Statement(statement) => {
+                    Written::Rows(statement.execute(&mut transaction).await?)
+                }
+            });
+            rest = after;
+            continue;
+        }
+        let mut rows = uncapped.as_slice();
+        while !rows.is_empty() {
+            // Statements of power-of-two sizes: few distinct ones to prepare.
+            let size = 1 << rows.len().ilog2();
+            let (these, others) = rows.split_at(size);
+            written.extend(insert_rows(&mut transaction, these).await?);
+            rows = others;
+        }
+        rest = &rest[uncapped.len()..];
     }
     transaction.commit().await?;
     Ok(written)
 }
 
-/// Inserts one row. A row whose software is capped is counted first, in the
-/// same transaction (under an advisory lock on PostgreSQL, where other
-/// instances write too), so the cap holds exactly however many registrations
-/// race.
-async fn insert(
+/// Inserts a row whose software is capped, counting that software's clients
+/// first, in the same transaction (under an advisory lock on PostgreSQL,
+/// where other instances write too), so the cap holds exactly however many
+/// registrations race.
+async fn insert_capped(
     connection: &mut sqlx::AnyConnection,
     backend: Backend,
     row: &NewRow,
@@ -171,26 +206,82 @@ async fn insert(
             return Ok(Written::SoftwareFull);
         }
     }
-    let done = sqlx::query(INSERT_CLIENT)
-        .bind(row.client_id.as_str())
-        .bind(row.state)
-        .bind(row.metadata.as_str())
-        .bind(row.registration_token.as_slice())
-        .bind(row.client_secret.as_deref())
-        .bind(row.client_secret_expires_at)
-        .bind(row.issued_at)
-        .bind(row.provider_state.as_deref())
-        .bind(row.policy.as_str())
-        .bind(row.software_id.as_deref())
-        .bind(row.expires_at)
-        .bind(row.initial_access_token_id.as_deref())
-        .bind(row.vouched.as_deref())
-        .bind(row.updated_at)
-        .execute(connection)
-        .await?;
-    Ok(if done.rows_affected() == 1 {
-        Written::Inserted
-    } else {
-        Written::Duplicate
-    })
+    let [written] = insert_rows(connection, &[row]).await?[..] else {
+        return Err(sqlx::Error::Protocol(
+            "an insert of one row answered for several".into(),
+        ));
+    };
+    Ok(written)
+}
+
+/// Inserts `rows` (a power of two of them, at most [`MAX_BATCH`]) in one
+/// statement; an id already taken changes nothing and is a duplicate.
+async fn insert_rows(
+    connection: &mut sqlx::AnyConnection,
+    rows: &[&NewRow],
+) -> Result<Vec<Written>, sqlx::Error> {
+    let mut query = sqlx::query(insert_statement(rows.len()));
+    for row in rows {
+        query = query
+            .bind(row.client_id.as_str())
+            .bind(row.state)
+            .bind(row.metadata.as_str())
+            .bind(row.registration_token.as_slice())
+            .bind(row.client_secret.as_deref())
+            .bind(row.client_secret_expires_at)
+            .bind(row.issued_at)
+            .bind(row.provider_state.as_deref())
+            .bind(row.policy.as_str())
+            .bind(row.software_id.as_deref())
+            .bind(row.expires_at)
+            .bind(row.initial_access_token_id.as_deref())
+            .bind(row.vouched.as_deref())
+            .bind(row.updated_at);
+    }
+    let mut inserted = query
+        .fetch_all(connection)
+        .await?
+        .iter()
+        .map(|returned| returned.try_get::<String, _>("client_id"))
+        .collect::<Result<HashSet<_>, _>>()?;
+    // A row is written once: of two rows with one id, the second is a
+    // duplicate of the first.
+    Ok(rows
+        .iter()
+        .map(|row| {
+            if inserted.remove(&row.client_id) {
+                Written::Inserted
+            } else {
+                Written::Duplicate
+            }
+        })
+        .collect())
+}
+
+/// The insert of `rows` new clients (a power of two, at most
+/// [`MAX_BATCH`]), returning the ids it wrote.
+fn insert_statement(rows: usize) -> &'static str {
+    static STATEMENTS: OnceLock<Vec<String>> = OnceLock::new();
+    let statements = STATEMENTS.get_or_init(|| {
+        (0..=MAX_BATCH.ilog2())
+            .map(|power| {
+                let columns = INSERT_COLUMNS.len();
+                let values = (0..1usize << power)
+                    .map(|row| {
+                        let placeholders = (1..=columns)
+                            .map(|column| format!("${}", row * columns + column))
+                            .collect::<Vec<_>>();
+                        format!("({})", placeholders.join(", "))
+                    })
+                    .collect::<Vec<_>>();
+                format!(
+                    "INSERT INTO clients ({}) VALUES {} \
+                     ON CONFLICT (client_id) DO NOTHING RETURNING client_id",
+                    INSERT_COLUMNS.join(", "),
+                    values.join(", ")
+                )
+            })
+            .collect()
+    });
+    &statements[rows.ilog2() as usize]
 }
