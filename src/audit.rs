@@ -53,3 +53,9 @@ pub fn record(event: &AuditEvent<'_>) {
 pub fn record_routine(event: &AuditEvent<'_>) {
     audit_event!(tracing::Level::DEBUG, event);
 }
+
+/// Whether [`record_routine`] writes anything, at the levels enabled.
+#[must_use]
+pub fn routine_recorded() -> bool {
+    tracing::enabled!(target: "audit", tracing::Level::DEBUG)
+}

@@ -120,7 +120,7 @@ fn unserializable(error: impl std::fmt::Display) -> ApiError {
 /// Bounded by bytes; an entry for an older revision is replaced, never
 /// served.
 pub struct ReadAnswers {
-    cache: Option<moka::sync::Cache<ClientId, Arc<ReadAnswer>>>,
+    cache: Option<AnswerCache>,
 }
 
 /// One client's read answer, split where its token goes.
@@ -153,34 +153,52 @@ impl ReadAnswers {
 
     /// The answer to a read of `info` (which carries no new secret).
     pub fn reply(&self, info: ClientInformation, state: &HttpState) -> Response {
-        let token = info.registration_access_token.expose();
-        let splicable = info.client_secret.is_none()
-            && token
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-        let Some(cache) = self.cache.as_ref().filter(|_| splicable) else {
+        let Some(cache) = self.cache_for(&info) else {
             return ClientInformationReply::new(StatusCode::OK, info, state).into_response();
         };
-        let client = &info.client;
-        let made_from = (client.revision, client.issued_at);
-        let answer = match cache.get(&client.client_id) {
-            Some(answer) if answer.made_from == made_from => answer,
-            _ => match ReadAnswer::of(&info, state) {
+        let answer = match held(cache, &info) {
+            Some(answer) => answer,
+            None => match ReadAnswer::of(&info, state) {
                 Ok(answer) => {
                     let answer = Arc::new(answer);
-                    cache.insert(client.client_id.clone(), answer.clone());
+                    cache.insert(info.client.client_id.clone(), answer.clone());
                     answer
                 }
                 Err(error) => return error.into_response(),
             },
         };
-        let mut body =
-            Vec::with_capacity(answer.before_token.len() + token.len() + answer.after_token.len());
-        body.extend_from_slice(&answer.before_token);
-        body.extend_from_slice(token.as_bytes());
-        body.extend_from_slice(&answer.after_token);
-        json_reply(StatusCode::OK, body)
+        answer.with_token(info.registration_access_token.expose())
     }
+
+    /// The answer to a read of `info` if it is held: nothing is made.
+    #[must_use]
+    pub fn held_reply(&self, info: &ClientInformation) -> Option<Response> {
+        let answer = held(self.cache_for(info)?, info)?;
+        Some(answer.with_token(info.registration_access_token.expose()))
+    }
+
+    /// The cache, for an answer that can be kept: no new secret in it, and
+    /// a token that needs no escaping to be spliced in.
+    fn cache_for(&self, info: &ClientInformation) -> Option<&AnswerCache> {
+        let splicable = info.client_secret.is_none()
+            && info
+                .registration_access_token
+                .expose()
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
+        self.cache.as_ref().filter(|_| splicable)
+    }
+}
+
+/// The read answers kept, by client.
+type AnswerCache = moka::sync::Cache<ClientId, Arc<ReadAnswer>>;
+
+/// The answer held for `info`'s client, if it was made from this revision.
+fn held(cache: &AnswerCache, info: &ClientInformation) -> Option<Arc<ReadAnswer>> {
+    let client = &info.client;
+    cache
+        .get(&client.client_id)
+        .filter(|answer| answer.made_from == (client.revision, client.issued_at))
 }
 
 impl ReadAnswer {
@@ -201,5 +219,15 @@ impl ReadAnswer {
             before_token: json.slice(..gap),
             after_token: json.slice(gap..),
         })
+    }
+
+    /// The answer, with `token` spliced in.
+    fn with_token(&self, token: &str) -> Response {
+        let mut body =
+            Vec::with_capacity(self.before_token.len() + token.len() + self.after_token.len());
+        body.extend_from_slice(&self.before_token);
+        body.extend_from_slice(token.as_bytes());
+        body.extend_from_slice(&self.after_token);
+        json_reply(StatusCode::OK, body)
     }
 }

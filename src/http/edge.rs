@@ -4,7 +4,9 @@
 //! In order: the `Authorization` header is marked sensitive (so nothing
 //! below logs it), the request gets an id (or keeps the caller's
 //! `x-request-id`), which is echoed on the answer; the request runs inside
-//! a span naming that id; a panic becomes a logged 500 with an RFC body; a
+//! a span naming that id, unless it is a read answered from memory with
+//! nothing to log ([`ReadShortcut::from_memory`]); a panic becomes a
+//! logged 500 with an RFC body; a
 //! CORS preflight answered by its route's CORS layer becomes `204`; an
 //! HTTP/1 answer given before the request body was read says it closes the
 //! connection ([`super::connection`]); then the request is counted by
@@ -84,23 +86,29 @@ impl Edge {
         let started = Instant::now();
         let (request, seen) = self.receive(request);
         let id = seen.id.to_str().unwrap_or("-");
-        let span = tracing::info_span!("request", request_id = id);
         let routed = async {
-            match self.inner.read_shortcut.answer(request, peer.ip()).await {
-                Ok(response) => (response, Some(ReadShortcut::ROUTE)),
-                Err(mut request) => {
-                    request.extensions_mut().insert(ConnectInfo(peer));
-                    let Ok(response) = self.inner.routes.clone().oneshot(request).await;
-                    let label = response.extensions().get::<RouteLabel>().copied();
-                    (response, label)
+            let shortcut = &self.inner.read_shortcut;
+            if let Some((client_id, token)) = ReadShortcut::plain_read(&request) {
+                if let Some(response) = shortcut.from_memory(client_id, &token).await {
+                    return (response, Some(ReadShortcut::ROUTE));
                 }
             }
+            let answered = async {
+                match shortcut.answer(request, peer.ip()).await {
+                    Ok(response) => (response, Some(ReadShortcut::ROUTE)),
+                    Err(mut request) => {
+                        request.extensions_mut().insert(ConnectInfo(peer));
+                        let Ok(response) = self.inner.routes.clone().oneshot(request).await;
+                        let label = response.extensions().get::<RouteLabel>().copied();
+                        (response, label)
+                    }
+                }
+            };
+            answered
+                .instrument(tracing::info_span!("request", request_id = id))
+                .await
         };
-        let (mut response, label) = match AssertUnwindSafe(routed)
-            .catch_unwind()
-            .instrument(span)
-            .await
-        {
+        let (mut response, label) = match AssertUnwindSafe(routed).catch_unwind().await {
             Ok(answered) => answered,
             Err(panic) => (panic_response(panic), None),
         };

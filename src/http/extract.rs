@@ -214,8 +214,8 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientIdPath {
 }
 
 /// The text of `Authorization: Bearer …` (RFC 6750 §2.1), if any.
-fn bearer(parts: &Parts) -> Option<Result<String, ()>> {
-    let value = parts.headers.get(header::AUTHORIZATION)?;
+pub(super) fn bearer(headers: &HeaderMap) -> Option<Result<String, ()>> {
+    let value = headers.get(header::AUTHORIZATION)?;
     let parsed = value.to_str().ok().and_then(|text| {
         let (scheme, token) = text.split_once(' ')?;
         let token = token.trim();
@@ -235,7 +235,8 @@ impl FromRequestParts<HttpState> for RegistrationContext {
     async fn from_request_parts(parts: &mut Parts, state: &HttpState) -> Result<Self, ApiError> {
         let CallerIp(ip) = CallerIp::from_request_parts(parts, state).await?;
         // A malformed header is a token that matches nothing.
-        let token = bearer(parts).map(|t| InitialAccessToken::presented(t.unwrap_or_default()));
+        let token =
+            bearer(&parts.headers).map(|t| InitialAccessToken::presented(t.unwrap_or_default()));
         Ok(Self(RequestContext {
             ip: Some(ip),
             initial_access_token: token,
@@ -251,7 +252,7 @@ impl<S: Send + Sync> FromRequestParts<S> for BearerToken {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Self, ApiError> {
-        match bearer(parts) {
+        match bearer(&parts.headers) {
             None => Err(ApiError::MissingToken),
             Some(Err(())) => Err(ApiError::Registration(RegistrationError::InvalidToken)),
             Some(Ok(token)) => Ok(Self(RegistrationAccessToken::presented(token))),

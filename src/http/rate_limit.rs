@@ -231,6 +231,15 @@ impl Limits {
         let by_client = self.manage_per_client.as_ref().map(|l| l.check(client_id));
         refused(by_client, "manage", ip, Some(client_id))
     }
+
+    /// [`Self::check_management`] without auditing a refusal. A refused
+    /// check uses nothing up, so checking again with it audits the refusal.
+    #[must_use]
+    pub fn admits_management(&self, client_id: &str) -> bool {
+        self.manage_per_client
+            .as_ref()
+            .is_none_or(|limiter| limiter.check(client_id).is_ok())
+    }
 }
 
 /// The longest wait among refusals, audited; `Ok` when none refused.

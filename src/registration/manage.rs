@@ -45,6 +45,29 @@ impl RegistrationService {
         }
     }
 
+    /// RFC 7592 §2.1: the read, from memory alone, when nothing about it is
+    /// to be logged: the client as the cache holds it, if the token is its
+    /// own, it is active, and a successful read is not audited at the
+    /// levels enabled. `None` in every other case, which
+    /// [`Self::authenticate`] and [`Self::read`] then take, audited.
+    pub async fn read_from_memory(
+        &self,
+        client_id: &str,
+        token: &RegistrationAccessToken,
+    ) -> Option<ClientInformation> {
+        if audit::routine_recorded() {
+            return None;
+        }
+        let client = self.store.cached(&ClientId::new(client_id)).await?;
+        let own = client.registration_token.matches(token.expose())
+            && client.state == ClientState::Active;
+        own.then(|| ClientInformation {
+            client,
+            registration_access_token: token.clone(),
+            client_secret: None,
+        })
+    }
+
     /// RFC 7592 §2: finds the client whose registration access token this
     /// request presents, for `action`. Unknown clients, clients in
     /// transition and wrong tokens all get the same `invalid_token`, which is

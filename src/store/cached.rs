@@ -157,9 +157,7 @@ impl ClientStore for CachedStore {
         if !self.following.load(Ordering::SeqCst) {
             return self.inner.get(id).await;
         }
-        if let Some(client) = self.cache.get(id).await {
-            self.hits.fetch_add(1, Ordering::Relaxed);
-            self.hit_metric.increment(1);
+        if let Some(client) = self.cached(id).await {
             return Ok(Some(client));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
@@ -174,6 +172,16 @@ impl ClientStore for CachedStore {
             }
         }
         Ok(client)
+    }
+
+    async fn cached(&self, id: &ClientId) -> Option<RegisteredClient> {
+        if !self.following.load(Ordering::SeqCst) {
+            return None;
+        }
+        let client = self.cache.get(id).await?;
+        self.hits.fetch_add(1, Ordering::Relaxed);
+        self.hit_metric.increment(1);
+        Some(client)
     }
 
     async fn activate(

@@ -86,6 +86,13 @@ pub trait ClientStore: Send + Sync {
     /// Reads a client in any state.
     async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError>;
 
+    /// The client as held in memory, without going to the database (and
+    /// without logging anything): `None` when it is not held, or when the
+    /// store holds nothing in memory.
+    async fn cached(&self, _id: &ClientId) -> Option<RegisteredClient> {
+        None
+    }
+
     /// Makes the pending row `pending_id` active as `client` (whose id may
     /// differ, when the provider chose it), with its secret hash, secret
     /// expiry and provider state. Returns `false` when no pending row has

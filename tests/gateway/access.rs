@@ -566,7 +566,11 @@ async fn every_action_is_audited_and_no_secret_reaches_the_log() {
         .unwrap();
     let uri = uri_of(&client);
     let token = token_of(&client);
-    http.get(&uri).bearer_auth(token).send().await.unwrap();
+    // Twice: the second read's answer is held in memory, and is still
+    // audited (with its request id) when `audit=debug` asks for it.
+    for _ in 0..2 {
+        http.get(&uri).bearer_auth(token).send().await.unwrap();
+    }
     http.put(&uri)
         .bearer_auth(token)
         .json(&json!({ "client_id": client["client_id"], "redirect_uris": ["https://app.example.com/cb"], "software_id": "audited-app" }))
@@ -612,6 +616,11 @@ async fn every_action_is_audited_and_no_secret_reaches_the_log() {
     let read = find("read", "success");
     assert_eq!(read["client_id"], id);
     assert_eq!(read["level"], "DEBUG");
+    let reads = events
+        .iter()
+        .filter(|e| e["action"] == "read" && e["outcome"] == "success")
+        .count();
+    assert_eq!(reads, 2, "each read is audited");
     for event in events
         .iter()
         .filter(|e| !(e["action"] == "read" && e["outcome"] == "success"))
