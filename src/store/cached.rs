@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use metrics::Counter;
-use moka::future::Cache;
+use moka::sync::Cache;
 
 use super::{Change, ChangeFeed, ClientStore, StoreError};
 use crate::domain::{
@@ -97,17 +97,17 @@ impl CachedStore {
     }
 
     /// What the cache holds once its pending evictions have run.
-    pub async fn contents(&self) -> CacheContents {
-        self.cache.run_pending_tasks().await;
+    pub fn contents(&self) -> CacheContents {
+        self.cache.run_pending_tasks();
         CacheContents {
             entries: self.cache.entry_count(),
             weighted_bytes: self.cache.weighted_size(),
         }
     }
 
-    async fn invalidate(&self, id: &ClientId) {
+    fn invalidate(&self, id: &ClientId) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.cache.invalidate(id).await;
+        self.cache.invalidate(id);
     }
 
     fn invalidate_all(&self) {
@@ -123,7 +123,7 @@ impl CachedStore {
         tokio::spawn(async move {
             loop {
                 match feed.next().await {
-                    Ok(Change::Client(id)) => cache.invalidate(&id).await,
+                    Ok(Change::Client(id)) => cache.invalidate(&id),
                     Ok(Change::Everything) => {
                         cache.invalidate_all();
                         cache.following.store(true, Ordering::SeqCst);
@@ -149,7 +149,7 @@ impl ClientStore for CachedStore {
         software_limit: Option<u64>,
     ) -> Result<(), StoreError> {
         let result = self.inner.insert(client, software_limit).await;
-        self.invalidate(&client.client_id).await;
+        self.invalidate(&client.client_id);
         result
     }
 
@@ -165,10 +165,10 @@ impl ClientStore for CachedStore {
         let before = self.epoch.load(Ordering::SeqCst);
         let client = self.inner.get(id).await?;
         if let Some(client) = client.as_ref().filter(|c| c.state == ClientState::Active) {
-            self.cache.insert(id.clone(), client.clone()).await;
+            self.cache.insert(id.clone(), client.clone());
             if self.epoch.load(Ordering::SeqCst) != before {
                 // A write landed while we read: what we cached may be old.
-                self.cache.invalidate(id).await;
+                self.cache.invalidate(id);
             }
         }
         Ok(client)
@@ -178,7 +178,7 @@ impl ClientStore for CachedStore {
         if !self.following.load(Ordering::SeqCst) {
             return None;
         }
-        let client = self.cache.get(id).await?;
+        let client = self.cache.get(id)?;
         self.hits.fetch_add(1, Ordering::Relaxed);
         self.hit_metric.increment(1);
         Some(client)
@@ -190,8 +190,8 @@ impl ClientStore for CachedStore {
         client: &RegisteredClient,
     ) -> Result<bool, StoreError> {
         let result = self.inner.activate(pending_id, client).await;
-        self.invalidate(pending_id).await;
-        self.invalidate(&client.client_id).await;
+        self.invalidate(pending_id);
+        self.invalidate(&client.client_id);
         result
     }
 
@@ -205,8 +205,8 @@ impl ClientStore for CachedStore {
             .inner
             .claim_pending(pending_id, provider_id, state)
             .await;
-        self.invalidate(pending_id).await;
-        self.invalidate(provider_id).await;
+        self.invalidate(pending_id);
+        self.invalidate(provider_id);
         result
     }
 
@@ -218,43 +218,43 @@ impl ClientStore for CachedStore {
         until: i64,
     ) -> Result<Option<i64>, StoreError> {
         let result = self.inner.lease(id, revision, now, until).await;
-        self.invalidate(id).await;
+        self.invalidate(id);
         result
     }
 
     async fn release(&self, id: &ClientId, revision: i64) -> Result<bool, StoreError> {
         let result = self.inner.release(id, revision).await;
-        self.invalidate(id).await;
+        self.invalidate(id);
         result
     }
 
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
         let result = self.inner.update(client).await;
-        self.invalidate(&client.client_id).await;
+        self.invalidate(&client.client_id);
         result
     }
 
     async fn begin_delete(&self, id: &ClientId, now: i64) -> Result<bool, StoreError> {
         let result = self.inner.begin_delete(id, now).await;
-        self.invalidate(id).await;
+        self.invalidate(id);
         result
     }
 
     async fn set_state(&self, id: &ClientId, state: ClientState) -> Result<bool, StoreError> {
         let result = self.inner.set_state(id, state).await;
-        self.invalidate(id).await;
+        self.invalidate(id);
         result
     }
 
     async fn remove(&self, id: &ClientId) -> Result<bool, StoreError> {
         let result = self.inner.remove(id).await;
-        self.invalidate(id).await;
+        self.invalidate(id);
         result
     }
 
     async fn delete_active(&self, id: &ClientId, now: i64) -> Result<bool, StoreError> {
         let result = self.inner.delete_active(id, now).await;
-        self.invalidate(id).await;
+        self.invalidate(id);
         result
     }
 

@@ -820,7 +820,7 @@ async fn the_client_cache_is_bounded_by_bytes() {
         let read = app.read(&client, Some(token_of(&client))).await;
         assert_eq!(read.status(), StatusCode::OK);
     }
-    let contents = app.cache.contents().await;
+    let contents = app.cache.contents();
     assert!(contents.weighted_bytes <= 1_048_576, "{contents:?}");
     assert!(
         (1..=17).contains(&contents.entries),
