@@ -487,6 +487,36 @@ async fn registrations_are_rate_limited_per_ip_with_trusted_proxies_honoured() {
     )
     .await;
     assert_eq!(code, "rate_limited");
+
+    // A read counts once, also when its answer is not held yet: a replace
+    // refused for its metadata (one request of the budget) leaves the
+    // client cached without an answer, and two reads then fit.
+    let other: Value = from("198.51.100.8")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let refused = app
+        .http
+        .put(uri_of(&other))
+        .bearer_auth(token_of(&other))
+        .json(&json!({ "client_id": other["client_id"], "redirect_uris": ["not a uri"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
+    for _ in 0..2 {
+        assert_eq!(
+            app.read(&other, Some(token_of(&other))).await.status(),
+            StatusCode::OK
+        );
+    }
+    assert_eq!(
+        app.read(&other, Some(token_of(&other))).await.status(),
+        StatusCode::TOO_MANY_REQUESTS
+    );
 }
 
 #[tokio::test]
