@@ -22,7 +22,8 @@ use crate::domain::{
 /// Hit and miss counts of the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheStats {
-    /// Reads answered from the cache.
+    /// Lookups answered from the cache (a read that cannot be answered
+    /// from memory alone looks its client up again on the full way).
     pub hits: u64,
     /// Reads that went to the store.
     pub misses: u64,
