@@ -54,8 +54,10 @@ pub fn record_routine(event: &AuditEvent<'_>) {
     audit_event!(tracing::Level::DEBUG, event);
 }
 
-/// Whether [`record_routine`] writes anything, at the levels enabled.
+/// Whether [`record_routine`] may write anything: at the levels enabled,
+/// or under a filter that decides by span (which a check made outside the
+/// request's span cannot answer).
 #[must_use]
 pub fn routine_recorded() -> bool {
-    tracing::enabled!(target: "audit", tracing::Level::DEBUG)
+    crate::logging::filters_by_span() || tracing::enabled!(target: "audit", tracing::Level::DEBUG)
 }

@@ -5,6 +5,7 @@ pub mod batched;
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
@@ -86,6 +87,7 @@ impl LogConfig {
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     {
         let (targets, env_filter) = filter_from(filter.unwrap_or(&self.filter));
+        BY_SPAN.store(env_filter.is_some(), Ordering::Relaxed);
         // Colour only for a person at a terminal: a file, a pipe or journald
         // gets plain text.
         let lines = tracing_subscriber::fmt::layer()
@@ -127,6 +129,17 @@ fn filter_for(directives: &str) -> (Option<Targets>, Option<EnvFilter>) {
         Ok(targets) if !names_spans => (Some(targets), None),
         _ => (None, Some(EnvFilter::new(directives))),
     }
+}
+
+/// Whether the filter installed may decide by span (see [`filter_for`]).
+static BY_SPAN: AtomicBool = AtomicBool::new(false);
+
+/// Whether the installed filter names spans or fields, so that whether an
+/// event is written can depend on the span it is in: asked outside a
+/// span, [`tracing::enabled!`] cannot tell.
+#[must_use]
+pub fn filters_by_span() -> bool {
+    BY_SPAN.load(Ordering::Relaxed)
 }
 
 /// The server's log writer and format, once it runs.

@@ -574,6 +574,51 @@ async fn registrations_are_rate_limited_per_initial_access_token() {
     );
 }
 
+/// A filter naming the request span (`[request]=debug`) can show a
+/// successful read's audit line only inside that span, so no read is
+/// answered from memory under it: each of three reads is audited, with its
+/// request id.
+#[tokio::test]
+async fn a_filter_by_span_sees_every_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let log = dir.path().join("gateway.log");
+    let server =
+        ServerProcess::start_logging(&config, port, Some(&log), "info,[request]=debug").await;
+    let http = reqwest::Client::new();
+    let client: Value = http
+        .post(format!("{}/register", server.base))
+        .json(&web_client())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    for _ in 0..3 {
+        let read = http
+            .get(uri_of(&client))
+            .bearer_auth(token_of(&client))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(read.status(), StatusCode::OK);
+    }
+    server.stop().await;
+    let text = std::fs::read_to_string(&log).unwrap();
+    let reads: Vec<Value> = text
+        .lines()
+        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+        .filter(|e| e["target"] == "audit" && e["action"] == "read" && e["outcome"] == "success")
+        .collect();
+    assert_eq!(reads.len(), 3, "{text}");
+    for read in reads {
+        let request_id = read["span"]["request_id"].as_str().unwrap_or_default();
+        assert!(!request_id.is_empty(), "{read}");
+    }
+}
+
 /// Every action is audited, at `info`, but a successful read, which is at
 /// `debug` (the access line records it; `audit=debug` shows it).
 #[tokio::test]
