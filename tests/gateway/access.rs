@@ -446,6 +446,15 @@ async fn registrations_are_rate_limited_per_ip_with_trusted_proxies_honoured() {
             .header("x-forwarded-for", ip)
             .json(&web_client())
     };
+    let registered_from = |ip: &'static str| async move {
+        from(ip)
+            .send()
+            .await
+            .unwrap()
+            .json::<Value>()
+            .await
+            .unwrap()
+    };
     for _ in 0..2 {
         assert_eq!(
             from("203.0.113.1").send().await.unwrap().status(),
@@ -468,13 +477,7 @@ async fn registrations_are_rate_limited_per_ip_with_trusted_proxies_honoured() {
     );
 
     // Management requests are limited per client.
-    let client: Value = from("198.51.100.7")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client = registered_from("198.51.100.7").await;
     for _ in 0..3 {
         assert_eq!(
             app.read(&client, Some(token_of(&client))).await.status(),
@@ -491,21 +494,14 @@ async fn registrations_are_rate_limited_per_ip_with_trusted_proxies_honoured() {
     // A read counts once, also when its answer is not held yet: a replace
     // refused for its metadata (one request of the budget) leaves the
     // client cached without an answer, and two reads then fit.
-    let other: Value = from("198.51.100.8")
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let other = registered_from("198.51.100.8").await;
     let refused = app
-        .http
-        .put(uri_of(&other))
-        .bearer_auth(token_of(&other))
-        .json(&json!({ "client_id": other["client_id"], "redirect_uris": ["not a uri"] }))
-        .send()
-        .await
-        .unwrap();
+        .update(
+            &other,
+            Some(token_of(&other)),
+            &json!({ "client_id": other["client_id"], "redirect_uris": ["not a uri"] }),
+        )
+        .await;
     assert_eq!(refused.status(), StatusCode::BAD_REQUEST);
     for _ in 0..2 {
         assert_eq!(
@@ -587,15 +583,7 @@ async fn a_filter_by_span_sees_every_read() {
     let server =
         ServerProcess::start_logging(&config, port, Some(&log), "info,[request]=debug").await;
     let http = reqwest::Client::new();
-    let client: Value = http
-        .post(format!("{}/register", server.base))
-        .json(&web_client())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let client = server.register(&web_client()).await;
     for _ in 0..3 {
         let read = http
             .get(uri_of(&client))
@@ -607,10 +595,9 @@ async fn a_filter_by_span_sees_every_read() {
     }
     server.stop().await;
     let text = std::fs::read_to_string(&log).unwrap();
-    let reads: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["target"] == "audit" && e["action"] == "read" && e["outcome"] == "success")
+    let reads: Vec<Value> = audit_events(&text)
+        .into_iter()
+        .filter(|e| e["action"] == "read" && e["outcome"] == "success")
         .collect();
     assert_eq!(reads.len(), 3, "{text}");
     for read in reads {
@@ -665,11 +652,7 @@ async fn every_action_is_audited_and_no_secret_reaches_the_log() {
     for secret in [token, client["client_secret"].as_str().unwrap()] {
         assert!(!text.contains(secret), "a secret reached the log");
     }
-    let events: Vec<Value> = text
-        .lines()
-        .filter_map(|l| serde_json::from_str::<Value>(l).ok())
-        .filter(|e| e["target"] == "audit")
-        .collect();
+    let events = audit_events(&text);
     let id = client["client_id"].as_str().unwrap();
     let find = |action: &str, outcome: &str| {
         events

@@ -573,10 +573,9 @@ async fn each_request_gets_one_access_line_unless_switched_off() {
         }
         // A line logged while serving a request names it: the registration's
         // audit line is in the request span, with the caller's id.
-        let audited = written
-            .lines()
-            .filter_map(|line| serde_json::from_str::<Value>(line).ok())
-            .find(|line| line["target"] == "audit" && line["action"] == "register")
+        let audited = audit_events(&written)
+            .into_iter()
+            .find(|line| line["action"] == "register")
             .unwrap_or_else(|| panic!("no audit line for the registration: {written}"));
         assert_eq!(audited["span"]["name"], "request", "{audited}");
         assert_eq!(audited["span"]["request_id"], "probe-register", "{audited}");

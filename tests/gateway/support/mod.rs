@@ -347,6 +347,14 @@ fn with_token(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest:
     }
 }
 
+/// The audit events of a JSON log, in order.
+pub fn audit_events(log: &str) -> Vec<Value> {
+    log.lines()
+        .filter_map(|line| serde_json::from_str::<Value>(line).ok())
+        .filter(|event| event["target"] == "audit")
+        .collect()
+}
+
 /// Asserts the status and an RFC error body; returns (error, error_description).
 pub async fn error_of(response: Response, status: StatusCode) -> (String, String) {
     assert_eq!(response.status(), status);
