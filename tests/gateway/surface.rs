@@ -321,11 +321,7 @@ async fn a_read_answers_alike_ahead_of_the_router_and_through_it() {
     for token in [Some(token_of(&client)), Some("wrong-token"), None] {
         let mut answers = Vec::new();
         for uri in [&plain, &plain, &encoded] {
-            let mut request = app.http.get(uri);
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            let response = request.send().await.unwrap();
+            let response = with_token(app.http.get(uri), token).send().await.unwrap();
             let status = response.status();
             let mut headers: Vec<(String, String)> = response
                 .headers()

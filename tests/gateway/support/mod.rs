@@ -340,7 +340,11 @@ pub fn token_of(client: &Value) -> &str {
     client["registration_access_token"].as_str().unwrap()
 }
 
-fn with_token(request: reqwest::RequestBuilder, token: Option<&str>) -> reqwest::RequestBuilder {
+/// `request` with `Authorization: Bearer token`, or without the header.
+pub fn with_token(
+    request: reqwest::RequestBuilder,
+    token: Option<&str>,
+) -> reqwest::RequestBuilder {
     match token {
         Some(token) => request.bearer_auth(token),
         None => request,
