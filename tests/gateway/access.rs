@@ -13,11 +13,10 @@ use crate::support::*;
 const IAT_MODE: &str = "[registration]\nmode = \"initial_access_token\"\n";
 
 async fn register_with(app: &TestApp, token: Option<&str>, body: &Value) -> reqwest::Response {
-    let mut request = app.http.post(app.url("/register")).json(body);
-    if let Some(token) = token {
-        request = request.bearer_auth(token);
-    }
-    request.send().await.unwrap()
+    with_token(app.http.post(app.url("/register")).json(body), token)
+        .send()
+        .await
+        .unwrap()
 }
 
 async fn assert_invalid_token(response: reqwest::Response) {

@@ -466,14 +466,11 @@ async fn an_undecodable_client_id_gets_a_json_rfc_error() {
         reqwest::Method::DELETE,
     ] {
         for token in [None, Some("some-token")] {
-            let mut request = app
+            let request = app
                 .http
                 .request(method.clone(), app.url("/register/%ff"))
                 .json(&web_client());
-            if let Some(token) = token {
-                request = request.bearer_auth(token);
-            }
-            let response = request.send().await.unwrap();
+            let response = with_token(request, token).send().await.unwrap();
             assert!(response.headers().contains_key("www-authenticate"));
             let (code, _) = error_of(response, StatusCode::UNAUTHORIZED).await;
             assert_eq!(code, "invalid_token", "{method} {token:?}");
