@@ -31,6 +31,14 @@ impl ClientId {
     }
 }
 
+/// Lets a map keyed by [`ClientId`] be searched with the identifier's text
+/// (the derived `Hash` and `Eq` are those of the text).
+impl std::borrow::Borrow<str> for ClientId {
+    fn borrow(&self) -> &str {
+        &self.0
+    }
+}
+
 impl fmt::Display for ClientId {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)

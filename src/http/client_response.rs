@@ -12,7 +12,9 @@ use utoipa::ToSchema;
 use super::HttpState;
 use super::error::ApiError;
 use super::wire::MetadataDocument;
-use crate::domain::{ClientId, ClientSecret, RegisteredClient, RegistrationError};
+use crate::domain::{
+    ClientId, ClientSecret, RegisteredClient, RegistrationAccessToken, RegistrationError,
+};
 use crate::registration::ClientInformation;
 
 /// Client information: all registered metadata plus the credentials.
@@ -156,7 +158,7 @@ impl ReadAnswers {
         let Some(cache) = self.cache_for(&info) else {
             return ClientInformationReply::new(StatusCode::OK, info, state).into_response();
         };
-        let answer = match held(cache, &info) {
+        let answer = match held(cache, &info.client) {
             Some(answer) => answer,
             None => match ReadAnswer::of(&info, state) {
                 Ok(answer) => {
@@ -170,32 +172,40 @@ impl ReadAnswers {
         answer.with_token(info.registration_access_token.expose())
     }
 
-    /// The answer to a read of `info` if it is held: nothing is made.
+    /// The answer to a read of `client` by `token` if it is held: nothing
+    /// is made.
     #[must_use]
-    pub fn held_reply(&self, info: &ClientInformation) -> Option<Response> {
-        let answer = held(self.cache_for(info)?, info)?;
-        Some(answer.with_token(info.registration_access_token.expose()))
+    pub fn held_reply(
+        &self,
+        client: &RegisteredClient,
+        token: &RegistrationAccessToken,
+    ) -> Option<Response> {
+        let cache = self.cache.as_ref().filter(|_| splicable(token))?;
+        let answer = held(cache, client)?;
+        Some(answer.with_token(token.expose()))
     }
 
     /// The cache, for an answer that can be kept: no new secret in it, and
-    /// a token that needs no escaping to be spliced in.
+    /// a token that can be spliced in.
     fn cache_for(&self, info: &ClientInformation) -> Option<&AnswerCache> {
-        let splicable = info.client_secret.is_none()
-            && info
-                .registration_access_token
-                .expose()
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.');
-        self.cache.as_ref().filter(|_| splicable)
+        let keepable = info.client_secret.is_none() && splicable(&info.registration_access_token);
+        self.cache.as_ref().filter(|_| keepable)
     }
+}
+
+/// Whether `token` can be written into JSON as it is, with no escaping.
+fn splicable(token: &RegistrationAccessToken) -> bool {
+    token
+        .expose()
+        .bytes()
+        .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_' || b == b'.')
 }
 
 /// The read answers kept, by client.
 type AnswerCache = moka::sync::Cache<ClientId, Arc<ReadAnswer>>;
 
-/// The answer held for `info`'s client, if it was made from this revision.
-fn held(cache: &AnswerCache, info: &ClientInformation) -> Option<Arc<ReadAnswer>> {
-    let client = &info.client;
+/// The answer held for `client`, if it was made from this revision.
+fn held(cache: &AnswerCache, client: &RegisteredClient) -> Option<Arc<ReadAnswer>> {
     cache
         .get(&client.client_id)
         .filter(|answer| answer.made_from == (client.revision, client.issued_at))

@@ -142,8 +142,8 @@ impl ReadShortcut {
         token: &RegistrationAccessToken,
     ) -> Option<Response> {
         let state = &self.state;
-        let info = state.service.read_from_memory(client_id, token).await?;
-        let mut response = state.read_answers.held_reply(&info)?;
+        let client = state.service.read_from_memory(client_id, token).await?;
+        let mut response = state.read_answers.held_reply(&client, token)?;
         // The budget last: a read it admits is answered here, so the full
         // way never counts the same read a second time.
         if !state.limits.admits_management(client_id) {

@@ -54,18 +54,14 @@ impl RegistrationService {
         &self,
         client_id: &str,
         token: &RegistrationAccessToken,
-    ) -> Option<ClientInformation> {
+    ) -> Option<Arc<RegisteredClient>> {
         if audit::routine_recorded() {
             return None;
         }
-        let client = self.store.cached(&ClientId::new(client_id)).await?;
+        let client = self.store.cached(client_id).await?;
         let own = client.registration_token.matches(token.expose())
             && client.state == ClientState::Active;
-        own.then(|| ClientInformation {
-            client,
-            registration_access_token: token.clone(),
-            client_secret: None,
-        })
+        own.then_some(client)
     }
 
     /// RFC 7592 §2: finds the client whose registration access token this

@@ -41,7 +41,8 @@ pub struct CacheContents {
 /// A [`ClientStore`] with a read cache in front.
 pub struct CachedStore {
     inner: Arc<dyn ClientStore>,
-    cache: Cache<ClientId, RegisteredClient>,
+    /// Shared, so that a read from memory copies nothing.
+    cache: Cache<ClientId, Arc<RegisteredClient>>,
     /// Bumped on every write and every outside change; a read that sees it
     /// move while it fetched drops what it cached (it may be stale).
     epoch: AtomicU64,
@@ -72,7 +73,7 @@ impl CachedStore {
             inner,
             cache: Cache::builder()
                 .max_capacity(max_bytes)
-                .weigher(move |_, client: &RegisteredClient| {
+                .weigher(move |_, client: &Arc<RegisteredClient>| {
                     u32::try_from(client.approximate_size())
                         .unwrap_or(u32::MAX)
                         .max(least)
@@ -158,15 +159,15 @@ impl ClientStore for CachedStore {
         if !self.following.load(Ordering::SeqCst) {
             return self.inner.get(id).await;
         }
-        if let Some(client) = self.cached(id).await {
-            return Ok(Some(client));
+        if let Some(client) = self.cached(id.as_str()).await {
+            return Ok(Some(RegisteredClient::clone(&client)));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
         self.miss_metric.increment(1);
         let before = self.epoch.load(Ordering::SeqCst);
         let client = self.inner.get(id).await?;
         if let Some(client) = client.as_ref().filter(|c| c.state == ClientState::Active) {
-            self.cache.insert(id.clone(), client.clone());
+            self.cache.insert(id.clone(), Arc::new(client.clone()));
             if self.epoch.load(Ordering::SeqCst) != before {
                 // A write landed while we read: what we cached may be old.
                 self.cache.invalidate(id);
@@ -175,7 +176,7 @@ impl ClientStore for CachedStore {
         Ok(client)
     }
 
-    async fn cached(&self, id: &ClientId) -> Option<RegisteredClient> {
+    async fn cached(&self, id: &str) -> Option<Arc<RegisteredClient>> {
         if !self.following.load(Ordering::SeqCst) {
             return None;
         }

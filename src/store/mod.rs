@@ -2,6 +2,8 @@
 //! SQL store (SQLite embedded by default, PostgreSQL for several instances)
 //! with a read cache in front.
 
+use std::sync::Arc;
+
 use async_trait::async_trait;
 
 use crate::domain::{
@@ -89,7 +91,7 @@ pub trait ClientStore: Send + Sync {
     /// The client as held in memory, without going to the database (and
     /// without logging anything): `None` when it is not held, or when the
     /// store holds nothing in memory.
-    async fn cached(&self, _id: &ClientId) -> Option<RegisteredClient> {
+    async fn cached(&self, _id: &str) -> Option<Arc<RegisteredClient>> {
         None
     }
 
