@@ -5,7 +5,7 @@ use std::fmt;
 use std::sync::Arc;
 
 use super::metadata::{ClientMetadata, json_heap_size};
-use super::secret::{SecretHash, random_base64url};
+use super::secret::{RegistrationAccessToken, SecretHash, random_base64url};
 
 /// A client identifier chosen by the gateway.
 #[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -150,6 +150,14 @@ impl RegisteredClient {
     #[must_use]
     pub fn counted_software_id(&self) -> Option<&str> {
         counted_software_id(self.vouched.as_ref(), &self.metadata)
+    }
+
+    /// Whether an RFC 7592 request presenting `token` is this client's: the
+    /// token is its registration access token and the client is active (the
+    /// only state those requests are served in).
+    #[must_use]
+    pub fn answers_to(&self, token: &RegistrationAccessToken) -> bool {
+        self.registration_token.matches(token.expose()) && self.state == ClientState::Active
     }
 }
 

@@ -59,9 +59,7 @@ impl RegistrationService {
             return None;
         }
         let client = self.store.cached(client_id).await?;
-        let own = client.registration_token.matches(token.expose())
-            && client.state == ClientState::Active;
-        own.then_some(client)
+        client.answers_to(token).then_some(client)
     }
 
     /// RFC 7592 §2: finds the client whose registration access token this
@@ -382,12 +380,7 @@ impl RegistrationService {
             .await
             .map_err(internal)?;
         match client {
-            Some(client)
-                if client.registration_token.matches(token.expose())
-                    && client.state == ClientState::Active =>
-            {
-                Ok(client)
-            }
+            Some(client) if client.answers_to(token) => Ok(client),
             Some(_) => {
                 // Equal work: an unknown id costs a store read that finds
                 // nothing, so a refused known client pays for one too, and
