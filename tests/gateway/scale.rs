@@ -152,14 +152,7 @@ async fn two_instances_on_one_postgres_database_agree() {
             b.base.clone()
         };
         tasks.push(tokio::spawn(async move {
-            http.post(format!("{base}/register"))
-                .json(&web_client())
-                .send()
-                .await
-                .unwrap()
-                .json::<Value>()
-                .await
-                .unwrap()
+            register_at(&http, &base, &web_client()).await
         }));
     }
     for task in tasks {
