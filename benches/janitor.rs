@@ -53,9 +53,11 @@ async fn main() {
         "token_endpoint_auth_method": "none",
     }))
     .unwrap();
+    let context = RequestContext::default();
+    let admission = gateway.service.admit_registration(&context).await.unwrap();
     let template = gateway
         .service
-        .register(document, &RequestContext::default())
+        .register(admission, document, &context)
         .await
         .unwrap()
         .client

@@ -198,12 +198,12 @@ pub fn build_router(gateway: &Gateway, config: &Config) -> Edge {
         max_json_values: json_value_limit(config.server.max_body_bytes),
         read_answers: Arc::new(ReadAnswers::new(config.cache.read_answer_bytes())),
     };
-    http::router(
-        state,
-        config.server.max_body_bytes,
-        &config.server.cors,
-        config.log.access,
-    )
+    let settings = http::EdgeSettings {
+        max_body_bytes: config.server.max_body_bytes,
+        access_log: config.log.access,
+        request_timeout: config.server.request_timeout,
+    };
+    http::router(state, &settings, &config.server.cors)
 }
 
 /// Serves `app` on `listener` (over TLS when `config.server.tls` is set)
@@ -221,6 +221,7 @@ pub fn serve(
         header_read_timeout: server.header_read_timeout,
         idle_timeout: server.idle_timeout,
         http2_keep_alive_interval: server.http2_keep_alive_interval,
+        request_body_timeout: server.request_body_timeout,
         max_connections: server.max_connections,
         max_connections_per_ip: server.max_connections_per_ip,
         exempt: config.limits.trusted_proxies.clone(),

@@ -262,14 +262,17 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
     if s[..6] == [0; 6] {
         return is_public_v4(embedded(s[6], s[7])); // IPv4-compatible (RFC 4291)
     }
-    !(ip.is_loopback()
-        || ip.is_multicast()
-        || (s[0] == 0x64 && s[1] == 0xff9b && s[2] == 1) // local-use NAT64 (RFC 8215)
-        || (s[0] == 0x2001 && s[1] == 0) // Teredo: hides the IPv4 it reaches
-        || s[..4] == [0x100, 0, 0, 0] // discard-only (RFC 6666)
-        || (s[0] & 0xfe00) == 0xfc00 // unique local
-        || (s[0] & 0xffc0) == 0xfe80 // link-local
-        || (s[0] == 0x2001 && s[1] == 0x0db8)) // documentation
+    // Only global unicast (2000::/3) reaches the Internet; everything
+    // else (loopback, unspecified, site-local fec0::/10, unique local,
+    // link-local, multicast, IPv4-translated ::ffff:0:0:0/96, discard-only,
+    // local-use NAT64) is private here, whatever later RFCs assign in it.
+    let global_unicast = (s[0] & 0xe000) == 0x2000;
+    global_unicast
+        && !((s[0] == 0x2001 && s[1] == 0) // Teredo: hides the IPv4 it reaches
+            || (s[0] == 0x2001 && s[1] == 0x0002 && s[2] == 0) // benchmarking (RFC 5180)
+            || (s[0] == 0x2001 && (s[1] & 0xffe0) == 0x0020) // ORCHIDv2 (RFC 7343)
+            || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation (RFC 3849)
+            || (s[0] & 0xfff0) == 0x3ff0) // documentation (RFC 9637)
 }
 
 #[cfg(test)]
@@ -300,6 +303,16 @@ mod tests {
             "::a00:1",
             "2001:0:4136:e378:8000:63bf:3fff:fdd2",
             "100::1",
+            // Site-local (deprecated, still routed inside some networks)
+            // and IPv4-translated (SIIT) forms.
+            "fec0::1",
+            "feff::1",
+            "::ffff:0:7f00:1",
+            "::ffff:0:5db8:d822",
+            "2001:2::1",
+            "2001:20::1",
+            "3fff::1",
+            "5f00::1",
         ] {
             assert!(!is_public(private.parse().unwrap()), "{private}");
         }

@@ -134,6 +134,7 @@ impl Config {
         if let Some(provider) = &provider {
             let policies = &registration.policies;
             front.check(&provider.kind, |name| policies.contains_key(name), report);
+            server.check_request_timeout(provider.operation_deadline, report);
         }
         Some(Self {
             server,

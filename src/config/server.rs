@@ -32,10 +32,15 @@ pub struct ServerConfig {
     pub idle_timeout: Duration,
     /// How often HTTP/2 peers are pinged, and how long an answer may take.
     pub http2_keep_alive_interval: Duration,
+    /// Longest wait for a request's whole body, from its head (then 408).
+    pub request_body_timeout: Duration,
+    /// Longest a request may take to be answered (then 408).
+    pub request_timeout: Duration,
     /// Most connections open at once.
     pub max_connections: usize,
-    /// Most connections open at once from one address (one /64 for IPv6);
-    /// `limits.trusted_proxies` are exempt.
+    /// Most connections of one address (one /64 for IPv6) that may wait
+    /// at once (for a head or a body, or idle); `limits.trusted_proxies`
+    /// are exempt.
     pub max_connections_per_ip: usize,
     /// `[server.tls]`: serve HTTPS with this certificate and key.
     pub tls: Option<TlsConfig>,
@@ -111,6 +116,8 @@ struct RawServer {
     header_read_timeout: String,
     idle_timeout: String,
     http2_keep_alive_interval: String,
+    request_body_timeout: String,
+    request_timeout: String,
     max_connections: u64,
     max_connections_per_ip: u64,
     tls: Option<TlsConfig>,
@@ -142,6 +149,8 @@ impl Default for RawServer {
             header_read_timeout: "10s".into(),
             idle_timeout: "60s".into(),
             http2_keep_alive_interval: "20s".into(),
+            request_body_timeout: "10s".into(),
+            request_timeout: "3m".into(),
             max_connections: 512,
             max_connections_per_ip: 64,
             tls: None,
@@ -173,6 +182,9 @@ impl ServerConfig {
             &raw.http2_keep_alive_interval,
             "server.http2_keep_alive_interval",
         );
+        let request_body_timeout =
+            positive(&raw.request_body_timeout, "server.request_body_timeout");
+        let request_timeout = positive(&raw.request_timeout, "server.request_timeout");
         let mut count = |value: u64, key: &str| positive_count(value, key, report);
         let max_connections = count(raw.max_connections, "server.max_connections");
         let max_connections_per_ip =
@@ -185,10 +197,27 @@ impl ServerConfig {
             header_read_timeout,
             idle_timeout,
             http2_keep_alive_interval,
+            request_body_timeout,
+            request_timeout,
             max_connections,
             max_connections_per_ip,
             tls: raw.tls.inspect(|tls| tls.check(report)),
             cors: raw.cors.read(report),
+        }
+    }
+}
+
+impl ServerConfig {
+    /// Refuses a `request_timeout` that would cut off a request while the
+    /// provider operation it makes may still run.
+    pub(super) fn check_request_timeout(&self, operation_deadline: Duration, report: &mut Report) {
+        if self.request_timeout <= operation_deadline {
+            report.error(format!(
+                "server.request_timeout ({}) must be longer than the provider operation \
+                 deadline ({}, from provider.timeout and provider.retries)",
+                humantime::format_duration(self.request_timeout),
+                humantime::format_duration(operation_deadline),
+            ));
         }
     }
 }

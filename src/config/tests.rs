@@ -203,3 +203,19 @@ fn enumerated_values_name_the_key_and_the_allowed_values() {
         assert!(all.contains(needle), "{needle} missing from:\n{all}");
     }
 }
+
+#[test]
+fn a_request_timeout_must_outlast_the_provider_operation_deadline() {
+    let config = Config::from_sources("", env(&[])).unwrap();
+    assert!(config.server.request_timeout > config.provider.operation_deadline);
+    let errors = Config::from_sources(
+        "[server]\nrequest_timeout = \"1m\"\n[provider]\ntimeout = \"30s\"\n",
+        env(&[]),
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(
+        errors.contains("server.request_timeout (1m) must be longer"),
+        "{errors}"
+    );
+}

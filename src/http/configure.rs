@@ -2,7 +2,7 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::{Method, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
@@ -209,9 +209,12 @@ pub async fn update(
     ClientIdPath(client_id): ClientIdPath,
     ip: CallerIp,
     BearerToken(token): BearerToken,
-    MetadataJson(document): MetadataJson,
+    request: Request,
 ) -> Result<ClientInformationReply, ApiError> {
+    // The token first: a request that will be refused holds nothing while
+    // its body comes in.
     let (client, context) = admit(&state, ManageAction::Replace, ip, &client_id, &token).await?;
+    let MetadataJson(document) = MetadataJson::from_request(request, &state).await?;
     let info = state.service.update(client, document, &context).await?;
     Ok(ClientInformationReply::new(StatusCode::OK, info, &state))
 }

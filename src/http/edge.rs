@@ -24,21 +24,20 @@ use std::any::Any;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use axum::Router;
 use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::extract::Request;
-use axum::http::{HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
-use http_body::Body as _;
 use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::configure::ReadShortcut;
-use super::connection::{ReadToEnd, WatchedBody};
+use super::connection::BodyWatch;
 use super::error::ApiError;
 use super::observe::{self, CountingRequestIds, RouteLabel};
 use crate::domain::RegistrationError;
@@ -46,6 +45,11 @@ use crate::logging::access::{self, AccessLine};
 
 /// The request id header, set on every request and echoed on its answer.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
+
+/// Longest request id taken from the caller; a longer one, or one with
+/// other characters than [`is_id_byte`] allows, is replaced by the
+/// gateway's own, so that no caller can bloat or forge access lines.
+const MAX_REQUEST_ID: usize = 128;
 
 /// The whole HTTP application: the router behind the per-request steps of
 /// the module documentation. Cloning is cheap (shared).
@@ -56,45 +60,65 @@ pub struct Edge {
 
 struct Inner {
     routes: Router,
-    read_shortcut: ReadShortcut,
+    read_shortcut: Option<ReadShortcut>,
     ids: CountingRequestIds,
     access_log: bool,
+    request_timeout: Duration,
 }
 
 impl Edge {
     /// Puts the per-request steps in front of `routes`, with the reads
     /// `read_shortcut` takes answered without them; `access_log` writes one
-    /// line per request.
+    /// line per request; a request not answered within `request_timeout`
+    /// is answered `408`.
     #[must_use]
-    pub fn new(routes: Router, read_shortcut: ReadShortcut, access_log: bool) -> Self {
+    pub fn new(
+        routes: Router,
+        read_shortcut: Option<ReadShortcut>,
+        access_log: bool,
+        request_timeout: Duration,
+    ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 routes,
                 read_shortcut,
                 ids: CountingRequestIds::new(),
                 access_log,
+                request_timeout,
             }),
         }
     }
 
-    /// Answers one request, which came from `peer`.
-    pub async fn handle<B>(&self, request: axum::http::Request<B>, peer: SocketAddr) -> Response
+    /// Answers one request, which came from `peer`, with its body watched
+    /// by `body` when it has one ([`super::connection::GuardedBody`]).
+    pub async fn handle<B>(
+        &self,
+        request: axum::http::Request<B>,
+        peer: SocketAddr,
+        body: Option<BodyWatch>,
+    ) -> Response
     where
         B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
         let started = Instant::now();
-        let (request, seen) = self.receive(request);
+        let (request, seen) = self.receive(request, body);
         let id = seen.id.to_str().unwrap_or("-");
         let routed = async {
-            let shortcut = &self.inner.read_shortcut;
-            if let Some((client_id, token)) = ReadShortcut::plain_read(&request) {
+            let shortcut = self.inner.read_shortcut.as_ref();
+            if let Some((shortcut, (client_id, token))) =
+                shortcut.zip(ReadShortcut::plain_read(&request))
+            {
                 if let Some(response) = shortcut.from_memory(client_id, &token).await {
                     return (response, Some(ReadShortcut::ROUTE));
                 }
             }
             let answered = async {
-                match shortcut.answer(request, peer.ip()).await {
+                let shortcut_answer = match shortcut {
+                    Some(shortcut) => shortcut.answer(request, peer.ip()).await,
+                    None => Err(request),
+                };
+                match shortcut_answer {
                     Ok(response) => (response, Some(ReadShortcut::ROUTE)),
                     Err(mut request) => {
                         request.extensions_mut().insert(ConnectInfo(peer));
@@ -104,16 +128,51 @@ impl Edge {
                     }
                 }
             };
-            answered
+            let timeout = self.inner.request_timeout;
+            tokio::time::timeout(timeout, answered)
                 .instrument(tracing::info_span!("request", request_id = id))
                 .await
+                .unwrap_or_else(|_| {
+                    let timed_out = ApiError::Timeout(
+                        "the request could not be answered within the time allowed",
+                    );
+                    (timed_out.into_response(), None)
+                })
         };
         let (mut response, label) = match AssertUnwindSafe(routed).catch_unwind().await {
             Ok(answered) => answered,
             Err(panic) => (panic_response(panic), None),
         };
         seen.complete(&mut response);
-        let elapsed = started.elapsed();
+        self.record(&seen, &response, label, started.elapsed());
+        response
+    }
+
+    /// The answer to a request of a connection refused for its address's
+    /// waiting connections (`503`, closing the connection), logged and
+    /// counted like any other.
+    #[must_use]
+    pub fn too_many_connections<B>(&self, request: &axum::http::Request<B>) -> Response {
+        let started = Instant::now();
+        let seen = Received {
+            version: request.version(),
+            ..self.received(request.method(), request.uri(), request.headers())
+        };
+        let mut response = ApiError::TooManyConnections.into_response();
+        seen.close_http1(&mut response);
+        seen.complete(&mut response);
+        self.record(&seen, &response, None, started.elapsed());
+        response
+    }
+
+    /// Counts the request by route and status, and writes its access line.
+    fn record(
+        &self,
+        seen: &Received,
+        response: &Response,
+        label: Option<RouteLabel>,
+        elapsed: Duration,
+    ) {
         if let Some(RouteLabel(route)) = label {
             observe::count(route, &seen.method, response.status(), elapsed);
         }
@@ -123,46 +182,63 @@ impl Edge {
                 path: seen.uri.path(),
                 status: response.status().as_u16(),
                 elapsed,
-                request_id: id,
+                request_id: seen.id.to_str().unwrap_or("-"),
             });
         }
-        response
     }
 
-    /// Marks the credentials sensitive, gives the request its id and
-    /// watches its body; returns what the answer needs of it.
-    fn receive<B>(&self, request: axum::http::Request<B>) -> (Request, Received)
+    /// Marks the credentials sensitive and gives the request its id;
+    /// returns what the answer needs of it.
+    fn receive<B>(
+        &self,
+        request: axum::http::Request<B>,
+        body: Option<BodyWatch>,
+    ) -> (Request, Received)
     where
         B: http_body::Body<Data = axum::body::Bytes> + Send + 'static,
         B::Error: Into<axum::BoxError>,
     {
-        let (mut parts, body) = request.into_parts();
+        let (mut parts, inner) = request.into_parts();
         if let Some(credentials) = parts.headers.get_mut(header::AUTHORIZATION) {
             credentials.set_sensitive(true);
         }
-        let id = match parts.headers.get(REQUEST_ID) {
+        let received = Received {
+            body: body.filter(|_| !inner.is_end_stream()),
+            version: parts.version,
+            ..self.received(&parts.method, &parts.uri, &parts.headers)
+        };
+        (Request::from_parts(parts, Body::new(inner)), received)
+    }
+
+    /// What the answer to a request with this method, URI and headers needs.
+    fn received(&self, method: &Method, uri: &Uri, headers: &HeaderMap) -> Received {
+        let id = match headers.get(REQUEST_ID).filter(|id| is_request_id(id)) {
             Some(id) => id.clone(),
             None => self.inner.ids.next_id(),
         };
-        let body = Body::new(body);
-        let (body, read_to_end) = if parts.version >= Version::HTTP_2 || body.is_end_stream() {
-            (body, None)
-        } else {
-            let (body, read_to_end) = WatchedBody::new(body);
-            (Body::new(body), Some(read_to_end))
-        };
-        let received = Received {
-            preflight: parts.method == Method::OPTIONS
-                && parts
-                    .headers
-                    .contains_key(header::ACCESS_CONTROL_REQUEST_METHOD),
-            method: parts.method.clone(),
-            uri: parts.uri.clone(),
+        Received {
+            preflight: *method == Method::OPTIONS
+                && headers.contains_key(header::ACCESS_CONTROL_REQUEST_METHOD),
+            method: method.clone(),
+            uri: uri.clone(),
             id,
-            read_to_end,
-        };
-        (Request::from_parts(parts, body), received)
+            version: Version::HTTP_11,
+            body: None,
+        }
     }
+}
+
+/// Whether a caller's request id is kept: at most [`MAX_REQUEST_ID`] bytes
+/// of [`is_id_byte`].
+fn is_request_id(id: &HeaderValue) -> bool {
+    let bytes = id.as_bytes();
+    !bytes.is_empty() && bytes.len() <= MAX_REQUEST_ID && bytes.iter().copied().all(is_id_byte)
+}
+
+/// Letters, digits and `-._:/+=@`: what ids of the field (UUIDs, trace
+/// ids, AWS and Heroku request ids) are made of.
+fn is_id_byte(byte: u8) -> bool {
+    byte.is_ascii_alphanumeric() || b"-._:/+=@".contains(&byte)
 }
 
 /// What the answer to a request needs of it.
@@ -172,24 +248,41 @@ struct Received {
     id: HeaderValue,
     /// A CORS preflight.
     preflight: bool,
-    /// For an HTTP/1 request with a body.
-    read_to_end: Option<ReadToEnd>,
+    /// HTTP/1.x or 2 (which has no `Connection` header).
+    version: Version,
+    /// What became of the request's body, when it has one.
+    body: Option<BodyWatch>,
 }
 
 impl Received {
-    /// A preflight the CORS layer answered is `204`; an answer given before
-    /// the body was read closes the connection; the request id is echoed.
+    /// A request whose body did not arrive in time is answered `408`; a
+    /// preflight the CORS layer answered is `204`; an HTTP/1 answer given
+    /// before the body was read, and every `408`, closes the connection;
+    /// the request id is echoed.
     fn complete(&self, response: &mut Response) {
+        if self.body.as_ref().is_some_and(BodyWatch::timed_out) {
+            *response =
+                ApiError::Timeout("the request body did not arrive within the time allowed")
+                    .into_response();
+        }
         if self.preflight && response.status() == StatusCode::OK {
             *response.status_mut() = StatusCode::NO_CONTENT;
         }
-        if self.read_to_end.as_ref().is_some_and(|read| !read.load()) {
-            response
-                .headers_mut()
-                .insert(header::CONNECTION, HeaderValue::from_static("close"));
+        let unread = self.body.as_ref().is_some_and(|body| !body.read_to_end());
+        if unread || response.status() == StatusCode::REQUEST_TIMEOUT {
+            self.close_http1(response);
         }
         if !response.headers().contains_key(REQUEST_ID) {
             response.headers_mut().insert(REQUEST_ID, self.id.clone());
+        }
+    }
+
+    /// Says, on HTTP/1, that the connection closes after this answer.
+    fn close_http1(&self, response: &mut Response) {
+        if self.version < Version::HTTP_2 {
+            response
+                .headers_mut()
+                .insert(header::CONNECTION, HeaderValue::from_static("close"));
         }
     }
 }
@@ -201,4 +294,70 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
     ApiError::Registration(RegistrationError::Internal(format!("panic: {detail}"))).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::Ipv4Addr;
+
+    use axum::routing::get;
+
+    use super::*;
+
+    fn edge(request_timeout: Duration) -> Edge {
+        let routes = Router::new().route(
+            "/slow",
+            get(|| async {
+                tokio::time::sleep(Duration::from_secs(60)).await;
+                "late"
+            }),
+        );
+        Edge::new(
+            routes.route("/fast", get(|| async { "ok" })),
+            None,
+            false,
+            request_timeout,
+        )
+    }
+
+    fn get_request(path: &str, id: Option<&[u8]>) -> axum::http::Request<Body> {
+        let mut request = axum::http::Request::get(path);
+        if let Some(id) = id {
+            request = request.header(REQUEST_ID, HeaderValue::from_bytes(id).unwrap());
+        }
+        request.body(Body::empty()).unwrap()
+    }
+
+    const PEER: SocketAddr = SocketAddr::new(std::net::IpAddr::V4(Ipv4Addr::LOCALHOST), 1);
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_not_answered_in_time_gets_408_and_closes() {
+        let edge = edge(Duration::from_secs(3));
+        let response = edge.handle(get_request("/slow", None), PEER, None).await;
+        assert_eq!(response.status(), StatusCode::REQUEST_TIMEOUT);
+        assert_eq!(response.headers()[header::CONNECTION], "close");
+        let response = edge.handle(get_request("/fast", None), PEER, None).await;
+        assert_eq!(response.status(), StatusCode::OK);
+        assert!(!response.headers().contains_key(header::CONNECTION));
+    }
+
+    #[tokio::test]
+    async fn the_callers_request_id_is_kept_only_when_short_and_plain() {
+        let edge = edge(Duration::from_secs(3));
+        let echoed = |response: Response| response.headers()[REQUEST_ID].clone();
+        let uuid = b"0f8fad5b-d9cb-469f-a165-70867728950e";
+        let kept = edge
+            .handle(get_request("/fast", Some(uuid)), PEER, None)
+            .await;
+        assert_eq!(echoed(kept).as_bytes(), uuid);
+        let long = vec![b'a'; 200_000];
+        for refused in [&long[..], b"two words", b"quote\"d", b"\xff\xfe"] {
+            let response = edge
+                .handle(get_request("/fast", Some(refused)), PEER, None)
+                .await;
+            let id = echoed(response);
+            assert_ne!(id.as_bytes(), refused);
+            assert!(id.len() <= 33 && is_request_id(&id), "{id:?}");
+        }
+    }
 }

@@ -39,6 +39,13 @@ pub enum ApiError {
     MethodNotAllowed,
     /// A rate limit refused the request; retry after this many seconds.
     RateLimited(u64),
+    /// The request's body did not arrive, or the request could not be
+    /// answered, in time (as this text says); the connection closes with
+    /// the answer.
+    Timeout(&'static str),
+    /// The caller's address holds as many waiting connections as the
+    /// gateway allows one address; retry in a second.
+    TooManyConnections,
 }
 
 impl From<RegistrationError> for ApiError {
@@ -119,6 +126,18 @@ impl IntoResponse for ApiError {
                 StatusCode::METHOD_NOT_ALLOWED,
                 "invalid_request",
                 "this endpoint does not accept that method".into(),
+            ),
+            Self::Timeout(what) => {
+                body(StatusCode::REQUEST_TIMEOUT, "invalid_request", what.into())
+            }
+            Self::TooManyConnections => with_header(
+                body(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "temporarily_unavailable",
+                    "too many connections from this address are waiting; retry in 1 s".into(),
+                ),
+                header::RETRY_AFTER,
+                "1",
             ),
             Self::PayloadTooLarge => body(
                 StatusCode::PAYLOAD_TOO_LARGE,

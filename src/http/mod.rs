@@ -61,15 +61,25 @@ impl HttpState {
     }
 }
 
+/// How the HTTP application treats every request.
+#[derive(Debug, Clone)]
+pub struct EdgeSettings {
+    /// Bodies over this many bytes are refused with 413.
+    pub max_body_bytes: usize,
+    /// Whether one access line is written per request.
+    pub access_log: bool,
+    /// Longest a request may take to be answered before it is answered 408.
+    pub request_timeout: std::time::Duration,
+}
+
 /// Builds the whole HTTP application with every route; binds nothing. The
-/// routes a browser calls answer CORS for `origins`; `access_log` writes
-/// one line per request.
+/// routes a browser calls answer CORS for `origins`.
 pub fn router(
     state: HttpState,
-    max_body_bytes: usize,
+    settings: &EdgeSettings,
     origins: &cors::AllowedOrigins,
-    access_log: bool,
 ) -> edge::Edge {
+    let max_body_bytes = settings.max_body_bytes;
     let read = [Method::GET];
     let routes = Routes::new(origins, max_body_bytes)
         .browser("/register", &[Method::POST], post(register::register))
@@ -105,5 +115,10 @@ pub fn router(
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })
         .with_state(state);
-    edge::Edge::new(routes, shortcut, access_log)
+    edge::Edge::new(
+        routes,
+        Some(shortcut),
+        settings.access_log,
+        settings.request_timeout,
+    )
 }

@@ -103,7 +103,7 @@ fn method_label(method: &Method) -> &'static str {
 }
 
 fn status_label(status: StatusCode) -> &'static str {
-    const LABELS: [(u16, &str); 16] = [
+    const LABELS: [(u16, &str); 17] = [
         (200, "200"),
         (201, "201"),
         (204, "204"),
@@ -113,6 +113,7 @@ fn status_label(status: StatusCode) -> &'static str {
         (403, "403"),
         (404, "404"),
         (405, "405"),
+        (408, "408"),
         (409, "409"),
         (413, "413"),
         (415, "415"),

@@ -1,6 +1,6 @@
 //! `POST /register`: RFC 7591 client registration.
 
-use axum::extract::State;
+use axum::extract::{FromRequest, Request, State};
 use axum::http::StatusCode;
 
 use super::HttpState;
@@ -8,6 +8,7 @@ use super::client_response::ClientInformationReply;
 use super::error::ApiError;
 use super::extract::{MetadataJson, RegistrationContext};
 use crate::domain::RegistrationError;
+use crate::registration::RequestContext;
 
 /// Registers a client.
 #[utoipa::path(
@@ -34,8 +35,16 @@ use crate::domain::RegistrationError;
 pub async fn register(
     State(state): State<HttpState>,
     RegistrationContext(context): RegistrationContext,
-    MetadataJson(document): MetadataJson,
+    request: Request,
 ) -> Result<ClientInformationReply, ApiError> {
+    // The initial access token first: a request that will be refused holds
+    // nothing while its body comes in.
+    let admission = state
+        .service
+        .admit_registration(&context)
+        .await
+        .map_err(|error| refusal(&state, &context, error))?;
+    let MetadataJson(document) = MetadataJson::from_request(request, &state).await?;
     if let Some(ip) = context.ip {
         let token = context.initial_access_token.as_ref().map(|t| t.expose());
         state
@@ -43,22 +52,26 @@ pub async fn register(
             .check_registration(ip, token, &document)
             .map_err(ApiError::RateLimited)?;
     }
-    let info = match state.service.register(document, &context).await {
-        Ok(info) => info,
-        Err(error @ RegistrationError::InvalidInitialAccessToken(_)) => {
-            if let Some(ip) = context.ip {
-                state
-                    .limits
-                    .check_failed_authentication(ip)
-                    .map_err(ApiError::RateLimited)?;
-            }
-            return Err(error.into());
-        }
-        Err(error) => return Err(error.into()),
-    };
+    let info = state
+        .service
+        .register(admission, document, &context)
+        .await
+        .map_err(|error| refusal(&state, &context, error))?;
     Ok(ClientInformationReply::new(
         StatusCode::CREATED,
         info,
         &state,
     ))
+}
+
+/// A registration refused as answered: a bad initial access token also
+/// counts against the caller's failed authentications, and is answered 429
+/// once the address has failed too often.
+fn refusal(state: &HttpState, context: &RequestContext, error: RegistrationError) -> ApiError {
+    if let (RegistrationError::InvalidInitialAccessToken(_), Some(ip)) = (&error, context.ip) {
+        if let Err(retry_after) = state.limits.check_failed_authentication(ip) {
+            return ApiError::RateLimited(retry_after);
+        }
+    }
+    error.into()
 }

@@ -172,6 +172,9 @@ pub struct ProviderConfig {
     /// Whether reconcile reports clients the provider holds that the gateway
     /// did not make (false where the provider is shared with other tools).
     pub report_unknown_clients: bool,
+    /// The longest one provider operation may run (from `timeout` and
+    /// `retries`): a request that makes one must be given longer.
+    pub operation_deadline: Duration,
 }
 
 /// The keys every kind shares, as written.
@@ -248,6 +251,7 @@ impl ProviderConfig {
             .partition(|(key, _)| shared_keys.contains(&key.as_str()));
         let shared: RawShared = report.section("provider", shared);
         let resilience = shared.resilience(report);
+        let operation_deadline = resilience.operation_deadline();
         let reconcile_interval = duration(
             &shared.reconcile_interval,
             "provider.reconcile_interval",
@@ -258,6 +262,7 @@ impl ProviderConfig {
             kind: kind?,
             reconcile_interval,
             report_unknown_clients: shared.report_unknown_clients,
+            operation_deadline,
         })
     }
 }

@@ -44,8 +44,8 @@ use url::Url;
 use crate::clock::{Clock, seconds};
 use crate::domain::policy::Policy;
 use crate::domain::{
-    ClientId, ClientSecret, InitialAccessToken, RegisteredClient, RegistrationAccessToken,
-    RegistrationError,
+    ClientId, ClientSecret, InitialAccessToken, InitialAccessTokenRecord, RegisteredClient,
+    RegistrationAccessToken, RegistrationError,
 };
 use crate::provider::{Presence, Provider};
 use crate::store::{ClientStore, StoreError};
@@ -142,6 +142,11 @@ pub struct RequestContext {
     /// The initial access token presented at the registration endpoint.
     pub initial_access_token: Option<InitialAccessToken>,
 }
+
+/// A registration let in on what it brought besides its body: the initial
+/// access token it presented, if any, whose use is spent with the write.
+#[derive(Debug)]
+pub struct Admission(Option<InitialAccessTokenRecord>);
 
 /// An RFC 7592 action, as audited.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -13,10 +13,26 @@ use crate::provider::{ProviderError, ProvisionRequest};
 use crate::store::StoreError;
 
 use super::provider_calls::{RowClaims, as_held};
-use super::{ClientInformation, RegistrationService, RequestContext, internal, seconds};
+use super::{Admission, ClientInformation, RegistrationService, RequestContext, internal, seconds};
 
 impl RegistrationService {
-    /// RFC 7591 §3.1: registers a new client.
+    /// RFC 7591 §3: lets a registration in, or refuses it, on what it
+    /// brings besides its body (the initial access token the mode
+    /// requires), so that the HTTP route can refuse before reading the body.
+    /// A refusal is audited like any failed registration.
+    pub async fn admit_registration(
+        &self,
+        context: &RequestContext,
+    ) -> Result<Admission, RegistrationError> {
+        let admitted = self.admit(context).await;
+        if let Err(error) = &admitted {
+            Self::audit_registration(error.code(), None, context, None);
+        }
+        admitted.map(Admission)
+    }
+
+    /// RFC 7591 §3.1: registers a new client that
+    /// [`RegistrationService::admit_registration`] let in.
     ///
     /// The row is written as pending before the provider is called and made
     /// active after, so the answer is only sent once both hold the client. A
@@ -24,37 +40,35 @@ impl RegistrationService {
     /// pending for [`RegistrationService::reconcile`].
     pub async fn register(
         &self,
+        Admission(grant): Admission,
         document: MetadataDocument,
         context: &RequestContext,
     ) -> Result<ClientInformation, RegistrationError> {
-        let admitted = self.admit(context).await;
-        let grant_id = admitted
-            .as_ref()
-            .ok()
-            .and_then(Option::as_ref)
-            .map(|grant| grant.id.clone());
-        let result = match admitted {
-            Ok(grant) => self.register_admitted(document, grant, None).await,
-            Err(error) => Err(error),
+        let grant_id = grant.as_ref().map(|grant| grant.id.clone());
+        let result = self.register_admitted(document, grant, None).await;
+        let (outcome, client) = match &result {
+            Ok(info) => ("success", Some(&info.client)),
+            Err(error) => (error.code(), None),
         };
-        let (client_id, software_id) = match &result {
-            Ok(info) => (
-                Some(info.client.client_id.as_str()),
-                info.client.metadata.software_id.as_deref(),
-            ),
-            Err(_) => (None, None),
-        };
+        Self::audit_registration(outcome, client, context, grant_id.as_deref());
+        result
+    }
+
+    /// The audit event of a registration's outcome.
+    fn audit_registration(
+        outcome: &'static str,
+        client: Option<&RegisteredClient>,
+        context: &RequestContext,
+        initial_access_token_id: Option<&str>,
+    ) {
         audit::record(&AuditEvent {
             action: "register",
-            outcome: result
-                .as_ref()
-                .map_or_else(RegistrationError::code, |_| "success"),
-            client_id,
-            software_id,
+            outcome,
+            client_id: client.map(|client| client.client_id.as_str()),
+            software_id: client.and_then(|client| client.metadata.software_id.as_deref()),
             ip: context.ip,
-            initial_access_token_id: grant_id.as_deref(),
+            initial_access_token_id,
         });
-        result
     }
 
     /// Registers a client for a caller [`RegistrationService::admit`] let

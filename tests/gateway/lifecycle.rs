@@ -21,7 +21,9 @@ async fn server(
     let mut text = std::fs::read_to_string(&path).unwrap();
     text = text.replace(
         "[server]\n",
-        &format!("[server]\nshutdown_timeout = \"{shutdown}\"\n"),
+        // A long provider timeout needs a request timeout beyond the
+        // provider operation deadline it gives.
+        &format!("[server]\nshutdown_timeout = \"{shutdown}\"\nrequest_timeout = \"1h\"\n"),
     );
     text.push_str(&format!(
         "[provider]\nkind = \"hydra\"\nadmin_url = \"{0}\"\nissuer = \"{0}\"\ntimeout = \"{provider_timeout}\"\nreconcile_interval = \"0s\"\n",

@@ -13,6 +13,7 @@
 mod access;
 mod billforward;
 mod cli;
+mod connections;
 mod fakes;
 mod faults;
 mod front;
