@@ -10,6 +10,7 @@ mod instances;
 mod mcp;
 mod refusals;
 mod upstreams;
+mod vendors;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;

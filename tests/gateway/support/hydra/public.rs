@@ -120,8 +120,17 @@ impl HydraFake {
                 &problem,
             )
         })?;
-        self.ledger
-            .violations_found(self.spec.check_form("POST", template, &form));
+        let problems = self.spec.check_form("POST", template, &form);
+        if !problems.is_empty() {
+            let text = problems.join("; ");
+            self.ledger.violations_found(problems);
+            return Err(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                "The request is missing a required parameter, includes an invalid parameter value, includes a parameter more than once, or is otherwise malformed.",
+                &text,
+            ));
+        }
         Ok(form)
     }
 

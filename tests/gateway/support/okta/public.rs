@@ -133,8 +133,16 @@ impl OktaFake {
             self.violation(format!("{here}: {problem}"));
             oauth_error(StatusCode::BAD_REQUEST, "invalid_request", &problem)
         })?;
-        self.ledger
-            .violations_found(self.spec.check_form("POST", template, &form));
+        let problems = self.spec.check_form("POST", template, &form);
+        if !problems.is_empty() {
+            let text = problems.join("; ");
+            self.ledger.violations_found(problems);
+            return Err(oauth_error(
+                StatusCode::BAD_REQUEST,
+                "invalid_request",
+                &text,
+            ));
+        }
         Ok(form)
     }
 
@@ -213,8 +221,14 @@ pub(super) async fn authorize(
     let problems = fake
         .spec
         .check_oauth_request("GET", AUTHORIZE, &path, &query);
-    let missing_scope = problems.iter().any(|p| p.contains("`scope` missing"));
-    fake.ledger.violations_found(problems);
+    let (missing_scope, problems): (Vec<String>, Vec<String>) = problems
+        .into_iter()
+        .partition(|p| p.contains("`scope` missing"));
+    let missing_scope = !missing_scope.is_empty();
+    fake.ledger.violations_found(problems.clone());
+    if missing_scope {
+        fake.violation(format!("{here}: required query parameter `scope` missing"));
+    }
     let param = |name: &str| query.get(name).map(String::as_str).unwrap_or_default();
     let Some(client) = fake.client(param("client_id")) else {
         fake.violation(format!("{here}: no client `{}`", param("client_id")));
@@ -251,6 +265,11 @@ pub(super) async fn authorize(
             ],
         ))
     };
+    // Anything else the document rules out (a value outside an enum, a
+    // required parameter missing).
+    if !problems.is_empty() {
+        return back("invalid_request", &problems.join("; "));
+    }
     // `Client` `response_types`: "Default value: `[code]`".
     let response_types = match strings(&client, "response_types") {
         types if types.is_empty() => vec!["code".to_owned()],
@@ -270,7 +289,7 @@ pub(super) async fn authorize(
     // and hyphen characters."
     let state_characters =
         |b: u8| b.is_ascii_alphanumeric() || matches!(b, b',' | b'.' | b'_' | b'-');
-    if state.is_empty() || !state.bytes().all(state_characters) {
+    if !state.bytes().all(state_characters) {
         fake.violation(format!(
             "{here}: state `{state}` is not of Okta's characters"
         ));
