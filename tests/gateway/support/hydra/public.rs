@@ -206,7 +206,9 @@ pub(super) async fn authorize(
             "The requested OAuth 2.0 Client does not exist.",
         );
     };
-    // fosite matches the registered text exactly (RFC 6749 §3.1.2.3).
+    // The registered text (RFC 6749 §3.1.2.3). Hydra (fosite) also lets a
+    // loopback IP's port vary (RFC 8252 §7.3); the gateway's callback never
+    // needs that, so the fake holds it to the text.
     let redirect_uri = param("redirect_uri");
     if !strings(&client, "redirect_uris")
         .iter()
