@@ -407,10 +407,17 @@ async fn discovery_comes_from_the_org_or_a_custom_authorization_server() {
         fake.base
     ))
     .await;
-    for (app, issuer) in [(&org, fake.base.clone()), (&custom, custom_issuer)] {
+    // The org's endpoints are under `/oauth2/v1`, a custom server's under
+    // its issuer (the document's `OrgASOidcMetadata` and
+    // `CustomASOidcMetadata` examples).
+    let org_endpoints = format!("{}/oauth2", fake.base);
+    for (app, issuer, endpoints) in [
+        (&org, fake.base.as_str(), org_endpoints.as_str()),
+        (&custom, custom_issuer.as_str(), custom_issuer.as_str()),
+    ] {
         let doc = app.get_json("/.well-known/openid-configuration").await;
-        assert_eq!(doc["issuer"], issuer.as_str());
-        assert_eq!(doc["token_endpoint"], format!("{issuer}/v1/token"));
+        assert_eq!(doc["issuer"], issuer);
+        assert_eq!(doc["token_endpoint"], format!("{endpoints}/v1/token"));
         assert_eq!(doc["registration_endpoint"], app.url("/register"));
     }
 }

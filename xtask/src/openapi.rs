@@ -1,7 +1,8 @@
 //! Contracts from a vendor's OpenAPI 3 document (Okta, Ory Hydra, Zendesk):
 //! the client-management operations with their parameters and request body,
-//! and every schema those bodies reach, cut down to the keywords that decide
-//! whether a request is valid.
+//! the OAuth 2.0 endpoints the authorization front calls (Hydra, Okta) with
+//! their form bodies, and every schema those reach, cut down to the keywords
+//! that decide whether a request is valid.
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -18,16 +19,19 @@ pub struct Vendor {
     pub vendor: &'static str,
     /// The document's file name in the specs folder.
     pub document: &'static str,
-    /// The path templates of the client API.
+    /// The path templates of the client API, and of the OAuth 2.0 endpoints
+    /// the authorization front (and a test playing the resource server) calls.
     pub paths: &'static [&'static str],
     /// Schemas the fake checks bodies with that no operation names (Zendesk
-    /// documents no request body for its client writes).
+    /// documents no request body for its client writes), or its own answers
+    /// with (the discovery documents).
     pub extra_schemas: &'static [&'static str],
     /// The version, for a document whose `info.version` is empty.
     pub unstated_version: Option<&'static str>,
 }
 
-/// Okta's OAuth client API (Dynamic Client Registration endpoints).
+/// Okta's OAuth client API (Dynamic Client Registration endpoints), and a
+/// custom authorization server's endpoints (with the org's discovery).
 pub const OKTA: Vendor = Vendor {
     contract: "okta",
     vendor: "Okta",
@@ -36,18 +40,32 @@ pub const OKTA: Vendor = Vendor {
         "/oauth2/v1/clients",
         "/oauth2/v1/clients/{clientId}",
         "/oauth2/v1/clients/{clientId}/lifecycle/newSecret",
+        "/.well-known/openid-configuration",
+        "/oauth2/{authorizationServerId}/.well-known/openid-configuration",
+        "/oauth2/{authorizationServerId}/v1/authorize",
+        "/oauth2/{authorizationServerId}/v1/token",
+        "/oauth2/{authorizationServerId}/v1/revoke",
+        "/oauth2/{authorizationServerId}/v1/userinfo",
     ],
-    extra_schemas: &[],
+    extra_schemas: &["OidcMetadata"],
     unstated_version: None,
 };
 
-/// Ory Hydra's admin client API.
+/// Ory Hydra's admin client API, and its public OAuth 2.0 endpoints.
 pub const HYDRA: Vendor = Vendor {
     contract: "hydra",
     vendor: "Ory Hydra",
     document: "ory-hydra-v26.2.0-api.json",
-    paths: &["/admin/clients", "/admin/clients/{id}"],
-    extra_schemas: &[],
+    paths: &[
+        "/admin/clients",
+        "/admin/clients/{id}",
+        "/.well-known/openid-configuration",
+        "/oauth2/auth",
+        "/oauth2/token",
+        "/oauth2/revoke",
+        "/userinfo",
+    ],
+    extra_schemas: &["oidcConfiguration"],
     unstated_version: Some("v26.2.0 (from the file name; info.version is empty)"),
 };
 
@@ -68,8 +86,8 @@ pub const ZENDESK: Vendor = Vendor {
 const METHODS: [&str; 5] = ["get", "post", "put", "patch", "delete"];
 
 /// JSON Schema keywords that decide validity, plus OpenAPI's `readOnly` and
-/// `nullable`. Everything else (descriptions, examples, vendor extensions)
-/// is prose and stays out.
+/// `nullable` (and `discriminator`, handled apart). Everything else
+/// (descriptions, examples, vendor extensions) is prose and stays out.
 const RULE_KEYWORDS: [&str; 25] = [
     "type",
     "enum",
@@ -132,6 +150,7 @@ pub fn contract(specs: &Path, vendor: &Vendor) -> Result<(&'static str, Value), 
                 .flatten()
                 .map(|p| parameter(&doc, p))
                 .collect();
+            references(&Value::Array(parameters.clone()), &mut roots);
             let mut entry = json!({ "parameters": parameters });
             if let Some(id) = operation.get("operationId") {
                 entry["id"] = id.clone();
@@ -143,6 +162,14 @@ pub fn contract(specs: &Path, vendor: &Vendor) -> Result<(&'static str, Value), 
             if let Some(body) = body {
                 entry["body"] = json!(body);
                 roots.push(body.to_owned());
+            }
+            // OAuth 2.0 endpoints take forms (RFC 6749 §4.1.3, RFC 7009 §2.1).
+            let form =
+                operation.pointer("/requestBody/content/application~1x-www-form-urlencoded/schema");
+            if let Some(form) = form {
+                let form = rules(form);
+                references(&form, &mut roots);
+                entry["form"] = form;
             }
             methods.insert(method.to_owned(), entry);
         }
@@ -221,6 +248,17 @@ fn references(schema: &Value, into: &mut Vec<String>) {
                             into.push(name.to_owned());
                         }
                     }
+                    // A discriminator's mapping names schemas by plain text
+                    // (and a property called `mapping` is walked as usual).
+                    ("mapping", None) => {
+                        let targets = value.as_object().into_iter().flat_map(|m| m.values());
+                        into.extend(
+                            targets
+                                .filter_map(|target| target.as_str()?.strip_prefix("#/schemas/"))
+                                .map(str::to_owned),
+                        );
+                        references(value, into);
+                    }
                     _ => references(value, into),
                 }
             }
@@ -228,6 +266,23 @@ fn references(schema: &Value, into: &mut Vec<String>) {
         Value::Array(items) => items.iter().for_each(|i| references(i, into)),
         _ => {}
     }
+}
+
+/// An OpenAPI discriminator: its member and, where given, the schema each
+/// value selects, as references into the contract's own `schemas`.
+fn discriminator(value: &Value) -> Value {
+    let mut out = json!({ "propertyName": value["propertyName"] });
+    if let Some(mapping) = value.get("mapping").and_then(Value::as_object) {
+        let mapped: Map<String, Value> = mapping
+            .iter()
+            .filter_map(|(key, target)| {
+                let name = schema_name(target.as_str()?)?;
+                Some((key.clone(), json!(format!("#/schemas/{name}"))))
+            })
+            .collect();
+        out["mapping"] = Value::Object(mapped);
+    }
+    out
 }
 
 /// A schema cut down to its rules, with references pointing into the
@@ -252,6 +307,9 @@ fn rules(schema: &Value) -> Value {
                 )
             }),
             "items" | "not" | "additionalProperties" => Some(rules(value)),
+            // Which schema applies, by the value of one member (Okta's token
+            // requests, by `grant_type`): the names, pointing into `schemas`.
+            "discriminator" => Some(discriminator(value)),
             list if SCHEMA_LISTS.contains(&list) => value
                 .as_array()
                 .map(|schemas| Value::Array(schemas.iter().map(rules).collect())),

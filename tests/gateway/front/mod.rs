@@ -1,36 +1,39 @@
 //! The authorization front (`[front] enabled = true`) in front of a real
-//! OpenID provider (node oidc-provider as an RFC 7591 upstream), driven
-//! over HTTP: the test plays the app and the user, whose login step at the
-//! provider it drives through the provider's interaction routes.
+//! OpenID provider (node oidc-provider as an RFC 7591 upstream) and of the
+//! Hydra and Okta fakes, driven over HTTP: the test plays the app and the
+//! user, whose login step at the provider it drives through the provider's
+//! own routes. The core flows run through each provider
+//! ([`upstreams::through_each_upstream`]); the rest through oidc-provider.
 
 mod cimd;
 mod instances;
 mod mcp;
 mod refusals;
+mod upstreams;
+mod vendors;
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
-use reqwest::header::{CONTENT_TYPE, COOKIE, LOCATION, SET_COOKIE};
+use reqwest::header::{CONTENT_TYPE, LOCATION};
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 use url::Url;
 
 use crate::support::oidc_provider::OidcProvider;
 use crate::support::*;
+use upstreams::{Upstream, through_each_upstream, userinfo};
 
 /// The provider and front sections of a gateway in front of `upstream`.
-fn front_toml(upstream: &OidcProvider) -> String {
+fn front_toml(upstream: &impl Upstream) -> String {
     format!(
-        "[provider]\nkind = \"rfc7591\"\nissuer = \"{}\"\nregistration_endpoint = \"{}\"\n\
-         timeout = \"5s\"\nreconcile_interval = \"0s\"\n[front]\nenabled = true\n",
-        upstream.issuer,
-        upstream.registration_endpoint()
+        "[provider]\n{}\ntimeout = \"5s\"\nreconcile_interval = \"0s\"\n[front]\nenabled = true\n",
+        upstream.provider_keys()
     )
 }
 
 /// A gateway with the front on, in front of `upstream`.
-async fn front_for(upstream: &OidcProvider) -> TestApp {
+async fn front_for(upstream: &impl Upstream) -> TestApp {
     spawn_app_with(&front_toml(upstream)).await
 }
 
@@ -126,74 +129,26 @@ async fn authorize(
         .unwrap()
 }
 
-/// Cookies the provider set, sent back on every later request.
-#[derive(Default)]
-struct Jar(Vec<String>);
-
-impl Jar {
-    fn keep(&mut self, response: &reqwest::Response) {
-        for cookie in response.headers().get_all(SET_COOKIE) {
-            let pair = cookie
-                .to_str()
-                .unwrap()
-                .split(';')
-                .next()
-                .unwrap()
-                .to_owned();
-            let name = pair.split('=').next().unwrap().to_owned();
-            self.0.retain(|kept| !kept.starts_with(&format!("{name}=")));
-            self.0.push(pair);
-        }
-    }
-
-    async fn get(&mut self, url: &str) -> reqwest::Response {
-        let response = browser()
-            .get(url)
-            .header(COOKIE, self.0.join("; "))
-            .send()
-            .await
-            .unwrap();
-        self.keep(&response);
-        response
-    }
-}
-
-/// Plays the user at the provider from its authorization URL: follows the
-/// redirect to the login step, checks what it shows, logs in as `account`,
-/// and returns where the provider sends the browser back (the gateway's
-/// callback, with the provider's code, state and iss).
-async fn log_in(upstream: &OidcProvider, authorization_url: &Url, account: &str) -> Url {
-    let mut jar = Jar::default();
-    let interaction = location(&jar.get(authorization_url.as_str()).await);
-    let prompt: Value = jar.get(interaction.as_str()).await.json().await.unwrap();
-    assert_eq!(prompt["prompt"], "login", "{prompt}");
-    let login = browser()
-        .post(format!("{interaction}/login"))
-        .header(COOKIE, jar.0.join("; "))
-        .form(&[("login", account)])
-        .send()
-        .await
-        .unwrap();
-    jar.keep(&login);
-    let mut next = location(&login);
-    // The provider resumes the authorization, then redirects out of itself.
-    while next.as_str().starts_with(&upstream.issuer) {
-        next = location(&jar.get(next.as_str()).await);
-    }
-    next
+/// Plays the user `account` at `upstream` from its authorization URL: where
+/// the provider sends the browser back (the gateway's callback, with the
+/// provider's code and state, and its iss if it sends one).
+async fn log_in(upstream: &impl Upstream, authorization_url: &Url, account: &str) -> Url {
+    upstream.log_in(authorization_url, account).await
 }
 
 /// Runs `/authorize` → provider login → `/callback` for `client_id` with
-/// `redirect_uri`; the app's redirect with the gateway's code.
+/// `redirect_uri`, asking for the provider's scope that gets an ID token
+/// and a refresh token; the app's redirect with the gateway's code.
 async fn authorized(
     app: &TestApp,
-    upstream: &OidcProvider,
+    upstream: &impl Upstream,
     client_id: &str,
     redirect_uri: &str,
     pkce: &Pkce,
 ) -> Url {
-    let to_provider = location(&authorize(app, client_id, redirect_uri, pkce, &[]).await);
-    assert!(to_provider.as_str().starts_with(&upstream.issuer));
+    let scope = [("scope", upstream.scope())];
+    let to_provider = location(&authorize(app, client_id, redirect_uri, pkce, &scope).await);
+    assert!(to_provider.as_str().starts_with(&upstream.issuer()));
     assert_eq!(
         param(&to_provider, "redirect_uri").unwrap(),
         app.url("/callback")
@@ -253,22 +208,27 @@ async fn redeem(app: &TestApp, client_id: &str, back: &Url, pkce: &Pkce) -> (Sta
     .await
 }
 
-/// The provider's userinfo answer for `access_token`.
-async fn userinfo(upstream: &OidcProvider, access_token: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .get(format!("{}/me", upstream.issuer))
-        .bearer_auth(access_token)
+through_each_upstream!(
+    discovery_names_the_gateway_as_issuer_with_the_providers_keys,
+    a_native_client_signs_in_on_another_loopback_port_and_refreshes,
+    a_confidential_client_authenticates_with_client_secret_basic,
+    a_confidential_client_authenticates_with_client_secret_post,
+);
+
+async fn discovery_names_the_gateway_as_issuer_with_the_providers_keys(upstream: &impl Upstream) {
+    let app = front_for(upstream).await;
+    let provider = app
+        .http
+        .get(format!(
+            "{}/.well-known/openid-configuration",
+            upstream.issuer()
+        ))
         .send()
         .await
+        .unwrap()
+        .json::<Value>()
+        .await
         .unwrap();
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-#[tokio::test]
-async fn discovery_names_the_gateway_as_issuer_with_the_providers_keys() {
-    let upstream = OidcProvider::start().await;
-    let app = front_for(&upstream).await;
     for path in [
         "/.well-known/oauth-authorization-server",
         "/.well-known/openid-configuration",
@@ -280,15 +240,20 @@ async fn discovery_names_the_gateway_as_issuer_with_the_providers_keys() {
         assert_eq!(doc["registration_endpoint"], app.url("/register"));
         assert_eq!(doc["code_challenge_methods_supported"], json!(["S256"]));
         assert_eq!(doc["authorization_response_iss_parameter_supported"], true);
-        assert_eq!(doc["jwks_uri"], format!("{}/jwks", upstream.issuer));
-        assert_eq!(doc["userinfo_endpoint"], format!("{}/me", upstream.issuer));
+        assert!(
+            doc["jwks_uri"]
+                .as_str()
+                .unwrap()
+                .starts_with(&upstream.issuer())
+        );
+        assert_eq!(doc["jwks_uri"], provider["jwks_uri"]);
+        assert_eq!(doc["userinfo_endpoint"], provider["userinfo_endpoint"]);
     }
+    upstream.assert_clean();
 }
 
-#[tokio::test]
-async fn a_native_client_signs_in_on_another_loopback_port_and_refreshes() {
-    let upstream = OidcProvider::start().await;
-    let app = front_for(&upstream).await;
+async fn a_native_client_signs_in_on_another_loopback_port_and_refreshes(upstream: &impl Upstream) {
+    let app = front_for(upstream).await;
     let client_id = native_client(&app).await;
     // The provider holds the gateway's callback, not the app's URI; the app
     // is still told its own.
@@ -297,7 +262,7 @@ async fn a_native_client_signs_in_on_another_loopback_port_and_refreshes() {
 
     let pkce = pkce("native");
     let redirect_uri = "http://127.0.0.1:53127/cb";
-    let back = authorized(&app, &upstream, &client_id, redirect_uri, &pkce).await;
+    let back = authorized(&app, upstream, &client_id, redirect_uri, &pkce).await;
     assert!(back.as_str().starts_with(redirect_uri), "{back}");
     assert_eq!(param(&back, "state").unwrap(), "app-state-1");
     assert_eq!(param(&back, "iss").unwrap(), app.base);
@@ -305,7 +270,7 @@ async fn a_native_client_signs_in_on_another_loopback_port_and_refreshes() {
     let (status, tokens) = redeem(&app, &client_id, &back, &pkce).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let access_token = tokens["access_token"].as_str().unwrap();
-    let (status, claims) = userinfo(&upstream, access_token).await;
+    let (status, claims) = userinfo(upstream, access_token).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(claims["sub"], "alice");
 
@@ -322,7 +287,7 @@ async fn a_native_client_signs_in_on_another_loopback_port_and_refreshes() {
     assert_eq!(status, StatusCode::OK, "{refreshed}");
     let renewed = refreshed["access_token"].as_str().unwrap();
     assert_ne!(renewed, access_token);
-    assert_eq!(userinfo(&upstream, renewed).await.0, StatusCode::OK);
+    assert_eq!(userinfo(upstream, renewed).await.0, StatusCode::OK);
 
     // Nothing the flow handed out is stored in clear.
     let bytes = std::fs::read(&app.db_path).unwrap();
@@ -330,24 +295,36 @@ async fn a_native_client_signs_in_on_another_loopback_port_and_refreshes() {
     for secret in [code.as_str(), access_token, refresh_token] {
         assert!(!bytes.windows(secret.len()).any(|w| w == secret.as_bytes()));
     }
+    upstream.assert_clean();
 }
 
-#[tokio::test]
-async fn a_confidential_client_authenticates_with_its_secret_through_the_gateway() {
-    let upstream = OidcProvider::start().await;
-    let app = front_for(&upstream).await;
+async fn a_confidential_client_authenticates_with_client_secret_basic(upstream: &impl Upstream) {
+    a_confidential_client_authenticates_with_its_secret(upstream, "client_secret_basic").await;
+}
+
+async fn a_confidential_client_authenticates_with_client_secret_post(upstream: &impl Upstream) {
+    a_confidential_client_authenticates_with_its_secret(upstream, "client_secret_post").await;
+}
+
+/// A client that registered `method` authenticates with its secret that
+/// way; a wrong secret or none gets `invalid_client` from the gateway.
+async fn a_confidential_client_authenticates_with_its_secret(
+    upstream: &impl Upstream,
+    method: &str,
+) {
+    let app = front_for(upstream).await;
+    let redirect_uri = "http://127.0.0.1:4000/web";
     let client = app
         .register(&json!({
-            "redirect_uris": ["http://127.0.0.1:4000/web"],
-            "token_endpoint_auth_method": "client_secret_basic",
+            "redirect_uris": [redirect_uri],
+            "token_endpoint_auth_method": method,
             "grant_types": ["authorization_code"],
         }))
         .await;
     let client_id = client["client_id"].as_str().unwrap();
     let secret = client["client_secret"].as_str().unwrap();
     let pkce = pkce("confidential");
-    let redirect_uri = "http://127.0.0.1:4000/web";
-    let back = authorized(&app, &upstream, client_id, redirect_uri, &pkce).await;
+    let back = authorized(&app, upstream, client_id, redirect_uri, &pkce).await;
     let code = param(&back, "code").unwrap();
     let form = [
         ("grant_type", "authorization_code"),
@@ -356,11 +333,15 @@ async fn a_confidential_client_authenticates_with_its_secret_through_the_gateway
         ("code_verifier", pkce.verifier.as_str()),
     ];
     let post = |secret: &str| {
-        app.http
-            .post(app.url("/token"))
-            .basic_auth(client_id, Some(secret))
-            .form(&form)
-            .send()
+        let request = app.http.post(app.url("/token"));
+        let request = match method {
+            "client_secret_basic" => request.basic_auth(client_id, Some(secret)).form(&form),
+            _ => {
+                let credentials = [("client_id", client_id), ("client_secret", secret)];
+                request.form(&[&form[..], &credentials[..]].concat())
+            }
+        };
+        request.send()
     };
     let refused = post("not-the-secret").await.unwrap();
     assert_eq!(refused.status(), StatusCode::UNAUTHORIZED);
@@ -372,5 +353,6 @@ async fn a_confidential_client_authenticates_with_its_secret_through_the_gateway
     assert_eq!(answer.status(), StatusCode::OK);
     let tokens: Value = answer.json().await.unwrap();
     let access_token = tokens["access_token"].as_str().unwrap();
-    assert_eq!(userinfo(&upstream, access_token).await.1["sub"], "alice");
+    assert_eq!(userinfo(upstream, access_token).await.1["sub"], "alice");
+    upstream.assert_clean();
 }

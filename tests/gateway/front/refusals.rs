@@ -1,7 +1,8 @@
 //! Each way the front refuses a request, and what the caller is told: a
 //! page where the redirect URI is not known good (or the transaction is
 //! not), the app's redirect with an RFC 6749 error and `iss` otherwise, and
-//! RFC 6749 §5.2 errors at `/token`.
+//! RFC 6749 §5.2 errors at `/token`. The refusals that must hold whatever
+//! the provider, and the bound, single-use codes, run through each one.
 
 use std::time::Duration;
 
@@ -20,10 +21,14 @@ fn assert_sent_back(app: &TestApp, response: &reqwest::Response, redirect_uri: &
     assert_eq!(param(&back, "iss").unwrap(), app.base);
 }
 
-#[tokio::test]
-async fn pkce_is_required_and_plain_is_refused() {
-    let upstream = OidcProvider::start().await;
-    let app = front_for(&upstream).await;
+through_each_upstream!(
+    pkce_is_required_and_plain_is_refused,
+    a_wrong_redirect_uri_or_client_is_a_page_never_a_redirect,
+    codes_are_bound_single_use_and_a_replay_revokes_the_tokens,
+);
+
+async fn pkce_is_required_and_plain_is_refused(upstream: &impl Upstream) {
+    let app = front_for(upstream).await;
     let client_id = native_client(&app).await;
     let pkce = pkce("refusals");
     let redirect_uri = "http://127.0.0.1:5999/cb";
@@ -45,12 +50,11 @@ async fn pkce_is_required_and_plain_is_refused() {
     )
     .await;
     assert_sent_back(&app, &response, redirect_uri, "unsupported_response_type");
+    upstream.assert_clean();
 }
 
-#[tokio::test]
-async fn a_wrong_redirect_uri_or_client_is_a_page_never_a_redirect() {
-    let upstream = OidcProvider::start().await;
-    let app = front_for(&upstream).await;
+async fn a_wrong_redirect_uri_or_client_is_a_page_never_a_redirect(upstream: &impl Upstream) {
+    let app = front_for(upstream).await;
     let client_id = native_client(&app).await;
     let pkce = pkce("refusals");
     for redirect_uri in [
@@ -73,6 +77,7 @@ async fn a_wrong_redirect_uri_or_client_is_a_page_never_a_redirect() {
     ];
     let response = authorize(&app, &client_id, REGISTERED, &pkce, &extra).await;
     assert_page(response, StatusCode::BAD_REQUEST, "invalid_request").await;
+    upstream.assert_clean();
 }
 
 /// The gateway's `state` at the provider, from `/authorize`'s redirect.
@@ -169,14 +174,12 @@ async fn provider_errors_go_back_to_the_app_with_the_gateways_iss() {
     assert_eq!(param(&back, "iss").unwrap(), app.base);
 }
 
-#[tokio::test]
-async fn codes_are_bound_single_use_and_a_replay_revokes_the_tokens() {
-    let upstream = OidcProvider::start().await;
-    let app = front_for(&upstream).await;
+async fn codes_are_bound_single_use_and_a_replay_revokes_the_tokens(upstream: &impl Upstream) {
+    let app = front_for(upstream).await;
     let client_id = native_client(&app).await;
     let other = native_client(&app).await;
     let pkce = pkce("bound");
-    let back = authorized(&app, &upstream, &client_id, REGISTERED, &pkce).await;
+    let back = authorized(&app, upstream, &client_id, REGISTERED, &pkce).await;
 
     // Another client, a wrong verifier or a wrong redirect URI: refused
     // before the provider is asked, and the code stays good.
@@ -207,7 +210,7 @@ async fn codes_are_bound_single_use_and_a_replay_revokes_the_tokens() {
     let (status, tokens) = redeem(&app, &client_id, &back, &pkce).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     let access_token = tokens["access_token"].as_str().unwrap();
-    assert_eq!(userinfo(&upstream, access_token).await.0, StatusCode::OK);
+    assert_eq!(userinfo(upstream, access_token).await.0, StatusCode::OK);
 
     let (status, error) = redeem(&app, &client_id, &back, &pkce).await;
     assert_eq!(
@@ -215,7 +218,7 @@ async fn codes_are_bound_single_use_and_a_replay_revokes_the_tokens() {
         (StatusCode::BAD_REQUEST, json!("invalid_grant"))
     );
     assert_eq!(
-        userinfo(&upstream, access_token).await.0,
+        userinfo(upstream, access_token).await.0,
         StatusCode::UNAUTHORIZED
     );
     let refresh = [
@@ -228,6 +231,7 @@ async fn codes_are_bound_single_use_and_a_replay_revokes_the_tokens() {
         (status, error["error"].clone()),
         (StatusCode::BAD_REQUEST, json!("invalid_grant"))
     );
+    upstream.assert_clean();
 }
 
 /// A `/token` form.

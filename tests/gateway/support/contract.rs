@@ -1,8 +1,9 @@
 //! A vendor's contract (`tests/contracts/{vendor}.json`): the facts of its
 //! published API document that the fakes check requests against, distilled
 //! by `cargo xtask contracts`. The operation exists, its query and path
-//! parameters are documented and well-typed, and a body fits the named
-//! schema.
+//! parameters are documented and well-typed (integers, booleans, enum
+//! values), a JSON body fits the named schema, and a form body (the OAuth
+//! 2.0 endpoints) holds documented, well-typed members and the required ones.
 
 use std::collections::BTreeMap;
 
@@ -92,6 +93,22 @@ impl Contract {
         jsonschema::validator_for(&root).unwrap()
     }
 
+    /// A validator for the schema `name` as documented (open to members it
+    /// does not list): for a fake's own answers, such as its discovery
+    /// document.
+    pub fn answer_validator(&self, name: &str) -> jsonschema::Validator {
+        assert!(
+            self.doc["schemas"][name].is_object(),
+            "{}: no schema `{name}`",
+            self.name
+        );
+        let root = json!({
+            "$ref": format!("#/schemas/{name}"),
+            "schemas": self.doc["schemas"],
+        });
+        jsonschema::validator_for(&root).unwrap()
+    }
+
     /// Checks a request's operation and parameters; returns what breaks the
     /// document. `template` is the documented path (`/clients/{clientId}`),
     /// `path` its values by name; `extra_query` names query parameters the
@@ -104,12 +121,38 @@ impl Contract {
         query: &BTreeMap<String, String>,
         extra_query: &[&str],
     ) -> Vec<String> {
+        self.check_parameters(method, template, path, query, Some(extra_query))
+    }
+
+    /// Checks a request to an OAuth 2.0 endpoint as [`Self::check_request`]
+    /// does, except that a query parameter the document does not list is
+    /// no fault: "The authorization server MUST ignore unrecognized request
+    /// parameters" (RFC 6749 §3.1), so an authorization request may carry
+    /// those of the extensions the vendor does not implement.
+    pub fn check_oauth_request(
+        &self,
+        method: &str,
+        template: &str,
+        path: &[(&str, &str)],
+        query: &BTreeMap<String, String>,
+    ) -> Vec<String> {
+        self.check_parameters(method, template, path, query, None)
+    }
+
+    /// Checks the operation and parameters; unrecognized query parameters
+    /// are faults unless `extra_query` is `None` (or names them).
+    fn check_parameters(
+        &self,
+        method: &str,
+        template: &str,
+        path: &[(&str, &str)],
+        query: &BTreeMap<String, String>,
+        extra_query: Option<&[&str]>,
+    ) -> Vec<String> {
         let here = format!("{method} {template}");
-        let Some(item) = self.doc["operations"].get(template) else {
-            return vec![format!("{here}: path not in {}", self.name)];
-        };
-        let Some(operation) = item.get(method.to_ascii_lowercase()) else {
-            return vec![format!("{here}: method not in {}", self.name)];
+        let operation = match self.operation(method, template) {
+            Ok(operation) => operation,
+            Err(problem) => return vec![problem],
         };
         let parameters = operation["parameters"]
             .as_array()
@@ -127,11 +170,11 @@ impl Contract {
         for (key, value) in query {
             match in_query.get(key) {
                 Some(parameter) => {
-                    if let Some(problem) = type_problem(&parameter["schema"], value) {
+                    if let Some(problem) = self.type_problem(&parameter["schema"], value) {
                         violations.push(format!("{here}: query `{key}={value}` {problem}"));
                     }
                 }
-                None if extra_query.contains(&key.as_str()) => {}
+                None if extra_query.is_none_or(|extra| extra.contains(&key.as_str())) => {}
                 None => violations.push(format!("{here}: undocumented query parameter `{key}`")),
             }
         }
@@ -144,7 +187,7 @@ impl Contract {
         for (name, value) in path {
             match in_path.get(*name) {
                 Some(parameter) => {
-                    if let Some(problem) = type_problem(&parameter["schema"], value) {
+                    if let Some(problem) = self.type_problem(&parameter["schema"], value) {
                         violations.push(format!("{here}: path `{name}={value}` {problem}"));
                     }
                 }
@@ -152,6 +195,121 @@ impl Contract {
             }
         }
         violations
+    }
+
+    /// The operation `method` `template`, or why the document has none.
+    fn operation(&self, method: &str, template: &str) -> Result<&Value, String> {
+        let here = format!("{method} {template}");
+        let Some(item) = self.doc["operations"].get(template) else {
+            return Err(format!("{here}: path not in {}", self.name));
+        };
+        item.get(method.to_ascii_lowercase())
+            .ok_or_else(|| format!("{here}: method not in {}", self.name))
+    }
+
+    /// Checks the form body (`application/x-www-form-urlencoded`) of a
+    /// request to an OAuth 2.0 endpoint against the operation's documented
+    /// form; returns what breaks the document. The documented members are
+    /// well-typed and the required ones there; where the form names the
+    /// schema that applies by one member's value (a discriminator: Okta's
+    /// token requests by `grant_type`), that schema is the one. Members the
+    /// form does not list are no fault: the server "MUST ignore
+    /// unrecognized request parameters" (RFC 6749 §3.2), and the vendors
+    /// document some elsewhere (client authentication, PKCE).
+    pub fn check_form(
+        &self,
+        method: &str,
+        template: &str,
+        form: &BTreeMap<String, String>,
+    ) -> Vec<String> {
+        let here = format!("{method} {template}");
+        let operation = match self.operation(method, template) {
+            Ok(operation) => operation,
+            Err(problem) => return vec![problem],
+        };
+        let Some(mut schema) = operation.get("form").map(|s| self.resolved(s)) else {
+            return vec![format!("{here}: no form body in {}", self.name)];
+        };
+        let mut violations = Vec::new();
+        if let Some(discriminator) = schema.get("discriminator") {
+            let member = discriminator["propertyName"].as_str().unwrap_or_default();
+            let value = form.get(member).map(String::as_str).unwrap_or_default();
+            match discriminator["mapping"][value].as_str() {
+                Some(target) => schema = self.named(target),
+                None => violations.push(format!("{here}: `{member}={value}` is not documented")),
+            }
+        }
+        let mut members = BTreeMap::new();
+        let mut required = Vec::new();
+        self.object_members(schema, &mut members, &mut required);
+        for (key, value) in form {
+            let problem = members
+                .get(key.as_str())
+                .and_then(|member| self.type_problem(member, value));
+            if let Some(problem) = problem {
+                violations.push(format!("{here}: form `{key}={value}` {problem}"));
+            }
+        }
+        for name in required {
+            if !form.contains_key(&name) {
+                violations.push(format!("{here}: required form member `{name}` missing"));
+            }
+        }
+        violations
+    }
+
+    /// `schema`, with a reference into the contract's schemas followed.
+    fn resolved<'a>(&'a self, schema: &'a Value) -> &'a Value {
+        match schema.get("$ref").and_then(Value::as_str) {
+            Some(reference) => self.named(reference),
+            None => schema,
+        }
+    }
+
+    /// The schema `reference` (`#/schemas/{name}`) names, resolved.
+    fn named(&self, reference: &str) -> &Value {
+        let name = reference.trim_start_matches("#/schemas/");
+        self.resolved(&self.doc["schemas"][name])
+    }
+
+    /// The members an object schema lists, through `allOf`, and the
+    /// required ones.
+    fn object_members<'a>(
+        &'a self,
+        schema: &'a Value,
+        members: &mut BTreeMap<&'a str, &'a Value>,
+        required: &mut Vec<String>,
+    ) {
+        let schema = self.resolved(schema);
+        if let Some(Value::Object(properties)) = schema.get("properties") {
+            members.extend(properties.iter().map(|(k, v)| (k.as_str(), v)));
+        }
+        if let Some(Value::Array(names)) = schema.get("required") {
+            required.extend(names.iter().filter_map(Value::as_str).map(str::to_owned));
+        }
+        for part in schema["allOf"].as_array().into_iter().flatten() {
+            self.object_members(part, members, required);
+        }
+    }
+
+    /// Why `value` does not fit a parameter's or form member's schema, if
+    /// it does not: integers, booleans and enumerated values are checked
+    /// (through references and `allOf`).
+    fn type_problem(&self, schema: &Value, value: &str) -> Option<String> {
+        let schema = self.resolved(schema);
+        if let Some(problem) = type_problem(schema, value) {
+            return Some(problem);
+        }
+        if let Some(Value::Array(allowed)) = schema.get("enum") {
+            if !allowed.iter().any(|v| v.as_str() == Some(value)) {
+                return Some(format!("is not one of the documented values {allowed:?}"));
+            }
+        }
+        schema["allOf"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .find_map(|part| self.type_problem(part, value))
     }
 
     /// Validates `body` with `validator`, one line per error.

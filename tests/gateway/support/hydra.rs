@@ -3,6 +3,8 @@
 //! (`tests/contracts/hydra.json`, from the published OpenAPI document
 //! `ory-hydra-v26.2.0-api.json`) and can be
 //! told to fail, hang, answer garbage, or commit and then drop the connection.
+//! Its public OAuth 2.0 endpoints (`public`) sign users in to the clients
+//! the admin API holds and issue, refresh and revoke their tokens.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -13,13 +15,17 @@ use axum::extract::{Path, Query, Request, State};
 use axum::http::{HeaderMap, Method, StatusCode, Uri, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
+use axum::routing::{get, post};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 
 use super::contract::{Contract, json_body, judged};
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
+use super::oauth::Grants;
+
+// The public OAuth 2.0 endpoints and the login app the tests drive.
+mod public;
 
 /// The key a proxy in front of the admin API wants, once told to
 /// (`require_api_key`): the gateway's `api_key`, sent as a Bearer token.
@@ -42,6 +48,8 @@ pub struct HydraFake {
     state: Arc<Mutex<FakeState>>,
     validator: Arc<jsonschema::Validator>,
     spec: Arc<Contract>,
+    /// Sign-ins, codes and tokens of the public endpoints.
+    grants: Grants,
 }
 
 impl HydraFake {
@@ -54,12 +62,26 @@ impl HydraFake {
             ledger: Ledger::default(),
             state: Arc::new(Mutex::new(FakeState::default())),
             validator: Arc::new(spec.body_validator("oAuth2Client")),
+            // Hydra's `ttl.auth_code` is 10 minutes by default; its codes
+            // and tokens carry the `ory_ac_`, `ory_at_`, `ory_rt_` prefixes.
+            grants: Grants::new(
+                std::time::Duration::from_secs(600),
+                ["ory_ac_", "ory_at_", "ory_rt_"],
+            ),
             spec: Arc::new(spec),
         };
+        let document = fake.discovery_document();
+        let fits = fake.spec.answer_validator("oidcConfiguration");
+        assert!(fits.is_valid(&document), "the fake's discovery document");
         let router = Router::new()
             .route("/admin/clients", get(list).post(create))
             .route("/admin/clients/{id}", get(read).put(replace).delete(delete))
             .route("/.well-known/openid-configuration", get(discovery))
+            .route("/oauth2/auth", get(public::authorize))
+            .route("/oauth2/token", post(public::token))
+            .route("/oauth2/revoke", post(public::revoke))
+            .route("/userinfo", get(public::userinfo))
+            .route("/_fake/login", post(public::log_in))
             .fallback(unknown_route)
             .method_not_allowed_fallback(unknown_route)
             .layer(middleware::from_fn_with_state(fake.clone(), guard))
@@ -136,7 +158,8 @@ fn error(status: StatusCode, error: &str, description: &str) -> Response {
 
 /// The proxy in front of the admin API, once `require_api_key` was called.
 async fn guard(State(fake): State<HydraFake>, request: Request, next: Next) -> Response {
-    let required = fake.state.lock().unwrap().api_key_required;
+    let admin = request.uri().path().starts_with("/admin/");
+    let required = admin && fake.state.lock().unwrap().api_key_required;
     let presented = request
         .headers()
         .get(header::AUTHORIZATION)
@@ -357,21 +380,21 @@ async fn list(
     response
 }
 
-async fn discovery(State(fake): State<HydraFake>) -> Response {
-    axum::Json(json!({
-        "issuer": fake.base,
-        "authorization_endpoint": format!("{}/oauth2/auth", fake.base),
-        "token_endpoint": format!("{}/oauth2/token", fake.base),
-        "jwks_uri": format!("{}/.well-known/jwks.json", fake.base),
-        "registration_endpoint": format!("{}/oauth2/register", fake.base),
-        "response_types_supported": ["code", "code id_token"],
-        "subject_types_supported": ["public", "pairwise"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-    }))
-    .into_response()
+async fn discovery(
+    State(fake): State<HydraFake>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    fake.ledger.violations_found(fake.spec.check_request(
+        "GET",
+        "/.well-known/openid-configuration",
+        &[],
+        &query,
+        &[],
+    ));
+    axum::Json(fake.discovery_document()).into_response()
 }
 
 async fn unknown_route(State(fake): State<HydraFake>, method: Method, uri: Uri) -> Response {
-    fake.violation(format!("{method} {uri}: not in Hydra's admin API"));
+    fake.violation(format!("{method} {uri}: not in Hydra's API"));
     StatusCode::NOT_FOUND.into_response()
 }

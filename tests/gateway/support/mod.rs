@@ -3,12 +3,15 @@
 //! stateful provider fakes (Hydra, Okta, Zendesk, BillForward) that check
 //! every request against the facts of their vendor's published document
 //! (`contract`, loading `tests/contracts/`) and
-//! keep a `faults::Ledger` of what they received and were told to do.
+//! keep a `faults::Ledger` of what they received and were told to do. The
+//! Hydra and Okta fakes also serve their vendor's OAuth 2.0 endpoints, on
+//! what they share (`oauth`).
 
 pub mod billforward;
 pub mod contract;
 pub mod faults;
 pub mod hydra;
+pub mod oauth;
 pub mod oidc_provider;
 pub mod okta;
 pub mod postgres;

@@ -9,8 +9,10 @@
 //! `okta-oauth-2026.06.3.yaml`): operation,
 //! parameters and, for writes, the `Client` schema with its read-only
 //! members refused, plus the app-type rules of the `createClient` text.
+//! Its custom authorization servers (`public`) sign users assigned to those
+//! clients in and issue, refresh and revoke their tokens.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::sync::{Arc, Mutex};
 
 use axum::Router;
@@ -28,6 +30,10 @@ use tokio::net::TcpListener;
 use super::contract::{Contract, json_body, judged};
 pub use super::faults::Fault;
 use super::faults::{Ledger, after, before, or_answer};
+use super::oauth::Grants;
+
+// A custom authorization server's endpoints and the sign-in page the tests drive.
+mod public;
 
 /// The API token the fake accepts (`Authorization: SSWS …`).
 pub const API_TOKEN: &str = "okta-test-api-token";
@@ -52,6 +58,10 @@ struct FakeState {
     reset: i64,
     unknown_as_401: bool,
     max_page_size: Option<usize>,
+    /// The org's custom authorization servers, by id.
+    servers: BTreeSet<String>,
+    /// The users assigned to each app, by client id.
+    assigned: BTreeMap<String, BTreeSet<String>>,
 }
 
 /// A running Okta fake.
@@ -63,6 +73,8 @@ pub struct OktaFake {
     state: Arc<Mutex<FakeState>>,
     spec: Arc<Contract>,
     validator: Arc<jsonschema::Validator>,
+    /// Sign-ins, codes and tokens of the authorization servers.
+    grants: Grants,
 }
 
 fn now() -> i64 {
@@ -97,10 +109,22 @@ impl OktaFake {
                 reset: now() + 60,
                 unknown_as_401: false,
                 max_page_size: None,
+                servers: BTreeSet::from(["default".to_owned()]),
+                assigned: BTreeMap::new(),
             })),
             validator: Arc::new(spec.body_validator("Client")),
+            // "The code has a lifetime of 300 seconds" (`TokenRequestAuthorizationCode`).
+            grants: Grants::new(std::time::Duration::from_secs(300), ["", "", ""]),
             spec: Arc::new(spec),
         };
+        let fits = fake.spec.answer_validator("OidcMetadata");
+        let issuer = format!("{}/oauth2/default", fake.base);
+        for document in [
+            public::discovery_document(&fake.base, &issuer, &issuer),
+            org_discovery_document(&fake.base),
+        ] {
+            assert!(fits.is_valid(&document), "the fake's discovery document");
+        }
         let router = Router::new()
             .route("/oauth2/v1/clients", get(list).post(create))
             .route(
@@ -114,8 +138,13 @@ impl OktaFake {
             .route("/.well-known/openid-configuration", get(org_discovery))
             .route(
                 "/oauth2/{server}/.well-known/openid-configuration",
-                get(custom_discovery),
+                get(public::discovery),
             )
+            .route("/oauth2/{server}/v1/authorize", get(public::authorize))
+            .route("/oauth2/{server}/v1/token", post(public::token))
+            .route("/oauth2/{server}/v1/revoke", post(public::revoke))
+            .route("/oauth2/{server}/v1/userinfo", get(public::userinfo))
+            .route("/_fake/signin", post(public::sign_in))
             .fallback(unknown_route)
             .method_not_allowed_fallback(unknown_route)
             .with_state(fake.clone());
@@ -160,6 +189,23 @@ impl OktaFake {
         if let Some(client) = self.state.lock().unwrap().clients.get_mut(id) {
             client[member] = value;
         }
+    }
+
+    /// Assigns `user` to the app `client_id`, as an admin does (Okta signs
+    /// in only users assigned to an app).
+    pub fn assign(&self, client_id: &str, user: &str) {
+        let mut state = self.state.lock().unwrap();
+        let users = state.assigned.entry(client_id.to_owned()).or_default();
+        users.insert(user.to_owned());
+    }
+
+    /// Whether `user` is assigned to the app `client_id`.
+    fn is_assigned(&self, client_id: &str, user: &str) -> bool {
+        let state = self.state.lock().unwrap();
+        state
+            .assigned
+            .get(client_id)
+            .is_some_and(|users| users.contains(user))
     }
 
     /// Removes a client behind the gateway's back (an admin deleted the app).
@@ -658,27 +704,20 @@ async fn list(
     after(fault, fake.budgeted(response))
 }
 
-/// The discovery document of the authorization server at `issuer`.
-fn discovery(issuer: &str) -> Response {
-    axum::Json(json!({
-        "issuer": issuer,
-        "authorization_endpoint": format!("{issuer}/v1/authorize"),
-        "token_endpoint": format!("{issuer}/v1/token"),
-        "jwks_uri": format!("{issuer}/v1/keys"),
-        "registration_endpoint": format!("{issuer}/v1/clients"),
-        "response_types_supported": ["code", "id_token", "code id_token"],
-        "subject_types_supported": ["public"],
-        "id_token_signing_alg_values_supported": ["RS256"],
-    }))
-    .into_response()
+/// The org authorization server's discovery document: issuer the org URL,
+/// endpoints under `{org}/oauth2/v1` (`OrgASOidcMetadata`).
+fn org_discovery_document(org: &str) -> Value {
+    public::discovery_document(org, org, &format!("{org}/oauth2"))
 }
 
-async fn org_discovery(State(fake): State<OktaFake>) -> Response {
-    discovery(&fake.base)
-}
-
-async fn custom_discovery(State(fake): State<OktaFake>, Path(server): Path<String>) -> Response {
-    discovery(&format!("{}/oauth2/{server}", fake.base))
+async fn org_discovery(
+    State(fake): State<OktaFake>,
+    Query(query): Query<BTreeMap<String, String>>,
+) -> Response {
+    let template = "/.well-known/openid-configuration";
+    let problems = fake.spec.check_request("GET", template, &[], &query, &[]);
+    fake.ledger.violations_found(problems);
+    axum::Json(org_discovery_document(&fake.base)).into_response()
 }
 
 async fn unknown_route(
@@ -686,6 +725,6 @@ async fn unknown_route(
     method: axum::http::Method,
     uri: axum::http::Uri,
 ) -> Response {
-    fake.violation(format!("{method} {uri}: not in Okta's client API"));
+    fake.violation(format!("{method} {uri}: not in Okta's API"));
     StatusCode::NOT_FOUND.into_response()
 }
