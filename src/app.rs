@@ -55,6 +55,17 @@ pub struct Gateway {
     pub cache: Arc<CachedStore>,
     /// The authorization front, when `[front]` is on.
     pub front: Option<Arc<Front>>,
+    /// The front's janitor, stopped when the gateway is dropped.
+    _front_janitor: Option<AbortOnDrop>,
+}
+
+/// A background task, aborted when this is dropped.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
 }
 
 /// Opens the store, puts the cache in front (following other processes'
@@ -119,13 +130,22 @@ pub async fn build_gateway(
             clock,
             provider_timeout: config.outbound.timeout,
             max_tracked_keys: config.limits.max_tracked_keys,
+            scope_required: config
+                .provider
+                .kind
+                .settings()
+                .authorization_requires_scope(),
         })?)),
         false => None,
     };
+    let front_janitor = front
+        .as_ref()
+        .map(|front| AbortOnDrop(front.spawn_janitor()));
     Ok(Gateway {
         service,
         cache,
         front,
+        _front_janitor: front_janitor,
     })
 }
 

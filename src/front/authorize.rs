@@ -2,22 +2,32 @@
 //! before that are pages, never redirects), then PKCE and the request,
 //! opens a transaction and sends the user to the provider with the
 //! provider's client id, the app's challenge and the gateway's callback.
+//!
+//! For a client of a metadata document, when the operator asks for it, the
+//! user first sees the gateway's consent page; its form (`POST /consent`)
+//! carries a token of the transaction and must come from the browser the
+//! page was shown to (its cookie, [`super::browser`]). Only then is the
+//! user sent to the provider: no link anyone can forward leads there.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use sha2::{Digest, Sha256};
 use url::{Host, Url};
 
+use std::net::IpAddr;
+
 use super::consent::ConsentPage;
 use super::error::{Code, FrontError};
 use super::transactions::FrontSecret;
 use super::{Front, Params, callback_uri};
+use crate::audit::{self, AuditEvent};
 use crate::clock::seconds;
 use crate::domain::metadata::is_scope_token;
 use crate::domain::uri::is_loopback_url;
 use crate::domain::values::GrantType;
-use crate::domain::{RegisteredClient, RegisteredUri};
-use crate::store::front::Transaction;
+use crate::domain::{RegisteredClient, RegisteredUri, SecretHash};
+use crate::limiter::address_key;
+use crate::store::front::{AwaitedConsent, NewTransaction, Opened, Shares, Transaction};
 
 /// OpenID Connect request parameters passed on to the provider as sent.
 const PASSED_ON: [&str; 6] = [
@@ -34,8 +44,14 @@ const PASSED_ON: [&str; 6] = [
 pub enum Next {
     /// A redirect: to the provider, or back to the app with an error.
     Redirect(String),
-    /// The gateway's consent page, which links on to the provider.
-    Consent(ConsentPage),
+    /// The gateway's consent page, whose form leads on to the provider.
+    Consent {
+        /// The page.
+        page: ConsentPage,
+        /// The cookie that binds the transaction to this browser, when the
+        /// browser had none yet (a `Set-Cookie` value).
+        set_cookie: Option<String>,
+    },
 }
 
 /// Where the app is sent back: its redirect URI as it sent it, its `state`,
@@ -93,11 +109,17 @@ impl<'a> AppRedirect<'a> {
 }
 
 impl Front {
-    /// Handles `/authorize` for the caller at `caller` (its rate-limit
-    /// key): where the user goes next (the provider, the app with an error,
-    /// or the gateway's consent page), or a failure to show as a page.
-    pub async fn authorize(&self, caller: &str, query: &[u8]) -> Result<Next, FrontError> {
-        Self::limit(self.authorize_limit.as_ref(), caller)?;
+    /// Handles `/authorize` for the caller at `ip`, whose browser presented
+    /// the cookie `browser`, if any: where the user goes next (the
+    /// provider, the app with an error, or the gateway's consent page), or
+    /// a failure to show as a page.
+    pub async fn authorize(
+        &self,
+        ip: IpAddr,
+        query: &[u8],
+        browser: Option<FrontSecret>,
+    ) -> Result<Next, FrontError> {
+        Self::limit(self.authorize_limit.as_ref(), "authorize", ip)?;
         let params = Params::parse(query)?;
         let client_id = params.require("client_id")?;
         let client = self
@@ -117,84 +139,256 @@ impl Front {
             ));
         }
         let back = AppRedirect::new(redirect_uri, params.get("state"), &self.issuer)?;
-        let location = match self
-            .to_provider(client_id, &client, redirect_uri, &params)
-            .await
-        {
-            Ok(location) => location,
-            Err(error) => return Ok(Next::Redirect(back.error(&error))),
+        let request = Request {
+            client_id,
+            client: &client,
+            redirect_uri,
+            params: &params,
+            ip,
+        };
+        match self.open(&request, &back, browser).await {
+            Ok(next) => Ok(next),
+            Err(error) => Ok(Next::Redirect(back.error(&error))),
+        }
+    }
+
+    /// Checks the rest of the request and opens its transaction: at once
+    /// towards the provider, or, for a client of a metadata document when
+    /// the operator asks for it, waiting for the user's consent.
+    async fn open(
+        &self,
+        request: &Request<'_>,
+        back: &AppRedirect<'_>,
+        browser: Option<FrontSecret>,
+    ) -> Result<Next, FrontError> {
+        let checked = checked_request(request.client, request.params)?;
+        if checked.scope.is_none() && self.scope_required {
+            return Err(FrontError::new(
+                Code::InvalidScope,
+                "scope is required: send one, or register the client with one",
+            ));
+        }
+        let provider_url = self.provider_url(request, &checked).await?;
+        let transaction = Transaction {
+            client_id: request.client_id.to_owned(),
+            redirect_uri: request.redirect_uri.to_owned(),
+            app_state: request.params.get("state").map(str::to_owned),
+            code_challenge: checked.code_challenge.to_owned(),
+            scope: checked.scope.map(str::to_owned),
+            resource: checked.resource.map(str::to_owned),
+            expires_at: self
+                .now()
+                .saturating_add(seconds(self.settings.transaction_ttl)),
         };
         let consent = self
             .documents
             .as_ref()
-            .is_some_and(|d| d.consent_page() && d.names_document(client_id));
+            .is_some_and(|d| d.consent_page() && d.names_document(request.client_id));
         if !consent {
-            return Ok(Next::Redirect(location));
+            let state = FrontSecret::generate();
+            self.open_transaction(&state, &transaction, request, None)
+                .await?;
+            return Ok(Next::Redirect(with_state(provider_url, &state)));
         }
-        Ok(Next::Consent(ConsentPage {
-            client_name: client.metadata.client_name.plain.clone(),
-            client_id: client_id.to_owned(),
-            redirect_host: back.host().to_owned(),
-            provider_url: location,
-        }))
+        let set_cookie = browser.is_none();
+        let browser = browser.unwrap_or_else(FrontSecret::generate);
+        let form = FrontSecret::generate();
+        let awaited = AwaitedConsent {
+            form: &form.hash(),
+            browser: &browser.hash(),
+            provider_url: provider_url.as_str(),
+        };
+        // Named by a placeholder until the user agrees: the provider-side
+        // state is made only then.
+        self.open_transaction(
+            &FrontSecret::generate(),
+            &transaction,
+            request,
+            Some(awaited),
+        )
+        .await?;
+        Ok(Next::Consent {
+            page: ConsentPage {
+                client_name: request.client.metadata.client_name.plain.clone(),
+                client_id: request.client_id.to_owned(),
+                redirect_host: back.host().to_owned(),
+                form_token: form,
+                action: self.endpoint("/consent"),
+            },
+            set_cookie: set_cookie.then(|| self.browser_cookie.set(&browser)),
+        })
     }
 
-    /// Checks the rest of the request, opens the transaction for the app's
-    /// `client_id` and returns the provider's authorization URL for `client`.
-    async fn to_provider(
+    /// Opens the transaction named by `state`, within the caps: the live
+    /// transactions in all, and the caller's and the client's shares.
+    async fn open_transaction(
         &self,
-        client_id: &str,
-        client: &RegisteredClient,
-        redirect_uri: &str,
-        params: &Params,
-    ) -> Result<String, FrontError> {
-        let request = checked_request(client, params)?;
+        state: &FrontSecret,
+        transaction: &Transaction,
+        request: &Request<'_>,
+        consent: Option<AwaitedConsent<'_>>,
+    ) -> Result<(), FrontError> {
+        let refuse = |limit: &'static str| {
+            Self::refused(
+                limit,
+                "temporarily_unavailable",
+                Some(request.client_id),
+                request.ip,
+            );
+            FrontError::busy("too many authorizations are in progress; retry later")
+        };
+        if !self.live.admit(self.settings.max_transactions) {
+            return Err(refuse("transactions"));
+        }
+        let caller = SecretHash::of(&address_key(request.ip));
+        let new = NewTransaction {
+            transaction,
+            caller: &hex(caller.as_bytes()),
+            consent,
+        };
+        let shares = Shares {
+            per_caller: self.settings.max_transactions_per_ip,
+            per_client: self.settings.max_transactions_per_client,
+        };
+        match self
+            .transactions
+            .open(&state.hash(), &new, shares, self.now())
+            .await?
+        {
+            Opened::Yes => {
+                self.live.opened();
+                Ok(())
+            }
+            Opened::CallerFull => Err(refuse("transactions_per_ip")),
+            Opened::ClientFull => Err(refuse("transactions_per_client")),
+        }
+    }
+
+    /// The provider's authorization URL for `request`, without its `state`:
+    /// the provider's client id, the app's challenge, the gateway's
+    /// callback.
+    async fn provider_url(
+        &self,
+        request: &Request<'_>,
+        checked: &Checked<'_>,
+    ) -> Result<Url, FrontError> {
         let provider = self.endpoints().await?;
         let mut location = Url::parse(&provider.authorization_endpoint)
             .map_err(|e| FrontError::internal(&format!("authorization_endpoint: {e}")))?;
-        let now = self.now();
-        let transaction = Transaction {
-            client_id: client_id.to_owned(),
-            redirect_uri: redirect_uri.to_owned(),
-            app_state: params.get("state").map(str::to_owned),
-            code_challenge: request.code_challenge.to_owned(),
-            scope: request.scope.map(str::to_owned),
-            resource: request.resource.map(str::to_owned),
-            expires_at: now.saturating_add(seconds(self.settings.transaction_ttl)),
-        };
-        let state = FrontSecret::generate();
-        let max = self.settings.max_transactions;
-        if !self
-            .transactions
-            .open(&state.hash(), &transaction, now, max)
-            .await?
-        {
-            return Err(FrontError::busy(
-                "too many authorizations are in progress; retry later",
-            ));
-        }
         {
             let mut query = location.query_pairs_mut();
             query
                 .append_pair("response_type", "code")
-                .append_pair("client_id", client.client_id.as_str())
+                .append_pair("client_id", request.client.client_id.as_str())
                 .append_pair("redirect_uri", &callback_uri(&self.issuer))
-                .append_pair("state", state.expose())
-                .append_pair("code_challenge", request.code_challenge)
+                .append_pair("code_challenge", checked.code_challenge)
                 .append_pair("code_challenge_method", "S256");
-            for (name, value) in [("scope", request.scope), ("resource", request.resource)] {
+            for (name, value) in [("scope", checked.scope), ("resource", checked.resource)] {
                 if let Some(value) = value {
                     query.append_pair(name, value);
                 }
             }
             for name in PASSED_ON {
-                if let Some(value) = params.get(name) {
+                if let Some(value) = request.params.get(name) {
                     query.append_pair(name, value);
                 }
             }
         }
-        Ok(location.into())
+        Ok(location)
     }
+
+    /// Handles the consent page's form, posted by the caller at `ip` with
+    /// the `Origin` it sent and the browser's cookie: on to the provider
+    /// when the user agreed, back to the app with `access_denied` when they
+    /// declined, or a failure to show as a page.
+    pub async fn consent(
+        &self,
+        ip: IpAddr,
+        origin: Option<&str>,
+        form: &[u8],
+        browser: Option<FrontSecret>,
+    ) -> Result<String, FrontError> {
+        Self::limit(self.authorize_limit.as_ref(), "authorize", ip)?;
+        if origin.is_some_and(|origin| origin != self.origin) {
+            return Err(FrontError::invalid_request(
+                "the consent form was posted from another site",
+            ));
+        }
+        let params = Params::parse(form)?;
+        let token = FrontSecret::presented(params.require("consent")?);
+        let browser = browser.ok_or_else(|| {
+            FrontError::invalid_request(
+                "this browser did not open the consent page (or refuses its cookie); start again",
+            )
+        })?;
+        let unknown = || {
+            FrontError::invalid_request(
+                "this sign-in is unknown, already decided, expired, or was started in another \
+                 browser; start again",
+            )
+        };
+        let now = self.now();
+        let (outcome, location) = match params.require("decision")? {
+            "allow" => {
+                let state = FrontSecret::generate();
+                let (transaction, provider_url) = self
+                    .transactions
+                    .consent(&token.hash(), &browser.hash(), &state.hash(), now)
+                    .await?
+                    .ok_or_else(unknown)?;
+                let provider_url = Url::parse(&provider_url)
+                    .map_err(|e| FrontError::internal(&format!("stored provider URL: {e}")))?;
+                let location = with_state(provider_url, &state);
+                (("consent_given", transaction), location)
+            }
+            "deny" => {
+                let transaction = self
+                    .transactions
+                    .decline(&token.hash(), &browser.hash(), now)
+                    .await?
+                    .ok_or_else(unknown)?;
+                let declined = FrontError::new(Code::AccessDenied, "the user declined");
+                let location = self.back_to(&transaction)?.error(&declined);
+                (("consent_refused", transaction), location)
+            }
+            _ => {
+                return Err(FrontError::invalid_request(
+                    "decision must be allow or deny",
+                ));
+            }
+        };
+        let (action, transaction) = outcome;
+        audit::record(&AuditEvent {
+            action,
+            outcome: "success",
+            client_id: Some(&transaction.client_id),
+            ip: Some(ip),
+            ..AuditEvent::default()
+        });
+        Ok(location)
+    }
+}
+
+/// An authorization request whose client and redirect URI were checked.
+struct Request<'a> {
+    client_id: &'a str,
+    client: &'a RegisteredClient,
+    redirect_uri: &'a str,
+    params: &'a Params,
+    ip: IpAddr,
+}
+
+/// `location` with the provider-side `state` added.
+fn with_state(mut location: Url, state: &FrontSecret) -> String {
+    location
+        .query_pairs_mut()
+        .append_pair("state", state.expose());
+    location.into()
+}
+
+/// Lower-case hex of `bytes`.
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The parts of an authorization request the front checks and keeps.
@@ -206,9 +400,10 @@ struct Checked<'a> {
 
 /// Refuses what the front does not serve: another response type, a client
 /// without the code grant, a missing or `plain` PKCE challenge, scope text
-/// that is not scope tokens, a resource that is not an absolute URI.
+/// that is not scope tokens, a resource that is not an absolute URI. The
+/// scope of a request without one is the client's registered scope.
 fn checked_request<'a>(
-    client: &RegisteredClient,
+    client: &'a RegisteredClient,
     params: &'a Params,
 ) -> Result<Checked<'a>, FrontError> {
     if params.get("response_type") != Some("code") {
@@ -240,7 +435,9 @@ fn checked_request<'a>(
             "code_challenge must be an S256 value: 43 base64url characters",
         ));
     }
-    let scope = params.get("scope");
+    // RFC 6749 §3.3: a request without scope gets the client's registered
+    // one (some providers, Okta among them, require a scope).
+    let scope = params.get("scope").or(client.metadata.scope.as_deref());
     if scope.is_some_and(|scope| !scope.split(' ').all(is_scope_token)) {
         return Err(FrontError::new(
             Code::InvalidScope,

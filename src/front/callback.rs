@@ -34,9 +34,15 @@ pub const PROVIDER_ERRORS: [&str; 13] = [
 const MAX_DESCRIPTION: usize = 300;
 
 impl Front {
-    /// Handles `/callback`: the URL to send the user to (the app), or a
-    /// failure to show as a page.
-    pub async fn callback(&self, query: &[u8]) -> Result<String, FrontError> {
+    /// Handles `/callback`, from a browser that presented the cookie
+    /// `browser`, if any: the URL to send the user to (the app), or a
+    /// failure to show as a page. A transaction that went through the
+    /// consent page completes only in the browser that consented.
+    pub async fn callback(
+        &self,
+        query: &[u8],
+        browser: Option<FrontSecret>,
+    ) -> Result<String, FrontError> {
         let params = Params::parse(query)?;
         let state = FrontSecret::presented(params.require("state")?);
         let provider = self.endpoints().await?;
@@ -70,34 +76,49 @@ impl Front {
                     sealed: &sealed,
                     expires_at: now.saturating_add(seconds(self.settings.code_ttl)),
                 };
-                let transaction = self.complete(&state, Some(issued), now).await?;
+                let transaction = self.complete(&state, Some(issued), now, browser).await?;
                 Ok(self.back_to(&transaction)?.code(&code))
             }
             Err(error) => {
-                let transaction = self.complete(&state, None, now).await?;
+                let transaction = self.complete(&state, None, now, browser).await?;
                 Ok(self.back_to(&transaction)?.error(&error))
             }
         }
     }
 
-    /// Ends the provider leg of the transaction `state` names.
+    /// Ends the provider leg of the transaction `state` names, which must
+    /// be bound to `browser` if it is bound to any.
     async fn complete(
         &self,
         state: &FrontSecret,
         code: Option<NewCode<'_>>,
         now: i64,
+        browser: Option<FrontSecret>,
     ) -> Result<Transaction, FrontError> {
-        self.transactions
+        let completed = self
+            .transactions
             .complete(&state.hash(), code, now)
             .await?
             .ok_or_else(|| {
                 FrontError::invalid_request(
                     "this authorization is unknown, already completed or expired; start again",
                 )
-            })
+            })?;
+        if let Some(bound) = &completed.browser {
+            if browser.map(|browser| browser.hash()).as_ref() != Some(bound) {
+                return Err(FrontError::invalid_request(
+                    "this sign-in was started in another browser; nothing was sent back",
+                ));
+            }
+        }
+        Ok(completed.transaction)
     }
 
-    fn back_to<'a>(&'a self, transaction: &'a Transaction) -> Result<AppRedirect<'a>, FrontError> {
+    /// Where the app of `transaction` is sent back.
+    pub(super) fn back_to<'a>(
+        &'a self,
+        transaction: &'a Transaction,
+    ) -> Result<AppRedirect<'a>, FrontError> {
         AppRedirect::new(
             &transaction.redirect_uri,
             transaction.app_state.as_deref(),

@@ -6,10 +6,16 @@
 //! for it at the provider through the registration service (pending →
 //! active), keeps the URL → client mapping in the store, and replaces the
 //! client when the document changes. Operator policy: allowed and denied
-//! hosts, a cap per host, cache bounds, fetches per host; a document that
-//! fails is remembered as failed for a minute.
+//! hosts, a cap per host and in all, cache bounds, fetches per host; a
+//! document that fails is remembered as failed for a minute.
+//!
+//! A first sight reserves the document's place in the store before the
+//! provider is called, so the caps hold however many first sights race,
+//! across instances; a reservation whose registration never finished (the
+//! process died) is given up once it is stale. Each use is recorded (at
+//! most once per [`TOUCH_EVERY`]), so that the janitor can remove clients
+//! nobody uses.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::header::{CACHE_CONTROL, HeaderMap};
@@ -26,7 +32,7 @@ use crate::domain::{
 };
 use crate::limiter::KeyedLimiter;
 use crate::outbound::{GuardedClient, OutboundSettings};
-use crate::store::front::{CimdStore, Mapping};
+use crate::store::front::{DocumentCaps, Mapping, Reserved};
 
 /// What the store knew of a document before it was fetched.
 enum Seen {
@@ -37,6 +43,13 @@ enum Seen {
     /// A mapping to a client the gateway holds.
     Mapped(Mapping),
 }
+
+/// How often a document's use is recorded, at most.
+pub const TOUCH_EVERY: Duration = Duration::from_secs(3600);
+
+/// How long a reservation holds while its client is registered; one older
+/// was left by a registration that never finished.
+const RESERVATION: Duration = Duration::from_secs(600);
 
 /// Longest client id URL accepted.
 const MAX_URL_BYTES: usize = 2048;
@@ -49,7 +62,6 @@ pub struct Documents {
     settings: CimdSettings,
     public: GuardedClient,
     private: GuardedClient,
-    store: Arc<dyn CimdStore>,
     fetches: Option<KeyedLimiter>,
     failures: moka::sync::Cache<String, FrontError>,
 }
@@ -60,7 +72,6 @@ impl Documents {
     pub fn new(
         settings: CimdSettings,
         outbound: &OutboundSettings,
-        store: Arc<dyn CimdStore>,
         max_tracked_keys: u64,
     ) -> Result<Self, FrontSetupError> {
         let client = |allow_private_networks| {
@@ -81,7 +92,6 @@ impl Documents {
                 .max_capacity(max_tracked_keys)
                 .time_to_live(FAILURE_MEMORY)
                 .build(),
-            store,
             settings,
         })
     }
@@ -149,19 +159,29 @@ impl Front {
     ) -> Result<RegisteredClient, FrontError> {
         let (url, host) = documents.checked_url(client_id)?;
         let now = self.now();
-        let mut seen = match documents.store.mapping(client_id).await? {
-            Some(known) => Seen::Mapped(known),
+        let seen = match self.documents_store.mapping(client_id).await? {
             None => Seen::Never,
-        };
-        if let Seen::Mapped(known) = &seen {
-            match self.mapped(&known.client_id).await? {
-                Some(client) if known.fresh_until > now => return Ok(client),
-                Some(_) => {}
-                // Removed behind the front's back (an operator, the expiry
-                // janitor): registered again below.
-                None => seen = Seen::ClientLost,
+            Some(reservation) if reservation.is_reservation() => {
+                if reservation.fresh_until > now {
+                    return Err(not_ready());
+                }
+                // Left by a registration that never finished: given up.
+                self.documents_store
+                    .remove_mapping(client_id, &reservation)
+                    .await?;
+                Seen::Never
             }
-        }
+            Some(known) => match self.mapped(&known.client_id).await? {
+                Some(client) if known.fresh_until > now => {
+                    self.touch(client_id, &known, now).await;
+                    return Ok(client);
+                }
+                Some(_) => Seen::Mapped(known),
+                // Removed behind the front's back (an operator, a janitor):
+                // registered again below.
+                None => Seen::ClientLost,
+            },
+        };
         if let Some(failure) = documents.failures.get(client_id) {
             return Err(failure);
         }
@@ -174,6 +194,17 @@ impl Front {
             }
         }
         outcome
+    }
+
+    /// Records a use of the document at `url`, if the last one recorded is
+    /// older than [`TOUCH_EVERY`]. A failure only delays the record.
+    async fn touch(&self, url: &str, known: &Mapping, now: i64) {
+        if now.saturating_sub(known.last_used) < seconds(TOUCH_EVERY) {
+            return;
+        }
+        if let Err(error) = self.documents_store.touch(url, now).await {
+            tracing::warn!(%error, "front: a document's use was not recorded");
+        }
     }
 
     /// Fetches and checks the document, then registers, replaces or keeps
@@ -203,14 +234,19 @@ impl Front {
             client_id: String::new(),
             document_hash: Sha256::digest(&body).to_vec(),
             fresh_until: now.saturating_add(seconds(cache_time(&headers, &documents.settings))),
+            last_used: now,
         };
         let client = match seen {
-            Seen::Never | Seen::ClientLost => {
-                let lost = matches!(seen, Seen::ClientLost);
+            Seen::Never => {
                 return self
-                    .first_sight(documents, url.as_str(), host, document, fresh, lost)
+                    .first_sight(documents, url.as_str(), host, document, fresh, now)
                     .await;
             }
+            Seen::ClientLost => self
+                .registrations
+                .register_trusted(document, documents.settings.policy.as_deref())
+                .await
+                .map_err(refused)?,
             Seen::Mapped(known) if known.document_hash == fresh.document_hash => {
                 self.mapped(&known.client_id).await?.ok_or_else(not_ready)?
             }
@@ -224,12 +260,14 @@ impl Front {
             client_id: client.client_id.to_string(),
             ..fresh
         };
-        documents.store.update_mapping(url.as_str(), &kept).await?;
+        self.documents_store
+            .update_mapping(url.as_str(), &kept, now)
+            .await?;
         Ok(client)
     }
 
-    /// Registers the client of a document seen for the first time, or
-    /// (`lost`) whose client the gateway no longer holds.
+    /// Registers the client of a document seen for the first time, in a
+    /// place reserved for it first within the operator's caps.
     async fn first_sight(
         &self,
         documents: &Documents,
@@ -237,43 +275,61 @@ impl Front {
         host: &str,
         document: MetadataDocument,
         fresh: Mapping,
-        lost: bool,
+        now: i64,
     ) -> Result<RegisteredClient, FrontError> {
         let settings = &documents.settings;
-        if !lost && documents.store.documents_of(Some(host)).await? >= settings.max_per_host {
-            return Err(FrontError::invalid_request(
-                "client_id document: this host has as many clients as the gateway allows",
-            ));
+        let caps = DocumentCaps {
+            per_host: settings.max_per_host,
+            in_all: settings.max_documents,
+        };
+        let until = now.saturating_add(seconds(RESERVATION));
+        match self
+            .documents_store
+            .reserve(url, host, caps, now, until)
+            .await?
+        {
+            Reserved::Yes => {}
+            // Another request, here or on another instance, is registering
+            // it: its client will be there in a moment.
+            Reserved::Taken => return Err(not_ready()),
+            Reserved::HostFull => {
+                return Err(FrontError::invalid_request(
+                    "client_id document: this host has as many clients as the gateway allows",
+                ));
+            }
+            Reserved::AllFull => {
+                return Err(FrontError::busy(
+                    "the gateway holds as many client_id document clients as it allows",
+                ));
+            }
         }
-        if !lost && documents.store.documents_of(None).await? >= settings.max_documents {
-            return Err(FrontError::busy(
-                "the gateway holds as many client_id document clients as it allows",
-            ));
-        }
-        let client = self
+        let registered = self
             .registrations
-            .register_trusted(document, documents.settings.policy.as_deref())
-            .await
-            .map_err(refused)?;
+            .register_trusted(document, settings.policy.as_deref())
+            .await;
+        let client = match registered {
+            Ok(client) => client,
+            Err(error) => {
+                let reservation = Mapping {
+                    client_id: String::new(),
+                    document_hash: Vec::new(),
+                    fresh_until: until,
+                    last_used: now,
+                };
+                self.documents_store
+                    .remove_mapping(url, &reservation)
+                    .await?;
+                return Err(refused(error));
+            }
+        };
         let mapping = Mapping {
             client_id: client.client_id.to_string(),
             ..fresh
         };
-        if lost {
-            documents.store.update_mapping(url, &mapping).await?;
-            return Ok(client);
-        }
-        if documents.store.insert_mapping(url, host, &mapping).await? {
-            return Ok(client);
-        }
-        // Another instance registered it first: keep theirs.
-        if let Err(error) = self.registrations.remove(client.client_id.as_str()).await {
-            tracing::warn!(%error, "front: a duplicate document client was not removed");
-        }
-        match documents.store.mapping(url).await? {
-            Some(theirs) => self.mapped(&theirs.client_id).await?.ok_or_else(not_ready),
-            None => Err(FrontError::internal("a document mapping vanished")),
-        }
+        self.documents_store
+            .update_mapping(url, &mapping, now)
+            .await?;
+        Ok(client)
     }
 
     /// The client a mapping names: `None` when the gateway holds no such

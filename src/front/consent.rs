@@ -2,13 +2,43 @@
 //! (`[front.cimd] consent_page`): the provider only ever sees the gateway's
 //! callback, so it cannot show where the user will be sent back. The page
 //! names the client, the host of its document (its `client_id`) and the
-//! host of the redirect URI, and links on to the provider.
+//! host of the redirect URI; its form posts the user's decision, with the
+//! transaction's token, to `/consent` ([`super::authorize`]).
+//!
+//! What the page shows of the client is escaped, and stripped first of
+//! control, bidirectional and invisible characters, so a name cannot
+//! reorder or hide the text around it. The page sets a strict policy: no
+//! script, no resource from elsewhere, no framing, not cached.
+
+use std::sync::LazyLock;
 
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{Html, IntoResponse, Response};
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::error::escape_html;
+use super::transactions::FrontSecret;
+
+/// The page's only style, allowed by its digest.
+const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;\
+padding:0 1rem;line-height:1.5}button{font-size:1rem;padding:.5rem 1rem;margin-right:.5rem}";
+
+/// The page's `Content-Security-Policy`.
+static POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
+    let digest = STANDARD.encode(Sha256::digest(STYLE.as_bytes()));
+    let policy = format!(
+        "default-src 'none'; style-src 'sha256-{digest}'; frame-ancestors 'none'; \
+         base-uri 'none'"
+    );
+    HeaderValue::from_str(&policy)
+        .unwrap_or_else(|_| HeaderValue::from_static("default-src 'none'"))
+});
+
+/// Longest client name shown, in characters.
+const MAX_NAME: usize = 80;
 
 /// What the consent page shows.
 #[derive(Debug)]
@@ -19,8 +49,10 @@ pub struct ConsentPage {
     pub client_id: String,
     /// The host the user will be sent back to.
     pub redirect_host: String,
-    /// Where "Continue" leads: the provider's authorization URL.
-    pub provider_url: String,
+    /// The transaction's token, which the form posts back.
+    pub form_token: FrontSecret,
+    /// Where the form posts: the gateway's `/consent`.
+    pub action: String,
 }
 
 impl IntoResponse for ConsentPage {
@@ -29,33 +61,88 @@ impl IntoResponse for ConsentPage {
             .ok()
             .and_then(|url| url.host_str().map(str::to_owned))
             .unwrap_or_default();
-        let name = self.client_name.as_deref().unwrap_or("An application");
+        let name = self
+            .client_name
+            .as_deref()
+            .map(displayable)
+            .filter(|name| !name.is_empty())
+            .unwrap_or_else(|| "An application".to_owned());
         let html = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
-             <title>Sign in</title></head><body><h1>{name} asks you to sign in</h1>\
+             <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+             <title>Sign in</title><style>{STYLE}</style></head><body><main>\
+             <h1>{name} asks you to sign in</h1>\
              <p>It describes itself at <strong>{document_host}</strong>\
              (<code>{client_id}</code>).</p>\
-             <p>After you sign in, you will be sent back to <strong>{redirect_host}</strong>.</p>\
-             <p><a href=\"{provider_url}\">Continue</a></p>\
-             <p>If you did not start this, close this page.</p></body></html>",
-            name = escape_html(name),
-            document_host = escape_html(&document_host),
-            client_id = escape_html(&self.client_id),
-            redirect_host = escape_html(&self.redirect_host),
-            provider_url = escape_html(&self.provider_url),
+             <p>If you continue, you will be sent back to <strong>{redirect_host}</strong> \
+             after you sign in.</p>\
+             <form method=\"post\" action=\"{action}\">\
+             <input type=\"hidden\" name=\"consent\" value=\"{token}\">\
+             <button type=\"submit\" name=\"decision\" value=\"allow\">Continue</button>\
+             <button type=\"submit\" name=\"decision\" value=\"deny\">Cancel</button>\
+             </form><p>If you did not start this, choose Cancel or close this page.</p>\
+             </main></body></html>",
+            name = escape_html(&name),
+            document_host = escape_html(&displayable(&document_host)),
+            client_id = escape_html(&displayable(&self.client_id)),
+            redirect_host = escape_html(&displayable(&self.redirect_host)),
+            action = escape_html(&self.action),
+            token = escape_html(self.form_token.expose()),
         );
         let mut response = (StatusCode::OK, Html(html)).into_response();
         let headers = response.headers_mut();
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(
-            header::CONTENT_SECURITY_POLICY,
-            HeaderValue::from_static("default-src 'none'; frame-ancestors 'none'"),
-        );
+        headers.insert(header::CONTENT_SECURITY_POLICY, POLICY.clone());
         headers.insert(
             header::REFERRER_POLICY,
             HeaderValue::from_static("no-referrer"),
         );
+        headers.insert(
+            header::X_CONTENT_TYPE_OPTIONS,
+            HeaderValue::from_static("nosniff"),
+        );
         response
+    }
+}
+
+/// `text` as it may be shown: without control characters, bidirectional
+/// controls, invisible joiners and separators, and at most [`MAX_NAME`]
+/// characters.
+#[must_use]
+pub fn displayable(text: &str) -> String {
+    text.chars()
+        .filter(|c| !is_hidden(*c))
+        .take(MAX_NAME)
+        .collect::<String>()
+        .trim()
+        .to_owned()
+}
+
+/// Characters that change how the text around them reads, or show nothing.
+fn is_hidden(c: char) -> bool {
+    c.is_control()
+        || matches!(c,
+            '\u{00AD}'                      // soft hyphen
+            | '\u{061C}'                    // Arabic letter mark
+            | '\u{180E}'                    // Mongolian vowel separator
+            | '\u{200B}'..='\u{200F}'       // zero-width spaces, joiners, LRM, RLM
+            | '\u{2028}'..='\u{202E}'       // line and paragraph separators, embeddings, overrides
+            | '\u{2060}'..='\u{206F}'       // word joiner, invisible operators, isolates
+            | '\u{FEFF}'                    // byte order mark
+            | '\u{FFF9}'..='\u{FFFB}'       // interlinear annotations
+        )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bidirectional_controls_and_invisible_characters_are_removed() {
+        assert_eq!(displayable("Good\u{202E}evil"), "Goodevil");
+        assert_eq!(displayable("a\u{2066}b\u{2069}c\u{200B}d\u{7}e\n"), "abcde");
+        assert_eq!(displayable(&"x".repeat(500)).len(), MAX_NAME);
+        assert_eq!(displayable("Café <b>"), "Café <b>");
     }
 }

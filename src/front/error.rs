@@ -29,6 +29,10 @@ pub enum Code {
     UnsupportedResponseType,
     /// `invalid_scope`.
     InvalidScope,
+    /// `invalid_target` (RFC 8707).
+    InvalidTarget,
+    /// `access_denied`: the user declined.
+    AccessDenied,
     /// `server_error`.
     ServerError,
     /// `temporarily_unavailable`.
@@ -52,6 +56,8 @@ impl Code {
             Self::UnsupportedGrantType => "unsupported_grant_type",
             Self::UnsupportedResponseType => "unsupported_response_type",
             Self::InvalidScope => "invalid_scope",
+            Self::InvalidTarget => "invalid_target",
+            Self::AccessDenied => "access_denied",
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::RateLimited => "rate_limited",

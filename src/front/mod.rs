@@ -16,34 +16,43 @@
 //! - [`provider`]: the provider's endpoints, and the wrapper that registers
 //!   the gateway's callback there.
 //! - [`cimd`]: clients named by Client ID Metadata Documents, and
-//!   [`consent`]: the page the gateway may show them before the provider.
+//!   [`consent`]: the page the gateway may show them before the provider,
+//!   bound to the browser that saw it ([`browser`]).
+//! - [`janitor`]: sweeping expired transactions, counting the live ones,
+//!   removing document clients nobody uses.
 //! - [`error`]: failures and their answers; [`crate::http::front`]: the routes.
 
 use std::collections::BTreeMap;
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use crate::audit::{self, AuditEvent};
 use crate::clock::Clock;
 use crate::domain::{ClientState, RegisteredClient, RegisteredUri, RegistrationError};
-use crate::limiter::KeyedLimiter;
+use crate::limiter::{KeyedLimiter, address_key};
 use crate::outbound::OutboundSettings;
 use crate::provider::Provider;
 use crate::registration::RegistrationService;
 
 pub mod authorize;
+pub mod browser;
 pub mod callback;
 pub mod cimd;
 pub mod consent;
 pub mod discovery;
 pub mod error;
+pub mod janitor;
 pub mod provider;
 pub mod settings;
 pub mod token;
 pub mod transactions;
 
 use crate::store::front::{CimdStore, TransactionStore};
+use browser::BrowserCookie;
 use cimd::Documents;
 use error::FrontError;
+use janitor::LiveTransactions;
 use provider::{CallbackAtProvider, ProviderEndpoints};
 pub use settings::FrontSettings;
 
@@ -72,6 +81,8 @@ pub struct FrontParts {
     pub provider_timeout: Duration,
     /// Most caller addresses each rate limit tracks.
     pub max_tracked_keys: u64,
+    /// Whether the provider's authorization endpoint requires `scope`.
+    pub scope_required: bool,
 }
 
 /// The front: the three hops over the registered clients, the provider
@@ -86,7 +97,24 @@ pub struct Front {
     authorize_limit: Option<KeyedLimiter>,
     token_limit: Option<KeyedLimiter>,
     documents: Option<Documents>,
+    /// The document → client mappings (kept whether documents are on or
+    /// not: clients registered for documents earlier stay theirs).
+    documents_store: Arc<dyn CimdStore>,
+    /// The provider's endpoints, read from its discovery document once a
+    /// minute, not on every request.
+    endpoints: moka::future::Cache<(), Arc<ProviderEndpoints>>,
+    live: LiveTransactions,
+    /// The issuer's origin, which the consent form must be posted from.
+    origin: String,
+    /// The cookie that binds a consent to its browser.
+    browser_cookie: BrowserCookie,
+    /// Whether the provider's authorization endpoint requires `scope`.
+    scope_required: bool,
 }
+
+/// How long the provider's endpoints are used before its discovery
+/// document (itself cached by the provider's client) is read again.
+const ENDPOINTS_TTL: Duration = Duration::from_secs(60);
 
 impl Front {
     /// Builds the front.
@@ -100,13 +128,13 @@ impl Front {
             true => Some(Documents::new(
                 parts.settings.cimd.clone(),
                 &parts.outbound,
-                parts.documents,
                 parts.max_tracked_keys,
             )?),
             false => None,
         };
         Ok(Self {
             documents,
+            documents_store: parts.documents,
             authorize_limit: parts.settings.authorize_per_ip.map(limiter),
             token_limit: parts.settings.token_per_ip.map(limiter),
             settings: parts.settings,
@@ -115,6 +143,16 @@ impl Front {
             transactions: parts.transactions,
             clock: parts.clock,
             http,
+            endpoints: moka::future::Cache::builder()
+                .max_capacity(1)
+                .time_to_live(ENDPOINTS_TTL)
+                .build(),
+            live: LiveTransactions::default(),
+            origin: url::Url::parse(&parts.public_url)
+                .map(|url| url.origin().ascii_serialization())
+                .map_err(|e| FrontSetupError(format!("public_url: {e}")))?,
+            browser_cookie: BrowserCookie::for_issuer(&parts.public_url),
+            scope_required: parts.scope_required,
         })
     }
 
@@ -122,6 +160,12 @@ impl Front {
     #[must_use]
     pub fn issuer(&self) -> &str {
         &self.issuer
+    }
+
+    /// The cookie that binds a consent to its browser.
+    #[must_use]
+    pub fn browser_cookie(&self) -> BrowserCookie {
+        self.browser_cookie
     }
 
     /// `path` under the issuer.
@@ -133,17 +177,22 @@ impl Front {
         self.clock.now_unix()
     }
 
-    /// The provider's endpoints, from its (cached) discovery document.
-    async fn endpoints(&self) -> Result<ProviderEndpoints, FrontError> {
-        match self.registrations.provider_discovery().await {
-            Ok(Some(document)) => {
-                ProviderEndpoints::read(&document).map_err(|e| FrontError::internal(&e))
-            }
-            Ok(None) => Err(FrontError::internal(
-                "the front needs a provider with an issuer (not the built-in registry)",
-            )),
-            Err(error) => Err(FrontError::unavailable(&error.to_string())),
-        }
+    /// The provider's endpoints, from its discovery document.
+    async fn endpoints(&self) -> Result<Arc<ProviderEndpoints>, FrontError> {
+        self.endpoints
+            .try_get_with((), async {
+                match self.registrations.provider_discovery().await {
+                    Ok(Some(document)) => ProviderEndpoints::read(&document)
+                        .map(Arc::new)
+                        .map_err(|e| FrontError::internal(&e)),
+                    Ok(None) => Err(FrontError::internal(
+                        "the front needs a provider with an issuer (not the built-in registry)",
+                    )),
+                    Err(error) => Err(FrontError::unavailable(&error.to_string())),
+                }
+            })
+            .await
+            .map_err(|error: Arc<FrontError>| FrontError::clone(&error))
     }
 
     /// The client an app names by `id`: a metadata document's (fetched and
@@ -157,21 +206,47 @@ impl Front {
         }
     }
 
-    /// The active registered client `id`, if there is one.
+    /// The active registered client `id`, if there is one. A document's
+    /// client is not one: it is used only by its document's URL, so that
+    /// the operator's host rules and the consent page always apply to it.
     async fn registered(&self, id: &str) -> Result<Option<RegisteredClient>, FrontError> {
-        match self.registrations.show(id).await {
-            Ok(client) if client.state == ClientState::Active => Ok(Some(client)),
-            Ok(_) | Err(RegistrationError::UnknownClient(_)) => Ok(None),
-            Err(error) => Err(FrontError::internal(&error.to_string())),
+        let client = match self.registrations.show(id).await {
+            Ok(client) if client.state == ClientState::Active => client,
+            Ok(_) | Err(RegistrationError::UnknownClient(_)) => return Ok(None),
+            Err(error) => return Err(FrontError::internal(&error.to_string())),
+        };
+        if self.documents_store.is_document_client(id).await? {
+            return Ok(None);
+        }
+        Ok(Some(client))
+    }
+
+    /// Applies the rate limit `limit` (named as metrics and audit name it)
+    /// to the caller at `ip`.
+    fn limit(
+        limiter: Option<&KeyedLimiter>,
+        limit: &'static str,
+        ip: IpAddr,
+    ) -> Result<(), FrontError> {
+        match limiter.map(|limiter| limiter.check(&address_key(ip))) {
+            Some(Err(retry_after)) => {
+                Self::refused(limit, "rate_limited", None, ip);
+                Err(FrontError::rate_limited(retry_after))
+            }
+            _ => Ok(()),
         }
     }
 
-    /// Applies a rate limit to the caller at `key`.
-    fn limit(limiter: Option<&KeyedLimiter>, key: &str) -> Result<(), FrontError> {
-        match limiter {
-            Some(limiter) => limiter.check(key).map_err(FrontError::rate_limited),
-            None => Ok(()),
-        }
+    /// Counts and audits a refusal by one of the front's limits.
+    fn refused(limit: &'static str, outcome: &str, client_id: Option<&str>, ip: IpAddr) {
+        metrics::counter!("dcr_rate_limited_total", "limit" => limit).increment(1);
+        audit::record(&AuditEvent {
+            action: limit,
+            outcome,
+            client_id,
+            ip: Some(ip),
+            ..AuditEvent::default()
+        });
     }
 }
 

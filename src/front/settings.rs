@@ -17,6 +17,8 @@ struct RawFront {
     transaction_ttl: String,
     code_ttl: String,
     max_transactions: u64,
+    max_transactions_per_ip: u64,
+    max_transactions_per_client: u64,
     localhost_any_port: bool,
     #[serde(deserialize_with = "Quota::setting")]
     authorize_per_ip: Option<Quota>,
@@ -42,6 +44,7 @@ struct RawCimd {
     fetches_per_host: Option<Quota>,
     consent_page: bool,
     policy: Option<String>,
+    idle_lifetime: String,
 }
 
 impl Default for RawCimd {
@@ -59,6 +62,7 @@ impl Default for RawCimd {
             fetches_per_host: Quota::per_minute(30),
             consent_page: false,
             policy: None,
+            idle_lifetime: "30d".into(),
         }
     }
 }
@@ -70,6 +74,8 @@ impl Default for RawFront {
             transaction_ttl: "10m".into(),
             code_ttl: "60s".into(),
             max_transactions: 100_000,
+            max_transactions_per_ip: 100,
+            max_transactions_per_client: 10_000,
             localhost_any_port: false,
             authorize_per_ip: Quota::per_minute(60),
             token_per_ip: Quota::per_minute(120),
@@ -88,8 +94,15 @@ pub struct FrontSettings {
     pub transaction_ttl: Duration,
     /// How long a gateway code may wait for `/token`.
     pub code_ttl: Duration,
-    /// Most live transactions kept at once (all instances together).
+    /// Most live transactions kept at once (all instances together, as
+    /// counted at the last sweep plus this instance's since).
     pub max_transactions: u64,
+    /// Most transactions one address (IPv6 per /64) may have waiting for
+    /// the provider at once.
+    pub max_transactions_per_ip: u64,
+    /// Most transactions one client may have waiting for the provider at
+    /// once.
+    pub max_transactions_per_client: u64,
     /// Whether a registered `http://localhost` redirect URI matches on any
     /// port, as the loopback address literals always do (RFC 8252 §7.3, §8.3).
     pub localhost_any_port: bool,
@@ -134,6 +147,9 @@ pub struct CimdSettings {
     /// one); with a `client_lifetime`, the expiry janitor removes them and
     /// the next use registers them again.
     pub policy: Option<String>,
+    /// How long a document's client may go unused before the janitor
+    /// removes it (here and at the provider); `None`: never.
+    pub idle_lifetime: Option<Duration>,
 }
 
 impl FrontSettings {
@@ -142,8 +158,14 @@ impl FrontSettings {
         let raw: RawFront = report.section("front", keys);
         let transaction_ttl = positive(&raw.transaction_ttl, "front.transaction_ttl", report);
         let code_ttl = positive(&raw.code_ttl, "front.code_ttl", report);
-        if raw.max_transactions == 0 {
-            report.error("front.max_transactions must be positive");
+        if raw.max_transactions == 0
+            || raw.max_transactions_per_ip == 0
+            || raw.max_transactions_per_client == 0
+        {
+            report.error(
+                "front.max_transactions, max_transactions_per_ip and max_transactions_per_client \
+                 must be positive",
+            );
         }
         let cimd = CimdSettings::read(raw.cimd, report);
         Self {
@@ -152,6 +174,8 @@ impl FrontSettings {
             transaction_ttl,
             code_ttl,
             max_transactions: raw.max_transactions.max(1),
+            max_transactions_per_ip: raw.max_transactions_per_ip.max(1),
+            max_transactions_per_client: raw.max_transactions_per_client.max(1),
             localhost_any_port: raw.localhost_any_port,
             authorize_per_ip: raw.authorize_per_ip,
             token_per_ip: raw.token_per_ip,
@@ -169,6 +193,7 @@ impl CimdSettings {
                 "front.cimd.max_per_host, max_documents and max_document_bytes must be positive",
             );
         }
+        let idle_lifetime = duration(&raw.idle_lifetime, "front.cimd.idle_lifetime", report);
         let min_cache = positive(&raw.min_cache, "front.cimd.min_cache", report);
         let max_cache = positive(&raw.max_cache, "front.cimd.max_cache", report);
         if min_cache > max_cache {
@@ -187,6 +212,7 @@ impl CimdSettings {
             fetches_per_host: raw.fetches_per_host,
             consent_page: raw.consent_page,
             policy: raw.policy,
+            idle_lifetime: (!idle_lifetime.is_zero()).then_some(idle_lifetime),
         }
     }
 }

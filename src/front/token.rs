@@ -9,6 +9,8 @@
 //! same secret, by the method the client registered. Methods the gateway
 //! cannot verify (JWT assertions, mutual TLS) are refused.
 
+use std::net::IpAddr;
+
 use axum::http::{HeaderValue, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
@@ -23,7 +25,7 @@ use crate::clock::seconds;
 use crate::domain::values::AuthMethod;
 use crate::error_text::with_causes;
 use crate::provider::urlencode;
-use crate::store::front::{CodePhase, StoredCode};
+use crate::store::front::CodePhase;
 
 /// Largest provider token answer passed on.
 const MAX_ANSWER_BYTES: usize = 65_536;
@@ -82,15 +84,15 @@ struct Issued {
 }
 
 impl Front {
-    /// Handles `/token` for the caller at `caller` (its rate-limit key),
-    /// with the `Authorization` header, if any, and the form body.
+    /// Handles `/token` for the caller at `ip`, with the `Authorization`
+    /// header, if any, and the form body.
     pub async fn token(
         &self,
-        caller: &str,
+        ip: IpAddr,
         authorization: Option<&str>,
         body: &[u8],
     ) -> Result<ProviderAnswer, FrontError> {
-        Self::limit(self.token_limit.as_ref(), caller)?;
+        Self::limit(self.token_limit.as_ref(), "token", ip)?;
         let params = Params::parse(body)?;
         let (app_id, auth) = self.authenticate(authorization, &params).await?;
         match params.require("grant_type")? {
@@ -151,6 +153,13 @@ impl Front {
         };
         let failed = || FrontError::new(Code::InvalidClient, "client authentication failed");
         let client = self.client(&id).await?.ok_or_else(failed)?;
+        let expires = client.client_secret_expires_at;
+        if secret.is_some() && expires != 0 && expires <= self.now() {
+            return Err(FrontError::new(
+                Code::InvalidClient,
+                "the client secret has expired; renew it through the registration",
+            ));
+        }
         let method = client.metadata.token_endpoint_auth_method;
         let provider_id = client.client_id.to_string();
         let auth = match (method, secret) {
@@ -203,7 +212,10 @@ impl Front {
             ));
         }
         if stored.phase == CodePhase::Redeemed {
-            self.revoke_issued(auth, &code, &stored).await;
+            tracing::warn!(client_id = %transaction.client_id, "front: a gateway code was replayed");
+            if let Some(sealed) = self.transactions.mark_replayed(&hash).await? {
+                self.revoke_issued(auth, &code, &sealed).await;
+            }
             return Err(unknown());
         }
         if transaction.expires_at <= now {
@@ -212,6 +224,17 @@ impl Front {
         if params.get("redirect_uri") != Some(transaction.redirect_uri.as_str()) {
             return Err(FrontError::invalid_grant(
                 "redirect_uri differs from the authorization request's",
+            ));
+        }
+        // RFC 8707 §2.2: the resource of the grant is the one bound at
+        // /authorize; another one here is refused, none means that one.
+        if params
+            .get("resource")
+            .is_some_and(|sent| transaction.resource.as_deref() != Some(sent))
+        {
+            return Err(FrontError::new(
+                Code::InvalidTarget,
+                "resource differs from the one the authorization was granted for",
             ));
         }
         let verifier = params.require("code_verifier")?;
@@ -238,43 +261,51 @@ impl Front {
             ("redirect_uri", callback_uri(&self.issuer)),
             ("code_verifier", verifier.to_owned()),
         ];
-        if let Some(resource) = params.get("resource") {
-            form.push(("resource", resource.to_owned()));
+        if let Some(resource) = &transaction.resource {
+            form.push(("resource", resource.clone()));
         }
         let answer = self
             .call_provider(&provider.token_endpoint, auth, form)
             .await?;
         if answer.status.is_success() {
-            self.record_issued(&code, &answer.body).await;
+            let sealed = self.record_issued(&code, &answer.body).await;
+            if let Some(sealed) = sealed.filter(|(_, replayed)| *replayed) {
+                // The code was replayed while the provider answered: what
+                // it issued is revoked, and handed to no one.
+                self.revoke_issued(auth, &code, &sealed.0).await;
+                return Err(unknown());
+            }
         }
         Ok(answer)
     }
 
-    /// Keeps the tokens a redemption issued, sealed under its code.
-    async fn record_issued(&self, code: &FrontSecret, body: &[u8]) {
-        let Ok(issued) = serde_json::from_slice::<Issued>(body) else {
-            return;
-        };
+    /// Keeps the tokens a redemption issued, sealed under its code: what
+    /// was kept, and whether the code was replayed meanwhile.
+    async fn record_issued(&self, code: &FrontSecret, body: &[u8]) -> Option<(Vec<u8>, bool)> {
+        let issued = serde_json::from_slice::<Issued>(body).ok()?;
         let kept = match serde_json::to_vec(&issued) {
             Ok(plain) => match code.seal(&plain) {
-                Ok(sealed) => self.transactions.record_tokens(&code.hash(), &sealed).await,
+                Ok(sealed) => self
+                    .transactions
+                    .record_tokens(&code.hash(), &sealed)
+                    .await
+                    .map(|replayed| (sealed, replayed)),
                 Err(error) => Err(error),
             },
             Err(error) => Err(crate::store::StoreError::Write(error.to_string())),
         };
-        if let Err(error) = kept {
+        kept.inspect_err(|error| {
             tracing::warn!(%error, "front: tokens of a redemption not kept for revocation");
-        }
+        })
+        .ok()
     }
 
     /// Revokes, where the provider can, what the first redemption of a
-    /// replayed code issued (RFC 6749 §4.1.2).
-    async fn revoke_issued(&self, auth: &ClientAuth, code: &FrontSecret, stored: &StoredCode) {
-        tracing::warn!(client_id = %stored.transaction.client_id, "front: a gateway code was replayed");
-        let Some(issued) = stored
-            .sealed
-            .as_deref()
-            .and_then(|sealed| code.open(sealed).ok())
+    /// replayed code issued (RFC 6749 §4.1.2), `sealed` under the code.
+    async fn revoke_issued(&self, auth: &ClientAuth, code: &FrontSecret, sealed: &[u8]) {
+        let Some(issued) = code
+            .open(sealed)
+            .ok()
             .and_then(|plain| serde_json::from_slice::<Issued>(&plain).ok())
         else {
             return;
@@ -282,7 +313,7 @@ impl Front {
         let Ok(provider) = self.endpoints().await else {
             return;
         };
-        let Some(endpoint) = provider.revocation_endpoint else {
+        let Some(endpoint) = &provider.revocation_endpoint else {
             return;
         };
         let tokens = [
@@ -292,7 +323,7 @@ impl Front {
         for (hint, token) in tokens {
             let Some(token) = token else { continue };
             let form = vec![("token", token), ("token_type_hint", hint.to_owned())];
-            match self.call_provider(&endpoint, auth, form).await {
+            match self.call_provider(endpoint, auth, form).await {
                 Ok(answer) if answer.status.is_success() => {}
                 Ok(answer) => tracing::warn!(status = %answer.status, "front: revocation refused"),
                 Err(error) => tracing::warn!(%error, "front: revocation failed"),

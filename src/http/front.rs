@@ -1,4 +1,5 @@
-//! The authorization front's routes ([`crate::front`]): `GET /authorize`, `GET /callback` and `POST /token`
+//! The authorization front's routes ([`crate::front`]): `GET /authorize`,
+//! `POST /consent` (the consent page's form), `GET /callback` and `POST /token`
 //! (with CORS, for browser-based apps). Handlers extract, call
 //! [`Front`](crate::front::Front),
 //! and answer with a redirect, a page, or the provider's token response.
@@ -15,7 +16,6 @@ use super::routes::Routes;
 use crate::front::authorize::Next;
 use crate::front::error::{FrontError, Page, TokenFailure};
 use crate::front::token::ProviderAnswer;
-use crate::limiter::address_key;
 
 /// Adds the front's routes when `front` is on.
 pub fn routes(routes: Routes<'_>, front: bool) -> Routes<'_> {
@@ -24,6 +24,7 @@ pub fn routes(routes: Routes<'_>, front: bool) -> Routes<'_> {
     }
     routes
         .plain("/authorize", get(authorize))
+        .plain("/consent", post(consent))
         .plain("/callback", get(callback))
         .browser("/token", &[Method::POST], post(token))
 }
@@ -31,25 +32,64 @@ pub fn routes(routes: Routes<'_>, front: bool) -> Routes<'_> {
 async fn authorize(
     State(state): State<HttpState>,
     CallerIp(ip): CallerIp,
+    headers: HeaderMap,
     RawQuery(query): RawQuery,
 ) -> Response {
     let Some(front) = state.front else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let query = query.unwrap_or_default();
-    match front.authorize(&address_key(ip), query.as_bytes()).await {
+    let browser = front.browser_cookie().presented(&headers);
+    match front.authorize(ip, query.as_bytes(), browser).await {
         Ok(Next::Redirect(location)) => redirect_or_page(Ok(location)),
-        Ok(Next::Consent(page)) => page.into_response(),
+        Ok(Next::Consent { page, set_cookie }) => {
+            let mut response = page.into_response();
+            if let Some(cookie) = set_cookie.and_then(|c| HeaderValue::from_str(&c).ok()) {
+                response.headers_mut().insert(header::SET_COOKIE, cookie);
+            }
+            response
+        }
         Err(error) => Page(error).into_response(),
     }
 }
 
-async fn callback(State(state): State<HttpState>, RawQuery(query): RawQuery) -> Response {
+/// The consent page's form. A `303` sends the browser on with a `GET`.
+async fn consent(
+    State(state): State<HttpState>,
+    CallerIp(ip): CallerIp,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Some(front) = state.front else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let form = match form_body(&headers, body) {
+        Ok(form) => form,
+        Err(error) => return Page(error).into_response(),
+    };
+    let origin = headers
+        .get(header::ORIGIN)
+        .map(|origin| origin.to_str().unwrap_or("(not text)"));
+    let browser = front.browser_cookie().presented(&headers);
+    let outcome = front.consent(ip, origin, &form, browser).await;
+    let mut response = redirect_or_page(outcome);
+    if response.status() == StatusCode::FOUND {
+        *response.status_mut() = StatusCode::SEE_OTHER;
+    }
+    response
+}
+
+async fn callback(
+    State(state): State<HttpState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> Response {
     let Some(front) = state.front else {
         return StatusCode::NOT_FOUND.into_response();
     };
     let query = query.unwrap_or_default();
-    redirect_or_page(front.callback(query.as_bytes()).await)
+    let browser = front.browser_cookie().presented(&headers);
+    redirect_or_page(front.callback(query.as_bytes(), browser).await)
 }
 
 async fn token(
@@ -61,6 +101,24 @@ async fn token(
     let Some(front) = state.front else {
         return StatusCode::NOT_FOUND.into_response();
     };
+    let body = match form_body(&headers, body) {
+        Ok(body) => body,
+        Err(error) => return TokenFailure(error).into_response(),
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    match front.token(ip, authorization, &body).await {
+        Ok(answer) => answer.into_response(),
+        Err(error) => TokenFailure(error).into_response(),
+    }
+}
+
+/// A form body (`application/x-www-form-urlencoded`), or why it is not one.
+fn form_body(
+    headers: &HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<Bytes, FrontError> {
     let form = headers
         .get(header::CONTENT_TYPE)
         .and_then(|value| value.to_str().ok())
@@ -70,24 +128,12 @@ async fn token(
                 .next()
                 .is_some_and(|mime| mime.trim() == "application/x-www-form-urlencoded")
         });
-    let body = match body {
-        Ok(body) if form => body,
-        Ok(_) => {
-            let error =
-                FrontError::invalid_request("the body must be application/x-www-form-urlencoded");
-            return TokenFailure(error).into_response();
-        }
-        Err(rejection) => {
-            let error = FrontError::invalid_request(rejection.body_text());
-            return TokenFailure(error).into_response();
-        }
-    };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    match front.token(&address_key(ip), authorization, &body).await {
-        Ok(answer) => answer.into_response(),
-        Err(error) => TokenFailure(error).into_response(),
+    match body {
+        Ok(body) if form => Ok(body),
+        Ok(_) => Err(FrontError::invalid_request(
+            "the body must be application/x-www-form-urlencoded",
+        )),
+        Err(rejection) => Err(FrontError::invalid_request(rejection.body_text())),
     }
 }
 

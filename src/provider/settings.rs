@@ -31,6 +31,14 @@ pub trait BackendSettings: std::fmt::Debug + Send + Sync {
 
     /// Builds the backend; `clock` is the gateway's time.
     fn build(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError>;
+
+    /// Whether the provider's authorization endpoint requires `scope`: the
+    /// authorization front then refuses (`invalid_scope`) a request that
+    /// sends none for a client that registered none, rather than pass the
+    /// omission on.
+    fn authorization_requires_scope(&self) -> bool {
+        false
+    }
 }
 
 /// How a backend's settings are read from `[provider]`.

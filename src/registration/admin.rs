@@ -176,7 +176,7 @@ impl RegistrationService {
 
     /// Deletes `client` at the provider and in the gateway, and audits the
     /// outcome under `action`.
-    async fn delete_audited(
+    pub(super) async fn delete_audited(
         &self,
         client: &RegisteredClient,
         action: &str,

@@ -18,6 +18,14 @@ impl RegistrationService {
         Ok(self.register_admitted(document, None, policy).await?.client)
     }
 
+    /// Removes the client of a document nobody used for the operator's
+    /// idle lifetime, here and at the provider (audited as
+    /// `document_unused`).
+    pub async fn remove_unused(&self, client_id: &str) -> Result<(), RegistrationError> {
+        let client = self.show(client_id).await?;
+        self.delete_audited(&client, "document_unused").await
+    }
+
     /// Replaces the whole registration of `client_id` by `document`, under
     /// the client's own policy, at the provider first.
     pub async fn replace_trusted(

@@ -17,6 +17,7 @@ mod connections;
 mod fakes;
 mod faults;
 mod front;
+mod front_store;
 mod hostile;
 mod hydra;
 mod lifecycle;

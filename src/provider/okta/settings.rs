@@ -38,6 +38,12 @@ impl BackendSettings for OktaSettings {
     fn build(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError> {
         Ok(Arc::new(Okta::new(self.clone(), clock)?))
     }
+
+    /// Okta's `/v1/authorize` lists `scope` as required (Okta OAuth 2.0
+    /// API, "authorizeCustomAS": `scope`, required: true).
+    fn authorization_requires_scope(&self) -> bool {
+        true
+    }
 }
 
 impl KindSettings for OktaSettings {

@@ -8,16 +8,21 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{SqlStore, as_bigint};
+use super::{Backend, SqlStore, as_bigint};
 use crate::domain::SecretHash;
 use crate::store::StoreError;
 use crate::store::front::{
-    CimdStore, CodePhase, Mapping, NewCode, StoredCode, Transaction, TransactionStore,
+    CimdStore, CodePhase, Completed, DocumentCaps, Mapping, NewCode, NewTransaction, Opened,
+    Reserved, Shares, StoredCode, Transaction, TransactionStore,
 };
 
 /// The transaction's own columns, in [`transaction`]'s order.
 const COLUMNS: &str =
     "client_id, redirect_uri, app_state, code_challenge, scope, resource, expires_at";
+
+/// The phases in which a transaction counts against its caller's and its
+/// client's shares: before the provider answered.
+const OPEN_PHASES: &str = "phase IN ('consent', 'authorizing')";
 
 fn transaction(row: &AnyRow) -> Result<Transaction, StoreError> {
     Ok(Transaction {
@@ -31,25 +36,46 @@ fn transaction(row: &AnyRow) -> Result<Transaction, StoreError> {
     })
 }
 
+/// The live transactions whose `column` is `value` that have not reached
+/// the provider's answer yet, at `now`, counted only up to `limit` (so that
+/// the count costs the same however many the table holds).
+fn live_share(column: &str, value: &str, now: &str, limit: &str) -> String {
+    format!(
+        "(SELECT COUNT(*) FROM (SELECT 1 FROM front_transactions WHERE {column} = {value} \
+         AND {OPEN_PHASES} AND expires_at > {now} LIMIT {limit}) AS counted)"
+    )
+}
+
+fn bytes(hash: &SecretHash) -> Vec<u8> {
+    hash.as_bytes().to_vec()
+}
+
 #[async_trait]
 impl TransactionStore for SqlStore {
     async fn open(
         &self,
         state: &SecretHash,
-        transaction: &Transaction,
+        new: &NewTransaction<'_>,
+        shares: Shares,
         now: i64,
-        max_live: u64,
-    ) -> Result<bool, StoreError> {
-        sqlx::query("DELETE FROM front_transactions WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&self.pool)
-            .await?;
+    ) -> Result<Opened, StoreError> {
+        let transaction = new.transaction;
+        let consent = new.consent.as_ref();
         let inserted = sqlx::query(&format!(
-            "INSERT INTO front_transactions (state_hash, phase, {COLUMNS}) \
-             SELECT $1, 'authorizing', $2, $3, $4, $5, $6, $7, $8 \
-             WHERE (SELECT COUNT(*) FROM front_transactions) < $9"
+            "INSERT INTO front_transactions (state_hash, phase, caller, {COLUMNS}, \
+             consent_hash, browser_hash, provider_url) \
+             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
+             WHERE {} < $15 AND {} < $16",
+            live_share("caller", "$3", "$14", "$15"),
+            live_share("client_id", "$4", "$14", "$16"),
         ))
-        .bind(state.as_bytes().to_vec())
+        .bind(bytes(state))
+        .bind(if consent.is_some() {
+            "consent"
+        } else {
+            "authorizing"
+        })
+        .bind(new.caller.to_owned())
         .bind(transaction.client_id.clone())
         .bind(transaction.redirect_uri.clone())
         .bind(transaction.app_state.clone())
@@ -57,10 +83,78 @@ impl TransactionStore for SqlStore {
         .bind(transaction.scope.clone())
         .bind(transaction.resource.clone())
         .bind(transaction.expires_at)
-        .bind(as_bigint(max_live))
+        .bind(consent.map(|c| bytes(c.form)))
+        .bind(consent.map(|c| bytes(c.browser)))
+        .bind(consent.map(|c| c.provider_url.to_owned()))
+        .bind(now)
+        .bind(as_bigint(shares.per_caller))
+        .bind(as_bigint(shares.per_client))
         .execute(&self.pool)
         .await?;
-        Ok(inserted.rows_affected() == 1)
+        if inserted.rows_affected() == 1 {
+            return Ok(Opened::Yes);
+        }
+        let callers: i64 = sqlx::query(&format!(
+            "SELECT {}",
+            live_share("caller", "$1", "$2", "$3")
+        ))
+        .bind(new.caller.to_owned())
+        .bind(now)
+        .bind(as_bigint(shares.per_caller))
+        .fetch_one(&self.pool)
+        .await?
+        .try_get(0)?;
+        Ok(
+            if u64::try_from(callers).unwrap_or(0) >= shares.per_caller {
+                Opened::CallerFull
+            } else {
+                Opened::ClientFull
+            },
+        )
+    }
+
+    async fn consent(
+        &self,
+        form: &SecretHash,
+        browser: &SecretHash,
+        state: &SecretHash,
+        now: i64,
+    ) -> Result<Option<(Transaction, String)>, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE front_transactions SET state_hash = $1, phase = 'authorizing', \
+             consent_hash = NULL WHERE consent_hash = $2 AND browser_hash = $3 \
+             AND phase = 'consent' AND expires_at > $4 RETURNING {COLUMNS}, provider_url"
+        ))
+        .bind(bytes(state))
+        .bind(bytes(form))
+        .bind(bytes(browser))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let provider_url: Option<String> = row.try_get(7)?;
+        Ok(Some((transaction(&row)?, provider_url.unwrap_or_default())))
+    }
+
+    async fn decline(
+        &self,
+        form: &SecretHash,
+        browser: &SecretHash,
+        now: i64,
+    ) -> Result<Option<Transaction>, StoreError> {
+        let row = sqlx::query(&format!(
+            "UPDATE front_transactions SET phase = 'failed', consent_hash = NULL, \
+             expires_at = $1 WHERE consent_hash = $2 AND browser_hash = $3 \
+             AND phase = 'consent' AND expires_at > $1 RETURNING {COLUMNS}"
+        ))
+        .bind(now)
+        .bind(bytes(form))
+        .bind(bytes(browser))
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(transaction).transpose()
     }
 
     async fn complete(
@@ -68,11 +162,11 @@ impl TransactionStore for SqlStore {
         state: &SecretHash,
         code: Option<NewCode<'_>>,
         now: i64,
-    ) -> Result<Option<Transaction>, StoreError> {
+    ) -> Result<Option<Completed>, StoreError> {
         let (phase, hash, sealed, expires_at) = match &code {
             Some(code) => (
                 "code",
-                Some(code.hash.as_bytes().to_vec()),
+                Some(bytes(code.hash)),
                 Some(code.sealed.to_vec()),
                 code.expires_at,
             ),
@@ -82,24 +176,31 @@ impl TransactionStore for SqlStore {
             "UPDATE front_transactions SET phase = $1, code_hash = $2, sealed = $3, \
              expires_at = CASE WHEN $4 < expires_at THEN $4 ELSE expires_at END \
              WHERE state_hash = $5 AND phase = 'authorizing' AND expires_at > $6 \
-             RETURNING {COLUMNS}"
+             RETURNING {COLUMNS}, browser_hash"
         ))
         .bind(phase)
         .bind(hash)
         .bind(sealed)
         .bind(expires_at)
-        .bind(state.as_bytes().to_vec())
+        .bind(bytes(state))
         .bind(now)
         .fetch_optional(&self.pool)
         .await?;
-        row.as_ref().map(transaction).transpose()
+        let Some(row) = row else {
+            return Ok(None);
+        };
+        let browser: Option<Vec<u8>> = row.try_get(7)?;
+        Ok(Some(Completed {
+            transaction: transaction(&row)?,
+            browser: browser.and_then(|digest| SecretHash::from_bytes(&digest)),
+        }))
     }
 
     async fn code(&self, code: &SecretHash) -> Result<Option<StoredCode>, StoreError> {
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS}, phase, sealed FROM front_transactions WHERE code_hash = $1"
         ))
-        .bind(code.as_bytes().to_vec())
+        .bind(bytes(code))
         .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
@@ -127,90 +228,205 @@ impl TransactionStore for SqlStore {
              WHERE code_hash = $2 AND phase = 'code' AND expires_at > $3",
         )
         .bind(keep_until)
-        .bind(code.as_bytes().to_vec())
+        .bind(bytes(code))
         .bind(now)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn record_tokens(&self, code: &SecretHash, sealed: &[u8]) -> Result<(), StoreError> {
-        sqlx::query("UPDATE front_transactions SET sealed = $1 WHERE code_hash = $2")
-            .bind(sealed.to_vec())
-            .bind(code.as_bytes().to_vec())
+    async fn record_tokens(&self, code: &SecretHash, sealed: &[u8]) -> Result<bool, StoreError> {
+        let replayed: Option<i32> = sqlx::query(
+            "UPDATE front_transactions SET sealed = $1 WHERE code_hash = $2 RETURNING replayed",
+        )
+        .bind(sealed.to_vec())
+        .bind(bytes(code))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+        Ok(replayed.is_some_and(|flag| flag != 0))
+    }
+
+    async fn mark_replayed(&self, code: &SecretHash) -> Result<Option<Vec<u8>>, StoreError> {
+        let sealed: Option<Option<Vec<u8>>> = sqlx::query(
+            "UPDATE front_transactions SET replayed = 1 WHERE code_hash = $1 \
+             AND phase = 'redeemed' RETURNING sealed",
+        )
+        .bind(bytes(code))
+        .fetch_optional(&self.pool)
+        .await?
+        .map(|row| row.try_get(0))
+        .transpose()?;
+        Ok(sealed.flatten())
+    }
+
+    async fn sweep(&self, now: i64) -> Result<u64, StoreError> {
+        sqlx::query("DELETE FROM front_transactions WHERE expires_at <= $1")
+            .bind(now)
             .execute(&self.pool)
             .await?;
-        Ok(())
+        let live: i64 = sqlx::query("SELECT COUNT(*) FROM front_transactions")
+            .fetch_one(&self.pool)
+            .await?
+            .try_get(0)?;
+        Ok(u64::try_from(live).unwrap_or(0))
     }
+}
+
+/// A mapping's columns, in [`mapping`]'s order.
+const MAPPING_COLUMNS: &str = "client_id, document_hash, fresh_until, last_used";
+
+fn mapping(row: &AnyRow) -> Result<Mapping, StoreError> {
+    Ok(Mapping {
+        client_id: row.try_get(0)?,
+        document_hash: row.try_get(1)?,
+        fresh_until: row.try_get(2)?,
+        last_used: row.try_get(3)?,
+    })
 }
 
 #[async_trait]
 impl CimdStore for SqlStore {
     async fn mapping(&self, url: &str) -> Result<Option<Mapping>, StoreError> {
-        let row = sqlx::query(
-            "SELECT client_id, document_hash, fresh_until FROM front_cimd_clients WHERE url = $1",
-        )
+        let row = sqlx::query(&format!(
+            "SELECT {MAPPING_COLUMNS} FROM front_cimd_clients WHERE url = $1"
+        ))
         .bind(url.to_owned())
         .fetch_optional(&self.pool)
         .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        Ok(Some(Mapping {
-            client_id: row.try_get(0)?,
-            document_hash: row.try_get(1)?,
-            fresh_until: row.try_get(2)?,
-        }))
+        row.as_ref().map(mapping).transpose()
     }
 
-    async fn documents_of(&self, host: Option<&str>) -> Result<u64, StoreError> {
-        let row = match host {
-            Some(host) => {
-                sqlx::query("SELECT COUNT(*) FROM front_cimd_clients WHERE host = $1")
-                    .bind(host.to_owned())
-                    .fetch_one(&self.pool)
-                    .await?
-            }
-            None => {
-                sqlx::query("SELECT COUNT(*) FROM front_cimd_clients")
-                    .fetch_one(&self.pool)
-                    .await?
-            }
-        };
-        Ok(u64::try_from(row.try_get::<i64, _>(0)?).unwrap_or(0))
+    async fn is_document_client(&self, client_id: &str) -> Result<bool, StoreError> {
+        let row = sqlx::query("SELECT 1 FROM front_cimd_clients WHERE client_id = $1 LIMIT 1")
+            .bind(client_id.to_owned())
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.is_some())
     }
 
-    async fn insert_mapping(
+    /// One transaction: on PostgreSQL under an advisory lock (other
+    /// instances count and insert too), on SQLite under the database's one
+    /// writer; the counts and the insert see the same rows.
+    async fn reserve(
         &self,
         url: &str,
         host: &str,
-        mapping: &Mapping,
-    ) -> Result<bool, StoreError> {
-        let done = sqlx::query(
-            "INSERT INTO front_cimd_clients (url, host, client_id, document_hash, fresh_until) \
-             VALUES ($1, $2, $3, $4, $5) ON CONFLICT (url) DO NOTHING",
+        caps: DocumentCaps,
+        now: i64,
+        until: i64,
+    ) -> Result<Reserved, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        match self.backend {
+            Backend::Postgres => {
+                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text AS locked")
+                    .bind("front_cimd_clients")
+                    .fetch_one(&mut *transaction)
+                    .await?;
+            }
+            // Take the write lock now, so that the counts below are the
+            // ones the insert is made against.
+            Backend::Sqlite => {
+                sqlx::query("UPDATE front_cimd_clients SET url = url WHERE 0 = 1")
+                    .execute(&mut *transaction)
+                    .await?;
+            }
+        }
+        let counts = sqlx::query(
+            "SELECT (SELECT COUNT(*) FROM front_cimd_clients WHERE host = $1), \
+             (SELECT COUNT(*) FROM front_cimd_clients), \
+             (SELECT COUNT(*) FROM front_cimd_clients WHERE url = $2)",
         )
-        .bind(url.to_owned())
         .bind(host.to_owned())
+        .bind(url.to_owned())
+        .fetch_one(&mut *transaction)
+        .await?;
+        let count = |i: usize| -> Result<u64, StoreError> {
+            Ok(u64::try_from(counts.try_get::<i64, _>(i)?).unwrap_or(0))
+        };
+        let outcome = if count(2)? > 0 {
+            Reserved::Taken
+        } else if count(0)? >= caps.per_host {
+            Reserved::HostFull
+        } else if count(1)? >= caps.in_all {
+            Reserved::AllFull
+        } else {
+            sqlx::query(
+                "INSERT INTO front_cimd_clients \
+                 (url, host, client_id, document_hash, fresh_until, last_used) \
+                 VALUES ($1, $2, '', $3, $4, $5)",
+            )
+            .bind(url.to_owned())
+            .bind(host.to_owned())
+            .bind(Vec::<u8>::new())
+            .bind(until)
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+            Reserved::Yes
+        };
+        transaction.commit().await?;
+        Ok(outcome)
+    }
+
+    async fn update_mapping(
+        &self,
+        url: &str,
+        mapping: &Mapping,
+        now: i64,
+    ) -> Result<(), StoreError> {
+        sqlx::query(
+            "UPDATE front_cimd_clients SET client_id = $1, document_hash = $2, fresh_until = $3, \
+             last_used = $4 WHERE url = $5",
+        )
         .bind(mapping.client_id.clone())
         .bind(mapping.document_hash.clone())
         .bind(mapping.fresh_until)
+        .bind(now)
+        .bind(url.to_owned())
+        .execute(&self.pool)
+        .await?;
+        Ok(())
+    }
+
+    async fn touch(&self, url: &str, now: i64) -> Result<(), StoreError> {
+        sqlx::query("UPDATE front_cimd_clients SET last_used = $1 WHERE url = $2")
+            .bind(now)
+            .bind(url.to_owned())
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn remove_mapping(&self, url: &str, seen: &Mapping) -> Result<bool, StoreError> {
+        let done = sqlx::query(
+            "DELETE FROM front_cimd_clients WHERE url = $1 AND client_id = $2 \
+             AND fresh_until = $3",
+        )
+        .bind(url.to_owned())
+        .bind(seen.client_id.clone())
+        .bind(seen.fresh_until)
         .execute(&self.pool)
         .await?;
         Ok(done.rows_affected() == 1)
     }
 
-    async fn update_mapping(&self, url: &str, mapping: &Mapping) -> Result<(), StoreError> {
-        sqlx::query(
-            "UPDATE front_cimd_clients SET client_id = $1, document_hash = $2, fresh_until = $3 \
-             WHERE url = $4",
+    async fn unused_since(
+        &self,
+        before: i64,
+        limit: u32,
+    ) -> Result<Vec<(String, String)>, StoreError> {
+        let rows = sqlx::query(
+            "SELECT url, client_id FROM front_cimd_clients WHERE last_used < $1 \
+             AND client_id <> '' ORDER BY last_used LIMIT $2",
         )
-        .bind(mapping.client_id.clone())
-        .bind(mapping.document_hash.clone())
-        .bind(mapping.fresh_until)
-        .bind(url.to_owned())
-        .execute(&self.pool)
+        .bind(before)
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
         .await?;
-        Ok(())
+        rows.iter()
+            .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
+            .collect()
     }
 }

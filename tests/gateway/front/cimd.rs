@@ -15,11 +15,11 @@ use super::*;
 
 /// Documents the test serves: path → (body, `Cache-Control`).
 #[derive(Clone, Default)]
-struct Served(Arc<Mutex<HashMap<String, (String, String)>>>);
+pub(super) struct Served(Arc<Mutex<HashMap<String, (String, String)>>>);
 
 impl Served {
     /// Starts serving on 127.0.0.1; the base URL.
-    async fn start(&self) -> String {
+    pub(super) async fn start(&self) -> String {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let served = self.clone();
@@ -43,14 +43,14 @@ impl Served {
         base
     }
 
-    fn put(&self, path: &str, body: &Value, cache: &str) {
+    pub(super) fn put(&self, path: &str, body: &Value, cache: &str) {
         let entry = (body.to_string(), cache.to_owned());
         self.0.lock().unwrap().insert(path.to_owned(), entry);
     }
 }
 
 /// A native client's document, naming itself `url`.
-fn document(url: &str, name: &str) -> Value {
+pub(super) fn document(url: &str, name: &str) -> Value {
     json!({
         "client_id": url,
         "client_name": name,
@@ -62,7 +62,7 @@ fn document(url: &str, name: &str) -> Value {
     })
 }
 
-async fn gateway(upstream: &OidcProvider, cimd: &str) -> TestApp {
+pub(super) async fn gateway(upstream: &OidcProvider, cimd: &str) -> TestApp {
     spawn_app_with(&format!(
         "{}[front.cimd]\nenabled = true\n{cimd}",
         front_toml(upstream)
@@ -70,7 +70,7 @@ async fn gateway(upstream: &OidcProvider, cimd: &str) -> TestApp {
     .await
 }
 
-const LOOPBACK_ALLOWED: &str = "private_hosts = [\"127.0.0.1\"]\n";
+pub(super) const LOOPBACK_ALLOWED: &str = "private_hosts = [\"127.0.0.1\"]\n";
 
 /// The client's name at the gateway (so at the provider) for a document.
 async fn registered_name(app: &TestApp) -> String {
@@ -222,52 +222,6 @@ async fn hosts_are_allowed_denied_and_capped_by_the_operator() {
     )
     .await;
     assert_eq!(full.rows().await.len(), 1);
-}
-
-#[tokio::test]
-async fn the_consent_page_shows_where_the_user_will_be_sent_back() {
-    let upstream = OidcProvider::start().await;
-    let app = gateway(
-        &upstream,
-        &format!("{LOOPBACK_ALLOWED}consent_page = true\n"),
-    )
-    .await;
-    let served = Served::default();
-    let url = format!("{}/clients/app.json", served.start().await);
-    served.put(
-        "/clients/app.json",
-        &document(&url, "<b>Editor</b>"),
-        "max-age=60",
-    );
-    let pkce = pkce("consent");
-    let redirect_uri = "http://127.0.0.1:50999/cb";
-    let response = authorize(&app, &url, redirect_uri, &pkce, &[]).await;
-    assert_eq!(response.status(), StatusCode::OK);
-    assert_eq!(response.headers()["x-frame-options"], "DENY");
-    let page = response.text().await.unwrap();
-    assert!(
-        page.contains("&lt;b&gt;Editor&lt;/b&gt; asks you to sign in"),
-        "{page}"
-    );
-    assert!(
-        page.contains("sent back to <strong>127.0.0.1</strong>"),
-        "{page}"
-    );
-    let href = page
-        .split("href=\"")
-        .nth(1)
-        .unwrap()
-        .split('"')
-        .next()
-        .unwrap();
-    let to_provider = Url::parse(&href.replace("&amp;", "&")).unwrap();
-    assert!(to_provider.as_str().starts_with(&upstream.issuer));
-
-    let callback = log_in(&upstream, &to_provider, "dave").await;
-    let back = location(&browser().get(callback).send().await.unwrap());
-    assert!(back.as_str().starts_with(redirect_uri), "{back}");
-    let (status, tokens) = redeem(&app, &url, &back, &pkce).await;
-    assert_eq!(status, StatusCode::OK, "{tokens}");
 }
 
 #[tokio::test]

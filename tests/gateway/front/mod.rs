@@ -9,6 +9,7 @@ mod cimd;
 mod instances;
 mod mcp;
 mod refusals;
+mod trust;
 mod upstreams;
 mod vendors;
 

@@ -41,7 +41,6 @@ async fn okta_refuses_a_user_not_assigned_to_the_app_and_the_app_hears_it() {
 /// omission on: it may send a scope of its own (the client's registered
 /// one, a policy's `default_scope`) or answer the app itself.
 #[tokio::test]
-#[ignore = "the gateway sends Okta an authorization request without `scope`, which Okta documents as required"]
 async fn okta_is_never_asked_for_an_authorization_without_scope() {
     let okta = OktaFake::start().await;
     let app = front_for(&okta).await;

@@ -53,6 +53,11 @@ pub struct HydraFake {
 }
 
 impl HydraFake {
+    /// How many tokens the public endpoints issued that are still active.
+    pub fn active_tokens(&self) -> usize {
+        self.grants.active_tokens()
+    }
+
     pub async fn start() -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

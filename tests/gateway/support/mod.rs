@@ -66,7 +66,10 @@ pub struct TestApp {
     pub http: reqwest::Client,
     pub service: Arc<RegistrationService>,
     pub cache: Arc<CachedStore>,
+    pub front: Option<Arc<dcr_gateway::front::Front>>,
     pub clock: Arc<TestClock>,
+    /// Its background tasks run as long as it does.
+    _gateway: app::Gateway,
     pub db_path: PathBuf,
     _dir: TempDir,
     _shutdown: oneshot::Sender<()>,
@@ -140,8 +143,10 @@ async fn start_app(listener: TcpListener, toml: &str, dir: TempDir, db_path: Pat
     TestApp {
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
-        service: gateway.service,
-        cache: gateway.cache,
+        service: gateway.service.clone(),
+        cache: gateway.cache.clone(),
+        front: gateway.front.clone(),
+        _gateway: gateway,
         clock,
         db_path,
         _dir: dir,
@@ -222,6 +227,18 @@ impl TestApp {
             .await
             .unwrap()
             .json()
+            .await
+            .unwrap()
+    }
+
+    /// GETs `path` and reads the answer as text.
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
             .await
             .unwrap()
     }

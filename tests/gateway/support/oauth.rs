@@ -299,6 +299,12 @@ impl Grants {
         }
     }
 
+    /// How many issued tokens are still active.
+    pub fn active_tokens(&self) -> usize {
+        let state = self.state.lock().unwrap();
+        state.tokens.values().filter(|token| token.active).count()
+    }
+
     /// The grant of an active access token.
     pub fn access(&self, access_token: &str) -> Option<Grant> {
         let state = self.state.lock().unwrap();

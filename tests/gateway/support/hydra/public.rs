@@ -349,6 +349,8 @@ pub(super) async fn token(
     body: Bytes,
 ) -> Response {
     let here = "POST /oauth2/token";
+    // Queued faults apply here too (before the work only: a slow answer).
+    or_answer!(super::before_work(&fake, "POST").await);
     let form = or_answer!(fake.checked_form("/oauth2/token", &headers, &body));
     let (client_id, client) = or_answer!(fake.authenticate(here, &headers, &form));
     let get = |name: &str| form.get(name).map(String::as_str);

@@ -1,0 +1,121 @@
+//! The front's upkeep, off the request path: every [`SWEEP_EVERY`] the
+//! janitor removes expired transactions and counts the live ones (what
+//! `/authorize` holds against `max_transactions`), and removes the clients
+//! of metadata documents nobody used for `[front.cimd] idle_lifetime`.
+//!
+//! `/authorize` never counts the table itself: it checks the count of the
+//! last sweep plus the transactions this instance opened since. With
+//! several instances the cap may be passed by what the others open within
+//! one sweep interval.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use super::Front;
+use super::error::FrontError;
+use crate::clock::seconds;
+
+/// How often the janitor runs.
+pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
+
+/// Documents whose clients are removed in one pass, at most.
+const UNUSED_BATCH: u32 = 100;
+
+/// The live transactions as `/authorize` sees them.
+#[derive(Debug, Default)]
+pub struct LiveTransactions {
+    /// Counted at the last sweep (all instances).
+    at_sweep: AtomicU64,
+    /// Opened by this instance since.
+    opened: AtomicU64,
+}
+
+impl LiveTransactions {
+    /// Whether another transaction fits under `max`.
+    #[must_use]
+    pub fn admit(&self, max: u64) -> bool {
+        let live = self.at_sweep.load(Ordering::Relaxed) + self.opened.load(Ordering::Relaxed);
+        live < max
+    }
+
+    /// One more was opened.
+    pub fn opened(&self) {
+        self.opened.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// A sweep counted `live`.
+    pub fn swept(&self, live: u64) {
+        self.at_sweep.store(live, Ordering::Relaxed);
+        self.opened.store(0, Ordering::Relaxed);
+    }
+}
+
+impl Front {
+    /// One pass of the janitor.
+    pub async fn sweep(&self) -> Result<(), FrontError> {
+        let now = self.now();
+        let live = self.transactions.sweep(now).await?;
+        self.live.swept(live);
+        if let Some(idle) = self.settings.cimd.idle_lifetime {
+            self.remove_unused_documents(now.saturating_sub(seconds(idle)))
+                .await?;
+        }
+        Ok(())
+    }
+
+    /// Removes the clients of documents not used since `before`, here and
+    /// at the provider; the next use of such a document registers it again.
+    async fn remove_unused_documents(&self, before: i64) -> Result<(), FrontError> {
+        let unused = self
+            .documents_store
+            .unused_since(before, UNUSED_BATCH)
+            .await?;
+        for (url, client_id) in unused {
+            if let Err(error) = self.registrations.remove_unused(&client_id).await {
+                tracing::warn!(%error, %url, "front: an unused document client was not removed");
+                continue;
+            }
+            let Some(seen) = self.documents_store.mapping(&url).await? else {
+                continue;
+            };
+            if seen.client_id == client_id {
+                self.documents_store.remove_mapping(&url, &seen).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// Runs the janitor every [`SWEEP_EVERY`] until the returned task is
+    /// aborted; the first pass runs at once.
+    #[must_use]
+    pub fn spawn_janitor(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+        let front = Arc::clone(self);
+        tokio::spawn(async move {
+            let mut ticks = tokio::time::interval(SWEEP_EVERY);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = front.sweep().await {
+                    tracing::warn!(%error, "front: janitor pass failed");
+                }
+            }
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_count_of_the_last_sweep_and_the_opens_since_make_the_cap() {
+        let live = LiveTransactions::default();
+        assert!(live.admit(2));
+        live.opened();
+        live.opened();
+        assert!(!live.admit(2));
+        live.swept(1);
+        assert!(live.admit(2));
+    }
+}
