@@ -123,6 +123,7 @@ async fn reconcile_deletions_are_audited() {
         .unwrap_or_else(|| panic!("no reconcile_delete event in {events:?}"));
     assert_eq!(event["client_id"], made[0]);
     assert_eq!(event["outcome"], "deleted_at_provider");
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
@@ -284,4 +285,5 @@ async fn a_failing_provider_is_shed_in_proportion_and_trials_find_it_recovered()
     let report = app.reconcile().await;
     assert_eq!(report.abandoned_never_created.len(), 10);
     assert!(!report.has_drift(), "{report:?}");
+    fake.ledger.assert_clean("Hydra");
 }

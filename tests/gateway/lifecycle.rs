@@ -68,6 +68,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
         .await
         .expect("the process exits");
     assert!(status.success(), "{status:?}");
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
@@ -84,4 +85,5 @@ async fn the_shutdown_deadline_bounds_how_long_requests_may_run() {
         in_flight.await.unwrap().is_err(),
         "the hanging request was cut off"
     );
+    fake.ledger.assert_clean("Hydra");
 }
