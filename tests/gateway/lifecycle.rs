@@ -31,13 +31,14 @@ async fn server(
     (ServerProcess::start(&path, port).await, dir)
 }
 
-/// Starts a registration whose provider call hangs, then sends SIGTERM while
-/// it is in flight; returns the request.
+/// Starts a registration whose provider call hangs, then sends SIGTERM once
+/// that call is at the fake; returns the request.
 async fn terminate_during_a_hanging_registration(
     fake: &HydraFake,
     server: &ServerProcess,
 ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
     fake.ledger.queue_faults(&[Fault::Hang]);
+    let before = fake.ledger.requests();
     let url = format!("{}/register", server.base);
     let in_flight = tokio::spawn(async move {
         reqwest::Client::new()
@@ -46,7 +47,9 @@ async fn terminate_during_a_hanging_registration(
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    fake.ledger
+        .await_requests(before + 1, "the registration's create")
+        .await;
     server.terminate();
     in_flight
 }
