@@ -5,6 +5,7 @@
 
 mod cimd;
 mod instances;
+mod iss;
 mod mcp;
 mod refusals;
 
