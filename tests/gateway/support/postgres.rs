@@ -47,11 +47,12 @@ fn no_server(admin_url: &str, error: &sqlx::Error) -> String {
     }
     let shown = shown.map_or_else(|| admin_url.to_owned(), String::from);
     format!(
-        "this test needs PostgreSQL, and none answers at {shown} ({error}). \
+        "this test needs PostgreSQL and cannot connect to {shown} ({error}). \
          Start it (on Debian: `pg_ctlcluster --skip-systemctl-redirect \
-         $(ls /etc/postgresql) main start`; `.ci/run` does) or set DCR_TEST_POSTGRES_URL to a server that \
-         answers; `cargo test --all-features -- --skip postgres` leaves the \
-         PostgreSQL tests out (the summary counts them as filtered out)."
+         $(ls /etc/postgresql) main start`; `.ci/run` does) or set \
+         DCR_TEST_POSTGRES_URL to a server that answers; \
+         `cargo test --all-features -- --skip postgres` leaves the PostgreSQL \
+         tests out (the summary counts them as filtered out)."
     )
 }
 
