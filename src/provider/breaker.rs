@@ -3,15 +3,21 @@
 //!
 //! It counts calls and failures over a sliding window. Below
 //! `min_calls`, or while the failure rate stays under `failure_rate`, every
-//! call goes through. Above it, a call is refused with the probability
-//! `(calls - k * successes) / (calls + 1)`, where `k = 1 / (1 - failure_rate)`
-//! (client-side adaptive throttling, as in Google's SRE book). That
-//! probability is zero at the threshold, never more than the observed
-//! failure rate, and below one, so trial calls keep going through and the
-//! breaker closes as soon as the provider recovers. A breaker that refused
-//! everything for a fixed cool-down would turn a provider failing one call
-//! in five into an outage; this one never refuses more than the provider
-//! would fail anyway.
+//! call goes through. Above it, a share `(calls - k * successes) / (calls + 1)`
+//! of calls is refused, where `k = 1 / (1 - failure_rate)` (client-side
+//! adaptive throttling, as in Google's SRE book). That share is zero at the
+//! threshold, never more than the observed failure rate, and below one, so
+//! trial calls keep going through and the breaker closes as soon as the
+//! provider recovers. A breaker that refused everything for a fixed
+//! cool-down would turn a provider failing one call in five into an outage;
+//! this one never refuses more than the provider would fail anyway.
+//!
+//! The book draws a random number per call; this breaker sheds by error
+//! diffusion instead: each call adds the current share to what is owed, and
+//! a call is refused when that reaches one (and one is taken off). Over any
+//! run of calls the refusals add up to the sum of the shares, to within one
+//! call, and the same history always refuses the same calls. While nothing
+//! is to be shed, nothing is owed.
 //!
 //! No crate of the field offers this shape (they open on a failure count or
 //! rate and then refuse every call until a cool-down ends), hence this file.
@@ -53,13 +59,27 @@ pub struct Breaker {
     buckets: Mutex<Window>,
 }
 
-/// Calls and failures per bucket, the newest last.
+/// Calls and failures per bucket, the newest last, and the shedding owed.
 #[derive(Debug)]
 struct Window {
     /// When the newest bucket began.
     newest_start: Instant,
     /// (calls, failures), oldest first.
     counts: Vec<(u32, u32)>,
+    /// The shares of the calls admitted or shed so far, less one per call
+    /// shed: always in [0, 1) between calls.
+    owed: f64,
+}
+
+impl Window {
+    /// Calls and failures in the window.
+    fn totals(&self) -> (u32, u32) {
+        self.counts
+            .iter()
+            .fold((0, 0), |(c, f), (calls, failures)| {
+                (c + calls, f + failures)
+            })
+    }
 }
 
 /// Why a call was not let through.
@@ -78,20 +98,29 @@ impl Breaker {
             buckets: Mutex::new(Window {
                 newest_start: Instant::now(),
                 counts: vec![(0, 0); BUCKETS as usize],
+                owed: 0.0,
             }),
         }
     }
 
-    /// Whether a call may go out now; `draw` is a uniform number in [0, 1).
-    pub fn admit(&self, draw: f64) -> Result<(), Shed> {
-        let (calls, failures) = self.totals();
-        if draw < self.shed_probability(calls, failures) {
-            Err(Shed {
-                retry_after_secs: self.settings.window.as_secs().max(1),
-            })
-        } else {
-            Ok(())
+    /// Whether a call may go out now: the call's share of shedding is
+    /// added to what is owed, and it is refused once that reaches one.
+    pub fn admit(&self) -> Result<(), Shed> {
+        let mut window = self.window();
+        let (calls, failures) = window.totals();
+        let share = self.shed_share(calls, failures);
+        if share == 0.0 {
+            window.owed = 0.0;
+            return Ok(());
         }
+        window.owed += share;
+        if window.owed < 1.0 {
+            return Ok(());
+        }
+        window.owed -= 1.0;
+        Err(Shed {
+            retry_after_secs: self.settings.window.as_secs().max(1),
+        })
     }
 
     /// Records how a call that went out ended.
@@ -103,9 +132,9 @@ impl Breaker {
         }
     }
 
-    /// The probability of shedding a call, given the window's counts.
+    /// The share of calls to shed, given the window's counts.
     #[must_use]
-    pub fn shed_probability(&self, calls: u32, failures: u32) -> f64 {
+    pub fn shed_share(&self, calls: u32, failures: u32) -> f64 {
         let BreakerSettings {
             failure_rate,
             min_calls,
@@ -118,16 +147,6 @@ impl Breaker {
         let calls = f64::from(calls);
         let successes = calls - f64::from(failures);
         ((calls - k * successes) / (calls + 1.0)).max(0.0)
-    }
-
-    /// Calls and failures in the window.
-    fn totals(&self) -> (u32, u32) {
-        self.window()
-            .counts
-            .iter()
-            .fold((0, 0), |(c, f), (calls, failures)| {
-                (c + calls, f + failures)
-            })
     }
 
     /// The window, with buckets that aged out dropped.
@@ -164,45 +183,80 @@ mod tests {
         }
     }
 
+    /// Asks to admit `calls` calls in a row; whether each was shed.
+    fn shed_of(breaker: &Breaker, calls: usize) -> Vec<bool> {
+        (0..calls).map(|_| breaker.admit().is_err()).collect()
+    }
+
+    /// How many of `outcomes` were shed.
+    fn count(outcomes: &[bool]) -> usize {
+        outcomes.iter().filter(|shed| **shed).count()
+    }
+
     #[tokio::test(start_paused = true)]
     async fn a_provider_failing_one_call_in_five_is_never_shed() {
         let breaker = breaker();
         feed(&breaker, 1000, 5);
-        assert_eq!(breaker.shed_probability(1000, 200), 0.0);
-        assert!(breaker.admit(0.0).is_ok());
+        assert_eq!(breaker.shed_share(1000, 200), 0.0);
+        assert_eq!(count(&shed_of(&breaker, 1000)), 0);
     }
 
     #[tokio::test(start_paused = true)]
     async fn shedding_never_exceeds_the_failure_rate_and_lets_trials_through() {
         let breaker = breaker();
         for failures in 0..=100 {
-            let p = breaker.shed_probability(100, failures);
-            assert!(p <= f64::from(failures) / 100.0, "{failures}: {p}");
-            assert!(p < 1.0, "trial calls always go through");
+            let share = breaker.shed_share(100, failures);
+            assert!(share <= f64::from(failures) / 100.0, "{failures}: {share}");
+            assert!(share < 1.0, "trial calls always go through");
         }
+        // All 100 calls failed: a share of 100/101 is shed, and a trial goes
+        // through at least once in every 101 calls.
         feed(&breaker, 100, 1);
+        let outcomes = shed_of(&breaker, 300);
+        assert_eq!(count(&outcomes), 297, "300 × 100/101, rounded down");
         assert!(
-            breaker.admit(0.5).is_err(),
-            "all calls failing: mostly shed"
+            outcomes.windows(101).all(|run| run.contains(&false)),
+            "a trial in every 101 calls"
         );
-        assert!(breaker.admit(0.999).is_ok(), "a trial still goes through");
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn the_share_shed_is_exact_and_the_same_history_sheds_the_same_calls() {
+        let history = |breaker: &Breaker| {
+            // 30 failures then 10 successes: (40 - 2 × 10) / 41 = 20/41.
+            for failed in (0..40).map(|i| i < 30) {
+                breaker.record(failed);
+            }
+        };
+        let (one, other) = (breaker(), breaker());
+        history(&one);
+        history(&other);
+        let outcomes = shed_of(&one, 100);
+        assert_eq!(count(&outcomes), 48, "100 × 20/41, rounded down");
+        assert_eq!(outcomes, shed_of(&other, 100));
     }
 
     #[tokio::test(start_paused = true)]
     async fn too_few_calls_say_nothing() {
         let breaker = breaker();
         feed(&breaker, 19, 1);
-        assert!(breaker.admit(0.0).is_ok());
+        assert_eq!(count(&shed_of(&breaker, 100)), 0);
     }
 
     #[tokio::test(start_paused = true)]
-    async fn failures_age_out_of_the_window() {
+    async fn failures_age_out_of_the_window_and_leave_nothing_owed() {
         let breaker = breaker();
         feed(&breaker, 50, 1);
-        assert!(breaker.admit(0.5).is_err());
+        // 50/51 is owed after the first call, which goes through; the
+        // second brings it past one, and so does the third.
+        assert_eq!(shed_of(&breaker, 3), [false, true, true]);
         tokio::time::advance(Duration::from_secs(31)).await;
-        assert!(breaker.admit(0.0).is_ok(), "the window forgot them");
-        assert_eq!(breaker.totals(), (0, 0));
+        assert!(breaker.admit().is_ok(), "the window forgot them");
+        assert_eq!(breaker.window().totals(), (0, 0));
+        // A new run of failures starts from nothing owed: its first call
+        // goes through, as the first of the last run did.
+        feed(&breaker, 50, 1);
+        assert_eq!(shed_of(&breaker, 2), [false, true]);
     }
 
     #[test]
@@ -211,6 +265,8 @@ mod tests {
             failure_rate: 1.0,
             ..BreakerSettings::DEFAULT
         });
-        assert_eq!(breaker.shed_probability(1000, 1000), 0.0);
+        assert_eq!(breaker.shed_share(1000, 1000), 0.0);
+        feed(&breaker, 1000, 1);
+        assert_eq!(count(&shed_of(&breaker, 100)), 0);
     }
 }

@@ -431,6 +431,7 @@ async fn operators_rotate_secrets_through_the_provider() {
             .await
             .is_err()
     );
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
@@ -874,6 +875,7 @@ async fn the_software_cap_is_exact_under_concurrency_and_counts_pending_clients(
     app.register(&body).await;
     let (error, _) = app.register_error(&body).await;
     assert_eq!(error, "invalid_client_metadata", "the pending one counts");
+    fake.ledger.assert_clean("Hydra");
 }
 
 /// Through a provider back end, at debug level: no secret, token or
@@ -941,4 +943,5 @@ async fn no_secret_reaches_the_log_through_a_provider_at_debug_level() {
     let audit = String::from_utf8_lossy(&deleted.stderr);
     assert!(audit.contains("operator_delete"), "{audit}");
     assert!(!audit.contains(secret.as_str()));
+    fake.ledger.assert_clean("Hydra");
 }

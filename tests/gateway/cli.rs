@@ -4,6 +4,8 @@
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
+use crate::providers::Subject;
+use crate::support::hydra::HydraFake;
 use crate::support::*;
 
 const SHIPPED_CONFIG: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/config/gateway.toml");
@@ -121,6 +123,68 @@ async fn reconcile_command_reports_and_exits_0_without_drift() {
     let report: Value = serde_json::from_str(&stdout).unwrap();
     assert_eq!(report["missing_at_provider"], json!([]));
     assert_eq!(report["failed"], json!([]));
+}
+
+/// Runs `reconcile --json` with `config`: its exit code, its report, and
+/// its stderr.
+fn reconcile_with(config: &std::path::Path) -> (Option<i32>, Value, String) {
+    let output = std::process::Command::new(binary())
+        .args(["reconcile", "--json", "--config"])
+        .arg(config)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&output.stderr).into_owned();
+    let report = serde_json::from_slice(&output.stdout)
+        .unwrap_or_else(|e| panic!("no JSON report ({e}): {stderr}"));
+    (output.status.code(), report, stderr)
+}
+
+/// Behind Hydra, `reconcile` exits 1 while a client the gateway does not
+/// know is at Hydra, and 0 once gateway and Hydra agree again (README:
+/// "exit 1 on drift").
+// The CLI runs as a blocking child process while the Hydra fake answers it
+// from this test's runtime: it needs a second thread.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn reconcile_command_exits_1_on_drift_and_0_without() {
+    let fake = HydraFake::start().await;
+    let dir = tempfile::tempdir().unwrap();
+    let port = free_port();
+    let config = write_config(dir.path(), port);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[provider]\n{}\ntimeout = \"2s\"\nretries = 0\nreconcile_interval = \"0s\"\n",
+        HydraFake::keys_at(&fake.base)
+    ));
+    std::fs::write(&config, text).unwrap();
+    // A client the gateway made: at both ends, no drift.
+    let server = ServerProcess::start(&config, port).await;
+    let client = server.register(&web_client()).await;
+    server.stop().await;
+    let (code, report, stderr) = reconcile_with(&config);
+    assert_eq!(code, Some(0), "{report} {stderr}");
+    assert_eq!(report["unknown_to_gateway"], json!([]));
+    assert_eq!(fake.client_ids(), [id_of(&client)]);
+
+    // An administrator makes a client at Hydra that no row holds.
+    let made = reqwest::Client::new()
+        .post(format!("{}/admin/clients", fake.base))
+        .json(
+            &json!({ "client_id": "made-by-hand", "redirect_uris": ["https://x.example.com/cb"] }),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), StatusCode::CREATED);
+    let (code, report, stderr) = reconcile_with(&config);
+    assert_eq!(code, Some(1), "{report} {stderr}");
+    assert_eq!(report["unknown_to_gateway"], json!(["made-by-hand"]));
+    assert!(stderr.contains("disagree"), "{stderr}");
+
+    // Removed again: no drift.
+    fake.forget("made-by-hand").await;
+    let (code, report, stderr) = reconcile_with(&config);
+    assert_eq!(code, Some(0), "{report} {stderr}");
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[test]

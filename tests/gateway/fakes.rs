@@ -4,6 +4,7 @@
 use serde_json::json;
 
 use crate::support::billforward::{self, BillForwardFake};
+use crate::support::hydra::HydraFake;
 use crate::support::okta::{self, OktaFake};
 use crate::support::zendesk::{self, ZendeskFake};
 
@@ -11,6 +12,45 @@ fn flagged(violations: &[String], needle: &str) {
     assert!(
         violations.iter().any(|v| v.contains(needle)),
         "no violation mentions `{needle}`: {violations:#?}"
+    );
+}
+
+#[tokio::test]
+async fn hydra_fake_flags_what_hydra_documents_as_invalid() {
+    let fake = HydraFake::start().await;
+    let http = reqwest::Client::new();
+    let url = format!("{}/admin/clients", fake.base);
+    http.post(format!("{url}?dry_run=true"))
+        .json(&json!({ "client_id": "c1", "colour": "red" }))
+        .send()
+        .await
+        .unwrap();
+    http.get(format!("{url}?page_size=0")).send().await.unwrap();
+    http.get(format!("{url}/c1?include_secret=true"))
+        .send()
+        .await
+        .unwrap();
+    http.put(format!("{url}/c1?upsert=true"))
+        .json(&json!({ "client_id": "c1" }))
+        .send()
+        .await
+        .unwrap();
+    http.delete(format!("{url}/c1?cascade=true"))
+        .send()
+        .await
+        .unwrap();
+    let violations = fake.ledger.violations();
+    flagged(&violations, "`dry_run`");
+    flagged(&violations, "colour");
+    flagged(&violations, "`page_size=0` is out of the documented range");
+    flagged(
+        &violations,
+        "GET /admin/clients/{id}: undocumented query parameter `include_secret`",
+    );
+    flagged(&violations, "`upsert`");
+    flagged(
+        &violations,
+        "DELETE /admin/clients/{id}: undocumented query parameter `cascade`",
     );
 }
 

@@ -214,9 +214,7 @@ async fn the_front_store_keeps_its_promises_on_sqlite() {
 
 #[tokio::test]
 async fn the_front_store_keeps_its_promises_on_postgres() {
-    let Some(database) = TestDatabase::create().await else {
-        return;
-    };
+    let database = TestDatabase::create().await;
     let store = open(&database.url).await;
     transactions(&store).await;
     let other = open(&database.url).await;

@@ -165,6 +165,7 @@ async fn discovery_comes_from_hydra_with_the_gateway_as_registration_endpoint() 
         assert_eq!(doc["token_endpoint"], format!("{}/oauth2/token", fake.base));
         assert_eq!(doc["registration_endpoint"], app.url("/register"));
     }
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
@@ -233,6 +234,7 @@ async fn reconcile_reports_drift_both_ways() {
         [lost["client_id"].as_str().unwrap()]
     );
     assert!(fake.client(kept["client_id"].as_str().unwrap()).is_some());
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]

@@ -33,13 +33,14 @@ async fn server(
     (ServerProcess::start(&path, port).await, dir)
 }
 
-/// Starts a registration whose provider call hangs, then sends SIGTERM while
-/// it is in flight; returns the request.
+/// Starts a registration whose provider call hangs, then sends SIGTERM once
+/// that call is at the fake; returns the request.
 async fn terminate_during_a_hanging_registration(
     fake: &HydraFake,
     server: &ServerProcess,
 ) -> tokio::task::JoinHandle<reqwest::Result<reqwest::Response>> {
     fake.ledger.queue_faults(&[Fault::Hang]);
+    let before = fake.ledger.requests();
     let url = format!("{}/register", server.base);
     let in_flight = tokio::spawn(async move {
         reqwest::Client::new()
@@ -48,7 +49,9 @@ async fn terminate_during_a_hanging_registration(
             .send()
             .await
     });
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    fake.ledger
+        .await_requests(before + 1, "the registration's create")
+        .await;
     server.terminate();
     in_flight
 }
@@ -70,6 +73,7 @@ async fn sigterm_lets_in_flight_requests_finish_then_exits_0() {
         .await
         .expect("the process exits");
     assert!(status.success(), "{status:?}");
+    fake.ledger.assert_clean("Hydra");
 }
 
 #[tokio::test]
@@ -86,4 +90,5 @@ async fn the_shutdown_deadline_bounds_how_long_requests_may_run() {
         in_flight.await.unwrap().is_err(),
         "the hanging request was cut off"
     );
+    fake.ledger.assert_clean("Hydra");
 }

@@ -143,6 +143,7 @@ async fn assert_all_register_behind<S: Subject>() {
     let fake = S::start().await;
     let app = gateway(&fake).await;
     assert_all_register(&app, S::VENDOR).await;
+    fake.ledger().assert_clean(S::VENDOR);
 }
 
 #[tokio::test]
@@ -163,6 +164,7 @@ async fn mcp_clients_register_through_zendesk_as_public_clients() {
     for id in fake.identifiers() {
         assert_eq!(fake.client(&id).unwrap()["kind"], "public", "{id}");
     }
+    fake.ledger.assert_clean("Zendesk");
 }
 
 #[tokio::test]
@@ -191,6 +193,7 @@ async fn billforward_refuses_mcp_clients_naming_itself() {
         );
     }
     assert!(fake.ids().is_empty(), "nothing reached BillForward");
+    fake.ledger.assert_clean("BillForward");
 }
 
 /// The bodies of the two clients a strict OpenID Connect server refuses.
@@ -296,6 +299,7 @@ async fn device_code_is_left_out_where_the_back_end_cannot_issue_it() {
     // The built-in registry holds the grant as asked.
     let local = spawn_app().await.register(&vs_code).await;
     assert_eq!(local["grant_types"], vs_code["grant_types"]);
+    fake.ledger.assert_clean("Zendesk");
 }
 
 const APP_ORIGIN: &str = "https://app.example.com";

@@ -396,9 +396,7 @@ async fn sqlite_store_honours_the_contract() {
 
 #[tokio::test]
 async fn postgres_store_honours_the_contract() {
-    let Some(database) = TestDatabase::create().await else {
-        return;
-    };
+    let database = TestDatabase::create().await;
     let store = open(&database.url, 4).await;
     contract(Arc::new(store)).await;
 }
@@ -407,10 +405,8 @@ async fn postgres_store_honours_the_contract() {
 /// it (a restart, an administrator), the next write opens a new one
 /// instead of failing.
 #[tokio::test]
-async fn writes_go_on_after_the_database_cuts_the_writers_connection() {
-    let Some(database) = TestDatabase::create().await else {
-        return;
-    };
+async fn postgres_writes_go_on_after_the_database_cuts_the_writers_connection() {
+    let database = TestDatabase::create().await;
     let store = open(&database.url, 2).await;
     store
         .insert(&client("before-cut", "B"), None)
@@ -430,29 +426,36 @@ async fn writes_go_on_after_the_database_cuts_the_writers_connection() {
     assert_eq!(store.get(&after.client_id).await.unwrap(), Some(after));
 }
 
-#[tokio::test]
-async fn both_stores_report_other_processes_changes() {
-    let dir = tempfile::tempdir().unwrap();
-    let sqlite_url = format!("sqlite://{}", dir.path().join("feed.db").display());
-    let database = TestDatabase::create().await;
-    let mut urls = vec![sqlite_url];
-    urls.extend(database.as_ref().map(|d| d.url.clone()));
-    for url in urls {
-        let writer = open(&url, 2).await;
-        let watcher = open(&url, 2).await;
-        let mut feed = watcher.change_feed().await.unwrap();
-        let a = client("watched", "W");
-        writer.insert(&a, None).await.unwrap();
-        writer.update(&a).await.unwrap();
-        writer.remove(&a.client_id).await.unwrap();
-        for _ in 0..2 {
-            let change = tokio::time::timeout(std::time::Duration::from_secs(5), feed.next())
-                .await
-                .expect("a change arrives")
-                .unwrap();
-            assert_eq!(change, Change::Client(a.client_id.clone()), "{url}");
-        }
+/// A store at `url` hears of inserts, updates and removals that another
+/// process (another store on the same database) makes.
+async fn reports_other_processes_changes(url: &str) {
+    let writer = open(url, 2).await;
+    let watcher = open(url, 2).await;
+    let mut feed = watcher.change_feed().await.unwrap();
+    let a = client("watched", "W");
+    writer.insert(&a, None).await.unwrap();
+    writer.update(&a).await.unwrap();
+    writer.remove(&a.client_id).await.unwrap();
+    for _ in 0..2 {
+        let change = tokio::time::timeout(std::time::Duration::from_secs(5), feed.next())
+            .await
+            .expect("a change arrives")
+            .unwrap();
+        assert_eq!(change, Change::Client(a.client_id.clone()), "{url}");
     }
+}
+
+#[tokio::test]
+async fn sqlite_store_reports_other_processes_changes() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}", dir.path().join("feed.db").display());
+    reports_other_processes_changes(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_store_reports_other_processes_changes() {
+    let database = TestDatabase::create().await;
+    reports_other_processes_changes(&database.url).await;
 }
 
 #[tokio::test]

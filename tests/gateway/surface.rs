@@ -214,6 +214,7 @@ async fn metrics_cover_requests_provider_calls_and_the_cache() {
         !text.contains(client["client_id"].as_str().unwrap()),
         "no client id in labels"
     );
+    hydra.ledger.assert_clean("Hydra");
 }
 
 /// Browser clients (MCP Inspector in direct mode, single-page apps) can

@@ -3,7 +3,7 @@
 
 use std::path::Path;
 use std::process::{Command, Stdio};
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
 use reqwest::StatusCode;
 
@@ -19,6 +19,35 @@ fn write_certificate(dir: &Path) -> String {
     std::fs::write(dir.join("key.pem"), certified.key_pair.serialize_pem()).unwrap();
     std::fs::write(dir.join("cert.pem"), &cert).unwrap();
     cert
+}
+
+/// When either file of the pair in `dir` last changed.
+fn pair_modified(dir: &Path) -> SystemTime {
+    ["cert.pem", "key.pem"]
+        .iter()
+        .map(|file| {
+            std::fs::metadata(dir.join(file))
+                .unwrap()
+                .modified()
+                .unwrap()
+        })
+        .max()
+        .unwrap()
+}
+
+/// Dates both files of the pair in `dir` a second after `previous` (when
+/// the pair last changed before this write), so that the gateway's check
+/// by modification time sees a change however coarse the file system's
+/// clock.
+fn mark_changed(dir: &Path, previous: SystemTime) {
+    for file in ["cert.pem", "key.pem"] {
+        std::fs::File::options()
+            .write(true)
+            .open(dir.join(file))
+            .unwrap()
+            .set_modified(previous + Duration::from_secs(1))
+            .unwrap();
+    }
 }
 
 /// A client that trusts only `ca` (no pooled connections, so each request
@@ -55,11 +84,12 @@ async fn serves_https_and_reloads_certificates_without_restart() {
         dir.path().join("key.pem").display()
     ));
     std::fs::write(&config, text).unwrap();
+    let log = dir.path().join("gateway.log");
     let child = Command::new(binary())
         .args(["serve", "--config"])
         .arg(&config)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
         .spawn()
         .unwrap();
     let server = ServerProcess {
@@ -91,16 +121,35 @@ async fn serves_https_and_reloads_certificates_without_restart() {
     );
 
     // Another one, picked up from the file change alone.
-    tokio::time::sleep(Duration::from_millis(1100)).await; // a distinct mtime
+    let previous = pair_modified(dir.path());
     let third = write_certificate(dir.path());
+    mark_changed(dir.path(), previous);
     assert!(
         eventually(|| answers(third.clone(), base.clone())).await,
         "the file change was not noticed"
     );
+    assert!(
+        !answers(second.clone(), base.clone()).await,
+        "the old certificate is still served"
+    );
 
-    // A broken pair is refused and the current certificate kept.
+    // A broken pair is refused, once the gateway tried it, and the current
+    // certificate kept. (A tick between the writes of a new key and its
+    // certificate may have failed a reload already: a new failure counts.)
+    let failed_reloads = || {
+        std::fs::read_to_string(&log)
+            .unwrap()
+            .matches("TLS certificate reload failed")
+            .count()
+    };
+    let failed_before = failed_reloads();
+    let previous = pair_modified(dir.path());
     std::fs::write(dir.path().join("cert.pem"), "not a certificate").unwrap();
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    mark_changed(dir.path(), previous);
+    assert!(
+        eventually(|| async { failed_reloads() > failed_before }).await,
+        "the broken pair was not tried (no new failed reload in the log)"
+    );
     assert!(
         answers(third.clone(), base.clone()).await,
         "a bad certificate replaced a good one"

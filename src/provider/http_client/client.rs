@@ -184,11 +184,9 @@ impl ProviderHttp {
     /// One attempt: past the breaker, sent, and read in full. Server
     /// errors and rate limits come back as [`AttemptFailure::Failed`].
     async fn attempt(&self, request: RequestBuilder) -> Result<Answer, AttemptFailure> {
-        self.breaker
-            .admit(rand::random::<f64>())
-            .map_err(|shed| AttemptFailure::Shed {
-                retry_after_secs: shed.retry_after_secs,
-            })?;
+        self.breaker.admit().map_err(|shed| AttemptFailure::Shed {
+            retry_after_secs: shed.retry_after_secs,
+        })?;
         let result = exchange(request).await;
         let failed = match &result {
             Ok(answer) => {

@@ -7,6 +7,7 @@
 
 mod cimd;
 mod instances;
+mod iss;
 mod mcp;
 mod refusals;
 mod trust;

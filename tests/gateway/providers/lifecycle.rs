@@ -2,8 +2,6 @@
 //! secret, deleted; and what becomes of it when the provider loses it or
 //! a replace or delete loses its answer.
 
-use std::time::Duration;
-
 use dcr_gateway::domain::ClientId;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -195,8 +193,15 @@ pub async fn concurrent_replaces_one_wins_the_other_is_refused<S: Subject>() {
             .json(&body);
         async move { request.send().await.unwrap() }
     };
+    let before = fake.ledger().requests();
     let first = tokio::spawn(put("first"));
-    tokio::time::sleep(Duration::from_millis(300)).await;
+    // Once its write is at the provider, the first holds the client.
+    fake.ledger()
+        .await_requests(
+            before + S::READS_BEFORE_REPLACE + 1,
+            "the first replace's write",
+        )
+        .await;
     let second = put("second").await;
     let (code, description) = error_of(second, StatusCode::CONFLICT).await;
     assert_eq!(code, "conflict");

@@ -115,6 +115,17 @@ impl Ledger {
         self.0.lock().unwrap().requests
     }
 
+    /// Waits until `count` requests were received in all (polling, for up
+    /// to 5 s); fails the test, naming `awaited`, if they were not.
+    pub async fn await_requests(&self, count: usize, awaited: &str) {
+        let arrived = super::eventually(|| async { self.requests() >= count }).await;
+        assert!(
+            arrived,
+            "{awaited} never reached the fake: {} requests, not {count}",
+            self.requests()
+        );
+    }
+
     /// Records what broke the vendor's document.
     pub fn violations_found(&self, found: impl IntoIterator<Item = String>) {
         self.0.lock().unwrap().violations.extend(found);

@@ -128,6 +128,23 @@ impl HydraFake {
         self.ledger.violation(text);
     }
 
+    /// Records what in a request's operation, path and query breaks Hydra's
+    /// document; `id` is the client its path names, if it names one.
+    fn check_operation(&self, method: &Method, uri: &Uri, id: Option<&str>) {
+        let query: BTreeMap<String, String> =
+            url::form_urlencoded::parse(uri.query().unwrap_or_default().as_bytes())
+                .into_owned()
+                .collect();
+        let (template, path) = match id {
+            Some(id) => ("/admin/clients/{id}", vec![("id", id)]),
+            None => ("/admin/clients", Vec::new()),
+        };
+        let problems = self
+            .spec
+            .check_request(method.as_str(), template, &path, &query, &[]);
+        self.ledger.violations_found(problems);
+    }
+
     /// Checks a request body against the oAuth2Client schema.
     fn check_body(
         &self,
@@ -197,15 +214,18 @@ fn now() -> String {
     "2026-11-23T00:00:00Z".to_owned()
 }
 
-/// The common start of create and replace: a fault, the schema check, and a
-/// queued refusal. `Ok` carries the fault to apply after the work, and the body.
+/// The common start of create and replace (of client `id`): the operation
+/// check, a fault, the schema check, and a queued refusal. `Ok` carries the
+/// fault to apply after the work, and the body.
 async fn accept_write(
     fake: &HydraFake,
+    id: Option<&str>,
     method: &Method,
     uri: &Uri,
     headers: &HeaderMap,
     body: &Bytes,
 ) -> Result<(Option<Fault>, Value), Response> {
+    fake.check_operation(method, uri, id);
     let fault = before_work(fake, method.as_str()).await?;
     let Some(client) = fake.check_body(method, uri, headers, body) else {
         return Err(error(
@@ -231,7 +251,8 @@ async fn create(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (fault, mut client) = or_answer!(accept_write(&fake, &method, &uri, &headers, &body).await);
+    let (fault, mut client) =
+        or_answer!(accept_write(&fake, None, &method, &uri, &headers, &body).await);
     let id = match client["client_id"].as_str() {
         Some(id) => id.to_owned(),
         None => format!("generated-{}", rand::random::<u64>()),
@@ -264,7 +285,8 @@ async fn replace(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let (fault, mut client) = or_answer!(accept_write(&fake, &method, &uri, &headers, &body).await);
+    let (fault, mut client) =
+        or_answer!(accept_write(&fake, Some(&id), &method, &uri, &headers, &body).await);
     let mut state = fake.state.lock().unwrap();
     let Some(existing) = state.clients.get(&id).cloned() else {
         return error(StatusCode::NOT_FOUND, "Unable to locate the resource", "");
@@ -292,7 +314,13 @@ async fn replace(
     after(fault, (StatusCode::OK, axum::Json(client)).into_response())
 }
 
-async fn read(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response {
+async fn read(
+    State(fake): State<HydraFake>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    fake.check_operation(&method, &uri, Some(&id));
     let fault = or_answer!(before_work(&fake, "GET").await);
     let client = fake.client(&id);
     let response = match client {
@@ -308,7 +336,13 @@ async fn read(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response
     after(fault, response)
 }
 
-async fn delete(State(fake): State<HydraFake>, Path(id): Path<String>) -> Response {
+async fn delete(
+    State(fake): State<HydraFake>,
+    Path(id): Path<String>,
+    method: Method,
+    uri: Uri,
+) -> Response {
+    fake.check_operation(&method, &uri, Some(&id));
     let fault = or_answer!(before_work(&fake, "DELETE").await);
     let removed = fake.state.lock().unwrap().clients.remove(&id);
     let response = match removed {
@@ -325,14 +359,10 @@ async fn delete(State(fake): State<HydraFake>, Path(id): Path<String>) -> Respon
 async fn list(
     State(fake): State<HydraFake>,
     Query(query): Query<BTreeMap<String, String>>,
+    method: Method,
     uri: Uri,
 ) -> Response {
-    for violation in fake
-        .spec
-        .check_request("GET", "/admin/clients", &[], &query, &[])
-    {
-        fake.violation(violation);
-    }
+    fake.check_operation(&method, &uri, None);
     let page_size = match query.get("page_size").map(|s| s.parse::<usize>()) {
         None => 250,
         Some(Ok(n)) if (1..=1000).contains(&n) => n,

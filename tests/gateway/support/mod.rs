@@ -80,6 +80,11 @@ pub async fn spawn_app() -> TestApp {
     spawn_app_with("").await
 }
 
+/// A `[limits]` section that lifts the per-address and per-client rate
+/// limits: bulk tests register far more than any sane production limit
+/// allows.
+pub const NO_RATE_LIMITS: &str = "[limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\nauth_failures_per_ip = \"unlimited\"\n";
+
 /// The key that seals provider state in tests.
 pub const TEST_ENCRYPTION_KEY: &str = "MDEyMzQ1Njc4OWFiY2RlZjAxMjM0NTY3ODlhYmNkZWY";
 
@@ -96,11 +101,10 @@ pub async fn spawn_app_under(public_path: &str, extra_toml: &str) -> TestApp {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let db_path = dir.path().join("gateway.db");
-    // Bulk tests register far more than any sane production limit allows.
     let limits = if extra_toml.contains("[limits]") {
         ""
     } else {
-        "[limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\nauth_failures_per_ip = \"unlimited\"\n"
+        NO_RATE_LIMITS
     };
     let store = format!("sqlite://{}", db_path.display());
     let toml = format!(
@@ -455,8 +459,7 @@ pub fn write_config_with_store(dir: &Path, port: u16, store_url: &str) -> PathBu
         &path,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-             [store]\nurl = \"{store_url}\"\n[cache]\nttl = \"10m\"\n[log]\nformat = \"json\"\n\
-             [limits]\nregister_per_ip = \"unlimited\"\nmanage_per_client = \"unlimited\"\nauth_failures_per_ip = \"unlimited\"\n"
+             [store]\nurl = \"{store_url}\"\n[cache]\nttl = \"10m\"\n[log]\nformat = \"json\"\n{NO_RATE_LIMITS}"
         ),
     )
     .unwrap();

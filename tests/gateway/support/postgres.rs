@@ -1,6 +1,8 @@
 //! Throwaway PostgreSQL databases for tests, on the server named by
-//! `DCR_TEST_POSTGRES_URL` (default: postgres@127.0.0.1:5432). CI sets it and
-//! must have PostgreSQL; elsewhere a missing server skips those tests loudly.
+//! `DCR_TEST_POSTGRES_URL` (default: postgres@127.0.0.1:5432). A test that
+//! needs one fails when no server answers: every such test has `postgres`
+//! in its name, so `cargo test --all-features -- --skip postgres` leaves
+//! them out, and the summary counts them as filtered out.
 
 use sqlx::{Connection, Executor, PgConnection};
 
@@ -14,18 +16,14 @@ pub struct TestDatabase {
 }
 
 impl TestDatabase {
-    /// A fresh empty database, or `None` (outside CI) when no server answers.
-    pub async fn create() -> Option<Self> {
+    /// A fresh empty database; panics, saying how to provide one or leave
+    /// these tests out, when no server answers.
+    pub async fn create() -> Self {
         let admin_url =
             std::env::var("DCR_TEST_POSTGRES_URL").unwrap_or_else(|_| DEFAULT_URL.into());
-        let mut admin = match PgConnection::connect(&admin_url).await {
-            Ok(connection) => connection,
-            Err(error) if std::env::var_os("CI").is_none() => {
-                eprintln!("SKIPPED: no PostgreSQL at {admin_url} ({error}); CI runs these tests");
-                return None;
-            }
-            Err(error) => panic!("PostgreSQL is required in CI ({admin_url}): {error}"),
-        };
+        let mut admin = PgConnection::connect(&admin_url)
+            .await
+            .unwrap_or_else(|error| panic!("{}", no_server(&admin_url, &error)));
         let name = format!("dcr_test_{}", rand::random::<u64>());
         admin
             .execute(format!("CREATE DATABASE {name}").as_str())
@@ -33,12 +31,29 @@ impl TestDatabase {
             .unwrap();
         let mut url = url::Url::parse(&admin_url).unwrap();
         url.set_path(&name);
-        Some(Self {
+        Self {
             url: url.to_string(),
             admin_url,
             name,
-        })
+        }
     }
+}
+
+/// Why a PostgreSQL test cannot run, and what to do about it.
+fn no_server(admin_url: &str, error: &sqlx::Error) -> String {
+    let mut shown = url::Url::parse(admin_url).ok();
+    if let Some(url) = shown.as_mut().filter(|url| url.password().is_some()) {
+        let _ = url.set_password(Some("***"));
+    }
+    let shown = shown.map_or_else(|| admin_url.to_owned(), String::from);
+    format!(
+        "this test needs PostgreSQL and cannot connect to {shown} ({error}). \
+         Start it (on Debian: `pg_ctlcluster --skip-systemctl-redirect \
+         $(ls /etc/postgresql) main start`; `.ci/run` does) or set \
+         DCR_TEST_POSTGRES_URL to a server that answers; \
+         `cargo test --all-features -- --skip postgres` leaves the PostgreSQL \
+         tests out (the summary counts them as filtered out)."
+    )
 }
 
 impl Drop for TestDatabase {
