@@ -86,7 +86,13 @@ async fn transactions(store: &SqlStore) {
         Opened::Yes
     );
     let state = FrontSecret::generate().hash();
-    assert!(store.consent(&form, &other, &state, NOW).await.unwrap().is_none());
+    assert!(
+        store
+            .consent(&form, &other, &state, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.decline(&form, &other, NOW).await.unwrap().is_none());
     let (consented, url) = store
         .consent(&form, &browser, &state, NOW)
@@ -95,7 +101,13 @@ async fn transactions(store: &SqlStore) {
         .unwrap();
     assert_eq!(consented, waiting);
     assert_eq!(url, "https://idp.example/auth?client_id=x");
-    assert!(store.consent(&form, &browser, &state, NOW).await.unwrap().is_none());
+    assert!(
+        store
+            .consent(&form, &browser, &state, NOW)
+            .await
+            .unwrap()
+            .is_none()
+    );
     assert!(store.decline(&form, &browser, NOW).await.unwrap().is_none());
 
     // The provider leg completes once, bound to the browser.
@@ -105,7 +117,11 @@ async fn transactions(store: &SqlStore) {
         sealed: b"sealed provider code",
         expires_at: NOW + 60,
     };
-    let completed = store.complete(&state, Some(issued), NOW).await.unwrap().unwrap();
+    let completed = store
+        .complete(&state, Some(issued), NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert_eq!(completed.browser, Some(browser));
     assert!(store.complete(&state, None, NOW).await.unwrap().is_none());
 
@@ -128,7 +144,11 @@ async fn transactions(store: &SqlStore) {
         sealed: b"code",
         expires_at: NOW + 60,
     };
-    store.complete(&state, Some(issued), NOW).await.unwrap().unwrap();
+    store
+        .complete(&state, Some(issued), NOW)
+        .await
+        .unwrap()
+        .unwrap();
     assert!(store.redeem(&later.hash(), NOW, NOW + 600).await.unwrap());
     assert!(!store.record_tokens(&later.hash(), b"tokens").await.unwrap());
     assert_eq!(
@@ -162,11 +182,21 @@ async fn reservations_race(stores: &[SqlStore]) {
     let outcomes = futures_util::future::join_all(attempts).await;
     let reserved = outcomes.iter().filter(|o| **o == Reserved::Yes).count();
     assert_eq!(reserved, 3, "{outcomes:?}");
-    assert!(outcomes.iter().all(|o| matches!(o, Reserved::Yes | Reserved::HostFull)));
+    assert!(
+        outcomes
+            .iter()
+            .all(|o| matches!(o, Reserved::Yes | Reserved::HostFull))
+    );
     let store = &stores[0];
     assert_eq!(
         store
-            .reserve("https://docs.example/0.json", "docs.example", caps, NOW, NOW)
+            .reserve(
+                "https://docs.example/0.json",
+                "docs.example",
+                caps,
+                NOW,
+                NOW
+            )
             .await
             .unwrap(),
         if outcomes[0] == Reserved::Yes {
@@ -207,7 +237,11 @@ async fn reservations_race(stores: &[SqlStore]) {
 #[tokio::test]
 async fn the_front_store_keeps_its_promises_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
-    let store = open(&format!("sqlite://{}", dir.path().join("front.db").display())).await;
+    let store = open(&format!(
+        "sqlite://{}",
+        dir.path().join("front.db").display()
+    ))
+    .await;
     transactions(&store).await;
     reservations_race(&[store]).await;
 }

@@ -5,6 +5,7 @@
 use std::collections::HashSet;
 use std::sync::OnceLock;
 
+use sha2::{Digest, Sha256};
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
@@ -110,14 +111,25 @@ pub(super) async fn write_batches(connector: Connector, mut queue: mpsc::Receive
                 Err(_) => break,
             }
         }
-        let committed = match connector.ready(&mut connection).await {
-            Ok(open) => commit(open, connector.backend, &batch).await,
-            Err(error) => Err(error),
+        let mut attempts = 0;
+        let committed = loop {
+            attempts += 1;
+            let committed = match connector.ready(&mut connection).await {
+                Ok(open) => commit(open, connector.backend, &batch).await,
+                Err(error) => Err(error),
+            };
+            if committed.is_err() {
+                // Whatever state it was left in, the next attempt starts afresh.
+                connection = None;
+            }
+            match committed {
+                // PostgreSQL broke a lock cycle with another instance's
+                // writer by aborting this batch: nothing of it was written,
+                // so it is run again.
+                Err(error) if is_deadlock(&error) && attempts < DEADLOCK_ATTEMPTS => {}
+                committed => break committed,
+            }
         };
-        if committed.is_err() {
-            // Whatever state it was left in, the next batch starts afresh.
-            connection = None;
-        }
         match committed {
             Ok(written) => {
                 for (pending, written) in batch.into_iter().zip(written) {
@@ -147,6 +159,9 @@ async fn commit(
     batch: &[PendingWrite],
 ) -> Result<Vec<Written>, sqlx::Error> {
     let mut transaction = connection.begin().await?;
+    if backend == Backend::Postgres {
+        lock_capped_software(&mut transaction, batch).await?;
+    }
     let mut written = Vec::with_capacity(batch.len());
     let mut rest = batch;
     while let Some((first, after)) = rest.split_first() {
@@ -159,7 +174,7 @@ async fn commit(
             .collect::<Vec<_>>();
         if uncapped.is_empty() {
             written.push(match &first.write {
-                Write::Insert(row) => insert_capped(&mut transaction, backend, row).await?,
+                Write::Insert(row) => insert_capped(&mut transaction, row).await?,
                 Write::Statement(statement) => {
                     Written::Rows(statement.execute(&mut transaction).await?)
                 }
@@ -181,22 +196,64 @@ async fn commit(
     Ok(written)
 }
 
+/// How many times a batch is run when PostgreSQL aborts it to break a
+/// deadlock.
+const DEADLOCK_ATTEMPTS: u32 = 3;
+
+/// Whether `error` is PostgreSQL's `deadlock_detected` (40P01).
+fn is_deadlock(error: &sqlx::Error) -> bool {
+    matches!(error, sqlx::Error::Database(e) if e.code().as_deref() == Some("40P01"))
+}
+
+/// On PostgreSQL, where other instances write too: takes the advisory lock
+/// of every capped software the batch inserts for, in the order of their
+/// keys, before any write. One batch may hold several such locks; taken in
+/// one order by every instance, they never wait on each other in a cycle.
+async fn lock_capped_software(
+    connection: &mut sqlx::AnyConnection,
+    batch: &[PendingWrite],
+) -> Result<(), sqlx::Error> {
+    let mut keys: Vec<i64> = batch
+        .iter()
+        .filter_map(|pending| match &pending.write {
+            Write::Insert(row) if row.software_limit.is_some() => {
+                row.software_id.as_deref().map(software_lock)
+            }
+            _ => None,
+        })
+        .collect();
+    keys.sort_unstable();
+    keys.dedup();
+    for key in keys {
+        sqlx::query("SELECT pg_advisory_xact_lock($1)::text AS locked")
+            .bind(key)
+            .fetch_one(&mut *connection)
+            .await?;
+    }
+    Ok(())
+}
+
+/// The advisory lock key of a software's cap: 64 bits of a digest of its
+/// id.
+fn software_lock(software_id: &str) -> i64 {
+    let digest = Sha256::new()
+        .chain_update(b"dcr-gateway software cap\0")
+        .chain_update(software_id.as_bytes())
+        .finalize();
+    let mut key = [0u8; 8];
+    key.copy_from_slice(&digest[..8]);
+    i64::from_be_bytes(key)
+}
+
 /// Inserts a row whose software is capped, counting that software's clients
-/// first, in the same transaction (under an advisory lock on PostgreSQL,
-/// where other instances write too), so the cap holds exactly however many
-/// registrations race.
+/// first, in the same transaction (on PostgreSQL, where other instances
+/// write too, under the advisory lock [`lock_capped_software`] took), so the
+/// cap holds exactly however many registrations race.
 async fn insert_capped(
     connection: &mut sqlx::AnyConnection,
-    backend: Backend,
     row: &NewRow,
 ) -> Result<Written, sqlx::Error> {
     if let (Some(limit), Some(software_id)) = (row.software_limit, &row.software_id) {
-        if backend == Backend::Postgres {
-            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text AS locked")
-                .bind(software_id.as_str())
-                .fetch_one(&mut *connection)
-                .await?;
-        }
         let count: i64 = sqlx::query(SOFTWARE_COUNT)
             .bind(software_id.as_str())
             .fetch_one(&mut *connection)
