@@ -27,7 +27,8 @@ use crate::domain::uri::is_loopback_url;
 use crate::domain::values::GrantType;
 use crate::domain::{RegisteredClient, RegisteredUri, SecretHash};
 use crate::limiter::address_key;
-use crate::store::front::{AwaitedConsent, NewTransaction, Opened, Shares, Transaction};
+use super::shares::ShareFull;
+use crate::store::front::{AwaitedConsent, NewTransaction, Transaction};
 
 /// OpenID Connect request parameters passed on to the provider as sent.
 const PASSED_ON: [&str; 6] = [
@@ -240,28 +241,26 @@ impl Front {
         if !self.live.admit(self.settings.max_transactions) {
             return Err(refuse("transactions"));
         }
-        let caller = SecretHash::of(&address_key(request.ip));
-        let new = NewTransaction {
-            transaction,
-            caller: &hex(caller.as_bytes()),
-            consent,
-        };
-        let shares = Shares {
-            per_caller: self.settings.max_transactions_per_ip,
-            per_client: self.settings.max_transactions_per_client,
-        };
-        match self
-            .transactions
-            .open(&state.hash(), &new, shares, self.now())
+        let caller = hex(SecretHash::of(&address_key(request.ip)).as_bytes());
+        let now = self.now();
+        let taken = match self
+            .shares
+            .take(&*self.transactions, &caller, request.client_id, now)
             .await?
         {
-            Opened::Yes => {
-                self.live.opened();
-                Ok(())
-            }
-            Opened::CallerFull => Err(refuse("transactions_per_ip")),
-            Opened::ClientFull => Err(refuse("transactions_per_client")),
-        }
+            Ok(taken) => taken,
+            Err(ShareFull::Caller) => return Err(refuse("transactions_per_ip")),
+            Err(ShareFull::Client) => return Err(refuse("transactions_per_client")),
+        };
+        let new = NewTransaction {
+            transaction,
+            caller: &caller,
+            consent,
+        };
+        self.transactions.open(&state.hash(), &new).await?;
+        taken.opened();
+        self.live.opened();
+        Ok(())
     }
 
     /// The provider's authorization URL for `request`, without its `state`:

@@ -19,7 +19,8 @@
 //!   [`consent`]: the page the gateway may show them before the provider,
 //!   bound to the browser that saw it ([`browser`]).
 //! - [`janitor`]: sweeping expired transactions, counting the live ones,
-//!   removing document clients nobody uses.
+//!   removing document clients nobody uses; [`shares`]: what one address
+//!   and one client may hold of the logins in progress.
 //! - [`error`]: failures and their answers; [`crate::http::front`]: the routes.
 
 use std::collections::BTreeMap;
@@ -45,6 +46,7 @@ pub mod error;
 pub mod janitor;
 pub mod provider;
 pub mod settings;
+pub mod shares;
 pub mod token;
 pub mod transactions;
 
@@ -104,6 +106,7 @@ pub struct Front {
     /// minute, not on every request.
     endpoints: moka::future::Cache<(), Arc<ProviderEndpoints>>,
     live: LiveTransactions,
+    shares: shares::Shares,
     /// The issuer's origin, which the consent form must be posted from.
     origin: String,
     /// The cookie that binds a consent to its browser.
@@ -132,7 +135,13 @@ impl Front {
             )?),
             false => None,
         };
+        let shares = shares::Shares::new(
+            parts.settings.max_transactions_per_ip,
+            parts.settings.max_transactions_per_client,
+            parts.max_tracked_keys,
+        );
         Ok(Self {
+            shares,
             documents,
             documents_store: parts.documents,
             authorize_limit: parts.settings.authorize_per_ip.map(limiter),

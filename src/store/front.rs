@@ -51,24 +51,13 @@ pub struct AwaitedConsent<'a> {
     pub provider_url: &'a str,
 }
 
-/// The most live transactions one address, and one client, may hold.
+/// Whose transactions are counted against a share.
 #[derive(Debug, Clone, Copy)]
-pub struct Shares {
-    /// Per address (IPv6 per /64).
-    pub per_caller: u64,
-    /// Per client.
-    pub per_client: u64,
-}
-
-/// What became of an attempt to open a transaction.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum Opened {
-    /// It is open.
-    Yes,
-    /// The address holds its share of live transactions.
-    CallerFull,
-    /// The client holds its share of live transactions.
-    ClientFull,
+pub enum Holder<'a> {
+    /// An address, by its digest.
+    Caller(&'a str),
+    /// A client, by its id.
+    Client(&'a str),
 }
 
 /// Where a transaction stands once a code was issued for it.
@@ -117,15 +106,13 @@ pub struct Completed {
 #[async_trait]
 pub trait TransactionStore: Send + Sync {
     /// Opens a transaction named by the digest of its provider-side state
-    /// (or, while it waits for consent, of a placeholder), unless its
-    /// caller or its client holds its share of live ones.
-    async fn open(
-        &self,
-        state: &SecretHash,
-        new: &NewTransaction<'_>,
-        shares: Shares,
-        now: i64,
-    ) -> Result<Opened, StoreError>;
+    /// (or, while it waits for consent, of a placeholder).
+    async fn open(&self, state: &SecretHash, new: &NewTransaction<'_>) -> Result<(), StoreError>;
+
+    /// How many live transactions of `holder` wait for the provider (or for
+    /// consent) at `now`, counted up to `limit`: the count costs the same
+    /// however many transactions the store holds.
+    async fn live(&self, holder: Holder<'_>, now: i64, limit: u64) -> Result<u64, StoreError>;
 
     /// The user agreed on the consent page: the live transaction waiting
     /// for the form token `form` from the browser `browser` is named by

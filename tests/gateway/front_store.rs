@@ -9,8 +9,8 @@ use std::sync::Arc;
 use dcr_gateway::clock::SystemClock;
 use dcr_gateway::front::transactions::FrontSecret;
 use dcr_gateway::store::front::{
-    AwaitedConsent, CimdStore, DocumentCaps, Mapping, NewCode, NewTransaction, Opened, Reserved,
-    Shares, Transaction, TransactionStore,
+    AwaitedConsent, CimdStore, DocumentCaps, Holder, Mapping, NewCode, NewTransaction, Reserved,
+    Transaction, TransactionStore,
 };
 use dcr_gateway::store::sql::SqlStore;
 
@@ -38,13 +38,8 @@ fn transaction(client_id: &str) -> Transaction {
     }
 }
 
-const SHARES: Shares = Shares {
-    per_caller: 2,
-    per_client: 3,
-};
-
 /// Opens a transaction of `client_id` for `caller`, named by a fresh state.
-async fn open_one(store: &SqlStore, caller: &str, client_id: &str) -> Opened {
+async fn open_one(store: &SqlStore, caller: &str, client_id: &str) {
     let transaction = transaction(client_id);
     let new = NewTransaction {
         transaction: &transaction,
@@ -52,17 +47,25 @@ async fn open_one(store: &SqlStore, caller: &str, client_id: &str) -> Opened {
         consent: None,
     };
     let state = FrontSecret::generate().hash();
-    store.open(&state, &new, SHARES, NOW).await.unwrap()
+    store.open(&state, &new).await.unwrap();
 }
 
 async fn transactions(store: &SqlStore) {
-    // Shares: two per caller, three per client.
-    assert_eq!(open_one(store, "caller-a", "c1").await, Opened::Yes);
-    assert_eq!(open_one(store, "caller-a", "c1").await, Opened::Yes);
-    assert_eq!(open_one(store, "caller-a", "c1").await, Opened::CallerFull);
-    assert_eq!(open_one(store, "caller-b", "c1").await, Opened::Yes);
-    assert_eq!(open_one(store, "caller-c", "c1").await, Opened::ClientFull);
-    assert_eq!(open_one(store, "caller-c", "c2").await, Opened::Yes);
+    // Live transactions per caller and per client, counted up to a limit.
+    for (caller, client) in [("caller-a", "c1"), ("caller-a", "c1"), ("caller-b", "c1")] {
+        open_one(store, caller, client).await;
+    }
+    open_one(store, "caller-c", "c2").await;
+    let live = |holder| store.live(holder, NOW, 10);
+    assert_eq!(live(Holder::Caller("caller-a")).await.unwrap(), 2);
+    assert_eq!(live(Holder::Client("c1")).await.unwrap(), 3);
+    assert_eq!(store.live(Holder::Client("c1"), NOW, 2).await.unwrap(), 2);
+    assert_eq!(live(Holder::Client("c9")).await.unwrap(), 0);
+    assert_eq!(
+        store.live(Holder::Client("c1"), NOW + 600, 10).await.unwrap(),
+        0,
+        "expired ones do not count"
+    );
 
     // Consent: only with the form token and the browser that saw it, once.
     let (form, browser, other) = (
@@ -81,10 +84,7 @@ async fn transactions(store: &SqlStore) {
         }),
     };
     let placeholder = FrontSecret::generate().hash();
-    assert_eq!(
-        store.open(&placeholder, &new, SHARES, NOW).await.unwrap(),
-        Opened::Yes
-    );
+    store.open(&placeholder, &new).await.unwrap();
     let state = FrontSecret::generate().hash();
     assert!(
         store
@@ -138,7 +138,7 @@ async fn transactions(store: &SqlStore) {
         caller: "caller-e",
         consent: None,
     };
-    store.open(&state, &new, SHARES, NOW).await.unwrap();
+    store.open(&state, &new).await.unwrap();
     let issued = NewCode {
         hash: &later.hash(),
         sealed: b"code",

@@ -12,8 +12,8 @@ use super::{Backend, SqlStore, as_bigint};
 use crate::domain::SecretHash;
 use crate::store::StoreError;
 use crate::store::front::{
-    CimdStore, CodePhase, Completed, DocumentCaps, Mapping, NewCode, NewTransaction, Opened,
-    Reserved, Shares, StoredCode, Transaction, TransactionStore,
+    CimdStore, CodePhase, Completed, DocumentCaps, Holder, Mapping, NewCode, NewTransaction,
+    Reserved, StoredCode, Transaction, TransactionStore,
 };
 
 /// The transaction's own columns, in [`transaction`]'s order.
@@ -36,38 +36,19 @@ fn transaction(row: &AnyRow) -> Result<Transaction, StoreError> {
     })
 }
 
-/// The live transactions whose `column` is `value` that have not reached
-/// the provider's answer yet, at `now`, counted only up to `limit` (so that
-/// the count costs the same however many the table holds).
-fn live_share(column: &str, value: &str, now: &str, limit: &str) -> String {
-    format!(
-        "(SELECT COUNT(*) FROM (SELECT 1 FROM front_transactions WHERE {column} = {value} \
-         AND {OPEN_PHASES} AND expires_at > {now} LIMIT {limit}) AS counted)"
-    )
-}
-
 fn bytes(hash: &SecretHash) -> Vec<u8> {
     hash.as_bytes().to_vec()
 }
 
 #[async_trait]
 impl TransactionStore for SqlStore {
-    async fn open(
-        &self,
-        state: &SecretHash,
-        new: &NewTransaction<'_>,
-        shares: Shares,
-        now: i64,
-    ) -> Result<Opened, StoreError> {
+    async fn open(&self, state: &SecretHash, new: &NewTransaction<'_>) -> Result<(), StoreError> {
         let transaction = new.transaction;
         let consent = new.consent.as_ref();
-        let inserted = sqlx::query(&format!(
+        sqlx::query(&format!(
             "INSERT INTO front_transactions (state_hash, phase, caller, {COLUMNS}, \
              consent_hash, browser_hash, provider_url) \
-             SELECT $1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13 \
-             WHERE {} < $15 AND {} < $16",
-            live_share("caller", "$3", "$14", "$15"),
-            live_share("client_id", "$4", "$14", "$16"),
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
         ))
         .bind(bytes(state))
         .bind(if consent.is_some() {
@@ -86,31 +67,27 @@ impl TransactionStore for SqlStore {
         .bind(consent.map(|c| bytes(c.form)))
         .bind(consent.map(|c| bytes(c.browser)))
         .bind(consent.map(|c| c.provider_url.to_owned()))
-        .bind(now)
-        .bind(as_bigint(shares.per_caller))
-        .bind(as_bigint(shares.per_client))
-        .execute(&self.pool)
+        .execute(&self.transient)
         .await?;
-        if inserted.rows_affected() == 1 {
-            return Ok(Opened::Yes);
-        }
-        let callers: i64 = sqlx::query(&format!(
-            "SELECT {}",
-            live_share("caller", "$1", "$2", "$3")
+        Ok(())
+    }
+
+    async fn live(&self, holder: Holder<'_>, now: i64, limit: u64) -> Result<u64, StoreError> {
+        let (column, value) = match holder {
+            Holder::Caller(caller) => ("caller", caller),
+            Holder::Client(client_id) => ("client_id", client_id),
+        };
+        let live: i64 = sqlx::query(&format!(
+            "SELECT COUNT(*) FROM (SELECT 1 FROM front_transactions WHERE {column} = $1 \
+             AND {OPEN_PHASES} AND expires_at > $2 LIMIT $3) AS counted"
         ))
-        .bind(new.caller.to_owned())
+        .bind(value.to_owned())
         .bind(now)
-        .bind(as_bigint(shares.per_caller))
-        .fetch_one(&self.pool)
+        .bind(as_bigint(limit))
+        .fetch_one(&self.transient)
         .await?
         .try_get(0)?;
-        Ok(
-            if u64::try_from(callers).unwrap_or(0) >= shares.per_caller {
-                Opened::CallerFull
-            } else {
-                Opened::ClientFull
-            },
-        )
+        Ok(u64::try_from(live).unwrap_or(0))
     }
 
     async fn consent(
@@ -129,7 +106,7 @@ impl TransactionStore for SqlStore {
         .bind(bytes(form))
         .bind(bytes(browser))
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.transient)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -152,7 +129,7 @@ impl TransactionStore for SqlStore {
         .bind(now)
         .bind(bytes(form))
         .bind(bytes(browser))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.transient)
         .await?;
         row.as_ref().map(transaction).transpose()
     }
@@ -184,7 +161,7 @@ impl TransactionStore for SqlStore {
         .bind(expires_at)
         .bind(bytes(state))
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.transient)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -201,7 +178,7 @@ impl TransactionStore for SqlStore {
             "SELECT {COLUMNS}, phase, sealed FROM front_transactions WHERE code_hash = $1"
         ))
         .bind(bytes(code))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.transient)
         .await?;
         let Some(row) = row else {
             return Ok(None);
@@ -230,7 +207,7 @@ impl TransactionStore for SqlStore {
         .bind(keep_until)
         .bind(bytes(code))
         .bind(now)
-        .execute(&self.pool)
+        .execute(&self.transient)
         .await?;
         Ok(done.rows_affected() == 1)
     }
@@ -241,7 +218,7 @@ impl TransactionStore for SqlStore {
         )
         .bind(sealed.to_vec())
         .bind(bytes(code))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.transient)
         .await?
         .map(|row| row.try_get(0))
         .transpose()?;
@@ -254,7 +231,7 @@ impl TransactionStore for SqlStore {
              AND phase = 'redeemed' RETURNING sealed",
         )
         .bind(bytes(code))
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.transient)
         .await?
         .map(|row| row.try_get(0))
         .transpose()?;
@@ -264,10 +241,10 @@ impl TransactionStore for SqlStore {
     async fn sweep(&self, now: i64) -> Result<u64, StoreError> {
         sqlx::query("DELETE FROM front_transactions WHERE expires_at <= $1")
             .bind(now)
-            .execute(&self.pool)
+            .execute(&self.transient)
             .await?;
         let live: i64 = sqlx::query("SELECT COUNT(*) FROM front_transactions")
-            .fetch_one(&self.pool)
+            .fetch_one(&self.transient)
             .await?
             .try_get(0)?;
         Ok(u64::try_from(live).unwrap_or(0))

@@ -54,19 +54,46 @@ impl Backend {
     }
 }
 
-/// Sets up a new connection: on SQLite, WAL with full syncs, and statement
-/// journals kept in memory, not in temporary files.
-async fn prepare(connection: &mut AnyConnection, backend: Backend) -> Result<(), sqlx::Error> {
-    if backend == Backend::Sqlite {
-        // busy_timeout first, so that the others wait for locks.
-        for pragma in [
-            "PRAGMA busy_timeout = 5000",
-            "PRAGMA journal_mode = WAL",
-            "PRAGMA synchronous = FULL",
-            "PRAGMA temp_store = MEMORY",
-        ] {
-            connection.execute(pragma).await?;
+/// How long a write must survive.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Durability {
+    /// Through a crash of the machine: clients, tokens, mappings.
+    Full,
+    /// Through a crash of the process, not necessarily of the machine:
+    /// the front's transactions, which live minutes (a login lost to a
+    /// power cut is started again), written without waiting for the disk.
+    Transient,
+}
+
+/// Sets up a new connection: on SQLite, WAL with full syncs (normal ones
+/// for transient state), and statement journals kept in memory, not in
+/// temporary files; on PostgreSQL, commits of transient state that do not
+/// wait for the WAL flush.
+async fn prepare(
+    connection: &mut AnyConnection,
+    backend: Backend,
+    durability: Durability,
+) -> Result<(), sqlx::Error> {
+    match (backend, durability) {
+        (Backend::Sqlite, _) => {
+            let synchronous = match durability {
+                Durability::Full => "PRAGMA synchronous = FULL",
+                Durability::Transient => "PRAGMA synchronous = NORMAL",
+            };
+            // busy_timeout first, so that the others wait for locks.
+            for pragma in [
+                "PRAGMA busy_timeout = 5000",
+                "PRAGMA journal_mode = WAL",
+                synchronous,
+                "PRAGMA temp_store = MEMORY",
+            ] {
+                connection.execute(pragma).await?;
+            }
         }
+        (Backend::Postgres, Durability::Transient) => {
+            connection.execute("SET synchronous_commit = off").await?;
+        }
+        (Backend::Postgres, Durability::Full) => {}
     }
     Ok(())
 }
@@ -91,7 +118,7 @@ impl Connector {
             }
         }
         let mut fresh = AnyConnection::connect(&self.url).await?;
-        prepare(&mut fresh, self.backend).await?;
+        prepare(&mut fresh, self.backend, Durability::Full).await?;
         Ok(slot.insert(fresh))
     }
 }
@@ -100,6 +127,9 @@ impl Connector {
 #[derive(Clone)]
 pub struct SqlStore {
     pool: AnyPool,
+    /// Connections for state that lives minutes (the front's
+    /// transactions), written with [`Durability::Transient`].
+    transient: AnyPool,
     writes: mpsc::Sender<PendingWrite>,
     backend: Backend,
     url: String,
@@ -125,7 +155,9 @@ impl SqlStore {
         };
         let pool = AnyPoolOptions::new()
             .max_connections(max_connections)
-            .after_connect(move |connection, _| Box::pin(prepare(connection, backend)))
+            .after_connect(move |connection, _| {
+                Box::pin(prepare(connection, backend, Durability::Full))
+            })
             .connect(&connect_url)
             .await?;
         match backend {
@@ -134,12 +166,19 @@ impl SqlStore {
         }
         let (writes, queue) = mpsc::channel(MAX_BATCH * 4);
         let connector = Connector {
-            url: connect_url,
+            url: connect_url.clone(),
             backend,
         };
         tokio::spawn(write_batches(connector, queue));
+        let transient = AnyPoolOptions::new()
+            .max_connections(max_connections.div_ceil(2))
+            .after_connect(move |connection, _| {
+                Box::pin(prepare(connection, backend, Durability::Transient))
+            })
+            .connect_lazy(&connect_url)?;
         Ok(Self {
             pool,
+            transient,
             writes,
             backend,
             url: url.to_owned(),
