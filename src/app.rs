@@ -119,8 +119,12 @@ pub async fn build_gateway(
         clock.clone(),
         settings,
     ));
-    let front = match config.front.enabled {
-        true => Some(Arc::new(Front::new(FrontParts {
+    let front = match (config.front.enabled, &config.store.encryption_key) {
+        (false, _) => None,
+        (true, None) => {
+            return Err(FrontSetupError("the front needs store.encryption_key".into()).into());
+        }
+        (true, Some(sealer)) => Some(Arc::new(Front::new(FrontParts {
             settings: config.front.clone(),
             public_url: public_url.clone(),
             registrations: service.clone(),
@@ -135,8 +139,8 @@ pub async fn build_gateway(
                 .kind
                 .settings()
                 .authorization_requires_scope(),
+            sealer: sealer.clone(),
         })?)),
-        false => None,
     };
     let front_janitor = front
         .as_ref()

@@ -1,37 +1,30 @@
 -- The authorization front, third trust pass (issue 27).
 --
--- Transactions: a transaction may wait for the user's consent (phase
--- 'consent', named by the digest of the consent page's form token and bound
--- to the digest of the browser's cookie, holding the provider URL to send the
--- user to once they agree); each carries the digest of the address that
--- opened it, so that an address and a client get only a share of the live
--- ones; a code records whether it was replayed, so that the first
--- redemption, if still under way, revokes what it got. Transactions live
--- minutes: the table is made anew, and logins in progress at the upgrade
--- start again.
+-- Logins: a login in progress is stored nowhere; it travels sealed (under
+-- store.encryption_key) in the state the gateway sends the provider. A row
+-- is written when the provider answers: named by the digest of that state,
+-- so a state is answered once, and kept until the state has expired
+-- (keep_until) even when the code has not (expires_at). A code records
+-- whether it was replayed, so that the first redemption, if still under
+-- way, revokes what it got. Rows live minutes: the table is made anew, and
+-- logins in progress at the upgrade start again.
 DROP TABLE front_transactions;
 CREATE TABLE front_transactions (
     state_hash     BYTEA PRIMARY KEY,
     code_hash      BYTEA UNIQUE,
-    consent_hash   BYTEA UNIQUE,
-    browser_hash   BYTEA,
-    phase          TEXT NOT NULL
-                   CHECK (phase IN ('consent', 'authorizing', 'code', 'redeemed', 'failed')),
-    caller         TEXT NOT NULL,
+    phase          TEXT NOT NULL CHECK (phase IN ('code', 'redeemed', 'failed')),
     client_id      TEXT NOT NULL,
     redirect_uri   TEXT NOT NULL,
     app_state      TEXT,
     code_challenge TEXT NOT NULL,
     scope          TEXT,
     resource       TEXT,
-    provider_url   TEXT,
     sealed         BYTEA,
     replayed       INTEGER NOT NULL DEFAULT 0,
-    expires_at     BIGINT NOT NULL
+    expires_at     BIGINT NOT NULL,
+    keep_until     BIGINT NOT NULL
 );
-CREATE INDEX front_transactions_expires_at ON front_transactions (expires_at);
-CREATE INDEX front_transactions_caller ON front_transactions (caller, expires_at);
-CREATE INDEX front_transactions_client ON front_transactions (client_id, expires_at);
+CREATE INDEX front_transactions_keep_until ON front_transactions (keep_until);
 
 -- Document clients: a row with an empty client_id is a place reserved for a
 -- document whose client is being registered (until fresh_until), so that

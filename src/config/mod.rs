@@ -133,7 +133,13 @@ impl Config {
         let front = FrontSettings::read(front, report);
         if let Some(provider) = &provider {
             let policies = &registration.policies;
-            front.check(&provider.kind, |name| policies.contains_key(name), report);
+            let sealing = store.encryption_key.is_some();
+            front.check(
+                &provider.kind,
+                |name| policies.contains_key(name),
+                sealing,
+                report,
+            );
             server.check_request_timeout(provider.operation_deadline, report);
         }
         Some(Self {

@@ -3,11 +3,16 @@
 //! opens a transaction and sends the user to the provider with the
 //! provider's client id, the app's challenge and the gateway's callback.
 //!
+//! Nothing is stored: the login travels sealed in the state sent to the
+//! provider ([`super::transactions`]), so however many logins are started
+//! and abandoned, they take no room.
+//!
 //! For a client of a metadata document, when the operator asks for it, the
 //! user first sees the gateway's consent page; its form (`POST /consent`)
-//! carries a token of the transaction and must come from the browser the
-//! page was shown to (its cookie, [`super::browser`]). Only then is the
-//! user sent to the provider: no link anyone can forward leads there.
+//! carries the sealed login and must come from the browser the page was
+//! shown to (its cookie, [`super::browser`]), whose digest the login
+//! carries to `/callback` too. Only then is the user sent to the provider:
+//! no link anyone can forward leads there.
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
@@ -19,16 +24,15 @@ use std::net::IpAddr;
 use super::consent::ConsentPage;
 use super::error::{Code, FrontError};
 use super::transactions::FrontSecret;
+use super::transactions::{Leg, Login};
 use super::{Front, Params, callback_uri};
 use crate::audit::{self, AuditEvent};
 use crate::clock::seconds;
 use crate::domain::metadata::is_scope_token;
 use crate::domain::uri::is_loopback_url;
 use crate::domain::values::GrantType;
-use crate::domain::{RegisteredClient, RegisteredUri, SecretHash};
-use crate::limiter::address_key;
-use super::shares::ShareFull;
-use crate::store::front::{AwaitedConsent, NewTransaction, Transaction};
+use crate::domain::{RegisteredClient, RegisteredUri};
+use crate::store::front::Transaction;
 
 /// OpenID Connect request parameters passed on to the provider as sent.
 const PASSED_ON: [&str; 6] = [
@@ -145,7 +149,6 @@ impl Front {
             client: &client,
             redirect_uri,
             params: &params,
-            ip,
         };
         match self.open(&request, &back, browser).await {
             Ok(next) => Ok(next),
@@ -153,9 +156,10 @@ impl Front {
         }
     }
 
-    /// Checks the rest of the request and opens its transaction: at once
-    /// towards the provider, or, for a client of a metadata document when
-    /// the operator asks for it, waiting for the user's consent.
+    /// Checks the rest of the request and starts its login: sealed into the
+    /// state sent to the provider, or, for a client of a metadata document
+    /// when the operator asks for it, into the consent page's form token.
+    /// Nothing is stored.
     async fn open(
         &self,
         request: &Request<'_>,
@@ -186,81 +190,31 @@ impl Front {
             .as_ref()
             .is_some_and(|d| d.consent_page() && d.names_document(request.client_id));
         if !consent {
-            let state = FrontSecret::generate();
-            self.open_transaction(&state, &transaction, request, None)
-                .await?;
+            let login = Login {
+                transaction,
+                browser: None,
+                provider_url: None,
+            };
+            let state = self.logins.seal(Leg::Provider, &login)?;
             return Ok(Next::Redirect(with_state(provider_url, &state)));
         }
         let set_cookie = browser.is_none();
         let browser = browser.unwrap_or_else(FrontSecret::generate);
-        let form = FrontSecret::generate();
-        let awaited = AwaitedConsent {
-            form: &form.hash(),
-            browser: &browser.hash(),
-            provider_url: provider_url.as_str(),
+        let login = Login {
+            transaction,
+            browser: Some(browser.hash()),
+            provider_url: Some(provider_url.into()),
         };
-        // Named by a placeholder until the user agrees: the provider-side
-        // state is made only then.
-        self.open_transaction(
-            &FrontSecret::generate(),
-            &transaction,
-            request,
-            Some(awaited),
-        )
-        .await?;
         Ok(Next::Consent {
             page: ConsentPage {
                 client_name: request.client.metadata.client_name.plain.clone(),
                 client_id: request.client_id.to_owned(),
                 redirect_host: back.host().to_owned(),
-                form_token: form,
+                form_token: self.logins.seal(Leg::Consent, &login)?,
                 action: self.endpoint("/consent"),
             },
             set_cookie: set_cookie.then(|| self.browser_cookie.set(&browser)),
         })
-    }
-
-    /// Opens the transaction named by `state`, within the caps: the live
-    /// transactions in all, and the caller's and the client's shares.
-    async fn open_transaction(
-        &self,
-        state: &FrontSecret,
-        transaction: &Transaction,
-        request: &Request<'_>,
-        consent: Option<AwaitedConsent<'_>>,
-    ) -> Result<(), FrontError> {
-        let refuse = |limit: &'static str| {
-            Self::refused(
-                limit,
-                "temporarily_unavailable",
-                Some(request.client_id),
-                request.ip,
-            );
-            FrontError::busy("too many authorizations are in progress; retry later")
-        };
-        if !self.live.admit(self.settings.max_transactions) {
-            return Err(refuse("transactions"));
-        }
-        let caller = hex(SecretHash::of(&address_key(request.ip)).as_bytes());
-        let now = self.now();
-        let taken = match self
-            .shares
-            .take(&*self.transactions, &caller, request.client_id, now)
-            .await?
-        {
-            Ok(taken) => taken,
-            Err(ShareFull::Caller) => return Err(refuse("transactions_per_ip")),
-            Err(ShareFull::Client) => return Err(refuse("transactions_per_client")),
-        };
-        let new = NewTransaction {
-            transaction,
-            caller: &caller,
-            consent,
-        };
-        self.transactions.open(&state.hash(), &new).await?;
-        taken.opened();
-        self.live.opened();
-        Ok(())
     }
 
     /// The provider's authorization URL for `request`, without its `state`:
@@ -314,41 +268,32 @@ impl Front {
             ));
         }
         let params = Params::parse(form)?;
-        let token = FrontSecret::presented(params.require("consent")?);
+        let login = self
+            .logins
+            .open(Leg::Consent, params.require("consent")?, self.now())?;
         let browser = browser.ok_or_else(|| {
             FrontError::invalid_request(
                 "this browser did not open the consent page (or refuses its cookie); start again",
             )
         })?;
-        let unknown = || {
-            FrontError::invalid_request(
-                "this sign-in is unknown, already decided, expired, or was started in another \
-                 browser; start again",
-            )
-        };
-        let now = self.now();
-        let (outcome, location) = match params.require("decision")? {
+        if login.browser.as_ref() != Some(&browser.hash()) {
+            return Err(FrontError::invalid_request(
+                "this consent page was opened in another browser; start again",
+            ));
+        }
+        let client_id = login.transaction.client_id.clone();
+        let (action, location) = match params.require("decision")? {
             "allow" => {
-                let state = FrontSecret::generate();
-                let (transaction, provider_url) = self
-                    .transactions
-                    .consent(&token.hash(), &browser.hash(), &state.hash(), now)
-                    .await?
-                    .ok_or_else(unknown)?;
-                let provider_url = Url::parse(&provider_url)
-                    .map_err(|e| FrontError::internal(&format!("stored provider URL: {e}")))?;
-                let location = with_state(provider_url, &state);
-                (("consent_given", transaction), location)
+                let provider_url = login.provider_url.as_deref().unwrap_or_default();
+                let provider_url = Url::parse(provider_url)
+                    .map_err(|e| FrontError::internal(&format!("sealed provider URL: {e}")))?;
+                let state = self.logins.seal(Leg::Provider, &login)?;
+                ("consent_given", with_state(provider_url, &state))
             }
             "deny" => {
-                let transaction = self
-                    .transactions
-                    .decline(&token.hash(), &browser.hash(), now)
-                    .await?
-                    .ok_or_else(unknown)?;
                 let declined = FrontError::new(Code::AccessDenied, "the user declined");
-                let location = self.back_to(&transaction)?.error(&declined);
-                (("consent_refused", transaction), location)
+                let location = self.back_to(&login.transaction)?.error(&declined);
+                ("consent_refused", location)
             }
             _ => {
                 return Err(FrontError::invalid_request(
@@ -356,11 +301,10 @@ impl Front {
                 ));
             }
         };
-        let (action, transaction) = outcome;
         audit::record(&AuditEvent {
             action,
             outcome: "success",
-            client_id: Some(&transaction.client_id),
+            client_id: Some(&client_id),
             ip: Some(ip),
             ..AuditEvent::default()
         });
@@ -374,20 +318,12 @@ struct Request<'a> {
     client: &'a RegisteredClient,
     redirect_uri: &'a str,
     params: &'a Params,
-    ip: IpAddr,
 }
 
 /// `location` with the provider-side `state` added.
-fn with_state(mut location: Url, state: &FrontSecret) -> String {
-    location
-        .query_pairs_mut()
-        .append_pair("state", state.expose());
+fn with_state(mut location: Url, state: &str) -> String {
+    location.query_pairs_mut().append_pair("state", state);
     location.into()
-}
-
-/// Lower-case hex of `bytes`.
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 /// The parts of an authorization request the front checks and keeps.

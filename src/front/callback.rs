@@ -1,15 +1,17 @@
-//! `GET /callback`: the provider's authorization response. The front checks
-//! the provider's `iss` (RFC 9207, mix-up defence) and that the state names
-//! a live transaction, ends that transaction once, and sends the app a
+//! `GET /callback`: the provider's authorization response. The front opens
+//! the login its state carries, checks the provider's `iss` (RFC 9207,
+//! mix-up defence) and the browser the login is bound to, records the
+//! answer once (a state answered before is refused), and sends the app a
 //! gateway code (or the provider's error) with its own `state` and the
-//! gateway as `iss`. Anything it cannot tie to a transaction is a page.
+//! gateway as `iss`. Anything it cannot tie to a login is a page.
 
 use super::authorize::AppRedirect;
 use super::error::{Code, FrontError};
-use super::transactions::FrontSecret;
+use super::transactions::{FrontSecret, Leg};
 use super::{Front, Params};
 use crate::clock::seconds;
-use crate::store::front::{NewCode, Transaction};
+use crate::domain::SecretHash;
+use crate::store::front::{Answered, NewCode, Transaction};
 
 /// Error codes of an authorization response that the app is told as the
 /// provider sent them (RFC 6749 §4.1.2.1, OpenID Connect Core §3.1.2.6,
@@ -36,27 +38,49 @@ const MAX_DESCRIPTION: usize = 300;
 impl Front {
     /// Handles `/callback`, from a browser that presented the cookie
     /// `browser`, if any: the URL to send the user to (the app), or a
-    /// failure to show as a page. A transaction that went through the
-    /// consent page completes only in the browser that consented.
+    /// failure to show as a page. The state must be one the gateway sealed
+    /// and not answered before; a login that went through the consent page
+    /// completes only in the browser that consented.
     pub async fn callback(
         &self,
         query: &[u8],
         browser: Option<FrontSecret>,
     ) -> Result<String, FrontError> {
         let params = Params::parse(query)?;
-        let state = FrontSecret::presented(params.require("state")?);
-        let provider = self.endpoints().await?;
+        let state = params.require("state")?;
         let now = self.now();
+        let login = self.logins.open(Leg::Provider, state, now)?;
+        let provider = self.endpoints().await?;
+        let state_hash = SecretHash::of(state);
+        let answered = |code| Answered {
+            state: &state_hash,
+            transaction: &login.transaction,
+            code,
+            keep_until: login.transaction.expires_at,
+        };
         let from_provider = match params.get("iss") {
             Some(iss) => iss == provider.issuer,
             None => !provider.sends_iss,
         };
         if !from_provider {
-            // The transaction cannot complete any more: a mixed-up response
-            // may have been built to be replayed with the right `iss`.
-            self.transactions.complete(&state.hash(), None, now).await?;
+            // The login cannot complete any more: a mixed-up response may
+            // have been built to be replayed with the right `iss`.
+            self.transactions.answer(&answered(None)).await?;
             return Err(FrontError::invalid_request(
                 "the authorization response does not come from the provider (wrong or missing iss)",
+            ));
+        }
+        if let Some(bound) = &login.browser {
+            if browser.map(|browser| browser.hash()).as_ref() != Some(bound) {
+                self.transactions.answer(&answered(None)).await?;
+                return Err(FrontError::invalid_request(
+                    "this sign-in was started in another browser; nothing was sent back",
+                ));
+            }
+        }
+        if !self.live.admit(self.settings.max_transactions) {
+            return Err(FrontError::busy(
+                "too many sign-ins are being completed; start again in a moment",
             ));
         }
         let provider_code = match (params.get("error"), params.get("code")) {
@@ -67,51 +91,40 @@ impl Front {
                 "the provider answered with neither a code nor an error",
             )),
         };
-        match provider_code {
+        let back = self.back_to(&login.transaction)?;
+        let (recorded, location) = match provider_code {
             Ok(provider_code) => {
                 let code = FrontSecret::generate();
                 let sealed = code.seal(provider_code.as_bytes())?;
-                let issued = NewCode {
-                    hash: &code.hash(),
-                    sealed: &sealed,
-                    expires_at: now.saturating_add(seconds(self.settings.code_ttl)),
+                let expires_at = now
+                    .saturating_add(seconds(self.settings.code_ttl))
+                    .min(login.transaction.expires_at);
+                let transaction = Transaction {
+                    expires_at,
+                    ..login.transaction.clone()
                 };
-                let transaction = self.complete(&state, Some(issued), now, browser).await?;
-                Ok(self.back_to(&transaction)?.code(&code))
+                let issued = Answered {
+                    transaction: &transaction,
+                    code: Some(NewCode {
+                        hash: &code.hash(),
+                        sealed: &sealed,
+                    }),
+                    ..answered(None)
+                };
+                (self.transactions.answer(&issued).await?, back.code(&code))
             }
-            Err(error) => {
-                let transaction = self.complete(&state, None, now, browser).await?;
-                Ok(self.back_to(&transaction)?.error(&error))
-            }
+            Err(error) => (
+                self.transactions.answer(&answered(None)).await?,
+                back.error(&error),
+            ),
+        };
+        if !recorded {
+            return Err(FrontError::invalid_request(
+                "this authorization is unknown, already completed or expired; start again",
+            ));
         }
-    }
-
-    /// Ends the provider leg of the transaction `state` names, which must
-    /// be bound to `browser` if it is bound to any.
-    async fn complete(
-        &self,
-        state: &FrontSecret,
-        code: Option<NewCode<'_>>,
-        now: i64,
-        browser: Option<FrontSecret>,
-    ) -> Result<Transaction, FrontError> {
-        let completed = self
-            .transactions
-            .complete(&state.hash(), code, now)
-            .await?
-            .ok_or_else(|| {
-                FrontError::invalid_request(
-                    "this authorization is unknown, already completed or expired; start again",
-                )
-            })?;
-        if let Some(bound) = &completed.browser {
-            if browser.map(|browser| browser.hash()).as_ref() != Some(bound) {
-                return Err(FrontError::invalid_request(
-                    "this sign-in was started in another browser; nothing was sent back",
-                ));
-            }
-        }
-        Ok(completed.transaction)
+        self.live.opened();
+        Ok(location)
     }
 
     /// Where the app of `transaction` is sent back.

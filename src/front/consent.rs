@@ -20,7 +20,6 @@ use sha2::{Digest, Sha256};
 use url::Url;
 
 use super::error::escape_html;
-use super::transactions::FrontSecret;
 
 /// The page's only style, allowed by its digest.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;\
@@ -49,8 +48,8 @@ pub struct ConsentPage {
     pub client_id: String,
     /// The host the user will be sent back to.
     pub redirect_host: String,
-    /// The transaction's token, which the form posts back.
-    pub form_token: FrontSecret,
+    /// The sealed login, which the form posts back.
+    pub form_token: String,
     /// Where the form posts: the gateway's `/consent`.
     pub action: String,
 }
@@ -87,7 +86,7 @@ impl IntoResponse for ConsentPage {
             client_id = escape_html(&displayable(&self.client_id)),
             redirect_host = escape_html(&displayable(&self.redirect_host)),
             action = escape_html(&self.action),
-            token = escape_html(self.form_token.expose()),
+            token = escape_html(&self.form_token),
         );
         let mut response = (StatusCode::OK, Html(html)).into_response();
         let headers = response.headers_mut();

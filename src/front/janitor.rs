@@ -1,12 +1,13 @@
 //! The front's upkeep, off the request path: every [`SWEEP_EVERY`] the
-//! janitor removes expired transactions and counts the live ones (what
-//! `/authorize` holds against `max_transactions`), and removes the clients
-//! of metadata documents nobody used for `[front.cimd] idle_lifetime`.
+//! janitor removes the answered logins kept past their time and counts the
+//! others (what `/callback` holds against `max_transactions`), and removes
+//! the clients of metadata documents nobody used for `[front.cimd]
+//! idle_lifetime`.
 //!
-//! `/authorize` never counts the table itself: it checks the count of the
-//! last sweep plus the transactions this instance opened since. With
-//! several instances the cap may be passed by what the others open within
-//! one sweep interval.
+//! `/callback` never counts the table itself: it checks the count of the
+//! last sweep plus the logins this instance recorded since. With several
+//! instances the cap may be passed by what the others record within one
+//! sweep interval.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -22,12 +23,12 @@ pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
 /// Documents whose clients are removed in one pass, at most.
 const UNUSED_BATCH: u32 = 100;
 
-/// The live transactions as `/authorize` sees them.
+/// The answered logins the store keeps, as `/callback` sees them.
 #[derive(Debug, Default)]
 pub struct LiveTransactions {
     /// Counted at the last sweep (all instances).
     at_sweep: AtomicU64,
-    /// Opened by this instance since.
+    /// Recorded by this instance since.
     opened: AtomicU64,
 }
 

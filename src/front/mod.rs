@@ -11,16 +11,17 @@
 //! - [`settings`]: the `front` section of the configuration.
 //! - [`discovery`]: the metadata that names the gateway as issuer.
 //! - [`authorize`], [`callback`], [`token`]: the three hops.
-//! - [`transactions`]: what ties them together, and its store port
-//!   (implemented by the SQL store, so that any instance takes any hop).
+//! - [`transactions`]: what ties them together: a login in progress
+//!   travels sealed in the provider-side state, and is stored (through a
+//!   port the SQL store implements, so that any instance takes any hop) only
+//!   once the provider answered it.
 //! - [`provider`]: the provider's endpoints, and the wrapper that registers
 //!   the gateway's callback there.
 //! - [`cimd`]: clients named by Client ID Metadata Documents, and
 //!   [`consent`]: the page the gateway may show them before the provider,
 //!   bound to the browser that saw it ([`browser`]).
-//! - [`janitor`]: sweeping expired transactions, counting the live ones,
-//!   removing document clients nobody uses; [`shares`]: what one address
-//!   and one client may hold of the logins in progress.
+//! - [`janitor`]: sweeping answered logins past their time, counting the
+//!   kept ones, removing document clients nobody uses.
 //! - [`error`]: failures and their answers; [`crate::http::front`]: the routes.
 
 use std::collections::BTreeMap;
@@ -46,7 +47,6 @@ pub mod error;
 pub mod janitor;
 pub mod provider;
 pub mod settings;
-pub mod shares;
 pub mod token;
 pub mod transactions;
 
@@ -85,6 +85,9 @@ pub struct FrontParts {
     pub max_tracked_keys: u64,
     /// Whether the provider's authorization endpoint requires `scope`.
     pub scope_required: bool,
+    /// The store's key (`store.encryption_key`), which seals logins in
+    /// progress.
+    pub sealer: crate::store::sealing::Sealer,
 }
 
 /// The front: the three hops over the registered clients, the provider
@@ -102,11 +105,14 @@ pub struct Front {
     /// The document → client mappings (kept whether documents are on or
     /// not: clients registered for documents earlier stay theirs).
     documents_store: Arc<dyn CimdStore>,
+    /// Whether a client id is a document's, as the store said lately: a
+    /// client is registered as one or the other and stays so.
+    document_clients: moka::sync::Cache<String, bool>,
     /// The provider's endpoints, read from its discovery document once a
     /// minute, not on every request.
     endpoints: moka::future::Cache<(), Arc<ProviderEndpoints>>,
     live: LiveTransactions,
-    shares: shares::Shares,
+    logins: transactions::Logins,
     /// The issuer's origin, which the consent form must be posted from.
     origin: String,
     /// The cookie that binds a consent to its browser.
@@ -135,15 +141,14 @@ impl Front {
             )?),
             false => None,
         };
-        let shares = shares::Shares::new(
-            parts.settings.max_transactions_per_ip,
-            parts.settings.max_transactions_per_client,
-            parts.max_tracked_keys,
-        );
         Ok(Self {
-            shares,
+            logins: transactions::Logins::new(parts.sealer),
             documents,
             documents_store: parts.documents,
+            document_clients: moka::sync::Cache::builder()
+                .max_capacity(parts.max_tracked_keys)
+                .time_to_live(ENDPOINTS_TTL)
+                .build(),
             authorize_limit: parts.settings.authorize_per_ip.map(limiter),
             token_limit: parts.settings.token_per_ip.map(limiter),
             settings: parts.settings,
@@ -224,38 +229,35 @@ impl Front {
             Ok(_) | Err(RegistrationError::UnknownClient(_)) => return Ok(None),
             Err(error) => return Err(FrontError::internal(&error.to_string())),
         };
-        if self.documents_store.is_document_client(id).await? {
-            return Ok(None);
-        }
-        Ok(Some(client))
+        let is_document_client = match self.document_clients.get(id) {
+            Some(known) => known,
+            None => {
+                let known = self.documents_store.is_document_client(id).await?;
+                self.document_clients.insert(id.to_owned(), known);
+                known
+            }
+        };
+        Ok((!is_document_client).then_some(client))
     }
 
     /// Applies the rate limit `limit` (named as metrics and audit name it)
-    /// to the caller at `ip`.
+    /// to the caller at `ip`; a refusal is counted and audited.
     fn limit(
         limiter: Option<&KeyedLimiter>,
         limit: &'static str,
         ip: IpAddr,
     ) -> Result<(), FrontError> {
-        match limiter.map(|limiter| limiter.check(&address_key(ip))) {
-            Some(Err(retry_after)) => {
-                Self::refused(limit, "rate_limited", None, ip);
-                Err(FrontError::rate_limited(retry_after))
-            }
-            _ => Ok(()),
-        }
-    }
-
-    /// Counts and audits a refusal by one of the front's limits.
-    fn refused(limit: &'static str, outcome: &str, client_id: Option<&str>, ip: IpAddr) {
+        let Some(Err(retry_after)) = limiter.map(|limiter| limiter.check(&address_key(ip))) else {
+            return Ok(());
+        };
         metrics::counter!("dcr_rate_limited_total", "limit" => limit).increment(1);
         audit::record(&AuditEvent {
             action: limit,
-            outcome,
-            client_id,
+            outcome: "rate_limited",
             ip: Some(ip),
             ..AuditEvent::default()
         });
+        Err(FrontError::rate_limited(retry_after))
     }
 }
 

@@ -17,8 +17,6 @@ struct RawFront {
     transaction_ttl: String,
     code_ttl: String,
     max_transactions: u64,
-    max_transactions_per_ip: u64,
-    max_transactions_per_client: u64,
     localhost_any_port: bool,
     #[serde(deserialize_with = "Quota::setting")]
     authorize_per_ip: Option<Quota>,
@@ -74,8 +72,6 @@ impl Default for RawFront {
             transaction_ttl: "10m".into(),
             code_ttl: "60s".into(),
             max_transactions: 100_000,
-            max_transactions_per_ip: 100,
-            max_transactions_per_client: 10_000,
             localhost_any_port: false,
             authorize_per_ip: Quota::per_minute(60),
             token_per_ip: Quota::per_minute(120),
@@ -94,15 +90,11 @@ pub struct FrontSettings {
     pub transaction_ttl: Duration,
     /// How long a gateway code may wait for `/token`.
     pub code_ttl: Duration,
-    /// Most live transactions kept at once (all instances together, as
-    /// counted at the last sweep plus this instance's since).
+    /// Most logins the store keeps at once, from the provider's answer
+    /// until they expire (all instances together, as counted at the last
+    /// sweep plus this instance's since). Logins in progress are stored
+    /// nowhere.
     pub max_transactions: u64,
-    /// Most transactions one address (IPv6 per /64) may have waiting for
-    /// the provider at once.
-    pub max_transactions_per_ip: u64,
-    /// Most transactions one client may have waiting for the provider at
-    /// once.
-    pub max_transactions_per_client: u64,
     /// Whether a registered `http://localhost` redirect URI matches on any
     /// port, as the loopback address literals always do (RFC 8252 §7.3, §8.3).
     pub localhost_any_port: bool,
@@ -158,14 +150,8 @@ impl FrontSettings {
         let raw: RawFront = report.section("front", keys);
         let transaction_ttl = positive(&raw.transaction_ttl, "front.transaction_ttl", report);
         let code_ttl = positive(&raw.code_ttl, "front.code_ttl", report);
-        if raw.max_transactions == 0
-            || raw.max_transactions_per_ip == 0
-            || raw.max_transactions_per_client == 0
-        {
-            report.error(
-                "front.max_transactions, max_transactions_per_ip and max_transactions_per_client \
-                 must be positive",
-            );
+        if raw.max_transactions == 0 {
+            report.error("front.max_transactions must be positive");
         }
         let cimd = CimdSettings::read(raw.cimd, report);
         Self {
@@ -174,8 +160,6 @@ impl FrontSettings {
             transaction_ttl,
             code_ttl,
             max_transactions: raw.max_transactions.max(1),
-            max_transactions_per_ip: raw.max_transactions_per_ip.max(1),
-            max_transactions_per_client: raw.max_transactions_per_client.max(1),
             localhost_any_port: raw.localhost_any_port,
             authorize_per_ip: raw.authorize_per_ip,
             token_per_ip: raw.token_per_ip,
@@ -219,7 +203,8 @@ impl CimdSettings {
 
 impl FrontSettings {
     /// Refuses what cannot work with the rest of the configuration: the
-    /// front before a provider that publishes no discovery document (the
+    /// front without `store.encryption_key`, the front before a provider
+    /// that publishes no discovery document (the
     /// built-in registry, Zendesk, BillForward; the front takes the
     /// provider's issuer and endpoints from it), and a document policy
     /// that `policy_exists` does not know.
@@ -227,8 +212,15 @@ impl FrontSettings {
         &self,
         kind: &ProviderKind,
         policy_exists: impl Fn(&str) -> bool,
+        sealing_key: bool,
         report: &mut Report,
     ) {
+        if self.enabled && !sealing_key {
+            report.error(
+                "front.enabled needs store.encryption_key: logins in progress travel sealed \
+                 under it, so that any instance can finish them",
+            );
+        }
         if let Some(policy) = self
             .cimd
             .policy
@@ -296,12 +288,12 @@ mod tests {
         let (settings, _) = read("enabled = true");
         let kind = crate::provider::local::LocalSettings::default().into();
         let mut report = Report::default();
-        settings.check(&kind, |_| true, &mut report);
+        settings.check(&kind, |_| true, true, &mut report);
         assert_eq!(report.into_errors().len(), 1);
         let (settings, _) = read("[cimd]\npolicy = \"nowhere\"");
         let kind = crate::provider::local::LocalSettings::default().into();
         let mut report = Report::default();
-        settings.check(&kind, |name| name == "default", &mut report);
+        settings.check(&kind, |name| name == "default", true, &mut report);
         let errors = report.into_errors();
         assert!(errors[0].contains("`nowhere`"), "{errors:?}");
     }

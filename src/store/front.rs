@@ -8,8 +8,10 @@ use async_trait::async_trait;
 use super::StoreError;
 use crate::domain::SecretHash;
 
-/// What `/authorize` learnt and `/token` checks.
-#[derive(Debug, Clone, PartialEq, Eq)]
+/// What `/authorize` learnt and `/token` checks. Until the provider
+/// answers it travels sealed in the provider-side `state`
+/// ([`crate::front::transactions`]); from `/callback` on the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Transaction {
     /// The client id the app uses (and the provider holds).
     pub client_id: String,
@@ -23,41 +25,9 @@ pub struct Transaction {
     pub scope: Option<String>,
     /// The resource indicator (RFC 8707) asked for, and bound to the grant.
     pub resource: Option<String>,
-    /// When the current step expires (Unix seconds).
+    /// When the login expires if the provider has not answered (Unix
+    /// seconds); once it has, when the gateway's code expires.
     pub expires_at: i64,
-}
-
-/// A transaction to open at `/authorize`.
-#[derive(Debug)]
-pub struct NewTransaction<'a> {
-    /// What it ties together.
-    pub transaction: &'a Transaction,
-    /// The digest of the address that opens it, whose share it counts in.
-    pub caller: &'a str,
-    /// Set when it waits for the user's consent on the gateway's page.
-    pub consent: Option<AwaitedConsent<'a>>,
-}
-
-/// A transaction waiting for the user's consent: the page's form token
-/// and the browser's cookie that must come back together, and where the
-/// user goes once they agree.
-#[derive(Debug)]
-pub struct AwaitedConsent<'a> {
-    /// The digest of the form token.
-    pub form: &'a SecretHash,
-    /// The digest of the browser's cookie.
-    pub browser: &'a SecretHash,
-    /// The provider's authorization URL, without its `state`.
-    pub provider_url: &'a str,
-}
-
-/// Whose transactions are counted against a share.
-#[derive(Debug, Clone, Copy)]
-pub enum Holder<'a> {
-    /// An address, by its digest.
-    Caller(&'a str),
-    /// A client, by its id.
-    Client(&'a str),
 }
 
 /// Where a transaction stands once a code was issued for it.
@@ -88,61 +58,29 @@ pub struct NewCode<'a> {
     pub hash: &'a SecretHash,
     /// The provider's code, sealed under the gateway code.
     pub sealed: &'a [u8],
-    /// When the code expires.
-    pub expires_at: i64,
 }
 
-/// A transaction whose provider leg ended, with the digest of the browser
-/// it is bound to, if it went through the consent page.
-#[derive(Debug, Clone)]
-pub struct Completed {
-    /// The transaction.
-    pub transaction: Transaction,
-    /// The digest of the cookie of the browser that consented.
-    pub browser: Option<SecretHash>,
+/// The provider's answer to one login, to record at `/callback`.
+#[derive(Debug)]
+pub struct Answered<'a> {
+    /// The digest of the provider-side `state` it answered: a login is
+    /// answered once.
+    pub state: &'a SecretHash,
+    /// The login, with the code's expiry as its `expires_at`.
+    pub transaction: &'a Transaction,
+    /// The gateway's code, or `None` when the login failed.
+    pub code: Option<NewCode<'a>>,
+    /// Until when the state could still be presented: the record is kept
+    /// that long, so that the state is never answered twice.
+    pub keep_until: i64,
 }
 
-/// The store of transactions, shared by all instances.
+/// The store of answered logins and their codes, shared by all instances.
 #[async_trait]
 pub trait TransactionStore: Send + Sync {
-    /// Opens a transaction named by the digest of its provider-side state
-    /// (or, while it waits for consent, of a placeholder).
-    async fn open(&self, state: &SecretHash, new: &NewTransaction<'_>) -> Result<(), StoreError>;
-
-    /// How many live transactions of `holder` wait for the provider (or for
-    /// consent) at `now`, counted up to `limit`: the count costs the same
-    /// however many transactions the store holds.
-    async fn live(&self, holder: Holder<'_>, now: i64, limit: u64) -> Result<u64, StoreError>;
-
-    /// The user agreed on the consent page: the live transaction waiting
-    /// for the form token `form` from the browser `browser` is named by
-    /// `state` from now on and goes to the provider, once. Returns it with
-    /// the provider URL it holds; `None` when there is no such transaction.
-    async fn consent(
-        &self,
-        form: &SecretHash,
-        browser: &SecretHash,
-        state: &SecretHash,
-        now: i64,
-    ) -> Result<Option<(Transaction, String)>, StoreError>;
-
-    /// The user declined on the consent page: the transaction ends, once.
-    async fn decline(
-        &self,
-        form: &SecretHash,
-        browser: &SecretHash,
-        now: i64,
-    ) -> Result<Option<Transaction>, StoreError>;
-
-    /// Ends the provider leg of a live transaction, once: with a gateway
-    /// code, or as failed (`None`). `None` when the state is unknown, used
-    /// or expired.
-    async fn complete(
-        &self,
-        state: &SecretHash,
-        code: Option<NewCode<'_>>,
-        now: i64,
-    ) -> Result<Option<Completed>, StoreError>;
+    /// Records the provider's answer to a login, once: `false` when its
+    /// state was answered before (a replay).
+    async fn answer(&self, answered: &Answered<'_>) -> Result<bool, StoreError>;
 
     /// The code with this digest, in whatever phase (expired ones included
     /// until they are swept).
@@ -167,7 +105,7 @@ pub trait TransactionStore: Send + Sync {
     /// learns of the replay).
     async fn mark_replayed(&self, code: &SecretHash) -> Result<Option<Vec<u8>>, StoreError>;
 
-    /// Removes expired transactions; how many live ones remain.
+    /// Removes the records kept past their time; how many remain.
     async fn sweep(&self, now: i64) -> Result<u64, StoreError>;
 }
 

@@ -1,16 +1,18 @@
 //! The front's store ports (`TransactionStore`, `CimdStore`) on both
-//! databases: each step of a transaction happens once, consent is bound to
-//! its browser, shares and document caps hold however many callers race,
-//! a replay and the first redemption always learn of each other. On
-//! PostgreSQL the races run across two stores, as two instances would.
+//! databases: a login is answered once, a code redeemed once, a replay and
+//! the first redemption always learn of each other, records are kept as
+//! long as their state could be presented, and document caps hold however
+//! many first sights race (on PostgreSQL across two stores, as two
+//! instances would).
 
 use std::sync::Arc;
 
 use dcr_gateway::clock::SystemClock;
+use dcr_gateway::domain::SecretHash;
 use dcr_gateway::front::transactions::FrontSecret;
 use dcr_gateway::store::front::{
-    AwaitedConsent, CimdStore, DocumentCaps, Holder, Mapping, NewCode, NewTransaction, Reserved,
-    Transaction, TransactionStore,
+    Answered, CimdStore, CodePhase, DocumentCaps, Mapping, NewCode, Reserved, Transaction,
+    TransactionStore,
 };
 use dcr_gateway::store::sql::SqlStore;
 
@@ -38,128 +40,73 @@ fn transaction(client_id: &str) -> Transaction {
     }
 }
 
-/// Opens a transaction of `client_id` for `caller`, named by a fresh state.
-async fn open_one(store: &SqlStore, caller: &str, client_id: &str) {
-    let transaction = transaction(client_id);
-    let new = NewTransaction {
+/// Records a code for a login answered with `state`; whether it was the
+/// first answer to that state.
+async fn answer(store: &SqlStore, state: &SecretHash, code: &FrontSecret) -> bool {
+    let transaction = transaction("c1");
+    let answered = Answered {
+        state,
         transaction: &transaction,
-        caller,
-        consent: None,
+        code: Some(NewCode {
+            hash: &code.hash(),
+            sealed: b"sealed provider code",
+        }),
+        keep_until: NOW + 600,
     };
-    let state = FrontSecret::generate().hash();
-    store.open(&state, &new).await.unwrap();
+    store.answer(&answered).await.unwrap()
 }
 
 async fn transactions(store: &SqlStore) {
-    // Live transactions per caller and per client, counted up to a limit.
-    for (caller, client) in [("caller-a", "c1"), ("caller-a", "c1"), ("caller-b", "c1")] {
-        open_one(store, caller, client).await;
-    }
-    open_one(store, "caller-c", "c2").await;
-    let live = |holder| store.live(holder, NOW, 10);
-    assert_eq!(live(Holder::Caller("caller-a")).await.unwrap(), 2);
-    assert_eq!(live(Holder::Client("c1")).await.unwrap(), 3);
-    assert_eq!(store.live(Holder::Client("c1"), NOW, 2).await.unwrap(), 2);
-    assert_eq!(live(Holder::Client("c9")).await.unwrap(), 0);
-    assert_eq!(
-        store.live(Holder::Client("c1"), NOW + 600, 10).await.unwrap(),
-        0,
-        "expired ones do not count"
-    );
-
-    // Consent: only with the form token and the browser that saw it, once.
-    let (form, browser, other) = (
-        FrontSecret::generate().hash(),
-        FrontSecret::generate().hash(),
-        FrontSecret::generate().hash(),
-    );
-    let waiting = transaction("c3");
-    let new = NewTransaction {
-        transaction: &waiting,
-        caller: "caller-d",
-        consent: Some(AwaitedConsent {
-            form: &form,
-            browser: &browser,
-            provider_url: "https://idp.example/auth?client_id=x",
-        }),
-    };
-    let placeholder = FrontSecret::generate().hash();
-    store.open(&placeholder, &new).await.unwrap();
+    // A state is answered once, whatever the answer.
     let state = FrontSecret::generate().hash();
-    assert!(
-        store
-            .consent(&form, &other, &state, NOW)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(store.decline(&form, &other, NOW).await.unwrap().is_none());
-    let (consented, url) = store
-        .consent(&form, &browser, &state, NOW)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(consented, waiting);
-    assert_eq!(url, "https://idp.example/auth?client_id=x");
-    assert!(
-        store
-            .consent(&form, &browser, &state, NOW)
-            .await
-            .unwrap()
-            .is_none()
-    );
-    assert!(store.decline(&form, &browser, NOW).await.unwrap().is_none());
-
-    // The provider leg completes once, bound to the browser.
     let code = FrontSecret::generate();
-    let issued = NewCode {
-        hash: &code.hash(),
-        sealed: b"sealed provider code",
-        expires_at: NOW + 60,
+    assert!(answer(store, &state, &code).await);
+    assert!(!answer(store, &state, &FrontSecret::generate()).await);
+    let failed = FrontSecret::generate().hash();
+    let transaction = transaction("c2");
+    let refused = Answered {
+        state: &failed,
+        transaction: &transaction,
+        code: None,
+        keep_until: NOW + 600,
     };
-    let completed = store
-        .complete(&state, Some(issued), NOW)
-        .await
-        .unwrap()
-        .unwrap();
-    assert_eq!(completed.browser, Some(browser));
-    assert!(store.complete(&state, None, NOW).await.unwrap().is_none());
+    assert!(store.answer(&refused).await.unwrap());
+    assert!(!answer(store, &failed, &FrontSecret::generate()).await);
+    let stored = store.code(&code.hash()).await.unwrap().unwrap();
+    assert_eq!(stored.phase, CodePhase::Issued);
+    assert_eq!(stored.transaction, self::transaction("c1"));
+    assert_eq!(stored.sealed.as_deref(), Some(&b"sealed provider code"[..]));
 
     // A replay during the first redemption: the redemption learns of it.
-    assert!(store.redeem(&code.hash(), NOW, NOW + 600).await.unwrap());
+    assert!(store.redeem(&code.hash(), NOW, NOW + 900).await.unwrap());
+    assert!(!store.redeem(&code.hash(), NOW, NOW + 900).await.unwrap());
     assert_eq!(store.mark_replayed(&code.hash()).await.unwrap(), None);
     assert!(store.record_tokens(&code.hash(), b"tokens").await.unwrap());
     // A replay after it: the replay gets what to revoke.
     let later = FrontSecret::generate();
-    let state = FrontSecret::generate().hash();
-    let transaction = transaction("c4");
-    let new = NewTransaction {
-        transaction: &transaction,
-        caller: "caller-e",
-        consent: None,
-    };
-    store.open(&state, &new).await.unwrap();
-    let issued = NewCode {
-        hash: &later.hash(),
-        sealed: b"code",
-        expires_at: NOW + 60,
-    };
-    store
-        .complete(&state, Some(issued), NOW)
-        .await
-        .unwrap()
-        .unwrap();
+    assert!(answer(store, &FrontSecret::generate().hash(), &later).await);
     assert!(store.redeem(&later.hash(), NOW, NOW + 600).await.unwrap());
     assert!(!store.record_tokens(&later.hash(), b"tokens").await.unwrap());
     assert_eq!(
         store.mark_replayed(&later.hash()).await.unwrap().as_deref(),
         Some(&b"tokens"[..])
     );
+    // An expired code is not redeemed.
+    let stale = FrontSecret::generate();
+    assert!(answer(store, &FrontSecret::generate().hash(), &stale).await);
+    assert!(
+        !store
+            .redeem(&stale.hash(), NOW + 600, NOW + 900)
+            .await
+            .unwrap()
+    );
 
-    // The sweep removes what expired and counts what lives.
-    let live = store.sweep(NOW).await.unwrap();
-    assert_eq!(live, 6, "the six opened above");
-    assert_eq!(store.sweep(NOW + 10_000).await.unwrap(), 0);
+    // The sweep keeps each record until its state could no longer be
+    // presented (a redeemed code longer), and counts what it keeps.
+    assert_eq!(store.sweep(NOW).await.unwrap(), 4);
+    assert_eq!(store.sweep(NOW + 600).await.unwrap(), 1, "the redeemed one");
+    assert_eq!(store.sweep(NOW + 900).await.unwrap(), 0);
+    // A state forgotten by the sweep has expired anyway.
 }
 
 /// Reserves places for 20 documents of one host at once, across `stores`,

@@ -1,28 +1,25 @@
 //! The authorization front's [`TransactionStore`] and [`CimdStore`] on
 //! SQL: the tables `front_transactions` and `front_cimd_clients`, each
 //! method one or two queries written once for both databases. Every step
-//! of a transaction is a conditional update, so that a transaction
-//! completes, and a code is redeemed, at most once across all instances.
+//! of a login is an insert that clashes or a conditional update, so that a
+//! state is answered, and a code redeemed, at most once across all
+//! instances. Logins are written on the store's transient connections.
 
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, SqlStore, as_bigint};
+use super::{Backend, SqlStore};
 use crate::domain::SecretHash;
 use crate::store::StoreError;
 use crate::store::front::{
-    CimdStore, CodePhase, Completed, DocumentCaps, Holder, Mapping, NewCode, NewTransaction,
-    Reserved, StoredCode, Transaction, TransactionStore,
+    Answered, CimdStore, CodePhase, DocumentCaps, Mapping, Reserved, StoredCode, Transaction,
+    TransactionStore,
 };
 
 /// The transaction's own columns, in [`transaction`]'s order.
 const COLUMNS: &str =
     "client_id, redirect_uri, app_state, code_challenge, scope, resource, expires_at";
-
-/// The phases in which a transaction counts against its caller's and its
-/// client's shares: before the provider answered.
-const OPEN_PHASES: &str = "phase IN ('consent', 'authorizing')";
 
 fn transaction(row: &AnyRow) -> Result<Transaction, StoreError> {
     Ok(Transaction {
@@ -42,21 +39,19 @@ fn bytes(hash: &SecretHash) -> Vec<u8> {
 
 #[async_trait]
 impl TransactionStore for SqlStore {
-    async fn open(&self, state: &SecretHash, new: &NewTransaction<'_>) -> Result<(), StoreError> {
-        let transaction = new.transaction;
-        let consent = new.consent.as_ref();
-        sqlx::query(&format!(
-            "INSERT INTO front_transactions (state_hash, phase, caller, {COLUMNS}, \
-             consent_hash, browser_hash, provider_url) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)"
+    async fn answer(&self, answered: &Answered<'_>) -> Result<bool, StoreError> {
+        let transaction = answered.transaction;
+        let code = answered.code.as_ref();
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO front_transactions (state_hash, code_hash, phase, sealed, keep_until, \
+             {COLUMNS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12) \
+             ON CONFLICT (state_hash) DO NOTHING"
         ))
-        .bind(bytes(state))
-        .bind(if consent.is_some() {
-            "consent"
-        } else {
-            "authorizing"
-        })
-        .bind(new.caller.to_owned())
+        .bind(bytes(answered.state))
+        .bind(code.map(|code| bytes(code.hash)))
+        .bind(if code.is_some() { "code" } else { "failed" })
+        .bind(code.map(|code| code.sealed.to_vec()))
+        .bind(answered.keep_until)
         .bind(transaction.client_id.clone())
         .bind(transaction.redirect_uri.clone())
         .bind(transaction.app_state.clone())
@@ -64,113 +59,9 @@ impl TransactionStore for SqlStore {
         .bind(transaction.scope.clone())
         .bind(transaction.resource.clone())
         .bind(transaction.expires_at)
-        .bind(consent.map(|c| bytes(c.form)))
-        .bind(consent.map(|c| bytes(c.browser)))
-        .bind(consent.map(|c| c.provider_url.to_owned()))
         .execute(&self.transient)
         .await?;
-        Ok(())
-    }
-
-    async fn live(&self, holder: Holder<'_>, now: i64, limit: u64) -> Result<u64, StoreError> {
-        let (column, value) = match holder {
-            Holder::Caller(caller) => ("caller", caller),
-            Holder::Client(client_id) => ("client_id", client_id),
-        };
-        let live: i64 = sqlx::query(&format!(
-            "SELECT COUNT(*) FROM (SELECT 1 FROM front_transactions WHERE {column} = $1 \
-             AND {OPEN_PHASES} AND expires_at > $2 LIMIT $3) AS counted"
-        ))
-        .bind(value.to_owned())
-        .bind(now)
-        .bind(as_bigint(limit))
-        .fetch_one(&self.transient)
-        .await?
-        .try_get(0)?;
-        Ok(u64::try_from(live).unwrap_or(0))
-    }
-
-    async fn consent(
-        &self,
-        form: &SecretHash,
-        browser: &SecretHash,
-        state: &SecretHash,
-        now: i64,
-    ) -> Result<Option<(Transaction, String)>, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE front_transactions SET state_hash = $1, phase = 'authorizing', \
-             consent_hash = NULL WHERE consent_hash = $2 AND browser_hash = $3 \
-             AND phase = 'consent' AND expires_at > $4 RETURNING {COLUMNS}, provider_url"
-        ))
-        .bind(bytes(state))
-        .bind(bytes(form))
-        .bind(bytes(browser))
-        .bind(now)
-        .fetch_optional(&self.transient)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let provider_url: Option<String> = row.try_get(7)?;
-        Ok(Some((transaction(&row)?, provider_url.unwrap_or_default())))
-    }
-
-    async fn decline(
-        &self,
-        form: &SecretHash,
-        browser: &SecretHash,
-        now: i64,
-    ) -> Result<Option<Transaction>, StoreError> {
-        let row = sqlx::query(&format!(
-            "UPDATE front_transactions SET phase = 'failed', consent_hash = NULL, \
-             expires_at = $1 WHERE consent_hash = $2 AND browser_hash = $3 \
-             AND phase = 'consent' AND expires_at > $1 RETURNING {COLUMNS}"
-        ))
-        .bind(now)
-        .bind(bytes(form))
-        .bind(bytes(browser))
-        .fetch_optional(&self.transient)
-        .await?;
-        row.as_ref().map(transaction).transpose()
-    }
-
-    async fn complete(
-        &self,
-        state: &SecretHash,
-        code: Option<NewCode<'_>>,
-        now: i64,
-    ) -> Result<Option<Completed>, StoreError> {
-        let (phase, hash, sealed, expires_at) = match &code {
-            Some(code) => (
-                "code",
-                Some(bytes(code.hash)),
-                Some(code.sealed.to_vec()),
-                code.expires_at,
-            ),
-            None => ("failed", None, None, now),
-        };
-        let row = sqlx::query(&format!(
-            "UPDATE front_transactions SET phase = $1, code_hash = $2, sealed = $3, \
-             expires_at = CASE WHEN $4 < expires_at THEN $4 ELSE expires_at END \
-             WHERE state_hash = $5 AND phase = 'authorizing' AND expires_at > $6 \
-             RETURNING {COLUMNS}, browser_hash"
-        ))
-        .bind(phase)
-        .bind(hash)
-        .bind(sealed)
-        .bind(expires_at)
-        .bind(bytes(state))
-        .bind(now)
-        .fetch_optional(&self.transient)
-        .await?;
-        let Some(row) = row else {
-            return Ok(None);
-        };
-        let browser: Option<Vec<u8>> = row.try_get(7)?;
-        Ok(Some(Completed {
-            transaction: transaction(&row)?,
-            browser: browser.and_then(|digest| SecretHash::from_bytes(&digest)),
-        }))
+        Ok(inserted.rows_affected() == 1)
     }
 
     async fn code(&self, code: &SecretHash) -> Result<Option<StoredCode>, StoreError> {
@@ -201,7 +92,8 @@ impl TransactionStore for SqlStore {
         keep_until: i64,
     ) -> Result<bool, StoreError> {
         let done = sqlx::query(
-            "UPDATE front_transactions SET phase = 'redeemed', sealed = NULL, expires_at = $1 \
+            "UPDATE front_transactions SET phase = 'redeemed', sealed = NULL, \
+             keep_until = CASE WHEN keep_until > $1 THEN keep_until ELSE $1 END \
              WHERE code_hash = $2 AND phase = 'code' AND expires_at > $3",
         )
         .bind(keep_until)
@@ -239,7 +131,7 @@ impl TransactionStore for SqlStore {
     }
 
     async fn sweep(&self, now: i64) -> Result<u64, StoreError> {
-        sqlx::query("DELETE FROM front_transactions WHERE expires_at <= $1")
+        sqlx::query("DELETE FROM front_transactions WHERE keep_until <= $1")
             .bind(now)
             .execute(&self.transient)
             .await?;

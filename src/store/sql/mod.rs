@@ -170,8 +170,14 @@ impl SqlStore {
             backend,
         };
         tokio::spawn(write_batches(connector, queue));
+        // On SQLite one connection: its writes queue here, in order, rather
+        // than in SQLite's busy handler, which sleeps up to 100 ms a turn.
+        let transient_connections = match backend {
+            Backend::Sqlite => 1,
+            Backend::Postgres => max_connections.div_ceil(2),
+        };
         let transient = AnyPoolOptions::new()
-            .max_connections(max_connections.div_ceil(2))
+            .max_connections(transient_connections)
             .after_connect(move |connection, _| {
                 Box::pin(prepare(connection, backend, Durability::Transient))
             })

@@ -300,7 +300,7 @@ async fn token_requests_get_rfc_6749_errors() {
 }
 
 #[tokio::test]
-async fn transactions_are_bounded_and_requests_rate_limited() {
+async fn answered_logins_are_bounded_and_requests_rate_limited() {
     let upstream = OidcProvider::start().await;
     let app = spawn_app_with(&format!(
         "{}max_transactions = 2\nauthorize_per_ip = \"3/hour\"\ntoken_per_ip = \"1/hour\"\n",
@@ -309,12 +309,24 @@ async fn transactions_are_bounded_and_requests_rate_limited() {
     .await;
     let client_id = native_client(&app).await;
     let pkce = pkce("bounds");
-    for _ in 0..2 {
-        let response = authorize(&app, &client_id, REGISTERED, &pkce, &[]).await;
-        assert!(location(&response).as_str().starts_with(&upstream.issuer));
+    // Two logins are kept once the provider answered them; the third
+    // provider answer finds the store at its cap.
+    for kept in [true, true, false] {
+        let to_provider = location(&authorize(&app, &client_id, REGISTERED, &pkce, &[]).await);
+        let callback = log_in(&upstream, &to_provider, "alice").await;
+        let answer = browser().get(callback).send().await.unwrap();
+        if kept {
+            assert!(param(&location(&answer), "code").is_some());
+        } else {
+            assert!(answer.headers().contains_key("retry-after"));
+            assert_page(
+                answer,
+                StatusCode::SERVICE_UNAVAILABLE,
+                "temporarily_unavailable",
+            )
+            .await;
+        }
     }
-    let response = authorize(&app, &client_id, REGISTERED, &pkce, &[]).await;
-    assert_sent_back(&app, &response, REGISTERED, "temporarily_unavailable");
     let response = authorize(&app, &client_id, REGISTERED, &pkce, &[]).await;
     let retry_after: u64 = response.headers()["retry-after"]
         .to_str()

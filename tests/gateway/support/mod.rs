@@ -459,7 +459,7 @@ pub fn write_config_with_store(dir: &Path, port: u16, store_url: &str) -> PathBu
         &path,
         format!(
             "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"http://127.0.0.1:{port}\"\n\
-             [store]\nurl = \"{store_url}\"\n[cache]\nttl = \"10m\"\n[log]\nformat = \"json\"\n{NO_RATE_LIMITS}"
+             [store]\nurl = \"{store_url}\"\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n[cache]\nttl = \"10m\"\n[log]\nformat = \"json\"\n{NO_RATE_LIMITS}"
         ),
     )
     .unwrap();
