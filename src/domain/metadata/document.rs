@@ -5,7 +5,9 @@
 //!
 //! It is what a registration carries into the service, what software
 //! statement claims merge into, what the store keeps and what providers are
-//! sent. The HTTP edge describes it to API users with its own wire type.
+//! sent. With the `openapi` feature (on by default) it is also the schema
+//! the OpenAPI document gives API users: each member's doc comment below is
+//! that member's description there, so it is written for them.
 
 use std::collections::BTreeMap;
 
@@ -17,213 +19,222 @@ use super::localized::put_localized;
 use super::{ClientKeys, ClientMetadata};
 use crate::domain::uri::RegisteredUri;
 
-/// Client metadata as JSON, unvalidated: each member as sent.
+/// Client metadata as JSON: every member of the IANA "OAuth Dynamic Client
+/// Registration Metadata" registry (RFC 7591 §2, OpenID Connect DCR 1.0 §2
+/// and the specs that extend them), with the wire types of the specifications.
 ///
-/// Language-tagged variants of human-readable members (`client_name#ja-Jpan-JP`)
-/// and any other member land in `other`; unknown members are ignored when the
-/// document is validated.
+/// Language-tagged variants of human-readable fields (`client_name#ja-Jpan-JP`)
+/// and any other member land in `other`; other members are ignored, unless the
+/// operator lists them in `[registration] extra_metadata`.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(default)]
 pub struct MetadataDocument {
-    /// `redirect_uris`.
+    /// Redirection URIs for redirect-based flows.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub redirect_uris: Option<Vec<String>>,
-    /// `token_endpoint_auth_method`.
+    /// Token endpoint authentication method; `client_secret_basic` by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_method: Option<String>,
-    /// `grant_types`.
+    /// Grant types the client may use; `["authorization_code"]` by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub grant_types: Option<Vec<String>>,
-    /// `response_types`.
+    /// Response types the client may use; `["code"]` by default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub response_types: Option<Vec<String>>,
-    /// `client_name`, without a language tag.
+    /// Human-readable name of the client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_name: Option<String>,
-    /// `client_uri`, without a language tag.
+    /// Home page of the client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_uri: Option<String>,
-    /// `logo_uri`, without a language tag.
+    /// Logo of the client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub logo_uri: Option<String>,
-    /// `scope`.
+    /// Space-separated scope values the client may request.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub scope: Option<String>,
-    /// `contacts`.
+    /// Ways to contact the people responsible for the client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub contacts: Option<Vec<String>>,
-    /// `tos_uri`, without a language tag.
+    /// Terms of service of the client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tos_uri: Option<String>,
-    /// `policy_uri`, without a language tag.
+    /// Privacy policy of the client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub policy_uri: Option<String>,
-    /// `jwks_uri`.
+    /// URL of the client's JSON Web Key Set.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub jwks_uri: Option<String>,
-    /// `jwks`, any JSON value until validated.
+    /// The client's JSON Web Key Set, by value (public keys only).
     #[serde(skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
     pub jwks: Option<Value>,
-    /// `software_id`.
+    /// Identifier of the client software, stable across instances.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub software_id: Option<String>,
-    /// `software_version`.
+    /// Version of the client software.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub software_version: Option<String>,
-    /// `software_statement`, the signed JWT (RFC 7591 §2.3).
+    /// Signed JWT asserting metadata about the software (RFC 7591 §2.3).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub software_statement: Option<String>,
-    /// `application_type`.
+    /// `web` (default) or `native`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub application_type: Option<String>,
-    /// `sector_identifier_uri`.
+    /// https URL of a JSON array of redirect URIs, for pairwise subjects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sector_identifier_uri: Option<String>,
-    /// `subject_type`.
+    /// `public` or `pairwise`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub subject_type: Option<String>,
-    /// `id_token_signed_response_alg`.
+    /// JWS algorithm for ID tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_signed_response_alg: Option<String>,
-    /// `id_token_encrypted_response_alg`.
+    /// JWE key algorithm for ID tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_encrypted_response_alg: Option<String>,
-    /// `id_token_encrypted_response_enc`.
+    /// JWE content encryption for ID tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub id_token_encrypted_response_enc: Option<String>,
-    /// `userinfo_signed_response_alg`.
+    /// JWS algorithm for UserInfo responses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_signed_response_alg: Option<String>,
-    /// `userinfo_encrypted_response_alg`.
+    /// JWE key algorithm for UserInfo responses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_encrypted_response_alg: Option<String>,
-    /// `userinfo_encrypted_response_enc`.
+    /// JWE content encryption for UserInfo responses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub userinfo_encrypted_response_enc: Option<String>,
-    /// `request_object_signing_alg`.
+    /// JWS algorithm for request objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_object_signing_alg: Option<String>,
-    /// `request_object_encryption_alg`.
+    /// JWE key algorithm for request objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_object_encryption_alg: Option<String>,
-    /// `request_object_encryption_enc`.
+    /// JWE content encryption for request objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_object_encryption_enc: Option<String>,
-    /// `token_endpoint_auth_signing_alg`.
+    /// JWS algorithm for `*_jwt` token endpoint authentication.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub token_endpoint_auth_signing_alg: Option<String>,
-    /// `default_max_age` in seconds, read by [`whole_seconds`].
+    /// Default maximum authentication age, in seconds (a JSON integer; an
+    /// integral float such as `600.0` is accepted too).
     #[serde(
         skip_serializing_if = "Option::is_none",
         deserialize_with = "whole_seconds"
     )]
+    #[cfg_attr(feature = "openapi", schema(minimum = 0))]
     pub default_max_age: Option<u64>,
-    /// `require_auth_time`.
+    /// Whether the `auth_time` claim is required in ID tokens.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub require_auth_time: Option<bool>,
-    /// `default_acr_values`.
+    /// Default ACR values, in order of preference.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub default_acr_values: Option<Vec<String>>,
-    /// `initiate_login_uri`.
+    /// https URI a third party can use to start a login at the client.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub initiate_login_uri: Option<String>,
-    /// `request_uris`.
+    /// https URIs of pre-registered request objects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub request_uris: Option<Vec<String>>,
-    /// `post_logout_redirect_uris`.
+    /// URIs the client may be sent back to after logout (RP-Initiated Logout 1.0); no fragment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub post_logout_redirect_uris: Option<Vec<String>>,
-    /// `frontchannel_logout_uri`.
+    /// URI rendered in an iframe to log the client out (Front-Channel Logout 1.0); same origin
+    /// as a redirect URI, no fragment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frontchannel_logout_uri: Option<String>,
-    /// `frontchannel_logout_session_required`.
+    /// Whether `iss` and `sid` must be sent to `frontchannel_logout_uri`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub frontchannel_logout_session_required: Option<bool>,
-    /// `backchannel_logout_uri`.
+    /// URI that receives logout tokens (Back-Channel Logout 1.0); no fragment.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_uri: Option<String>,
-    /// `backchannel_logout_session_required`.
+    /// Whether logout tokens must carry `sid`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_logout_session_required: Option<bool>,
-    /// `tls_client_certificate_bound_access_tokens`.
+    /// Whether access tokens are bound to the client certificate (RFC 8705).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_certificate_bound_access_tokens: Option<bool>,
-    /// `tls_client_auth_subject_dn`.
+    /// Expected subject DN of the client certificate (RFC 8705); one `tls_client_auth_*` member
+    /// at most.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_auth_subject_dn: Option<String>,
-    /// `tls_client_auth_san_dns`.
+    /// Expected dNSName SAN of the client certificate (RFC 8705).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_auth_san_dns: Option<String>,
-    /// `tls_client_auth_san_uri`.
+    /// Expected URI SAN of the client certificate (RFC 8705).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_auth_san_uri: Option<String>,
-    /// `tls_client_auth_san_ip`.
+    /// Expected IP address SAN of the client certificate, IPv4 or IPv6 (RFC 8705).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_auth_san_ip: Option<String>,
-    /// `tls_client_auth_san_email`.
+    /// Expected email SAN of the client certificate (RFC 8705).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub tls_client_auth_san_email: Option<String>,
-    /// `dpop_bound_access_tokens`.
+    /// Whether the client always uses DPoP (RFC 9449).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub dpop_bound_access_tokens: Option<bool>,
-    /// `require_pushed_authorization_requests`.
+    /// Whether the client must use pushed authorization requests (RFC 9126).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub require_pushed_authorization_requests: Option<bool>,
-    /// `require_signed_request_object`.
+    /// Whether authorization requests must be signed request objects (RFC 9101).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub require_signed_request_object: Option<bool>,
-    /// `authorization_details_types`.
+    /// Authorization details types the client may use (RFC 9396).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_details_types: Option<Vec<String>>,
-    /// `authorization_signed_response_alg`.
+    /// JWS algorithm for JARM authorization responses; not `none`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_signed_response_alg: Option<String>,
-    /// `authorization_encrypted_response_alg`.
+    /// JWE key algorithm for JARM authorization responses.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_encrypted_response_alg: Option<String>,
-    /// `authorization_encrypted_response_enc`.
+    /// JWE content encryption for JARM authorization responses; needs the `_alg`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub authorization_encrypted_response_enc: Option<String>,
-    /// `introspection_signed_response_alg`.
+    /// JWS algorithm for JWT introspection responses (RFC 9701); not `none`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_signed_response_alg: Option<String>,
-    /// `introspection_encrypted_response_alg`.
+    /// JWE key algorithm for JWT introspection responses (RFC 9701).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_encrypted_response_alg: Option<String>,
-    /// `introspection_encrypted_response_enc`.
+    /// JWE content encryption for JWT introspection responses; needs the `_alg`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub introspection_encrypted_response_enc: Option<String>,
-    /// `backchannel_token_delivery_mode`.
+    /// CIBA token delivery: `poll`, `ping` or `push`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_token_delivery_mode: Option<String>,
-    /// `backchannel_client_notification_endpoint`.
+    /// https endpoint CIBA pings or pushes to; required for `ping` and `push`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_client_notification_endpoint: Option<String>,
-    /// `backchannel_authentication_request_signing_alg`.
+    /// JWS algorithm for CIBA signed authentication requests; not `none`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_authentication_request_signing_alg: Option<String>,
-    /// `backchannel_user_code_parameter`.
+    /// Whether the client supports the CIBA `user_code` parameter.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub backchannel_user_code_parameter: Option<bool>,
-    /// `client_registration_types`.
+    /// Registration types the relying party uses (OpenID Federation 1.0): `automatic` and/or
+    /// `explicit`; not empty.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub client_registration_types: Option<Vec<String>>,
-    /// `organization_name`, without a language tag.
+    /// Human-readable name of the organization owning the client (OpenID Federation 1.0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub organization_name: Option<String>,
-    /// `signed_jwks_uri`.
+    /// https URL of a signed JWT holding the client's JSON Web Key Set (OpenID Federation 1.0).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub signed_jwks_uri: Option<String>,
-    /// `ace_profile`.
+    /// ACE profile the client uses with the resource server (RFC 9200), e.g. `coap_dtls`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub ace_profile: Option<String>,
-    /// `nfv_token_signing_alg`.
+    /// JWS algorithm for NFV access tokens (ETSI GS NFV-SEC 022).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nfv_token_signing_alg: Option<String>,
-    /// `nfv_token_encryption_alg`.
+    /// JWE key algorithm for NFV access tokens (ETSI GS NFV-SEC 022).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nfv_token_encryption_alg: Option<String>,
-    /// `nfv_token_encryption_enc`.
+    /// JWE content encryption for NFV access tokens; needs the `_alg`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub nfv_token_encryption_enc: Option<String>,
     /// Language-tagged variants (`client_name#fr`) and any other member.
