@@ -33,7 +33,8 @@ use jose::{Encrypted, Signed};
 pub use keys::ClientKeys;
 pub use localized::Localized;
 pub use registry::{CertificateSubject, RegistryMembers};
-pub use size::json_heap_size;
+pub use size::HeapSize;
+use size::heap_sized;
 
 /// Why metadata was refused; each variant is one RFC 7591 §3.2.2 error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,71 +51,74 @@ fn invalid(message: impl Into<String>) -> MetadataError {
     MetadataError::InvalidClientMetadata(message.into())
 }
 
-/// Validated client metadata. Defaults are applied; URIs keep their text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientMetadata {
-    /// Registered redirect URIs.
-    pub redirect_uris: Vec<RegisteredUri>,
-    /// Token endpoint authentication method.
-    pub token_endpoint_auth_method: AuthMethod,
-    /// Grant types.
-    pub grant_types: Vec<GrantType>,
-    /// Response types.
-    pub response_types: Vec<ResponseType>,
-    /// Client name, per language.
-    pub client_name: Localized<String>,
-    /// Client home page, per language.
-    pub client_uri: Localized<RegisteredUri>,
-    /// Logo, per language.
-    pub logo_uri: Localized<RegisteredUri>,
-    /// Terms of service, per language.
-    pub tos_uri: Localized<RegisteredUri>,
-    /// Privacy policy, per language.
-    pub policy_uri: Localized<RegisteredUri>,
-    /// Space-separated scopes.
-    pub scope: Option<String>,
-    /// Contacts.
-    pub contacts: Vec<String>,
-    /// Public keys, by URL or by value.
-    pub keys: Option<ClientKeys>,
-    /// Software identifier.
-    pub software_id: Option<String>,
-    /// Software version.
-    pub software_version: Option<String>,
-    /// Application type.
-    pub application_type: ApplicationType,
-    /// Sector identifier URI (pairwise subjects).
-    pub sector_identifier_uri: Option<RegisteredUri>,
-    /// Subject type.
-    pub subject_type: Option<SubjectType>,
-    /// ID token signature algorithm.
-    pub id_token_signed_response_alg: Option<JwsAlgorithm>,
-    /// ID token encryption.
-    pub id_token_encryption: Option<Encryption>,
-    /// UserInfo signature algorithm.
-    pub userinfo_signed_response_alg: Option<JwsAlgorithm>,
-    /// UserInfo encryption.
-    pub userinfo_encryption: Option<Encryption>,
-    /// Request object signature algorithm.
-    pub request_object_signing_alg: Option<JwsAlgorithm>,
-    /// Request object encryption.
-    pub request_object_encryption: Option<Encryption>,
-    /// Signature algorithm for `*_jwt` client authentication.
-    pub token_endpoint_auth_signing_alg: Option<JwsAlgorithm>,
-    /// Default maximum authentication age in seconds.
-    pub default_max_age: Option<u64>,
-    /// Whether `auth_time` is required.
-    pub require_auth_time: Option<bool>,
-    /// Default ACR values.
-    pub default_acr_values: Vec<String>,
-    /// Third-party login initiation URI.
-    pub initiate_login_uri: Option<RegisteredUri>,
-    /// Pre-registered request object URIs.
-    pub request_uris: Vec<RegisteredUri>,
-    /// The registry's members beyond RFC 7591 and OpenID Connect DCR.
-    pub registry_members: RegistryMembers,
-    /// The operator's extension members (`[registration] extra_metadata`).
-    pub extra_metadata: ExtraMetadata,
+heap_sized! {
+    /// Validated client metadata. Defaults are applied; URIs keep their text.
+    /// Its [`HeapSize`] counts every field.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ClientMetadata {
+        /// Registered redirect URIs.
+        pub redirect_uris: Vec<RegisteredUri>,
+        /// Token endpoint authentication method.
+        pub token_endpoint_auth_method: AuthMethod,
+        /// Grant types.
+        pub grant_types: Vec<GrantType>,
+        /// Response types.
+        pub response_types: Vec<ResponseType>,
+        /// Client name, per language.
+        pub client_name: Localized<String>,
+        /// Client home page, per language.
+        pub client_uri: Localized<RegisteredUri>,
+        /// Logo, per language.
+        pub logo_uri: Localized<RegisteredUri>,
+        /// Terms of service, per language.
+        pub tos_uri: Localized<RegisteredUri>,
+        /// Privacy policy, per language.
+        pub policy_uri: Localized<RegisteredUri>,
+        /// Space-separated scopes.
+        pub scope: Option<String>,
+        /// Contacts.
+        pub contacts: Vec<String>,
+        /// Public keys, by URL or by value.
+        pub keys: Option<ClientKeys>,
+        /// Software identifier.
+        pub software_id: Option<String>,
+        /// Software version.
+        pub software_version: Option<String>,
+        /// Application type.
+        pub application_type: ApplicationType,
+        /// Sector identifier URI (pairwise subjects).
+        pub sector_identifier_uri: Option<RegisteredUri>,
+        /// Subject type.
+        pub subject_type: Option<SubjectType>,
+        /// ID token signature algorithm.
+        pub id_token_signed_response_alg: Option<JwsAlgorithm>,
+        /// ID token encryption.
+        pub id_token_encryption: Option<Encryption>,
+        /// UserInfo signature algorithm.
+        pub userinfo_signed_response_alg: Option<JwsAlgorithm>,
+        /// UserInfo encryption.
+        pub userinfo_encryption: Option<Encryption>,
+        /// Request object signature algorithm.
+        pub request_object_signing_alg: Option<JwsAlgorithm>,
+        /// Request object encryption.
+        pub request_object_encryption: Option<Encryption>,
+        /// Signature algorithm for `*_jwt` client authentication.
+        pub token_endpoint_auth_signing_alg: Option<JwsAlgorithm>,
+        /// Default maximum authentication age in seconds.
+        pub default_max_age: Option<u64>,
+        /// Whether `auth_time` is required.
+        pub require_auth_time: Option<bool>,
+        /// Default ACR values.
+        pub default_acr_values: Vec<String>,
+        /// Third-party login initiation URI.
+        pub initiate_login_uri: Option<RegisteredUri>,
+        /// Pre-registered request object URIs.
+        pub request_uris: Vec<RegisteredUri>,
+        /// The registry's members beyond RFC 7591 and OpenID Connect DCR.
+        pub registry_members: RegistryMembers,
+        /// The operator's extension members (`[registration] extra_metadata`).
+        pub extra_metadata: ExtraMetadata,
+    }
 }
 
 /// A document sent to be registered, with the redirect rules of the policy

@@ -12,67 +12,69 @@ use std::net::IpAddr;
 use super::document::{name, non_empty, uri_list, uri_text};
 use super::jose::{self, Encrypted, Encryption, Signed};
 use super::localized::{self, Localized, put_localized};
-use super::{MetadataDocument, MetadataError, Reading, invalid};
+use super::{MetadataDocument, MetadataError, Reading, heap_sized, invalid};
 use crate::domain::uri::RegisteredUri;
 use crate::domain::values::{
     AuthMethod, GrantType, JwsAlgorithm, RegistrationType, TokenDeliveryMode,
 };
 
-/// The registry members beyond RFC 7591 and OpenID Connect DCR 1.0, as
-/// registered: a member left out stays out (no default is written back).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RegistryMembers {
-    /// `post_logout_redirect_uris` (RP-Initiated Logout 1.0 §3.1).
-    pub post_logout_redirect_uris: Vec<RegisteredUri>,
-    /// `frontchannel_logout_uri` (Front-Channel Logout 1.0 §2).
-    pub frontchannel_logout_uri: Option<RegisteredUri>,
-    /// `frontchannel_logout_session_required`.
-    pub frontchannel_logout_session_required: Option<bool>,
-    /// `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2).
-    pub backchannel_logout_uri: Option<RegisteredUri>,
-    /// `backchannel_logout_session_required`.
-    pub backchannel_logout_session_required: Option<bool>,
-    /// `tls_client_certificate_bound_access_tokens` (RFC 8705 §3.4).
-    pub tls_client_certificate_bound_access_tokens: Option<bool>,
-    /// The one expected certificate subject (RFC 8705 §2.1.2).
-    pub tls_client_auth_subject: Option<CertificateSubject>,
-    /// `dpop_bound_access_tokens` (RFC 9449 §5.2).
-    pub dpop_bound_access_tokens: Option<bool>,
-    /// `require_pushed_authorization_requests` (RFC 9126 §6).
-    pub require_pushed_authorization_requests: Option<bool>,
-    /// `require_signed_request_object` (RFC 9101 §10.5).
-    pub require_signed_request_object: Option<bool>,
-    /// `authorization_details_types` (RFC 9396 §10).
-    pub authorization_details_types: Vec<String>,
-    /// `authorization_signed_response_alg` (JARM §3).
-    pub authorization_signed_response_alg: Option<JwsAlgorithm>,
-    /// `authorization_encrypted_response_alg` and `_enc` (JARM §3).
-    pub authorization_encryption: Option<Encryption>,
-    /// `introspection_signed_response_alg` (RFC 9701 §6).
-    pub introspection_signed_response_alg: Option<JwsAlgorithm>,
-    /// `introspection_encrypted_response_alg` and `_enc` (RFC 9701 §6).
-    pub introspection_encryption: Option<Encryption>,
-    /// `backchannel_token_delivery_mode` (CIBA Core 1.0 §4).
-    pub backchannel_token_delivery_mode: Option<TokenDeliveryMode>,
-    /// `backchannel_client_notification_endpoint` (CIBA Core 1.0 §4).
-    pub backchannel_client_notification_endpoint: Option<RegisteredUri>,
-    /// `backchannel_authentication_request_signing_alg` (CIBA Core 1.0 §4).
-    pub backchannel_authentication_request_signing_alg: Option<JwsAlgorithm>,
-    /// `backchannel_user_code_parameter` (CIBA Core 1.0 §4).
-    pub backchannel_user_code_parameter: Option<bool>,
-    /// `client_registration_types` (OpenID Federation 1.0 §5.1.2).
-    pub client_registration_types: Vec<RegistrationType>,
-    /// `organization_name` and its language-tagged variants (OpenID
-    /// Federation 1.0 §5.2.2).
-    pub organization_name: Localized<String>,
-    /// `signed_jwks_uri` (OpenID Federation 1.0 §5.2.1).
-    pub signed_jwks_uri: Option<RegisteredUri>,
-    /// `ace_profile` (RFC 9200): the name of an ACE profile.
-    pub ace_profile: Option<String>,
-    /// `nfv_token_signing_alg` (ETSI GS NFV-SEC 022).
-    pub nfv_token_signing_alg: Option<JwsAlgorithm>,
-    /// `nfv_token_encryption_alg` and `_enc` (ETSI GS NFV-SEC 022).
-    pub nfv_token_encryption: Option<Encryption>,
+heap_sized! {
+    /// The registry members beyond RFC 7591 and OpenID Connect DCR 1.0, as
+    /// registered: a member left out stays out (no default is written back).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct RegistryMembers {
+        /// `post_logout_redirect_uris` (RP-Initiated Logout 1.0 §3.1).
+        pub post_logout_redirect_uris: Vec<RegisteredUri>,
+        /// `frontchannel_logout_uri` (Front-Channel Logout 1.0 §2).
+        pub frontchannel_logout_uri: Option<RegisteredUri>,
+        /// `frontchannel_logout_session_required`.
+        pub frontchannel_logout_session_required: Option<bool>,
+        /// `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2).
+        pub backchannel_logout_uri: Option<RegisteredUri>,
+        /// `backchannel_logout_session_required`.
+        pub backchannel_logout_session_required: Option<bool>,
+        /// `tls_client_certificate_bound_access_tokens` (RFC 8705 §3.4).
+        pub tls_client_certificate_bound_access_tokens: Option<bool>,
+        /// The one expected certificate subject (RFC 8705 §2.1.2).
+        pub tls_client_auth_subject: Option<CertificateSubject>,
+        /// `dpop_bound_access_tokens` (RFC 9449 §5.2).
+        pub dpop_bound_access_tokens: Option<bool>,
+        /// `require_pushed_authorization_requests` (RFC 9126 §6).
+        pub require_pushed_authorization_requests: Option<bool>,
+        /// `require_signed_request_object` (RFC 9101 §10.5).
+        pub require_signed_request_object: Option<bool>,
+        /// `authorization_details_types` (RFC 9396 §10).
+        pub authorization_details_types: Vec<String>,
+        /// `authorization_signed_response_alg` (JARM §3).
+        pub authorization_signed_response_alg: Option<JwsAlgorithm>,
+        /// `authorization_encrypted_response_alg` and `_enc` (JARM §3).
+        pub authorization_encryption: Option<Encryption>,
+        /// `introspection_signed_response_alg` (RFC 9701 §6).
+        pub introspection_signed_response_alg: Option<JwsAlgorithm>,
+        /// `introspection_encrypted_response_alg` and `_enc` (RFC 9701 §6).
+        pub introspection_encryption: Option<Encryption>,
+        /// `backchannel_token_delivery_mode` (CIBA Core 1.0 §4).
+        pub backchannel_token_delivery_mode: Option<TokenDeliveryMode>,
+        /// `backchannel_client_notification_endpoint` (CIBA Core 1.0 §4).
+        pub backchannel_client_notification_endpoint: Option<RegisteredUri>,
+        /// `backchannel_authentication_request_signing_alg` (CIBA Core 1.0 §4).
+        pub backchannel_authentication_request_signing_alg: Option<JwsAlgorithm>,
+        /// `backchannel_user_code_parameter` (CIBA Core 1.0 §4).
+        pub backchannel_user_code_parameter: Option<bool>,
+        /// `client_registration_types` (OpenID Federation 1.0 §5.1.2).
+        pub client_registration_types: Vec<RegistrationType>,
+        /// `organization_name` and its language-tagged variants (OpenID
+        /// Federation 1.0 §5.2.2).
+        pub organization_name: Localized<String>,
+        /// `signed_jwks_uri` (OpenID Federation 1.0 §5.2.1).
+        pub signed_jwks_uri: Option<RegisteredUri>,
+        /// `ace_profile` (RFC 9200): the name of an ACE profile.
+        pub ace_profile: Option<String>,
+        /// `nfv_token_signing_alg` (ETSI GS NFV-SEC 022).
+        pub nfv_token_signing_alg: Option<JwsAlgorithm>,
+        /// `nfv_token_encryption_alg` and `_enc` (ETSI GS NFV-SEC 022).
+        pub nfv_token_encryption: Option<Encryption>,
+    }
 }
 
 /// The certificate subject a `tls_client_auth` client authenticates with:
