@@ -25,16 +25,18 @@ mod localized;
 mod redirects;
 mod registry;
 mod size;
+mod table;
 
-pub use document::{MetadataDocument, whole_seconds};
+pub use document::{MetadataDocument, RegistryMembers, whole_seconds};
 pub use extra::{ExtraMetadata, SERVER_MEMBERS};
 pub use jose::Encryption;
 use jose::{Encrypted, Signed};
 pub use keys::ClientKeys;
 pub use localized::Localized;
-pub use registry::{CertificateSubject, RegistryMembers};
+pub use registry::CertificateSubject;
 pub use size::HeapSize;
 use size::heap_sized;
+use table::{List, Member, Uri};
 
 /// Why metadata was refused; each variant is one RFC 7591 §3.2.2 error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -186,8 +188,19 @@ impl Reading<'_> {
         field: &str,
         parse: fn(&str) -> Result<RegisteredUri, String>,
     ) -> Result<Option<RegisteredUri>, MetadataError> {
-        text.map(|text| self.uri(text, parse))
+        text.map(|text| self.uri_named(text, field, parse))
             .transpose()
+    }
+
+    /// Reads `text`, a value of the URI member `field`, which a submitted
+    /// document must give in the form `parse` accepts.
+    fn uri_named(
+        self,
+        text: &str,
+        field: &str,
+        parse: fn(&str) -> Result<RegisteredUri, String>,
+    ) -> Result<RegisteredUri, MetadataError> {
+        self.uri(text, parse)
             .map_err(|e| invalid(format!("{field}: {e}")))
     }
 }
@@ -291,7 +304,11 @@ impl ClientMetadata {
             default_acr_values: read_strings(acr, "default_acr_values", reading)?,
             initiate_login_uri: reading
                 .https_uri(doc.initiate_login_uri.as_deref(), "initiate_login_uri")?,
-            request_uris: read_request_uris(&doc, reading)?,
+            request_uris: List(Uri(https_allowing_fragment)).read(
+                doc.request_uris.take(),
+                "request_uris",
+                reading,
+            )?,
             registry_members,
             extra_metadata,
         })
@@ -395,19 +412,6 @@ fn read_strings(
         Ok(())
     })?;
     Ok(list)
-}
-
-/// Reads `request_uris`: https URIs that may carry a fragment when submitted.
-fn read_request_uris(
-    doc: &MetadataDocument,
-    reading: Reading<'_>,
-) -> Result<Vec<RegisteredUri>, MetadataError> {
-    doc.request_uris
-        .iter()
-        .flatten()
-        .map(|uri| reading.uri(uri, https_allowing_fragment))
-        .collect::<Result<_, _>>()
-        .map_err(|e| invalid(format!("request_uris: {e}")))
 }
 
 /// Parses an https URI that may carry a fragment, as `request_uris` do.
