@@ -9,7 +9,58 @@
 //! authentication method), `redirects`, `keys`, `jose` (algorithms),
 //! `localized` (language-tagged values) and `registry` (the registry's
 //! members beyond RFC 7591 and OpenID Connect DCR). `extra` keeps the
-//! operator's extension members.
+//! operator's extension members; `size` weighs metadata for the cache.
+//!
+//! Every member is declared once, in the member table: the
+//! `metadata_members!` invocation in `document.rs` (the macro and the kinds
+//! of member are in `table.rs`).
+//!
+//! # Adding a metadata member
+//!
+//! A registry member that is a flag, a URI, a name, a JWS algorithm or a
+//! list of URIs or of strings, with no rule involving another member:
+//!
+//! 1. One entry in the table, at the member's place in the document, after
+//!    a doc comment written for API users (it is the member's description
+//!    in `GET /openapi.json`, and the doc of its typed field):
+//!
+//!    ```text
+//!    /// Whether the client always uses DPoP (RFC 9449).
+//!    dpop_bound_access_tokens: flag,
+//!    /// https URL of a signed JWT holding the client's JSON Web Key Set.
+//!    signed_jwks_uri: one(Uri(RegisteredUri::parse_https)),
+//!    /// Authorization details types the client may use (RFC 9396).
+//!    authorization_details_types: list(NonEmpty),
+//!    ```
+//!
+//!    `flag`, `one(Kind)` or `list(Kind)`, where `Kind` is `Uri(parser)`
+//!    (the parser a submitted URI must pass; a stored one is read as any
+//!    absolute URI), `Name` (not blank, no control characters), `NonEmpty`
+//!    (a list entry other than `""`), `Alg` (a JWS algorithm) or
+//!    `SigningAlg` (one other than `none`). That entry is the member's
+//!    document field with its OpenAPI schema, its field in
+//!    [`RegistryMembers`], its reading with its kind's rules and error
+//!    messages, its writing back, its place among the URIs a registration
+//!    checks, its weight in the client cache ([`HeapSize`]), and its
+//!    refusal as an `extra_metadata` name.
+//! 2. The providers: an `rfc7591` upstream is sent the document as
+//!    registered, so it gets the member with no change; a provider with a
+//!    field of its own for it maps it in its body builder (`src/provider/`),
+//!    and the others leave it out.
+//! 3. The tests and the README: the member's valid value in
+//!    `registry_members()` and its refusals in `refusals()`
+//!    (tests/gateway/metadata_members.rs), the native list of each provider
+//!    that sends it, and its row in README's "Client metadata members".
+//!
+//! A new kind of value is a `table::Kind` implementation in
+//! `table.rs` and one `@value` line in the macro. A member whose rules
+//! involve other members is an entry `name: by_hand(JSON type)`; its typed
+//! field goes in the table's `RegistryMembers` block, `registry::read`
+//! reads it into `Ruled` (and checks the rules between members),
+//! `RegistryMembers::write` writes it back and `RegistryMembers::uris`
+//! lists any URI it holds. Its weight is counted either way: every field of
+//! `RegistryMembers` and [`ClientMetadata`] is, and one of a type without a
+//! [`HeapSize`] does not compile.
 
 use super::uri::{RedirectRules, RegisteredUri};
 use super::values::{

@@ -446,3 +446,85 @@ macro_rules! metadata_members {
     };
 }
 pub(super) use metadata_members;
+
+#[cfg(test)]
+mod tests {
+    use serde::{Deserialize, Serialize};
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::metadata::HeapSize;
+    use crate::domain::uri::RedirectRules;
+
+    // A table of its own: two members declared as new ones would be, and
+    // one read by hand.
+    metadata_members! {
+        /// A document.
+        #[derive(Debug, Default, Serialize, Deserialize)]
+        #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+        #[serde(default)]
+        pub struct MetadataDocument {
+            /// Read by hand.
+            hand_text: by_hand(Option<String>),
+            /// Whether the client does the new thing.
+            new_flag: flag,
+            /// https URIs of the new thing.
+            new_uris: list(Uri(RegisteredUri::parse_https)),
+        }
+
+        /// The typed members.
+        #[derive(Debug, Default)]
+        pub struct RegistryMembers {
+            /// Read by hand.
+            hand_text: Option<String>,
+        }
+    }
+
+    fn read(document: serde_json::Value) -> Result<RegistryMembers, MetadataError> {
+        let mut document: MetadataDocument = serde_json::from_value(document).unwrap();
+        let rules = RedirectRules::PERMISSIVE;
+        RegistryMembers::read_with(&mut document, Reading::Submitted(&rules), |doc| {
+            Ok(Ruled {
+                hand_text: doc.hand_text.take(),
+            })
+        })
+    }
+
+    #[test]
+    fn one_entry_declares_a_member_everywhere() {
+        let uri = "https://app.example.com/New";
+        let members =
+            read(json!({ "new_flag": true, "new_uris": [uri], "hand_text": "t" })).unwrap();
+        assert_eq!(members.new_flag, Some(true));
+        assert_eq!(members.hand_text.as_deref(), Some("t"));
+        let uris: Vec<_> = members
+            .table_uris()
+            .map(|(member, uri)| (member, uri.as_str()))
+            .collect();
+        assert_eq!(uris, [("new_uris", uri)]);
+        assert!(members.heap_size() > uri.len() + "t".len());
+        let mut written = MetadataDocument::default();
+        members.write_table(&mut written);
+        assert_eq!(
+            serde_json::to_value(&written).unwrap(),
+            json!({ "new_flag": true, "new_uris": [uri] }),
+            "the hand-read member is written by hand"
+        );
+        let refused = read(json!({ "new_uris": ["http://app.example.com/new"] })).unwrap_err();
+        assert!(refused.to_string().starts_with("new_uris: "), "{refused}");
+    }
+
+    #[cfg(feature = "openapi")]
+    #[test]
+    fn the_entrys_doc_comment_describes_it_in_the_schema() {
+        let schema =
+            serde_json::to_value(<MetadataDocument as utoipa::PartialSchema>::schema()).unwrap();
+        let member = &schema["properties"]["new_uris"];
+        assert_eq!(member["description"], "https URIs of the new thing.");
+        assert_eq!(member["type"], json!(["array", "null"]));
+        assert_eq!(
+            schema["properties"]["new_flag"]["type"],
+            json!(["boolean", "null"])
+        );
+    }
+}
