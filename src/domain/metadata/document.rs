@@ -17,7 +17,7 @@ use serde_json::Value;
 use super::jose::{Encryption, encryption_names};
 use super::localized::{Localized, put_localized};
 use super::registry::{CertificateSubject, logout_uri};
-use super::table::{Alg, Name, NonEmpty, SigningAlg, Uri, metadata_members};
+use super::table::{Alg, Text, Uri, any, metadata_members, not_blank, not_empty, not_none};
 use super::{ClientKeys, ClientMetadata};
 use crate::domain::uri::RegisteredUri;
 use crate::domain::values::{RegistrationType, TokenDeliveryMode};
@@ -137,15 +137,15 @@ metadata_members! {
         /// Whether authorization requests must be signed request objects (RFC 9101).
         require_signed_request_object: flag,
         /// Authorization details types the client may use (RFC 9396).
-        authorization_details_types: list(NonEmpty),
+        authorization_details_types: list(Text(not_empty)),
         /// JWS algorithm for JARM authorization responses; not `none`.
-        authorization_signed_response_alg: one(SigningAlg),
+        authorization_signed_response_alg: one(Alg(not_none)),
         /// JWE key algorithm for JARM authorization responses.
         authorization_encrypted_response_alg: by_hand(Option<String>),
         /// JWE content encryption for JARM authorization responses; needs the `_alg`.
         authorization_encrypted_response_enc: by_hand(Option<String>),
         /// JWS algorithm for JWT introspection responses (RFC 9701); not `none`.
-        introspection_signed_response_alg: one(SigningAlg),
+        introspection_signed_response_alg: one(Alg(not_none)),
         /// JWE key algorithm for JWT introspection responses (RFC 9701).
         introspection_encrypted_response_alg: by_hand(Option<String>),
         /// JWE content encryption for JWT introspection responses; needs the `_alg`.
@@ -155,7 +155,7 @@ metadata_members! {
         /// https endpoint CIBA pings or pushes to; required for `ping` and `push`.
         backchannel_client_notification_endpoint: one(Uri(RegisteredUri::parse_https)),
         /// JWS algorithm for CIBA signed authentication requests; not `none`.
-        backchannel_authentication_request_signing_alg: one(SigningAlg),
+        backchannel_authentication_request_signing_alg: one(Alg(not_none)),
         /// Whether the client supports the CIBA `user_code` parameter.
         backchannel_user_code_parameter: flag,
         /// Registration types the relying party uses (OpenID Federation 1.0): `automatic` and/or
@@ -166,9 +166,9 @@ metadata_members! {
         /// https URL of a signed JWT holding the client's JSON Web Key Set (OpenID Federation 1.0).
         signed_jwks_uri: one(Uri(RegisteredUri::parse_https)),
         /// ACE profile the client uses with the resource server (RFC 9200), e.g. `coap_dtls`.
-        ace_profile: one(Name),
+        ace_profile: one(Text(not_blank)),
         /// JWS algorithm for NFV access tokens (ETSI GS NFV-SEC 022).
-        nfv_token_signing_alg: one(Alg),
+        nfv_token_signing_alg: one(Alg(any)),
         /// JWE key algorithm for NFV access tokens (ETSI GS NFV-SEC 022).
         nfv_token_encryption_alg: by_hand(Option<String>),
         /// JWE content encryption for NFV access tokens; needs the `_alg`.

@@ -30,14 +30,13 @@
 //!    /// https URL of a signed JWT holding the client's JSON Web Key Set.
 //!    signed_jwks_uri: one(Uri(RegisteredUri::parse_https)),
 //!    /// Authorization details types the client may use (RFC 9396).
-//!    authorization_details_types: list(NonEmpty),
+//!    authorization_details_types: list(Text(not_empty)),
 //!    ```
 //!
-//!    `flag`, `one(Kind)` or `list(Kind)`, where `Kind` is `Uri(parser)`
-//!    (the parser a submitted URI must pass; a stored one is read as any
-//!    absolute URI), `Name` (not blank, no control characters), `NonEmpty`
-//!    (a list entry other than `""`), `Alg` (a JWS algorithm) or
-//!    `SigningAlg` (one other than `none`). That entry is the member's
+//!    `flag`, `one(Kind)` or `list(Kind)`, where `Kind` carries the rule a
+//!    submitted value must meet: `Uri(parser)` (a stored URI is read as any
+//!    absolute URI), `Text(not_blank)`, `Text(not_empty)`, `Alg(any)` (a
+//!    JWS algorithm) or `Alg(not_none)`. That entry is the member's
 //!    document field with its OpenAPI schema, its field in
 //!    [`RegistryMembers`], its reading with its kind's rules and error
 //!    messages, its writing back, its place among the URIs a registration
@@ -52,15 +51,16 @@
 //!    (tests/gateway/metadata_members.rs), the native list of each provider
 //!    that sends it, and its row in README's "Client metadata members".
 //!
-//! A new kind of value is a `table::Kind` implementation in
-//! `table.rs` and one `@value` line in the macro. A member whose rules
-//! involve other members is an entry `name: by_hand(JSON type)`; its typed
-//! field goes in the table's `RegistryMembers` block, `registry::read`
-//! reads it into `Ruled` (and checks the rules between members),
-//! `RegistryMembers::write` writes it back and `RegistryMembers::uris`
-//! lists any URI it holds. Its weight is counted either way: every field of
-//! `RegistryMembers` and [`ClientMetadata`] is, and one of a type without a
-//! [`HeapSize`] does not compile.
+//! A new rule is a function beside `not_blank` in `table.rs`; a new kind
+//! of value, a `table::Kind` implementation there and one `@value` line in
+//! the macro. A member whose rules involve other members is an entry
+//! `name: by_hand(JSON type)`; its typed field goes in the table's
+//! `RegistryMembers` block, `registry::read` reads it into `Ruled` (and
+//! checks the rules between members), `RegistryMembers::write` writes it
+//! back and `RegistryMembers::uris` lists any URI it holds. Its weight is
+//! counted either way: every field of `RegistryMembers` and
+//! [`ClientMetadata`] is, and one of a type without a [`HeapSize`] does not
+//! compile.
 
 use super::uri::{RedirectRules, RegisteredUri};
 use super::values::{

@@ -3,10 +3,10 @@
 //! what each shape and kind of simple member reads, writes back and lists.
 //!
 //! A simple member is a [`Flag`], [`One`] value or a [`List`] of values of
-//! a [`Kind`]: a URI ([`Uri`], parsed by the member's own rules), a name
-//! ([`Name`]), a list entry ([`NonEmpty`]) or a JWS algorithm ([`Alg`],
-//! [`SigningAlg`]). Its document field, typed field, reading, writing and
-//! URIs all come from its one line in the table.
+//! a [`Kind`]: a [`Uri`], [`Text`] or JWS algorithm ([`Alg`]), each with
+//! the rule a submitted value must meet (a URI's parser). Its document
+//! field, typed field, reading, writing and URIs all come from its one
+//! entry in the table.
 
 use super::jose::parse_alg;
 use super::{MetadataError, Reading, invalid};
@@ -162,10 +162,11 @@ impl Kind for Uri {
     }
 }
 
-/// A name: not blank, without control characters.
-pub(super) struct Name;
+/// Text, which a submitted value must meet the rule of (`not_blank`,
+/// `not_empty`), given the member and the text.
+pub(super) struct Text(pub(super) fn(&str, &str) -> Result<(), MetadataError>);
 
-impl Kind for Name {
+impl Kind for Text {
     type Value = String;
 
     fn read(
@@ -174,7 +175,7 @@ impl Kind for Name {
         member: &str,
         reading: Reading<'_>,
     ) -> Result<String, MetadataError> {
-        reading.check(|| check_text(member, &text, !text.trim().is_empty()))?;
+        reading.check(|| (self.0)(member, &text))?;
         Ok(text)
     }
 
@@ -183,57 +184,11 @@ impl Kind for Name {
     }
 }
 
-/// Any text but the empty string: an entry of a list.
-pub(super) struct NonEmpty;
-
-impl Kind for NonEmpty {
-    type Value = String;
-
-    fn read(
-        &self,
-        text: String,
-        member: &str,
-        reading: Reading<'_>,
-    ) -> Result<String, MetadataError> {
-        reading.check(|| {
-            if text.is_empty() {
-                return Err(invalid(format!("{member} must not contain empty strings")));
-            }
-            Ok(())
-        })?;
-        Ok(text)
-    }
-
-    fn write(value: &String) -> String {
-        value.clone()
-    }
-}
-
-/// A JWS algorithm, `none` included.
-pub(super) struct Alg;
+/// A JWS algorithm, which a submitted one must meet the rule of (`any`,
+/// `not_none`), given the member and the algorithm.
+pub(super) struct Alg(pub(super) fn(&str, JwsAlgorithm) -> Result<(), MetadataError>);
 
 impl Kind for Alg {
-    type Value = JwsAlgorithm;
-
-    fn read(
-        &self,
-        text: String,
-        member: &str,
-        _: Reading<'_>,
-    ) -> Result<JwsAlgorithm, MetadataError> {
-        parse_alg(&text, member)
-    }
-
-    fn write(value: &JwsAlgorithm) -> String {
-        value.to_string()
-    }
-}
-
-/// A JWS algorithm that a submitted document may not set to `none` (JARM
-/// §3, RFC 9701 §6, CIBA Core 1.0 §4).
-pub(super) struct SigningAlg;
-
-impl Kind for SigningAlg {
     type Value = JwsAlgorithm;
 
     fn read(
@@ -243,18 +198,39 @@ impl Kind for SigningAlg {
         reading: Reading<'_>,
     ) -> Result<JwsAlgorithm, MetadataError> {
         let alg = parse_alg(&text, member)?;
-        reading.check(|| {
-            if alg == JwsAlgorithm::None {
-                return Err(invalid(format!("{member} must not be `none`")));
-            }
-            Ok(())
-        })?;
+        reading.check(|| (self.0)(member, alg))?;
         Ok(alg)
     }
 
     fn write(value: &JwsAlgorithm) -> String {
         value.to_string()
     }
+}
+
+/// A name: not blank, without control characters.
+pub(super) fn not_blank(member: &str, text: &str) -> Result<(), MetadataError> {
+    check_text(member, text, !text.trim().is_empty())
+}
+
+/// Any text but the empty string: an entry of a list.
+pub(super) fn not_empty(member: &str, text: &str) -> Result<(), MetadataError> {
+    if text.is_empty() {
+        return Err(invalid(format!("{member} must not contain empty strings")));
+    }
+    Ok(())
+}
+
+/// Any algorithm, `none` included.
+pub(super) fn any(_: &str, _: JwsAlgorithm) -> Result<(), MetadataError> {
+    Ok(())
+}
+
+/// An algorithm other than `none` (JARM §3, RFC 9701 §6, CIBA Core 1.0 §4).
+pub(super) fn not_none(member: &str, alg: JwsAlgorithm) -> Result<(), MetadataError> {
+    if alg == JwsAlgorithm::None {
+        return Err(invalid(format!("{member} must not be `none`")));
+    }
+    Ok(())
 }
 
 /// A text member's value `fits` its kind and has no control characters.
@@ -371,10 +347,8 @@ macro_rules! metadata_members {
 
     // The typed value of each kind.
     (@value Uri) => { $crate::domain::uri::RegisteredUri };
-    (@value Name) => { String };
-    (@value NonEmpty) => { String };
+    (@value Text) => { String };
     (@value Alg) => { $crate::domain::values::JwsAlgorithm };
-    (@value SigningAlg) => { $crate::domain::values::JwsAlgorithm };
 
     // Every entry read: the declarations.
     (@entry
