@@ -4,7 +4,7 @@
 use std::fmt;
 use std::sync::Arc;
 
-use super::metadata::{ClientMetadata, json_heap_size};
+use super::metadata::{ClientMetadata, HeapSize};
 use super::secret::{RegistrationAccessToken, SecretHash, random_base64url};
 
 /// A client identifier chosen by the gateway.
@@ -187,7 +187,7 @@ impl RegisteredClient {
             + self
                 .provider_state
                 .as_ref()
-                .map_or(0, |state| json_heap_size(&state.0))
+                .map_or(0, |state| state.0.heap_size())
             + self.policy.len()
             + text(&self.initial_access_token_id)
     }

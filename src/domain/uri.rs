@@ -62,12 +62,6 @@ impl RegisteredUri {
         &self.url
     }
 
-    /// Heap bytes held: the text and the parse's own copy of it.
-    #[must_use]
-    pub fn heap_size(&self) -> usize {
-        self.text.len() + self.url.as_str().len()
-    }
-
     /// Whether the host is a loopback address or `localhost`.
     #[must_use]
     pub fn is_loopback(&self) -> bool {

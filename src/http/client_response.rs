@@ -7,18 +7,18 @@ use axum::body::{Body, Bytes};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::HttpState;
 use super::error::ApiError;
-use super::wire::MetadataDocument;
 use crate::domain::{
-    ClientId, ClientSecret, RegisteredClient, RegistrationAccessToken, RegistrationError,
+    ClientId, ClientSecret, MetadataDocument, RegisteredClient, RegistrationAccessToken,
+    RegistrationError,
 };
 use crate::registration::ClientInformation;
 
 /// Client information: all registered metadata plus the credentials.
-#[derive(Serialize, ToSchema)]
+#[derive(Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ClientInformationResponse {
     /// The identifier the gateway issued.
     pub client_id: String,
@@ -64,7 +64,7 @@ impl ClientInformationResponse {
                 .is_some()
                 .then_some(client.client_secret_expires_at),
             registration_access_token: token.to_owned(),
-            metadata: client.metadata.to_document().into(),
+            metadata: client.metadata.to_document(),
             client_id: client.client_id.to_string(),
         }
     }

@@ -56,7 +56,7 @@ async fn admit(
 }
 
 /// Reads a client's current registration.
-#[utoipa::path(
+#[cfg_attr(feature = "openapi", utoipa::path(
     get,
     path = "/register/{client_id}",
     tag = "management",
@@ -70,7 +70,7 @@ async fn admit(
             body = super::error::ErrorBody, headers(("WWW-Authenticate" = String))),
         (status = 500, description = "Gateway fault", body = super::error::ErrorBody),
     )
-)]
+))]
 pub async fn read(
     State(state): State<HttpState>,
     ClientIdPath(client_id): ClientIdPath,
@@ -182,13 +182,13 @@ impl ReadShortcut {
 }
 
 /// Replaces a client's whole registration.
-#[utoipa::path(
+#[cfg_attr(feature = "openapi", utoipa::path(
     put,
     path = "/register/{client_id}",
     tag = "management",
     params(("client_id" = String, Path, description = "The client's identifier")),
     security(("registration_access_token" = [])),
-    request_body(content = super::wire::MetadataDocument, content_type = "application/json",
+    request_body(content = crate::domain::MetadataDocument, content_type = "application/json",
         description = "The full new metadata, with `client_id` (and `client_secret` if sent, equal to the current one)"),
     responses(
         (status = 200, description = "Updated registration", body = super::client_response::ClientInformationResponse),
@@ -203,7 +203,7 @@ impl ReadShortcut {
             headers(("Retry-After" = u64))),
         (status = 500, description = "Gateway fault", body = super::error::ErrorBody),
     )
-)]
+))]
 pub async fn update(
     State(state): State<HttpState>,
     ClientIdPath(client_id): ClientIdPath,
@@ -220,7 +220,7 @@ pub async fn update(
 }
 
 /// Deletes a client; its registration access token stops working.
-#[utoipa::path(
+#[cfg_attr(feature = "openapi", utoipa::path(
     delete,
     path = "/register/{client_id}",
     tag = "management",
@@ -236,7 +236,7 @@ pub async fn update(
             headers(("Retry-After" = u64))),
         (status = 500, description = "Gateway fault", body = super::error::ErrorBody),
     )
-)]
+))]
 pub async fn delete(
     State(state): State<HttpState>,
     ClientIdPath(client_id): ClientIdPath,

@@ -8,14 +8,14 @@ use axum::Json;
 use axum::extract::{Path, State};
 use serde::Serialize;
 use serde_json::Value;
-use utoipa::ToSchema;
 
 use super::HttpState;
 use super::error::ApiError;
 use crate::domain::values::{AuthMethod, GrantType};
 
 /// Authorization server metadata (RFC 8414) as far as registration goes.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DiscoveryDocument {
     /// The issuer identifier.
     pub issuer: String,
@@ -85,23 +85,23 @@ fn own_document(state: &HttpState) -> DiscoveryDocument {
 }
 
 /// OpenID Provider metadata: the provider's, with the gateway's registration endpoint.
-#[utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/.well-known/openid-configuration", tag = "discovery",
     responses(
         (status = 200, description = "Discovery document (the provider's members, when it has an issuer)", body = DiscoveryDocument),
         (status = 503, description = "The provider's document cannot be fetched", body = super::error::ErrorBody,
             headers(("Retry-After" = u64))),
-    ))]
+    )))]
 pub async fn openid_configuration(State(state): State<HttpState>) -> Result<Json<Value>, ApiError> {
     document(&state).await
 }
 
 /// OAuth 2.0 authorization server metadata (RFC 8414).
-#[utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/.well-known/oauth-authorization-server", tag = "discovery",
     responses(
         (status = 200, description = "Discovery document (the provider's members, when it has an issuer)", body = DiscoveryDocument),
         (status = 503, description = "The provider's document cannot be fetched", body = super::error::ErrorBody,
             headers(("Retry-After" = u64))),
-    ))]
+    )))]
 pub async fn authorization_server_metadata(
     State(state): State<HttpState>,
 ) -> Result<Json<Value>, ApiError> {
@@ -111,14 +111,14 @@ pub async fn authorization_server_metadata(
 /// RFC 8414 §3.1's path-insertion form: with `public_url` at
 /// `https://host/dcr`, the metadata is at
 /// `https://host/.well-known/oauth-authorization-server/dcr`.
-#[utoipa::path(get, path = "/.well-known/oauth-authorization-server/{issuer_path}", tag = "discovery",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/.well-known/oauth-authorization-server/{issuer_path}", tag = "discovery",
     params(("issuer_path" = String, Path, description = "The path of the gateway's public URL")),
     responses(
         (status = 200, description = "Discovery document", body = DiscoveryDocument),
         (status = 404, description = "Not the gateway's path", body = super::error::ErrorBody),
         (status = 503, description = "The provider's document cannot be fetched", body = super::error::ErrorBody,
             headers(("Retry-After" = u64))),
-    ))]
+    )))]
 pub async fn authorization_server_metadata_at(
     State(state): State<HttpState>,
     Path(issuer_path): Path<String>,

@@ -5,18 +5,18 @@ use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use crate::domain::RegistrationError;
 
 /// An RFC 6749 §5.2-style error body.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ErrorBody {
     /// Error code, e.g. `invalid_client_metadata`, `invalid_redirect_uri`,
     /// `invalid_software_statement`, `unapproved_software_statement`,
     /// `invalid_token`, `invalid_request`, `conflict`, `rate_limited`,
     /// `temporarily_unavailable`, `server_error`.
-    #[schema(example = "invalid_client_metadata")]
+    #[cfg_attr(feature = "openapi", schema(example = "invalid_client_metadata"))]
     pub error: &'static str,
     /// What went wrong, in words.
     pub error_description: String,

@@ -12,14 +12,12 @@ use serde::de::{self, DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor
 
 use super::HttpState;
 use super::error::ApiError;
-use super::wire;
 use crate::domain::{
     InitialAccessToken, MetadataDocument, RegistrationAccessToken, RegistrationError,
 };
 use crate::registration::RequestContext;
 
-/// A client metadata document from a JSON request body: read as the
-/// [`wire::MetadataDocument`], handed on as the domain's.
+/// A client metadata document from a JSON request body.
 ///
 /// A wrong content type, malformed JSON, a non-object, a member of the wrong
 /// type or more JSON values than [`HttpState::max_json_values`] is `400
@@ -66,7 +64,7 @@ impl FromRequest<HttpState> for MetadataJson {
             ));
         }
         serde_path_to_error::deserialize(&mut serde_json::Deserializer::from_slice(&bytes))
-            .map(|document: wire::MetadataDocument| Self(document.into()))
+            .map(Self)
             .map_err(|e| ApiError::MalformedBody(format!("`{}`: {}", e.path(), e.inner())))
     }
 }

@@ -3,29 +3,29 @@
 use axum::Json;
 use axum::extract::State;
 use serde::Serialize;
-use utoipa::ToSchema;
 
 use super::HttpState;
 use super::error::ApiError;
 
 /// A health answer.
-#[derive(Debug, Serialize, ToSchema)]
+#[derive(Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Health {
     /// Always `ok` when the answer is 200.
-    #[schema(example = "ok")]
+    #[cfg_attr(feature = "openapi", schema(example = "ok"))]
     pub status: &'static str,
 }
 
 /// Liveness: answers as long as the process serves HTTP.
-#[utoipa::path(get, path = "/healthz", tag = "health",
-    responses((status = 200, description = "Alive", body = Health)))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/healthz", tag = "health",
+    responses((status = 200, description = "Alive", body = Health))))]
 pub async fn alive() -> Json<Health> {
     Json(Health { status: "ok" })
 }
 
 /// Prometheus metrics (text exposition format).
-#[utoipa::path(get, path = "/metrics", tag = "health",
-    responses((status = 200, description = "Metrics in Prometheus text format", content_type = "text/plain")))]
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/metrics", tag = "health",
+    responses((status = 200, description = "Metrics in Prometheus text format", content_type = "text/plain"))))]
 pub async fn metrics() -> impl axum::response::IntoResponse {
     (
         [(
@@ -37,11 +37,11 @@ pub async fn metrics() -> impl axum::response::IntoResponse {
 }
 
 /// Readiness: answers 200 when the store answers, 503 otherwise.
-#[utoipa::path(get, path = "/readyz", tag = "health",
+#[cfg_attr(feature = "openapi", utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = Health),
         (status = 503, description = "The store does not answer", body = super::error::ErrorBody),
-    ))]
+    )))]
 pub async fn ready(State(state): State<HttpState>) -> Result<Json<Health>, ApiError> {
     state.service.ready().await.map_err(|e| {
         tracing::warn!(error = %e, "store not ready");

@@ -20,11 +20,11 @@ pub mod extract;
 pub mod front;
 pub mod health;
 pub mod observe;
+#[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod rate_limit;
 pub mod register;
 pub mod routes;
-pub mod wire;
 
 use error::ApiError;
 use routes::Routes;
@@ -107,8 +107,9 @@ pub fn router(
         )
         .plain("/healthz", get(health::alive))
         .plain("/readyz", get(health::ready))
-        .plain("/openapi.json", get(openapi::openapi_json))
         .plain("/metrics", get(health::metrics));
+    #[cfg(feature = "openapi")]
+    let routes = routes.plain("/openapi.json", get(openapi::openapi_json));
     let shortcut = configure::ReadShortcut::new(state.clone());
     let routes = front::routes(routes, state.front.is_some())
         .into_router()

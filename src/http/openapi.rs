@@ -1,5 +1,6 @@
 //! `GET /openapi.json`: the OpenAPI 3.1 document, generated from the handlers
-//! and wire types so it cannot drift from them.
+//! and the types they read and answer (the metadata document is the
+//! domain's) so it cannot drift from them. Built with the `openapi` feature.
 
 use axum::Json;
 use utoipa::openapi::security::{HttpAuthScheme, HttpBuilder, SecurityScheme};
@@ -26,7 +27,7 @@ use utoipa::{Modify, OpenApi};
         openapi_json,
     ),
     components(schemas(
-        super::wire::MetadataDocument,
+        crate::domain::MetadataDocument,
         super::client_response::ClientInformationResponse,
         super::error::ErrorBody,
         super::discovery::DiscoveryDocument,

@@ -11,12 +11,12 @@ use crate::domain::RegistrationError;
 use crate::registration::RequestContext;
 
 /// Registers a client.
-#[utoipa::path(
+#[cfg_attr(feature = "openapi", utoipa::path(
     post,
     path = "/register",
     tag = "registration",
     security((), ("initial_access_token" = [])),
-    request_body(content = super::wire::MetadataDocument, content_type = "application/json"),
+    request_body(content = crate::domain::MetadataDocument, content_type = "application/json"),
     responses(
         (status = 201, description = "Registered", body = super::client_response::ClientInformationResponse,
             headers(("Cache-Control" = String, description = "no-store"))),
@@ -31,7 +31,7 @@ use crate::registration::RequestContext;
             headers(("Retry-After" = u64, description = "Seconds to wait"))),
         (status = 500, description = "Gateway fault", body = super::error::ErrorBody),
     )
-)]
+))]
 pub async fn register(
     State(state): State<HttpState>,
     RegistrationContext(context): RegistrationContext,

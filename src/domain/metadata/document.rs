@@ -5,230 +5,197 @@
 //!
 //! It is what a registration carries into the service, what software
 //! statement claims merge into, what the store keeps and what providers are
-//! sent. The HTTP edge describes it to API users with its own wire type.
+//! sent. With the `openapi` feature (on by default) it is also the schema
+//! the OpenAPI document gives API users: each member's doc comment below is
+//! that member's description there, so it is written for them.
 
 use std::collections::BTreeMap;
 
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use super::jose::encryption_names;
-use super::localized::put_localized;
+use super::jose::{Encryption, encryption_names};
+use super::localized::{Localized, put_localized};
+use super::registry::{CertificateSubject, logout_uri};
+use super::table::{Alg, Text, Uri, any, metadata_members, not_blank, not_empty, not_none};
 use super::{ClientKeys, ClientMetadata};
 use crate::domain::uri::RegisteredUri;
+use crate::domain::values::{RegistrationType, TokenDeliveryMode};
 
-/// Client metadata as JSON, unvalidated: each member as sent.
-///
-/// Language-tagged variants of human-readable members (`client_name#ja-Jpan-JP`)
-/// and any other member land in `other`; unknown members are ignored when the
-/// document is validated.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct MetadataDocument {
-    /// `redirect_uris`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub redirect_uris: Option<Vec<String>>,
-    /// `token_endpoint_auth_method`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_endpoint_auth_method: Option<String>,
-    /// `grant_types`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub grant_types: Option<Vec<String>>,
-    /// `response_types`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub response_types: Option<Vec<String>>,
-    /// `client_name`, without a language tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_name: Option<String>,
-    /// `client_uri`, without a language tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_uri: Option<String>,
-    /// `logo_uri`, without a language tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub logo_uri: Option<String>,
-    /// `scope`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub scope: Option<String>,
-    /// `contacts`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub contacts: Option<Vec<String>>,
-    /// `tos_uri`, without a language tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tos_uri: Option<String>,
-    /// `policy_uri`, without a language tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub policy_uri: Option<String>,
-    /// `jwks_uri`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwks_uri: Option<String>,
-    /// `jwks`, any JSON value until validated.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub jwks: Option<Value>,
-    /// `software_id`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub software_id: Option<String>,
-    /// `software_version`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub software_version: Option<String>,
-    /// `software_statement`, the signed JWT (RFC 7591 §2.3).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub software_statement: Option<String>,
-    /// `application_type`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub application_type: Option<String>,
-    /// `sector_identifier_uri`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub sector_identifier_uri: Option<String>,
-    /// `subject_type`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub subject_type: Option<String>,
-    /// `id_token_signed_response_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token_signed_response_alg: Option<String>,
-    /// `id_token_encrypted_response_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token_encrypted_response_alg: Option<String>,
-    /// `id_token_encrypted_response_enc`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub id_token_encrypted_response_enc: Option<String>,
-    /// `userinfo_signed_response_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub userinfo_signed_response_alg: Option<String>,
-    /// `userinfo_encrypted_response_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub userinfo_encrypted_response_alg: Option<String>,
-    /// `userinfo_encrypted_response_enc`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub userinfo_encrypted_response_enc: Option<String>,
-    /// `request_object_signing_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_object_signing_alg: Option<String>,
-    /// `request_object_encryption_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_object_encryption_alg: Option<String>,
-    /// `request_object_encryption_enc`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_object_encryption_enc: Option<String>,
-    /// `token_endpoint_auth_signing_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub token_endpoint_auth_signing_alg: Option<String>,
-    /// `default_max_age` in seconds, read by [`whole_seconds`].
-    #[serde(
-        skip_serializing_if = "Option::is_none",
-        deserialize_with = "whole_seconds"
-    )]
-    pub default_max_age: Option<u64>,
-    /// `require_auth_time`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub require_auth_time: Option<bool>,
-    /// `default_acr_values`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub default_acr_values: Option<Vec<String>>,
-    /// `initiate_login_uri`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub initiate_login_uri: Option<String>,
-    /// `request_uris`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub request_uris: Option<Vec<String>>,
-    /// `post_logout_redirect_uris`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub post_logout_redirect_uris: Option<Vec<String>>,
-    /// `frontchannel_logout_uri`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frontchannel_logout_uri: Option<String>,
-    /// `frontchannel_logout_session_required`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub frontchannel_logout_session_required: Option<bool>,
-    /// `backchannel_logout_uri`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backchannel_logout_uri: Option<String>,
-    /// `backchannel_logout_session_required`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backchannel_logout_session_required: Option<bool>,
-    /// `tls_client_certificate_bound_access_tokens`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_client_certificate_bound_access_tokens: Option<bool>,
-    /// `tls_client_auth_subject_dn`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_client_auth_subject_dn: Option<String>,
-    /// `tls_client_auth_san_dns`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_client_auth_san_dns: Option<String>,
-    /// `tls_client_auth_san_uri`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_client_auth_san_uri: Option<String>,
-    /// `tls_client_auth_san_ip`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_client_auth_san_ip: Option<String>,
-    /// `tls_client_auth_san_email`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub tls_client_auth_san_email: Option<String>,
-    /// `dpop_bound_access_tokens`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub dpop_bound_access_tokens: Option<bool>,
-    /// `require_pushed_authorization_requests`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub require_pushed_authorization_requests: Option<bool>,
-    /// `require_signed_request_object`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub require_signed_request_object: Option<bool>,
-    /// `authorization_details_types`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authorization_details_types: Option<Vec<String>>,
-    /// `authorization_signed_response_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authorization_signed_response_alg: Option<String>,
-    /// `authorization_encrypted_response_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authorization_encrypted_response_alg: Option<String>,
-    /// `authorization_encrypted_response_enc`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub authorization_encrypted_response_enc: Option<String>,
-    /// `introspection_signed_response_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub introspection_signed_response_alg: Option<String>,
-    /// `introspection_encrypted_response_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub introspection_encrypted_response_alg: Option<String>,
-    /// `introspection_encrypted_response_enc`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub introspection_encrypted_response_enc: Option<String>,
-    /// `backchannel_token_delivery_mode`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backchannel_token_delivery_mode: Option<String>,
-    /// `backchannel_client_notification_endpoint`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backchannel_client_notification_endpoint: Option<String>,
-    /// `backchannel_authentication_request_signing_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backchannel_authentication_request_signing_alg: Option<String>,
-    /// `backchannel_user_code_parameter`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub backchannel_user_code_parameter: Option<bool>,
-    /// `client_registration_types`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_registration_types: Option<Vec<String>>,
-    /// `organization_name`, without a language tag.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub organization_name: Option<String>,
-    /// `signed_jwks_uri`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub signed_jwks_uri: Option<String>,
-    /// `ace_profile`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub ace_profile: Option<String>,
-    /// `nfv_token_signing_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nfv_token_signing_alg: Option<String>,
-    /// `nfv_token_encryption_alg`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nfv_token_encryption_alg: Option<String>,
-    /// `nfv_token_encryption_enc`.
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub nfv_token_encryption_enc: Option<String>,
-    /// Language-tagged variants (`client_name#fr`) and any other member.
-    #[serde(flatten)]
-    pub other: BTreeMap<String, Value>,
+metadata_members! {
+    /// Client metadata as JSON: every member of the IANA "OAuth Dynamic Client
+    /// Registration Metadata" registry (RFC 7591 §2, OpenID Connect DCR 1.0 §2
+    /// and the specs that extend them), with the wire types of the specifications.
+    ///
+    /// Language-tagged variants of human-readable fields (`client_name#ja-Jpan-JP`)
+    /// and any other member land in `other`; other members are ignored, unless the
+    /// operator lists them in `[registration] extra_metadata`.
+    #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+    #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+    #[serde(default)]
+    pub struct MetadataDocument {
+        /// Redirection URIs for redirect-based flows.
+        redirect_uris: by_hand(Option<Vec<String>>),
+        /// Token endpoint authentication method; `client_secret_basic` by default.
+        token_endpoint_auth_method: by_hand(Option<String>),
+        /// Grant types the client may use; `["authorization_code"]` by default.
+        grant_types: by_hand(Option<Vec<String>>),
+        /// Response types the client may use; `["code"]` by default.
+        response_types: by_hand(Option<Vec<String>>),
+        /// Human-readable name of the client.
+        client_name: by_hand(Option<String>),
+        /// Home page of the client.
+        client_uri: by_hand(Option<String>),
+        /// Logo of the client.
+        logo_uri: by_hand(Option<String>),
+        /// Space-separated scope values the client may request.
+        scope: by_hand(Option<String>),
+        /// Ways to contact the people responsible for the client.
+        contacts: by_hand(Option<Vec<String>>),
+        /// Terms of service of the client.
+        tos_uri: by_hand(Option<String>),
+        /// Privacy policy of the client.
+        policy_uri: by_hand(Option<String>),
+        /// URL of the client's JSON Web Key Set.
+        jwks_uri: by_hand(Option<String>),
+        /// The client's JSON Web Key Set, by value (public keys only).
+        #[cfg_attr(feature = "openapi", schema(value_type = Option<Object>))]
+        jwks: by_hand(Option<Value>),
+        /// Identifier of the client software, stable across instances.
+        software_id: by_hand(Option<String>),
+        /// Version of the client software.
+        software_version: by_hand(Option<String>),
+        /// Signed JWT asserting metadata about the software (RFC 7591 §2.3).
+        software_statement: by_hand(Option<String>),
+        /// `web` (default) or `native`.
+        application_type: by_hand(Option<String>),
+        /// https URL of a JSON array of redirect URIs, for pairwise subjects.
+        sector_identifier_uri: by_hand(Option<String>),
+        /// `public` or `pairwise`.
+        subject_type: by_hand(Option<String>),
+        /// JWS algorithm for ID tokens.
+        id_token_signed_response_alg: by_hand(Option<String>),
+        /// JWE key algorithm for ID tokens.
+        id_token_encrypted_response_alg: by_hand(Option<String>),
+        /// JWE content encryption for ID tokens.
+        id_token_encrypted_response_enc: by_hand(Option<String>),
+        /// JWS algorithm for UserInfo responses.
+        userinfo_signed_response_alg: by_hand(Option<String>),
+        /// JWE key algorithm for UserInfo responses.
+        userinfo_encrypted_response_alg: by_hand(Option<String>),
+        /// JWE content encryption for UserInfo responses.
+        userinfo_encrypted_response_enc: by_hand(Option<String>),
+        /// JWS algorithm for request objects.
+        request_object_signing_alg: by_hand(Option<String>),
+        /// JWE key algorithm for request objects.
+        request_object_encryption_alg: by_hand(Option<String>),
+        /// JWE content encryption for request objects.
+        request_object_encryption_enc: by_hand(Option<String>),
+        /// JWS algorithm for `*_jwt` token endpoint authentication.
+        token_endpoint_auth_signing_alg: by_hand(Option<String>),
+        /// Default maximum authentication age, in seconds (a JSON integer; an
+        /// integral float such as `600.0` is accepted too).
+        #[serde(deserialize_with = "whole_seconds")]
+        #[cfg_attr(feature = "openapi", schema(minimum = 0))]
+        default_max_age: by_hand(Option<u64>),
+        /// Whether the `auth_time` claim is required in ID tokens.
+        require_auth_time: by_hand(Option<bool>),
+        /// Default ACR values, in order of preference.
+        default_acr_values: by_hand(Option<Vec<String>>),
+        /// https URI a third party can use to start a login at the client.
+        initiate_login_uri: by_hand(Option<String>),
+        /// https URIs of pre-registered request objects.
+        request_uris: by_hand(Option<Vec<String>>),
+        /// URIs the client may be sent back to after logout (RP-Initiated Logout 1.0); no fragment.
+        post_logout_redirect_uris: list(Uri(logout_uri)),
+        /// URI rendered in an iframe to log the client out (Front-Channel Logout 1.0); same origin
+        /// as a redirect URI, no fragment.
+        frontchannel_logout_uri: one(Uri(logout_uri)),
+        /// Whether `iss` and `sid` must be sent to `frontchannel_logout_uri`.
+        frontchannel_logout_session_required: flag,
+        /// URI that receives logout tokens (Back-Channel Logout 1.0); no fragment.
+        backchannel_logout_uri: one(Uri(logout_uri)),
+        /// Whether logout tokens must carry `sid`.
+        backchannel_logout_session_required: flag,
+        /// Whether access tokens are bound to the client certificate (RFC 8705).
+        tls_client_certificate_bound_access_tokens: flag,
+        /// Expected subject DN of the client certificate (RFC 8705); one `tls_client_auth_*` member
+        /// at most.
+        tls_client_auth_subject_dn: by_hand(Option<String>),
+        /// Expected dNSName SAN of the client certificate (RFC 8705).
+        tls_client_auth_san_dns: by_hand(Option<String>),
+        /// Expected URI SAN of the client certificate (RFC 8705).
+        tls_client_auth_san_uri: by_hand(Option<String>),
+        /// Expected IP address SAN of the client certificate, IPv4 or IPv6 (RFC 8705).
+        tls_client_auth_san_ip: by_hand(Option<String>),
+        /// Expected email SAN of the client certificate (RFC 8705).
+        tls_client_auth_san_email: by_hand(Option<String>),
+        /// Whether the client always uses DPoP (RFC 9449).
+        dpop_bound_access_tokens: flag,
+        /// Whether the client must use pushed authorization requests (RFC 9126).
+        require_pushed_authorization_requests: flag,
+        /// Whether authorization requests must be signed request objects (RFC 9101).
+        require_signed_request_object: flag,
+        /// Authorization details types the client may use (RFC 9396).
+        authorization_details_types: list(Text(not_empty)),
+        /// JWS algorithm for JARM authorization responses; not `none`.
+        authorization_signed_response_alg: one(Alg(not_none)),
+        /// JWE key algorithm for JARM authorization responses.
+        authorization_encrypted_response_alg: by_hand(Option<String>),
+        /// JWE content encryption for JARM authorization responses; needs the `_alg`.
+        authorization_encrypted_response_enc: by_hand(Option<String>),
+        /// JWS algorithm for JWT introspection responses (RFC 9701); not `none`.
+        introspection_signed_response_alg: one(Alg(not_none)),
+        /// JWE key algorithm for JWT introspection responses (RFC 9701).
+        introspection_encrypted_response_alg: by_hand(Option<String>),
+        /// JWE content encryption for JWT introspection responses; needs the `_alg`.
+        introspection_encrypted_response_enc: by_hand(Option<String>),
+        /// CIBA token delivery: `poll`, `ping` or `push`.
+        backchannel_token_delivery_mode: by_hand(Option<String>),
+        /// https endpoint CIBA pings or pushes to; required for `ping` and `push`.
+        backchannel_client_notification_endpoint: one(Uri(RegisteredUri::parse_https)),
+        /// JWS algorithm for CIBA signed authentication requests; not `none`.
+        backchannel_authentication_request_signing_alg: one(Alg(not_none)),
+        /// Whether the client supports the CIBA `user_code` parameter.
+        backchannel_user_code_parameter: flag,
+        /// Registration types the relying party uses (OpenID Federation 1.0): `automatic` and/or
+        /// `explicit`; not empty.
+        client_registration_types: by_hand(Option<Vec<String>>),
+        /// Human-readable name of the organization owning the client (OpenID Federation 1.0).
+        organization_name: by_hand(Option<String>),
+        /// https URL of a signed JWT holding the client's JSON Web Key Set (OpenID Federation 1.0).
+        signed_jwks_uri: one(Uri(RegisteredUri::parse_https)),
+        /// ACE profile the client uses with the resource server (RFC 9200), e.g. `coap_dtls`.
+        ace_profile: one(Text(not_blank)),
+        /// JWS algorithm for NFV access tokens (ETSI GS NFV-SEC 022).
+        nfv_token_signing_alg: one(Alg(any)),
+        /// JWE key algorithm for NFV access tokens (ETSI GS NFV-SEC 022).
+        nfv_token_encryption_alg: by_hand(Option<String>),
+        /// JWE content encryption for NFV access tokens; needs the `_alg`.
+        nfv_token_encryption_enc: by_hand(Option<String>),
+    }
+
+    /// The registry members beyond RFC 7591 and OpenID Connect DCR 1.0, as
+    /// registered: a member left out stays out (no default is written back).
+    /// Besides the table's simple members, these, read by hand (registry.rs).
+    #[derive(Debug, Clone, Default, PartialEq, Eq)]
+    pub struct RegistryMembers {
+        /// The one expected certificate subject (RFC 8705 §2.1.2).
+        tls_client_auth_subject: Option<CertificateSubject>,
+        /// `authorization_encrypted_response_alg` and `_enc` (JARM §3).
+        authorization_encryption: Option<Encryption>,
+        /// `introspection_encrypted_response_alg` and `_enc` (RFC 9701 §6).
+        introspection_encryption: Option<Encryption>,
+        /// `backchannel_token_delivery_mode` (CIBA Core 1.0 §4).
+        backchannel_token_delivery_mode: Option<TokenDeliveryMode>,
+        /// `client_registration_types` (OpenID Federation 1.0 §5.1.2).
+        client_registration_types: Vec<RegistrationType>,
+        /// `organization_name` and its language-tagged variants (OpenID
+        /// Federation 1.0 §5.2.2).
+        organization_name: Localized<String>,
+        /// `nfv_token_encryption_alg` and `_enc` (ETSI GS NFV-SEC 022).
+        nfv_token_encryption: Option<Encryption>,
+    }
 }
 
 /// Reads a non-negative whole number, written as an integer or an integral
@@ -320,21 +287,21 @@ impl ClientMetadata {
 }
 
 /// The registered name of a value, if there is one.
-pub(super) fn name(value: Option<impl ToString>) -> Option<String> {
+fn name(value: Option<impl ToString>) -> Option<String> {
     value.map(|v| v.to_string())
 }
 
 /// A registered URI's text, as registered.
-pub(super) fn uri_text(uri: &RegisteredUri) -> String {
+fn uri_text(uri: &RegisteredUri) -> String {
     uri.as_str().to_owned()
 }
 
 /// Registered URIs' text; absent when there are none.
-pub(super) fn uri_list(uris: &[RegisteredUri]) -> Option<Vec<String>> {
+fn uri_list(uris: &[RegisteredUri]) -> Option<Vec<String>> {
     (!uris.is_empty()).then(|| uris.iter().map(uri_text).collect())
 }
 
 /// A list of strings; absent when empty.
-pub(super) fn non_empty(list: &[String]) -> Option<Vec<String>> {
+fn non_empty(list: &[String]) -> Option<Vec<String>> {
     (!list.is_empty()).then(|| list.to_vec())
 }

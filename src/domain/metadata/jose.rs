@@ -29,15 +29,6 @@ pub(super) enum Signed {
     RequestObject,
     /// `*_jwt` client authentication: `token_endpoint_auth_signing_alg`.
     TokenEndpointAuth,
-    /// JARM authorization responses: `authorization_signed_response_alg`.
-    Authorization,
-    /// JWT introspection responses: `introspection_signed_response_alg`.
-    Introspection,
-    /// CIBA authentication requests:
-    /// `backchannel_authentication_request_signing_alg`.
-    BackchannelRequest,
-    /// NFV access tokens (ETSI GS NFV-SEC 022): `nfv_token_signing_alg`.
-    NfvToken,
 }
 
 impl Signed {
@@ -48,10 +39,6 @@ impl Signed {
             Self::UserInfo => "userinfo_signed_response_alg",
             Self::RequestObject => "request_object_signing_alg",
             Self::TokenEndpointAuth => "token_endpoint_auth_signing_alg",
-            Self::Authorization => "authorization_signed_response_alg",
-            Self::Introspection => "introspection_signed_response_alg",
-            Self::BackchannelRequest => "backchannel_authentication_request_signing_alg",
-            Self::NfvToken => "nfv_token_signing_alg",
         }
     }
 
@@ -62,12 +49,6 @@ impl Signed {
             Self::UserInfo => doc.userinfo_signed_response_alg.as_deref(),
             Self::RequestObject => doc.request_object_signing_alg.as_deref(),
             Self::TokenEndpointAuth => doc.token_endpoint_auth_signing_alg.as_deref(),
-            Self::Authorization => doc.authorization_signed_response_alg.as_deref(),
-            Self::Introspection => doc.introspection_signed_response_alg.as_deref(),
-            Self::BackchannelRequest => doc
-                .backchannel_authentication_request_signing_alg
-                .as_deref(),
-            Self::NfvToken => doc.nfv_token_signing_alg.as_deref(),
         }
     }
 }
@@ -96,15 +77,14 @@ pub(super) fn alg(
 ) -> Result<Option<JwsAlgorithm>, MetadataError> {
     signed
         .text(doc)
-        .map(|text| {
-            JwsAlgorithm::parse(text).ok_or_else(|| {
-                invalid(format!(
-                    "{}: unsupported algorithm `{text}`",
-                    signed.member()
-                ))
-            })
-        })
+        .map(|text| parse_alg(text, signed.member()))
         .transpose()
+}
+
+/// Parses `text`, the value of the JWS algorithm member `member`.
+pub(super) fn parse_alg(text: &str, member: &str) -> Result<JwsAlgorithm, MetadataError> {
+    JwsAlgorithm::parse(text)
+        .ok_or_else(|| invalid(format!("{member}: unsupported algorithm `{text}`")))
 }
 
 /// Reads `token_endpoint_auth_signing_alg`. A submitted one is not `none`,

@@ -9,7 +9,58 @@
 //! authentication method), `redirects`, `keys`, `jose` (algorithms),
 //! `localized` (language-tagged values) and `registry` (the registry's
 //! members beyond RFC 7591 and OpenID Connect DCR). `extra` keeps the
-//! operator's extension members.
+//! operator's extension members; `size` weighs metadata for the cache.
+//!
+//! Every member is declared once, in the member table: the
+//! `metadata_members!` invocation in `document.rs` (the macro and the kinds
+//! of member are in `table.rs`).
+//!
+//! # Adding a metadata member
+//!
+//! A registry member that is a flag, a URI, a name, a JWS algorithm or a
+//! list of URIs or of strings, with no rule involving another member:
+//!
+//! 1. One entry in the table, at the member's place in the document, after
+//!    a doc comment written for API users (it is the member's description
+//!    in `GET /openapi.json`, and the doc of its typed field):
+//!
+//!    ```text
+//!    /// Whether the client always uses DPoP (RFC 9449).
+//!    dpop_bound_access_tokens: flag,
+//!    /// https URL of a signed JWT holding the client's JSON Web Key Set.
+//!    signed_jwks_uri: one(Uri(RegisteredUri::parse_https)),
+//!    /// Authorization details types the client may use (RFC 9396).
+//!    authorization_details_types: list(Text(not_empty)),
+//!    ```
+//!
+//!    `flag`, `one(Kind)` or `list(Kind)`, where `Kind` carries the rule a
+//!    submitted value must meet: `Uri(parser)` (a stored URI is read as any
+//!    absolute URI), `Text(not_blank)`, `Text(not_empty)`, `Alg(any)` (a
+//!    JWS algorithm) or `Alg(not_none)`. That entry is the member's
+//!    document field with its OpenAPI schema, its field in
+//!    [`RegistryMembers`], its reading with its kind's rules and error
+//!    messages, its writing back, its place among the URIs a registration
+//!    checks, its weight in the client cache ([`HeapSize`]), and its
+//!    refusal as an `extra_metadata` name.
+//! 2. The providers: an `rfc7591` upstream is sent the document as
+//!    registered, so it gets the member with no change; a provider with a
+//!    field of its own for it maps it in its body builder (`src/provider/`),
+//!    and the others leave it out.
+//! 3. The tests and the README: the member's valid value in
+//!    `registry_members()` and its refusals in `refusals()`
+//!    (tests/gateway/metadata_members.rs), the native list of each provider
+//!    that sends it, and its row in README's "Client metadata members".
+//!
+//! A new rule is a function beside `not_blank` in `table.rs`; a new kind
+//! of value, a `table::Kind` implementation there and one `@value` line in
+//! the macro. A member whose rules involve other members is an entry
+//! `name: by_hand(JSON type)`; its typed field goes in the table's
+//! `RegistryMembers` block, `registry::read` reads it into `Ruled` (and
+//! checks the rules between members), `RegistryMembers::write` writes it
+//! back and `RegistryMembers::uris` lists any URI it holds. Its weight is
+//! counted either way: every field of `RegistryMembers` and
+//! [`ClientMetadata`] is, and one of a type without a [`HeapSize`] does not
+//! compile.
 
 use super::uri::{RedirectRules, RegisteredUri};
 use super::values::{
@@ -25,15 +76,18 @@ mod localized;
 mod redirects;
 mod registry;
 mod size;
+mod table;
 
-pub use document::{MetadataDocument, whole_seconds};
+pub use document::{MetadataDocument, RegistryMembers, whole_seconds};
 pub use extra::{ExtraMetadata, SERVER_MEMBERS};
 pub use jose::Encryption;
 use jose::{Encrypted, Signed};
 pub use keys::ClientKeys;
 pub use localized::Localized;
-pub use registry::{CertificateSubject, RegistryMembers};
-pub use size::json_heap_size;
+pub use registry::CertificateSubject;
+pub use size::HeapSize;
+use size::heap_sized;
+use table::{List, Member, Uri};
 
 /// Why metadata was refused; each variant is one RFC 7591 §3.2.2 error code.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -50,71 +104,74 @@ fn invalid(message: impl Into<String>) -> MetadataError {
     MetadataError::InvalidClientMetadata(message.into())
 }
 
-/// Validated client metadata. Defaults are applied; URIs keep their text.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ClientMetadata {
-    /// Registered redirect URIs.
-    pub redirect_uris: Vec<RegisteredUri>,
-    /// Token endpoint authentication method.
-    pub token_endpoint_auth_method: AuthMethod,
-    /// Grant types.
-    pub grant_types: Vec<GrantType>,
-    /// Response types.
-    pub response_types: Vec<ResponseType>,
-    /// Client name, per language.
-    pub client_name: Localized<String>,
-    /// Client home page, per language.
-    pub client_uri: Localized<RegisteredUri>,
-    /// Logo, per language.
-    pub logo_uri: Localized<RegisteredUri>,
-    /// Terms of service, per language.
-    pub tos_uri: Localized<RegisteredUri>,
-    /// Privacy policy, per language.
-    pub policy_uri: Localized<RegisteredUri>,
-    /// Space-separated scopes.
-    pub scope: Option<String>,
-    /// Contacts.
-    pub contacts: Vec<String>,
-    /// Public keys, by URL or by value.
-    pub keys: Option<ClientKeys>,
-    /// Software identifier.
-    pub software_id: Option<String>,
-    /// Software version.
-    pub software_version: Option<String>,
-    /// Application type.
-    pub application_type: ApplicationType,
-    /// Sector identifier URI (pairwise subjects).
-    pub sector_identifier_uri: Option<RegisteredUri>,
-    /// Subject type.
-    pub subject_type: Option<SubjectType>,
-    /// ID token signature algorithm.
-    pub id_token_signed_response_alg: Option<JwsAlgorithm>,
-    /// ID token encryption.
-    pub id_token_encryption: Option<Encryption>,
-    /// UserInfo signature algorithm.
-    pub userinfo_signed_response_alg: Option<JwsAlgorithm>,
-    /// UserInfo encryption.
-    pub userinfo_encryption: Option<Encryption>,
-    /// Request object signature algorithm.
-    pub request_object_signing_alg: Option<JwsAlgorithm>,
-    /// Request object encryption.
-    pub request_object_encryption: Option<Encryption>,
-    /// Signature algorithm for `*_jwt` client authentication.
-    pub token_endpoint_auth_signing_alg: Option<JwsAlgorithm>,
-    /// Default maximum authentication age in seconds.
-    pub default_max_age: Option<u64>,
-    /// Whether `auth_time` is required.
-    pub require_auth_time: Option<bool>,
-    /// Default ACR values.
-    pub default_acr_values: Vec<String>,
-    /// Third-party login initiation URI.
-    pub initiate_login_uri: Option<RegisteredUri>,
-    /// Pre-registered request object URIs.
-    pub request_uris: Vec<RegisteredUri>,
-    /// The registry's members beyond RFC 7591 and OpenID Connect DCR.
-    pub registry_members: RegistryMembers,
-    /// The operator's extension members (`[registration] extra_metadata`).
-    pub extra_metadata: ExtraMetadata,
+heap_sized! {
+    /// Validated client metadata. Defaults are applied; URIs keep their text.
+    /// Its [`HeapSize`] counts every field.
+    #[derive(Debug, Clone, PartialEq, Eq)]
+    pub struct ClientMetadata {
+        /// Registered redirect URIs.
+        pub redirect_uris: Vec<RegisteredUri>,
+        /// Token endpoint authentication method.
+        pub token_endpoint_auth_method: AuthMethod,
+        /// Grant types.
+        pub grant_types: Vec<GrantType>,
+        /// Response types.
+        pub response_types: Vec<ResponseType>,
+        /// Client name, per language.
+        pub client_name: Localized<String>,
+        /// Client home page, per language.
+        pub client_uri: Localized<RegisteredUri>,
+        /// Logo, per language.
+        pub logo_uri: Localized<RegisteredUri>,
+        /// Terms of service, per language.
+        pub tos_uri: Localized<RegisteredUri>,
+        /// Privacy policy, per language.
+        pub policy_uri: Localized<RegisteredUri>,
+        /// Space-separated scopes.
+        pub scope: Option<String>,
+        /// Contacts.
+        pub contacts: Vec<String>,
+        /// Public keys, by URL or by value.
+        pub keys: Option<ClientKeys>,
+        /// Software identifier.
+        pub software_id: Option<String>,
+        /// Software version.
+        pub software_version: Option<String>,
+        /// Application type.
+        pub application_type: ApplicationType,
+        /// Sector identifier URI (pairwise subjects).
+        pub sector_identifier_uri: Option<RegisteredUri>,
+        /// Subject type.
+        pub subject_type: Option<SubjectType>,
+        /// ID token signature algorithm.
+        pub id_token_signed_response_alg: Option<JwsAlgorithm>,
+        /// ID token encryption.
+        pub id_token_encryption: Option<Encryption>,
+        /// UserInfo signature algorithm.
+        pub userinfo_signed_response_alg: Option<JwsAlgorithm>,
+        /// UserInfo encryption.
+        pub userinfo_encryption: Option<Encryption>,
+        /// Request object signature algorithm.
+        pub request_object_signing_alg: Option<JwsAlgorithm>,
+        /// Request object encryption.
+        pub request_object_encryption: Option<Encryption>,
+        /// Signature algorithm for `*_jwt` client authentication.
+        pub token_endpoint_auth_signing_alg: Option<JwsAlgorithm>,
+        /// Default maximum authentication age in seconds.
+        pub default_max_age: Option<u64>,
+        /// Whether `auth_time` is required.
+        pub require_auth_time: Option<bool>,
+        /// Default ACR values.
+        pub default_acr_values: Vec<String>,
+        /// Third-party login initiation URI.
+        pub initiate_login_uri: Option<RegisteredUri>,
+        /// Pre-registered request object URIs.
+        pub request_uris: Vec<RegisteredUri>,
+        /// The registry's members beyond RFC 7591 and OpenID Connect DCR.
+        pub registry_members: RegistryMembers,
+        /// The operator's extension members (`[registration] extra_metadata`).
+        pub extra_metadata: ExtraMetadata,
+    }
 }
 
 /// A document sent to be registered, with the redirect rules of the policy
@@ -182,8 +239,19 @@ impl Reading<'_> {
         field: &str,
         parse: fn(&str) -> Result<RegisteredUri, String>,
     ) -> Result<Option<RegisteredUri>, MetadataError> {
-        text.map(|text| self.uri(text, parse))
+        text.map(|text| self.uri_named(text, field, parse))
             .transpose()
+    }
+
+    /// Reads `text`, a value of the URI member `field`, which a submitted
+    /// document must give in the form `parse` accepts.
+    fn uri_named(
+        self,
+        text: &str,
+        field: &str,
+        parse: fn(&str) -> Result<RegisteredUri, String>,
+    ) -> Result<RegisteredUri, MetadataError> {
+        self.uri(text, parse)
             .map_err(|e| invalid(format!("{field}: {e}")))
     }
 }
@@ -287,7 +355,11 @@ impl ClientMetadata {
             default_acr_values: read_strings(acr, "default_acr_values", reading)?,
             initiate_login_uri: reading
                 .https_uri(doc.initiate_login_uri.as_deref(), "initiate_login_uri")?,
-            request_uris: read_request_uris(&doc, reading)?,
+            request_uris: List(Uri(https_allowing_fragment)).read(
+                doc.request_uris.take(),
+                "request_uris",
+                reading,
+            )?,
             registry_members,
             extra_metadata,
         })
@@ -391,19 +463,6 @@ fn read_strings(
         Ok(())
     })?;
     Ok(list)
-}
-
-/// Reads `request_uris`: https URIs that may carry a fragment when submitted.
-fn read_request_uris(
-    doc: &MetadataDocument,
-    reading: Reading<'_>,
-) -> Result<Vec<RegisteredUri>, MetadataError> {
-    doc.request_uris
-        .iter()
-        .flatten()
-        .map(|uri| reading.uri(uri, https_allowing_fragment))
-        .collect::<Result<_, _>>()
-        .map_err(|e| invalid(format!("request_uris: {e}")))
 }
 
 /// Parses an https URI that may carry a fragment, as `request_uris` do.

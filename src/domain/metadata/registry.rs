@@ -6,74 +6,20 @@
 //! responses (RFC 9701), OpenID Federation 1.0, ACE (RFC 9200) and NFV
 //! access tokens (ETSI GS NFV-SEC 022), each read into a typed value under
 //! its spec's rules.
+//!
+//! The simple ones are rows of the member table (`document.rs`), which reads
+//! and writes them; the code here reads and writes the others, and checks
+//! the rules between members.
 
 use std::net::IpAddr;
 
-use super::document::{name, non_empty, uri_list, uri_text};
-use super::jose::{self, Encrypted, Encryption, Signed};
-use super::localized::{self, Localized, put_localized};
-use super::{MetadataDocument, MetadataError, Reading, invalid};
+use super::document::Ruled;
+use super::jose::{self, Encrypted};
+use super::localized::{self, put_localized};
+use super::table::check_text;
+use super::{MetadataDocument, MetadataError, Reading, RegistryMembers, invalid};
 use crate::domain::uri::RegisteredUri;
-use crate::domain::values::{
-    AuthMethod, GrantType, JwsAlgorithm, RegistrationType, TokenDeliveryMode,
-};
-
-/// The registry members beyond RFC 7591 and OpenID Connect DCR 1.0, as
-/// registered: a member left out stays out (no default is written back).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct RegistryMembers {
-    /// `post_logout_redirect_uris` (RP-Initiated Logout 1.0 §3.1).
-    pub post_logout_redirect_uris: Vec<RegisteredUri>,
-    /// `frontchannel_logout_uri` (Front-Channel Logout 1.0 §2).
-    pub frontchannel_logout_uri: Option<RegisteredUri>,
-    /// `frontchannel_logout_session_required`.
-    pub frontchannel_logout_session_required: Option<bool>,
-    /// `backchannel_logout_uri` (Back-Channel Logout 1.0 §2.2).
-    pub backchannel_logout_uri: Option<RegisteredUri>,
-    /// `backchannel_logout_session_required`.
-    pub backchannel_logout_session_required: Option<bool>,
-    /// `tls_client_certificate_bound_access_tokens` (RFC 8705 §3.4).
-    pub tls_client_certificate_bound_access_tokens: Option<bool>,
-    /// The one expected certificate subject (RFC 8705 §2.1.2).
-    pub tls_client_auth_subject: Option<CertificateSubject>,
-    /// `dpop_bound_access_tokens` (RFC 9449 §5.2).
-    pub dpop_bound_access_tokens: Option<bool>,
-    /// `require_pushed_authorization_requests` (RFC 9126 §6).
-    pub require_pushed_authorization_requests: Option<bool>,
-    /// `require_signed_request_object` (RFC 9101 §10.5).
-    pub require_signed_request_object: Option<bool>,
-    /// `authorization_details_types` (RFC 9396 §10).
-    pub authorization_details_types: Vec<String>,
-    /// `authorization_signed_response_alg` (JARM §3).
-    pub authorization_signed_response_alg: Option<JwsAlgorithm>,
-    /// `authorization_encrypted_response_alg` and `_enc` (JARM §3).
-    pub authorization_encryption: Option<Encryption>,
-    /// `introspection_signed_response_alg` (RFC 9701 §6).
-    pub introspection_signed_response_alg: Option<JwsAlgorithm>,
-    /// `introspection_encrypted_response_alg` and `_enc` (RFC 9701 §6).
-    pub introspection_encryption: Option<Encryption>,
-    /// `backchannel_token_delivery_mode` (CIBA Core 1.0 §4).
-    pub backchannel_token_delivery_mode: Option<TokenDeliveryMode>,
-    /// `backchannel_client_notification_endpoint` (CIBA Core 1.0 §4).
-    pub backchannel_client_notification_endpoint: Option<RegisteredUri>,
-    /// `backchannel_authentication_request_signing_alg` (CIBA Core 1.0 §4).
-    pub backchannel_authentication_request_signing_alg: Option<JwsAlgorithm>,
-    /// `backchannel_user_code_parameter` (CIBA Core 1.0 §4).
-    pub backchannel_user_code_parameter: Option<bool>,
-    /// `client_registration_types` (OpenID Federation 1.0 §5.1.2).
-    pub client_registration_types: Vec<RegistrationType>,
-    /// `organization_name` and its language-tagged variants (OpenID
-    /// Federation 1.0 §5.2.2).
-    pub organization_name: Localized<String>,
-    /// `signed_jwks_uri` (OpenID Federation 1.0 §5.2.1).
-    pub signed_jwks_uri: Option<RegisteredUri>,
-    /// `ace_profile` (RFC 9200): the name of an ACE profile.
-    pub ace_profile: Option<String>,
-    /// `nfv_token_signing_alg` (ETSI GS NFV-SEC 022).
-    pub nfv_token_signing_alg: Option<JwsAlgorithm>,
-    /// `nfv_token_encryption_alg` and `_enc` (ETSI GS NFV-SEC 022).
-    pub nfv_token_encryption: Option<Encryption>,
-}
+use crate::domain::values::{AuthMethod, GrantType, RegistrationType, TokenDeliveryMode};
 
 /// The certificate subject a `tls_client_auth` client authenticates with:
 /// one of the five `tls_client_auth_*` members, its text as registered.
@@ -117,14 +63,14 @@ impl CertificateSubject {
     }
 }
 
-/// Reads every registry member of `doc`. A submitted document meets each
-/// member's rules and the rules between members: logout URIs without a
-/// fragment, a front-channel logout URI on the origin of a redirect URI,
-/// one certificate subject (exactly one for `tls_client_auth`), no `none`
-/// signatures, `*_enc` only with `*_alg`, a CIBA client with a delivery
-/// mode and, to be pinged or pushed to, a notification endpoint, at least
-/// one known registration type, an https `signed_jwks_uri` and a named
-/// ACE profile.
+/// Reads every registry member of `doc`: the table's, then those read
+/// here. A submitted document meets each member's rules and the rules
+/// between members: logout URIs without a fragment, a front-channel logout
+/// URI on the origin of a redirect URI, one certificate subject (exactly one
+/// for `tls_client_auth`), no `none` signatures, `*_enc` only with `*_alg`,
+/// a CIBA client with a delivery mode and, to be pinged or pushed to, a
+/// notification endpoint, at least one known registration type, an https
+/// `signed_jwks_uri` and a named ACE profile.
 pub(super) fn read(
     doc: &mut MetadataDocument,
     redirect_uris: &[RegisteredUri],
@@ -132,116 +78,45 @@ pub(super) fn read(
     auth: AuthMethod,
     reading: Reading<'_>,
 ) -> Result<RegistryMembers, MetadataError> {
-    let post_logout_redirect_uris = doc
-        .post_logout_redirect_uris
-        .take()
-        .unwrap_or_default()
-        .iter()
-        .map(|text| reading.uri(text, logout_uri))
-        .collect::<Result<_, _>>()
-        .map_err(|e| invalid(format!("post_logout_redirect_uris: {e}")))?;
-    let frontchannel_logout_uri = reading.uri_member(
-        doc.frontchannel_logout_uri.as_deref(),
-        "frontchannel_logout_uri",
-        logout_uri,
-    )?;
-    if let Some(uri) = &frontchannel_logout_uri {
-        reading.check(|| same_origin_as_a_redirect(uri, redirect_uris))?;
-    }
-    let backchannel_logout_uri = reading.uri_member(
-        doc.backchannel_logout_uri.as_deref(),
-        "backchannel_logout_uri",
-        logout_uri,
-    )?;
-    let tls_client_auth_subject = certificate_subject(doc, auth, reading)?;
-    let authorization_details_types = doc.authorization_details_types.take().unwrap_or_default();
-    reading.check(|| {
-        if authorization_details_types.iter().any(|t| t.is_empty()) {
-            return Err(invalid(
-                "authorization_details_types must not contain empty strings",
-            ));
-        }
-        Ok(())
+    let members = RegistryMembers::read_with(doc, reading, |doc| {
+        Ok(Ruled {
+            tls_client_auth_subject: certificate_subject(doc, auth, reading)?,
+            client_registration_types: registration_types(doc, reading)?,
+            organization_name: localized::read(
+                doc.organization_name.take(),
+                &doc.other,
+                "organization_name",
+                reading,
+                Ok,
+            )?,
+            authorization_encryption: jose::encryption(doc, Encrypted::Authorization)?,
+            introspection_encryption: jose::encryption(doc, Encrypted::Introspection)?,
+            backchannel_token_delivery_mode: delivery_mode(doc)?,
+            nfv_token_encryption: jose::encryption(doc, Encrypted::NfvToken)?,
+        })
     })?;
-    let client_registration_types = registration_types(doc, reading)?;
-    let organization = doc.organization_name.take();
-    let organization_name =
-        localized::read(organization, &doc.other, "organization_name", reading, Ok)?;
-    let ace_profile = doc.ace_profile.take();
-    if let Some(profile) = &ace_profile {
-        reading.check(|| check_text("ace_profile", profile, !profile.trim().is_empty()))?;
-    }
-    let signed = |which| signing_alg(doc, which, reading);
-    let members = RegistryMembers {
-        post_logout_redirect_uris,
-        frontchannel_logout_uri,
-        frontchannel_logout_session_required: doc.frontchannel_logout_session_required,
-        backchannel_logout_uri,
-        backchannel_logout_session_required: doc.backchannel_logout_session_required,
-        tls_client_certificate_bound_access_tokens: doc.tls_client_certificate_bound_access_tokens,
-        tls_client_auth_subject,
-        dpop_bound_access_tokens: doc.dpop_bound_access_tokens,
-        require_pushed_authorization_requests: doc.require_pushed_authorization_requests,
-        require_signed_request_object: doc.require_signed_request_object,
-        authorization_details_types,
-        authorization_signed_response_alg: signed(Signed::Authorization)?,
-        authorization_encryption: jose::encryption(doc, Encrypted::Authorization)?,
-        introspection_signed_response_alg: signed(Signed::Introspection)?,
-        introspection_encryption: jose::encryption(doc, Encrypted::Introspection)?,
-        backchannel_token_delivery_mode: delivery_mode(doc)?,
-        backchannel_client_notification_endpoint: reading.https_uri(
-            doc.backchannel_client_notification_endpoint.as_deref(),
-            "backchannel_client_notification_endpoint",
-        )?,
-        backchannel_authentication_request_signing_alg: signed(Signed::BackchannelRequest)?,
-        backchannel_user_code_parameter: doc.backchannel_user_code_parameter,
-        client_registration_types,
-        organization_name,
-        signed_jwks_uri: reading.https_uri(doc.signed_jwks_uri.as_deref(), "signed_jwks_uri")?,
-        ace_profile,
-        nfv_token_signing_alg: jose::alg(doc, Signed::NfvToken)?,
-        nfv_token_encryption: jose::encryption(doc, Encrypted::NfvToken)?,
-    };
-    reading.check(|| members.check_ciba(grant_types))?;
+    reading.check(|| members.check_between(redirect_uris, grant_types))?;
     Ok(members)
 }
 
 impl RegistryMembers {
     /// Writes the members back into `doc`, as registered.
     pub(super) fn write(&self, doc: &mut MetadataDocument) {
-        let (auth_alg, auth_enc) = jose::encryption_names(self.authorization_encryption);
-        let (intro_alg, intro_enc) = jose::encryption_names(self.introspection_encryption);
-        let (nfv_alg, nfv_enc) = jose::encryption_names(self.nfv_token_encryption);
-        doc.post_logout_redirect_uris = uri_list(&self.post_logout_redirect_uris);
-        doc.frontchannel_logout_uri = self.frontchannel_logout_uri.as_ref().map(uri_text);
-        doc.frontchannel_logout_session_required = self.frontchannel_logout_session_required;
-        doc.backchannel_logout_uri = self.backchannel_logout_uri.as_ref().map(uri_text);
-        doc.backchannel_logout_session_required = self.backchannel_logout_session_required;
-        doc.tls_client_certificate_bound_access_tokens =
-            self.tls_client_certificate_bound_access_tokens;
+        self.write_table(doc);
         if let Some(subject) = &self.tls_client_auth_subject {
             *subject_slot(doc, subject) = Some(subject.as_str().to_owned());
         }
-        doc.dpop_bound_access_tokens = self.dpop_bound_access_tokens;
-        doc.require_pushed_authorization_requests = self.require_pushed_authorization_requests;
-        doc.require_signed_request_object = self.require_signed_request_object;
-        doc.authorization_details_types = non_empty(&self.authorization_details_types);
-        doc.authorization_signed_response_alg = name(self.authorization_signed_response_alg);
-        doc.authorization_encrypted_response_alg = auth_alg;
-        doc.authorization_encrypted_response_enc = auth_enc;
-        doc.introspection_signed_response_alg = name(self.introspection_signed_response_alg);
-        doc.introspection_encrypted_response_alg = intro_alg;
-        doc.introspection_encrypted_response_enc = intro_enc;
+        (
+            doc.authorization_encrypted_response_alg,
+            doc.authorization_encrypted_response_enc,
+        ) = jose::encryption_names(self.authorization_encryption);
+        (
+            doc.introspection_encrypted_response_alg,
+            doc.introspection_encrypted_response_enc,
+        ) = jose::encryption_names(self.introspection_encryption);
         doc.backchannel_token_delivery_mode = self
             .backchannel_token_delivery_mode
             .map(|m| m.as_str().to_owned());
-        doc.backchannel_client_notification_endpoint = self
-            .backchannel_client_notification_endpoint
-            .as_ref()
-            .map(uri_text);
-        doc.backchannel_authentication_request_signing_alg =
-            name(self.backchannel_authentication_request_signing_alg);
-        doc.backchannel_user_code_parameter = self.backchannel_user_code_parameter;
         let types = &self.client_registration_types;
         doc.client_registration_types =
             (!types.is_empty()).then(|| types.iter().map(|t| t.as_str().to_owned()).collect());
@@ -251,43 +126,29 @@ impl RegistryMembers {
             &mut doc.other,
             Clone::clone,
         );
-        doc.signed_jwks_uri = self.signed_jwks_uri.as_ref().map(uri_text);
-        doc.ace_profile.clone_from(&self.ace_profile);
-        doc.nfv_token_signing_alg = name(self.nfv_token_signing_alg);
-        doc.nfv_token_encryption_alg = nfv_alg;
-        doc.nfv_token_encryption_enc = nfv_enc;
+        (doc.nfv_token_encryption_alg, doc.nfv_token_encryption_enc) =
+            jose::encryption_names(self.nfv_token_encryption);
     }
 
     /// Every URI among the members, with its member name.
     pub(super) fn uris(&self) -> impl Iterator<Item = (&'static str, &RegisteredUri)> {
         let san_uri = match &self.tls_client_auth_subject {
-            Some(CertificateSubject::SanUri(uri)) => Some(uri),
+            Some(CertificateSubject::SanUri(uri)) => Some(("tls_client_auth_san_uri", uri)),
             _ => None,
         };
-        let single = [
-            (
-                "frontchannel_logout_uri",
-                self.frontchannel_logout_uri.as_ref(),
-            ),
-            (
-                "backchannel_logout_uri",
-                self.backchannel_logout_uri.as_ref(),
-            ),
-            ("tls_client_auth_san_uri", san_uri),
-            (
-                "backchannel_client_notification_endpoint",
-                self.backchannel_client_notification_endpoint.as_ref(),
-            ),
-            ("signed_jwks_uri", self.signed_jwks_uri.as_ref()),
-        ];
-        self.post_logout_redirect_uris
-            .iter()
-            .map(|uri| ("post_logout_redirect_uris", uri))
-            .chain(
-                single
-                    .into_iter()
-                    .filter_map(|(member, uri)| uri.map(|uri| (member, uri))),
-            )
+        self.table_uris().chain(san_uri)
+    }
+
+    /// The rules between members: Front-Channel Logout 1.0 §2 and CIBA.
+    fn check_between(
+        &self,
+        redirect_uris: &[RegisteredUri],
+        grant_types: &[GrantType],
+    ) -> Result<(), MetadataError> {
+        if let Some(uri) = &self.frontchannel_logout_uri {
+            same_origin_as_a_redirect(uri, redirect_uris)?;
+        }
+        self.check_ciba(grant_types)
     }
 
     /// CIBA Core 1.0 §4: a client of the CIBA grant names its delivery
@@ -316,7 +177,7 @@ impl RegistryMembers {
 
 /// Parses a logout URI: absolute, http or https, without a fragment (the
 /// three logout specs forbid one).
-fn logout_uri(text: &str) -> Result<RegisteredUri, String> {
+pub(super) fn logout_uri(text: &str) -> Result<RegisteredUri, String> {
     let uri = RegisteredUri::parse_web(text)?;
     if uri.url().fragment().is_some() {
         return Err(format!("`{text}` must not contain a fragment"));
@@ -403,34 +264,6 @@ fn check_subject(subject: &CertificateSubject) -> Result<(), MetadataError> {
         _ => !text.trim().is_empty(),
     };
     check_text(subject.member(), text, fits)
-}
-
-/// A text member's value `fits` its kind and has no control characters.
-fn check_text(member: &str, text: &str, fits: bool) -> Result<(), MetadataError> {
-    if fits && !text.chars().any(char::is_control) {
-        return Ok(());
-    }
-    Err(invalid(format!(
-        "{member}: `{}` is not a valid value",
-        text.escape_debug()
-    )))
-}
-
-/// Reads a JWS algorithm member that a submitted document may not set to
-/// `none` (JARM §3, RFC 9701 §6, CIBA Core 1.0 §4).
-fn signing_alg(
-    doc: &MetadataDocument,
-    signed: Signed,
-    reading: Reading<'_>,
-) -> Result<Option<JwsAlgorithm>, MetadataError> {
-    let alg = jose::alg(doc, signed)?;
-    reading.check(|| {
-        if alg == Some(JwsAlgorithm::None) {
-            return Err(invalid(format!("{} must not be `none`", signed.member())));
-        }
-        Ok(())
-    })?;
-    Ok(alg)
 }
 
 /// Reads `client_registration_types`: each `automatic` or `explicit`, and

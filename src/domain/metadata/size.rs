@@ -1,113 +1,239 @@
 //! How much memory metadata holds, for caches that weigh entries by size.
+//!
+//! [`HeapSize`] is implemented once per kind of value, and `heap_sized!`
+//! declares a struct whose heap size is the sum of its fields': a field
+//! added to such a struct is weighed without anyone listing it, and one of
+//! a type with no [`HeapSize`] does not compile.
+
+use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-use super::{ClientKeys, ClientMetadata, Localized};
+use super::{CertificateSubject, ClientKeys, Encryption, ExtraMetadata, Localized};
 use crate::domain::uri::RegisteredUri;
-use crate::domain::values::{GrantType, RegistrationType, ResponseType};
+use crate::domain::values::{
+    ApplicationType, AuthMethod, GrantType, JwsAlgorithm, RegistrationType, ResponseType,
+    SubjectType, TokenDeliveryMode,
+};
 
-/// Heap bytes of one `String` in a collection, besides its text.
-const UNIT_STRING: usize = size_of::<String>();
-/// Heap bytes of one [`RegisteredUri`] in a collection, besides its texts.
-const UNIT_URI: usize = size_of::<RegisteredUri>();
 /// Heap bytes a map spends on one entry besides its key and value: the key's
 /// `String` and a share of a B-tree node.
 const UNIT_MAP_ENTRY: usize = size_of::<String>() + 16;
 
-/// About how many heap bytes a JSON value holds (see [`ClientMetadata::heap_size`]).
-#[must_use]
-pub fn json_heap_size(value: &Value) -> usize {
-    match value {
-        Value::String(text) => text.len(),
-        Value::Array(items) => items
-            .iter()
-            .map(|item| size_of::<Value>() + json_heap_size(item))
-            .sum(),
-        // The smallest B-tree node, then each entry.
-        Value::Object(members) => {
-            192 + members
-                .iter()
-                .map(|(key, item)| {
-                    UNIT_MAP_ENTRY + size_of::<Value>() + key.len() + json_heap_size(item)
-                })
-                .sum::<usize>()
+/// About how many bytes of heap a value holds (texts, parsed URIs, key sets
+/// and the collections around them), for caches that weigh entries by size.
+/// An estimate, not an allocator's count; what the value holds inline is
+/// counted by whatever holds it (`size_of`).
+pub trait HeapSize {
+    /// Heap bytes held.
+    fn heap_size(&self) -> usize;
+}
+
+/// Declares a struct and implements [`HeapSize`] for it as the sum of its
+/// fields' heap sizes.
+macro_rules! heap_sized {
+    (
+        $(#[$attr:meta])*
+        $vis:vis struct $name:ident {
+            $($(#[$field_attr:meta])* $field_vis:vis $field:ident: $type:ty),* $(,)?
         }
-        Value::Null | Value::Bool(_) | Value::Number(_) => 0,
+    ) => {
+        $(#[$attr])*
+        $vis struct $name {
+            $($(#[$field_attr])* $field_vis $field: $type,)*
+        }
+
+        impl $crate::domain::metadata::HeapSize for $name {
+            fn heap_size(&self) -> usize {
+                0 $(+ $crate::domain::metadata::HeapSize::heap_size(&self.$field))*
+            }
+        }
+    };
+}
+pub(super) use heap_sized;
+
+/// Values that hold nothing on the heap.
+macro_rules! inline_only {
+    ($($type:ty),* $(,)?) => {
+        $(impl HeapSize for $type {
+            fn heap_size(&self) -> usize {
+                0
+            }
+        })*
+    };
+}
+
+inline_only!(
+    bool,
+    u64,
+    Encryption,
+    ApplicationType,
+    AuthMethod,
+    GrantType,
+    JwsAlgorithm,
+    RegistrationType,
+    SubjectType,
+    TokenDeliveryMode,
+);
+
+impl HeapSize for String {
+    fn heap_size(&self) -> usize {
+        self.len()
     }
 }
 
-impl<T> Localized<T> {
-    /// Heap bytes held, with `heap_size` of one value.
-    fn heap_size(&self, heap_size: impl Fn(&T) -> usize) -> usize {
-        let tagged: usize = self
-            .tagged
-            .iter()
-            .map(|(tag, value)| UNIT_MAP_ENTRY + size_of::<T>() + tag.len() + heap_size(value))
-            .sum();
-        self.plain.as_ref().map_or(0, &heap_size) + tagged
+impl HeapSize for RegisteredUri {
+    /// The text and the parse's own copy of it.
+    fn heap_size(&self) -> usize {
+        self.as_str().len() + self.url().as_str().len()
     }
 }
 
-impl ClientMetadata {
-    /// About how many bytes of heap this metadata holds (strings, parsed
-    /// URIs, key sets and the collections around them), for caches that
-    /// weigh entries by size. An estimate, not an allocator's count.
-    #[must_use]
-    pub fn heap_size(&self) -> usize {
-        let uri = RegisteredUri::heap_size;
-        let uris = |list: &[RegisteredUri]| list.iter().map(|u| UNIT_URI + uri(u)).sum::<usize>();
-        let texts = |list: &[String]| list.iter().map(|t| UNIT_STRING + t.len()).sum::<usize>();
-        let text = |t: &Option<String>| t.as_ref().map_or(0, String::len);
-        let localized_uris = [
-            &self.client_uri,
-            &self.logo_uri,
-            &self.tos_uri,
-            &self.policy_uri,
-        ]
-        .iter()
-        .map(|l| l.heap_size(uri))
-        .sum::<usize>();
-        let keys = match &self.keys {
-            Some(ClientKeys::Uri(u)) => uri(u),
-            Some(ClientKeys::Set(set)) => json_heap_size(set),
-            None => 0,
-        };
-        uris(&self.redirect_uris)
-            + self.client_name.heap_size(String::len)
-            + localized_uris
-            + text(&self.scope)
-            + texts(&self.contacts)
-            + keys
-            + text(&self.software_id)
-            + text(&self.software_version)
-            + self.sector_identifier_uri.as_ref().map_or(0, uri)
-            + texts(&self.default_acr_values)
-            + self.initiate_login_uri.as_ref().map_or(0, uri)
-            + uris(&self.request_uris)
-            + size_of::<GrantType>() * self.grant_types.len()
-            + size_of::<ResponseType>() * self.response_types.len()
-            + self
-                .registry_members
-                .uris()
-                .map(|(_, u)| UNIT_URI + uri(u))
-                .sum::<usize>()
-            + texts(&self.registry_members.authorization_details_types)
-            + self
-                .registry_members
-                .organization_name
-                .heap_size(String::len)
-            + text(&self.registry_members.ace_profile)
-            + size_of::<RegistrationType>() * self.registry_members.client_registration_types.len()
-            + self
-                .registry_members
-                .tls_client_auth_subject
-                .as_ref()
-                .map_or(0, |s| s.as_str().len())
-            + self
-                .extra_metadata
-                .0
-                .iter()
-                .map(|(name, value)| UNIT_MAP_ENTRY + name.len() + json_heap_size(value))
-                .sum::<usize>()
+impl HeapSize for ResponseType {
+    fn heap_size(&self) -> usize {
+        size_of_val(self.words())
+    }
+}
+
+impl<T: HeapSize> HeapSize for Option<T> {
+    fn heap_size(&self) -> usize {
+        self.as_ref().map_or(0, T::heap_size)
+    }
+}
+
+impl<T: HeapSize> HeapSize for Vec<T> {
+    /// Each item, itself and its heap.
+    fn heap_size(&self) -> usize {
+        self.iter()
+            .map(|item| size_of::<T>() + item.heap_size())
+            .sum()
+    }
+}
+
+impl<T: HeapSize> HeapSize for BTreeMap<String, T> {
+    /// Each entry: its key, its value and its share of the tree.
+    fn heap_size(&self) -> usize {
+        self.iter()
+            .map(|(key, value)| UNIT_MAP_ENTRY + size_of::<T>() + key.len() + value.heap_size())
+            .sum()
+    }
+}
+
+impl HeapSize for Value {
+    fn heap_size(&self) -> usize {
+        match self {
+            Self::String(text) => text.len(),
+            Self::Array(items) => items.heap_size(),
+            // The smallest B-tree node, then each entry.
+            Self::Object(members) => {
+                192 + members
+                    .iter()
+                    .map(|(key, item)| {
+                        UNIT_MAP_ENTRY + size_of::<Self>() + key.len() + item.heap_size()
+                    })
+                    .sum::<usize>()
+            }
+            Self::Null | Self::Bool(_) | Self::Number(_) => 0,
+        }
+    }
+}
+
+impl<T: HeapSize> HeapSize for Localized<T> {
+    fn heap_size(&self) -> usize {
+        self.plain.heap_size() + self.tagged.heap_size()
+    }
+}
+
+impl HeapSize for ClientKeys {
+    fn heap_size(&self) -> usize {
+        match self {
+            Self::Uri(uri) => uri.heap_size(),
+            Self::Set(set) => set.heap_size(),
+        }
+    }
+}
+
+impl HeapSize for CertificateSubject {
+    fn heap_size(&self) -> usize {
+        match self {
+            Self::SanUri(uri) => uri.heap_size(),
+            Self::SubjectDn(text)
+            | Self::SanDns(text)
+            | Self::SanIp(text)
+            | Self::SanEmail(text) => text.heap_size(),
+        }
+    }
+}
+
+impl HeapSize for ExtraMetadata {
+    fn heap_size(&self) -> usize {
+        self.0.heap_size()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::domain::ClientMetadata;
+    use crate::domain::uri::RedirectRules;
+
+    fn weight(members: &Value) -> usize {
+        let mut body = json!({ "redirect_uris": ["https://app.example.com/cb"] });
+        if let (Some(body), Some(members)) = (body.as_object_mut(), members.as_object()) {
+            body.extend(members.clone());
+        }
+        let document = serde_json::from_value(body).unwrap();
+        ClientMetadata::validate(document, RedirectRules::PERMISSIVE)
+            .unwrap()
+            .heap_size()
+    }
+
+    /// Each member that keeps text, sent with a long value, makes the
+    /// metadata weigh at least that much more.
+    #[test]
+    fn each_member_that_keeps_text_is_weighed() {
+        let long = "x".repeat(1_000);
+        let uri = format!("https://app.example.com/{long}");
+        let members = [
+            ("redirect_uris", json!(["https://app.example.com/cb", uri])),
+            ("client_name", json!(long)),
+            ("client_name#fr", json!(long)),
+            ("client_uri", json!(uri)),
+            ("logo_uri", json!(uri)),
+            ("tos_uri", json!(uri)),
+            ("policy_uri#de", json!(uri)),
+            ("scope", json!(long)),
+            ("contacts", json!([long])),
+            ("jwks_uri", json!(uri)),
+            ("software_id", json!(long)),
+            ("software_version", json!(long)),
+            ("sector_identifier_uri", json!(uri)),
+            ("default_acr_values", json!([long])),
+            ("initiate_login_uri", json!(uri)),
+            ("request_uris", json!([uri])),
+            ("post_logout_redirect_uris", json!([uri])),
+            ("frontchannel_logout_uri", json!(uri)),
+            ("backchannel_logout_uri", json!(uri)),
+            ("tls_client_auth_subject_dn", json!(format!("CN={long}"))),
+            ("tls_client_auth_san_dns", json!(long)),
+            ("tls_client_auth_san_uri", json!(uri)),
+            (
+                "tls_client_auth_san_email",
+                json!(format!("{long}@example.com")),
+            ),
+            ("authorization_details_types", json!([long])),
+            ("backchannel_client_notification_endpoint", json!(uri)),
+            ("organization_name", json!(long)),
+            ("organization_name#fr", json!(long)),
+            ("signed_jwks_uri", json!(uri)),
+            ("ace_profile", json!(long)),
+        ];
+        let base = weight(&json!({}));
+        for (member, value) in members {
+            let grown = weight(&json!({ member: value })) - base;
+            assert!(grown >= long.len(), "{member} weighs {grown} bytes");
+        }
     }
 }
