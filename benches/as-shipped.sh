@@ -24,8 +24,7 @@ cleanup() {
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+. benches/lib.sh
 
 cargo build --release --quiet --bin dcr-gateway
 cargo bench --quiet --bench throughput --no-run 2>/dev/null
@@ -70,18 +69,7 @@ wait_for "$peer/.well-known/openid-configuration"
 measure() {
     local url=$1 script=$2
     shift 2
-    wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$script" "$url" -- "$@" | awk '
-        function ms(v) {
-            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
-            return v
-        }
-        /^ +50%/ { p50 = ms($2) }
-        /^ +99%/ { p99 = ms($2) }
-        /^Requests\/sec:/ { rps = $2 }
-        /Non-2xx or 3xx responses:/ { bad = $NF }
-        END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad }'
+    wrk -t1 -c"$connections" -d"${seconds}s" --latency -s "$script" "$url" -- "$@" | wrk_summary
 }
 row() { # name, "rps p50 p99 bad"
     set -- "$1" $2
@@ -110,7 +98,6 @@ row "gateway replace (PUT)" "$gateway_replace"
 row "gateway delete" "$gateway_delete"
 row "oidc-provider register" "$peer_register"
 echo
-ratio() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { printf "%.2f", a / b }'; }
 echo "read / bare hyper:             $(ratio "$gateway_read" "$bare_read")"
 echo "replace / register:            $(ratio "$gateway_replace" "$gateway_register")"
 echo "delete / register:             $(ratio "$gateway_delete" "$gateway_register")"

@@ -27,8 +27,7 @@ cleanup() {
 trap cleanup EXIT
 
 command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
-free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
-wait_for() { for _ in $(seq 1 100); do curl -sf "$1" >/dev/null && return 0; sleep 0.1; done; echo "no answer from $1" >&2; exit 1; }
+. benches/lib.sh
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 cargo build --release --quiet --bin dcr-gateway
@@ -66,18 +65,7 @@ challenge=$(python3 -c 'import base64,hashlib; print(base64.urlsafe_b64encode(ha
 query="response_type=code&redirect_uri=http%3A%2F%2F127.0.0.1%3A5000%2Fcb&scope=openid&state=s&code_challenge=$challenge&code_challenge_method=S256"
 
 measure() { # URL PATH: "requests/s p50 p99 non2xx/3xx" (latencies in ms)
-    wrk -t1 -c"$connections" -d"${seconds}s" --latency -s benches/wrk/get.lua "$1" -- "$2" | awk '
-        function ms(v) {
-            if (v ~ /us$/) return substr(v, 1, length(v) - 2) / 1000
-            if (v ~ /ms$/) return substr(v, 1, length(v) - 2) + 0
-            if (v ~ /s$/) return substr(v, 1, length(v) - 1) * 1000
-            return v
-        }
-        /^ +50%/ { p50 = ms($2) }
-        /^ +99%/ { p99 = ms($2) }
-        /^Requests\/sec:/ { rps = $2 }
-        /Non-2xx or 3xx responses:/ { bad = $NF }
-        END { printf "%.0f %.2f %.2f %d\n", rps, p50, p99, bad }'
+    wrk -t1 -c"$connections" -d"${seconds}s" --latency -s benches/wrk/get.lua "$1" -- "$2" | wrk_summary
 }
 row() { set -- "$1" $2; printf '| %-34s | %10s | %7s | %7s | %7s |\n' "$1" "$2" "$3" "$4" "$5"; }
 started() { awk -v n="${1%% *}" -v s="$seconds" 'BEGIN { printf "%d", n * s }'; }
@@ -99,7 +87,6 @@ for run in $(seq 1 "$runs"); do
     last=$result
 done
 echo
-ratio() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { printf "%.2f", a / b }'; }
 echo "authorize (first run) / oidc-provider auth: $(ratio "$first" "$peer_auth")"
 echo "authorize (last run) / first run:           $(ratio "$last" "$first")"
 echo "logins started in all:                       $total"

@@ -251,37 +251,31 @@ impl OpenConnections {
     /// Asks the connection that has waited longest (see the module
     /// documentation) to close; `false` when every connection is working.
     fn close_longest_waiting(&self) -> bool {
-        let open = self.lock();
-        let longest = open
-            .values()
-            .filter_map(|activity| Some((activity.waiting_to_close()?, activity)))
-            .min_by_key(|(since, _)| *since);
-        match longest {
-            Some((_, activity)) => {
-                activity.close_for_room();
-                true
-            }
-            None => false,
-        }
+        self.close_first(Activity::waiting_to_close)
     }
 
     /// Asks the connection of address `key` that has been idle longest
     /// between requests to close, so that one queued there gets its place;
     /// `false` when it has none.
     fn close_idle_of(&self, key: IpAddr) -> bool {
+        self.close_first(|activity| {
+            let of_key = activity.member.as_ref().is_some_and(|m| m.key == key);
+            of_key.then(|| activity.idle_to_close()).flatten()
+        })
+    }
+
+    /// Asks the connection that `since` dates earliest to close (those it
+    /// dates not at all are kept); whether there was one.
+    fn close_first(&self, since: impl Fn(&Activity) -> Option<Instant>) -> bool {
         let open = self.lock();
-        let longest = open
+        let first = open
             .values()
-            .filter(|activity| activity.member.as_ref().is_some_and(|m| m.key == key))
-            .filter_map(|activity| Some((activity.idle_to_close()?, activity)))
+            .filter_map(|activity| Some((since(activity)?, activity)))
             .min_by_key(|(since, _)| *since);
-        match longest {
-            Some((_, activity)) => {
-                activity.close_for_room();
-                true
-            }
-            None => false,
-        }
+        first.is_some_and(|(_, activity)| {
+            activity.close_for_room();
+            true
+        })
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Arc<Activity>>> {

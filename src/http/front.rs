@@ -63,15 +63,14 @@ async fn consent(
     let Some(front) = state.front else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let form = match form_body(&headers, body) {
-        Ok(form) => form,
-        Err(error) => return Page(error).into_response(),
-    };
     let origin = headers
         .get(header::ORIGIN)
         .map(|origin| origin.to_str().unwrap_or("(not text)"));
     let browser = front.browser_cookie().presented(&headers);
-    let outcome = front.consent(ip, origin, &form, browser).await;
+    let outcome = match form_body(&headers, body) {
+        Ok(form) => front.consent(ip, origin, &form, browser).await,
+        Err(error) => Err(error),
+    };
     let mut response = redirect_or_page(outcome);
     if response.status() == StatusCode::FOUND {
         *response.status_mut() = StatusCode::SEE_OTHER;

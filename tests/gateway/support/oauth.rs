@@ -313,6 +313,32 @@ impl Grants {
     }
 }
 
+/// Whether `redirect_uri` is, as text, one `client` registered (RFC 6749
+/// §3.1.2.3).
+pub fn registered_redirect(client: &Value, redirect_uri: &str) -> bool {
+    strings(client, "redirect_uris")
+        .iter()
+        .any(|r| r == redirect_uri)
+}
+
+/// An authorization error sent back to the client's `redirect_uri` with its
+/// `state` (RFC 6749 §4.1.2.1).
+pub fn error_back(
+    redirect_uri: &str,
+    state: &str,
+    code: &str,
+    description: &str,
+) -> axum::response::Response {
+    found(&redirect_to(
+        redirect_uri,
+        &[
+            ("error", code),
+            ("error_description", description),
+            ("state", state),
+        ],
+    ))
+}
+
 /// Whether `verifier` is a PKCE code verifier: 43 to 128 unreserved
 /// characters (RFC 7636 §4.1).
 fn is_verifier(verifier: &str) -> bool {

@@ -24,8 +24,8 @@ use url::Url;
 use super::{HydraFake, error};
 use crate::support::faults::or_answer;
 use crate::support::oauth::{
-    AuthorizationRequest, CodeRefusal, Grant, Presented, bearer, browser, form_body, found,
-    redirect_to, redirected, strings,
+    AuthorizationRequest, CodeRefusal, Grant, Presented, bearer, browser, error_back, form_body,
+    found, redirect_to, redirected, registered_redirect, strings,
 };
 
 /// The scope a client holds when it was created without one: Hydra's
@@ -210,10 +210,7 @@ pub(super) async fn authorize(
     // loopback IP's port vary (RFC 8252 §7.3); the gateway's callback never
     // needs that, so the fake holds it to the text.
     let redirect_uri = param("redirect_uri");
-    if !strings(&client, "redirect_uris")
-        .iter()
-        .any(|r| r == redirect_uri)
-    {
+    if !registered_redirect(&client, redirect_uri) {
         fake.violation(format!(
             "{here}: redirect_uri `{redirect_uri}` not registered"
         ));
@@ -226,16 +223,7 @@ pub(super) async fn authorize(
     }
     // From here on, errors go back to the client (RFC 6749 §4.1.2.1).
     let state = param("state");
-    let back = |code: &str, description: &str| {
-        found(&redirect_to(
-            redirect_uri,
-            &[
-                ("error", code),
-                ("error_description", description),
-                ("state", state),
-            ],
-        ))
-    };
+    let back = |code: &str, description: &str| error_back(redirect_uri, state, code, description);
     if param("response_type") != "code"
         || !strings(&client, "response_types").contains(&"code".into())
     {

@@ -25,8 +25,8 @@ use url::Url;
 use super::OktaFake;
 use crate::support::faults::or_answer;
 use crate::support::oauth::{
-    AuthorizationRequest, CodeRefusal, Grant, Presented, bearer, browser, form_body, found,
-    redirect_to, redirected, strings,
+    AuthorizationRequest, CodeRefusal, Grant, Presented, bearer, browser, error_back, form_body,
+    found, redirect_to, redirected, registered_redirect, strings,
 };
 
 const AUTHORIZE: &str = "/oauth2/{authorizationServerId}/v1/authorize";
@@ -241,10 +241,7 @@ pub(super) async fn authorize(
     // "It must match the value preregistered in Okta during client
     // registration."
     let redirect_uri = param("redirect_uri");
-    if !strings(&client, "redirect_uris")
-        .iter()
-        .any(|r| r == redirect_uri)
-    {
+    if !registered_redirect(&client, redirect_uri) {
         fake.violation(format!(
             "{here}: redirect_uri `{redirect_uri}` not registered"
         ));
@@ -255,16 +252,7 @@ pub(super) async fn authorize(
         );
     }
     let state = param("state");
-    let back = |code: &str, description: &str| {
-        found(&redirect_to(
-            redirect_uri,
-            &[
-                ("error", code),
-                ("error_description", description),
-                ("state", state),
-            ],
-        ))
-    };
+    let back = |code: &str, description: &str| error_back(redirect_uri, state, code, description);
     // Anything else the document rules out (a value outside an enum, a
     // required parameter missing).
     if !problems.is_empty() {
