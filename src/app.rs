@@ -13,7 +13,7 @@ use crate::config::{Config, TlsConfig};
 use crate::connections::{self, ConnectionLimits};
 use crate::domain::uri::is_local_url;
 use crate::front::{Front, FrontParts, FrontSetupError};
-use crate::http::client_response::ReadAnswers;
+use crate::http::reads::HeldReads;
 use crate::http::edge::Edge;
 use crate::http::extract::json_value_limit;
 use crate::http::rate_limit::Limits;
@@ -26,7 +26,7 @@ use crate::registration::{
     RegistrationMode, RegistrationService, RegistrationSettings, StatementVerifier,
 };
 use crate::software_statement::SoftwareStatements;
-use crate::store::StoreError;
+use crate::store::{ChangeListener, StoreError, StorePorts};
 use crate::store::cached::CachedStore;
 use crate::store::sql::SqlStore;
 
@@ -53,6 +53,9 @@ pub struct Gateway {
     pub service: Arc<RegistrationService>,
     /// The read cache, for its statistics.
     pub cache: Arc<CachedStore>,
+    /// The RFC 7592 read answers the HTTP edge holds, kept fresh by the
+    /// cache's change events.
+    pub read_answers: Arc<HeldReads>,
     /// The authorization front, when `[front]` is on.
     pub front: Option<Arc<Front>>,
     /// The front's janitor, stopped when the gateway is dropped.
@@ -84,11 +87,16 @@ pub async fn build_gateway(
         config.store.encryption_key.clone(),
     )
     .await?;
+    let read_answers = Arc::new(HeldReads::new(
+        config.cache.read_answer_bytes(),
+        config.cache.ttl,
+    ));
     let cache = Arc::new(CachedStore::new(
         Arc::new(store.clone()),
         config.cache.max_clients,
         config.cache.client_bytes(),
         config.cache.ttl,
+        vec![read_answers.clone() as Arc<dyn ChangeListener>],
     ));
     cache.follow(store.change_feed().await?);
     let provider = build_provider(&config.provider, clock.clone())?;
@@ -112,8 +120,14 @@ pub async fn build_gateway(
         report_unknown_clients: config.provider.report_unknown_clients,
         compat: config.registration.compat,
     };
+    let ports = StorePorts {
+        clients: cache.clone(),
+        queries: Arc::new(store.clone()),
+        tokens: Arc::new(store.clone()),
+        health: Arc::new(store.clone()),
+    };
     let service = Arc::new(RegistrationService::new(
-        cache.clone(),
+        ports,
         provider,
         Arc::new(fetcher),
         clock.clone(),
@@ -148,6 +162,7 @@ pub async fn build_gateway(
     Ok(Gateway {
         service,
         cache,
+        read_answers,
         front,
         _front_janitor: front_janitor,
     })
@@ -220,7 +235,7 @@ pub fn build_router(gateway: &Gateway, config: &Config) -> Edge {
         public_url: config.server.public_url.as_str().into(),
         limits: Arc::new(Limits::new(&config.limits)),
         max_json_values: json_value_limit(config.server.max_body_bytes),
-        read_answers: Arc::new(ReadAnswers::new(config.cache.read_answer_bytes())),
+        read_answers: gateway.read_answers.clone(),
     };
     let settings = http::EdgeSettings {
         max_body_bytes: config.server.max_body_bytes,

@@ -1,22 +1,17 @@
-//! `GET|PUT|DELETE /register/{client_id}`: RFC 7592 client management.
+//! `GET|PUT|DELETE /register/{client_id}`: RFC 7592 client management. A
+//! read's answer is left to the edge's memory ([`super::reads`]), which
+//! answers the next reads of the client ahead of the router.
 
-use std::net::IpAddr;
-
-use axum::extract::{FromRequest, FromRequestParts, Request, State};
-use axum::http::{Method, StatusCode, header};
-use axum::response::{IntoResponse, Response};
+use axum::extract::{FromRequest, Request, State};
+use axum::http::StatusCode;
+use axum::response::Response;
 
 use super::HttpState;
 use super::client_response::ClientInformationReply;
 use super::error::ApiError;
-use super::extract::{BearerToken, CallerIp, ClientIdPath, MetadataJson, bearer};
-use super::observe::RouteLabel;
-use super::routes;
+use super::extract::{BearerToken, CallerIp, ClientIdPath, MetadataJson};
 use crate::domain::{RegistrationAccessToken, RegistrationError};
 use crate::registration::{Authenticated, ManageAction, RequestContext};
-
-/// The path of a client's RFC 7592 routes.
-pub const CLIENT_ROUTE: &str = "/register/{client_id}";
 
 /// Verifies the token, then applies the client's own budget: a wrong token
 /// counts against the caller's address (and is answered 429 once that has
@@ -77,108 +72,10 @@ pub async fn read(
     ip: CallerIp,
     BearerToken(token): BearerToken,
 ) -> Result<Response, ApiError> {
-    read_client(&state, &client_id, ip, &token).await
-}
-
-async fn read_client(
-    state: &HttpState,
-    client_id: &str,
-    ip: CallerIp,
-    token: &RegistrationAccessToken,
-) -> Result<Response, ApiError> {
-    let (client, context) = admit(state, ManageAction::Read, ip, client_id, token).await?;
+    let mark = state.read_answers.mark();
+    let (client, context) = admit(&state, ManageAction::Read, ip, &client_id, &token).await?;
     let info = state.service.read(client, &context);
-    Ok(state.read_answers.reply(info, state))
-}
-
-/// The RFC 7592 read, answered ahead of the router.
-///
-/// Reads are most of the traffic, and under load the router's own work
-/// (matching, the route's boxed and cloned services, the extension maps
-/// it fills) was a tenth of a read. A `GET` whose path is
-/// `/register/` and one segment with nothing to decode, sent without an
-/// `Origin`, needs none of it: it is answered here by [`read`]'s own steps
-/// with the `Vary` the route adds, and counted under the route's label
-/// ([`ReadShortcut::ROUTE`]). Anything else (a browser's
-/// request, which needs CORS, a percent-encoded id, `HEAD`) goes to the
-/// router.
-///
-/// Most such reads are of a client and an answer held in memory, by its
-/// owner, within its budget, and log nothing: [`ReadShortcut::from_memory`]
-/// answers those before the request's span is even made (a tenth of the
-/// read again). Every other read, and any that has something to log, is
-/// answered by [`ReadShortcut::answer`], inside the span.
-pub struct ReadShortcut {
-    state: HttpState,
-}
-
-impl ReadShortcut {
-    /// Reads with `state`.
-    #[must_use]
-    pub fn new(state: HttpState) -> Self {
-        Self { state }
-    }
-
-    /// The label of the answers, the route's.
-    pub const ROUTE: RouteLabel = RouteLabel(CLIENT_ROUTE);
-
-    /// The client id and the token of `request`, when it is a read the
-    /// shortcut takes and presents a well-formed token.
-    #[must_use]
-    pub fn plain_read(request: &Request) -> Option<(&str, RegistrationAccessToken)> {
-        let client_id = Self::client_id(request)?;
-        let Some(Ok(token)) = bearer(request.headers()) else {
-            return None;
-        };
-        Some((client_id, RegistrationAccessToken::presented(token)))
-    }
-
-    /// The answer to a [`Self::plain_read`] of `client_id` with `token`
-    /// from memory, without logging anything, when everything it needs is
-    /// held; `None` leaves the read to [`Self::answer`].
-    pub async fn from_memory(
-        &self,
-        client_id: &str,
-        token: &RegistrationAccessToken,
-    ) -> Option<Response> {
-        let state = &self.state;
-        let client = state.service.read_from_memory(client_id, token).await?;
-        let mut response = state.read_answers.held_reply(&client, token)?;
-        // The budget last: a read it admits is answered here, so the full
-        // way never counts the same read a second time.
-        if !state.limits.admits_management(client_id) {
-            return None;
-        }
-        routes::vary_as_cors_would(&mut response);
-        Some(response)
-    }
-
-    /// The answer to `request`, from `peer`, if it is a read the shortcut
-    /// takes; otherwise `request`, untouched.
-    pub async fn answer(&self, request: Request, peer: IpAddr) -> Result<Response, Request> {
-        let Some(client_id) = Self::client_id(&request).map(str::to_owned) else {
-            return Err(request);
-        };
-        let (mut parts, _) = request.into_parts();
-        let answer = async {
-            let ip = CallerIp::of(peer, &parts.headers, &self.state);
-            let BearerToken(token) =
-                BearerToken::from_request_parts(&mut parts, &self.state).await?;
-            read_client(&self.state, &client_id, ip, &token).await
-        };
-        let mut response = answer.await.into_response();
-        routes::vary_as_cors_would(&mut response);
-        Ok(response)
-    }
-
-    fn client_id(request: &Request) -> Option<&str> {
-        if request.method() != Method::GET || request.headers().contains_key(header::ORIGIN) {
-            return None;
-        }
-        let id = request.uri().path().strip_prefix("/register/")?;
-        let plain = !id.is_empty() && !id.contains(['/', '%']);
-        plain.then_some(id)
-    }
+    Ok(state.read_answers.answer_and_keep(info, &state, mark))
 }
 
 /// Replaces a client's whole registration.

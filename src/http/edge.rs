@@ -3,16 +3,17 @@
 //!
 //! In order: the `Authorization` header is marked sensitive (so nothing
 //! below logs it), the request gets an id (or keeps the caller's
-//! `x-request-id`), which is echoed on the answer; the request runs inside
-//! a span naming that id, unless it is a read answered from memory with
-//! nothing to log ([`ReadShortcut::from_memory`]); a panic becomes a
-//! logged 500 with an RFC body; a
-//! CORS preflight answered by its route's CORS layer becomes `204`; an
-//! HTTP/1 answer given before the request body was read says it closes the
-//! connection ([`super::connection`]); then the request is counted by
-//! route and status, and one access line is written. Between those steps,
-//! a plain RFC 7592 read is answered by [`ReadShortcut`], anything else by
-//! the router.
+//! `x-request-id` when it is short and plain), which is echoed on the
+//! answer; a plain RFC 7592 read whose answer is held in memory is answered
+//! from it ([`super::reads`]), with no span and nothing logged but its
+//! access line; anything else runs inside a span naming the id, through
+//! the router, within `server.request_timeout`; a panic becomes a logged
+//! 500 with an RFC body; a request whose body did not arrive in time
+//! ([`super::connection`]), or that was not answered in time, is answered
+//! `408` and closes its connection; a CORS preflight answered by its
+//! route's CORS layer becomes `204`; an HTTP/1 answer given before the
+//! request body was read says it closes the connection; then the request
+//! is counted by route and status, and one access line is written.
 //!
 //! These steps are one function, not a stack of layers: under load the
 //! profile showed axum cloning every layered route service and boxing
@@ -36,7 +37,7 @@ use futures_util::FutureExt;
 use tower::ServiceExt;
 use tracing::Instrument;
 
-use super::configure::ReadShortcut;
+use super::reads::{self, ReadLane};
 use super::connection::BodyWatch;
 use super::error::ApiError;
 use super::observe::{self, CountingRequestIds, RouteLabel};
@@ -60,7 +61,7 @@ pub struct Edge {
 
 struct Inner {
     routes: Router,
-    read_shortcut: Option<ReadShortcut>,
+    reads: Option<ReadLane>,
     ids: CountingRequestIds,
     access_log: bool,
     request_timeout: Duration,
@@ -68,20 +69,20 @@ struct Inner {
 
 impl Edge {
     /// Puts the per-request steps in front of `routes`, with the reads
-    /// `read_shortcut` takes answered without them; `access_log` writes one
-    /// line per request; a request not answered within `request_timeout`
-    /// is answered `408`.
+    /// `reads` holds answered from memory; `access_log` writes one line per
+    /// request; a request not answered within `request_timeout` is answered
+    /// `408`.
     #[must_use]
     pub fn new(
         routes: Router,
-        read_shortcut: Option<ReadShortcut>,
+        reads: Option<ReadLane>,
         access_log: bool,
         request_timeout: Duration,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
                 routes,
-                read_shortcut,
+                reads,
                 ids: CountingRequestIds::new(),
                 access_log,
                 request_timeout,
@@ -105,28 +106,16 @@ impl Edge {
         let (request, seen) = self.receive(request, body);
         let id = seen.id.to_str().unwrap_or("-");
         let routed = async {
-            let shortcut = self.inner.read_shortcut.as_ref();
-            if let Some((shortcut, (client_id, token))) =
-                shortcut.zip(ReadShortcut::plain_read(&request))
-            {
-                if let Some(response) = shortcut.from_memory(client_id, &token).await {
-                    return (response, Some(ReadShortcut::ROUTE));
-                }
+            let from_memory = self.inner.reads.as_ref().and_then(|reads| reads.from_memory(&request));
+            if let Some(response) = from_memory {
+                return (response, Some(reads::ROUTE));
             }
             let answered = async {
-                let shortcut_answer = match shortcut {
-                    Some(shortcut) => shortcut.answer(request, peer.ip()).await,
-                    None => Err(request),
-                };
-                match shortcut_answer {
-                    Ok(response) => (response, Some(ReadShortcut::ROUTE)),
-                    Err(mut request) => {
-                        request.extensions_mut().insert(ConnectInfo(peer));
-                        let Ok(response) = self.inner.routes.clone().oneshot(request).await;
-                        let label = response.extensions().get::<RouteLabel>().copied();
-                        (response, label)
-                    }
-                }
+                let mut request = request;
+                request.extensions_mut().insert(ConnectInfo(peer));
+                let Ok(response) = self.inner.routes.clone().oneshot(request).await;
+                let label = response.extensions().get::<RouteLabel>().copied();
+                (response, label)
             };
             let timeout = self.inner.request_timeout;
             tokio::time::timeout(timeout, answered)

@@ -23,6 +23,7 @@ pub mod observe;
 #[cfg(feature = "openapi")]
 pub mod openapi;
 pub mod rate_limit;
+pub mod reads;
 pub mod register;
 pub mod routes;
 
@@ -41,8 +42,8 @@ pub struct HttpState {
     /// Most JSON values a metadata body may hold
     /// ([`extract::json_value_limit`] of the body limit).
     pub max_json_values: usize,
-    /// RFC 7592 read answers, serialized once per client revision.
-    pub read_answers: Arc<client_response::ReadAnswers>,
+    /// RFC 7592 read answers held in memory for the edge.
+    pub read_answers: Arc<reads::HeldReads>,
     /// The authorization front, when `[front]` is on.
     pub front: Option<Arc<crate::front::Front>>,
 }
@@ -84,7 +85,7 @@ pub fn router(
     let routes = Routes::new(origins, max_body_bytes)
         .browser("/register", &[Method::POST], post(register::register))
         .browser(
-            configure::CLIENT_ROUTE,
+            reads::CLIENT_ROUTE,
             &[Method::GET, Method::PUT, Method::DELETE],
             get(configure::read)
                 .put(configure::update)
@@ -110,7 +111,7 @@ pub fn router(
         .plain("/metrics", get(health::metrics));
     #[cfg(feature = "openapi")]
     let routes = routes.plain("/openapi.json", get(openapi::openapi_json));
-    let shortcut = configure::ReadShortcut::new(state.clone());
+    let reads = reads::ReadLane::new(state.read_answers.clone(), state.limits.clone());
     let routes = front::routes(routes, state.front.is_some())
         .into_router()
         .fallback(|| async { ApiError::NotFound })
@@ -118,7 +119,7 @@ pub fn router(
         .with_state(state);
     edge::Edge::new(
         routes,
-        Some(shortcut),
+        Some(reads),
         settings.access_log,
         settings.request_timeout,
     )

@@ -228,17 +228,16 @@ impl Limits {
 
     /// Checks an RFC 7592 request for `client_id`, whose token was verified.
     pub fn check_management(&self, ip: IpAddr, client_id: &str) -> Result<(), u64> {
-        let by_client = self.manage_per_client.as_ref().map(|l| l.check(client_id));
-        refused(by_client, "manage", ip, Some(client_id))
+        refused([self.management_budget(client_id)], "manage", ip, Some(client_id))
     }
 
-    /// [`Self::check_management`] without auditing a refusal. A refused
-    /// check uses nothing up, so checking again with it audits the refusal.
-    #[must_use]
-    pub fn admits_management(&self, client_id: &str) -> bool {
+    /// The budget of RFC 7592 requests of `client_id`: one more spent, or
+    /// (refused, spending nothing) the seconds to wait. [`Self::check_management`]
+    /// is this, with a refusal counted and audited.
+    pub fn management_budget(&self, client_id: &str) -> Result<(), u64> {
         self.manage_per_client
             .as_ref()
-            .is_none_or(|limiter| limiter.check(client_id).is_ok())
+            .map_or(Ok(()), |limiter| limiter.check(client_id))
     }
 }
 

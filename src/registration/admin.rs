@@ -26,7 +26,7 @@ impl RegistrationService {
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, RegistrationError> {
         let after = after.map(ClientId::new);
-        self.store
+        self.queries
             .list(after.as_ref(), limit.min(MAX_LIST_LIMIT))
             .await
             .map_err(internal)
@@ -84,7 +84,7 @@ impl RegistrationService {
         let mut after: Option<(i64, ClientId)> = None;
         loop {
             let expired = self
-                .store
+                .queries
                 .list_expired(
                     now,
                     after.as_ref().map(|(at, id)| (*at, id)),
@@ -141,7 +141,7 @@ impl RegistrationService {
             created_at: now,
             revoked: false,
         };
-        self.store
+        self.tokens
             .insert_initial_access_token(&record)
             .await
             .map_err(internal)?;
@@ -152,7 +152,7 @@ impl RegistrationService {
     pub async fn initial_access_tokens(
         &self,
     ) -> Result<Vec<InitialAccessTokenRecord>, RegistrationError> {
-        self.store
+        self.tokens
             .list_initial_access_tokens()
             .await
             .map_err(internal)
@@ -161,7 +161,7 @@ impl RegistrationService {
     /// Revokes an initial access token.
     pub async fn revoke_initial_access_token(&self, id: &str) -> Result<(), RegistrationError> {
         if self
-            .store
+            .tokens
             .revoke_initial_access_token(id)
             .await
             .map_err(internal)?

@@ -34,7 +34,7 @@ impl RegistrationService {
             };
         };
         let record = self
-            .store
+            .tokens
             .find_initial_access_token(&presented.hash())
             .await
             .map_err(internal)?;
@@ -176,7 +176,7 @@ impl RegistrationService {
             return Ok(());
         };
         let count = self
-            .store
+            .queries
             .count_software(software_id)
             .await
             .map_err(internal)?;

@@ -45,23 +45,6 @@ impl RegistrationService {
         }
     }
 
-    /// RFC 7592 §2.1: the read, from memory alone, when nothing about it is
-    /// to be logged: the client as the cache holds it, if the token is its
-    /// own, it is active, and a successful read is not audited at the
-    /// levels enabled. `None` in every other case, which
-    /// [`Self::authenticate`] and [`Self::read`] then take, audited.
-    pub async fn read_from_memory(
-        &self,
-        client_id: &str,
-        token: &RegistrationAccessToken,
-    ) -> Option<Arc<RegisteredClient>> {
-        if audit::routine_recorded() {
-            return None;
-        }
-        let client = self.store.cached(client_id).await?;
-        client.answers_to(token).then_some(client)
-    }
-
     /// RFC 7592 §2: finds the client whose registration access token this
     /// request presents, for `action`. Unknown clients, clients in
     /// transition and wrong tokens all get the same `invalid_token`, which is

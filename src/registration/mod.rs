@@ -48,7 +48,9 @@ use crate::domain::{
     RegistrationAccessToken, RegistrationError,
 };
 use crate::provider::{Presence, Provider};
-use crate::store::{ClientStore, StoreError};
+use crate::store::{
+    ClientQueries, ClientStore, Health, InitialAccessTokens, StoreError, StorePorts,
+};
 
 /// Fetches JSON documents that apps point the gateway at (such as a
 /// `sector_identifier_uri`), through a client that guards against SSRF.
@@ -257,6 +259,9 @@ impl ReconcileReport {
 /// Registers, reads, updates and deletes clients.
 pub struct RegistrationService {
     store: Arc<dyn ClientStore>,
+    queries: Arc<dyn ClientQueries>,
+    tokens: Arc<dyn InitialAccessTokens>,
+    health: Arc<dyn Health>,
     provider: Arc<dyn Provider>,
     fetcher: Arc<dyn DocumentFetcher>,
     clock: Arc<dyn Clock>,
@@ -266,14 +271,17 @@ pub struct RegistrationService {
 impl RegistrationService {
     /// Builds the service over its ports.
     pub fn new(
-        store: Arc<dyn ClientStore>,
+        store: StorePorts,
         provider: Arc<dyn Provider>,
         fetcher: Arc<dyn DocumentFetcher>,
         clock: Arc<dyn Clock>,
         settings: RegistrationSettings,
     ) -> Self {
         Self {
-            store,
+            store: store.clients,
+            queries: store.queries,
+            tokens: store.tokens,
+            health: store.health,
             provider,
             fetcher,
             clock,
@@ -283,7 +291,7 @@ impl RegistrationService {
 
     /// Whether the store answers.
     pub async fn ready(&self) -> Result<(), RegistrationError> {
-        self.store.ping().await.map_err(internal)
+        self.health.ping().await.map_err(internal)
     }
 
     /// The provider's discovery document, when it has one.

@@ -116,7 +116,7 @@ impl RegistrationService {
         let mut resolved = Vec::new();
         loop {
             let stale = self
-                .store
+                .queries
                 .list_stale(state, cutoff, RECONCILE_BATCH)
                 .await
                 .map_err(internal)?;
@@ -146,7 +146,7 @@ impl RegistrationService {
         report: &mut ReconcileReport,
     ) -> Result<(), RegistrationError> {
         let lapsed = self
-            .store
+            .queries
             .list_lapsed_leases(now, RECONCILE_BATCH)
             .await
             .map_err(internal)?;

@@ -89,7 +89,7 @@ impl RegistrationService {
         let now = self.clock.now_unix();
         if let Some(grant) = &grant {
             if !self
-                .store
+                .tokens
                 .spend_initial_access_token(&grant.id, now)
                 .await
                 .map_err(internal)?
@@ -233,7 +233,7 @@ impl RegistrationService {
     /// nothing had spent.
     async fn refund(&self, client: &RegisteredClient) -> Result<(), RegistrationError> {
         if let Some(grant) = &client.initial_access_token_id {
-            self.store
+            self.tokens
                 .refund_initial_access_token(grant)
                 .await
                 .map_err(internal)?;

@@ -1,10 +1,11 @@
-//! The read cache in front of the store: reads of a client (RFC 7592 reads
-//! and token checks) come from a moka cache bounded in bytes and in
-//! clients, with a time to live;
-//! every write invalidates the entry before it returns, and a change feed
-//! carries other processes' writes in. While the feed is broken the cache is
-//! bypassed, so another process's change is never hidden for longer than the
-//! feed takes to deliver it.
+//! The read cache in front of the client port: reads of a client (token
+//! checks, the front's lookups) come from a moka cache bounded in bytes and
+//! in clients, with a time to live; every write invalidates the entry
+//! before it returns, and a change feed carries other processes' writes in.
+//! While the feed is broken the cache is bypassed, so another process's
+//! change is never hidden for longer than the feed takes to deliver it.
+//! Each change is passed on to the [`ChangeListener`]s (the HTTP edge's
+//! memory of read answers), under the same rules.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,16 +15,13 @@ use async_trait::async_trait;
 use metrics::Counter;
 use moka::sync::Cache;
 
-use super::{Change, ChangeFeed, ClientStore, StoreError};
-use crate::domain::{
-    ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient, SecretHash,
-};
+use super::{Change, ChangeFeed, ChangeListener, ClientStore, StoreError};
+use crate::domain::{ClientId, ClientState, ProviderState, RegisteredClient};
 
 /// Hit and miss counts of the cache.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CacheStats {
-    /// Lookups answered from the cache (a read that cannot be answered
-    /// from memory alone looks its client up again on the full way).
+    /// Lookups answered from the cache.
     pub hits: u64,
     /// Reads that went to the store.
     pub misses: u64,
@@ -38,9 +36,12 @@ pub struct CacheContents {
     pub weighted_bytes: u64,
 }
 
-/// A [`ClientStore`] with a read cache in front.
+/// A [`ClientStore`] with a read cache in front, telling its listeners of
+/// every change.
 pub struct CachedStore {
     inner: Arc<dyn ClientStore>,
+    /// Told of every change, this process's and the feed's.
+    listeners: Vec<Arc<dyn ChangeListener>>,
     /// Shared, so that a read from memory copies nothing.
     cache: Cache<ClientId, Arc<RegisteredClient>>,
     /// Bumped on every write and every outside change; a read that sees it
@@ -59,18 +60,20 @@ pub struct CachedStore {
 impl CachedStore {
     /// Caches at most `max_clients` clients taking at most `max_bytes`
     /// between them (by [`RegisteredClient::approximate_size`]), each for at
-    /// most `ttl`.
+    /// most `ttl`; `listeners` are told of every change.
     pub fn new(
         inner: Arc<dyn ClientStore>,
         max_clients: u64,
         max_bytes: u64,
         ttl: Duration,
+        listeners: Vec<Arc<dyn ChangeListener>>,
     ) -> Self {
         // Every entry weighs at least a `max_clients`-th of the budget, so
         // the budget also holds the count.
         let least = u32::try_from(max_bytes.div_ceil(max_clients.max(1))).unwrap_or(u32::MAX);
         Self {
             inner,
+            listeners,
             cache: Cache::builder()
                 .max_capacity(max_bytes)
                 .weigher(move |_, client: &Arc<RegisteredClient>| {
@@ -107,14 +110,31 @@ impl CachedStore {
         }
     }
 
-    fn invalidate(&self, id: &ClientId) {
+    /// Drops what `change` made stale, here and at every listener.
+    fn apply(&self, change: &Change) {
         self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.cache.invalidate(id);
+        match change {
+            Change::Client(id) => self.cache.invalidate(id),
+            Change::Everything => self.cache.invalidate_all(),
+        }
+        for listener in &self.listeners {
+            listener.changed(change);
+        }
     }
 
-    fn invalidate_all(&self) {
-        self.epoch.fetch_add(1, Ordering::SeqCst);
-        self.cache.invalidate_all();
+    /// This process changed the client `id`.
+    fn changed(&self, id: &ClientId) {
+        self.apply(&Change::Client(id.clone()));
+    }
+
+    /// Whether changes are followed; while not, nothing is answered from
+    /// memory, here or at any listener.
+    fn set_following(&self, following: bool) -> bool {
+        let was = self.following.swap(following, Ordering::SeqCst);
+        for listener in &self.listeners {
+            listener.following(following);
+        }
+        was
     }
 
     /// Applies other processes' changes for as long as the runtime runs.
@@ -125,16 +145,16 @@ impl CachedStore {
         tokio::spawn(async move {
             loop {
                 match feed.next().await {
-                    Ok(Change::Client(id)) => cache.invalidate(&id),
+                    Ok(change @ Change::Client(_)) => cache.apply(&change),
                     Ok(Change::Everything) => {
-                        cache.invalidate_all();
-                        cache.following.store(true, Ordering::SeqCst);
+                        cache.apply(&Change::Everything);
+                        cache.set_following(true);
                     }
                     Err(error) => {
-                        if cache.following.swap(false, Ordering::SeqCst) {
+                        if cache.set_following(false) {
                             tracing::warn!(%error, "change feed failed; reading from the store until it is back");
                         }
-                        cache.invalidate_all();
+                        cache.apply(&Change::Everything);
                         tokio::time::sleep(Duration::from_secs(1)).await;
                     }
                 }
@@ -151,7 +171,7 @@ impl ClientStore for CachedStore {
         software_limit: Option<u64>,
     ) -> Result<(), StoreError> {
         let result = self.inner.insert(client, software_limit).await;
-        self.invalidate(&client.client_id);
+        self.changed(&client.client_id);
         result
     }
 
@@ -159,7 +179,9 @@ impl ClientStore for CachedStore {
         if !self.following.load(Ordering::SeqCst) {
             return self.inner.get(id).await;
         }
-        if let Some(client) = self.cached(id.as_str()).await {
+        if let Some(client) = self.cache.get(id) {
+            self.hits.fetch_add(1, Ordering::Relaxed);
+            self.hit_metric.increment(1);
             return Ok(Some(RegisteredClient::clone(&client)));
         }
         self.misses.fetch_add(1, Ordering::Relaxed);
@@ -176,24 +198,14 @@ impl ClientStore for CachedStore {
         Ok(client)
     }
 
-    async fn cached(&self, id: &str) -> Option<Arc<RegisteredClient>> {
-        if !self.following.load(Ordering::SeqCst) {
-            return None;
-        }
-        let client = self.cache.get(id)?;
-        self.hits.fetch_add(1, Ordering::Relaxed);
-        self.hit_metric.increment(1);
-        Some(client)
-    }
-
     async fn activate(
         &self,
         pending_id: &ClientId,
         client: &RegisteredClient,
     ) -> Result<bool, StoreError> {
         let result = self.inner.activate(pending_id, client).await;
-        self.invalidate(pending_id);
-        self.invalidate(&client.client_id);
+        self.changed(pending_id);
+        self.changed(&client.client_id);
         result
     }
 
@@ -207,8 +219,8 @@ impl ClientStore for CachedStore {
             .inner
             .claim_pending(pending_id, provider_id, state)
             .await;
-        self.invalidate(pending_id);
-        self.invalidate(provider_id);
+        self.changed(pending_id);
+        self.changed(provider_id);
         result
     }
 
@@ -220,117 +232,43 @@ impl ClientStore for CachedStore {
         until: i64,
     ) -> Result<Option<i64>, StoreError> {
         let result = self.inner.lease(id, revision, now, until).await;
-        self.invalidate(id);
+        self.changed(id);
         result
     }
 
     async fn release(&self, id: &ClientId, revision: i64) -> Result<bool, StoreError> {
         let result = self.inner.release(id, revision).await;
-        self.invalidate(id);
+        self.changed(id);
         result
     }
 
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
         let result = self.inner.update(client).await;
-        self.invalidate(&client.client_id);
+        self.changed(&client.client_id);
         result
     }
 
     async fn begin_delete(&self, id: &ClientId, now: i64) -> Result<bool, StoreError> {
         let result = self.inner.begin_delete(id, now).await;
-        self.invalidate(id);
+        self.changed(id);
         result
     }
 
     async fn set_state(&self, id: &ClientId, state: ClientState) -> Result<bool, StoreError> {
         let result = self.inner.set_state(id, state).await;
-        self.invalidate(id);
+        self.changed(id);
         result
     }
 
     async fn remove(&self, id: &ClientId) -> Result<bool, StoreError> {
         let result = self.inner.remove(id).await;
-        self.invalidate(id);
+        self.changed(id);
         result
     }
 
     async fn delete_active(&self, id: &ClientId, now: i64) -> Result<bool, StoreError> {
         let result = self.inner.delete_active(id, now).await;
-        self.invalidate(id);
+        self.changed(id);
         result
-    }
-
-    async fn list(
-        &self,
-        after: Option<&ClientId>,
-        limit: u32,
-    ) -> Result<Vec<RegisteredClient>, StoreError> {
-        self.inner.list(after, limit).await
-    }
-
-    async fn list_stale(
-        &self,
-        state: ClientState,
-        updated_before: i64,
-        limit: u32,
-    ) -> Result<Vec<RegisteredClient>, StoreError> {
-        self.inner.list_stale(state, updated_before, limit).await
-    }
-
-    async fn list_lapsed_leases(
-        &self,
-        now: i64,
-        limit: u32,
-    ) -> Result<Vec<RegisteredClient>, StoreError> {
-        self.inner.list_lapsed_leases(now, limit).await
-    }
-
-    async fn count_software(&self, software_id: &str) -> Result<u64, StoreError> {
-        self.inner.count_software(software_id).await
-    }
-
-    async fn list_expired(
-        &self,
-        now: i64,
-        after: Option<(i64, &ClientId)>,
-        limit: u32,
-    ) -> Result<Vec<RegisteredClient>, StoreError> {
-        self.inner.list_expired(now, after, limit).await
-    }
-
-    async fn insert_initial_access_token(
-        &self,
-        token: &InitialAccessTokenRecord,
-    ) -> Result<(), StoreError> {
-        self.inner.insert_initial_access_token(token).await
-    }
-
-    async fn find_initial_access_token(
-        &self,
-        hash: &SecretHash,
-    ) -> Result<Option<InitialAccessTokenRecord>, StoreError> {
-        self.inner.find_initial_access_token(hash).await
-    }
-
-    async fn spend_initial_access_token(&self, id: &str, now: i64) -> Result<bool, StoreError> {
-        self.inner.spend_initial_access_token(id, now).await
-    }
-
-    async fn refund_initial_access_token(&self, id: &str) -> Result<(), StoreError> {
-        self.inner.refund_initial_access_token(id).await
-    }
-
-    async fn list_initial_access_tokens(
-        &self,
-    ) -> Result<Vec<InitialAccessTokenRecord>, StoreError> {
-        self.inner.list_initial_access_tokens().await
-    }
-
-    async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError> {
-        self.inner.revoke_initial_access_token(id).await
-    }
-
-    async fn ping(&self) -> Result<(), StoreError> {
-        self.inner.ping().await
     }
 }

@@ -1,6 +1,10 @@
-//! Persistence of registered clients behind one trait, [`ClientStore`]: the
-//! SQL store (SQLite embedded by default, PostgreSQL for several instances)
-//! with a read cache in front.
+//! Persistence, behind one narrow port per job: [`ClientStore`] (one
+//! client's row and its life), [`ClientQueries`] (listings, counts, the
+//! work of reconcile and the janitor), [`InitialAccessTokens`], [`Health`],
+//! and the front's ports ([`front`]). The SQL store (SQLite embedded by
+//! default, PostgreSQL for several instances) implements them all; the read
+//! cache ([`cached`]) wraps only [`ClientStore`], and tells
+//! [`ChangeListener`]s of every change.
 
 use std::sync::Arc;
 
@@ -71,7 +75,22 @@ pub trait ChangeFeed: Send {
     async fn next(&mut self) -> Result<Change, StoreError>;
 }
 
-/// Where registered clients live. Every write is durable when it returns.
+/// Told, as they happen, of the changes to the clients: this process's
+/// writes before they return, other processes' as the change feed brings
+/// them. What keeps copies of clients (or answers made from them) in
+/// memory listens, and drops what changed.
+pub trait ChangeListener: Send + Sync {
+    /// A client changed or went away, or (`Everything`) any may have.
+    fn changed(&self, change: &Change);
+
+    /// Whether changes are followed: `false` while the change feed is
+    /// broken (changes may go unseen, so nothing may be answered from
+    /// memory), `true` again once it is back.
+    fn following(&self, following: bool);
+}
+
+/// One client's row and its life: what registration and management read
+/// and write. Every write is durable when it returns.
 #[async_trait]
 pub trait ClientStore: Send + Sync {
     /// Adds a new client; [`StoreError::Duplicate`] if the id is taken, and
@@ -87,13 +106,6 @@ pub trait ClientStore: Send + Sync {
 
     /// Reads a client in any state.
     async fn get(&self, id: &ClientId) -> Result<Option<RegisteredClient>, StoreError>;
-
-    /// The client as held in memory, without going to the database (and
-    /// without logging anything): `None` when it is not held, or when the
-    /// store holds nothing in memory.
-    async fn cached(&self, _id: &str) -> Option<Arc<RegisteredClient>> {
-        None
-    }
 
     /// Makes the pending row `pending_id` active as `client` (whose id may
     /// differ, when the provider chose it), with its secret hash, secret
@@ -155,7 +167,12 @@ pub trait ClientStore: Send + Sync {
     /// leased. For the built-in registry, where no provider has to be told
     /// between marking and removing.
     async fn delete_active(&self, id: &ClientId, now: i64) -> Result<bool, StoreError>;
+}
 
+/// The queries over many clients: operators' listings, the cap per
+/// software, and the work reconcile and the expiry janitor page through.
+#[async_trait]
+pub trait ClientQueries: Send + Sync {
     /// Clients in id order, starting after `after`, at most `limit`.
     async fn list(
         &self,
@@ -192,7 +209,11 @@ pub trait ClientStore: Send + Sync {
         after: Option<(i64, &ClientId)>,
         limit: u32,
     ) -> Result<Vec<RegisteredClient>, StoreError>;
+}
 
+/// Initial access tokens (RFC 7591 §3), kept as digests.
+#[async_trait]
+pub trait InitialAccessTokens: Send + Sync {
     /// Adds an initial access token.
     async fn insert_initial_access_token(
         &self,
@@ -218,7 +239,24 @@ pub trait ClientStore: Send + Sync {
 
     /// Revokes a token; `false` when no such token exists.
     async fn revoke_initial_access_token(&self, id: &str) -> Result<bool, StoreError>;
+}
 
+/// Whether the database answers.
+#[async_trait]
+pub trait Health: Send + Sync {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
+}
+
+/// The store's ports, as the services take them.
+#[derive(Clone)]
+pub struct StorePorts {
+    /// Clients, one at a time (behind the read cache).
+    pub clients: Arc<dyn ClientStore>,
+    /// Queries over many clients.
+    pub queries: Arc<dyn ClientQueries>,
+    /// Initial access tokens.
+    pub tokens: Arc<dyn InitialAccessTokens>,
+    /// Whether the database answers.
+    pub health: Arc<dyn Health>,
 }

@@ -11,7 +11,9 @@ use dcr_gateway::domain::{
 };
 use dcr_gateway::store::sealing::Sealer;
 use dcr_gateway::store::sql::SqlStore;
-use dcr_gateway::store::{Change, ClientStore, StoreError};
+use dcr_gateway::store::{
+    Change, ClientQueries, ClientStore, Health, InitialAccessTokens, StoreError,
+};
 use serde_json::json;
 use sqlx::Connection;
 
@@ -57,17 +59,18 @@ async fn open(url: &str, connections: u32) -> SqlStore {
         .unwrap()
 }
 
-async fn sqlite() -> (tempfile::TempDir, Arc<dyn ClientStore>) {
+async fn sqlite() -> (tempfile::TempDir, SqlStore) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!(
         "sqlite://{}",
         dir.path().join("nested/dir/store.db").display()
     );
     let store = open(&url, 4).await;
-    (dir, Arc::new(store))
+    (dir, store)
 }
 
-async fn contract(store: Arc<dyn ClientStore>) {
+/// What every store promises, on each of its ports.
+async fn contract(store: SqlStore) {
     store.ping().await.unwrap();
     let a = client("a-client", "A");
     store.insert(&a, None).await.unwrap();
@@ -92,7 +95,7 @@ async fn contract(store: Arc<dyn ClientStore>) {
         store.get(&a.client_id).await.unwrap(),
         Some(changed.clone())
     );
-    leases(store.as_ref(), &changed).await;
+    leases(&store, &changed).await;
     assert!(
         store
             .set_state(&a.client_id, ClientState::Deleting)
@@ -244,8 +247,8 @@ async fn contract(store: Arc<dyn ClientStore>) {
     );
     assert_eq!(store.get(&a.client_id).await.unwrap(), None);
 
-    concurrent_inserts(store.as_ref()).await;
-    initial_access_tokens(store).await;
+    concurrent_inserts(&store).await;
+    initial_access_tokens(&store).await;
 }
 
 /// Inserts sent together share a commit and its multi-row statements; each
@@ -288,7 +291,7 @@ async fn concurrent_inserts(store: &dyn ClientStore) {
 /// A replace's lease: one holder at a time, at the revision it read; a
 /// delete waits for it; a lapsed one is listed for reconcile and can be
 /// taken over.
-async fn leases(store: &dyn ClientStore, client: &RegisteredClient) {
+async fn leases(store: &SqlStore, client: &RegisteredClient) {
     let id = &client.client_id;
     let revision = client.revision;
     let leased = store.lease(id, revision, 100, 200).await.unwrap();
@@ -334,7 +337,7 @@ async fn leases(store: &dyn ClientStore, client: &RegisteredClient) {
 }
 
 /// Tokens are found by digest, and spending is exact under concurrency.
-async fn initial_access_tokens(store: Arc<dyn ClientStore>) {
+async fn initial_access_tokens(store: &SqlStore) {
     let token = InitialAccessToken::generate();
     let record = InitialAccessTokenRecord {
         id: InitialAccessTokenRecord::new_id(),
@@ -398,7 +401,7 @@ async fn sqlite_store_honours_the_contract() {
 async fn postgres_store_honours_the_contract() {
     let database = TestDatabase::create().await;
     let store = open(&database.url, 4).await;
-    contract(Arc::new(store)).await;
+    contract(store).await;
 }
 
 /// The group-commit writer keeps its own connection; when the server cuts

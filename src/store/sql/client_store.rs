@@ -1,4 +1,5 @@
-//! [`ClientStore`] on SQL: each method one query, written once for both
+//! [`ClientStore`], [`ClientQueries`], [`InitialAccessTokens`] and
+//! [`Health`] on SQL: each method one query, written once for both
 //! databases.
 
 use async_trait::async_trait;
@@ -11,7 +12,7 @@ use super::{SOFTWARE_COUNT, SqlStore, as_bigint};
 use crate::domain::{
     ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient, SecretHash,
 };
-use crate::store::{ClientStore, StoreError};
+use crate::store::{ClientQueries, ClientStore, Health, InitialAccessTokens, StoreError};
 
 /// Whether one row was affected, with a unique-key clash as [`StoreError::Duplicate`].
 fn unique_violation(
@@ -225,6 +226,10 @@ impl ClientStore for SqlStore {
         .await
     }
 
+}
+
+#[async_trait]
+impl ClientQueries for SqlStore {
     async fn list(
         &self,
         after: Option<&ClientId>,
@@ -304,6 +309,10 @@ impl ClientStore for SqlStore {
         .await
     }
 
+}
+
+#[async_trait]
+impl InitialAccessTokens for SqlStore {
     async fn insert_initial_access_token(
         &self,
         token: &InitialAccessTokenRecord,
@@ -386,6 +395,10 @@ impl ClientStore for SqlStore {
         Ok(result.rows_affected() == 1)
     }
 
+}
+
+#[async_trait]
+impl Health for SqlStore {
     async fn ping(&self) -> Result<(), StoreError> {
         sqlx::query("SELECT 1").execute(&self.pool).await?;
         Ok(())

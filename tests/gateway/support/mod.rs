@@ -67,6 +67,8 @@ pub struct TestApp {
     pub service: Arc<RegistrationService>,
     pub cache: Arc<CachedStore>,
     pub front: Option<Arc<dcr_gateway::front::Front>>,
+    /// The read answers the HTTP edge holds in memory.
+    pub read_answers: Arc<dcr_gateway::http::reads::HeldReads>,
     pub clock: Arc<TestClock>,
     /// Its background tasks run as long as it does.
     _gateway: app::Gateway,
@@ -150,6 +152,7 @@ async fn start_app(listener: TcpListener, toml: &str, dir: TempDir, db_path: Pat
         service: gateway.service.clone(),
         cache: gateway.cache.clone(),
         front: gateway.front.clone(),
+        read_answers: gateway.read_answers.clone(),
         _gateway: gateway,
         clock,
         db_path,
