@@ -39,6 +39,13 @@ pub trait BackendSettings: std::fmt::Debug + Send + Sync {
     fn authorization_requires_scope(&self) -> bool {
         false
     }
+
+    /// Whether the provider publishes a discovery document, from which the
+    /// authorization front takes its issuer and endpoints (the front needs
+    /// one).
+    fn has_discovery(&self) -> bool {
+        false
+    }
 }
 
 /// How a backend's settings are read from `[provider]`.

@@ -42,6 +42,11 @@ impl BackendSettings for HydraSettings {
     fn build(&self, _clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError> {
         Ok(Arc::new(Hydra::new(self.clone())?))
     }
+
+    /// Hydra serves one at its public `issuer`.
+    fn has_discovery(&self) -> bool {
+        true
+    }
 }
 
 impl KindSettings for HydraSettings {

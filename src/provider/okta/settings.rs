@@ -39,6 +39,11 @@ impl BackendSettings for OktaSettings {
         Ok(Arc::new(Okta::new(self.clone(), clock)?))
     }
 
+    /// The authorization server serves one at its `issuer`.
+    fn has_discovery(&self) -> bool {
+        true
+    }
+
     /// Okta's `/v1/authorize` lists `scope` as required (Okta OAuth 2.0
     /// API, "authorizeCustomAS": `scope`, required: true).
     fn authorization_requires_scope(&self) -> bool {

@@ -35,6 +35,11 @@ impl BackendSettings for Rfc7591Settings {
     fn build(&self, _clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError> {
         Ok(Arc::new(Rfc7591::new(self.clone())?))
     }
+
+    /// The upstream serves one at its `issuer`.
+    fn has_discovery(&self) -> bool {
+        true
+    }
 }
 
 impl KindSettings for Rfc7591Settings {
