@@ -20,8 +20,6 @@ use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
 use crate::provider::http_client::ProviderSetupError;
-use crate::provider::instrumented::Instrumented;
-use crate::provider::{Provider, ProviderConfig};
 use crate::registration::{
     RegistrationMode, RegistrationService, RegistrationSettings, StatementVerifier,
 };
@@ -91,7 +89,7 @@ pub async fn build_gateway(
         config.cache.ttl,
     ));
     cache.follow(store.change_feed().await?);
-    let provider = build_provider(&config.provider, clock.clone())?;
+    let provider = config.provider.kind.settings().build(clock.clone())?;
     let public_url = &config.server.public_url;
     let provider = crate::front::provider_for(provider, &config.front, public_url)?;
     let fetcher = GuardedClient::new(config.outbound.clone())?;
@@ -170,14 +168,6 @@ pub fn warn_about(config: &Config) {
             "the provider's credential is sent over plain http; use https outside a private network"
         );
     }
-}
-
-fn build_provider(
-    config: &ProviderConfig,
-    clock: Arc<dyn Clock>,
-) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-    let backend = config.kind.settings().build(clock)?;
-    Ok(Arc::new(Instrumented(backend)))
 }
 
 /// Runs reconcile and the expiry janitor every `interval` (never when

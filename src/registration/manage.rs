@@ -265,7 +265,9 @@ impl RegistrationService {
             issued_at: current.issued_at,
             claims: &claims,
         };
-        let provisioned = self.bounded(self.provider.replace(&request)).await?;
+        let provisioned = self
+            .bounded("replace", self.provider.replace(&request))
+            .await?;
         // Only a secret the provider holds is handed out, and only when new.
         let new_secret = provisioned
             .client_secret
@@ -330,7 +332,10 @@ impl RegistrationService {
             return Err(not_deletable());
         }
         let deleted = self
-            .bounded(self.provider.delete(id, client.provider_state.as_ref()))
+            .bounded(
+                "delete",
+                self.provider.delete(id, client.provider_state.as_ref()),
+            )
             .await;
         if let Err(error) = deleted {
             if !matches!(error, ProviderError::Indeterminate(_)) {

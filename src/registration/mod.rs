@@ -288,8 +288,7 @@ impl RegistrationService {
 
     /// The provider's discovery document, when it has one.
     pub async fn provider_discovery(&self) -> Result<Option<Value>, RegistrationError> {
-        self.provider
-            .discovery()
+        self.measured("discovery", self.provider.discovery())
             .await
             .map_err(|e| self.provider_error(e))
     }

@@ -1,5 +1,6 @@
-//! Calling the provider: within its deadline, with [`RowClaims`] for the
-//! ids it picks, and its failures told to apps in the gateway's own words.
+//! Calling the provider: within its deadline, measured (the
+//! `dcr_provider_*` metrics), with [`RowClaims`] for the ids it picks, and
+//! its failures told to apps in the gateway's own words.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -8,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::domain::{ClientId, ClientMetadata, MetadataDocument, ProviderState, RegistrationError};
-use crate::provider::{IdClaims, ProviderError};
+use crate::provider::{IdClaims, ProviderError, instrumented};
 use crate::store::{ClientStore, StoreError};
 
 use super::RegistrationService;
@@ -17,12 +18,23 @@ use super::RegistrationService;
 const RETRY_AFTER_SECS: u64 = 5;
 
 impl RegistrationService {
-    /// Runs a provider operation within its deadline; past it, the outcome
-    /// is unknown.
-    pub(super) async fn bounded<T>(
+    /// Runs the provider operation `name`, measured.
+    pub(super) async fn measured<T>(
         &self,
+        name: &'static str,
         operation: impl Future<Output = Result<T, ProviderError>>,
     ) -> Result<T, ProviderError> {
+        instrumented::measured(self.provider.name(), name, operation).await
+    }
+
+    /// Runs the provider operation `name`, measured, within its deadline;
+    /// past it, the outcome is unknown.
+    pub(super) async fn bounded<T>(
+        &self,
+        name: &'static str,
+        operation: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let operation = self.measured(name, operation);
         match self.provider.operation_deadline() {
             Some(deadline) => tokio::time::timeout(deadline, operation)
                 .await

@@ -163,7 +163,7 @@ impl RegistrationService {
             issued_at: now,
             claims: &claims,
         };
-        let provisioned = match self.bounded(self.provider.create(&request)).await {
+        let provisioned = match self.bounded("create", self.provider.create(&request)).await {
             Ok(provisioned) => provisioned,
             Err(error) => {
                 if !matches!(error, ProviderError::Indeterminate(_)) {
