@@ -20,6 +20,7 @@ use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
 use crate::provider::http_client::ProviderSetupError;
+use crate::provider::registry::Registry;
 use crate::registration::{
     RegistrationMode, RegistrationService, RegistrationSettings, StatementVerifier,
 };
@@ -67,8 +68,8 @@ impl Drop for AbortOnDrop {
 }
 
 /// Opens the store, puts the cache in front (following other processes'
-/// changes), and builds the service over the configured provider, all
-/// reading time from `clock`.
+/// changes), and builds the service over the configured registry (the
+/// gateway's own, or a provider), all reading time from `clock`.
 pub async fn build_gateway(
     config: &Config,
     clock: Arc<dyn Clock>,
@@ -89,9 +90,14 @@ pub async fn build_gateway(
         config.cache.ttl,
     ));
     cache.follow(store.change_feed().await?);
-    let provider = config.provider.kind.settings().build(clock.clone())?;
     let public_url = &config.server.public_url;
-    let provider = crate::front::provider_for(provider, &config.front, public_url)?;
+    let registry = match config.provider.kind.settings().build(clock.clone())? {
+        None => Registry::Gateway,
+        Some(provider) => Registry::External {
+            provider,
+            callback: crate::front::callback_at_provider(&config.front, public_url)?,
+        },
+    };
     let fetcher = GuardedClient::new(config.outbound.clone())?;
     let statements = (!config.software_statement.issuers.is_empty()).then(|| {
         Arc::new(SoftwareStatements::new(
@@ -112,7 +118,7 @@ pub async fn build_gateway(
     };
     let service = Arc::new(RegistrationService::new(
         cache.clone(),
-        provider,
+        registry,
         Arc::new(fetcher),
         clock.clone(),
         settings,

@@ -13,6 +13,7 @@ use crate::domain::{
     ClientId, ClientMetadata, ClientSecret, ClientState, MetadataDocument, RegisteredClient,
     RegistrationAccessToken, RegistrationError, SecretHash,
 };
+use crate::provider::registry::Registry;
 use crate::provider::{ProviderError, ProvisionRequest};
 
 use super::provider_calls::{RowClaims, as_held};
@@ -166,7 +167,7 @@ impl RegistrationService {
     ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
         let now = self.clock.now_unix();
         let id = current.client_id.clone();
-        if self.provider.is_gateway_registry() {
+        if let Registry::Gateway = self.registry {
             return self
                 .replace_in_registry(current, metadata, generated, registration_token, now)
                 .await;
@@ -266,7 +267,7 @@ impl RegistrationService {
             claims: &claims,
         };
         let provisioned = self
-            .bounded("replace", self.provider.replace(&request))
+            .bounded("replace", self.registry.replace(&request))
             .await?;
         // Only a secret the provider holds is handed out, and only when new.
         let new_secret = provisioned
@@ -321,7 +322,7 @@ impl RegistrationService {
     ) -> Result<(), RegistrationError> {
         let id = &client.client_id;
         let now = self.clock.now_unix();
-        if self.provider.is_gateway_registry() {
+        if let Registry::Gateway = self.registry {
             // Nothing outside the store to tell: one write.
             return match self.store.delete_active(id, now).await.map_err(internal)? {
                 true => Ok(()),
@@ -334,7 +335,7 @@ impl RegistrationService {
         let deleted = self
             .bounded(
                 "delete",
-                self.provider.delete(id, client.provider_state.as_ref()),
+                self.provider().delete(id, client.provider_state.as_ref()),
             )
             .await;
         if let Err(error) = deleted {

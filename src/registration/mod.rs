@@ -47,7 +47,8 @@ use crate::domain::{
     ClientId, ClientSecret, InitialAccessToken, InitialAccessTokenRecord, RegisteredClient,
     RegistrationAccessToken, RegistrationError,
 };
-use crate::provider::{Presence, Provider};
+use crate::provider::Presence;
+use crate::provider::registry::Registry;
 use crate::store::{ClientStore, StoreError};
 
 /// Fetches JSON documents that apps point the gateway at (such as a
@@ -257,7 +258,7 @@ impl ReconcileReport {
 /// Registers, reads, updates and deletes clients.
 pub struct RegistrationService {
     store: Arc<dyn ClientStore>,
-    provider: Arc<dyn Provider>,
+    registry: Registry,
     fetcher: Arc<dyn DocumentFetcher>,
     clock: Arc<dyn Clock>,
     settings: RegistrationSettings,
@@ -267,14 +268,14 @@ impl RegistrationService {
     /// Builds the service over its ports.
     pub fn new(
         store: Arc<dyn ClientStore>,
-        provider: Arc<dyn Provider>,
+        registry: Registry,
         fetcher: Arc<dyn DocumentFetcher>,
         clock: Arc<dyn Clock>,
         settings: RegistrationSettings,
     ) -> Self {
         Self {
             store,
-            provider,
+            registry,
             fetcher,
             clock,
             settings,
@@ -288,7 +289,7 @@ impl RegistrationService {
 
     /// The provider's discovery document, when it has one.
     pub async fn provider_discovery(&self) -> Result<Option<Value>, RegistrationError> {
-        self.measured("discovery", self.provider.discovery())
+        self.measured("discovery", self.provider().discovery())
             .await
             .map_err(|e| self.provider_error(e))
     }

@@ -21,10 +21,10 @@ impl RegistrationService {
     /// mistaken for it, can still be in flight.
     #[must_use]
     pub fn reconcile_grace(&self) -> Duration {
-        self.provider
+        self.provider()
             .operation_deadline()
             .map_or(Duration::ZERO, |deadline| {
-                (deadline + self.provider.clock_skew()) * 2
+                (deadline + self.provider().clock_skew()) * 2
             })
     }
 
@@ -71,7 +71,7 @@ impl RegistrationService {
                 |client| async move {
                     self.bounded(
                         "delete",
-                        self.provider
+                        self.provider()
                             .delete(&client.client_id, client.provider_state.as_ref()),
                     )
                     .await?;
@@ -169,7 +169,7 @@ impl RegistrationService {
         let presence = self
             .bounded(
                 "discard_unconfirmed",
-                self.provider.discard_unconfirmed(&ProvisionRequest {
+                self.registry.discard_unconfirmed(&ProvisionRequest {
                     client_id: &client.client_id,
                     metadata: &client.metadata,
                     client_secret: None,
@@ -194,7 +194,7 @@ impl RegistrationService {
         cutoff: i64,
         report: &mut ReconcileReport,
     ) -> Result<(), RegistrationError> {
-        let listed = match self.measured("list", self.provider.list_clients()).await {
+        let listed = match self.measured("list", self.provider().list_clients()).await {
             Ok(Some(listed)) => listed,
             Ok(None) => return Ok(()),
             Err(e) => {
@@ -257,7 +257,7 @@ impl RegistrationService {
                 {
                     return Ok(None);
                 }
-                self.bounded("delete", self.provider.delete(&client.id, None))
+                self.bounded("delete", self.provider().delete(&client.id, None))
                     .await?;
                 audit_reconcile(&client.id, "orphan_deleted");
                 Ok(Some(true))
