@@ -20,8 +20,7 @@ use crate::http::rate_limit::Limits;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
 use crate::provider::http_client::ProviderSetupError;
-use crate::provider::instrumented::Instrumented;
-use crate::provider::{Provider, ProviderConfig};
+use crate::provider::registry::Registry;
 use crate::registration::{
     RegistrationMode, RegistrationService, RegistrationSettings, StatementVerifier,
 };
@@ -72,8 +71,8 @@ impl Drop for AbortOnDrop {
 }
 
 /// Opens the store, puts the cache in front (following other processes'
-/// changes), and builds the service over the configured provider, all
-/// reading time from `clock`.
+/// changes), and builds the service over the configured registry (the
+/// gateway's own, or a provider), all reading time from `clock`.
 pub async fn build_gateway(
     config: &Config,
     clock: Arc<dyn Clock>,
@@ -99,9 +98,14 @@ pub async fn build_gateway(
         vec![read_answers.clone() as Arc<dyn ChangeListener>],
     ));
     cache.follow(store.change_feed().await?);
-    let provider = build_provider(&config.provider, clock.clone())?;
     let public_url = &config.server.public_url;
-    let provider = crate::front::provider_for(provider, &config.front, public_url)?;
+    let registry = match config.provider.kind.settings().build(clock.clone())? {
+        None => Registry::Gateway,
+        Some(provider) => Registry::External {
+            provider,
+            callback: crate::front::callback_at_provider(&config.front, public_url)?,
+        },
+    };
     let fetcher = GuardedClient::new(config.outbound.clone())?;
     let statements = (!config.software_statement.issuers.is_empty()).then(|| {
         Arc::new(SoftwareStatements::new(
@@ -128,7 +132,7 @@ pub async fn build_gateway(
     };
     let service = Arc::new(RegistrationService::new(
         ports,
-        provider,
+        registry,
         Arc::new(fetcher),
         clock.clone(),
         settings,
@@ -185,14 +189,6 @@ pub fn warn_about(config: &Config) {
             "the provider's credential is sent over plain http; use https outside a private network"
         );
     }
-}
-
-fn build_provider(
-    config: &ProviderConfig,
-    clock: Arc<dyn Clock>,
-) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-    let backend = config.kind.settings().build(clock)?;
-    Ok(Arc::new(Instrumented(backend)))
 }
 
 /// Runs reconcile and the expiry janitor every `interval` (never when

@@ -9,14 +9,17 @@
 //! - [`registration`]: [`registration::RegistrationService`], the one place
 //!   that orders admission, validation, store writes and provider calls, and
 //!   reconciles gateway and provider. Its ports: [`store::ClientStore`],
-//!   [`provider::Provider`], [`registration::DocumentFetcher`],
+//!   [`provider::registry::Registry`] (the gateway's own store, or a
+//!   [`provider::Provider`]), [`registration::DocumentFetcher`],
 //!   [`registration::StatementVerifier`].
 //! - [`store`]: the SQL store (SQLite embedded, PostgreSQL for several
 //!   instances), the read cache in front of it, sealing of provider state.
 //! - [`provider`]: one backend per file (`local`, `hydra`, `rfc7591`, `okta`,
 //!   `zendesk`, `billforward`), each with its own settings (in
 //!   `provider/<kind>/settings.rs`), their shared HTTP plumbing (timeouts,
-//!   retries, circuit breaker) and metrics.
+//!   retries, circuit breaker) and metrics, and the registry the service
+//!   holds: the gateway's own store, or one backend, with the gateway's
+//!   callback registered there when the front is on.
 //! - [`outbound`]: the SSRF-guarded HTTP client for URLs apps point at.
 //! - [`software_statement`]: verification of signed software statements.
 //! - [`front`]: the opt-in authorization front (`/authorize`, `/callback`,

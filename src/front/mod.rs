@@ -15,8 +15,8 @@
 //!   travels sealed in the provider-side state, and is stored (through a
 //!   port the SQL store implements, so that any instance takes any hop) only
 //!   once the provider answered it.
-//! - [`provider`]: the provider's endpoints, and the wrapper that registers
-//!   the gateway's callback there.
+//! - [`provider`]: the provider's endpoints; [`callback_at_provider`]: the
+//!   gateway's callback, which the registry registers there.
 //! - [`cimd`]: clients named by Client ID Metadata Documents, and
 //!   [`consent`]: the page the gateway may show them before the provider,
 //!   bound to the browser that saw it ([`browser`]).
@@ -34,7 +34,6 @@ use crate::clock::Clock;
 use crate::domain::{ClientState, RegisteredClient, RegisteredUri, RegistrationError};
 use crate::limiter::{KeyedLimiter, address_key};
 use crate::outbound::OutboundSettings;
-use crate::provider::Provider;
 use crate::registration::RegistrationService;
 
 pub mod authorize;
@@ -55,7 +54,7 @@ use browser::BrowserCookie;
 use cimd::Documents;
 use error::FrontError;
 use janitor::LiveTransactions;
-use provider::{CallbackAtProvider, ProviderEndpoints};
+use provider::ProviderEndpoints;
 pub use settings::FrontSettings;
 
 /// Why the front could not be built.
@@ -267,18 +266,17 @@ pub fn callback_uri(public_url: &str) -> String {
     format!("{}/callback", public_url.trim_end_matches('/'))
 }
 
-/// `provider`, wrapped so that clients are registered there with the
-/// gateway's callback when the front is on.
-pub fn provider_for(
-    provider: Arc<dyn Provider>,
+/// The redirect URI clients are registered with at the provider in place
+/// of the app's ([`crate::provider::registry::Registry::External`]): the
+/// gateway's callback when the front is on, else none.
+pub fn callback_at_provider(
     settings: &FrontSettings,
     public_url: &str,
-) -> Result<Arc<dyn Provider>, FrontSetupError> {
-    if !settings.enabled {
-        return Ok(provider);
-    }
-    let callback = RegisteredUri::parse(&callback_uri(public_url)).map_err(FrontSetupError)?;
-    Ok(Arc::new(CallbackAtProvider::new(provider, callback)))
+) -> Result<Option<RegisteredUri>, FrontSetupError> {
+    settings
+        .enabled
+        .then(|| RegisteredUri::parse(&callback_uri(public_url)).map_err(FrontSetupError))
+        .transpose()
 }
 
 /// The parameters of a query or form body. A parameter sent twice is

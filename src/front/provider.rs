@@ -1,17 +1,7 @@
 //! The provider as the front sees it: its endpoints, read from its
-//! discovery document, and a wrapper that registers the gateway's single
-//! `{public_url}/callback` there in place of the app's redirect URIs.
+//! discovery document.
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use async_trait::async_trait;
 use serde_json::Value;
-
-use crate::domain::{ClientId, ClientMetadata, ProviderState, RegisteredUri};
-use crate::provider::{
-    ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
-};
 
 /// What the front needs of the provider's discovery document.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -52,119 +42,5 @@ impl ProviderEndpoints {
                 .and_then(Value::as_bool)
                 .unwrap_or(false),
         })
-    }
-}
-
-/// A provider whose clients are registered with the gateway's callback as
-/// their one redirect URI (clients without redirect URIs are sent as they
-/// are). The app is still told, and the gateway still checks, the app's own
-/// redirect URIs.
-pub struct CallbackAtProvider {
-    inner: Arc<dyn Provider>,
-    callback: RegisteredUri,
-}
-
-impl CallbackAtProvider {
-    /// Wraps `inner`, registering `callback` there.
-    #[must_use]
-    pub fn new(inner: Arc<dyn Provider>, callback: RegisteredUri) -> Self {
-        Self { inner, callback }
-    }
-
-    /// `metadata` as the provider is to hold it.
-    fn at_provider(&self, metadata: &ClientMetadata) -> ClientMetadata {
-        let mut sent = metadata.clone();
-        if !sent.redirect_uris.is_empty() {
-            sent.redirect_uris = vec![self.callback.clone()];
-        }
-        sent
-    }
-
-    /// What the provider says it holds, with the app's redirect URIs in
-    /// place of the callback.
-    fn as_registered(
-        request: &ProvisionRequest<'_>,
-        result: Result<Provisioned, ProviderError>,
-    ) -> Result<Provisioned, ProviderError> {
-        let mut provisioned = result?;
-        if let Some(held) = provisioned.held_metadata.as_mut() {
-            if held.contains_key("redirect_uris") {
-                let own = request.metadata.redirect_uris.iter();
-                held.insert(
-                    "redirect_uris".into(),
-                    own.map(|uri| Value::from(uri.as_str())).collect(),
-                );
-            }
-        }
-        Ok(provisioned)
-    }
-}
-
-#[async_trait]
-impl Provider for CallbackAtProvider {
-    fn name(&self) -> &'static str {
-        self.inner.name()
-    }
-
-    fn is_gateway_registry(&self) -> bool {
-        self.inner.is_gateway_registry()
-    }
-
-    fn supports(&self, metadata: &ClientMetadata) -> Result<(), String> {
-        self.inner.supports(&self.at_provider(metadata))
-    }
-
-    fn operation_deadline(&self) -> Option<Duration> {
-        self.inner.operation_deadline()
-    }
-
-    fn clock_skew(&self) -> Duration {
-        self.inner.clock_skew()
-    }
-
-    async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
-        let metadata = self.at_provider(request.metadata);
-        let sent = ProvisionRequest {
-            metadata: &metadata,
-            ..*request
-        };
-        Self::as_registered(request, self.inner.create(&sent).await)
-    }
-
-    async fn replace(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {
-        let metadata = self.at_provider(request.metadata);
-        let sent = ProvisionRequest {
-            metadata: &metadata,
-            ..*request
-        };
-        Self::as_registered(request, self.inner.replace(&sent).await)
-    }
-
-    async fn delete(
-        &self,
-        client_id: &ClientId,
-        state: Option<&ProviderState>,
-    ) -> Result<(), ProviderError> {
-        self.inner.delete(client_id, state).await
-    }
-
-    async fn discard_unconfirmed(
-        &self,
-        client: &ProvisionRequest<'_>,
-    ) -> Result<Presence, ProviderError> {
-        let metadata = self.at_provider(client.metadata);
-        let sent = ProvisionRequest {
-            metadata: &metadata,
-            ..*client
-        };
-        self.inner.discard_unconfirmed(&sent).await
-    }
-
-    async fn list_clients(&self) -> Result<Option<Vec<ListedClient>>, ProviderError> {
-        self.inner.list_clients().await
-    }
-
-    async fn discovery(&self) -> Result<Option<Value>, ProviderError> {
-        self.inner.discovery().await
     }
 }

@@ -204,10 +204,10 @@ impl CimdSettings {
 impl FrontSettings {
     /// Refuses what cannot work with the rest of the configuration: the
     /// front without `store.encryption_key`, the front before a provider
-    /// that publishes no discovery document (the
-    /// built-in registry, Zendesk, BillForward; the front takes the
-    /// provider's issuer and endpoints from it), and a document policy
-    /// that `policy_exists` does not know.
+    /// that publishes no discovery document (as its settings say:
+    /// [`crate::provider::settings::BackendSettings::has_discovery`]; the
+    /// front takes the provider's issuer and endpoints from it), and a
+    /// document policy that `policy_exists` does not know.
     pub fn check(
         &self,
         kind: &ProviderKind,
@@ -231,13 +231,10 @@ impl FrontSettings {
                 "front.cimd.policy `{policy}` is not a configured policy"
             ));
         }
-        let discovered = matches!(
-            kind,
-            ProviderKind::Hydra(_) | ProviderKind::Rfc7591(_) | ProviderKind::Okta(_)
-        );
-        if self.enabled && !discovered {
+        if self.enabled && !kind.settings().has_discovery() {
             report.error(
-                "front.enabled needs a provider with a discovery document: hydra, rfc7591 or okta",
+                "front.enabled needs a provider with a discovery document, from which the front \
+                 takes the provider's issuer and endpoints; this provider.kind publishes none",
             );
         }
     }

@@ -1,6 +1,7 @@
 //! The built-in registry: the gateway's own store is the system of record, so
 //! there is nothing further to call. This is the default backend, which lets
-//! the gateway run with nothing else.
+//! the gateway run with nothing else: it builds no provider, and the service
+//! holds [`super::registry::Registry::Gateway`].
 
 use async_trait::async_trait;
 use serde_json::Value;
@@ -15,7 +16,6 @@ mod settings {
     use serde::Deserialize;
     use url::Url;
 
-    use super::LocalRegistry;
     use crate::clock::Clock;
     use crate::provider::Provider;
     use crate::provider::http_client::{ProviderSetupError, Resilience};
@@ -31,8 +31,12 @@ mod settings {
             None
         }
 
-        fn build(&self, _clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-            Ok(Arc::new(LocalRegistry))
+        /// No provider: the gateway's store is the registry.
+        fn build(
+            &self,
+            _clock: Arc<dyn Clock>,
+        ) -> Result<Option<Arc<dyn Provider>>, ProviderSetupError> {
+            Ok(None)
         }
     }
 
@@ -48,7 +52,9 @@ mod settings {
 }
 pub use settings::LocalSettings;
 
-/// The built-in registry backend.
+/// What [`super::registry::Registry::provider`] is for the built-in
+/// registry: a provider that holds nothing, for what the service asks of
+/// any registry (reconcile, discovery, a replace's answer).
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalRegistry;
 
@@ -56,10 +62,6 @@ pub struct LocalRegistry;
 impl Provider for LocalRegistry {
     fn name(&self) -> &'static str {
         "local"
-    }
-
-    fn is_gateway_registry(&self) -> bool {
-        true
     }
 
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {

@@ -1,7 +1,8 @@
 //! The seam to the identity provider that holds the clients: one trait,
 //! [`Provider`], and one backend per file, each translating the gateway's
 //! validated domain values to and from its own wire model. Each backend
-//! also reads its own `[provider]` keys ([`settings`]).
+//! also reads its own `[provider]` keys ([`settings`]). The service holds a
+//! [`registry::Registry`]: the gateway's own store, or a backend.
 
 use std::time::Duration;
 
@@ -16,6 +17,7 @@ pub mod instrumented;
 pub mod listing;
 // The logout members Hydra and Okta both hold.
 mod logout_members;
+pub mod registry;
 pub mod settings;
 
 // The backends, one module each, named as its `kind`.
@@ -239,12 +241,6 @@ pub enum ProviderError {
 pub trait Provider: Send + Sync {
     /// Short name for logs and errors.
     fn name(&self) -> &'static str;
-
-    /// Whether the gateway's own store is this provider's registry: then a
-    /// registration is one durable write, with no pending phase.
-    fn is_gateway_registry(&self) -> bool {
-        false
-    }
 
     /// Refuses metadata the provider cannot hold at all (an authentication
     /// method, a grant type it lacks), naming the provider's limit. Called

@@ -29,14 +29,23 @@ pub trait BackendSettings: std::fmt::Debug + Send + Sync {
     /// (the gateway warns at start when that is plain http off this machine).
     fn credentialed_url(&self) -> Option<&Url>;
 
-    /// Builds the backend; `clock` is the gateway's time.
-    fn build(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError>;
+    /// Builds the backend's provider (`None` when the gateway's own store is
+    /// the registry); `clock` is the gateway's time.
+    fn build(&self, clock: Arc<dyn Clock>)
+    -> Result<Option<Arc<dyn Provider>>, ProviderSetupError>;
 
     /// Whether the provider's authorization endpoint requires `scope`: the
     /// authorization front then refuses (`invalid_scope`) a request that
     /// sends none for a client that registered none, rather than pass the
     /// omission on.
     fn authorization_requires_scope(&self) -> bool {
+        false
+    }
+
+    /// Whether the provider publishes a discovery document, from which the
+    /// authorization front takes its issuer and endpoints (the front needs
+    /// one).
+    fn has_discovery(&self) -> bool {
         false
     }
 }

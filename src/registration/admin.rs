@@ -62,7 +62,7 @@ impl RegistrationService {
         let secret = secret.ok_or_else(|| {
             RegistrationError::InvalidClientMetadata(format!(
                 "the {} provider keeps its own client secrets and did not change this one",
-                self.provider.name()
+                self.provider().name()
             ))
         })?;
         audit::record(&AuditEvent {

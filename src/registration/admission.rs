@@ -65,7 +65,7 @@ impl RegistrationService {
         metadata.extra_metadata = extra_metadata;
         policy.apply(&mut metadata)?;
         compat
-            .fit_provider(&mut metadata, |m| self.provider.supports(m))
+            .fit_provider(&mut metadata, |m| self.registry.supports(m))
             .map_err(RegistrationError::InvalidClientMetadata)?;
         self.check_sector_identifier(&metadata).await?;
         Ok((metadata, vouched))

@@ -13,6 +13,7 @@ use crate::domain::{
     ClientId, ClientMetadata, ClientSecret, ClientState, MetadataDocument, RegisteredClient,
     RegistrationAccessToken, RegistrationError, SecretHash,
 };
+use crate::provider::registry::Registry;
 use crate::provider::{ProviderError, ProvisionRequest};
 
 use super::provider_calls::{RowClaims, as_held};
@@ -149,7 +150,7 @@ impl RegistrationService {
     ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
         let now = self.clock.now_unix();
         let id = current.client_id.clone();
-        if self.provider.is_gateway_registry() {
+        if let Registry::Gateway = self.registry {
             return self
                 .replace_in_registry(current, metadata, generated, registration_token, now)
                 .await;
@@ -248,7 +249,9 @@ impl RegistrationService {
             issued_at: current.issued_at,
             claims: &claims,
         };
-        let provisioned = self.bounded(self.provider.replace(&request)).await?;
+        let provisioned = self
+            .bounded("replace", self.registry.replace(&request))
+            .await?;
         // Only a secret the provider holds is handed out, and only when new.
         let new_secret = provisioned
             .client_secret
@@ -302,7 +305,7 @@ impl RegistrationService {
     ) -> Result<(), RegistrationError> {
         let id = &client.client_id;
         let now = self.clock.now_unix();
-        if self.provider.is_gateway_registry() {
+        if let Registry::Gateway = self.registry {
             // Nothing outside the store to tell: one write.
             return match self.store.delete_active(id, now).await.map_err(internal)? {
                 true => Ok(()),
@@ -313,7 +316,10 @@ impl RegistrationService {
             return Err(not_deletable());
         }
         let deleted = self
-            .bounded(self.provider.delete(id, client.provider_state.as_ref()))
+            .bounded(
+                "delete",
+                self.provider().delete(id, client.provider_state.as_ref()),
+            )
             .await;
         if let Err(error) = deleted {
             if !matches!(error, ProviderError::Indeterminate(_)) {

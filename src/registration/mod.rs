@@ -47,7 +47,8 @@ use crate::domain::{
     ClientId, ClientSecret, InitialAccessToken, InitialAccessTokenRecord, RegisteredClient,
     RegistrationAccessToken, RegistrationError,
 };
-use crate::provider::{Presence, Provider};
+use crate::provider::Presence;
+use crate::provider::registry::Registry;
 use crate::store::{
     ClientQueries, ClientStore, Health, InitialAccessTokens, StoreError, StorePorts,
 };
@@ -262,7 +263,7 @@ pub struct RegistrationService {
     queries: Arc<dyn ClientQueries>,
     tokens: Arc<dyn InitialAccessTokens>,
     health: Arc<dyn Health>,
-    provider: Arc<dyn Provider>,
+    registry: Registry,
     fetcher: Arc<dyn DocumentFetcher>,
     clock: Arc<dyn Clock>,
     settings: RegistrationSettings,
@@ -272,7 +273,7 @@ impl RegistrationService {
     /// Builds the service over its ports.
     pub fn new(
         store: StorePorts,
-        provider: Arc<dyn Provider>,
+        registry: Registry,
         fetcher: Arc<dyn DocumentFetcher>,
         clock: Arc<dyn Clock>,
         settings: RegistrationSettings,
@@ -282,7 +283,7 @@ impl RegistrationService {
             queries: store.queries,
             tokens: store.tokens,
             health: store.health,
-            provider,
+            registry,
             fetcher,
             clock,
             settings,
@@ -296,8 +297,7 @@ impl RegistrationService {
 
     /// The provider's discovery document, when it has one.
     pub async fn provider_discovery(&self) -> Result<Option<Value>, RegistrationError> {
-        self.provider
-            .discovery()
+        self.measured("discovery", self.provider().discovery())
             .await
             .map_err(|e| self.provider_error(e))
     }

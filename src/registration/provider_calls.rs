@@ -1,5 +1,6 @@
-//! Calling the provider: within its deadline, with [`RowClaims`] for the
-//! ids it picks, and its failures told to apps in the gateway's own words.
+//! Calling the provider: within its deadline, measured (the
+//! `dcr_provider_*` metrics), with [`RowClaims`] for the ids it picks, and
+//! its failures told to apps in the gateway's own words.
 
 use std::future::Future;
 use std::sync::Mutex;
@@ -8,7 +9,7 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 
 use crate::domain::{ClientId, ClientMetadata, MetadataDocument, ProviderState, RegistrationError};
-use crate::provider::{IdClaims, ProviderError};
+use crate::provider::{IdClaims, Provider, ProviderError, instrumented};
 use crate::store::{ClientStore, StoreError};
 
 use super::RegistrationService;
@@ -17,13 +18,30 @@ use super::RegistrationService;
 const RETRY_AFTER_SECS: u64 = 5;
 
 impl RegistrationService {
-    /// Runs a provider operation within its deadline; past it, the outcome
-    /// is unknown.
-    pub(super) async fn bounded<T>(
+    /// The provider: the registry's backend, or the built-in registry's,
+    /// which holds nothing.
+    pub(super) fn provider(&self) -> &dyn Provider {
+        self.registry.provider()
+    }
+
+    /// Runs the provider operation `name`, measured.
+    pub(super) async fn measured<T>(
         &self,
+        name: &'static str,
         operation: impl Future<Output = Result<T, ProviderError>>,
     ) -> Result<T, ProviderError> {
-        match self.provider.operation_deadline() {
+        instrumented::measured(self.provider().name(), name, operation).await
+    }
+
+    /// Runs the provider operation `name`, measured, within its deadline;
+    /// past it, the outcome is unknown.
+    pub(super) async fn bounded<T>(
+        &self,
+        name: &'static str,
+        operation: impl Future<Output = Result<T, ProviderError>>,
+    ) -> Result<T, ProviderError> {
+        let operation = self.measured(name, operation);
+        match self.provider().operation_deadline() {
             Some(deadline) => tokio::time::timeout(deadline, operation)
                 .await
                 .unwrap_or_else(|_| {
@@ -39,7 +57,7 @@ impl RegistrationService {
     /// A provider failure as the app is told it: in the gateway's own
     /// words. What the provider said goes to the log.
     pub(super) fn provider_error(&self, error: ProviderError) -> RegistrationError {
-        let provider = self.provider.name();
+        let provider = self.provider().name();
         match error {
             ProviderError::Rejected(reason) => RegistrationError::InvalidClientMetadata(format!(
                 "the {provider} provider cannot hold this client: {reason}"
@@ -66,16 +84,13 @@ impl RegistrationService {
             ProviderError::NotFound(reason) => {
                 // RFC 7592 §2: a client that does not exist is answered 401. The
                 // row stays for the operator; reconcile reports it as missing.
-                tracing::warn!(provider = self.provider.name(), %reason, "client missing at the provider");
+                tracing::warn!(provider, %reason, "client missing at the provider");
                 RegistrationError::InvalidToken
             }
             ProviderError::Indeterminate(reason) => {
-                tracing::warn!(provider = self.provider.name(), %reason, "provider outcome unknown");
+                tracing::warn!(provider, %reason, "provider outcome unknown");
                 RegistrationError::TemporarilyUnavailable {
-                    reason: format!(
-                        "the {} provider did not answer in time; retry later",
-                        self.provider.name()
-                    ),
+                    reason: format!("the {provider} provider did not answer in time; retry later"),
                     retry_after_secs: RETRY_AFTER_SECS,
                 }
             }

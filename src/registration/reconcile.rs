@@ -21,10 +21,10 @@ impl RegistrationService {
     /// mistaken for it, can still be in flight.
     #[must_use]
     pub fn reconcile_grace(&self) -> Duration {
-        self.provider
+        self.provider()
             .operation_deadline()
             .map_or(Duration::ZERO, |deadline| {
-                (deadline + self.provider.clock_skew()) * 2
+                (deadline + self.provider().clock_skew()) * 2
             })
     }
 
@@ -70,7 +70,8 @@ impl RegistrationService {
                 &mut report.failed,
                 |client| async move {
                     self.bounded(
-                        self.provider
+                        "delete",
+                        self.provider()
                             .delete(&client.client_id, client.provider_state.as_ref()),
                     )
                     .await?;
@@ -166,14 +167,17 @@ impl RegistrationService {
     async fn resolve_pending(&self, client: &RegisteredClient) -> Result<Presence, ProviderError> {
         let claims = RowClaims::new(self.store.as_ref(), &client.client_id);
         let presence = self
-            .bounded(self.provider.discard_unconfirmed(&ProvisionRequest {
-                client_id: &client.client_id,
-                metadata: &client.metadata,
-                client_secret: None,
-                state: client.provider_state.as_ref(),
-                issued_at: client.issued_at,
-                claims: &claims,
-            }))
+            .bounded(
+                "discard_unconfirmed",
+                self.registry.discard_unconfirmed(&ProvisionRequest {
+                    client_id: &client.client_id,
+                    metadata: &client.metadata,
+                    client_secret: None,
+                    state: client.provider_state.as_ref(),
+                    issued_at: client.issued_at,
+                    claims: &claims,
+                }),
+            )
             .await?;
         self.store
             .remove(&claims.row())
@@ -190,7 +194,7 @@ impl RegistrationService {
         cutoff: i64,
         report: &mut ReconcileReport,
     ) -> Result<(), RegistrationError> {
-        let listed = match self.provider.list_clients().await {
+        let listed = match self.measured("list", self.provider().list_clients()).await {
             Ok(Some(listed)) => listed,
             Ok(None) => return Ok(()),
             Err(e) => {
@@ -253,7 +257,8 @@ impl RegistrationService {
                 {
                     return Ok(None);
                 }
-                self.bounded(self.provider.delete(&client.id, None)).await?;
+                self.bounded("delete", self.provider().delete(&client.id, None))
+                    .await?;
                 audit_reconcile(&client.id, "orphan_deleted");
                 Ok(Some(true))
             }

@@ -9,6 +9,7 @@ use crate::domain::{
     ClientId, ClientSecret, ClientState, InitialAccessTokenRecord, MetadataDocument,
     RegisteredClient, RegistrationAccessToken, RegistrationError,
 };
+use crate::provider::registry::Registry;
 use crate::provider::{ProviderError, ProvisionRequest};
 use crate::store::StoreError;
 
@@ -119,21 +120,19 @@ impl RegistrationService {
             lease_until: None,
             vouched,
         };
-        if self.provider.is_gateway_registry() {
+        let (client, client_secret) = match self.registry {
             // The store is the registry: one durable write, nothing to confirm.
-            let client = RegisteredClient {
-                state: ClientState::Active,
-                client_secret_expires_at: self.secret_expiry(secret.as_ref(), policy, now),
-                ..pending
-            };
-            self.insert(&client, policy).await?;
-            return Ok(ClientInformation {
-                client,
-                registration_access_token: token,
-                client_secret: secret,
-            });
-        }
-        let (client, client_secret) = self.provision(pending, secret, policy).await?;
+            Registry::Gateway => {
+                let client = RegisteredClient {
+                    state: ClientState::Active,
+                    client_secret_expires_at: self.secret_expiry(secret.as_ref(), policy, now),
+                    ..pending
+                };
+                self.insert(&client, policy).await?;
+                (client, secret)
+            }
+            Registry::External { .. } => self.provision(pending, secret, policy).await?,
+        };
         Ok(ClientInformation {
             client,
             registration_access_token: token,
@@ -163,7 +162,7 @@ impl RegistrationService {
             issued_at: now,
             claims: &claims,
         };
-        let provisioned = match self.bounded(self.provider.create(&request)).await {
+        let provisioned = match self.bounded("create", self.registry.create(&request)).await {
             Ok(provisioned) => provisioned,
             Err(error) => {
                 if !matches!(error, ProviderError::Indeterminate(_)) {

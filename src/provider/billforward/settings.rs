@@ -43,8 +43,8 @@ impl BackendSettings for BillForwardSettings {
         Some(&self.base_url)
     }
 
-    fn build(&self, _clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-        Ok(Arc::new(BillForward::new(self.clone())?))
+    fn build(&self, _: Arc<dyn Clock>) -> Result<Option<Arc<dyn Provider>>, ProviderSetupError> {
+        Ok(Some(Arc::new(BillForward::new(self.clone())?)))
     }
 }
 

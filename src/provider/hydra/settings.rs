@@ -39,8 +39,13 @@ impl BackendSettings for HydraSettings {
         self.api_key.as_ref().map(|_| &self.admin_url)
     }
 
-    fn build(&self, _clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-        Ok(Arc::new(Hydra::new(self.clone())?))
+    fn build(&self, _: Arc<dyn Clock>) -> Result<Option<Arc<dyn Provider>>, ProviderSetupError> {
+        Ok(Some(Arc::new(Hydra::new(self.clone())?)))
+    }
+
+    /// Hydra serves one at its public `issuer`.
+    fn has_discovery(&self) -> bool {
+        true
     }
 }
 

@@ -35,8 +35,16 @@ impl BackendSettings for OktaSettings {
         Some(&self.org_url)
     }
 
-    fn build(&self, clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-        Ok(Arc::new(Okta::new(self.clone(), clock)?))
+    fn build(
+        &self,
+        clock: Arc<dyn Clock>,
+    ) -> Result<Option<Arc<dyn Provider>>, ProviderSetupError> {
+        Ok(Some(Arc::new(Okta::new(self.clone(), clock)?)))
+    }
+
+    /// The authorization server serves one at its `issuer`.
+    fn has_discovery(&self) -> bool {
+        true
     }
 
     /// Okta's `/v1/authorize` lists `scope` as required (Okta OAuth 2.0

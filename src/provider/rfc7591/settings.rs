@@ -32,8 +32,13 @@ impl BackendSettings for Rfc7591Settings {
         Some(&self.registration_endpoint)
     }
 
-    fn build(&self, _clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-        Ok(Arc::new(Rfc7591::new(self.clone())?))
+    fn build(&self, _: Arc<dyn Clock>) -> Result<Option<Arc<dyn Provider>>, ProviderSetupError> {
+        Ok(Some(Arc::new(Rfc7591::new(self.clone())?)))
+    }
+
+    /// The upstream serves one at its `issuer`.
+    fn has_discovery(&self) -> bool {
+        true
     }
 }
 

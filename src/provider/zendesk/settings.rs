@@ -39,8 +39,8 @@ impl BackendSettings for ZendeskSettings {
         Some(&self.base_url)
     }
 
-    fn build(&self, _clock: Arc<dyn Clock>) -> Result<Arc<dyn Provider>, ProviderSetupError> {
-        Ok(Arc::new(Zendesk::new(self.clone())?))
+    fn build(&self, _: Arc<dyn Clock>) -> Result<Option<Arc<dyn Provider>>, ProviderSetupError> {
+        Ok(Some(Arc::new(Zendesk::new(self.clone())?)))
     }
 }
 
