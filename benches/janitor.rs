@@ -88,7 +88,7 @@ async fn main() {
 
     for pass in ["the 1% expired", "nothing expired"] {
         let started = Instant::now();
-        let removed = gateway.service.expire_clients().await.unwrap();
+        let removed = gateway.reconciler.expire_clients().await.unwrap();
         println!(
             "janitor pass, {pass}: {} removed in {:.3} s",
             removed.len(),

@@ -13,21 +13,24 @@ use crate::config::{Config, TlsConfig};
 use crate::connections::{self, ConnectionLimits};
 use crate::domain::uri::is_local_url;
 use crate::front::{Front, FrontParts, FrontSetupError};
-use crate::http::reads::HeldReads;
 use crate::http::edge::Edge;
 use crate::http::extract::json_value_limit;
 use crate::http::rate_limit::Limits;
+use crate::http::reads::HeldReads;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
 use crate::provider::http_client::ProviderSetupError;
 use crate::provider::registry::Registry;
+use crate::reconcile::Reconciler;
+use crate::registration::core::Core;
 use crate::registration::{
     RegistrationMode, RegistrationService, RegistrationSettings, StatementVerifier,
 };
 use crate::software_statement::SoftwareStatements;
-use crate::store::{ChangeListener, StoreError, StorePorts};
 use crate::store::cached::CachedStore;
 use crate::store::sql::SqlStore;
+use crate::store::{ChangeListener, StoreError};
+use crate::tasks::TaskGuard;
 
 /// Why the gateway could not start.
 #[derive(Debug, thiserror::Error)]
@@ -50,6 +53,9 @@ pub enum StartupError {
 pub struct Gateway {
     /// The registration service.
     pub service: Arc<RegistrationService>,
+    /// Reconcile and the expiry janitor (run by [`Reconciler::spawn`] or on
+    /// demand).
+    pub reconciler: Arc<Reconciler>,
     /// The read cache, for its statistics.
     pub cache: Arc<CachedStore>,
     /// The RFC 7592 read answers the HTTP edge holds, kept fresh by the
@@ -58,16 +64,7 @@ pub struct Gateway {
     /// The authorization front, when `[front]` is on.
     pub front: Option<Arc<Front>>,
     /// The front's janitor, stopped when the gateway is dropped.
-    _front_janitor: Option<AbortOnDrop>,
-}
-
-/// A background task, aborted when this is dropped.
-struct AbortOnDrop(tokio::task::JoinHandle<()>);
-
-impl Drop for AbortOnDrop {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
+    _front_janitor: Option<TaskGuard>,
 }
 
 /// Opens the store, puts the cache in front (following other processes'
@@ -117,25 +114,28 @@ pub async fn build_gateway(
     let settings = RegistrationSettings {
         mode: config.registration.mode,
         rotation: config.registration.rotation,
-        policies: config.registration.policies.clone(),
         default_policy: config.registration.default_policy.clone(),
         statements,
         statement_required: config.software_statement.required,
-        report_unknown_clients: config.provider.report_unknown_clients,
         compat: config.registration.compat,
     };
-    let ports = StorePorts {
-        clients: cache.clone(),
-        queries: Arc::new(store.clone()),
-        tokens: Arc::new(store.clone()),
-        health: Arc::new(store.clone()),
-    };
-    let service = Arc::new(RegistrationService::new(
-        ports,
+    let core = Arc::new(Core::new(
+        cache.clone(),
+        Arc::new(store.clone()),
         registry,
-        Arc::new(fetcher),
         clock.clone(),
+        config.registration.policies.clone(),
+    ));
+    let service = Arc::new(RegistrationService::new(
+        core.clone(),
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        Arc::new(fetcher),
         settings,
+    ));
+    let reconciler = Arc::new(Reconciler::new(
+        core,
+        config.provider.report_unknown_clients,
     ));
     let front = match (config.front.enabled, &config.store.encryption_key) {
         (false, _) => None,
@@ -160,11 +160,10 @@ pub async fn build_gateway(
             sealer: sealer.clone(),
         })?)),
     };
-    let front_janitor = front
-        .as_ref()
-        .map(|front| AbortOnDrop(front.spawn_janitor()));
+    let front_janitor = front.as_ref().map(|front| front.spawn_janitor());
     Ok(Gateway {
         service,
+        reconciler,
         cache,
         read_answers,
         front,
@@ -189,38 +188,6 @@ pub fn warn_about(config: &Config) {
             "the provider's credential is sent over plain http; use https outside a private network"
         );
     }
-}
-
-/// Runs reconcile and the expiry janitor every `interval` (never when
-/// zero), until the returned handle is aborted or the runtime stops.
-pub fn spawn_reconciler(
-    service: Arc<RegistrationService>,
-    interval: Duration,
-) -> Option<tokio::task::JoinHandle<()>> {
-    if interval.is_zero() {
-        return None;
-    }
-    Some(tokio::spawn(async move {
-        let mut ticks = tokio::time::interval(interval);
-        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-        loop {
-            ticks.tick().await;
-            match service.reconcile().await {
-                Ok(report) if report.has_drift() => {
-                    tracing::warn!(?report, "reconcile found drift");
-                }
-                Ok(report) => tracing::debug!(?report, "reconcile"),
-                Err(error) => tracing::warn!(%error, "reconcile failed"),
-            }
-            match service.expire_clients().await {
-                Ok(expired) if !expired.is_empty() => {
-                    tracing::info!(count = expired.len(), "expired clients removed");
-                }
-                Ok(_) => {}
-                Err(error) => tracing::warn!(%error, "expiry janitor failed"),
-            }
-        }
-    }))
 }
 
 /// The complete HTTP application for `gateway`.

@@ -7,13 +7,23 @@
 //!   secrets, registered clients, initial access tokens, RFC error codes.
 //!   No I/O.
 //! - [`registration`]: [`registration::RegistrationService`], the one place
-//!   that orders admission, validation, store writes and provider calls, and
-//!   reconciles gateway and provider. Its ports: [`store::ClientStore`],
-//!   [`provider::registry::Registry`] (the gateway's own store, or a
-//!   [`provider::Provider`]), [`registration::DocumentFetcher`],
-//!   [`registration::StatementVerifier`].
-//! - [`store`]: the SQL store (SQLite embedded, PostgreSQL for several
-//!   instances), the read cache in front of it, sealing of provider state.
+//!   that orders admission, validation, store writes and provider calls for
+//!   RFC 7591 registration, RFC 7592 management, the operator's commands and
+//!   the front's document clients. It stands on
+//!   [`registration::core::Core`] (the client store and queries, the
+//!   [`provider::registry::Registry`]: the gateway's own store or a
+//!   [`provider::Provider`], the clock, the policies, the bounded provider
+//!   calls, and the replace and delete of a client), which
+//!   [`reconcile::Reconciler`] shares. Its other ports:
+//!   [`store::InitialAccessTokens`], [`store::Health`],
+//!   [`registration::DocumentFetcher`], [`registration::StatementVerifier`].
+//! - [`reconcile`]: bringing gateway and provider back in line, and the
+//!   expiry janitor; run in the background under a [`tasks::TaskGuard`],
+//!   or by `dcr-gateway reconcile`.
+//! - [`store`]: the store's ports, one per job, and the SQL store that
+//!   implements them (SQLite embedded, PostgreSQL for several instances),
+//!   the read cache in front of the client port (telling the HTTP edge's
+//!   read memory of every change), sealing of provider state.
 //! - [`provider`]: one backend per file (`local`, `hydra`, `rfc7591`, `okta`,
 //!   `zendesk`, `billforward`), each with its own settings (in
 //!   `provider/<kind>/settings.rs`), their shared HTTP plumbing (timeouts,
@@ -24,7 +34,9 @@
 //! - [`software_statement`]: verification of signed software statements.
 //! - [`front`]: the opt-in authorization front (`/authorize`, `/callback`,
 //!   `/token`) that makes the gateway the issuer apps see.
-//! - [`http`]: routes, extractors, rate limits, error mapping, layer stack.
+//! - [`http`]: the edge every request goes through (ids, spans, timeouts,
+//!   access lines, and RFC 7592 reads answered from its own memory,
+//!   [`http::reads`]), routes, extractors, rate limits, error mapping.
 //! - [`config`]: the loader (TOML plus environment, every error at once) and
 //!   the list of top-level sections; each section is read by the module
 //!   that uses it, with the helpers of [`settings`]. `[provider]` is read
@@ -34,7 +46,8 @@
 //! - [`connections`]: the accept loop and each connection's life: caps on
 //!   connections, header-read, idle and HTTP/2 keep-alive timeouts.
 //! - [`audit`], [`telemetry`]: audit events and Prometheus metrics.
-//! - [`clock`]: the one reader of wall-clock time.
+//! - [`clock`]: the one reader of wall-clock time; [`tasks`]: background
+//!   tasks stopped when their guard drops.
 //! - [`error_text`], [`http_body`], [`json`]: error messages with their
 //!   causes; size-capped reading of response bodies; JSON written into
 //!   exact-size buffers.
@@ -61,8 +74,10 @@ pub mod limiter;
 pub mod logging;
 pub mod outbound;
 pub mod provider;
+pub mod reconcile;
 pub mod registration;
 pub mod settings;
 pub mod software_statement;
 pub mod store;
+pub mod tasks;
 pub mod telemetry;

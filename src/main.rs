@@ -204,10 +204,15 @@ fn load(path: Option<&Path>) -> Result<Config, String> {
 /// (and warnings) go to stderr, like the server's; stdout stays the
 /// command's own.
 async fn service(config: &Config) -> Result<Arc<RegistrationService>, String> {
+    gateway(config).await.map(|gateway| gateway.service)
+}
+
+/// The gateway over the configured store and provider, for the operator
+/// commands, logging as [`service`] says.
+async fn gateway(config: &Config) -> Result<app::Gateway, String> {
     config.log.init(Some("warn,audit=info"));
     app::build_gateway(config, Arc::new(SystemClock))
         .await
-        .map(|gateway| gateway.service)
         .map_err(|e| e.to_string())
 }
 
@@ -220,19 +225,16 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
     let gateway = app::build_gateway(&config, Arc::new(SystemClock))
         .await
         .map_err(|e| e.to_string())?;
-    let service = gateway.service.clone();
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
     let addr = listener.local_addr().map_err(|e| e.to_string())?;
     tracing::info!(%addr, public_url = %config.server.public_url, provider = ?config.provider.kind, "listening");
     app::warn_about(&config);
-    let reconciler = app::spawn_reconciler(service.clone(), config.provider.reconcile_interval);
+    // Reconcile and the janitor run until this guard drops, when serving ends.
+    let _reconciling = gateway.reconciler.spawn(config.provider.reconcile_interval);
     let router = app::build_router(&gateway, &config);
     let served = app::serve(listener, router, shutdown_signal(), &config).await;
-    if let Some(reconciler) = reconciler {
-        reconciler.abort();
-    }
     served.map_err(|e| format!("server failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
@@ -265,8 +267,12 @@ async fn shutdown_signal() {
 
 async fn reconcile(path: Option<&Path>, json: bool) -> Result<(), String> {
     let config = load(path)?;
-    let service = service(&config).await?;
-    let report = service.reconcile().await.map_err(|e| e.to_string())?;
+    let gateway = gateway(&config).await?;
+    let report = gateway
+        .reconciler
+        .reconcile()
+        .await
+        .map_err(|e| e.to_string())?;
     let ids = |list: &[ClientId]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
     let sections = [
         (

@@ -16,6 +16,7 @@ use std::time::Duration;
 use super::Front;
 use super::error::FrontError;
 use crate::clock::seconds;
+use crate::tasks::TaskGuard;
 
 /// How often the janitor runs.
 pub const SWEEP_EVERY: Duration = Duration::from_secs(5);
@@ -87,12 +88,12 @@ impl Front {
         Ok(())
     }
 
-    /// Runs the janitor every [`SWEEP_EVERY`] until the returned task is
-    /// aborted; the first pass runs at once.
+    /// Runs the janitor every [`SWEEP_EVERY`] until the returned guard is
+    /// dropped; the first pass runs at once.
     #[must_use]
-    pub fn spawn_janitor(self: &Arc<Self>) -> tokio::task::JoinHandle<()> {
+    pub fn spawn_janitor(self: &Arc<Self>) -> TaskGuard {
         let front = Arc::clone(self);
-        tokio::spawn(async move {
+        TaskGuard::spawn(async move {
             let mut ticks = tokio::time::interval(SWEEP_EVERY);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {

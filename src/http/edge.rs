@@ -37,10 +37,10 @@ use futures_util::FutureExt;
 use tower::ServiceExt;
 use tracing::Instrument;
 
-use super::reads::{self, ReadLane};
 use super::connection::BodyWatch;
 use super::error::ApiError;
 use super::observe::{self, CountingRequestIds, RouteLabel};
+use super::reads::{self, ReadLane};
 use crate::domain::RegistrationError;
 use crate::logging::access::{self, AccessLine};
 
@@ -106,7 +106,11 @@ impl Edge {
         let (request, seen) = self.receive(request, body);
         let id = seen.id.to_str().unwrap_or("-");
         let routed = async {
-            let from_memory = self.inner.reads.as_ref().and_then(|reads| reads.from_memory(&request));
+            let from_memory = self
+                .inner
+                .reads
+                .as_ref()
+                .and_then(|reads| reads.from_memory(&request));
             if let Some(response) = from_memory {
                 return (response, Some(reads::ROUTE));
             }

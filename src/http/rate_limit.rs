@@ -228,7 +228,12 @@ impl Limits {
 
     /// Checks an RFC 7592 request for `client_id`, whose token was verified.
     pub fn check_management(&self, ip: IpAddr, client_id: &str) -> Result<(), u64> {
-        refused([self.management_budget(client_id)], "manage", ip, Some(client_id))
+        refused(
+            [self.management_budget(client_id)],
+            "manage",
+            ip,
+            Some(client_id),
+        )
     }
 
     /// The budget of RFC 7592 requests of `client_id`: one more spent, or

@@ -110,7 +110,12 @@ impl HeldReads {
     /// the next reads of the client with the same token when nothing
     /// changed since `mark` and the token can be written into JSON as it
     /// is.
-    pub fn answer_and_keep(&self, info: ClientInformation, state: &HttpState, mark: u64) -> Response {
+    pub fn answer_and_keep(
+        &self,
+        info: ClientInformation,
+        state: &HttpState,
+        mark: u64,
+    ) -> Response {
         let token = &info.registration_access_token;
         let keep = self
             .answers
@@ -178,9 +183,8 @@ impl HeldRead {
     /// occurrence is the top-level one.
     fn of(info: &ClientInformation, state: &HttpState) -> Result<Self, super::error::ApiError> {
         let body = ClientInformationResponse::of(&info.client, "", None, state);
-        let json = Bytes::from(
-            crate::json::exact(&body).map_err(super::client_response::unserializable)?,
-        );
+        let json =
+            Bytes::from(crate::json::exact(&body).map_err(super::client_response::unserializable)?);
         let gap = json
             .windows(TOKEN_MEMBER.len())
             .position(|window| window == TOKEN_MEMBER)

@@ -10,7 +10,8 @@ use crate::domain::{
     ClientMetadata, InitialAccessTokenRecord, MetadataDocument, RegistrationError, VouchedClaims,
 };
 
-use super::{RegistrationMode, RegistrationService, RequestContext, internal};
+use super::core::internal;
+use super::{RegistrationMode, RegistrationService, RequestContext};
 
 /// JWT claims of a software statement that are not client metadata.
 const JWT_CLAIMS: [&str; 7] = ["iss", "sub", "aud", "exp", "nbf", "iat", "jti"];
@@ -39,7 +40,7 @@ impl RegistrationService {
             .await
             .map_err(internal)?;
         match record {
-            Some(record) if record.usable(self.clock.now_unix()) => Ok(Some(record)),
+            Some(record) if record.usable(self.core.now()) => Ok(Some(record)),
             _ => Err(RegistrationError::InvalidInitialAccessToken(
                 "the initial access token is unknown, expired, revoked or used up".into(),
             )),
@@ -65,7 +66,7 @@ impl RegistrationService {
         metadata.extra_metadata = extra_metadata;
         policy.apply(&mut metadata)?;
         compat
-            .fit_provider(&mut metadata, |m| self.registry.supports(m))
+            .fit_provider(&mut metadata, |m| self.core.registry().supports(m))
             .map_err(RegistrationError::InvalidClientMetadata)?;
         self.check_sector_identifier(&metadata).await?;
         Ok((metadata, vouched))
@@ -176,7 +177,8 @@ impl RegistrationService {
             return Ok(());
         };
         let count = self
-            .queries
+            .core
+            .queries()
             .count_software(software_id)
             .await
             .map_err(internal)?;

@@ -1,25 +1,20 @@
 //! RFC 7592 management: the registration access token, read, replace under
 //! the client's lease, delete.
 
-use std::sync::Arc;
-use std::time::Duration;
-
 use serde_json::Value;
 
 use crate::audit::{self, AuditEvent};
 use crate::domain::client::counted_software_id;
 use crate::domain::policy::Policy;
 use crate::domain::{
-    ClientId, ClientMetadata, ClientSecret, ClientState, MetadataDocument, RegisteredClient,
-    RegistrationAccessToken, RegistrationError, SecretHash,
+    ClientId, ClientSecret, MetadataDocument, RegisteredClient, RegistrationAccessToken,
+    RegistrationError, SecretHash,
 };
-use crate::provider::registry::Registry;
-use crate::provider::{ProviderError, ProvisionRequest};
 
-use super::provider_calls::{RowClaims, as_held};
+use super::core::internal;
 use super::{
     Authenticated, ClientInformation, ManageAction, RegistrationService, RequestContext,
-    TokenRotation, internal, seconds,
+    TokenRotation, seconds,
 };
 
 /// Members a client must not send in an update (RFC 7592 §2.2).
@@ -101,7 +96,7 @@ impl RegistrationService {
             token,
         } = client;
         check_update_members(&document, &current)?;
-        let policy = self.policy(&current.policy)?;
+        let policy = self.core.policy(&current.policy)?;
         let (metadata, vouched) = self
             .validate(document, policy, current.vouched.as_ref())
             .await?;
@@ -110,7 +105,7 @@ impl RegistrationService {
             self.check_software_limit(counted, policy).await?;
         }
         let current = RegisteredClient { vouched, ..current };
-        let now = self.clock.now_unix();
+        let now = self.core.now();
         let renew = self.secret_needs_renewal(&current, policy, now);
         let generated = (metadata.needs_client_secret()
             && (current.client_secret.is_none() || renew))
@@ -120,6 +115,7 @@ impl RegistrationService {
             TokenRotation::Never => None,
         };
         let (client, client_secret) = self
+            .core
             .replace(
                 current,
                 metadata,
@@ -134,149 +130,6 @@ impl RegistrationService {
         })
     }
 
-    /// Replaces a client at the provider and in the store, holding the
-    /// client's lease meanwhile, so that two changes never race: one that
-    /// comes second is refused with [`RegistrationError::Conflict`]. A
-    /// definite provider failure leaves the client as it was; an unknown
-    /// outcome leaves the lease, for reconcile to send the stored
-    /// registration to the provider again once it lapses.
-    /// `registration_token` replaces the token's hash, when it rotates.
-    pub(super) async fn replace(
-        &self,
-        current: RegisteredClient,
-        metadata: ClientMetadata,
-        generated: Option<ClientSecret>,
-        registration_token: Option<SecretHash>,
-    ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
-        let now = self.clock.now_unix();
-        let id = current.client_id.clone();
-        if let Registry::Gateway = self.registry {
-            return self
-                .replace_in_registry(current, metadata, generated, registration_token, now)
-                .await;
-        }
-        let revision = self
-            .store
-            .lease(
-                &id,
-                current.revision,
-                now,
-                now.saturating_add(self.lease_seconds()),
-            )
-            .await
-            .map_err(internal)?
-            .ok_or_else(changed_meanwhile)?;
-        let policy = self.policy(&current.policy)?;
-        let (mut client, secret) = match self
-            .replace_at_provider(current, metadata, generated, policy, now)
-            .await
-        {
-            Ok(replaced) => replaced,
-            Err(error) => {
-                if !matches!(error, ProviderError::Indeterminate(_)) {
-                    self.store.release(&id, revision).await.map_err(internal)?;
-                }
-                return Err(self.provider_error(error));
-            }
-        };
-        client.revision = revision;
-        if let Some(hash) = registration_token {
-            client.registration_token = hash;
-        }
-        if !self.store.update(&client).await.map_err(internal)? {
-            return Err(RegistrationError::Internal(format!(
-                "client {id} changed while its lease was held"
-            )));
-        }
-        Ok((client, secret))
-    }
-
-    /// [`Self::replace`] for the built-in registry: no provider to call, so
-    /// no lease; one write, made only if the client is still at the
-    /// revision read.
-    async fn replace_in_registry(
-        &self,
-        current: RegisteredClient,
-        metadata: ClientMetadata,
-        generated: Option<ClientSecret>,
-        registration_token: Option<SecretHash>,
-        now: i64,
-    ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
-        let policy = self.policy(&current.policy)?;
-        let (mut client, secret) = self
-            .replace_at_provider(current, metadata, generated, policy, now)
-            .await
-            .map_err(|error| self.provider_error(error))?;
-        if let Some(hash) = registration_token {
-            client.registration_token = hash;
-        }
-        if !self.store.update(&client).await.map_err(internal)? {
-            return Err(changed_meanwhile());
-        }
-        Ok((client, secret))
-    }
-
-    /// How long a replace holds its client: as long as reconcile waits, so
-    /// that reconcile takes up a replace with an unknown outcome as soon as
-    /// it may. The built-in registry has no wait, and its replaces end at
-    /// once: half a minute covers one interrupted by a crash.
-    fn lease_seconds(&self) -> i64 {
-        let grace = self.reconcile_grace();
-        seconds(if grace.is_zero() {
-            Duration::from_secs(30)
-        } else {
-            grace
-        })
-    }
-
-    /// Sends new metadata (and a secret the gateway generated, if any) to the
-    /// provider and works out the client's secret from its answer: a secret
-    /// the provider returns wins; it is new when it differs from the current.
-    async fn replace_at_provider(
-        &self,
-        current: RegisteredClient,
-        metadata: ClientMetadata,
-        generated: Option<ClientSecret>,
-        policy: &Policy,
-        now: i64,
-    ) -> Result<(RegisteredClient, Option<ClientSecret>), ProviderError> {
-        let claims = RowClaims::new(self.store.as_ref(), &current.client_id);
-        let request = ProvisionRequest {
-            client_id: &current.client_id,
-            metadata: &metadata,
-            client_secret: generated.as_ref(),
-            state: current.provider_state.as_ref(),
-            issued_at: current.issued_at,
-            claims: &claims,
-        };
-        let provisioned = self
-            .bounded("replace", self.registry.replace(&request))
-            .await?;
-        // Only a secret the provider holds is handed out, and only when new.
-        let new_secret = provisioned
-            .client_secret
-            .filter(|s| metadata.needs_client_secret() && !is_current(&current, s));
-        let (client_secret, expires_at) = match (&new_secret, metadata.needs_client_secret()) {
-            (Some(secret), _) => (
-                Some(secret.hash()),
-                self.secret_expiry(Some(secret), policy, now),
-            ),
-            (None, true) => (
-                current.client_secret.clone(),
-                current.client_secret_expires_at,
-            ),
-            (None, false) => (None, 0),
-        };
-        let client = RegisteredClient {
-            client_secret_expires_at: provisioned.client_secret_expires_at.unwrap_or(expires_at),
-            metadata: Arc::new(as_held(metadata, provisioned.held_metadata)),
-            client_secret,
-            provider_state: provisioned.state.or(current.provider_state.clone()),
-            ..current
-        };
-        Ok((client, new_secret))
-    }
-
     /// RFC 7592 §2.3: deletes a client; its token stops working.
     pub async fn delete(
         &self,
@@ -284,7 +137,7 @@ impl RegistrationService {
         context: &RequestContext,
     ) -> Result<(), RegistrationError> {
         let client = client.client;
-        let result = self.delete_client(&client).await;
+        let result = self.core.delete_client(&client).await;
         self.audit_managed(
             ManageAction::Delete,
             &client.client_id,
@@ -292,46 +145,6 @@ impl RegistrationService {
             context,
         );
         result
-    }
-
-    /// Marks the client deleting, removes it at the provider, then drops the
-    /// row. A client a replace holds is refused with
-    /// [`RegistrationError::Conflict`]. A definite provider failure restores
-    /// the client; an unknown outcome leaves it deleting for
-    /// [`RegistrationService::reconcile`].
-    pub(super) async fn delete_client(
-        &self,
-        client: &RegisteredClient,
-    ) -> Result<(), RegistrationError> {
-        let id = &client.client_id;
-        let now = self.clock.now_unix();
-        if let Registry::Gateway = self.registry {
-            // Nothing outside the store to tell: one write.
-            return match self.store.delete_active(id, now).await.map_err(internal)? {
-                true => Ok(()),
-                false => Err(not_deletable()),
-            };
-        }
-        if !self.store.begin_delete(id, now).await.map_err(internal)? {
-            return Err(not_deletable());
-        }
-        let deleted = self
-            .bounded(
-                "delete",
-                self.provider().delete(id, client.provider_state.as_ref()),
-            )
-            .await;
-        if let Err(error) = deleted {
-            if !matches!(error, ProviderError::Indeterminate(_)) {
-                self.store
-                    .set_state(id, ClientState::Active)
-                    .await
-                    .map_err(internal)?;
-            }
-            return Err(self.provider_error(error));
-        }
-        self.store.remove(id).await.map_err(internal)?;
-        Ok(())
     }
 
     /// A secret is renewed on update once it has expired or is within a tenth
@@ -364,7 +177,8 @@ impl RegistrationService {
         token: &RegistrationAccessToken,
     ) -> Result<RegisteredClient, RegistrationError> {
         let client = self
-            .store
+            .core
+            .store()
             .get(&ClientId::new(client_id))
             .await
             .map_err(internal)?;
@@ -374,7 +188,7 @@ impl RegistrationService {
                 // Equal work: an unknown id costs a store read that finds
                 // nothing, so a refused known client pays for one too, and
                 // the answer's timing does not tell which clients exist.
-                let _ = self.store.get(&ClientId::generate()).await;
+                let _ = self.core.store().get(&ClientId::generate()).await;
                 Err(RegistrationError::InvalidToken)
             }
             None => {
@@ -413,30 +227,6 @@ fn check_update_members(
         }
     }
     Ok(())
-}
-
-/// Whether `secret` is the client's current secret.
-fn is_current(client: &RegisteredClient, secret: &ClientSecret) -> bool {
-    client
-        .client_secret
-        .as_ref()
-        .is_some_and(|hash| hash.matches(secret.expose()))
-}
-
-/// A replace that lost the race for its client.
-fn changed_meanwhile() -> RegistrationError {
-    RegistrationError::Conflict(
-        "another change of this client came first or is in progress; read the client again \
-         and retry"
-            .into(),
-    )
-}
-
-/// A delete of a client that another change holds, or that is gone.
-fn not_deletable() -> RegistrationError {
-    RegistrationError::Conflict(
-        "the client is being changed or is no longer active; read it again and retry".into(),
-    )
 }
 
 /// The audit event of an RFC 7592 request.

@@ -9,6 +9,9 @@
 //! - this file: the ports the service needs besides the store and the
 //!   provider ([`DocumentFetcher`], [`StatementVerifier`]), its settings, the
 //!   values it takes and answers with, and [`RegistrationService`] itself.
+//! - [`core`]: what the service shares with [`crate::reconcile`]: the
+//!   store, the registry, the clock, the policies, the provider calls, and
+//!   the replace and delete of an existing client.
 //! - `admission`: who may register and with what — initial access tokens,
 //!   software statements, metadata rules and policy, the sector identifier.
 //! - `register`: the RFC 7591 flow — the pending row, the provider, the
@@ -17,23 +20,18 @@
 //!   lease, delete.
 //! - `compat`: the client-compatibility rules (`[registration.compat]`)
 //!   that let current MCP clients register as they are.
-//! - `admin`: the operator's commands and the expiry of clients.
+//! - `admin`: the operator's commands.
 //! - `trusted`: registrations on the gateway's own authority (clients of
 //!   Client ID Metadata Documents, for the authorization front).
-//! - `reconcile`: bringing gateway and provider back in line.
-//! - `provider_calls`: calling the provider — its deadline, the ids it
-//!   claims for a row, and its failures in the gateway's words.
 
 mod admin;
 mod admission;
 pub mod compat;
+pub mod core;
 mod manage;
-mod provider_calls;
-mod reconcile;
 mod register;
 mod trusted;
 
-use std::collections::BTreeMap;
 use std::net::IpAddr;
 use std::sync::Arc;
 
@@ -41,17 +39,14 @@ use async_trait::async_trait;
 use serde_json::{Map, Value};
 use url::Url;
 
-use crate::clock::{Clock, seconds};
-use crate::domain::policy::Policy;
+use crate::clock::seconds;
 use crate::domain::{
     ClientId, ClientSecret, InitialAccessToken, InitialAccessTokenRecord, RegisteredClient,
     RegistrationAccessToken, RegistrationError,
 };
-use crate::provider::Presence;
-use crate::provider::registry::Registry;
-use crate::store::{
-    ClientQueries, ClientStore, Health, InitialAccessTokens, StoreError, StorePorts,
-};
+use crate::store::{Health, InitialAccessTokens};
+
+use self::core::{Core, internal};
 
 /// Fetches JSON documents that apps point the gateway at (such as a
 /// `sector_identifier_uri`), through a client that guards against SSRF.
@@ -104,37 +99,14 @@ pub struct RegistrationSettings {
     pub mode: RegistrationMode,
     /// Registration access token rotation.
     pub rotation: TokenRotation,
-    /// Policies by name.
-    pub policies: BTreeMap<String, Policy>,
     /// The policy of registrations without a token that names one.
     pub default_policy: String,
     /// Software statement verification; `None` trusts no issuer.
     pub statements: Option<Arc<dyn StatementVerifier>>,
     /// Whether every registration must carry a software statement.
     pub statement_required: bool,
-    /// Whether reconcile reports clients at the provider the gateway did
-    /// not make (noise where the provider also holds other tools' clients).
-    pub report_unknown_clients: bool,
     /// The client-compatibility rules that are on.
     pub compat: compat::CompatRules,
-}
-
-impl RegistrationSettings {
-    /// Open registration under a permissive `default` policy.
-    #[must_use]
-    pub fn open() -> Self {
-        let default = Policy::permissive("default");
-        Self {
-            mode: RegistrationMode::Open,
-            rotation: TokenRotation::Never,
-            policies: BTreeMap::from([("default".to_owned(), default)]),
-            default_policy: "default".to_owned(),
-            statements: None,
-            statement_required: false,
-            report_unknown_clients: true,
-            compat: compat::CompatRules::default(),
-        }
-    }
 }
 
 /// What the caller brought besides the body.
@@ -202,90 +174,32 @@ pub struct ClientInformation {
     pub client_secret: Option<ClientSecret>,
 }
 
-/// The largest page the operator listing returns at once.
-pub const MAX_LIST_LIMIT: u32 = 1000;
-
-/// Rows reconcile handles per store query.
-const RECONCILE_BATCH: u32 = 100;
-
-/// What a reconcile pass did and found.
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
-pub struct ReconcileReport {
-    /// Abandoned registrations removed (their app never got credentials);
-    /// they had reached the provider and were deleted there too.
-    pub abandoned_removed_at_provider: Vec<ClientId>,
-    /// Abandoned registrations removed that had not reached the provider.
-    pub abandoned_never_created: Vec<ClientId>,
-    /// Abandoned registrations removed whose fate at the provider cannot be
-    /// known (the provider offers no way to find them): possible orphans.
-    pub abandoned_possible_orphans: Vec<ClientId>,
-    /// Deletions finished at the provider and in the gateway.
-    pub deletions_completed: Vec<ClientId>,
-    /// Replaces whose outcome was unknown, sent to the provider again.
-    pub replaces_completed: Vec<ClientId>,
-    /// Clients carrying the gateway's mark that no row holds (left by a
-    /// call whose outcome was misread), deleted at the provider.
-    pub orphans_removed: Vec<ClientId>,
-    /// Clients the provider holds that the gateway does not know (made by
-    /// other tools, or, where the provider has no field for the gateway's
-    /// mark, perhaps by the gateway): reported, never deleted.
-    pub unknown_to_gateway: Vec<ClientId>,
-    /// Active clients of the gateway the provider does not hold.
-    pub missing_at_provider: Vec<ClientId>,
-    /// Rows that could not be handled this time, with the reason.
-    pub failed: Vec<String>,
-}
-
-impl ReconcileReport {
-    /// Lists a removed pending registration by what the provider held.
-    fn record_pending(&mut self, id: &ClientId, presence: Presence) {
-        let list = match presence {
-            Presence::Present => &mut self.abandoned_removed_at_provider,
-            Presence::Absent => &mut self.abandoned_never_created,
-            Presence::Unknown => &mut self.abandoned_possible_orphans,
-        };
-        list.push(id.clone());
-    }
-
-    /// Whether gateway and provider disagree on anything.
-    #[must_use]
-    pub fn has_drift(&self) -> bool {
-        !(self.unknown_to_gateway.is_empty()
-            && self.missing_at_provider.is_empty()
-            && self.abandoned_possible_orphans.is_empty()
-            && self.failed.is_empty())
-    }
-}
-
-/// Registers, reads, updates and deletes clients.
+/// Registers, reads, updates and deletes clients: RFC 7591 registration
+/// and RFC 7592 management, the operator's commands, and registrations on
+/// the gateway's own authority, over the shared [`Core`].
 pub struct RegistrationService {
-    store: Arc<dyn ClientStore>,
-    queries: Arc<dyn ClientQueries>,
+    core: Arc<Core>,
     tokens: Arc<dyn InitialAccessTokens>,
     health: Arc<dyn Health>,
-    registry: Registry,
     fetcher: Arc<dyn DocumentFetcher>,
-    clock: Arc<dyn Clock>,
     settings: RegistrationSettings,
 }
 
 impl RegistrationService {
-    /// Builds the service over its ports.
+    /// Builds the service over the shared `core`, the initial access
+    /// tokens, the store's health, and the fetcher of documents apps name.
     pub fn new(
-        store: StorePorts,
-        registry: Registry,
+        core: Arc<Core>,
+        tokens: Arc<dyn InitialAccessTokens>,
+        health: Arc<dyn Health>,
         fetcher: Arc<dyn DocumentFetcher>,
-        clock: Arc<dyn Clock>,
         settings: RegistrationSettings,
     ) -> Self {
         Self {
-            store: store.clients,
-            queries: store.queries,
-            tokens: store.tokens,
-            health: store.health,
-            registry,
+            core,
+            tokens,
+            health,
             fetcher,
-            clock,
             settings,
         }
     }
@@ -297,28 +211,9 @@ impl RegistrationService {
 
     /// The provider's discovery document, when it has one.
     pub async fn provider_discovery(&self) -> Result<Option<Value>, RegistrationError> {
-        self.measured("discovery", self.provider().discovery())
+        let core = &self.core;
+        core.measured("discovery", core.provider().discovery())
             .await
-            .map_err(|e| self.provider_error(e))
+            .map_err(|e| core.provider_error(e))
     }
-
-    /// The configured policy `name`.
-    fn policy(&self, name: &str) -> Result<&Policy, RegistrationError> {
-        self.settings.policies.get(name).ok_or_else(|| {
-            RegistrationError::Internal(format!("policy `{name}` is not configured"))
-        })
-    }
-
-    /// `client_secret_expires_at` for a secret issued at `now`.
-    fn secret_expiry(&self, secret: Option<&ClientSecret>, policy: &Policy, now: i64) -> i64 {
-        match (secret, policy.client_secret_lifetime) {
-            (Some(_), Some(lifetime)) => now.saturating_add(seconds(lifetime)),
-            _ => 0,
-        }
-    }
-}
-
-/// A store failure, as an internal error.
-fn internal(error: StoreError) -> RegistrationError {
-    RegistrationError::Internal(error.to_string())
 }

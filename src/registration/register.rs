@@ -13,8 +13,9 @@ use crate::provider::registry::Registry;
 use crate::provider::{ProviderError, ProvisionRequest};
 use crate::store::StoreError;
 
-use super::provider_calls::{RowClaims, as_held};
-use super::{Admission, ClientInformation, RegistrationService, RequestContext, internal, seconds};
+use super::core::calls::{RowClaims, as_held};
+use super::core::internal;
+use super::{Admission, ClientInformation, RegistrationService, RequestContext, seconds};
 
 impl RegistrationService {
     /// RFC 7591 §3: lets a registration in, or refuses it, on what it
@@ -81,13 +82,13 @@ impl RegistrationService {
         grant: Option<InitialAccessTokenRecord>,
         policy: Option<&str>,
     ) -> Result<ClientInformation, RegistrationError> {
-        let policy = self.policy(
+        let policy = self.core.policy(
             policy
                 .or_else(|| grant.as_ref().and_then(|g| g.policy.as_deref()))
                 .unwrap_or(&self.settings.default_policy),
         )?;
         let (metadata, vouched) = self.validate(document, policy, None).await?;
-        let now = self.clock.now_unix();
+        let now = self.core.now();
         if let Some(grant) = &grant {
             if !self
                 .tokens
@@ -120,12 +121,12 @@ impl RegistrationService {
             lease_until: None,
             vouched,
         };
-        let (client, client_secret) = match self.registry {
+        let (client, client_secret) = match self.core.registry() {
             // The store is the registry: one durable write, nothing to confirm.
             Registry::Gateway => {
                 let client = RegisteredClient {
                     state: ClientState::Active,
-                    client_secret_expires_at: self.secret_expiry(secret.as_ref(), policy, now),
+                    client_secret_expires_at: self.core.secret_expiry(secret.as_ref(), policy, now),
                     ..pending
                 };
                 self.insert(&client, policy).await?;
@@ -153,7 +154,7 @@ impl RegistrationService {
     ) -> Result<(RegisteredClient, Option<ClientSecret>), RegistrationError> {
         let now = pending.issued_at;
         self.insert(&pending, policy).await?;
-        let claims = RowClaims::new(self.store.as_ref(), &pending.client_id);
+        let claims = RowClaims::new(self.core.store(), &pending.client_id);
         let request = ProvisionRequest {
             client_id: &pending.client_id,
             metadata: &pending.metadata,
@@ -162,14 +163,22 @@ impl RegistrationService {
             issued_at: now,
             claims: &claims,
         };
-        let provisioned = match self.bounded("create", self.registry.create(&request)).await {
+        let provisioned = match self
+            .core
+            .bounded("create", self.core.registry().create(&request))
+            .await
+        {
             Ok(provisioned) => provisioned,
             Err(error) => {
                 if !matches!(error, ProviderError::Indeterminate(_)) {
-                    self.store.remove(&claims.row()).await.map_err(internal)?;
+                    self.core
+                        .store()
+                        .remove(&claims.row())
+                        .await
+                        .map_err(internal)?;
                     self.refund(&pending).await?;
                 }
-                return Err(self.provider_error(error));
+                return Err(self.core.provider_error(error));
             }
         };
         // Only a secret the provider holds is handed out.
@@ -180,7 +189,7 @@ impl RegistrationService {
             client_secret: secret.as_ref().map(ClientSecret::hash),
             client_secret_expires_at: provisioned
                 .client_secret_expires_at
-                .unwrap_or_else(|| self.secret_expiry(secret.as_ref(), policy, now)),
+                .unwrap_or_else(|| self.core.secret_expiry(secret.as_ref(), policy, now)),
             metadata: Arc::new(as_held(
                 Arc::unwrap_or_clone(pending.metadata),
                 provisioned.held_metadata,
@@ -189,13 +198,17 @@ impl RegistrationService {
             state: ClientState::Active,
             ..pending
         };
-        match self.store.activate(&row, &client).await {
+        match self.core.store().activate(&row, &client).await {
             Ok(true) => Ok((client, secret)),
             // The provider's id is another row's: the client stays pending
             // for reconcile, which leaves that row's client alone.
-            Err(StoreError::Duplicate(id)) => Err(self.provider_error(
-                ProviderError::Indeterminate(format!("the provider's id {id} is another client's")),
-            )),
+            Err(StoreError::Duplicate(id)) => {
+                Err(self
+                    .core
+                    .provider_error(ProviderError::Indeterminate(format!(
+                        "the provider's id {id} is another client's"
+                    ))))
+            }
             Ok(false) => Err(RegistrationError::Internal(format!(
                 "pending client {row} vanished before activation"
             ))),
@@ -211,7 +224,8 @@ impl RegistrationService {
         policy: &Policy,
     ) -> Result<(), RegistrationError> {
         match self
-            .store
+            .core
+            .store()
             .insert(client, policy.max_clients_per_software_id)
             .await
         {

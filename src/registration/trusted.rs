@@ -23,7 +23,7 @@ impl RegistrationService {
     /// `document_unused`).
     pub async fn remove_unused(&self, client_id: &str) -> Result<(), RegistrationError> {
         let client = self.show(client_id).await?;
-        self.delete_audited(&client, "document_unused").await
+        self.core.delete_audited(&client, "document_unused").await
     }
 
     /// Replaces the whole registration of `client_id` by `document`, under
@@ -34,8 +34,8 @@ impl RegistrationService {
         document: MetadataDocument,
     ) -> Result<RegisteredClient, RegistrationError> {
         let current = self.show(client_id).await?;
-        let policy = self.policy(&current.policy)?;
+        let policy = self.core.policy(&current.policy)?;
         let (metadata, _) = self.validate(document, policy, None).await?;
-        Ok(self.replace(current, metadata, None, None).await?.0)
+        Ok(self.core.replace(current, metadata, None, None).await?.0)
     }
 }

@@ -6,8 +6,6 @@
 //! cache ([`cached`]) wraps only [`ClientStore`], and tells
 //! [`ChangeListener`]s of every change.
 
-use std::sync::Arc;
-
 use async_trait::async_trait;
 
 use crate::domain::{
@@ -246,17 +244,4 @@ pub trait InitialAccessTokens: Send + Sync {
 pub trait Health: Send + Sync {
     /// Checks that the database answers.
     async fn ping(&self) -> Result<(), StoreError>;
-}
-
-/// The store's ports, as the services take them.
-#[derive(Clone)]
-pub struct StorePorts {
-    /// Clients, one at a time (behind the read cache).
-    pub clients: Arc<dyn ClientStore>,
-    /// Queries over many clients.
-    pub queries: Arc<dyn ClientQueries>,
-    /// Initial access tokens.
-    pub tokens: Arc<dyn InitialAccessTokens>,
-    /// Whether the database answers.
-    pub health: Arc<dyn Health>,
 }

@@ -334,7 +334,7 @@ async fn expired_clients_are_removed_by_the_janitor() {
     .json()
     .await
     .unwrap();
-    let removed = app.service.expire_clients().await.unwrap();
+    let removed = app.reconciler.expire_clients().await.unwrap();
     assert_eq!(removed.len(), 1);
     assert_eq!(
         removed[0].to_string(),

@@ -50,11 +50,10 @@ async fn the_background_task_resolves_unknown_outcomes_and_expires_clients() {
     // An hour later the first client's lifetime is over, and the pending
     // row is far older than the grace period.
     app.clock.advance(Duration::from_secs(3600));
-    let task =
-        dcr_gateway::app::spawn_reconciler(app.service.clone(), Duration::from_millis(50)).unwrap();
+    let task = app.reconciler.spawn(Duration::from_millis(50)).unwrap();
     let settled =
         eventually(|| async { app.rows().await.is_empty() && fake.client_ids().is_empty() }).await;
-    task.abort();
+    drop(task);
     assert!(
         settled,
         "rows {:?}, at Hydra {:?}",
@@ -79,7 +78,7 @@ async fn the_janitor_goes_past_a_client_whose_delete_fails() {
     app.clock.advance(Duration::from_secs(3600));
     // Hydra refuses the first delete for now.
     fake.ledger.queue_faults(&[Fault::RateLimited]);
-    let (removed, events) = audited(app.service.expire_clients()).await;
+    let (removed, events) = audited(app.reconciler.expire_clients()).await;
     let removed = removed.unwrap();
     assert_eq!(removed.len(), 2, "the other two went");
     let outcomes: Vec<&str> = events
@@ -96,7 +95,7 @@ async fn the_janitor_goes_past_a_client_whose_delete_fails() {
         "the refused delete left the client whole"
     );
     assert_eq!(fake.client_ids(), [left[0].0.clone()]);
-    let removed = app.service.expire_clients().await.unwrap();
+    let removed = app.reconciler.expire_clients().await.unwrap();
     assert_eq!(removed.len(), 1, "the next run takes it");
     assert!(fake.client_ids().is_empty());
     fake.ledger.assert_clean("Hydra");

@@ -414,9 +414,9 @@ async fn removed_public_clients_answer_invalid_token() {
     app.service.remove(id_of(&deleted)).await.unwrap();
     assert_gone(&app, &deleted).await;
 
-    assert!(app.service.expire_clients().await.unwrap().is_empty());
+    assert!(app.reconciler.expire_clients().await.unwrap().is_empty());
     app.clock.advance(Duration::from_secs(30 * 24 * 3600 + 1));
-    let expired = app.service.expire_clients().await.unwrap();
+    let expired = app.reconciler.expire_clients().await.unwrap();
     assert_eq!(expired.len(), 1);
     assert_gone(&app, &expiring).await;
 }

@@ -225,7 +225,6 @@ impl ClientStore for SqlStore {
         )
         .await
     }
-
 }
 
 #[async_trait]
@@ -308,7 +307,6 @@ impl ClientQueries for SqlStore {
         )
         .await
     }
-
 }
 
 #[async_trait]
@@ -394,7 +392,6 @@ impl InitialAccessTokens for SqlStore {
             .await?;
         Ok(result.rows_affected() == 1)
     }
-
 }
 
 #[async_trait]

@@ -247,7 +247,7 @@ async fn idle_document_clients_expire_through_the_janitor_and_come_back_on_use()
     assert_eq!(app.service.show(&held).await.unwrap().policy, "documents");
 
     app.clock.advance(Duration::from_secs(2 * 3600));
-    assert_eq!(app.service.expire_clients().await.unwrap().len(), 1);
+    assert_eq!(app.reconciler.expire_clients().await.unwrap().len(), 1);
     assert!(app.rows().await.is_empty());
     let again = to_provider(authorize(&app, &url, REGISTERED, &pkce, &[]).await);
     assert!(again.as_str().starts_with(&upstream.issuer));

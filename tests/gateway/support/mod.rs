@@ -29,7 +29,8 @@ use std::sync::atomic::{AtomicI64, Ordering};
 use dcr_gateway::app;
 use dcr_gateway::clock::{Clock, SystemClock};
 use dcr_gateway::config::Config;
-use dcr_gateway::registration::{ReconcileReport, RegistrationService};
+use dcr_gateway::reconcile::{ReconcileReport, Reconciler};
+use dcr_gateway::registration::RegistrationService;
 use dcr_gateway::store::cached::CachedStore;
 use reqwest::{Response, StatusCode};
 use serde_json::{Value, json};
@@ -65,6 +66,7 @@ pub struct TestApp {
     pub base: String,
     pub http: reqwest::Client,
     pub service: Arc<RegistrationService>,
+    pub reconciler: Arc<Reconciler>,
     pub cache: Arc<CachedStore>,
     pub front: Option<Arc<dcr_gateway::front::Front>>,
     /// The read answers the HTTP edge holds in memory.
@@ -150,6 +152,7 @@ async fn start_app(listener: TcpListener, toml: &str, dir: TempDir, db_path: Pat
         base: format!("http://{addr}"),
         http: reqwest::Client::new(),
         service: gateway.service.clone(),
+        reconciler: gateway.reconciler.clone(),
         cache: gateway.cache.clone(),
         front: gateway.front.clone(),
         read_answers: gateway.read_answers.clone(),
@@ -218,8 +221,8 @@ impl TestApp {
     /// far is older than the grace period: the clock is moved past it first.
     pub async fn reconcile(&self) -> ReconcileReport {
         self.clock
-            .advance(self.service.reconcile_grace() + Duration::from_secs(1));
-        self.service.reconcile().await.unwrap()
+            .advance(self.reconciler.grace() + Duration::from_secs(1));
+        self.reconciler.reconcile().await.unwrap()
     }
 
     pub fn url(&self, path: &str) -> String {

@@ -12,20 +12,20 @@ use crate::domain::{ClientId, ClientMetadata, MetadataDocument, ProviderState, R
 use crate::provider::{IdClaims, Provider, ProviderError, instrumented};
 use crate::store::{ClientStore, StoreError};
 
-use super::RegistrationService;
+use super::Core;
 
 /// Seconds to suggest retrying after when the provider gives no hint.
 const RETRY_AFTER_SECS: u64 = 5;
 
-impl RegistrationService {
+impl Core {
     /// The provider: the registry's backend, or the built-in registry's,
     /// which holds nothing.
-    pub(super) fn provider(&self) -> &dyn Provider {
+    pub(crate) fn provider(&self) -> &dyn Provider {
         self.registry.provider()
     }
 
     /// Runs the provider operation `name`, measured.
-    pub(super) async fn measured<T>(
+    pub(crate) async fn measured<T>(
         &self,
         name: &'static str,
         operation: impl Future<Output = Result<T, ProviderError>>,
@@ -35,7 +35,7 @@ impl RegistrationService {
 
     /// Runs the provider operation `name`, measured, within its deadline;
     /// past it, the outcome is unknown.
-    pub(super) async fn bounded<T>(
+    pub(crate) async fn bounded<T>(
         &self,
         name: &'static str,
         operation: impl Future<Output = Result<T, ProviderError>>,
@@ -56,7 +56,7 @@ impl RegistrationService {
 
     /// A provider failure as the app is told it: in the gateway's own
     /// words. What the provider said goes to the log.
-    pub(super) fn provider_error(&self, error: ProviderError) -> RegistrationError {
+    pub(crate) fn provider_error(&self, error: ProviderError) -> RegistrationError {
         let provider = self.provider().name();
         match error {
             ProviderError::Rejected(reason) => RegistrationError::InvalidClientMetadata(format!(
@@ -105,7 +105,7 @@ impl RegistrationService {
 /// that request, which a second check here would not know. Should the
 /// provider's values not make metadata at all, what was registered stays,
 /// and the log says so.
-pub(super) fn as_held(
+pub(crate) fn as_held(
     metadata: ClientMetadata,
     held: Option<Map<String, Value>>,
 ) -> ClientMetadata {
@@ -135,21 +135,21 @@ pub(super) fn as_held(
 
 /// A store failure in the middle of a provider operation: whether the
 /// gateway's side was written is unknown, so the operation's is too.
-pub(super) fn store_trouble(error: StoreError) -> ProviderError {
+pub(crate) fn store_trouble(error: StoreError) -> ProviderError {
     ProviderError::Indeterminate(format!("the gateway's store: {error}"))
 }
 
 /// [`IdClaims`] for one row: ids are looked up in the store, and a claim
 /// gives the pending row the provider's id (atomically, so that no two rows
 /// ever hold it).
-pub(super) struct RowClaims<'s> {
+pub(crate) struct RowClaims<'s> {
     store: &'s dyn ClientStore,
     row: Mutex<ClientId>,
 }
 
 impl<'s> RowClaims<'s> {
     /// Claims for the row `row`.
-    pub(super) fn new(store: &'s dyn ClientStore, row: &ClientId) -> Self {
+    pub(crate) fn new(store: &'s dyn ClientStore, row: &ClientId) -> Self {
         Self {
             store,
             row: Mutex::new(row.clone()),
@@ -157,7 +157,7 @@ impl<'s> RowClaims<'s> {
     }
 
     /// The row's id now: the provider's, once one was claimed.
-    pub(super) fn row(&self) -> ClientId {
+    pub(crate) fn row(&self) -> ClientId {
         self.row
             .lock()
             .unwrap_or_else(std::sync::PoisonError::into_inner)

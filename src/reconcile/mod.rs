@@ -1,36 +1,58 @@
-//! Reconcile: finishing what calls with an unknown outcome left behind, and
-//! comparing the provider's clients with the gateway's.
+//! Reconcile and the expiry janitor: finishing what calls with an unknown
+//! outcome left behind, comparing the provider's clients with the
+//! gateway's, and removing clients whose lifetime ended. The background
+//! task and the CLI's `reconcile` take the [`Reconciler`]; it works on the
+//! registration's shared [`Core`], and holds nothing else but its settings.
 
 use std::collections::BTreeMap;
 use std::future::Future;
+use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::{self, AuditEvent};
 use crate::domain::{ClientId, ClientState, RegisteredClient, RegistrationError};
 use crate::provider::{ListedClient, Presence, ProviderError, ProvisionRequest};
 
-use super::provider_calls::{RowClaims, store_trouble};
-use super::{
-    MAX_LIST_LIMIT, RECONCILE_BATCH, ReconcileReport, RegistrationService, internal, seconds,
-};
+use crate::clock::seconds;
+use crate::registration::core::calls::{RowClaims, store_trouble};
+use crate::registration::core::{Core, MAX_LIST_LIMIT, internal};
 
-impl RegistrationService {
-    /// How old a pending, deleting or leased row must be before reconcile
-    /// touches it: twice the provider's operation deadline and clock skew, so
-    /// that no call for it, nor one of a registration whose client could be
-    /// mistaken for it, can still be in flight.
+mod janitor;
+mod report;
+
+pub use report::ReconcileReport;
+
+/// Rows reconcile handles per store query.
+const RECONCILE_BATCH: u32 = 100;
+
+/// Reconcile and the expiry janitor, over the registration's core.
+pub struct Reconciler {
+    core: Arc<Core>,
+    report_unknown_clients: bool,
+}
+
+impl Reconciler {
+    /// Reconciles through `core`; `report_unknown_clients` says whether
+    /// clients the provider holds that the gateway did not make are
+    /// reported (noise where the provider also holds other tools' clients).
     #[must_use]
-    pub fn reconcile_grace(&self) -> Duration {
-        self.provider()
-            .operation_deadline()
-            .map_or(Duration::ZERO, |deadline| {
-                (deadline + self.provider().clock_skew()) * 2
-            })
+    pub fn new(core: Arc<Core>, report_unknown_clients: bool) -> Self {
+        Self {
+            core,
+            report_unknown_clients,
+        }
+    }
+
+    /// How old a pending, deleting or leased row must be before reconcile
+    /// touches it (see [`Core::reconcile_grace`]).
+    #[must_use]
+    pub fn grace(&self) -> Duration {
+        self.core.reconcile_grace()
     }
 
     /// Brings gateway and provider back in line, then reports drift. Rows
     /// are touched only once they are older than
-    /// [`RegistrationService::reconcile_grace`], when no call for them can
+    /// [`Reconciler::grace`], when no call for them can
     /// still be in flight.
     ///
     /// Pending rows belong to registrations whose app never received
@@ -42,8 +64,8 @@ impl RegistrationService {
     /// gateway's mark is deleted, anything else is only reported. Nothing a
     /// row of the gateway holds is ever deleted here.
     pub async fn reconcile(&self) -> Result<ReconcileReport, RegistrationError> {
-        let grace = seconds(self.reconcile_grace());
-        let now = self.clock.now_unix();
+        let grace = seconds(self.grace());
+        let now = self.core.now();
         let cutoff = now.saturating_sub(grace);
         let mut report = ReconcileReport::default();
         let resolved = self
@@ -69,13 +91,16 @@ impl RegistrationService {
                 cutoff,
                 &mut report.failed,
                 |client| async move {
-                    self.bounded(
-                        "delete",
-                        self.provider()
-                            .delete(&client.client_id, client.provider_state.as_ref()),
-                    )
-                    .await?;
-                    self.store
+                    self.core
+                        .bounded(
+                            "delete",
+                            self.core
+                                .provider()
+                                .delete(&client.client_id, client.provider_state.as_ref()),
+                        )
+                        .await?;
+                    self.core
+                        .store()
                         .remove(&client.client_id)
                         .await
                         .map_err(store_trouble)
@@ -117,7 +142,8 @@ impl RegistrationService {
         let mut resolved = Vec::new();
         loop {
             let stale = self
-                .queries
+                .core
+                .queries()
                 .list_stale(state, cutoff, RECONCILE_BATCH)
                 .await
                 .map_err(internal)?;
@@ -147,14 +173,15 @@ impl RegistrationService {
         report: &mut ReconcileReport,
     ) -> Result<(), RegistrationError> {
         let lapsed = self
-            .queries
+            .core
+            .queries()
             .list_lapsed_leases(now, RECONCILE_BATCH)
             .await
             .map_err(internal)?;
         for client in lapsed {
             let id = client.client_id.clone();
             let metadata = (*client.metadata).clone();
-            match self.replace(client, metadata, None, None).await {
+            match self.core.replace(client, metadata, None, None).await {
                 Ok(_) => report.replaces_completed.push(id),
                 Err(e) => report.failed.push(format!("{id}: {e}")),
             }
@@ -165,11 +192,12 @@ impl RegistrationService {
     /// Removes a pending registration: its client at the provider, if it
     /// got there (never one another row holds), then its row.
     async fn resolve_pending(&self, client: &RegisteredClient) -> Result<Presence, ProviderError> {
-        let claims = RowClaims::new(self.store.as_ref(), &client.client_id);
+        let claims = RowClaims::new(self.core.store(), &client.client_id);
         let presence = self
+            .core
             .bounded(
                 "discard_unconfirmed",
-                self.registry.discard_unconfirmed(&ProvisionRequest {
+                self.core.registry().discard_unconfirmed(&ProvisionRequest {
                     client_id: &client.client_id,
                     metadata: &client.metadata,
                     client_secret: None,
@@ -179,7 +207,8 @@ impl RegistrationService {
                 }),
             )
             .await?;
-        self.store
+        self.core
+            .store()
             .remove(&claims.row())
             .await
             .map_err(store_trouble)?;
@@ -194,7 +223,11 @@ impl RegistrationService {
         cutoff: i64,
         report: &mut ReconcileReport,
     ) -> Result<(), RegistrationError> {
-        let listed = match self.measured("list", self.provider().list_clients()).await {
+        let listed = match self
+            .core
+            .measured("list", self.core.provider().list_clients())
+            .await
+        {
             Ok(Some(listed)) => listed,
             Ok(None) => return Ok(()),
             Err(e) => {
@@ -207,7 +240,7 @@ impl RegistrationService {
         let mut in_gateway = BTreeMap::new();
         let mut after: Option<String> = None;
         loop {
-            let page = self.list(after.as_deref(), MAX_LIST_LIMIT).await?;
+            let page = self.core.list(after.as_deref(), MAX_LIST_LIMIT).await?;
             let Some(last) = page.last() else { break };
             after = Some(last.client_id.to_string());
             for client in page {
@@ -249,7 +282,8 @@ impl RegistrationService {
             Some(true) if settled => {
                 // A row may have taken it since the listing: never delete one.
                 if self
-                    .store
+                    .core
+                    .store()
                     .get(&client.id)
                     .await
                     .map_err(store_trouble)?
@@ -257,13 +291,14 @@ impl RegistrationService {
                 {
                     return Ok(None);
                 }
-                self.bounded("delete", self.provider().delete(&client.id, None))
+                self.core
+                    .bounded("delete", self.core.provider().delete(&client.id, None))
                     .await?;
                 audit_reconcile(&client.id, "orphan_deleted");
                 Ok(Some(true))
             }
             Some(true) => Ok(None),
-            _ => Ok(self.settings.report_unknown_clients.then_some(false)),
+            _ => Ok(self.report_unknown_clients.then_some(false)),
         }
     }
 }
