@@ -3,14 +3,18 @@
 
 use std::error::Error;
 
-/// `error: cause: cause …`.
+/// `error: cause: cause …`; a cause whose text its error already ends
+/// with (`"database error: {0}"` over its source) is not told twice.
 #[must_use]
 pub fn with_causes(error: &dyn Error) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
+        let told = cause.to_string();
+        if !text.ends_with(&told) {
+            text.push_str(": ");
+            text.push_str(&told);
+        }
         source = cause.source();
     }
     text
@@ -50,6 +54,23 @@ pub fn redact_secrets(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("cannot read: {0}")]
+    struct Wrapping(#[from] std::io::Error);
+
+    #[derive(Debug, thiserror::Error)]
+    #[error("internal error")]
+    struct Hiding(#[source] Wrapping);
+
+    #[test]
+    fn causes_are_told_once_each() {
+        let io = std::io::Error::other("disk on fire");
+        assert_eq!(
+            with_causes(&Hiding(Wrapping(io))),
+            "internal error: cannot read: disk on fire"
+        );
+    }
 
     #[test]
     fn secrets_are_redacted_and_words_kept() {

@@ -16,6 +16,7 @@ use dcr_gateway::app;
 use dcr_gateway::clock::SystemClock;
 use dcr_gateway::config::Config;
 use dcr_gateway::domain::{ClientId, MetadataDocument, RegisteredClient};
+use dcr_gateway::error_text::with_causes;
 use dcr_gateway::registration::RegistrationService;
 
 /// OAuth 2.0 Dynamic Client Registration gateway.
@@ -213,7 +214,7 @@ async fn gateway(config: &Config) -> Result<app::Gateway, String> {
     config.log.init(Some("warn,audit=info"));
     app::build_gateway(config, Arc::new(SystemClock))
         .await
-        .map_err(|e| e.to_string())
+        .map_err(|e| with_causes(&e))
 }
 
 async fn serve(path: Option<&Path>) -> Result<(), String> {
@@ -224,11 +225,11 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
         .map_err(|e| format!("cannot start the log writer: {e}"))?;
     let gateway = app::build_gateway(&config, Arc::new(SystemClock))
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
     let listener = TcpListener::bind(config.server.listen)
         .await
         .map_err(|e| format!("cannot listen on {}: {e}", config.server.listen))?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
+    let addr = listener.local_addr().map_err(|e| with_causes(&e))?;
     tracing::info!(%addr, public_url = %config.server.public_url, provider = ?config.provider.kind, "listening");
     app::warn_about(&config);
     // Reconcile and the janitor run until this guard drops, when serving ends.
@@ -272,7 +273,7 @@ async fn reconcile(path: Option<&Path>, json: bool) -> Result<(), String> {
         .reconciler
         .reconcile()
         .await
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| with_causes(&e))?;
     let ids = |list: &[ClientId]| list.iter().map(ToString::to_string).collect::<Vec<_>>();
     let sections = [
         (
@@ -327,7 +328,7 @@ async fn clients(path: Option<&Path>, action: ClientsAction) -> Result<(), Strin
             let clients = service
                 .list(after.as_deref(), limit)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| with_causes(&e))?;
             let views: Vec<ClientView> = clients.iter().map(ClientView::from).collect();
             if json {
                 print_json(&views)?;
@@ -336,7 +337,7 @@ async fn clients(path: Option<&Path>, action: ClientsAction) -> Result<(), Strin
             }
         }
         ClientsAction::Show { id, json } => {
-            let client = service.show(&id).await.map_err(|e| e.to_string())?;
+            let client = service.show(&id).await.map_err(|e| with_causes(&e))?;
             let view = ClientView::from(&client);
             if json {
                 print_json(&view)?;
@@ -345,14 +346,14 @@ async fn clients(path: Option<&Path>, action: ClientsAction) -> Result<(), Strin
             }
         }
         ClientsAction::Delete { id } => {
-            service.remove(&id).await.map_err(|e| e.to_string())?;
+            service.remove(&id).await.map_err(|e| with_causes(&e))?;
             println!("deleted {}", terminal_safe(&id));
         }
         ClientsAction::RotateSecret { id } => {
             let secret = service
                 .rotate_secret(&id)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| with_causes(&e))?;
             println!("client_secret: {}", secret.expose());
         }
     }
@@ -383,7 +384,7 @@ async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
             let (token, record) = service
                 .create_initial_access_token(max_uses, expires_in.map(Into::into), policy, note)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| with_causes(&e))?;
             println!("id: {}", record.id);
             println!("initial_access_token: {}", token.expose());
         }
@@ -391,7 +392,7 @@ async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
             let views: Vec<TokenView> = service
                 .initial_access_tokens()
                 .await
-                .map_err(|e| e.to_string())?
+                .map_err(|e| with_causes(&e))?
                 .into_iter()
                 .map(|t| TokenView {
                     id: t.id,
@@ -428,7 +429,7 @@ async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
             service
                 .revoke_initial_access_token(&id)
                 .await
-                .map_err(|e| e.to_string())?;
+                .map_err(|e| with_causes(&e))?;
             println!("revoked {}", terminal_safe(&id));
         }
     }
@@ -436,7 +437,7 @@ async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
 }
 
 fn print_json(value: &impl Serialize) -> Result<(), String> {
-    let text = serde_json::to_string_pretty(value).map_err(|e| e.to_string())?;
+    let text = serde_json::to_string_pretty(value).map_err(|e| with_causes(&e))?;
     println!("{text}");
     Ok(())
 }
@@ -471,7 +472,7 @@ fn print_table(views: &[ClientView]) {
 }
 
 fn print_details(view: &ClientView) -> Result<(), String> {
-    let value = serde_json::to_value(view).map_err(|e| e.to_string())?;
+    let value = serde_json::to_value(view).map_err(|e| with_causes(&e))?;
     if let serde_json::Value::Object(members) = value {
         for (key, value) in members {
             let text = match value {

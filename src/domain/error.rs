@@ -44,25 +44,87 @@ pub enum RegistrationError {
         /// Seconds after which a retry makes sense.
         retry_after_secs: u64,
     },
-    /// `server_error`: a fault of the gateway. The cause is logged, never sent.
-    #[error("internal error: {0}")]
-    Internal(String),
+    /// `server_error`: a fault of the gateway. The cause (with its own
+    /// causes) is logged once, at the HTTP edge or by the command that met
+    /// it, and never sent.
+    #[error("internal error")]
+    Internal(#[source] Box<dyn std::error::Error + Send + Sync>),
 }
 
 impl RegistrationError {
-    /// The RFC error code, for audit events.
+    /// A fault of the gateway, keeping `cause` (an error, or a message).
+    pub fn internal(cause: impl Into<Box<dyn std::error::Error + Send + Sync>>) -> Self {
+        Self::Internal(cause.into())
+    }
+
+    /// The RFC error code of the answer, and of the audit event.
+    #[must_use]
+    pub fn error_code(&self) -> ErrorCode {
+        match self {
+            Self::InvalidRedirectUri(_) => ErrorCode::InvalidRedirectUri,
+            Self::InvalidClientMetadata(_) => ErrorCode::InvalidClientMetadata,
+            Self::InvalidSoftwareStatement(_) => ErrorCode::InvalidSoftwareStatement,
+            Self::UnapprovedSoftwareStatement(_) => ErrorCode::UnapprovedSoftwareStatement,
+            Self::InvalidToken | Self::InvalidInitialAccessToken(_) => ErrorCode::InvalidToken,
+            Self::UnknownClient(_) => ErrorCode::NotFound,
+            Self::Conflict(_) => ErrorCode::Conflict,
+            Self::TemporarilyUnavailable { .. } => ErrorCode::TemporarilyUnavailable,
+            Self::Internal(_) => ErrorCode::ServerError,
+        }
+    }
+
+    /// The RFC error code as written, for audit events.
     #[must_use]
     pub fn code(&self) -> &'static str {
+        self.error_code().as_str()
+    }
+}
+
+/// The error codes the gateway answers with (RFC 6749 §5.2, RFC 6750 §3.1,
+/// RFC 7591 §3.2.2, RFC 7592 §2, and its own `not_found`, `conflict` and
+/// `rate_limited`): the one place they are spelled.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ErrorCode {
+    /// `invalid_redirect_uri`.
+    InvalidRedirectUri,
+    /// `invalid_client_metadata`.
+    InvalidClientMetadata,
+    /// `invalid_software_statement`.
+    InvalidSoftwareStatement,
+    /// `unapproved_software_statement`.
+    UnapprovedSoftwareStatement,
+    /// `invalid_token`.
+    InvalidToken,
+    /// `invalid_request`.
+    InvalidRequest,
+    /// `not_found`.
+    NotFound,
+    /// `conflict`.
+    Conflict,
+    /// `rate_limited`.
+    RateLimited,
+    /// `temporarily_unavailable`.
+    TemporarilyUnavailable,
+    /// `server_error`.
+    ServerError,
+}
+
+impl ErrorCode {
+    /// The code as written.
+    #[must_use]
+    pub fn as_str(self) -> &'static str {
         match self {
-            Self::InvalidRedirectUri(_) => "invalid_redirect_uri",
-            Self::InvalidClientMetadata(_) => "invalid_client_metadata",
-            Self::InvalidSoftwareStatement(_) => "invalid_software_statement",
-            Self::UnapprovedSoftwareStatement(_) => "unapproved_software_statement",
-            Self::InvalidToken | Self::InvalidInitialAccessToken(_) => "invalid_token",
-            Self::UnknownClient(_) => "not_found",
-            Self::Conflict(_) => "conflict",
-            Self::TemporarilyUnavailable { .. } => "temporarily_unavailable",
-            Self::Internal(_) => "server_error",
+            Self::InvalidRedirectUri => "invalid_redirect_uri",
+            Self::InvalidClientMetadata => "invalid_client_metadata",
+            Self::InvalidSoftwareStatement => "invalid_software_statement",
+            Self::UnapprovedSoftwareStatement => "unapproved_software_statement",
+            Self::InvalidToken => "invalid_token",
+            Self::InvalidRequest => "invalid_request",
+            Self::NotFound => "not_found",
+            Self::Conflict => "conflict",
+            Self::RateLimited => "rate_limited",
+            Self::TemporarilyUnavailable => "temporarily_unavailable",
+            Self::ServerError => "server_error",
         }
     }
 }

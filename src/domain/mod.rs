@@ -13,7 +13,7 @@ pub mod values;
 pub use client::{
     ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient, VouchedClaims,
 };
-pub use error::RegistrationError;
+pub use error::{ErrorCode, RegistrationError};
 pub use metadata::{ClientMetadata, MetadataDocument, MetadataError};
 pub use secret::{ClientSecret, InitialAccessToken, RegistrationAccessToken, SecretHash};
 pub use uri::{RedirectRules, RegisteredUri};

@@ -103,8 +103,8 @@ pub(super) fn json_reply(status: StatusCode, json: Vec<u8>) -> Response {
 }
 
 /// A client information answer that could not be serialized.
-pub(super) fn unserializable(error: impl std::fmt::Display) -> ApiError {
-    ApiError::Registration(RegistrationError::Internal(format!(
-        "cannot serialize the client information: {error}"
-    )))
+pub(super) fn unserializable(
+    error: impl Into<Box<dyn std::error::Error + Send + Sync>>,
+) -> ApiError {
+    ApiError::Registration(RegistrationError::internal(error))
 }

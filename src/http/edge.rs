@@ -7,8 +7,9 @@
 //! answer; a plain RFC 7592 read whose answer is held in memory is answered
 //! from it ([`super::reads`]), with no span and nothing logged but its
 //! access line; anything else runs inside a span naming the id, through
-//! the router, within `server.request_timeout`; a panic becomes a logged
-//! 500 with an RFC body; a request whose body did not arrive in time
+//! the router, within `server.request_timeout`; a panic becomes a 500 with
+//! an RFC body; the fault behind a 500 ([`super::error::Fault`]) is logged
+//! here, once, with the request's id and its chain of causes; a request whose body did not arrive in time
 //! ([`super::connection`]), or that was not answered in time, is answered
 //! `408` and closes its connection; a CORS preflight answered by its
 //! route's CORS layer becomes `204`; an HTTP/1 answer given before the
@@ -38,10 +39,11 @@ use tower::ServiceExt;
 use tracing::Instrument;
 
 use super::connection::BodyWatch;
-use super::error::ApiError;
+use super::error::{ApiError, Fault};
 use super::observe::{self, CountingRequestIds, RouteLabel};
 use super::reads::{self, ReadLane};
 use crate::domain::RegistrationError;
+use crate::error_text::with_causes;
 use crate::logging::access::{self, AccessLine};
 
 /// The request id header, set on every request and echoed on its answer.
@@ -136,6 +138,9 @@ impl Edge {
             Ok(answered) => answered,
             Err(panic) => (panic_response(panic), None),
         };
+        if let Some(Fault(cause)) = response.extensions_mut().remove::<Fault>() {
+            tracing::error!(request_id = id, cause = %with_causes(&*cause), "internal error");
+        }
         seen.complete(&mut response);
         self.record(&seen, &response, label, started.elapsed());
         response
@@ -286,7 +291,7 @@ fn panic_response(panic: Box<dyn Any + Send + 'static>) -> Response {
         .map(String::as_str)
         .or_else(|| panic.downcast_ref::<&str>().copied())
         .unwrap_or("unknown panic");
-    ApiError::Registration(RegistrationError::Internal(format!("panic: {detail}"))).into_response()
+    ApiError::Registration(RegistrationError::internal(format!("panic: {detail}"))).into_response()
 }
 
 #[cfg(test)]
@@ -305,8 +310,14 @@ mod tests {
                 "late"
             }),
         );
+        let broken = || async {
+            let cause = std::io::Error::other("disk on fire");
+            ApiError::Registration(RegistrationError::internal(cause))
+        };
         Edge::new(
-            routes.route("/fast", get(|| async { "ok" })),
+            routes
+                .route("/fast", get(|| async { "ok" }))
+                .route("/broken", get(broken)),
             None,
             false,
             request_timeout,
@@ -352,5 +363,50 @@ mod tests {
             assert_ne!(id.as_bytes(), refused);
             assert!(id.len() <= 33 && is_request_id(&id), "{id:?}");
         }
+    }
+
+    /// A log sink the test can read.
+    #[derive(Clone, Default)]
+    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Lines {
+        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(bytes);
+            Ok(bytes.len())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_fault_is_logged_once_with_its_cause_and_request_id_and_never_told() {
+        let lines = Lines::default();
+        let writer = lines.clone();
+        let subscriber = tracing_subscriber::fmt()
+            .with_writer(move || writer.clone())
+            .with_ansi(false)
+            .finish();
+        let _logging = tracing::subscriber::set_default(subscriber);
+        let edge = edge(Duration::from_secs(3));
+        let response = edge
+            .handle(get_request("/broken", Some(b"req-7")), PEER, None)
+            .await;
+        assert_eq!(response.status(), StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(response.extensions().get::<Fault>().is_none());
+        let body = axum::body::to_bytes(response.into_body(), 1024)
+            .await
+            .unwrap();
+        let body = String::from_utf8_lossy(&body);
+        assert!(body.contains("server_error") && !body.contains("disk on fire"));
+        let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        assert_eq!(logged.matches("disk on fire").count(), 1, "{logged}");
+        assert!(
+            logged.contains("req-7")
+                && logged.contains("internal error")
+                && logged.contains("cause=disk on fire"),
+            "{logged}"
+        );
     }
 }

@@ -209,7 +209,7 @@ impl RegistrationService {
                         "the provider's id {id} is another client's"
                     ))))
             }
-            Ok(false) => Err(RegistrationError::Internal(format!(
+            Ok(false) => Err(RegistrationError::internal(format!(
                 "pending client {row} vanished before activation"
             ))),
             Err(error) => Err(internal(error)),

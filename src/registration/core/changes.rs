@@ -68,7 +68,7 @@ impl Core {
             client.registration_token = hash;
         }
         if !self.store.update(&client).await.map_err(internal)? {
-            return Err(RegistrationError::Internal(format!(
+            return Err(RegistrationError::internal(format!(
                 "client {id} changed while its lease was held"
             )));
         }

@@ -76,7 +76,7 @@ impl Core {
     /// The configured policy `name`.
     pub(crate) fn policy(&self, name: &str) -> Result<&Policy, RegistrationError> {
         self.policies.get(name).ok_or_else(|| {
-            RegistrationError::Internal(format!("policy `{name}` is not configured"))
+            RegistrationError::internal(format!("policy `{name}` is not configured"))
         })
     }
 
@@ -135,5 +135,5 @@ impl Core {
 
 /// A store failure, as an internal error.
 pub(crate) fn internal(error: StoreError) -> RegistrationError {
-    RegistrationError::Internal(error.to_string())
+    RegistrationError::internal(error)
 }
