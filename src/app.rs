@@ -9,7 +9,7 @@ use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
 use crate::clock::Clock;
-use crate::config::{Config, TlsConfig};
+use crate::config::{Config, TlsSettings};
 use crate::connections::{self, ConnectionLimits};
 use crate::domain::uri::is_local_url;
 use crate::front::{Front, FrontParts, FrontSetupError};
@@ -19,12 +19,12 @@ use crate::http::rate_limit::Limits;
 use crate::http::reads::HeldReads;
 use crate::http::{self, HttpState};
 use crate::outbound::{GuardedClient, OutboundError};
-use crate::provider::http_client::ProviderSetupError;
 use crate::provider::registry::Registry;
+use crate::provider::rest::ProviderSetupError;
 use crate::reconcile::Reconciler;
 use crate::registration::core::Core;
 use crate::registration::{
-    RegistrationMode, RegistrationService, RegistrationSettings, StatementVerifier,
+    RegistrationMode, RegistrationRules, RegistrationService, StatementVerifier,
 };
 use crate::software_statement::SoftwareStatements;
 use crate::store::cached::CachedStore;
@@ -111,7 +111,7 @@ pub async fn build_gateway(
             clock.clone(),
         )) as Arc<dyn StatementVerifier>
     });
-    let settings = RegistrationSettings {
+    let rules = RegistrationRules {
         mode: config.registration.mode,
         rotation: config.registration.rotation,
         default_policy: config.registration.default_policy.clone(),
@@ -131,7 +131,7 @@ pub async fn build_gateway(
         Arc::new(store.clone()),
         Arc::new(store.clone()),
         Arc::new(fetcher),
-        settings,
+        rules,
     ));
     let reconciler = Arc::new(Reconciler::new(
         core,
@@ -253,8 +253,8 @@ pub fn serve(
 
 /// Reloads the certificate and key on SIGHUP or when either file changes
 /// (checked every two seconds). A bad pair is logged and the current one kept.
-async fn reload_certificates(config: RustlsConfig, tls: TlsConfig) {
-    let modified = |tls: &TlsConfig| {
+async fn reload_certificates(config: RustlsConfig, tls: TlsSettings) {
+    let modified = |tls: &TlsSettings| {
         [&tls.cert, &tls.key]
             .iter()
             .filter_map(|path| std::fs::metadata(path).and_then(|m| m.modified()).ok())

@@ -32,7 +32,7 @@
 //! - A request's whole body must arrive within `request_body_timeout` of
 //!   its head, on HTTP/1.1 and on each HTTP/2 stream alike; past it the
 //!   request is answered `408` and the connection closed
-//!   ([`crate::http::connection`]).
+//!   ([`crate::http::request_body`]).
 //! - A connection with no request in flight for `idle_timeout` is closed
 //!   (HTTP/2 with a GOAWAY).
 //! - HTTP/2 peers are pinged every `http2_keep_alive_interval` and dropped
@@ -67,8 +67,8 @@ use tokio::sync::{Notify, OwnedSemaphorePermit, Semaphore, watch};
 use tokio::task::JoinSet;
 use tokio::time::Instant;
 
-use crate::http::connection::{BodyProgress, GuardedBody};
 use crate::http::edge::Edge;
+use crate::http::request_body::{BodyProgress, GuardedBody};
 
 /// How long a connection closed for idleness may take to say goodbye (send
 /// GOAWAY, finish a write) before it is dropped.

@@ -26,17 +26,22 @@
 //!   read memory of every change), sealing of provider state.
 //! - [`provider`]: one backend per file (`local`, `hydra`, `rfc7591`, `okta`,
 //!   `zendesk`, `billforward`), each with its own settings (in
-//!   `provider/<kind>/settings.rs`), their shared HTTP plumbing (timeouts,
-//!   retries, circuit breaker) and metrics, and the registry the service
+//!   `provider/<kind>/settings.rs`), the calls to a provider's REST API
+//!   they share ([`provider::rest`]: timeouts, retries, circuit breaker),
+//!   the metrics, and the registry the service
 //!   holds: the gateway's own store, or one backend, with the gateway's
 //!   callback registered there when the front is on.
-//! - [`outbound`]: the SSRF-guarded HTTP client for URLs apps point at.
+//! - [`outbound`]: how the gateway calls out over HTTP: the policy every
+//!   client it builds starts from, answers read under a size cap, and the
+//!   SSRF-guarded client for URLs apps point at.
 //! - [`software_statement`]: verification of signed software statements.
 //! - [`front`]: the opt-in authorization front (`/authorize`, `/callback`,
 //!   `/token`) that makes the gateway the issuer apps see.
-//! - [`http`]: the edge every request goes through (ids, spans, timeouts,
-//!   access lines, and RFC 7592 reads answered from its own memory,
-//!   [`http::reads`]), routes, extractors, rate limits, error mapping.
+//! - [`http`]: the gateway's own HTTP surface: the edge every request goes
+//!   through (ids, spans, timeouts, access lines, the faults behind 500s
+//!   logged, and RFC 7592 reads answered from its own memory,
+//!   [`http::reads`]), routes, extractors, rate limits, and the one table
+//!   from error to RFC code and status ([`http::error`]).
 //! - [`config`]: the loader (TOML plus environment, every error at once) and
 //!   the list of top-level sections; each section is read by the module
 //!   that uses it, with the helpers of [`settings`]. `[provider]` is read
@@ -48,13 +53,14 @@
 //! - [`audit`], [`telemetry`]: audit events and Prometheus metrics.
 //! - [`clock`]: the one reader of wall-clock time; [`tasks`]: background
 //!   tasks stopped when their guard drops.
-//! - [`error_text`], [`http_body`], [`json`]: error messages with their
-//!   causes; size-capped reading of response bodies; JSON written into
-//!   exact-size buffers.
+//! - [`error_text`], [`json`]: error messages with their causes; JSON
+//!   written into exact-size buffers.
 //!
-//! `http`, `store`, `provider`, `outbound` and `software_statement` are
-//! adapters around `registration` and do not import each other, except that
-//! `software_statement` fetches issuer keys through `outbound`. `config`
+//! `http`, `store`, `provider` and `software_statement` are adapters around
+//! `registration` and do not import each other; `outbound` sits below them
+//! all and imports none of them (the providers, the front, the software
+//! statements and the documents `registration` fetches all call out
+//! through it). `config`
 //! imports the modules whose sections it hands out (the provider seam, not
 //! a backend), and none of them imports `config`; `settings` imports no
 //! module of the crate.
@@ -68,7 +74,6 @@ pub mod domain;
 pub mod error_text;
 pub mod front;
 pub mod http;
-pub mod http_body;
 pub mod json;
 pub mod limiter;
 pub mod logging;

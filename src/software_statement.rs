@@ -25,7 +25,7 @@ use crate::settings::Report;
 
 /// `[software_statement]`.
 #[derive(Debug, Clone, Default)]
-pub struct SoftwareStatementConfig {
+pub struct SoftwareStatementSettings {
     /// Every registration must carry a statement.
     pub required: bool,
     /// Issuers whose statements are trusted.
@@ -87,7 +87,7 @@ const STATEMENT_ALGS: [(&str, Algorithm); 9] = [
     ("EdDSA", Algorithm::EdDSA),
 ];
 
-impl SoftwareStatementConfig {
+impl SoftwareStatementSettings {
     /// Reads `[software_statement]`, reporting every problem.
     /// `allow_private_networks` is `outbound.allow_private_networks`:
     /// without it, a `jwks_uri` on a private host could never be fetched.
@@ -224,7 +224,7 @@ impl SoftwareStatements {
                     let body = self.fetcher.get(url).await?;
                     serde_json::from_slice::<JwkSet>(&body)
                         .map(Arc::new)
-                        .map_err(|e| crate::registration::FetchError(format!("not a JWK set: {e}")))
+                        .map_err(|e| crate::outbound::FetchError(format!("not a JWK set: {e}")))
                 })
                 .await
                 .map_err(|error| {

@@ -16,19 +16,19 @@ use std::fmt;
 use std::path::Path;
 
 use crate::front::FrontSettings;
-use crate::http::rate_limit::LimitsConfig;
-use crate::logging::LogConfig;
+use crate::http::rate_limit::LimitSettings;
+use crate::logging::LogSettings;
 use crate::outbound::OutboundSettings;
-use crate::provider::ProviderConfig;
+use crate::provider::ProviderSettings;
 use crate::settings::Report;
-use crate::software_statement::SoftwareStatementConfig;
+use crate::software_statement::SoftwareStatementSettings;
 
 mod env;
 pub mod registration;
 pub mod server;
 
-pub use registration::RegistrationConfig;
-pub use server::{CacheConfig, ServerConfig, StoreConfig, TlsConfig};
+pub use registration::RegistrationSettings;
+pub use server::{CacheSettings, ServerSettings, StoreSettings, TlsSettings};
 
 /// Prefix of environment variables that override config keys.
 pub const ENV_PREFIX: &str = "DCR_GATEWAY__";
@@ -37,23 +37,23 @@ pub const ENV_PREFIX: &str = "DCR_GATEWAY__";
 #[derive(Debug, Clone)]
 pub struct Config {
     /// `[server]`: where to listen and how the gateway is reached.
-    pub server: ServerConfig,
+    pub server: ServerSettings,
     /// `[store]`: where clients are kept.
-    pub store: StoreConfig,
+    pub store: StoreSettings,
     /// `[cache]`: the read cache in front of the store.
-    pub cache: CacheConfig,
+    pub cache: CacheSettings,
     /// `[provider]`: which identity provider holds the clients.
-    pub provider: ProviderConfig,
+    pub provider: ProviderSettings,
     /// `[outbound]`: the client for URLs that apps point the gateway at.
     pub outbound: OutboundSettings,
     /// `[log]`: log format and filter.
-    pub log: LogConfig,
+    pub log: LogSettings,
     /// `[registration]` and `[policies.*]`: who may register, and what.
-    pub registration: RegistrationConfig,
+    pub registration: RegistrationSettings,
     /// `[software_statement]`: trusted issuers of software statements.
-    pub software_statement: SoftwareStatementConfig,
+    pub software_statement: SoftwareStatementSettings,
     /// `[limits]`: rate limits.
-    pub limits: LimitsConfig,
+    pub limits: LimitSettings,
     /// `[front]`: the authorization front (read by [`crate::front`]).
     pub front: FrontSettings,
 }
@@ -118,18 +118,19 @@ impl Config {
         for key in table.keys() {
             report.error(format!("unknown section `{key}`"));
         }
-        let server = ServerConfig::read(server, report);
+        let server = ServerSettings::read(server, report);
         // A key that is given but bad is reported as bad, not as missing.
         let sealing_key = store.get("encryption_key").is_some_and(toml::Value::is_str);
-        let store = StoreConfig::read(store, report);
-        let cache = CacheConfig::read(cache, report);
-        let provider = ProviderConfig::read(provider, sealing_key, report);
+        let store = StoreSettings::read(store, report);
+        let cache = CacheSettings::read(cache, report);
+        let provider = ProviderSettings::read(provider, sealing_key, report);
         let outbound = OutboundSettings::read(outbound, report);
-        let log = LogConfig::read(log, report);
-        let registration = RegistrationConfig::read(registration, policies, report);
+        let log = LogSettings::read(log, report);
+        let registration = RegistrationSettings::read(registration, policies, report);
         let private = outbound.allow_private_networks;
-        let software_statement = SoftwareStatementConfig::read(software_statement, private, report);
-        let limits = LimitsConfig::read(limits, report);
+        let software_statement =
+            SoftwareStatementSettings::read(software_statement, private, report);
+        let limits = LimitSettings::read(limits, report);
         let front = FrontSettings::read(front, report);
         if let Some(provider) = &provider {
             let policies = &registration.policies;

@@ -14,7 +14,7 @@ use crate::settings::{Report, duration};
 
 /// `[registration]` and `[policies.*]`.
 #[derive(Debug, Clone)]
-pub struct RegistrationConfig {
+pub struct RegistrationSettings {
     /// Open, or protected by initial access tokens.
     pub mode: RegistrationMode,
     /// Whether updates rotate the registration access token.
@@ -91,7 +91,7 @@ impl Default for RawPolicy {
     }
 }
 
-impl RegistrationConfig {
+impl RegistrationSettings {
     /// Reads `[registration]` and `[policies.*]`, reporting every problem.
     pub(super) fn read(
         registration: toml::Table,

@@ -16,7 +16,7 @@ use crate::store::sql::Backend;
 
 /// `[server]`.
 #[derive(Debug, Clone)]
-pub struct ServerConfig {
+pub struct ServerSettings {
     /// Socket address to bind.
     pub listen: SocketAddr,
     /// Base URL apps use to reach the gateway, without a trailing slash.
@@ -43,7 +43,7 @@ pub struct ServerConfig {
     /// are exempt.
     pub max_connections_per_ip: usize,
     /// `[server.tls]`: serve HTTPS with this certificate and key.
-    pub tls: Option<TlsConfig>,
+    pub tls: Option<TlsSettings>,
     /// `[server.cors] allowed_origins`: the origins browser-based clients
     /// may call the registration, RFC 7592 and discovery routes from.
     pub cors: AllowedOrigins,
@@ -51,7 +51,7 @@ pub struct ServerConfig {
 
 /// `[server.tls]`: PEM files, reloaded on SIGHUP or when they change.
 #[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-pub struct TlsConfig {
+pub struct TlsSettings {
     /// Certificate chain, PEM.
     pub cert: PathBuf,
     /// Private key, PEM.
@@ -60,7 +60,7 @@ pub struct TlsConfig {
 
 /// `[store]`.
 #[derive(Debug, Clone)]
-pub struct StoreConfig {
+pub struct StoreSettings {
     /// Database URL, `sqlite://PATH` or `postgres://…`.
     pub url: String,
     /// Database connections kept open, besides the group-commit writer's.
@@ -72,7 +72,7 @@ pub struct StoreConfig {
 
 /// `[cache]`.
 #[derive(Debug, Clone)]
-pub struct CacheConfig {
+pub struct CacheSettings {
     /// Most clients held in memory.
     pub max_clients: u64,
     /// Most bytes the cache may take: three quarters for clients (by their
@@ -82,7 +82,7 @@ pub struct CacheConfig {
     pub ttl: Duration,
 }
 
-impl CacheConfig {
+impl CacheSettings {
     /// The part of `max_bytes` for clients: three quarters.
     #[must_use]
     pub fn client_bytes(&self) -> u64 {
@@ -97,7 +97,7 @@ impl CacheConfig {
     }
 }
 
-impl ServerConfig {
+impl ServerSettings {
     /// An absolute URL under the public base, e.g. `endpoint("/register")`.
     #[must_use]
     pub fn endpoint(&self, path: &str) -> String {
@@ -120,7 +120,7 @@ struct RawServer {
     request_timeout: String,
     max_connections: u64,
     max_connections_per_ip: u64,
-    tls: Option<TlsConfig>,
+    tls: Option<TlsSettings>,
     cors: RawCors,
 }
 
@@ -159,7 +159,7 @@ impl Default for RawServer {
     }
 }
 
-impl ServerConfig {
+impl ServerSettings {
     /// Reads `[server]`, reporting every problem.
     pub(super) fn read(keys: toml::Table, report: &mut Report) -> Self {
         let raw: RawServer = report.section("server", keys);
@@ -207,7 +207,7 @@ impl ServerConfig {
     }
 }
 
-impl ServerConfig {
+impl ServerSettings {
     /// Refuses a `request_timeout` that would cut off a request while the
     /// provider operation it makes may still run.
     pub(super) fn check_request_timeout(&self, operation_deadline: Duration, report: &mut Report) {
@@ -254,7 +254,7 @@ impl RawCors {
     }
 }
 
-impl TlsConfig {
+impl TlsSettings {
     /// Reports a certificate or key file that cannot be read.
     fn check(&self, report: &mut Report) {
         for (key, path) in [("cert", &self.cert), ("key", &self.key)] {
@@ -324,7 +324,7 @@ impl Default for RawStore {
     }
 }
 
-impl StoreConfig {
+impl StoreSettings {
     /// Reads `[store]`, reporting every problem.
     pub(super) fn read(keys: toml::Table, report: &mut Report) -> Self {
         let raw: RawStore = report.section("store", keys);
@@ -369,7 +369,7 @@ impl Default for RawCache {
     }
 }
 
-impl CacheConfig {
+impl CacheSettings {
     /// Reads `[cache]`, reporting every problem.
     pub(super) fn read(keys: toml::Table, report: &mut Report) -> Self {
         let raw: RawCache = report.section("cache", keys);

@@ -162,7 +162,7 @@ fn a_string_key_takes_an_environment_value_that_looks_like_a_number() {
     };
     assert_eq!(settings.user_id, 7);
     assert_eq!(settings.resilience.retries, 0);
-    let crate::provider::http_client::ProviderAuth::Basic { password, .. } = settings.auth else {
+    let crate::provider::rest::ProviderAuth::Basic { password, .. } = settings.auth else {
         panic!("expected Basic credentials");
     };
     assert_eq!(password.expose(), "12345");

@@ -106,7 +106,7 @@ impl IntoResponse for ConsentPage {
 }
 
 /// `text` as it may be shown: without control characters, bidirectional
-/// controls, invisible joiners and separators, and at most [`MAX_NAME`]
+/// controls, invisible joiners and separators, and at most `MAX_NAME` (80)
 /// characters.
 #[must_use]
 pub fn displayable(text: &str) -> String {

@@ -374,7 +374,7 @@ impl Front {
             .headers()
             .get(reqwest::header::CONTENT_TYPE)
             .cloned();
-        let body = crate::http_body::read_capped(response, MAX_ANSWER_BYTES)
+        let body = crate::outbound::read_capped(response, MAX_ANSWER_BYTES)
             .await
             .map_err(|e| FrontError::unavailable(&e.to_string()))?;
         Ok(ProviderAnswer {

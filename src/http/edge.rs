@@ -10,7 +10,7 @@
 //! the router, within `server.request_timeout`; a panic becomes a 500 with
 //! an RFC body; the fault behind a 500 ([`super::error::Fault`]) is logged
 //! here, once, with the request's id and its chain of causes; a request whose body did not arrive in time
-//! ([`super::connection`]), or that was not answered in time, is answered
+//! ([`super::request_body`]), or that was not answered in time, is answered
 //! `408` and closes its connection; a CORS preflight answered by its
 //! route's CORS layer becomes `204`; an HTTP/1 answer given before the
 //! request body was read says it closes the connection; then the request
@@ -38,10 +38,10 @@ use futures_util::FutureExt;
 use tower::ServiceExt;
 use tracing::Instrument;
 
-use super::connection::BodyWatch;
 use super::error::{ApiError, Fault};
 use super::observe::{self, CountingRequestIds, RouteLabel};
 use super::reads::{self, ReadLane};
+use super::request_body::BodyWatch;
 use crate::domain::RegistrationError;
 use crate::error_text::with_causes;
 use crate::logging::access::{self, AccessLine};
@@ -93,7 +93,7 @@ impl Edge {
     }
 
     /// Answers one request, which came from `peer`, with its body watched
-    /// by `body` when it has one ([`super::connection::GuardedBody`]).
+    /// by `body` when it has one ([`super::request_body::GuardedBody`]).
     pub async fn handle<B>(
         &self,
         request: axum::http::Request<B>,
@@ -365,27 +365,11 @@ mod tests {
         }
     }
 
-    /// A log sink the test can read.
-    #[derive(Clone, Default)]
-    struct Lines(Arc<std::sync::Mutex<Vec<u8>>>);
-
-    impl std::io::Write for Lines {
-        fn write(&mut self, bytes: &[u8]) -> std::io::Result<usize> {
-            self.0.lock().unwrap().extend_from_slice(bytes);
-            Ok(bytes.len())
-        }
-
-        fn flush(&mut self) -> std::io::Result<()> {
-            Ok(())
-        }
-    }
-
     #[tokio::test]
     async fn a_fault_is_logged_once_with_its_cause_and_request_id_and_never_told() {
-        let lines = Lines::default();
-        let writer = lines.clone();
+        let log = tempfile::NamedTempFile::new().unwrap();
         let subscriber = tracing_subscriber::fmt()
-            .with_writer(move || writer.clone())
+            .with_writer(std::sync::Mutex::new(log.reopen().unwrap()))
             .with_ansi(false)
             .finish();
         let _logging = tracing::subscriber::set_default(subscriber);
@@ -400,7 +384,7 @@ mod tests {
             .unwrap();
         let body = String::from_utf8_lossy(&body);
         assert!(body.contains("server_error") && !body.contains("disk on fire"));
-        let logged = String::from_utf8(lines.0.lock().unwrap().clone()).unwrap();
+        let logged = std::fs::read_to_string(log.path()).unwrap();
         assert_eq!(logged.matches("disk on fire").count(), 1, "{logged}");
         assert!(
             logged.contains("req-7")

@@ -11,7 +11,6 @@ use crate::registration::RegistrationService;
 
 pub mod client_response;
 pub mod configure;
-pub mod connection;
 pub mod cors;
 pub mod discovery;
 pub mod edge;
@@ -25,6 +24,7 @@ pub mod openapi;
 pub mod rate_limit;
 pub mod reads;
 pub mod register;
+pub mod request_body;
 pub mod routes;
 
 use error::ApiError;

@@ -25,7 +25,7 @@ use crate::settings::Report;
 
 /// `[limits]`.
 #[derive(Debug, Clone)]
-pub struct LimitsConfig {
+pub struct LimitSettings {
     /// Registrations per client address (IPv6 per /64).
     pub register_per_ip: Option<Quota>,
     /// RFC 7592 requests per client, once its token is verified.
@@ -95,7 +95,7 @@ impl Default for RawLimits {
     }
 }
 
-impl LimitsConfig {
+impl LimitSettings {
     /// Reads `[limits]`, reporting every problem.
     pub fn read(keys: toml::Table, report: &mut Report) -> Self {
         let raw: RawLimits = report.section("limits", keys);
@@ -144,7 +144,7 @@ pub struct Limits {
 impl Limits {
     /// The limiters of `config`.
     #[must_use]
-    pub fn new(config: &LimitsConfig) -> Self {
+    pub fn new(config: &LimitSettings) -> Self {
         let limiter = |q: Option<Quota>| q.map(|q| KeyedLimiter::new(q, config.max_tracked_keys));
         Self {
             register_per_ip: limiter(config.register_per_ip),

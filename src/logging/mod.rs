@@ -19,7 +19,7 @@ use crate::settings::Report;
 /// `[log]`.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default)]
-pub struct LogConfig {
+pub struct LogSettings {
     /// Line format.
     pub format: LogFormat,
     /// `tracing` filter directives, e.g. `info,sqlx=warn`.
@@ -29,7 +29,7 @@ pub struct LogConfig {
     pub access: bool,
 }
 
-impl Default for LogConfig {
+impl Default for LogSettings {
     fn default() -> Self {
         Self {
             format: LogFormat::Pretty,
@@ -49,7 +49,7 @@ pub enum LogFormat {
     Json,
 }
 
-impl LogConfig {
+impl LogSettings {
     /// Reads `[log]`, reporting every problem.
     pub fn read(keys: toml::Table, report: &mut Report) -> Self {
         let log: Self = report.section("log", keys);

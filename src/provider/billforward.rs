@@ -37,8 +37,8 @@ use url::Url;
 
 use std::time::Duration;
 
-use super::http_client::{ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience};
 use super::listing::Listing;
+use super::rest::{ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience};
 use super::{
     Credential, ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
     endpoint, unix_time, urlencode,

@@ -28,11 +28,11 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::http_client::{
-    DiscoveryCache, ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience,
-};
 use super::listing::link_paged;
 use super::logout_members::LogoutMembers;
+use super::rest::{
+    DiscoveryCache, ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience,
+};
 use super::{
     Credential, ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
     endpoint, unix_time, urlencode,

@@ -12,7 +12,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use super::ProviderError;
-use super::http_client::Answer;
+use super::rest::Answer;
 
 /// More pages than any listing the gateway walks should have (at 100 to
 /// 500 clients a page, one to five million clients).

@@ -18,7 +18,7 @@ mod settings {
 
     use crate::clock::Clock;
     use crate::provider::Provider;
-    use crate::provider::http_client::{ProviderSetupError, Resilience};
+    use crate::provider::rest::{ProviderSetupError, Resilience};
     use crate::provider::settings::{BackendSettings, KindSettings};
     use crate::settings::Report;
 

@@ -12,9 +12,9 @@ use serde_json::Value;
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
 pub mod breaker;
-pub mod http_client;
 pub mod instrumented;
 pub mod listing;
+pub mod rest;
 // The logout members Hydra and Okta both hold.
 mod logout_members;
 pub mod registry;
@@ -28,7 +28,7 @@ pub mod okta;
 pub mod rfc7591;
 pub mod zendesk;
 
-pub use settings::ProviderConfig;
+pub use settings::ProviderSettings;
 
 // The list of backends: each line is the module, its settings type and its
 // variant of `ProviderKind`. A new backend is its own file(s), its `mod`

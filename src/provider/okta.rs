@@ -45,7 +45,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use url::Url;
 
-use super::http_client::{
+use super::rest::{
     Answer, DEFAULT_RETRY_AFTER_SECS, DiscoveryCache, ProviderAuth, ProviderHttp,
     ProviderSetupError, Repeat, Resilience, may_have_acted,
 };

@@ -18,9 +18,7 @@ use url::Url;
 
 use std::time::Duration;
 
-use super::http_client::{
-    Answer, DiscoveryCache, ProviderHttp, ProviderSetupError, Repeat, Resilience,
-};
+use super::rest::{Answer, DiscoveryCache, ProviderHttp, ProviderSetupError, Repeat, Resilience};
 use super::{
     Credential, ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned,
     state_as, state_of,

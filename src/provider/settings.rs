@@ -19,7 +19,7 @@ use url::Url;
 
 use super::Provider;
 use super::breaker::BreakerSettings;
-use super::http_client::{ProviderSetupError, Resilience};
+use super::rest::{ProviderSetupError, Resilience};
 use crate::clock::Clock;
 use crate::settings::{Report, duration, field_names, http_url};
 
@@ -181,7 +181,7 @@ fn of_some_kind(key: &str) -> bool {
 
 /// `[provider]`: the backend that holds the clients.
 #[derive(Debug, Clone)]
-pub struct ProviderConfig {
+pub struct ProviderSettings {
     /// Which backend, with its settings.
     pub kind: super::ProviderKind,
     /// How often the background reconcile runs (zero: never).
@@ -256,7 +256,7 @@ impl RawShared {
     }
 }
 
-impl ProviderConfig {
+impl ProviderSettings {
     /// Reads `[provider]`: the shared keys, then the rest as the keys of
     /// its `kind`. `sealing_key` tells whether `store.encryption_key` is
     /// set, which the kinds that seal state require. `None` when the

@@ -33,8 +33,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use url::Url;
 
-use super::http_client::{ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience};
 use super::listing::Listing;
+use super::rest::{ProviderAuth, ProviderHttp, ProviderSetupError, Repeat, Resilience};
 use super::{
     ListedClient, Presence, Provider, ProviderError, ProvisionRequest, Provisioned, endpoint,
     shown_secret, state_as, state_of, unix_time,

@@ -14,7 +14,7 @@ use crate::domain::{ClientId, ClientState, RegisteredClient, RegistrationError};
 use crate::provider::{ListedClient, Presence, ProviderError, ProvisionRequest};
 
 use crate::clock::seconds;
-use crate::registration::core::calls::{RowClaims, store_trouble};
+use crate::registration::core::provider_calls::{RowClaims, store_trouble};
 use crate::registration::core::{Core, MAX_LIST_LIMIT, internal};
 
 mod janitor;

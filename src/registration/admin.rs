@@ -14,7 +14,7 @@ use super::{RegistrationService, seconds};
 
 impl RegistrationService {
     /// Operator listing: clients in id order after `after`, at most `limit`
-    /// (capped at [`MAX_LIST_LIMIT`]).
+    /// (capped at [`super::core::MAX_LIST_LIMIT`]).
     pub async fn list(
         &self,
         after: Option<&str>,

@@ -24,7 +24,7 @@ impl RegistrationService {
         context: &RequestContext,
     ) -> Result<Option<InitialAccessTokenRecord>, RegistrationError> {
         let Some(presented) = &context.initial_access_token else {
-            return match self.settings.mode {
+            return match self.rules.mode {
                 RegistrationMode::Open => Ok(None),
                 RegistrationMode::InitialAccessToken => {
                     Err(RegistrationError::InvalidInitialAccessToken(
@@ -58,7 +58,7 @@ impl RegistrationService {
         pinned: Option<&VouchedClaims>,
     ) -> Result<(ClientMetadata, Option<VouchedClaims>), RegistrationError> {
         let (mut document, vouched) = self.apply_software_statement(document, pinned).await?;
-        let compat = &self.settings.compat;
+        let compat = &self.rules.compat;
         compat.normalise(&mut document);
         let extra_metadata = ExtraMetadata::pick(&document, &policy.extra_metadata);
         let rules = compat.redirect_rules(policy.redirect_rules());
@@ -83,7 +83,7 @@ impl RegistrationService {
     ) -> Result<(MetadataDocument, Option<VouchedClaims>), RegistrationError> {
         let vouched = match &document.software_statement {
             Some(statement) => {
-                let Some(verifier) = &self.settings.statements else {
+                let Some(verifier) = &self.rules.statements else {
                     return Err(RegistrationError::UnapprovedSoftwareStatement(
                         "this gateway trusts no software statement issuers".into(),
                     ));
@@ -107,7 +107,7 @@ impl RegistrationService {
                 }
                 pinned
             }
-            None if self.settings.statement_required => {
+            None if self.rules.statement_required => {
                 return Err(RegistrationError::InvalidSoftwareStatement(
                     "a software_statement is required".into(),
                 ));

@@ -110,7 +110,7 @@ impl RegistrationService {
         let generated = (metadata.needs_client_secret()
             && (current.client_secret.is_none() || renew))
             .then(ClientSecret::generate);
-        let fresh_token = match self.settings.rotation {
+        let fresh_token = match self.rules.rotation {
             TokenRotation::OnUpdate => Some(RegistrationAccessToken::generate()),
             TokenRotation::Never => None,
         };

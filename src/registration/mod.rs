@@ -44,6 +44,7 @@ use crate::domain::{
     ClientId, ClientSecret, InitialAccessToken, InitialAccessTokenRecord, RegisteredClient,
     RegistrationAccessToken, RegistrationError,
 };
+use crate::outbound::{FetchError, GuardedClient};
 use crate::store::{Health, InitialAccessTokens};
 
 use self::core::{Core, internal};
@@ -56,11 +57,13 @@ pub trait DocumentFetcher: Send + Sync {
     async fn fetch_json(&self, url: &Url) -> Result<Value, FetchError>;
 }
 
-/// Why a document could not be fetched: the detail, for the log (the app
-/// is told a fixed reason).
-#[derive(Debug, thiserror::Error)]
-#[error("{0}")]
-pub struct FetchError(pub String);
+#[async_trait]
+impl DocumentFetcher for GuardedClient {
+    async fn fetch_json(&self, url: &Url) -> Result<Value, FetchError> {
+        let body = self.get(url).await?;
+        serde_json::from_slice(&body).map_err(|e| FetchError(format!("not JSON: {e}")))
+    }
+}
 
 /// Verifies software statements (RFC 7591 §2.3) against trusted issuers.
 #[async_trait]
@@ -94,7 +97,7 @@ pub enum TokenRotation {
 
 /// The operator's rules for registration.
 #[derive(Clone)]
-pub struct RegistrationSettings {
+pub struct RegistrationRules {
     /// Open, or protected by initial access tokens.
     pub mode: RegistrationMode,
     /// Registration access token rotation.
@@ -182,7 +185,7 @@ pub struct RegistrationService {
     tokens: Arc<dyn InitialAccessTokens>,
     health: Arc<dyn Health>,
     fetcher: Arc<dyn DocumentFetcher>,
-    settings: RegistrationSettings,
+    rules: RegistrationRules,
 }
 
 impl RegistrationService {
@@ -193,14 +196,14 @@ impl RegistrationService {
         tokens: Arc<dyn InitialAccessTokens>,
         health: Arc<dyn Health>,
         fetcher: Arc<dyn DocumentFetcher>,
-        settings: RegistrationSettings,
+        rules: RegistrationRules,
     ) -> Self {
         Self {
             core,
             tokens,
             health,
             fetcher,
-            settings,
+            rules,
         }
     }
 

@@ -13,8 +13,8 @@ use crate::provider::registry::Registry;
 use crate::provider::{ProviderError, ProvisionRequest};
 use crate::store::StoreError;
 
-use super::core::calls::{RowClaims, as_held};
 use super::core::internal;
+use super::core::provider_calls::{RowClaims, as_held};
 use super::{Admission, ClientInformation, RegistrationService, RequestContext, seconds};
 
 impl RegistrationService {
@@ -39,7 +39,7 @@ impl RegistrationService {
     /// The row is written as pending before the provider is called and made
     /// active after, so the answer is only sent once both hold the client. A
     /// definite provider failure removes the row; an unknown outcome leaves it
-    /// pending for [`RegistrationService::reconcile`].
+    /// pending for [`crate::reconcile::Reconciler::reconcile`].
     pub async fn register(
         &self,
         Admission(grant): Admission,
@@ -85,7 +85,7 @@ impl RegistrationService {
         let policy = self.core.policy(
             policy
                 .or_else(|| grant.as_ref().and_then(|g| g.policy.as_deref()))
-                .unwrap_or(&self.settings.default_policy),
+                .unwrap_or(&self.rules.default_policy),
         )?;
         let (metadata, vouched) = self.validate(document, policy, None).await?;
         let now = self.core.now();

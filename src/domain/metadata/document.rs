@@ -15,8 +15,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::jose::{Encryption, encryption_names};
+use super::keys::CertificateSubject;
 use super::localized::{Localized, put_localized};
-use super::registry::{CertificateSubject, logout_uri};
+use super::redirects::logout_uri;
 use super::table::{Alg, Text, Uri, any, metadata_members, not_blank, not_empty, not_none};
 use super::{ClientKeys, ClientMetadata};
 use crate::domain::uri::RegisteredUri;

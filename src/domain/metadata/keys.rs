@@ -1,6 +1,7 @@
 //! The client's public keys: `jwks_uri` or `jwks` (RFC 7591 §2), never
 //! both, present when the authentication method proves a key, and never
-//! private key material.
+//! private key material; and the certificate subject a mutual-TLS client
+//! authenticates with (RFC 8705 §2.1.2).
 
 use serde_json::Value;
 
@@ -15,6 +16,48 @@ pub enum ClientKeys {
     Uri(RegisteredUri),
     /// Given by value (`jwks`), a JSON object with a `keys` array.
     Set(Value),
+}
+
+/// The certificate subject a `tls_client_auth` client authenticates with:
+/// one of the five `tls_client_auth_*` members, its text as registered.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum CertificateSubject {
+    /// `tls_client_auth_subject_dn`: an RFC 4514 distinguished name.
+    SubjectDn(String),
+    /// `tls_client_auth_san_dns`: a dNSName SAN entry.
+    SanDns(String),
+    /// `tls_client_auth_san_uri`: a uniformResourceIdentifier SAN entry.
+    SanUri(RegisteredUri),
+    /// `tls_client_auth_san_ip`: an iPAddress SAN entry, IPv4 or IPv6 text.
+    SanIp(String),
+    /// `tls_client_auth_san_email`: an rfc822Name SAN entry.
+    SanEmail(String),
+}
+
+impl CertificateSubject {
+    /// The member that carries this subject.
+    #[must_use]
+    pub fn member(&self) -> &'static str {
+        match self {
+            Self::SubjectDn(_) => "tls_client_auth_subject_dn",
+            Self::SanDns(_) => "tls_client_auth_san_dns",
+            Self::SanUri(_) => "tls_client_auth_san_uri",
+            Self::SanIp(_) => "tls_client_auth_san_ip",
+            Self::SanEmail(_) => "tls_client_auth_san_email",
+        }
+    }
+
+    /// The subject's text, as registered.
+    #[must_use]
+    pub fn as_str(&self) -> &str {
+        match self {
+            Self::SanUri(uri) => uri.as_str(),
+            Self::SubjectDn(text)
+            | Self::SanDns(text)
+            | Self::SanIp(text)
+            | Self::SanEmail(text) => text,
+        }
+    }
 }
 
 /// Members of a JWK that belong to a private or symmetric key.

@@ -111,3 +111,13 @@ pub(super) fn check_registration(
     }
     Ok(())
 }
+
+/// Parses a logout URI: absolute, http or https, without a fragment (the
+/// three logout specs forbid one).
+pub(super) fn logout_uri(text: &str) -> Result<RegisteredUri, String> {
+    let uri = RegisteredUri::parse_web(text)?;
+    if uri.url().fragment().is_some() {
+        return Err(format!("`{text}` must not contain a fragment"));
+    }
+    Ok(uri)
+}

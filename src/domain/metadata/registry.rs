@@ -15,53 +15,12 @@ use std::net::IpAddr;
 
 use super::document::Ruled;
 use super::jose::{self, Encrypted};
+use super::keys::CertificateSubject;
 use super::localized::{self, put_localized};
 use super::table::check_text;
 use super::{MetadataDocument, MetadataError, Reading, RegistryMembers, invalid};
 use crate::domain::uri::RegisteredUri;
 use crate::domain::values::{AuthMethod, GrantType, RegistrationType, TokenDeliveryMode};
-
-/// The certificate subject a `tls_client_auth` client authenticates with:
-/// one of the five `tls_client_auth_*` members, its text as registered.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CertificateSubject {
-    /// `tls_client_auth_subject_dn`: an RFC 4514 distinguished name.
-    SubjectDn(String),
-    /// `tls_client_auth_san_dns`: a dNSName SAN entry.
-    SanDns(String),
-    /// `tls_client_auth_san_uri`: a uniformResourceIdentifier SAN entry.
-    SanUri(RegisteredUri),
-    /// `tls_client_auth_san_ip`: an iPAddress SAN entry, IPv4 or IPv6 text.
-    SanIp(String),
-    /// `tls_client_auth_san_email`: an rfc822Name SAN entry.
-    SanEmail(String),
-}
-
-impl CertificateSubject {
-    /// The member that carries this subject.
-    #[must_use]
-    pub fn member(&self) -> &'static str {
-        match self {
-            Self::SubjectDn(_) => "tls_client_auth_subject_dn",
-            Self::SanDns(_) => "tls_client_auth_san_dns",
-            Self::SanUri(_) => "tls_client_auth_san_uri",
-            Self::SanIp(_) => "tls_client_auth_san_ip",
-            Self::SanEmail(_) => "tls_client_auth_san_email",
-        }
-    }
-
-    /// The subject's text, as registered.
-    #[must_use]
-    pub fn as_str(&self) -> &str {
-        match self {
-            Self::SanUri(uri) => uri.as_str(),
-            Self::SubjectDn(text)
-            | Self::SanDns(text)
-            | Self::SanIp(text)
-            | Self::SanEmail(text) => text,
-        }
-    }
-}
 
 /// Reads every registry member of `doc`: the table's, then those read
 /// here. A submitted document meets each member's rules and the rules
@@ -173,16 +132,6 @@ impl RegistryMembers {
             _ => Ok(()),
         }
     }
-}
-
-/// Parses a logout URI: absolute, http or https, without a fragment (the
-/// three logout specs forbid one).
-pub(super) fn logout_uri(text: &str) -> Result<RegisteredUri, String> {
-    let uri = RegisteredUri::parse_web(text)?;
-    if uri.url().fragment().is_some() {
-        return Err(format!("`{text}` must not contain a fragment"));
-    }
-    Ok(uri)
 }
 
 /// Front-Channel Logout 1.0 §2: the URI's scheme, host and port are those

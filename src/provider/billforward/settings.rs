@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{BillForward, BillForwardSettings};
 use crate::clock::Clock;
-use crate::provider::http_client::{ProviderSetupError, Resilience};
+use crate::provider::rest::{ProviderSetupError, Resilience};
 use crate::provider::settings::{BackendSettings, KindSettings, not_blank, required, required_url};
 use crate::provider::{Credential, Provider};
 use crate::settings::Report;

@@ -9,7 +9,7 @@ use url::Url;
 
 use super::{Hydra, HydraSettings, LIFESPANS};
 use crate::clock::Clock;
-use crate::provider::http_client::{ProviderSetupError, Resilience};
+use crate::provider::rest::{ProviderSetupError, Resilience};
 use crate::provider::settings::{BackendSettings, KindSettings, not_blank, required_url};
 use crate::provider::{Credential, Provider};
 use crate::settings::{Report, duration};

@@ -8,8 +8,8 @@ use super::client_body::{OktaClient, renewable};
 use super::{ISSUE_SKEW_SECS, Okta, OktaAnswer, PAGE_LIMIT, state};
 use crate::clock::seconds;
 use crate::domain::ClientId;
-use crate::provider::http_client::Repeat;
 use crate::provider::listing::link_paged;
+use crate::provider::rest::Repeat;
 use crate::provider::{ProviderError, ProvisionRequest, Provisioned, urlencode};
 
 impl Okta {

@@ -5,7 +5,7 @@ use std::sync::Mutex;
 use reqwest::header::HeaderMap;
 
 use crate::provider::ProviderError;
-use crate::provider::http_client::DEFAULT_RETRY_AFTER_SECS;
+use crate::provider::rest::DEFAULT_RETRY_AFTER_SECS;
 
 /// Okta's announced budget for the clients API: what remains and when it
 /// refills (epoch seconds), as of the latest answer.

@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{Okta, OktaSettings};
 use crate::clock::Clock;
-use crate::provider::http_client::{ProviderAuth, ProviderSetupError, Resilience};
+use crate::provider::rest::{ProviderAuth, ProviderSetupError, Resilience};
 use crate::provider::settings::{BackendSettings, KindSettings, not_blank, required_url};
 use crate::provider::{Credential, Provider};
 use crate::settings::{Report, http_url};

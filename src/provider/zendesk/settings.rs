@@ -8,7 +8,7 @@ use url::Url;
 
 use super::{Zendesk, ZendeskSettings};
 use crate::clock::Clock;
-use crate::provider::http_client::{ProviderAuth, ProviderSetupError, Resilience};
+use crate::provider::rest::{ProviderAuth, ProviderSetupError, Resilience};
 use crate::provider::settings::{BackendSettings, KindSettings, not_blank, required};
 use crate::provider::{Credential, Provider};
 use crate::settings::{Report, http_url};

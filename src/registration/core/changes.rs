@@ -14,7 +14,7 @@ use crate::domain::{
 use crate::provider::registry::Registry;
 use crate::provider::{ProviderError, ProvisionRequest};
 
-use super::calls::{RowClaims, as_held};
+use super::provider_calls::{RowClaims, as_held};
 use super::{Core, internal};
 
 impl Core {

@@ -1,9 +1,9 @@
 //! What registration and reconcile share: the client store and the queries
 //! over it, the registry (the built-in one, or a provider's), the clock
-//! and the policies; the one place the provider is called ([`calls`]:
+//! and the policies; the one place the provider is called (`provider_calls`:
 //! bounded, measured, its ids claimed for a row, its failures in the
 //! gateway's words); and the two changes both make to an existing client,
-//! a replace under its lease and a delete ([`changes`]).
+//! a replace under its lease and a delete (`changes`).
 //!
 //! [`super::RegistrationService`] and [`crate::reconcile::Reconciler`] are
 //! built on one [`Core`] and see it only through these methods.
@@ -18,8 +18,8 @@ use crate::domain::{ClientId, ClientSecret, RegisteredClient, RegistrationError}
 use crate::provider::registry::Registry;
 use crate::store::{ClientQueries, ClientStore, StoreError};
 
-pub(crate) mod calls;
 pub(crate) mod changes;
+pub(crate) mod provider_calls;
 
 /// The largest page the operator listing returns at once.
 pub const MAX_LIST_LIMIT: u32 = 1000;

@@ -5,7 +5,7 @@ use reqwest::RequestBuilder;
 
 use super::{Answer, DEFAULT_RETRY_AFTER_SECS, may_have_acted};
 use crate::error_text::with_causes;
-use crate::http_body::read_capped;
+use crate::outbound::read_capped;
 use crate::provider::ProviderError;
 
 /// Largest provider answer read, in bytes.

@@ -1,4 +1,4 @@
-//! HTTP plumbing shared by the provider backends, in four parts:
+//! Calls to a provider's REST API, shared by the backends, in four parts:
 //!
 //! - `client`: one rustls client per backend with connect and total
 //!   timeouts and the backend's credential, retries with backoff for calls

@@ -1,5 +1,4 @@
-//! Reading response bodies with a size cap, shared by the outbound client and
-//! the provider clients.
+//! Reading an answer's body with a size cap.
 
 use crate::error_text::with_causes;
 

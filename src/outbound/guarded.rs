@@ -1,90 +1,17 @@
 //! The one HTTP client for URLs that apps point the gateway at. It refuses
 //! loopback, private, link-local and other non-public addresses after DNS
-//! resolution (unless the operator allows them), caps response size and time,
-//! and follows no redirect. Also the policy every client of the gateway
-//! starts from ([`client_builder`]), the providers' and the front's too.
+//! resolution (unless the operator allows them), caps response size and
+//! time, and follows no redirect.
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::time::Duration;
 
-use crate::error_text::with_causes;
-use async_trait::async_trait;
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use serde::Deserialize;
-use serde_json::Value;
 use url::{Host, Url};
 
+use super::{OutboundSettings, client_builder, read_capped};
 use crate::domain::uri::is_localhost_name;
-use crate::registration::{DocumentFetcher, FetchError};
-use crate::settings::{Report, duration};
-
-/// `[outbound]` as written.
-#[derive(Debug, Deserialize)]
-#[serde(default)]
-struct RawOutbound {
-    allow_private_networks: bool,
-    timeout: String,
-    max_response_bytes: u64,
-    extra_root_certificates: Vec<PathBuf>,
-}
-
-impl Default for RawOutbound {
-    fn default() -> Self {
-        Self {
-            allow_private_networks: false,
-            timeout: "5s".into(),
-            max_response_bytes: 65_536,
-            extra_root_certificates: Vec::new(),
-        }
-    }
-}
-
-impl OutboundSettings {
-    /// Reads `[outbound]` (and the extra root certificates it names),
-    /// reporting every problem.
-    pub fn read(keys: toml::Table, report: &mut Report) -> Self {
-        let raw: RawOutbound = report.section("outbound", keys);
-        let timeout = duration(&raw.timeout, "outbound.timeout", report);
-        let max_response_bytes = usize::try_from(raw.max_response_bytes)
-            .ok()
-            .filter(|n| *n > 0)
-            .unwrap_or_else(|| {
-                report.error("outbound.max_response_bytes must be positive");
-                65_536
-            });
-        let mut extra_root_certificates = Vec::new();
-        for path in &raw.extra_root_certificates {
-            match std::fs::read(path) {
-                Ok(pem) => extra_root_certificates.push(pem),
-                Err(e) => report.error(format!(
-                    "outbound.extra_root_certificates: cannot read {}: {e}",
-                    path.display()
-                )),
-            }
-        }
-        Self {
-            allow_private_networks: raw.allow_private_networks,
-            timeout,
-            max_response_bytes,
-            extra_root_certificates,
-        }
-    }
-}
-
-/// Settings of the guarded client.
-#[derive(Debug, Clone)]
-pub struct OutboundSettings {
-    /// Allow loopback, private and link-local destinations (tests, labs).
-    pub allow_private_networks: bool,
-    /// Total time allowed for one fetch.
-    pub timeout: Duration,
-    /// Largest response body accepted, in bytes.
-    pub max_response_bytes: usize,
-    /// Extra trusted root certificates, PEM.
-    pub extra_root_certificates: Vec<Vec<u8>>,
-}
+use crate::error_text::with_causes;
 
 /// An SSRF-guarded HTTP client.
 #[derive(Debug, Clone)]
@@ -93,19 +20,11 @@ pub struct GuardedClient {
     settings: Arc<OutboundSettings>,
 }
 
-/// The gateway's policy for every HTTP client it builds: each request within
-/// `timeout` (connecting included), no redirect followed, no proxy from the
-/// environment (a proxy would resolve names past the outbound guard, and
-/// calls to a provider carry its credentials and client secrets), and the
-/// gateway's user agent.
-pub fn client_builder(timeout: Duration) -> reqwest::ClientBuilder {
-    reqwest::Client::builder()
-        .timeout(timeout)
-        .connect_timeout(timeout)
-        .redirect(reqwest::redirect::Policy::none())
-        .no_proxy()
-        .user_agent(concat!("dcr-gateway/", env!("CARGO_PKG_VERSION")))
-}
+/// Why a document could not be fetched: the detail, for the log (the app
+/// is told a fixed reason).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct FetchError(pub String);
 
 /// Why the guarded client could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -158,18 +77,10 @@ impl GuardedClient {
             return Err(FetchError(format!("answered HTTP {}", response.status())));
         }
         let headers = response.headers().clone();
-        crate::http_body::read_capped(response, self.settings.max_response_bytes)
+        read_capped(response, self.settings.max_response_bytes)
             .await
             .map(|body| (body, headers))
             .map_err(|e| FetchError(e.to_string()))
-    }
-}
-
-#[async_trait]
-impl DocumentFetcher for GuardedClient {
-    async fn fetch_json(&self, url: &Url) -> Result<Value, FetchError> {
-        let body = self.get(url).await?;
-        serde_json::from_slice(&body).map_err(|e| FetchError(format!("not JSON: {e}")))
     }
 }
 
