@@ -147,6 +147,7 @@ pub async fn build_gateway(
             public_url: public_url.clone(),
             registrations: service.clone(),
             transactions: Arc::new(store.clone()),
+            refresh_tokens: Arc::new(store.clone()),
             documents: Arc::new(store),
             outbound: config.outbound.clone(),
             clock,
@@ -158,6 +159,10 @@ pub async fn build_gateway(
                 .settings()
                 .authorization_requires_scope(),
             sealer: sealer.clone(),
+            broker: match &config.provider.kind {
+                crate::provider::ProviderKind::Oidc(settings) => Some(settings.clone()),
+                _ => None,
+            },
         })?)),
     };
     let front_janitor = front.as_ref().map(|front| front.spawn_janitor());

@@ -21,10 +21,13 @@ use url::{Host, Url};
 
 use std::net::IpAddr;
 
+use axum::http::HeaderMap;
+
+use super::broker::{Broker, SignIn};
 use super::consent::ConsentPage;
 use super::error::{Code, FrontError};
 use super::transactions::FrontSecret;
-use super::transactions::{Leg, Login};
+use super::transactions::{Leg, Login, UpstreamLeg};
 use super::{Front, Params, callback_uri};
 use crate::audit::{self, AuditEvent};
 use crate::clock::seconds;
@@ -57,6 +60,16 @@ pub enum Next {
         /// browser had none yet (a `Set-Cookie` value).
         set_cookie: Option<String>,
     },
+}
+
+/// Where the consent form sends the browser, and the cookie that
+/// remembers the consent, if the user gave it.
+#[derive(Debug)]
+pub struct Consented {
+    /// The provider, or the app with `access_denied`.
+    pub location: String,
+    /// A `Set-Cookie` value remembering the consent.
+    pub set_cookie: Option<String>,
 }
 
 /// Where the app is sent back: its redirect URI as it sent it, its `state`,
@@ -114,15 +127,15 @@ impl<'a> AppRedirect<'a> {
 }
 
 impl Front {
-    /// Handles `/authorize` for the caller at `ip`, whose browser presented
-    /// the cookie `browser`, if any: where the user goes next (the
-    /// provider, the app with an error, or the gateway's consent page), or
-    /// a failure to show as a page.
+    /// Handles `/authorize` for the caller at `ip`, whose browser sent
+    /// `cookies`: where the user goes next (the provider, the app with an
+    /// error, or the gateway's consent page), or a failure to show as a
+    /// page.
     pub async fn authorize(
         &self,
         ip: IpAddr,
         query: &[u8],
-        browser: Option<FrontSecret>,
+        cookies: &HeaderMap,
     ) -> Result<Next, FrontError> {
         Self::limit(self.authorize_limit.as_ref(), "authorize", ip)?;
         let params = Params::parse(query)?;
@@ -150,21 +163,22 @@ impl Front {
             redirect_uri,
             params: &params,
         };
-        match self.open(&request, &back, browser).await {
+        match self.open(&request, &back, cookies).await {
             Ok(next) => Ok(next),
             Err(error) => Ok(Next::Redirect(back.error(&error))),
         }
     }
 
     /// Checks the rest of the request and starts its login: sealed into the
-    /// state sent to the provider, or, for a client of a metadata document
-    /// when the operator asks for it, into the consent page's form token.
-    /// Nothing is stored.
+    /// state sent to the provider, or into the consent page's form token
+    /// when the user must consent (in broker mode, or for a client of a
+    /// metadata document when the operator asks for it) and has not
+    /// consented to this client lately. Nothing is stored.
     async fn open(
         &self,
         request: &Request<'_>,
         back: &AppRedirect<'_>,
-        browser: Option<FrontSecret>,
+        cookies: &HeaderMap,
     ) -> Result<Next, FrontError> {
         let checked = checked_request(request.client, request.params)?;
         if checked.scope.is_none() && self.scope_required {
@@ -173,7 +187,11 @@ impl Front {
                 "scope is required: send one, or register the client with one",
             ));
         }
-        let provider_url = self.provider_url(request, &checked).await?;
+        let upstream = self.broker.as_ref().map(|_| UpstreamLeg::generate());
+        let provider_url = match (&self.broker, &upstream) {
+            (Some(broker), Some(leg)) => self.brokered_url(broker, request, &checked, leg).await?,
+            _ => self.provider_url(request, &checked).await?,
+        };
         let transaction = Transaction {
             client_id: request.client_id.to_owned(),
             redirect_uri: request.redirect_uri.to_owned(),
@@ -185,30 +203,40 @@ impl Front {
                 .now()
                 .saturating_add(seconds(self.settings.transaction_ttl)),
         };
-        let consent = self
+        let document = self
             .documents
             .as_ref()
-            .is_some_and(|d| d.consent_page() && d.names_document(request.client_id));
-        if !consent {
+            .is_some_and(|d| d.names_document(request.client_id));
+        let asks_consent = self.broker.is_some()
+            || (document && self.documents.as_ref().is_some_and(|d| d.consent_page()));
+        if !asks_consent
+            || self
+                .remembered
+                .covers(cookies, request.client_id, self.now())
+        {
             let login = Login {
                 transaction,
                 browser: None,
                 provider_url: None,
+                upstream,
             };
             let state = self.logins.seal(Leg::Provider, &login)?;
             return Ok(Next::Redirect(with_state(provider_url, &state)));
         }
+        let browser = self.browser_cookie.presented(cookies);
         let set_cookie = browser.is_none();
         let browser = browser.unwrap_or_else(FrontSecret::generate);
         let login = Login {
             transaction,
             browser: Some(browser.hash()),
             provider_url: Some(provider_url.into()),
+            upstream,
         };
         Ok(Next::Consent {
             page: ConsentPage {
                 client_name: request.client.metadata.client_name.plain.clone(),
                 client_id: request.client_id.to_owned(),
+                document,
                 redirect_host: back.host().to_owned(),
                 form_token: self.logins.seal(Leg::Consent, &login)?,
                 action: self.endpoint("/consent"),
@@ -250,17 +278,48 @@ impl Front {
         Ok(location)
     }
 
+    /// The provider's authorization URL in broker mode, without its
+    /// `state`: the operator's client, the gateway's challenge and nonce,
+    /// the app's scope and resource as the provider wants them.
+    async fn brokered_url(
+        &self,
+        broker: &Broker,
+        request: &Request<'_>,
+        checked: &Checked<'_>,
+        leg: &UpstreamLeg,
+    ) -> Result<Url, FrontError> {
+        let upstream = broker.upstream().await?;
+        let challenge = s256(&leg.verifier);
+        let redirect_uri = callback_uri(&self.issuer);
+        let passed_on = PASSED_ON
+            .iter()
+            .filter(|name| **name != "nonce")
+            .filter_map(|name| request.params.get(name).map(|value| (*name, value)))
+            .collect();
+        broker.authorization_url(
+            &upstream,
+            &SignIn {
+                scope: checked.scope,
+                resource: checked.resource,
+                challenge: &challenge,
+                nonce: &leg.nonce,
+                redirect_uri: &redirect_uri,
+                passed_on,
+            },
+        )
+    }
+
     /// Handles the consent page's form, posted by the caller at `ip` with
-    /// the `Origin` it sent and the browser's cookie: on to the provider
-    /// when the user agreed, back to the app with `access_denied` when they
-    /// declined, or a failure to show as a page.
+    /// the `Origin` it sent and the browser's `cookies`: on to the provider
+    /// (remembering the consent) when the user agreed, back to the app with
+    /// `access_denied` when they declined, or a failure to show as a page.
     pub async fn consent(
         &self,
         ip: IpAddr,
         origin: Option<&str>,
         form: &[u8],
-        browser: Option<FrontSecret>,
-    ) -> Result<String, FrontError> {
+        cookies: &HeaderMap,
+    ) -> Result<Consented, FrontError> {
         Self::limit(self.authorize_limit.as_ref(), "authorize", ip)?;
         if origin.is_some_and(|origin| origin != self.origin) {
             return Err(FrontError::invalid_request(
@@ -271,7 +330,7 @@ impl Front {
         let login = self
             .logins
             .open(Leg::Consent, params.require("consent")?, self.now())?;
-        let browser = browser.ok_or_else(|| {
+        let browser = self.browser_cookie.presented(cookies).ok_or_else(|| {
             FrontError::invalid_request(
                 "this browser did not open the consent page (or refuses its cookie); start again",
             )
@@ -282,18 +341,19 @@ impl Front {
             ));
         }
         let client_id = login.transaction.client_id.clone();
-        let (action, location) = match params.require("decision")? {
+        let (action, location, set_cookie) = match params.require("decision")? {
             "allow" => {
                 let provider_url = login.provider_url.as_deref().unwrap_or_default();
                 let provider_url = Url::parse(provider_url)
                     .map_err(|e| FrontError::internal(&format!("sealed provider URL: {e}")))?;
                 let state = self.logins.seal(Leg::Provider, &login)?;
-                ("consent_given", with_state(provider_url, &state))
+                let remember = self.remembered.adding(cookies, &client_id, self.now())?;
+                ("consent_given", with_state(provider_url, &state), remember)
             }
             "deny" => {
                 let declined = FrontError::new(Code::AccessDenied, "the user declined");
                 let location = self.back_to(&login.transaction)?.error(&declined);
-                ("consent_refused", location)
+                ("consent_refused", location, None)
             }
             _ => {
                 return Err(FrontError::invalid_request(
@@ -301,6 +361,7 @@ impl Front {
                 ));
             }
         };
+        metrics::counter!("dcr_front_consents_total", "decision" => action).increment(1);
         audit::record(&AuditEvent {
             action,
             outcome: "success",
@@ -308,7 +369,10 @@ impl Front {
             ip: Some(ip),
             ..AuditEvent::default()
         });
-        Ok(location)
+        Ok(Consented {
+            location,
+            set_cookie,
+        })
     }
 }
 

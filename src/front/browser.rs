@@ -39,14 +39,7 @@ impl BrowserCookie {
     /// The value the browser presented, if any.
     #[must_use]
     pub fn presented(self, headers: &HeaderMap) -> Option<FrontSecret> {
-        headers
-            .get_all(COOKIE)
-            .iter()
-            .filter_map(|value| value.to_str().ok())
-            .flat_map(|value| value.split(';'))
-            .filter_map(|pair| pair.trim().split_once('='))
-            .find(|(name, value)| *name == self.name && !value.is_empty())
-            .map(|(_, value)| FrontSecret::presented(value))
+        cookie(headers, self.name).map(FrontSecret::presented)
     }
 
     /// The `Set-Cookie` value that gives a browser `value`.
@@ -59,6 +52,19 @@ impl BrowserCookie {
             value.expose()
         )
     }
+}
+
+/// The value of the cookie `name` the browser sent, if any and not empty.
+#[must_use]
+pub fn cookie<'a>(headers: &'a HeaderMap, name: &str) -> Option<&'a str> {
+    headers
+        .get_all(COOKIE)
+        .iter()
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(found, value)| *found == name && !value.is_empty())
+        .map(|(_, value)| value)
 }
 
 #[cfg(test)]

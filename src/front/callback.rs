@@ -7,8 +7,9 @@
 
 use super::authorize::AppRedirect;
 use super::error::{Code, FrontError};
-use super::transactions::{FrontSecret, Leg};
-use super::{Front, Params};
+use super::transactions::{FrontSecret, Leg, Login};
+use super::{Front, Params, callback_uri};
+use crate::audit::{self, AuditEvent};
 use crate::clock::seconds;
 use crate::domain::SecretHash;
 use crate::store::front::{Answered, NewCode, Transaction};
@@ -92,10 +93,14 @@ impl Front {
             )),
         };
         let back = self.back_to(&login.transaction)?;
-        let (recorded, location) = match provider_code {
-            Ok(provider_code) => {
+        let payload = match provider_code {
+            Ok(provider_code) => self.code_payload(provider_code, &login).await,
+            Err(error) => Err(error),
+        };
+        let (recorded, location) = match payload {
+            Ok(payload) => {
                 let code = FrontSecret::generate();
-                let sealed = code.seal(provider_code.as_bytes())?;
+                let sealed = code.seal(&payload)?;
                 let expires_at = now
                     .saturating_add(seconds(self.settings.code_ttl))
                     .min(login.transaction.expires_at);
@@ -125,6 +130,44 @@ impl Front {
         }
         self.live.opened();
         Ok(location)
+    }
+
+    /// What the gateway's code stands for: the provider's code, or in
+    /// broker mode the tokens the gateway redeemed it for, its ID token
+    /// checked.
+    async fn code_payload(
+        &self,
+        provider_code: &str,
+        login: &Login,
+    ) -> Result<Vec<u8>, FrontError> {
+        let Some(broker) = &self.broker else {
+            return Ok(provider_code.as_bytes().to_vec());
+        };
+        let leg = login.upstream.as_ref().ok_or_else(|| {
+            FrontError::invalid_request("this sign-in was not started in broker mode; start again")
+        })?;
+        let exchanged = broker
+            .exchange(
+                provider_code,
+                &leg.verifier,
+                &callback_uri(&self.issuer),
+                login.transaction.resource.as_deref(),
+                &leg.nonce,
+            )
+            .await;
+        let outcome = if exchanged.is_ok() {
+            "success"
+        } else {
+            "failure"
+        };
+        metrics::counter!("dcr_front_upstream_logins_total", "outcome" => outcome).increment(1);
+        audit::record(&AuditEvent {
+            action: "upstream_login",
+            outcome,
+            client_id: Some(&login.transaction.client_id),
+            ..AuditEvent::default()
+        });
+        serde_json::to_vec(&exchanged?.0).map_err(|e| FrontError::internal(&e.to_string()))
     }
 
     /// Where the app of `transaction` is sent back.

@@ -44,8 +44,11 @@ const MAX_NAME: usize = 80;
 pub struct ConsentPage {
     /// The name the document gives, if any.
     pub client_name: Option<String>,
-    /// The client id: the document's URL.
+    /// The client id: the document's URL, or the id it registered with.
     pub client_id: String,
+    /// Whether the client is named by a metadata document (else it
+    /// registered with the gateway).
+    pub document: bool,
     /// The host the user will be sent back to.
     pub redirect_host: String,
     /// The sealed login, which the form posts back.
@@ -56,10 +59,23 @@ pub struct ConsentPage {
 
 impl IntoResponse for ConsentPage {
     fn into_response(self) -> Response {
-        let document_host = Url::parse(&self.client_id)
-            .ok()
-            .and_then(|url| url.host_str().map(str::to_owned))
-            .unwrap_or_default();
+        let origin = if self.document {
+            let document_host = Url::parse(&self.client_id)
+                .ok()
+                .and_then(|url| url.host_str().map(str::to_owned))
+                .unwrap_or_default();
+            format!(
+                "It describes itself at <strong>{}</strong> (<code>{}</code>).",
+                escape_html(&displayable(&document_host)),
+                escape_html(&displayable(&self.client_id)),
+            )
+        } else {
+            format!(
+                "It registered itself with this gateway as <code>{}</code>; nobody vouches \
+                 for its name.",
+                escape_html(&displayable(&self.client_id)),
+            )
+        };
         let name = self
             .client_name
             .as_deref()
@@ -71,8 +87,7 @@ impl IntoResponse for ConsentPage {
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
              <title>Sign in</title><style>{STYLE}</style></head><body><main>\
              <h1>{name} asks you to sign in</h1>\
-             <p>It describes itself at <strong>{document_host}</strong>\
-             (<code>{client_id}</code>).</p>\
+             <p>{origin}</p>\
              <p>If you continue, you will be sent back to <strong>{redirect_host}</strong> \
              after you sign in.</p>\
              <form method=\"post\" action=\"{action}\">\
@@ -82,8 +97,6 @@ impl IntoResponse for ConsentPage {
              </form><p>If you did not start this, choose Cancel or close this page.</p>\
              </main></body></html>",
             name = escape_html(&name),
-            document_host = escape_html(&displayable(&document_host)),
-            client_id = escape_html(&displayable(&self.client_id)),
             redirect_host = escape_html(&displayable(&self.redirect_host)),
             action = escape_html(&self.action),
             token = escape_html(&self.form_token),

@@ -35,6 +35,9 @@ impl Front {
             "issuer": self.issuer,
             "authorization_endpoint": self.endpoint("/authorize"),
             "token_endpoint": self.endpoint("/token"),
+            "revocation_endpoint": self.endpoint("/revoke"),
+            "revocation_endpoint_auth_methods_supported":
+                ["none", "client_secret_basic", "client_secret_post"],
             "registration_endpoint": registration_endpoint,
             "response_types_supported": ["code"],
             "response_modes_supported": ["query"],

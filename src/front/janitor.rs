@@ -59,6 +59,9 @@ impl Front {
         let now = self.now();
         let live = self.transactions.sweep(now).await?;
         self.live.swept(live);
+        if self.broker.is_some() {
+            self.refresh_tokens.sweep_families(now).await?;
+        }
         if let Some(idle) = self.settings.cimd.idle_lifetime {
             self.remove_unused_documents(now.saturating_sub(seconds(idle)))
                 .await?;

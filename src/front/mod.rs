@@ -20,6 +20,12 @@
 //! - [`cimd`]: clients named by Client ID Metadata Documents, and
 //!   [`consent`]: the page the gateway may show them before the provider,
 //!   bound to the browser that saw it ([`browser`]).
+//! - [`broker`]: broker mode (`[provider] kind = "oidc"`), one client of
+//!   the operator's at an OpenID provider for every app, with the gateway's
+//!   own refresh tokens ([`refresh`]) and the consent page for every client,
+//!   remembered per client ([`remembered`]).
+//! - [`provider_call`]: the calls to the provider's token and revocation
+//!   endpoints.
 //! - [`janitor`]: sweeping answered logins past their time, counting the
 //!   kept ones, removing document clients nobody uses.
 //! - [`error`]: failures and their answers; [`crate::http::front`]: the routes.
@@ -37,6 +43,7 @@ use crate::outbound::OutboundSettings;
 use crate::registration::RegistrationService;
 
 pub mod authorize;
+pub mod broker;
 pub mod browser;
 pub mod callback;
 pub mod cimd;
@@ -45,16 +52,23 @@ pub mod discovery;
 pub mod error;
 pub mod janitor;
 pub mod provider;
+pub mod provider_call;
+pub mod refresh;
+pub mod remembered;
+pub mod revoke;
 pub mod settings;
 pub mod token;
 pub mod transactions;
 
-use crate::store::front::{CimdStore, TransactionStore};
+use crate::provider::oidc::OidcSettings;
+use crate::store::front::{CimdStore, RefreshTokenStore, TransactionStore};
+use broker::Broker;
 use browser::BrowserCookie;
 use cimd::Documents;
 use error::FrontError;
 use janitor::LiveTransactions;
 use provider::ProviderEndpoints;
+use remembered::RememberedConsent;
 pub use settings::FrontSettings;
 
 /// Why the front could not be built.
@@ -85,8 +99,13 @@ pub struct FrontParts {
     /// Whether the provider's authorization endpoint requires `scope`.
     pub scope_required: bool,
     /// The store's key (`store.encryption_key`), which seals logins in
-    /// progress.
+    /// progress (and, in broker mode, the provider's refresh tokens and
+    /// the remembered consents).
     pub sealer: crate::store::sealing::Sealer,
+    /// Broker mode's settings, when `[provider] kind = "oidc"`.
+    pub broker: Option<OidcSettings>,
+    /// Where broker mode's refresh tokens are kept.
+    pub refresh_tokens: Arc<dyn RefreshTokenStore>,
 }
 
 /// The front: the three hops over the registered clients, the provider
@@ -118,6 +137,14 @@ pub struct Front {
     browser_cookie: BrowserCookie,
     /// Whether the provider's authorization endpoint requires `scope`.
     scope_required: bool,
+    /// Broker mode: the operator's one client at the provider.
+    broker: Option<Broker>,
+    /// Broker mode's refresh tokens.
+    refresh_tokens: Arc<dyn RefreshTokenStore>,
+    /// Consents remembered per client (broker mode).
+    remembered: RememberedConsent,
+    /// The store key, sealing the provider's refresh tokens.
+    sealer: crate::store::sealing::Sealer,
 }
 
 /// How long the provider's endpoints are used before its discovery
@@ -140,7 +167,18 @@ impl Front {
             )?),
             false => None,
         };
+        let broker = parts
+            .broker
+            .map(|settings| Broker::new(settings, http.clone(), parts.clock.clone()));
         Ok(Self {
+            broker,
+            refresh_tokens: parts.refresh_tokens,
+            remembered: RememberedConsent::new(
+                &parts.public_url,
+                parts.sealer.clone(),
+                parts.settings.consent_lifetime,
+            ),
+            sealer: parts.sealer.clone(),
             logins: transactions::Logins::new(parts.sealer),
             documents,
             documents_store: parts.documents,
@@ -190,8 +228,33 @@ impl Front {
         self.clock.now_unix()
     }
 
+    /// The provider's discovery document, which the gateway's own metadata
+    /// copies from: the broker's provider's, or the registry's.
+    pub async fn provider_document(&self) -> Result<Option<serde_json::Value>, FrontError> {
+        match &self.broker {
+            Some(broker) => Ok(Some(broker.upstream().await?.document.clone())),
+            None => self
+                .registrations
+                .provider_discovery()
+                .await
+                .map_err(|error| FrontError::unavailable(&error.to_string())),
+        }
+    }
+
+    /// Whether the front can sign users in now: in broker mode, whether the
+    /// provider's discovery document and keys can be read.
+    pub async fn ready(&self) -> Result<(), FrontError> {
+        match &self.broker {
+            Some(broker) => broker.ready().await,
+            None => Ok(()),
+        }
+    }
+
     /// The provider's endpoints, from its discovery document.
     async fn endpoints(&self) -> Result<Arc<ProviderEndpoints>, FrontError> {
+        if let Some(broker) = &self.broker {
+            return Ok(Arc::new(broker.upstream().await?.endpoints.clone()));
+        }
         self.endpoints
             .try_get_with((), async {
                 match self.registrations.provider_discovery().await {

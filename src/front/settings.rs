@@ -22,6 +22,8 @@ struct RawFront {
     authorize_per_ip: Option<Quota>,
     #[serde(deserialize_with = "Quota::setting")]
     token_per_ip: Option<Quota>,
+    consent_lifetime: String,
+    refresh_token_lifetime: String,
     cimd: RawCimd,
 }
 
@@ -75,6 +77,8 @@ impl Default for RawFront {
             localhost_any_port: false,
             authorize_per_ip: Quota::per_minute(60),
             token_per_ip: Quota::per_minute(120),
+            consent_lifetime: "30d".into(),
+            refresh_token_lifetime: "30d".into(),
             cimd: RawCimd::default(),
         }
     }
@@ -102,6 +106,13 @@ pub struct FrontSettings {
     pub authorize_per_ip: Option<Quota>,
     /// Requests to `/token` per caller address (`None`: unlimited).
     pub token_per_ip: Option<Quota>,
+    /// How long a browser remembers a user's consent to a client (broker
+    /// mode; zero: the page is shown every time).
+    pub consent_lifetime: Duration,
+    /// How long a refresh token of the gateway's (broker mode) stays
+    /// usable when it is not used; each use rotates it and starts the
+    /// time again.
+    pub refresh_token_lifetime: Duration,
     /// `[front.cimd]`: clients named by Client ID Metadata Documents.
     pub cimd: CimdSettings,
 }
@@ -154,7 +165,15 @@ impl FrontSettings {
             report.error("front.max_transactions must be positive");
         }
         let cimd = CimdSettings::read(raw.cimd, report);
+        let consent_lifetime = duration(&raw.consent_lifetime, "front.consent_lifetime", report);
+        let refresh_token_lifetime = positive(
+            &raw.refresh_token_lifetime,
+            "front.refresh_token_lifetime",
+            report,
+        );
         Self {
+            consent_lifetime,
+            refresh_token_lifetime,
             cimd,
             enabled: raw.enabled,
             transaction_ttl,
@@ -230,6 +249,12 @@ impl FrontSettings {
             report.error(format!(
                 "front.cimd.policy `{policy}` is not a configured policy"
             ));
+        }
+        if !self.enabled && kind.settings().requires_front() {
+            report.error(
+                "this provider.kind needs front.enabled = true: apps sign users in through \
+                 the gateway",
+            );
         }
         if self.enabled && !kind.settings().has_discovery() {
             report.error(

@@ -8,54 +8,31 @@
 //! digest the gateway keeps and sent on to the provider, which holds the
 //! same secret, by the method the client registered. Methods the gateway
 //! cannot verify (JWT assertions, mutual TLS) are refused.
+//!
+//! In broker mode the provider is not called at redemption: the code
+//! stands for the tokens it already gave at `/callback`, and refresh
+//! tokens are the gateway's own ([`super::refresh`]).
 
 use std::net::IpAddr;
 
-use axum::http::{HeaderValue, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::authorize::s256;
+use super::broker::UpstreamTokens;
 use super::error::{Code, FrontError};
+use super::provider_call::{Credentials, ProviderAnswer, post_form};
 use super::transactions::FrontSecret;
 use super::{Front, Params, callback_uri};
 use crate::clock::seconds;
 use crate::domain::values::AuthMethod;
-use crate::error_text::with_causes;
-use crate::provider::urlencode;
 use crate::store::front::CodePhase;
 
-/// Largest provider token answer passed on.
-const MAX_ANSWER_BYTES: usize = 65_536;
-
-/// The provider's answer, passed on unchanged. `Debug` leaves out the
-/// body, which holds tokens.
-pub struct ProviderAnswer {
-    /// Its status.
-    pub status: StatusCode,
-    /// Its `Content-Type`.
-    pub content_type: Option<HeaderValue>,
-    /// Its body.
-    pub body: Vec<u8>,
-}
-
-impl std::fmt::Debug for ProviderAnswer {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ProviderAnswer")
-            .field("status", &self.status)
-            .field(
-                "body",
-                &format_args!("[{} bytes, redacted]", self.body.len()),
-            )
-            .finish_non_exhaustive()
-    }
-}
-
 /// How the client authenticated, and so how the gateway authenticates it
-/// at the provider.
-enum ClientAuth {
+/// at the provider (but for broker mode's own client).
+pub(super) enum ClientAuth {
     /// A public client: `client_id` in the form.
     Public(String),
     /// A confidential client with its secret, sent by its registered method.
@@ -75,12 +52,30 @@ impl std::fmt::Debug for ClientAuth {
     }
 }
 
+impl ClientAuth {
+    /// The credentials the provider is sent for this client.
+    fn credentials(&self) -> Credentials<'_> {
+        match self {
+            Self::Public(id) => Credentials::ClientId(id),
+            Self::Secret {
+                id,
+                secret,
+                method: AuthMethod::ClientSecretPost,
+            } => Credentials::SecretPost { id, secret },
+            Self::Secret { id, secret, .. } => Credentials::SecretBasic { id, secret },
+        }
+    }
+}
+
 /// What a redemption issued, sealed under the code so that a replay can
-/// revoke it.
-#[derive(Serialize, Deserialize)]
-struct Issued {
-    access_token: Option<String>,
-    refresh_token: Option<String>,
+/// revoke it: the provider's tokens, and in broker mode the family of the
+/// gateway's refresh tokens.
+#[derive(Default, Serialize, Deserialize)]
+pub(super) struct Issued {
+    pub(super) access_token: Option<String>,
+    pub(super) refresh_token: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub(super) family: Option<String>,
 }
 
 impl Front {
@@ -97,6 +92,10 @@ impl Front {
         let (app_id, auth) = self.authenticate(authorization, &params).await?;
         match params.require("grant_type")? {
             "authorization_code" => self.redeem(&app_id, &auth, &params).await,
+            "refresh_token" if self.broker.is_some() => {
+                self.refresh(&app_id, params.require("refresh_token")?, &params)
+                    .await
+            }
             "refresh_token" => {
                 let mut form = vec![
                     ("grant_type", "refresh_token".to_owned()),
@@ -120,7 +119,7 @@ impl Front {
 
     /// The client id the app used, and how the gateway authenticates that
     /// client at the provider; or `invalid_client`.
-    async fn authenticate(
+    pub(super) async fn authenticate(
         &self,
         authorization: Option<&str>,
         params: &Params,
@@ -248,12 +247,21 @@ impl Front {
             ));
         }
         let sealed = stored.sealed.as_deref().unwrap_or_default();
-        let provider_code = String::from_utf8(code.open(sealed)?)
-            .map_err(|e| FrontError::internal(&e.to_string()))?;
+        let payload = code.open(sealed)?;
         let keep_until = now.saturating_add(seconds(self.settings.transaction_ttl));
         if !self.transactions.redeem(&hash, now, keep_until).await? {
             return Err(unknown());
         }
+        if self.broker.is_some() {
+            let tokens = serde_json::from_slice(&payload)
+                .map_err(|e| FrontError::internal(&format!("sealed tokens: {e}")))?;
+            let (answer, issued) = self
+                .first_tokens(transaction, UpstreamTokens(tokens))
+                .await?;
+            return self.kept_for_replays(auth, &code, answer, &issued).await;
+        }
+        let provider_code =
+            String::from_utf8(payload).map_err(|e| FrontError::internal(&e.to_string()))?;
         let provider = self.endpoints().await?;
         let mut form = vec![
             ("grant_type", "authorization_code".to_owned()),
@@ -267,23 +275,37 @@ impl Front {
         let answer = self
             .call_provider(&provider.token_endpoint, auth, form)
             .await?;
-        if answer.status.is_success() {
-            let sealed = self.record_issued(&code, &answer.body).await;
-            if let Some(sealed) = sealed.filter(|(_, replayed)| *replayed) {
-                // The code was replayed while the provider answered: what
-                // it issued is revoked, and handed to no one.
-                self.revoke_issued(auth, &code, &sealed.0).await;
-                return Err(unknown());
+        match serde_json::from_slice::<Issued>(&answer.body) {
+            Ok(issued) if answer.status.is_success() => {
+                self.kept_for_replays(auth, &code, answer, &issued).await
             }
+            _ => Ok(answer),
+        }
+    }
+
+    /// Keeps what a redemption `issued`, sealed under its code, and passes
+    /// `answer` on; unless the code was replayed while the provider
+    /// answered: then what it issued is revoked, and handed to no one.
+    async fn kept_for_replays(
+        &self,
+        auth: &ClientAuth,
+        code: &FrontSecret,
+        answer: ProviderAnswer,
+        issued: &Issued,
+    ) -> Result<ProviderAnswer, FrontError> {
+        if let Some((sealed, true)) = self.record_issued(code, issued).await {
+            self.revoke_issued(auth, code, &sealed).await;
+            return Err(FrontError::invalid_grant(
+                "the code is unknown, expired or already used",
+            ));
         }
         Ok(answer)
     }
 
     /// Keeps the tokens a redemption issued, sealed under its code: what
     /// was kept, and whether the code was replayed meanwhile.
-    async fn record_issued(&self, code: &FrontSecret, body: &[u8]) -> Option<(Vec<u8>, bool)> {
-        let issued = serde_json::from_slice::<Issued>(body).ok()?;
-        let kept = match serde_json::to_vec(&issued) {
+    async fn record_issued(&self, code: &FrontSecret, issued: &Issued) -> Option<(Vec<u8>, bool)> {
+        let kept = match serde_json::to_vec(issued) {
             Ok(plain) => match code.seal(&plain) {
                 Ok(sealed) => self
                     .transactions
@@ -310,6 +332,15 @@ impl Front {
         else {
             return;
         };
+        if let Some(family) = &issued.family {
+            self.revoke_family(family).await;
+        }
+        if let Some(broker) = &self.broker {
+            if let Some(token) = &issued.access_token {
+                broker.revoke(token, "access_token").await;
+            }
+            return;
+        }
         let Ok(provider) = self.endpoints().await else {
             return;
         };
@@ -330,58 +361,17 @@ impl Front {
             }
         }
     }
+}
 
+impl Front {
     /// POSTs `form` to the provider's `url` with the client's credentials.
-    async fn call_provider(
+    pub(super) async fn call_provider(
         &self,
         url: &str,
         auth: &ClientAuth,
-        mut form: Vec<(&str, String)>,
+        form: Vec<(&str, String)>,
     ) -> Result<ProviderAnswer, FrontError> {
-        let mut request = self
-            .http
-            .post(url)
-            .header(reqwest::header::ACCEPT, "application/json");
-        match auth {
-            ClientAuth::Public(id) => form.push(("client_id", id.clone())),
-            ClientAuth::Secret {
-                id,
-                secret,
-                method: AuthMethod::ClientSecretPost,
-            } => {
-                form.push(("client_id", id.clone()));
-                form.push(("client_secret", secret.clone()));
-            }
-            ClientAuth::Secret { id, secret, .. } => {
-                // RFC 6749 §2.3.1: each part form-encoded before Basic.
-                let pair = format!("{}:{}", urlencode(id), urlencode(secret));
-                let value = format!("Basic {}", STANDARD.encode(pair));
-                request = request.header(reqwest::header::AUTHORIZATION, value);
-            }
-        }
-        let response = request
-            .form(&form)
-            .send()
-            .await
-            .map_err(|e| FrontError::unavailable(&with_causes(&e)))?;
-        let status = response.status();
-        if status.is_server_error() {
-            return Err(FrontError::unavailable(&format!(
-                "the provider's token endpoint answered {status}"
-            )));
-        }
-        let content_type = response
-            .headers()
-            .get(reqwest::header::CONTENT_TYPE)
-            .cloned();
-        let body = crate::outbound::read_capped(response, MAX_ANSWER_BYTES)
-            .await
-            .map_err(|e| FrontError::unavailable(&e.to_string()))?;
-        Ok(ProviderAnswer {
-            status,
-            content_type,
-            body,
-        })
+        post_form(&self.http, url, auth.credentials(), form).await
     }
 }
 

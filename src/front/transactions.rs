@@ -89,6 +89,36 @@ pub struct Login {
     /// The provider's authorization URL without its `state`, carried by
     /// the consent page's form token.
     pub provider_url: Option<String>,
+    /// In broker mode, the gateway's own PKCE verifier and nonce for the
+    /// provider.
+    pub upstream: Option<UpstreamLeg>,
+}
+
+/// The gateway's own secrets for a sign-in at the provider (broker mode):
+/// they travel sealed with the login. `Debug` prints `[redacted]`.
+#[derive(Clone, PartialEq, Eq)]
+pub struct UpstreamLeg {
+    /// The PKCE verifier whose challenge the provider was sent.
+    pub verifier: String,
+    /// The nonce the ID token must carry.
+    pub nonce: String,
+}
+
+impl std::fmt::Debug for UpstreamLeg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("[redacted]")
+    }
+}
+
+impl UpstreamLeg {
+    /// A fresh verifier and nonce.
+    #[must_use]
+    pub fn generate() -> Self {
+        Self {
+            verifier: FrontSecret::generate().expose().to_owned(),
+            nonce: FrontSecret::generate().expose().to_owned(),
+        }
+    }
 }
 
 /// A [`Login`] as it is sealed, with short member names: it travels in a
@@ -109,6 +139,10 @@ struct Carried {
     b: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     u: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    v: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    n: Option<String>,
 }
 
 /// Seals logins in progress into the values that carry them, and opens
@@ -141,6 +175,8 @@ impl Logins {
                 .as_ref()
                 .map(|b| URL_SAFE_NO_PAD.encode(b.as_bytes())),
             u: login.provider_url.clone(),
+            v: login.upstream.as_ref().map(|leg| leg.verifier.clone()),
+            n: login.upstream.as_ref().map(|leg| leg.nonce.clone()),
         };
         let plain =
             serde_json::to_vec(&carried).map_err(|e| FrontError::internal(&e.to_string()))?;
@@ -190,6 +226,10 @@ impl Logins {
             },
             browser,
             provider_url: carried.u,
+            upstream: match (carried.v, carried.n) {
+                (Some(verifier), Some(nonce)) => Some(UpstreamLeg { verifier, nonce }),
+                _ => None,
+            },
         })
     }
 }
@@ -220,6 +260,7 @@ mod tests {
             },
             browser: Some(FrontSecret::generate().hash()),
             provider_url: None,
+            upstream: Some(UpstreamLeg::generate()),
         }
     }
 

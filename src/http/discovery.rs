@@ -50,13 +50,19 @@ const RESPONSE_TYPES: [&str; 8] = [
 /// The provider's own document with the gateway's registration endpoint, or
 /// the gateway's document for the built-in registry.
 async fn document(state: &HttpState) -> Result<Json<Value>, ApiError> {
-    let provider = state.service.provider_discovery().await?;
     if let Some(front) = &state.front {
+        let provider = front.provider_document().await.map_err(|error| {
+            ApiError::Registration(crate::domain::RegistrationError::TemporarilyUnavailable {
+                reason: error.description,
+                retry_after_secs: 5,
+            })
+        })?;
         let registration_endpoint = state.registration_endpoint();
         return Ok(Json(
             front.metadata(provider.as_ref(), &registration_endpoint),
         ));
     }
+    let provider = state.service.provider_discovery().await?;
     let mut document = match provider {
         Some(document) => document,
         None => serde_json::to_value(own_document(state)).unwrap_or_default(),

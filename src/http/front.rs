@@ -1,6 +1,6 @@
 //! The authorization front's routes ([`crate::front`]): `GET /authorize`,
-//! `POST /consent` (the consent page's form), `GET /callback` and `POST /token`
-//! (with CORS, for browser-based apps). Handlers extract, call
+//! `POST /consent` (the consent page's form), `GET /callback`, and `POST
+//! /token` and `POST /revoke` (with CORS, for browser-based apps). Handlers extract, call
 //! [`Front`](crate::front::Front),
 //! and answer with a redirect, a page, or the provider's token response.
 
@@ -15,7 +15,7 @@ use super::extract::CallerIp;
 use super::routes::Routes;
 use crate::front::authorize::Next;
 use crate::front::error::{FrontError, Page, TokenFailure};
-use crate::front::token::ProviderAnswer;
+use crate::front::provider_call::ProviderAnswer;
 
 /// Adds the front's routes when `front` is on.
 pub fn routes(routes: Routes<'_>, front: bool) -> Routes<'_> {
@@ -27,6 +27,7 @@ pub fn routes(routes: Routes<'_>, front: bool) -> Routes<'_> {
         .plain("/consent", post(consent))
         .plain("/callback", get(callback))
         .browser("/token", &[Method::POST], post(token))
+        .browser("/revoke", &[Method::POST], post(revoke))
 }
 
 async fn authorize(
@@ -39,8 +40,7 @@ async fn authorize(
         return StatusCode::NOT_FOUND.into_response();
     };
     let query = query.unwrap_or_default();
-    let browser = front.browser_cookie().presented(&headers);
-    match front.authorize(ip, query.as_bytes(), browser).await {
+    match front.authorize(ip, query.as_bytes(), &headers).await {
         Ok(Next::Redirect(location)) => redirect_or_page(Ok(location)),
         Ok(Next::Consent { page, set_cookie }) => {
             let mut response = page.into_response();
@@ -66,14 +66,21 @@ async fn consent(
     let origin = headers
         .get(header::ORIGIN)
         .map(|origin| origin.to_str().unwrap_or("(not text)"));
-    let browser = front.browser_cookie().presented(&headers);
     let outcome = match form_body(&headers, body) {
-        Ok(form) => front.consent(ip, origin, &form, browser).await,
+        Ok(form) => front.consent(ip, origin, &form, &headers).await,
         Err(error) => Err(error),
     };
-    let mut response = redirect_or_page(outcome);
+    let set_cookie = outcome
+        .as_ref()
+        .ok()
+        .and_then(|consented| consented.set_cookie.as_deref())
+        .and_then(|cookie| HeaderValue::from_str(cookie).ok());
+    let mut response = redirect_or_page(outcome.map(|consented| consented.location));
     if response.status() == StatusCode::FOUND {
         *response.status_mut() = StatusCode::SEE_OTHER;
+        if let Some(cookie) = set_cookie {
+            response.headers_mut().insert(header::SET_COOKIE, cookie);
+        }
     }
     response
 }
@@ -109,6 +116,30 @@ async fn token(
         .and_then(|value| value.to_str().ok());
     match front.token(ip, authorization, &body).await {
         Ok(answer) => answer.into_response(),
+        Err(error) => TokenFailure(error).into_response(),
+    }
+}
+
+/// RFC 7009 revocation: `200` with an empty body, or an RFC 6749 §5.2
+/// error.
+async fn revoke(
+    State(state): State<HttpState>,
+    CallerIp(ip): CallerIp,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let Some(front) = state.front else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let body = match form_body(&headers, body) {
+        Ok(body) => body,
+        Err(error) => return TokenFailure(error).into_response(),
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    match front.revoke(ip, authorization, &body).await {
+        Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),
         Err(error) => TokenFailure(error).into_response(),
     }
 }

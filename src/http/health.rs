@@ -40,15 +40,24 @@ pub async fn metrics() -> impl axum::response::IntoResponse {
 #[cfg_attr(feature = "openapi", utoipa::path(get, path = "/readyz", tag = "health",
     responses(
         (status = 200, description = "Ready", body = Health),
-        (status = 503, description = "The store does not answer", body = super::error::ErrorBody),
+        (status = 503, description = "The store does not answer, or (broker mode) the provider's discovery document or keys cannot be read", body = super::error::ErrorBody),
     )))]
 pub async fn ready(State(state): State<HttpState>) -> Result<Json<Health>, ApiError> {
-    state.service.ready().await.map_err(|e| {
-        tracing::warn!(error = %e, "store not ready");
+    let unavailable = |reason: &str| {
         ApiError::Registration(crate::domain::RegistrationError::TemporarilyUnavailable {
-            reason: "the store does not answer".into(),
+            reason: reason.into(),
             retry_after_secs: 5,
         })
+    };
+    state.service.ready().await.map_err(|e| {
+        tracing::warn!(error = %e, "store not ready");
+        unavailable("the store does not answer")
     })?;
+    if let Some(front) = &state.front {
+        front.ready().await.map_err(|e| {
+            tracing::warn!(error = %e, "identity provider not ready");
+            unavailable("the identity provider's discovery document or keys cannot be read")
+        })?;
+    }
     Ok(Json(Health { status: "ok" }))
 }

@@ -24,6 +24,7 @@ pub mod settings;
 pub mod billforward;
 pub mod hydra;
 pub mod local;
+pub mod oidc;
 pub mod okta;
 pub mod rfc7591;
 pub mod zendesk;
@@ -40,6 +41,7 @@ settings::backends! {
     okta::OktaSettings => Okta,
     zendesk::ZendeskSettings => Zendesk,
     billforward::BillForwardSettings => BillForward,
+    oidc::OidcSettings => Oidc,
 }
 
 /// `path` under a configured base URL, whether or not the base ends in `/`.

@@ -48,6 +48,12 @@ pub trait BackendSettings: std::fmt::Debug + Send + Sync {
     fn has_discovery(&self) -> bool {
         false
     }
+
+    /// Whether the backend works only through the authorization front
+    /// (broker mode: apps sign in through the gateway's one client).
+    fn requires_front(&self) -> bool {
+        false
+    }
 }
 
 /// How a backend's settings are read from `[provider]`.

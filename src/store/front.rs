@@ -198,3 +198,68 @@ pub trait CimdStore: Send + Sync {
         limit: u32,
     ) -> Result<Vec<(String, String)>, StoreError>;
 }
+
+/// One line of the gateway's refresh tokens (broker mode): every token a
+/// sign-in's first one rotates into belongs to its family, which holds the
+/// provider's refresh token sealed under the store's key.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RefreshFamily {
+    /// The family's random id.
+    pub id: String,
+    /// The gateway client its tokens were issued to.
+    pub client_id: String,
+    /// The scope granted, as the provider wrote it.
+    pub scope: Option<String>,
+    /// The resource indicator bound at `/authorize`.
+    pub resource: Option<String>,
+    /// The provider's refresh token, sealed under the store key.
+    pub sealed_upstream: Vec<u8>,
+    /// When the family lapses unless a token of it is used (Unix seconds).
+    pub expires_at: i64,
+}
+
+/// What a presented refresh token is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum PresentedRefresh {
+    /// The live token of a live family.
+    Live(RefreshFamily),
+    /// A token of a live family that was used before: a replay, so the
+    /// family must be revoked.
+    Reused(RefreshFamily),
+    /// Unknown, expired, or of a revoked family.
+    Unknown,
+}
+
+/// The gateway's refresh tokens, kept as digests, shared by all instances.
+#[async_trait]
+pub trait RefreshTokenStore: Send + Sync {
+    /// Starts `family` with its first token.
+    async fn start_family(
+        &self,
+        family: &RefreshFamily,
+        first: &SecretHash,
+    ) -> Result<(), StoreError>;
+
+    /// What the token with this digest is at `now`.
+    async fn presented(&self, token: &SecretHash, now: i64)
+    -> Result<PresentedRefresh, StoreError>;
+
+    /// Uses `old` once, atomically: `new` becomes the family's live token,
+    /// the family lapses at `expires_at`, and holds `sealed_upstream` when
+    /// the provider rotated its own. `false` when `old` was used meanwhile
+    /// or its family revoked (nothing changes then).
+    async fn rotate(
+        &self,
+        old: &SecretHash,
+        new: &SecretHash,
+        sealed_upstream: Option<&[u8]>,
+        expires_at: i64,
+    ) -> Result<bool, StoreError>;
+
+    /// Revokes the family `id`: the provider's refresh token it held,
+    /// sealed, when it was live.
+    async fn revoke_family(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;
+
+    /// Removes the families lapsed by `now`, with their tokens.
+    async fn sweep_families(&self, now: i64) -> Result<(), StoreError>;
+}

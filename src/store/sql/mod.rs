@@ -28,6 +28,7 @@ use writer::{MAX_BATCH, PendingWrite, write_batches};
 mod changes;
 mod client_store;
 mod front;
+mod refresh;
 mod rows;
 mod writer;
 

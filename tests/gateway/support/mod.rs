@@ -101,8 +101,19 @@ pub async fn spawn_app_with(extra_toml: &str) -> TestApp {
 /// A gateway whose `public_url` has the path `public_path` (`/dcr`), with
 /// extra TOML sections as [`spawn_app_with`] takes them.
 pub async fn spawn_app_under(public_path: &str, extra_toml: &str) -> TestApp {
+    spawn_app_on(gateway_listener().await, public_path, extra_toml).await
+}
+
+/// The listener of a gateway started later by [`spawn_app_on`], so that
+/// its address is known first (broker mode's provider must hold the
+/// gateway's callback before the gateway starts).
+pub async fn gateway_listener() -> TcpListener {
+    TcpListener::bind("127.0.0.1:0").await.unwrap()
+}
+
+/// [`spawn_app_under`] on `listener`.
+pub async fn spawn_app_on(listener: TcpListener, public_path: &str, extra_toml: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let db_path = dir.path().join("gateway.db");
     let limits = if extra_toml.contains("[limits]") {

@@ -19,11 +19,18 @@ pub struct OidcProvider {
 
 impl OidcProvider {
     pub async fn start() -> Self {
+        Self::start_with(&[]).await
+    }
+
+    /// An oidc-provider started with the environment `env` (see
+    /// `server.mjs`: fixed clients with registration off, a vendor's rules).
+    pub async fn start_with(env: &[(&str, String)]) -> Self {
         install(DIR, "oidc-provider");
         let port = free_port();
         let child = Command::new("node")
             .arg("server.mjs")
             .arg(port.to_string())
+            .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
             .current_dir(DIR)
             .stdout(Stdio::null())
             .stderr(Stdio::null())

@@ -1,0 +1,256 @@
+//! Checking the provider's ID tokens (OpenID Connect Core §3.1.3.7): the
+//! signature by a key of the provider's JWKS (asymmetric algorithms only),
+//! the issuer (Entra's multi-tenant `{tenantid}` filled in from the
+//! token's `tid`, within the allowed tenants), the audience (the
+//! operator's client), the expiry and the nonce.
+//!
+//! The key set is cached; a token signed by a key it does not hold makes
+//! it read again, at most once per [`REFETCH_INTERVAL`], so rotated keys
+//! are found and a flood of made-up `kid`s costs nothing.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use serde::Deserialize;
+use subtle::ConstantTimeEq;
+use tokio::sync::Mutex;
+
+use super::super::error::{Code, FrontError};
+
+/// The shortest time between two reads of the key set.
+const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
+
+/// How long a key set is used before it is read again anyway.
+const KEYS_TTL: Duration = Duration::from_secs(3600);
+
+/// Clock skew tolerated on `exp` and `iat`.
+const LEEWAY_SECONDS: u64 = 60;
+
+/// The algorithms an ID token may be signed with.
+const ALGORITHMS: [Algorithm; 9] = [
+    Algorithm::RS256,
+    Algorithm::RS384,
+    Algorithm::RS512,
+    Algorithm::PS256,
+    Algorithm::PS384,
+    Algorithm::PS512,
+    Algorithm::ES256,
+    Algorithm::ES384,
+    Algorithm::EdDSA,
+];
+
+/// What an ID token must be.
+#[derive(Debug)]
+pub struct IdTokenCheck<'a> {
+    /// The provider's issuer, maybe with `{tenantid}`.
+    pub issuer: &'a str,
+    /// The operator's client id.
+    pub audience: &'a str,
+    /// The nonce sent with the sign-in (none on a refresh).
+    pub nonce: Option<&'a str>,
+    /// Tenants allowed when the issuer holds `{tenantid}` (empty: any).
+    pub allowed_tenants: &'a [String],
+    /// The time, Unix seconds.
+    pub now: i64,
+}
+
+/// The claims checked here besides those `jsonwebtoken` checks.
+#[derive(Deserialize)]
+struct Claims {
+    iss: String,
+    nonce: Option<String>,
+    tid: Option<String>,
+}
+
+/// The provider's keys, as last read.
+struct Read {
+    keys: Arc<JwkSet>,
+    at: Instant,
+}
+
+/// The provider's key set, cached.
+pub struct KeySet {
+    http: reqwest::Client,
+    read: Mutex<Option<Read>>,
+}
+
+impl KeySet {
+    /// A key set read through `http`.
+    #[must_use]
+    pub fn new(http: reqwest::Client) -> Self {
+        Self {
+            http,
+            read: Mutex::new(None),
+        }
+    }
+
+    /// Whether the key set at `uri` can be read (reading it if it is not
+    /// cached).
+    pub async fn ready(&self, uri: &str) -> Result<(), FrontError> {
+        self.keys(uri, false).await.map(|_| ())
+    }
+
+    /// Checks `token` as `check` says.
+    pub async fn check(
+        &self,
+        uri: &str,
+        token: &str,
+        check: &IdTokenCheck<'_>,
+    ) -> Result<(), FrontError> {
+        let refused = |why: &str| {
+            tracing::warn!(why, "broker: an ID token was refused");
+            FrontError::new(
+                Code::AccessDenied,
+                format!("the identity provider's ID token was refused: {why}"),
+            )
+        };
+        let header = decode_header(token).map_err(|_| refused("it is not a JWT"))?;
+        if !ALGORITHMS.contains(&header.alg) {
+            return Err(refused("its algorithm is not an asymmetric one"));
+        }
+        let kid = header.kid.as_deref();
+        let mut keys = self.keys(uri, false).await?;
+        if keys.find_for(kid).is_none() {
+            keys = self.keys(uri, true).await?;
+        }
+        let jwk = keys
+            .find_for(kid)
+            .ok_or_else(|| refused("no key of the provider has its kid"))?;
+        let key = DecodingKey::from_jwk(jwk).map_err(|_| refused("its key cannot be used"))?;
+        let mut validation = Validation::new(header.alg);
+        validation.set_audience(&[check.audience]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        validation.leeway = LEEWAY_SECONDS;
+        let claims = decode::<Claims>(token, &key, &validation)
+            .map_err(|e| refused(&format!("{:?}", e.kind())))?
+            .claims;
+        if !issuer_matches(check, &claims) {
+            return Err(refused("it comes from another issuer or tenant"));
+        }
+        if let Some(nonce) = check.nonce {
+            let sent = claims.nonce.as_deref().unwrap_or_default();
+            if !bool::from(sent.as_bytes().ct_eq(nonce.as_bytes())) {
+                return Err(refused("its nonce is missing or not the sign-in's"));
+            }
+        }
+        Ok(())
+    }
+
+    /// The key set at `uri`: the cached one, or read again when `again` (at
+    /// most once per [`REFETCH_INTERVAL`]) or when it is stale.
+    async fn keys(&self, uri: &str, again: bool) -> Result<Arc<JwkSet>, FrontError> {
+        let mut read = self.read.lock().await;
+        if let Some(current) = read.as_ref() {
+            let age = current.at.elapsed();
+            if age < KEYS_TTL && (!again || age < REFETCH_INTERVAL) {
+                return Ok(current.keys.clone());
+            }
+        }
+        let answer = self
+            .http
+            .get(uri)
+            .send()
+            .await
+            .map_err(|e| FrontError::unavailable(&crate::error_text::with_causes(&e)))?;
+        if !answer.status().is_success() {
+            return Err(FrontError::unavailable(&format!(
+                "the provider's keys at {uri} answered {}",
+                answer.status()
+            )));
+        }
+        let body = crate::outbound::read_capped(answer, 262_144)
+            .await
+            .map_err(|e| FrontError::unavailable(&e.to_string()))?;
+        let keys: JwkSet = serde_json::from_slice(&body)
+            .map_err(|e| FrontError::unavailable(&format!("the provider's keys at {uri}: {e}")))?;
+        let keys = Arc::new(keys);
+        *read = Some(Read {
+            keys: keys.clone(),
+            at: Instant::now(),
+        });
+        Ok(keys)
+    }
+}
+
+/// Looks a key up by `kid`; with no `kid`, the set's only key.
+trait FindFor {
+    fn find_for(&self, kid: Option<&str>) -> Option<&jsonwebtoken::jwk::Jwk>;
+}
+
+impl FindFor for JwkSet {
+    fn find_for(&self, kid: Option<&str>) -> Option<&jsonwebtoken::jwk::Jwk> {
+        match kid {
+            Some(kid) => self.find(kid),
+            None if self.keys.len() == 1 => self.keys.first(),
+            None => None,
+        }
+    }
+}
+
+/// Whether the token's `iss` is the provider's: equal, or, for an issuer
+/// with `{tenantid}`, equal once the token's `tid` (an allowed one) is put
+/// in its place.
+fn issuer_matches(check: &IdTokenCheck<'_>, claims: &Claims) -> bool {
+    let trim = |text: &str| text.trim_end_matches('/').to_owned();
+    if !check.issuer.contains("{tenantid}") {
+        return trim(&claims.iss) == trim(check.issuer);
+    }
+    let Some(tenant) = claims.tid.as_deref().filter(|t| !t.is_empty()) else {
+        return false;
+    };
+    let allowed = check.allowed_tenants.is_empty()
+        || check
+            .allowed_tenants
+            .iter()
+            .any(|allowed| allowed == tenant);
+    allowed && trim(&claims.iss) == trim(&check.issuer.replace("{tenantid}", tenant))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn claims(iss: &str, tid: Option<&str>) -> Claims {
+        Claims {
+            iss: iss.into(),
+            nonce: None,
+            tid: tid.map(str::to_owned),
+        }
+    }
+
+    #[test]
+    fn a_tenant_issuer_is_filled_in_from_tid_within_the_allowed_tenants() {
+        let template = "https://login.microsoftonline.com/{tenantid}/v2.0";
+        let allowed = vec!["t1".to_owned()];
+        let check = IdTokenCheck {
+            issuer: template,
+            audience: "a",
+            nonce: None,
+            allowed_tenants: &allowed,
+            now: 0,
+        };
+        let own = "https://login.microsoftonline.com/t1/v2.0";
+        assert!(issuer_matches(&check, &claims(own, Some("t1"))));
+        assert!(
+            !issuer_matches(&check, &claims(own, Some("t2"))),
+            "tid and iss differ"
+        );
+        let other = "https://login.microsoftonline.com/t2/v2.0";
+        assert!(
+            !issuer_matches(&check, &claims(other, Some("t2"))),
+            "not allowed"
+        );
+        assert!(!issuer_matches(&check, &claims(own, None)));
+        let fixed = IdTokenCheck {
+            issuer: "https://op.example/",
+            ..check
+        };
+        assert!(issuer_matches(&fixed, &claims("https://op.example", None)));
+        assert!(!issuer_matches(
+            &fixed,
+            &claims("https://other.example", None)
+        ));
+    }
+}

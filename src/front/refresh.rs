@@ -1,0 +1,224 @@
+//! Broker mode's refresh tokens. Every app signs in through the operator's
+//! one client, so the provider's refresh token would work for any of them:
+//! the app never sees it. It gets an opaque token of the gateway's, bound
+//! to its client, and the provider's stays in the store, sealed under the
+//! store key, in the token's family.
+//!
+//! A token is used once: each refresh rotates it (OAuth 2.1 §4.3.1, which
+//! the MCP specification requires for public clients). A token presented
+//! again is a replay: its whole family is revoked, here and at the
+//! provider. A refresh the provider cannot answer now changes nothing, so
+//! the app may retry with the same token.
+
+use axum::http::{HeaderValue, StatusCode};
+use serde_json::{Map, Value};
+
+use super::broker::UpstreamTokens;
+use super::error::{Code, FrontError};
+use super::provider_call::ProviderAnswer;
+use super::token::Issued;
+use super::transactions::FrontSecret;
+use super::{Front, Params};
+use crate::audit::{self, AuditEvent};
+use crate::clock::seconds;
+use crate::domain::SecretHash;
+use crate::domain::values::GrantType;
+use crate::store::front::{PresentedRefresh, RefreshFamily, Transaction};
+
+/// Binds the provider's sealed refresh tokens to this use.
+const SEAL_CONTEXT: &str = "dcr-gateway upstream refresh token";
+
+impl Front {
+    /// The app's first token answer in broker mode, from the provider's
+    /// `tokens` for `transaction`: the provider's refresh token is kept and
+    /// a family of the gateway's started in its place, when the client
+    /// registered the `refresh_token` grant. What was issued, for a replay
+    /// of the code to revoke.
+    pub(super) async fn first_tokens(
+        &self,
+        transaction: &Transaction,
+        tokens: UpstreamTokens,
+    ) -> Result<(ProviderAnswer, Issued), FrontError> {
+        let mut members = tokens.0;
+        let upstream = take_text(&mut members, "refresh_token");
+        let mut issued = Issued {
+            access_token: members
+                .get("access_token")
+                .and_then(Value::as_str)
+                .map(str::to_owned),
+            ..Issued::default()
+        };
+        let refreshes = self
+            .client(&transaction.client_id)
+            .await?
+            .is_some_and(|client| {
+                client
+                    .metadata
+                    .grant_types
+                    .contains(&GrantType::RefreshToken)
+            });
+        if let (Some(upstream), true) = (upstream, refreshes) {
+            let token = FrontSecret::generate();
+            let family = RefreshFamily {
+                id: FrontSecret::generate().expose().to_owned(),
+                client_id: transaction.client_id.clone(),
+                scope: members
+                    .get("scope")
+                    .and_then(Value::as_str)
+                    .map(str::to_owned),
+                resource: transaction.resource.clone(),
+                sealed_upstream: self.seal_upstream(&upstream)?,
+                expires_at: self.refresh_expiry(),
+            };
+            self.refresh_tokens
+                .start_family(&family, &token.hash())
+                .await?;
+            members.insert("refresh_token".into(), token.expose().into());
+            issued.refresh_token = Some(upstream);
+            issued.family = Some(family.id);
+        }
+        Ok((json_answer(&members)?, issued))
+    }
+
+    /// Handles a refresh in broker mode for the app's client `app_id`,
+    /// which presented `presented`.
+    pub(super) async fn refresh(
+        &self,
+        app_id: &str,
+        presented: &str,
+        params: &Params,
+    ) -> Result<ProviderAnswer, FrontError> {
+        let refused =
+            || FrontError::invalid_grant("the refresh token is unknown, expired or revoked");
+        let hash = SecretHash::of(presented);
+        let family = match self.refresh_tokens.presented(&hash, self.now()).await? {
+            PresentedRefresh::Live(family) if family.client_id == app_id => family,
+            PresentedRefresh::Reused(family) if family.client_id == app_id => {
+                self.replayed(&family).await;
+                return Err(refused());
+            }
+            PresentedRefresh::Live(_) | PresentedRefresh::Reused(_) => {
+                return Err(FrontError::invalid_grant(
+                    "the refresh token was not issued to this client",
+                ));
+            }
+            PresentedRefresh::Unknown => return Err(refused()),
+        };
+        if params
+            .get("resource")
+            .is_some_and(|sent| family.resource.as_deref() != Some(sent))
+        {
+            return Err(FrontError::new(
+                Code::InvalidTarget,
+                "resource differs from the one the grant was made for",
+            ));
+        }
+        let broker = self
+            .broker
+            .as_ref()
+            .ok_or_else(|| FrontError::internal("a brokered refresh without a broker"))?;
+        let upstream = self.open_upstream(&family.sealed_upstream)?;
+        let tokens = broker
+            .refresh(
+                &upstream,
+                family.scope.as_deref(),
+                family.resource.as_deref(),
+            )
+            .await;
+        let mut members = match tokens {
+            Ok(tokens) => tokens.0,
+            Err(error) if error.code == Code::InvalidGrant => {
+                // The provider no longer honours the grant: nor does the gateway.
+                self.revoke_family(&family.id).await;
+                return Err(error);
+            }
+            Err(error) => return Err(error),
+        };
+        let rotated = take_text(&mut members, "refresh_token");
+        let sealed = rotated
+            .as_deref()
+            .map(|t| self.seal_upstream(t))
+            .transpose()?;
+        let next = FrontSecret::generate();
+        let expires_at = self.refresh_expiry();
+        if !self
+            .refresh_tokens
+            .rotate(&hash, &next.hash(), sealed.as_deref(), expires_at)
+            .await?
+        {
+            // Used by another request meanwhile: one of the two is a replay.
+            self.replayed(&family).await;
+            if let Some(rotated) = rotated {
+                broker.revoke(&rotated, "refresh_token").await;
+            }
+            return Err(refused());
+        }
+        metrics::counter!("dcr_front_refresh_rotations_total").increment(1);
+        members.insert("refresh_token".into(), next.expose().into());
+        json_answer(&members)
+    }
+
+    /// A used refresh token of `family` came back: the family is revoked,
+    /// and the event counted and audited.
+    async fn replayed(&self, family: &RefreshFamily) {
+        tracing::warn!(client_id = %family.client_id, "front: a used refresh token was presented again; its family is revoked");
+        metrics::counter!("dcr_front_refresh_reuse_total").increment(1);
+        audit::record(&AuditEvent {
+            action: "refresh_reuse",
+            outcome: "family_revoked",
+            client_id: Some(&family.client_id),
+            ..AuditEvent::default()
+        });
+        self.revoke_family(&family.id).await;
+    }
+
+    /// Revokes the family `id`, and the provider's refresh token it held.
+    pub(super) async fn revoke_family(&self, id: &str) {
+        match self.refresh_tokens.revoke_family(id).await {
+            Ok(Some(sealed)) => {
+                if let (Some(broker), Ok(upstream)) = (&self.broker, self.open_upstream(&sealed)) {
+                    broker.revoke(&upstream, "refresh_token").await;
+                }
+            }
+            Ok(None) => {}
+            Err(error) => tracing::error!(%error, "front: a refresh token family was not revoked"),
+        }
+    }
+
+    /// When a family used now lapses.
+    fn refresh_expiry(&self) -> i64 {
+        self.now()
+            .saturating_add(seconds(self.settings.refresh_token_lifetime))
+    }
+
+    fn seal_upstream(&self, token: &str) -> Result<Vec<u8>, FrontError> {
+        self.sealer
+            .seal(token.as_bytes(), SEAL_CONTEXT)
+            .map_err(|e| FrontError::internal(&e.to_string()))
+    }
+
+    fn open_upstream(&self, sealed: &[u8]) -> Result<String, FrontError> {
+        self.sealer
+            .open(sealed, SEAL_CONTEXT)
+            .ok()
+            .and_then(|plain| String::from_utf8(plain).ok())
+            .ok_or_else(|| FrontError::internal("a sealed provider refresh token does not open"))
+    }
+}
+
+/// Takes the text member `name` out of `members`.
+fn take_text(members: &mut Map<String, Value>, name: &str) -> Option<String> {
+    match members.remove(name) {
+        Some(Value::String(text)) => Some(text),
+        _ => None,
+    }
+}
+
+/// A `200` JSON token answer of `members`.
+fn json_answer(members: &Map<String, Value>) -> Result<ProviderAnswer, FrontError> {
+    Ok(ProviderAnswer {
+        status: StatusCode::OK,
+        content_type: Some(HeaderValue::from_static("application/json")),
+        body: serde_json::to_vec(members).map_err(|e| FrontError::internal(&e.to_string()))?,
+    })
+}

@@ -1,0 +1,161 @@
+//! Broker mode's [`RefreshTokenStore`] on SQL: the tables
+//! `front_refresh_families` and `front_refresh_tokens`, written on the
+//! store's durable connections (a refresh token lives for weeks). A token
+//! is used once: the update that marks it used is conditional, so of two
+//! instances presenting it together one rotates and the other sees a
+//! replay.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::SqlStore;
+use crate::domain::SecretHash;
+use crate::store::StoreError;
+use crate::store::front::{PresentedRefresh, RefreshFamily, RefreshTokenStore};
+
+/// A family's columns, in [`family`]'s order.
+const COLUMNS: &str = "f.family_id, f.client_id, f.scope, f.resource, f.upstream, f.expires_at";
+
+fn family(row: &AnyRow) -> Result<RefreshFamily, StoreError> {
+    Ok(RefreshFamily {
+        id: row.try_get(0)?,
+        client_id: row.try_get(1)?,
+        scope: row.try_get(2)?,
+        resource: row.try_get(3)?,
+        sealed_upstream: row.try_get(4)?,
+        expires_at: row.try_get(5)?,
+    })
+}
+
+fn bytes(hash: &SecretHash) -> Vec<u8> {
+    hash.as_bytes().to_vec()
+}
+
+#[async_trait]
+impl RefreshTokenStore for SqlStore {
+    async fn start_family(
+        &self,
+        family: &RefreshFamily,
+        first: &SecretHash,
+    ) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        sqlx::query(
+            "INSERT INTO front_refresh_families \
+             (family_id, client_id, scope, resource, upstream, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(family.id.clone())
+        .bind(family.client_id.clone())
+        .bind(family.scope.clone())
+        .bind(family.resource.clone())
+        .bind(family.sealed_upstream.clone())
+        .bind(family.expires_at)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query("INSERT INTO front_refresh_tokens (token_hash, family_id) VALUES ($1, $2)")
+            .bind(bytes(first))
+            .bind(family.id.clone())
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+
+    async fn presented(
+        &self,
+        token: &SecretHash,
+        now: i64,
+    ) -> Result<PresentedRefresh, StoreError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS}, t.used FROM front_refresh_tokens t \
+             JOIN front_refresh_families f ON f.family_id = t.family_id \
+             WHERE t.token_hash = $1 AND f.revoked = 0 AND f.expires_at > $2"
+        ))
+        .bind(bytes(token))
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        let Some(row) = row else {
+            return Ok(PresentedRefresh::Unknown);
+        };
+        let used: i32 = row.try_get(6)?;
+        Ok(match used {
+            0 => PresentedRefresh::Live(family(&row)?),
+            _ => PresentedRefresh::Reused(family(&row)?),
+        })
+    }
+
+    async fn rotate(
+        &self,
+        old: &SecretHash,
+        new: &SecretHash,
+        sealed_upstream: Option<&[u8]>,
+        expires_at: i64,
+    ) -> Result<bool, StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        // The first statement writes, so that SQLite takes its write lock
+        // before anything is read.
+        let used = sqlx::query(
+            "UPDATE front_refresh_tokens SET used = 1 WHERE token_hash = $1 AND used = 0 \
+             RETURNING family_id",
+        )
+        .bind(bytes(old))
+        .fetch_optional(&mut *transaction)
+        .await?;
+        let Some(used) = used else {
+            return Ok(false);
+        };
+        let family_id: String = used.try_get(0)?;
+        let extended = sqlx::query(
+            "UPDATE front_refresh_families SET expires_at = $1, \
+             upstream = COALESCE($2, upstream) WHERE family_id = $3 AND revoked = 0",
+        )
+        .bind(expires_at)
+        .bind(sealed_upstream.map(<[u8]>::to_vec))
+        .bind(family_id.clone())
+        .execute(&mut *transaction)
+        .await?;
+        if extended.rows_affected() != 1 {
+            return Ok(false);
+        }
+        sqlx::query("INSERT INTO front_refresh_tokens (token_hash, family_id) VALUES ($1, $2)")
+            .bind(bytes(new))
+            .bind(family_id)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(true)
+    }
+
+    async fn revoke_family(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let revoked = sqlx::query(
+            "UPDATE front_refresh_families SET revoked = 1 \
+             WHERE family_id = $1 AND revoked = 0 RETURNING upstream",
+        )
+        .bind(id.to_owned())
+        .fetch_optional(&self.pool)
+        .await?;
+        revoked
+            .map(|row| row.try_get(0))
+            .transpose()
+            .map_err(Into::into)
+    }
+
+    async fn sweep_families(&self, now: i64) -> Result<(), StoreError> {
+        let mut transaction = self.pool.begin().await?;
+        let lapsed = "SELECT family_id FROM front_refresh_families WHERE expires_at <= $1";
+        sqlx::query(&format!(
+            "DELETE FROM front_refresh_tokens WHERE family_id IN ({lapsed})"
+        ))
+        .bind(now)
+        .execute(&mut *transaction)
+        .await?;
+        sqlx::query("DELETE FROM front_refresh_families WHERE expires_at <= $1")
+            .bind(now)
+            .execute(&mut *transaction)
+            .await?;
+        transaction.commit().await?;
+        Ok(())
+    }
+}
