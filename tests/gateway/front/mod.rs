@@ -5,6 +5,7 @@
 //! own routes. The core flows run through each provider
 //! ([`upstreams::through_each_upstream`]); the rest through oidc-provider.
 
+mod browser;
 mod cimd;
 mod instances;
 mod iss;
