@@ -70,7 +70,7 @@ async fn post_consent(
 
 /// A gateway with documents and the consent page, serving one document
 /// named `name`; its URL.
-async fn consenting(upstream: &OidcProvider, name: &str) -> (TestApp, Served, String) {
+pub(super) async fn consenting(upstream: &OidcProvider, name: &str) -> (TestApp, Served, String) {
     let app = gateway(
         upstream,
         &format!("{LOOPBACK_ALLOWED}consent_page = true\n"),

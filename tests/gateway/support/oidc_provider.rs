@@ -1,5 +1,6 @@
 //! Real peers from npm for interop tests: panva/node-oidc-provider (an RFC
-//! 7591/7592 server) and the official MCP TypeScript SDK (a client), each
+//! 7591/7592 server), the official MCP TypeScript SDK (a client) and
+//! playwright-core (which drives Debian's chromium, a real browser), each
 //! pinned by the lockfile in its `tests/interop/` folder and installed from
 //! it on first use.
 
@@ -10,6 +11,11 @@ use super::free_port;
 
 const DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/oidc-provider");
 const MCP_SDK_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/mcp-sdk");
+const BROWSER_DIR: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/browser");
+
+/// The browser the browser tests drive: Debian's `chromium` package.
+/// Nothing downloads a browser build.
+pub const CHROMIUM: &str = "/usr/bin/chromium";
 
 /// A running oidc-provider, killed when dropped.
 pub struct OidcProvider {
@@ -97,18 +103,42 @@ pub fn mcp_sdk_register(issuer: &str, client_metadata: &serde_json::Value) -> se
 /// Runs `script` of the MCP SDK folder with `args`; its one JSON line.
 pub fn mcp_sdk(script: &str, args: &[&str]) -> serde_json::Value {
     install(MCP_SDK_DIR, "@modelcontextprotocol/sdk");
+    node(MCP_SDK_DIR, script, args, "the MCP SDK")
+}
+
+/// Runs `script` of the browser folder with `args`: playwright-core driving
+/// [`CHROMIUM`]; its one JSON line. Without chromium it fails, saying how
+/// to install it, rather than skip.
+pub fn browser(script: &str, args: &[&str]) -> serde_json::Value {
+    assert!(
+        std::path::Path::new(CHROMIUM).exists(),
+        "the browser tests need Debian's chromium at {CHROMIUM}: \
+         apt-get install -y chromium (.ci/run does)"
+    );
+    install(BROWSER_DIR, "playwright-core");
+    node(BROWSER_DIR, script, args, "the browser script")
+}
+
+/// Runs `node script args` in `dir`, which must succeed and print one JSON
+/// line; `what` names it in failures.
+fn node(dir: &str, script: &str, args: &[&str], what: &str) -> serde_json::Value {
     let output = Command::new("node")
         .arg(script)
         .args(args)
-        .current_dir(MCP_SDK_DIR)
+        .current_dir(dir)
         .output()
-        .expect("node must be installed");
+        .expect("node must be installed (Node.js 20 or later)");
     assert!(
         output.status.success(),
-        "the MCP SDK failed: {}",
+        "{what} failed: {}",
         String::from_utf8_lossy(&output.stderr)
     );
-    serde_json::from_slice(&output.stdout).unwrap()
+    serde_json::from_slice(&output.stdout).unwrap_or_else(|error| {
+        panic!(
+            "{what} printed no JSON ({error}): {}",
+            String::from_utf8_lossy(&output.stdout)
+        )
+    })
 }
 
 impl Drop for OidcProvider {
