@@ -1,8 +1,12 @@
-//! The gateway's own consent page for clients of metadata documents
-//! (`[front.cimd] consent_page`): the provider only ever sees the gateway's
-//! callback, so it cannot show where the user will be sent back. The page
-//! names the client, the host of its document (its `client_id`) and the
-//! host of the redirect URI; its form posts the user's decision, with the
+//! The gateway's own consent page, shown before the provider for every
+//! client in broker mode (the provider only knows the operator's one
+//! client, so its own consent screen names the gateway, never the app: the
+//! MCP specification's confused-deputy rule) and for clients of metadata
+//! documents when `[front.cimd] consent_page` asks (the provider only ever
+//! sees the gateway's callback, so it cannot show where the user will be
+//! sent back). The page names the client, where it comes from (its
+//! document's host, or that it registered itself here) and the host of
+//! the redirect URI; its form posts the user's decision, with the
 //! transaction's token, to `/consent` ([`super::authorize`]).
 //!
 //! What the page shows of the client is escaped, and stripped first of
@@ -23,7 +27,8 @@ use super::error::escape_html;
 
 /// The page's only style, allowed by its digest.
 const STYLE: &str = "body{font-family:system-ui,sans-serif;max-width:32rem;margin:2rem auto;\
-padding:0 1rem;line-height:1.5}button{font-size:1rem;padding:.5rem 1rem;margin-right:.5rem}";
+padding:0 1rem;line-height:1.5;overflow-wrap:anywhere}button{font-size:1rem;padding:.5rem 1rem;\
+margin:0 .5rem .5rem 0}";
 
 /// The page's `Content-Security-Policy`.
 static POLICY: LazyLock<HeaderValue> = LazyLock::new(|| {
@@ -106,9 +111,12 @@ impl IntoResponse for ConsentPage {
         headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
         headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
         headers.insert(header::CONTENT_SECURITY_POLICY, POLICY.clone());
+        // Not `no-referrer`: under it a browser posts the form with
+        // `Origin: null`, which `/consent` must refuse. `same-origin` sends
+        // the origin to the gateway, and nothing to anyone else.
         headers.insert(
             header::REFERRER_POLICY,
-            HeaderValue::from_static("no-referrer"),
+            HeaderValue::from_static("same-origin"),
         );
         headers.insert(
             header::X_CONTENT_TYPE_OPTIONS,

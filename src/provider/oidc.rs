@@ -192,14 +192,6 @@ impl KindSettings for OidcSettings {
         let client_id = required(raw.client_id.clone(), "provider.client_id", KIND, report);
         let profile = preset.map(|preset| profile(preset.profile(), &raw, report));
         let credential = credential(&raw, profile.as_ref(), report);
-        if let (Some(Preset::Entra), Some(issuer)) = (preset, &issuer) {
-            if !issuer.trim_end_matches('/').ends_with("/v2.0") {
-                report.error(
-                    "provider.issuer with preset = \"entra\" must be the v2.0 issuer \
-                     (https://login.microsoftonline.com/<tenant>/v2.0)",
-                );
-            }
-        }
         Some(Self {
             issuer: issuer?,
             discovery_url: discovery_url?,

@@ -181,7 +181,10 @@ pub(super) async fn to_provider(
     }
     assert_eq!(response.status(), StatusCode::OK);
     let page = response.text().await.unwrap();
-    assert!(page.contains("registered itself with this gateway"), "{page}");
+    assert!(
+        page.contains("registered itself with this gateway"),
+        "{page}"
+    );
     location(&decide(app, cookies, &form_token(&page), "allow").await)
 }
 
@@ -197,9 +200,15 @@ pub(super) async fn signed_in(
     extra: &[(&str, &str)],
 ) -> (Url, Url) {
     let at_provider = to_provider(app, cookies, client_id, pkce, extra).await;
-    assert!(at_provider.as_str().starts_with(&upstream.issuer), "{at_provider}");
+    assert!(
+        at_provider.as_str().starts_with(&upstream.issuer),
+        "{at_provider}"
+    );
     let callback = log_in(upstream, &at_provider, "alice").await;
-    assert!(callback.as_str().starts_with(&app.url("/callback")), "{callback}");
+    assert!(
+        callback.as_str().starts_with(&app.url("/callback")),
+        "{callback}"
+    );
     let back = location(&cookies.get(callback.as_str()).await);
     (back, at_provider)
 }
@@ -244,8 +253,14 @@ async fn an_app_signs_in_through_the_operators_client_and_its_refresh_tokens_rot
     // The provider saw the operator's client, the gateway's callback, PKCE
     // and nonce; the app's resource passed on (the generic preset).
     assert_eq!(param(&at_provider, "client_id").unwrap(), UPSTREAM_CLIENT);
-    assert_eq!(param(&at_provider, "redirect_uri").unwrap(), app.url("/callback"));
-    assert_ne!(param(&at_provider, "code_challenge").unwrap(), pkce.challenge);
+    assert_eq!(
+        param(&at_provider, "redirect_uri").unwrap(),
+        app.url("/callback")
+    );
+    assert_ne!(
+        param(&at_provider, "code_challenge").unwrap(),
+        pkce.challenge
+    );
     assert!(param(&at_provider, "nonce").is_some());
     assert_eq!(param(&at_provider, "resource").unwrap(), resource);
     assert_eq!(param(&back, "state").unwrap(), "app-state-1");
@@ -256,7 +271,10 @@ async fn an_app_signs_in_through_the_operators_client_and_its_refresh_tokens_rot
     assert!(tokens["id_token"].as_str().is_some(), "{tokens}");
     let access_token = tokens["access_token"].as_str().unwrap();
     let claims = id_token_claims(&tokens);
-    assert_eq!((claims["sub"].as_str(), claims["aud"].as_str()), (Some("alice"), Some(UPSTREAM_CLIENT)));
+    assert_eq!(
+        (claims["sub"].as_str(), claims["aud"].as_str()),
+        (Some("alice"), Some(UPSTREAM_CLIENT))
+    );
     let first = tokens["refresh_token"].as_str().unwrap().to_owned();
 
     // Each refresh rotates the gateway's token and gets a fresh access token.
@@ -282,9 +300,15 @@ async fn an_app_signs_in_through_the_operators_client_and_its_refresh_tokens_rot
     // The first token again is a replay: the family is revoked, the live
     // token with it.
     let (status, answer) = refresh(&app, &client_id, &first).await;
-    assert_eq!((status, answer["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
+    assert_eq!(
+        (status, answer["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant"))
+    );
     let (status, answer) = refresh(&app, &client_id, &second).await;
-    assert_eq!(answer["error"], "invalid_grant", "{status}: the family is revoked");
+    assert_eq!(
+        answer["error"], "invalid_grant",
+        "{status}: the family is revoked"
+    );
 
     // The consent is remembered for this client in this browser.
     let again = to_provider(&app, &mut cookies, &client_id, &pkce, &[]).await;
@@ -320,7 +344,9 @@ async fn revocation_ends_the_family_and_a_declined_consent_reaches_the_app() {
     assert_eq!(revoked.status(), StatusCode::OK);
     let (_, answer) = refresh(&app, &client_id, token).await;
     assert_eq!(answer["error"], "invalid_grant");
-    let discovery = app.get_json("/.well-known/oauth-authorization-server").await;
+    let discovery = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
     assert_eq!(discovery["revocation_endpoint"], app.url("/revoke"));
 
     // A user who declines: the app hears access_denied, the provider nothing.
@@ -349,7 +375,9 @@ async fn like_entra_the_resource_becomes_a_default_scope() {
     let resource = "https://mcp.example.com/mcp";
     let (app, upstream) = broker(
         Some("entra"),
-        &format!("[provider.resource_scopes]\n\"{resource}\" = \"api://mcp/.default\""),
+        &format!(
+            "preset = \"entra\"\n[provider.resource_scopes]\n\"{resource}\" = \"api://mcp/.default\""
+        ),
     )
     .await;
     let client_id = native_client(&app).await;
@@ -360,7 +388,10 @@ async fn like_entra_the_resource_becomes_a_default_scope() {
         signed_in(&app, &upstream, &mut cookies, &client_id, &pkce, &extra).await;
     assert!(param(&at_provider, "resource").is_none());
     let scope = param(&at_provider, "scope").unwrap();
-    assert!(scope.split(' ').any(|s| s == "api://mcp/.default"), "{scope}");
+    assert!(
+        scope.split(' ').any(|s| s == "api://mcp/.default"),
+        "{scope}"
+    );
     let (status, tokens) = redeem(&app, &client_id, &back, &pkce).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
     // The refresh repeats the scope, which this provider requires.
@@ -404,8 +435,15 @@ async fn like_google_offline_access_becomes_access_type_offline() {
     // Without offline_access the provider gives no refresh token, and the
     // gateway hands out none.
     let online = pkce("google-online");
-    let (back, at_provider) =
-        signed_in(&app, &upstream, &mut cookies, &client_id, &online, &[("scope", "openid")]).await;
+    let (back, at_provider) = signed_in(
+        &app,
+        &upstream,
+        &mut cookies,
+        &client_id,
+        &online,
+        &[("scope", "openid")],
+    )
+    .await;
     assert!(param(&at_provider, "access_type").is_none());
     let (_, tokens) = redeem(&app, &client_id, &back, &online).await;
     assert!(tokens.get("refresh_token").is_none(), "{tokens}");
