@@ -9,7 +9,7 @@
 //! are found and a flood of made-up `kid`s costs nothing.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
@@ -18,6 +18,7 @@ use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 
 use super::super::error::{Code, FrontError};
+use crate::clock::seconds;
 
 /// The shortest time between two reads of the key set.
 const REFETCH_INTERVAL: Duration = Duration::from_secs(10);
@@ -67,7 +68,8 @@ struct Claims {
 /// The provider's keys, as last read.
 struct Read {
     keys: Arc<JwkSet>,
-    at: Instant,
+    /// When, Unix seconds (the gateway's clock).
+    at: i64,
 }
 
 /// The provider's key set, cached.
@@ -86,10 +88,10 @@ impl KeySet {
         }
     }
 
-    /// Whether the key set at `uri` can be read (reading it if it is not
-    /// cached).
-    pub async fn ready(&self, uri: &str) -> Result<(), FrontError> {
-        self.keys(uri, false).await.map(|_| ())
+    /// Whether the key set at `uri` can be read at `now` (reading it if it
+    /// is not cached).
+    pub async fn ready(&self, uri: &str, now: i64) -> Result<(), FrontError> {
+        self.keys(uri, false, now).await.map(|_| ())
     }
 
     /// Checks `token` as `check` says.
@@ -111,9 +113,9 @@ impl KeySet {
             return Err(refused("its algorithm is not an asymmetric one"));
         }
         let kid = header.kid.as_deref();
-        let mut keys = self.keys(uri, false).await?;
+        let mut keys = self.keys(uri, false, check.now).await?;
         if keys.find_for(kid).is_none() {
-            keys = self.keys(uri, true).await?;
+            keys = self.keys(uri, true, check.now).await?;
         }
         let jwk = keys
             .find_for(kid)
@@ -138,13 +140,13 @@ impl KeySet {
         Ok(())
     }
 
-    /// The key set at `uri`: the cached one, or read again when `again` (at
-    /// most once per [`REFETCH_INTERVAL`]) or when it is stale.
-    async fn keys(&self, uri: &str, again: bool) -> Result<Arc<JwkSet>, FrontError> {
+    /// The key set at `uri` at `now`: the cached one, or read again when
+    /// `again` (at most once per [`REFETCH_INTERVAL`]) or when it is stale.
+    async fn keys(&self, uri: &str, again: bool, now: i64) -> Result<Arc<JwkSet>, FrontError> {
         let mut read = self.read.lock().await;
         if let Some(current) = read.as_ref() {
-            let age = current.at.elapsed();
-            if age < KEYS_TTL && (!again || age < REFETCH_INTERVAL) {
+            let age = now.saturating_sub(current.at);
+            if age < seconds(KEYS_TTL) && (!again || age < seconds(REFETCH_INTERVAL)) {
                 return Ok(current.keys.clone());
             }
         }
@@ -168,7 +170,7 @@ impl KeySet {
         let keys = Arc::new(keys);
         *read = Some(Read {
             keys: keys.clone(),
-            at: Instant::now(),
+            at: now,
         });
         Ok(keys)
     }

@@ -165,7 +165,9 @@ impl Broker {
     /// Whether the provider's discovery document and keys can be read now.
     pub async fn ready(&self) -> Result<(), FrontError> {
         let upstream = self.upstream().await?;
-        self.keys.ready(&upstream.jwks_uri).await
+        self.keys
+            .ready(&upstream.jwks_uri, self.clock.now_unix())
+            .await
     }
 
     /// The provider's authorization URL for `sign_in`, without `state`.

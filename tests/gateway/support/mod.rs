@@ -9,6 +9,7 @@
 
 pub mod billforward;
 pub mod contract;
+pub mod fake_op;
 pub mod faults;
 pub mod hydra;
 pub mod oauth;

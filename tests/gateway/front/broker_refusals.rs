@@ -1,0 +1,171 @@
+//! Broker mode's refusals, against a small provider that issues ID tokens
+//! wrong in one way each (`support::fake_op`): another issuer or audience,
+//! a bad signature, an unknown key (read again once, then refused), a
+//! missing or wrong nonce, an expired token; and a provider that is down
+//! (the app hears `temporarily_unavailable`, and nothing is lost: the
+//! registration stays, an unanswered refresh leaves the refresh token
+//! usable).
+
+use super::broker::{Cookies, decide, form_token, refresh};
+use super::*;
+use crate::support::fake_op::{FakeOp, IdToken};
+
+const CLIENT: &str = "operator-client";
+
+/// A gateway in broker mode in front of a fake provider.
+async fn brokered() -> (TestApp, FakeOp) {
+    let op = FakeOp::start(CLIENT).await;
+    let app = spawn_app_with(&format!(
+        "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{CLIENT}\"\n\
+         client_secret = \"s3cret\"\ntimeout = \"2s\"\nreconcile_interval = \"0s\"\n\
+         [front]\nenabled = true\n",
+        op.issuer
+    ))
+    .await;
+    (app, op)
+}
+
+/// A sign-in of `client_id` through the consent page and the provider:
+/// where the app is sent back.
+async fn sign_in(app: &TestApp, client_id: &str, pkce: &Pkce) -> Url {
+    let mut cookies = Cookies::default();
+    let response = cookies
+        .get(&format!(
+            "{}?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A7%2Fcb\
+             &state=s1&code_challenge={}&code_challenge_method=S256",
+            app.url("/authorize"),
+            pkce.challenge
+        ))
+        .await;
+    if response.status().is_redirection() {
+        return location(&response);
+    }
+    let token = form_token(&response.text().await.unwrap());
+    let at_provider = location(&decide(app, &mut cookies, &token, "allow").await);
+    let answer = browser().get(at_provider).send().await.unwrap();
+    if !answer.status().is_redirection() {
+        return Url::parse(&format!("http://unanswered/{}", answer.status().as_u16())).unwrap();
+    }
+    let callback = location(&answer);
+    location(&cookies.get(callback.as_str()).await)
+}
+
+/// The error the app was sent back with, and its description.
+fn app_error(back: &Url) -> (String, String) {
+    assert!(back.as_str().starts_with("http://127.0.0.1:7/cb"), "{back}");
+    (
+        param(back, "error").unwrap_or_default(),
+        param(back, "error_description").unwrap_or_default(),
+    )
+}
+
+#[tokio::test]
+async fn id_tokens_wrong_in_any_way_are_refused() {
+    let (app, op) = brokered().await;
+    let client_id = native_client(&app).await;
+    let cases = [
+        (IdToken::OtherIssuer, "another issuer"),
+        (IdToken::OtherAudience, "InvalidAudience"),
+        (IdToken::BadSignature, "InvalidSignature"),
+        (IdToken::NoNonce, "nonce"),
+        (IdToken::WrongNonce, "nonce"),
+        (IdToken::Expired, "ExpiredSignature"),
+    ];
+    for (how, said) in cases {
+        op.id_tokens(how);
+        let back = sign_in(&app, &client_id, &pkce("refused")).await;
+        let (error, description) = app_error(&back);
+        assert_eq!(error, "access_denied", "{how:?}: {back}");
+        assert!(description.contains(said), "{how:?}: {description}");
+        assert!(param(&back, "code").is_none());
+    }
+    op.id_tokens(IdToken::Right);
+    let pkce = pkce("right");
+    let back = sign_in(&app, &client_id, &pkce).await;
+    let (status, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_read_again_and_an_unknown_one_is_refused() {
+    let (app, op) = brokered().await;
+    let client_id = native_client(&app).await;
+    let pkce = pkce("rotation");
+    let back = sign_in(&app, &client_id, &pkce).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    let reads = op.key_reads();
+    op.rotate_key("key-2");
+    // Within ten seconds of a read, an unknown kid does not read the set
+    // again: a stream of made-up kids costs the provider nothing.
+    let back = sign_in(&app, &client_id, &pkce).await;
+    assert_eq!(app_error(&back).0, "access_denied");
+    assert_eq!(op.key_reads(), reads);
+    app.clock.advance(std::time::Duration::from_secs(11));
+    let back = sign_in(&app, &client_id, &pkce).await;
+    assert!(
+        param(&back, "code").is_some(),
+        "the new key is found: {back}"
+    );
+    assert_eq!(op.key_reads(), reads + 1);
+    op.id_tokens(IdToken::UnknownKid);
+    let back = sign_in(&app, &client_id, &pkce).await;
+    let (error, description) = app_error(&back);
+    assert_eq!(error, "access_denied");
+    assert!(description.contains("kid"), "{description}");
+    assert_eq!(op.key_reads(), reads + 1, "read lately: not again");
+}
+
+#[tokio::test]
+async fn a_provider_that_is_down_loses_nothing() {
+    let (app, op) = brokered().await;
+    let client_id = native_client(&app).await;
+    let pkce = pkce("down");
+    let back = sign_in(&app, &client_id, &pkce).await;
+    let (_, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+    let refresh_token = tokens["refresh_token"].as_str().unwrap().to_owned();
+
+    op.set_down(true);
+    let (status, answer) = refresh(&app, &client_id, &refresh_token).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    assert_eq!(answer["error"], "temporarily_unavailable");
+    // The provider's document is cached, so the user reaches the provider,
+    // which answers 503 itself; nothing is recorded at the gateway.
+    let back = sign_in(&app, &client_id, &pkce).await;
+    assert!(
+        back.as_str().contains("temporarily_unavailable") || back.as_str().ends_with("/503"),
+        "{back}"
+    );
+
+    op.set_down(false);
+    assert!(
+        app.service.show(&client_id).await.is_ok(),
+        "the registration stays"
+    );
+    let (status, answer) = refresh(&app, &client_id, &refresh_token).await;
+    assert_eq!(
+        status,
+        StatusCode::OK,
+        "the unanswered refresh left the token usable: {answer}"
+    );
+    assert_eq!(op.refreshes(), 1);
+}
+
+#[tokio::test]
+async fn readiness_covers_the_providers_discovery_and_keys() {
+    let op = FakeOp::start(CLIENT).await;
+    op.set_down(true);
+    let app = spawn_app_with(&format!(
+        "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{CLIENT}\"\n\
+         client_secret = \"s3cret\"\ntimeout = \"2s\"\nreconcile_interval = \"0s\"\n\
+         [front]\nenabled = true\n",
+        op.issuer
+    ))
+    .await;
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
+    let body = ready.text().await.unwrap();
+    assert!(body.contains("identity provider"), "{body}");
+    op.set_down(false);
+    let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
+    assert_eq!(ready.status(), StatusCode::OK);
+}
