@@ -8,10 +8,11 @@ use std::time::Duration;
 use axum_server::tls_rustls::RustlsConfig;
 use tokio::net::TcpListener;
 
-use crate::clock::Clock;
+use crate::clock::{Clock, SystemClock};
 use crate::config::{Config, TlsSettings};
 use crate::connections::{self, ConnectionLimits};
 use crate::domain::uri::is_local_url;
+use crate::error_text::with_causes;
 use crate::front::{Front, FrontParts, FrontSetupError};
 use crate::http::edge::Edge;
 use crate::http::extract::json_value_limit;
@@ -193,6 +194,27 @@ pub fn warn_about(config: &Config) {
             "the provider's credential is sent over plain http; use https outside a private network"
         );
     }
+}
+
+/// Whether the OpenID provider broker mode signs users in at can be used
+/// now: its discovery document names the configured issuer and its keys
+/// can be read (`check-config`, and a warning at start). Other kinds have
+/// nothing to check here.
+pub async fn check_provider(config: &Config) -> Result<(), String> {
+    let crate::provider::ProviderKind::Oidc(settings) = &config.provider.kind else {
+        return Ok(());
+    };
+    let http = crate::outbound::client_builder(config.outbound.timeout)
+        .build()
+        .map_err(|e| with_causes(&e))?;
+    let broker = crate::front::broker::Broker::new(settings.clone(), http, Arc::new(SystemClock));
+    broker.ready().await.map_err(|error| {
+        format!(
+            "the identity provider's discovery document ({}) or keys cannot be used: {}",
+            settings.discovery_url,
+            error.cause.unwrap_or(error.description)
+        )
+    })
 }
 
 /// The complete HTTP application for `gateway`.

@@ -180,7 +180,7 @@ async fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
         Command::Serve { config } => serve(config.as_deref()).await,
-        Command::CheckConfig { config } => check_config(&config),
+        Command::CheckConfig { config } => check_config(&config).await,
         Command::Clients { config, action } => clients(config.as_deref(), action).await,
         Command::Iat { config, action } => iat(config.as_deref(), action).await,
         Command::Reconcile { config, json } => reconcile(config.as_deref(), json).await,
@@ -232,6 +232,9 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
     let addr = listener.local_addr().map_err(|e| with_causes(&e))?;
     tracing::info!(%addr, public_url = %config.server.public_url, provider = ?config.provider.kind, "listening");
     app::warn_about(&config);
+    if let Err(problem) = app::check_provider(&config).await {
+        tracing::error!(%problem, "sign-ins fail until the identity provider answers; /readyz says so");
+    }
     // Reconcile and the janitor run until this guard drops, when serving ends.
     let _reconciling = gateway.reconciler.spawn(config.provider.reconcile_interval);
     let router = app::build_router(&gateway, &config);
@@ -315,8 +318,9 @@ async fn reconcile(path: Option<&Path>, json: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn check_config(path: &Path) -> Result<(), String> {
-    load(Some(path))?;
+async fn check_config(path: &Path) -> Result<(), String> {
+    let config = load(Some(path))?;
+    app::check_provider(&config).await?;
     println!("{}: ok", path.display());
     Ok(())
 }

@@ -86,6 +86,9 @@ pub struct FrontError {
     pub description: String,
     /// Seconds to wait, for `rate_limited` and `temporarily_unavailable`.
     pub retry_after: Option<u64>,
+    /// Why the provider could not be reached, for the operator (logged,
+    /// and printed by `check-config`; never told to the caller).
+    pub cause: Option<String>,
 }
 
 impl FrontError {
@@ -96,6 +99,7 @@ impl FrontError {
             code,
             description: description.into(),
             retry_after: None,
+            cause: None,
         }
     }
 
@@ -135,7 +139,10 @@ impl FrontError {
     #[must_use]
     pub fn unavailable(cause: &str) -> Self {
         tracing::warn!(%cause, "front: the provider is unavailable");
-        Self::busy("the identity provider cannot be reached; retry later")
+        Self {
+            cause: Some(cause.to_owned()),
+            ..Self::busy("the identity provider cannot be reached; retry later")
+        }
     }
 
     /// `server_error`: a fault of the gateway. The cause is logged, not told.

@@ -691,3 +691,66 @@ async fn a_log_nobody_reads_never_stalls_requests() {
         .unwrap_or_else(|| panic!("no dropped-lines counter in {metrics}"));
     assert!(dropped > 0, "19,200 access lines fit a 64 KiB pipe?");
 }
+
+/// Broker mode's config for a provider at `issuer`.
+fn broker_config(dir: &std::path::Path, issuer: &str) -> std::path::PathBuf {
+    let path = dir.join("broker.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[store]\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n[provider]\nkind = \"oidc\"\n\
+             issuer = \"{issuer}\"\nclient_id = \"operator-client\"\nclient_secret = \"s\"\n\
+             [front]\nenabled = true\n"
+        ),
+    )
+    .unwrap();
+    path
+}
+
+#[tokio::test]
+async fn check_config_reads_the_brokered_providers_discovery_and_keys() {
+    let op = crate::support::fake_op::FakeOp::start("operator-client").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = broker_config(dir.path(), &op.issuer);
+    let run = |path: std::path::PathBuf| {
+        tokio::task::spawn_blocking(move || {
+            run_cli(&["check-config", "--config", path.to_str().unwrap()])
+        })
+    };
+    let (ok, stdout, stderr) = run(path.clone()).await.unwrap();
+    assert!(ok, "{stdout}{stderr}");
+    assert!(op.key_reads() >= 1, "the keys were read");
+
+    op.set_down(true);
+    let (ok, _, stderr) = run(path).await.unwrap();
+    assert!(!ok, "an unreachable provider fails check-config");
+    assert!(stderr.contains("discovery document"), "{stderr}");
+    assert!(stderr.contains("503"), "the cause is told: {stderr}");
+
+    let cases = [
+        ("", "client_secret or provider.private_key"),
+        ("client_secret = \"s\"\n", "front.enabled = true"),
+        ("client_secret = \"s\"\n", "encryption_key"),
+        (
+            "private_key = \"/nowhere.pem\"\n",
+            "cannot read `/nowhere.pem`",
+        ),
+        (
+            "client_secret = \"s\"\npreset = \"azure\"\n",
+            "provider.preset `azure`",
+        ),
+    ];
+    for (keys, needed) in cases {
+        let unconfigured = dir.path().join("unconfigured.toml");
+        std::fs::write(
+            &unconfigured,
+            format!(
+                "[provider]\nkind = \"oidc\"\nissuer = \"https://op.example\"\nclient_id = \"c\"\n{keys}"
+            ),
+        )
+        .unwrap();
+        let (ok, _, stderr) = run(unconfigured).await.unwrap();
+        assert!(!ok);
+        assert!(stderr.contains(needed), "{needed}: {stderr}");
+    }
+}
