@@ -6,6 +6,7 @@
 //! ([`upstreams::through_each_upstream`]); the rest through oidc-provider.
 
 mod broker;
+mod broker_sdk;
 mod browser;
 mod cimd;
 mod instances;
