@@ -7,21 +7,38 @@
 use super::*;
 
 /// Runs the SDK's flow against `app` (with `extra` arguments) and checks
-/// what every flow must show; the SDK's outcome.
+/// what every flow must show, the SDK's refresh included; the SDK's
+/// outcome.
 async fn sdk_flow(app: &TestApp, upstream: &OidcProvider, extra: &[&str]) -> Value {
+    sdk_flow_with(app, upstream, extra, Vec::new()).await
+}
+
+/// [`sdk_flow`] with the environment `env` for the script (see
+/// `front-flow.mjs`: `INTROSPECTION_CLIENT`).
+pub(super) async fn sdk_flow_with(
+    app: &TestApp,
+    upstream: &OidcProvider,
+    extra: &[&str],
+    env: Vec<(&'static str, String)>,
+) -> Value {
     let mut args = vec![app.base.clone(), upstream.issuer.clone()];
     args.extend(extra.iter().map(|arg| (*arg).to_owned()));
     let outcome = tokio::task::spawn_blocking(move || {
         let args: Vec<&str> = args.iter().map(String::as_str).collect();
-        crate::support::oidc_provider::mcp_sdk("front-flow.mjs", &args)
+        crate::support::oidc_provider::mcp_sdk_with("front-flow.mjs", &args, &env)
     })
     .await
     .unwrap();
     assert_eq!(outcome["authorization_endpoint"], app.url("/authorize"));
     assert_eq!(outcome["iss"], app.base);
     assert_eq!(outcome["state_matches"], true);
-    assert_eq!(outcome["tool"], "sub=carol");
+    assert_eq!(outcome["tool"], "sub=carol", "{outcome}");
     assert!(outcome["resource"].as_str().unwrap().ends_with("/mcp"));
+    // The SDK's refresh got new tokens, and the tool takes the new access
+    // token for the same user.
+    assert_eq!(outcome["refreshed"], true, "{outcome}");
+    assert_eq!(outcome["tool_after_refresh"], "sub=carol", "{outcome}");
+    assert_eq!(outcome["new_token_used"], true, "{outcome}");
     outcome
 }
 

@@ -7,6 +7,7 @@
 
 mod broker;
 mod broker_refusals;
+mod broker_sdk;
 mod browser;
 mod cimd;
 mod instances;

@@ -102,8 +102,13 @@ pub fn mcp_sdk_register(issuer: &str, client_metadata: &serde_json::Value) -> se
 
 /// Runs `script` of the MCP SDK folder with `args`; its one JSON line.
 pub fn mcp_sdk(script: &str, args: &[&str]) -> serde_json::Value {
+    mcp_sdk_with(script, args, &[])
+}
+
+/// [`mcp_sdk`] with the environment `env` added.
+pub fn mcp_sdk_with(script: &str, args: &[&str], env: &[(&str, String)]) -> serde_json::Value {
     install(MCP_SDK_DIR, "@modelcontextprotocol/sdk");
-    node(MCP_SDK_DIR, script, args, "the MCP SDK")
+    node(MCP_SDK_DIR, script, args, env, "the MCP SDK")
 }
 
 /// Runs `script` of the browser folder with `args`: playwright-core driving
@@ -116,15 +121,22 @@ pub fn browser(script: &str, args: &[&str]) -> serde_json::Value {
          apt-get install -y chromium (.ci/run does)"
     );
     install(BROWSER_DIR, "playwright-core");
-    node(BROWSER_DIR, script, args, "the browser script")
+    node(BROWSER_DIR, script, args, &[], "the browser script")
 }
 
-/// Runs `node script args` in `dir`, which must succeed and print one JSON
-/// line; `what` names it in failures.
-fn node(dir: &str, script: &str, args: &[&str], what: &str) -> serde_json::Value {
+/// Runs `node script args` in `dir` with `env` added, which must succeed
+/// and print one JSON line; `what` names it in failures.
+fn node(
+    dir: &str,
+    script: &str,
+    args: &[&str],
+    env: &[(&str, String)],
+    what: &str,
+) -> serde_json::Value {
     let output = Command::new("node")
         .arg(script)
         .args(args)
+        .envs(env.iter().map(|(name, value)| (*name, value.as_str())))
         .current_dir(dir)
         .output()
         .expect("node must be installed (Node.js 20 or later)");

@@ -1,6 +1,9 @@
 // The MCP TypeScript SDK's client through the gateway's authorization front,
 // end to end, against a minimal MCP server that this script also runs.
 // Usage: node front-flow.mjs GATEWAY_ISSUER PROVIDER_ISSUER [CERT_PEM KEY_PEM]
+// Environment: INTROSPECTION_CLIENT=id:secret, a client of the provider that
+// the MCP server introspects tokens with instead of registering its own (for
+// a provider with registration off, as in broker mode).
 //
 // With a certificate and key, the client is a Client ID Metadata Document
 // client: the script serves its document over https on 127.0.0.1 and the
@@ -8,29 +11,50 @@
 //
 // The MCP server publishes protected resource metadata (RFC 9728) naming the
 // gateway, answers 401 without a token, and checks tokens by introspection
-// at the provider (node oidc-provider), registering itself there first. The
-// client discovers, registers (DCR), is sent to /authorize; the script plays
-// the user through the provider's login step (server.mjs's interaction
-// routes), hands the code to the SDK and calls a tool. Prints one JSON line:
-// { client_id, authorization_endpoint, iss, state_matches, tool }.
+// at the provider (node oidc-provider), registering itself there first
+// unless INTROSPECTION_CLIENT names one. The client discovers, registers
+// (DCR), is sent to /authorize; the script plays the user through the
+// gateway's consent page if it shows one (allowing, as a browser posts the
+// form: the page's cookies, the gateway's Origin) and the provider's login
+// step (server.mjs's interaction routes), hands the code to the SDK and calls
+// a tool. Then the SDK's auth() runs again with the saved tokens holding a
+// refresh token, which makes the SDK refresh, and the tool is called again
+// with what it got; last, the old refresh token is posted to the gateway's
+// /token once more. Prints one JSON line: { client_id,
+// authorization_endpoint, resource, iss, state_matches, consent_page, tool,
+// refreshed, refresh_error, tool_after_refresh, new_token_used,
+// old_refresh_token_error }.
 import { readFileSync } from 'node:fs';
 import http from 'node:http';
 import https from 'node:https';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
+import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 
 const [gateway, providerIssuer, certPem, keyPem] = process.argv.slice(2);
 
-// The resource server's own client at the provider, for introspection.
-const registered = await fetch(`${providerIssuer}/reg`, {
-  method: 'POST',
-  headers: { 'content-type': 'application/json' },
-  body: JSON.stringify({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }),
-}).then((r) => r.json());
+// The resource server's own client at the provider, for introspection: the
+// one named, or one it registers.
+async function introspectionClient() {
+  const named = process.env.INTROSPECTION_CLIENT;
+  if (named) {
+    const at = named.indexOf(':');
+    return { client_id: named.slice(0, at), client_secret: named.slice(at + 1) };
+  }
+  const answer = await fetch(`${providerIssuer}/reg`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ grant_types: ['client_credentials'], response_types: [], redirect_uris: [] }),
+  });
+  if (!answer.ok) throw new Error(`registering at the provider: ${answer.status} ${await answer.text()}`);
+  return answer.json();
+}
+const registered = await introspectionClient();
 const introspectionAuth = `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}`;
+// The last bearer token the MCP server let in.
+let lastToken;
 
 async function introspect(token) {
   const answer = await fetch(`${providerIssuer}/token/introspection`, {
@@ -62,6 +86,7 @@ const mcp = http.createServer(async (req, res) => {
     res.end();
     return;
   }
+  lastToken = token;
   req.auth = { token, clientId: info.client_id, scopes: (info.scope || '').split(' '), extra: { sub: info.sub } };
   const server = new McpServer({ name: 'front-test-server', version: '1.0.0' });
   server.registerTool('whoami', { description: 'The signed-in user' }, async (extra) => ({
@@ -85,8 +110,9 @@ const clientMetadata = {
   application_type: 'native',
 };
 let clientMetadataUrl;
+let documents;
 if (certPem) {
-  const documents = https.createServer({ cert: readFileSync(certPem), key: readFileSync(keyPem) }, (_req, res) => {
+  documents = https.createServer({ cert: readFileSync(certPem), key: readFileSync(keyPem) }, (_req, res) => {
     res.setHeader('content-type', 'application/json');
     res.setHeader('cache-control', 'max-age=300');
     res.end(JSON.stringify({ client_id: clientMetadataUrl, ...clientMetadata }));
@@ -110,7 +136,10 @@ const authProvider = {
   codeVerifier: () => kept.verifier,
 };
 
-// The user's side: follows redirects by hand, keeping the provider's cookies.
+// The user's side: follows redirects by hand, keeping the cookies (the
+// gateway's and the provider's: both on 127.0.0.1, as a browser keeps them),
+// and allows on the gateway's consent page when it shows one.
+let consentPage = false;
 async function signIn(start) {
   const cookies = new Map();
   const get = async (url, init = {}) => {
@@ -138,6 +167,17 @@ async function signIn(start) {
     } else {
       answer = await get(url.href);
     }
+    if (answer.status === 200 && url.href.startsWith(gateway)) {
+      const page = await answer.text();
+      const form = /name="consent" value="([^"]+)"/.exec(page);
+      if (!form) throw new Error(`${url.href} answered 200 without a consent form: ${page}`);
+      consentPage = true;
+      answer = await get(`${gateway}/consent`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(gateway).origin },
+        body: new URLSearchParams({ consent: form[1], decision: 'allow' }).toString(),
+      });
+    }
     if (answer.status < 300 || answer.status >= 400) {
       throw new Error(`${url.href} answered ${answer.status}: ${await answer.text()}`);
     }
@@ -158,13 +198,53 @@ const transport = new StreamableHTTPClientTransport(mcpUrl, { authProvider });
 await transport.finishAuth(back.searchParams.get('code'));
 await client.connect(transport);
 const result = await client.callTool({ name: 'whoami', arguments: {} });
+
+// A refresh as the SDK does it: auth() with saved tokens holding a refresh
+// token posts it to the token endpoint (no redirect), then the tool again.
+const before = kept.tokens;
+let refreshError;
+let afterRefresh;
+try {
+  if (!before?.refresh_token) throw new Error(`no refresh token: ${JSON.stringify(Object.keys(before || {}))}`);
+  const outcome = await auth(authProvider, { serverUrl: mcpUrl });
+  if (outcome !== 'AUTHORIZED') throw new Error(`auth() answered ${outcome}`);
+  afterRefresh = await client.callTool({ name: 'whoami', arguments: {} });
+} catch (error) {
+  refreshError = String(error?.stack || error);
+}
+const after = kept.tokens;
+const refreshed = !refreshError && !!after?.refresh_token && after.refresh_token !== before.refresh_token
+  && !!after.access_token && after.access_token !== before.access_token;
+// The old refresh token once more, at the gateway's token endpoint.
+let oldRefreshTokenError;
+if (refreshed) {
+  const answer = await fetch(`${gateway}/token`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({
+      grant_type: 'refresh_token',
+      refresh_token: before.refresh_token,
+      client_id: kept.client.client_id,
+    }).toString(),
+  });
+  oldRefreshTokenError = answer.ok ? null : (await answer.json().catch(() => ({}))).error;
+}
 console.log(JSON.stringify({
   client_id: kept.client.client_id,
   authorization_endpoint: `${kept.authorizationUrl.origin}${kept.authorizationUrl.pathname}`,
   resource: kept.authorizationUrl.searchParams.get('resource'),
   iss: back.searchParams.get('iss'),
   state_matches: back.searchParams.get('state') === 'sdk-state',
+  consent_page: consentPage,
   tool: result.content[0].text,
+  refreshed,
+  refresh_error: refreshError,
+  tool_after_refresh: afterRefresh?.content?.[0]?.text,
+  new_token_used: !!after?.access_token && lastToken === after.access_token,
+  old_refresh_token_error: oldRefreshTokenError,
 }));
 await client.close();
 mcp.close();
+// The gateway keeps its connection to the document server alive; without
+// this node would wait out the server's keep-alive timeout (5 s) to exit.
+documents?.closeAllConnections();
