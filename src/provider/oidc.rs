@@ -284,7 +284,13 @@ fn credential(
                 );
                 return None;
             }
-            match SigningKey::read(path, raw.private_key_id.clone(), raw.certificate.as_deref()) {
+            let pss = profile.is_some_and(|profile| profile.rsa_pss);
+            match SigningKey::read(
+                path,
+                raw.private_key_id.clone(),
+                raw.certificate.as_deref(),
+                pss,
+            ) {
                 Ok(key) => Some(UpstreamCredential::PrivateKeyJwt(Arc::new(key))),
                 Err(error) => {
                     report.error(format!("provider.private_key: {error}"));

@@ -47,6 +47,8 @@ const ALGORITHMS: [Algorithm; 9] = [
 pub struct IdTokenCheck<'a> {
     /// The provider's issuer, maybe with `{tenantid}`.
     pub issuer: &'a str,
+    /// Other spellings of a fixed issuer the provider uses.
+    pub issuer_aliases: &'a [String],
     /// The operator's client id.
     pub audience: &'a str,
     /// The nonce sent with the sign-in (none on a refresh).
@@ -197,7 +199,8 @@ impl FindFor for JwkSet {
 fn issuer_matches(check: &IdTokenCheck<'_>, claims: &Claims) -> bool {
     let trim = |text: &str| text.trim_end_matches('/').to_owned();
     if !check.issuer.contains("{tenantid}") {
-        return trim(&claims.iss) == trim(check.issuer);
+        let iss = trim(&claims.iss);
+        return iss == trim(check.issuer) || check.issuer_aliases.contains(&iss);
     }
     let Some(tenant) = claims.tid.as_deref().filter(|t| !t.is_empty()) else {
         return false;
@@ -228,6 +231,7 @@ mod tests {
         let allowed = vec!["t1".to_owned()];
         let check = IdTokenCheck {
             issuer: template,
+            issuer_aliases: &[],
             audience: "a",
             nonce: None,
             allowed_tenants: &allowed,

@@ -356,10 +356,16 @@ impl Broker {
                 id,
                 secret: secret.expose(),
             },
-            UpstreamCredential::PrivateKeyJwt(key) => Credentials::Assertion {
-                id,
-                assertion: assertion::sign(key, id, token_endpoint, self.clock.now_unix())?,
-            },
+            UpstreamCredential::PrivateKeyJwt(key) => {
+                let audience = match self.settings.profile.assertion_audience_is_issuer {
+                    true => self.settings.issuer.as_str(),
+                    false => token_endpoint,
+                };
+                Credentials::Assertion {
+                    id,
+                    assertion: assertion::sign(key, id, audience, self.clock.now_unix())?,
+                }
+            }
         })
     }
 
@@ -368,6 +374,7 @@ impl Broker {
         let upstream = self.upstream().await?;
         let check = IdTokenCheck {
             issuer: &self.settings.issuer,
+            issuer_aliases: &self.settings.profile.issuer_aliases,
             audience: &self.settings.client_id,
             nonce,
             allowed_tenants: &self.settings.allowed_tenants,

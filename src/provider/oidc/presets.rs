@@ -54,6 +54,15 @@ pub struct Profile {
     pub refresh_scope: bool,
     /// Whether the provider accepts `private_key_jwt` client authentication.
     pub private_key_jwt: bool,
+    /// Whether an RSA key signs client assertions with `PS256` rather than
+    /// `RS256` (Entra ID's certificate credentials).
+    pub rsa_pss: bool,
+    /// Whether a client assertion's audience is the issuer rather than the
+    /// token endpoint (Auth0).
+    pub assertion_audience_is_issuer: bool,
+    /// Other spellings of the issuer an ID token may carry (Google's
+    /// `accounts.google.com`).
+    pub issuer_aliases: Vec<String>,
 }
 
 /// A named preset: `[provider] preset`.
@@ -113,6 +122,9 @@ impl Preset {
             authorize_params: BTreeMap::new(),
             refresh_scope: false,
             private_key_jwt: true,
+            rsa_pss: false,
+            assertion_audience_is_issuer: false,
+            issuer_aliases: Vec::new(),
         };
         let drop_offline = || BTreeMap::from([("offline_access".to_owned(), String::new())]);
         match self {
@@ -120,6 +132,7 @@ impl Preset {
             Self::Entra => {
                 profile.resource = ResourceRule::Scope;
                 profile.refresh_scope = true;
+                profile.rsa_pss = true;
             }
             Self::Google => {
                 profile.resource = ResourceRule::Drop;
@@ -132,13 +145,17 @@ impl Preset {
                     ]),
                 )]);
                 profile.private_key_jwt = false;
+                profile.issuer_aliases = vec!["accounts.google.com".to_owned()];
             }
             Self::Cognito => {
                 profile.resource = ResourceRule::Drop;
                 profile.scope_map = drop_offline();
                 profile.private_key_jwt = false;
             }
-            Self::Auth0 => profile.resource = ResourceRule::Audience,
+            Self::Auth0 => {
+                profile.resource = ResourceRule::Audience;
+                profile.assertion_audience_is_issuer = true;
+            }
         }
         profile
     }

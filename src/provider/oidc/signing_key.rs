@@ -10,8 +10,8 @@ use sha2::{Digest, Sha256};
 pub struct SigningKey {
     /// The key.
     pub key: EncodingKey,
-    /// Its algorithm: `RS256` for an RSA key, `ES256` for a P-256 one,
-    /// `EdDSA` for Ed25519.
+    /// Its algorithm: `RS256` (or `PS256`) for an RSA key, `ES256` for a
+    /// P-256 one, `EdDSA` for Ed25519.
     pub algorithm: Algorithm,
     /// Its id at the provider (`kid`).
     pub key_id: Option<String>,
@@ -27,15 +27,22 @@ impl std::fmt::Debug for SigningKey {
 
 impl SigningKey {
     /// Reads the key at `path` (PKCS#8 or PKCS#1 PEM) and, if given, the
-    /// certificate at `certificate`.
+    /// certificate at `certificate`; an RSA key signs with `PS256` when
+    /// `pss`.
     pub fn read(
         path: &str,
         key_id: Option<String>,
         certificate: Option<&str>,
+        pss: bool,
     ) -> Result<Self, String> {
         let pem = std::fs::read(path).map_err(|e| format!("cannot read `{path}`: {e}"))?;
+        let rsa = if pss {
+            Algorithm::PS256
+        } else {
+            Algorithm::RS256
+        };
         let (key, algorithm) = EncodingKey::from_rsa_pem(&pem)
-            .map(|key| (key, Algorithm::RS256))
+            .map(|key| (key, rsa))
             .or_else(|_| EncodingKey::from_ec_pem(&pem).map(|key| (key, Algorithm::ES256)))
             .or_else(|_| EncodingKey::from_ed_pem(&pem).map(|key| (key, Algorithm::EdDSA)))
             .map_err(|_| format!("`{path}` holds no RSA, P-256 or Ed25519 private key in PEM"))?;

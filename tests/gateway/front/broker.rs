@@ -448,3 +448,39 @@ async fn like_google_offline_access_becomes_access_type_offline() {
     let (_, tokens) = redeem(&app, &client_id, &back, &online).await;
     assert!(tokens.get("refresh_token").is_none(), "{tokens}");
 }
+
+#[tokio::test]
+async fn the_operators_client_may_authenticate_with_a_private_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let pair = rcgen::KeyPair::generate().unwrap();
+    let raw = pair.public_key_raw();
+    let jwks = json!({ "keys": [{
+        "kty": "EC", "crv": "P-256", "kid": "operator-key",
+        "x": URL_SAFE_NO_PAD.encode(&raw[1..33]),
+        "y": URL_SAFE_NO_PAD.encode(&raw[33..65]),
+    }]});
+    let key = dir.path().join("operator.pem");
+    std::fs::write(&key, pair.serialize_pem()).unwrap();
+    let listener = gateway_listener().await;
+    let upstream = upstream_for(&listener, None, Some(jwks)).await;
+    let app = broker_on(
+        listener,
+        &upstream,
+        &format!(
+            "private_key = \"{}\"\nprivate_key_id = \"operator-key\"",
+            key.display()
+        ),
+        "",
+    )
+    .await;
+    let client_id = native_client(&app).await;
+    let pkce = pkce("key");
+    let mut cookies = Cookies::default();
+    let extra = [("scope", "openid offline_access")];
+    let (back, _) = signed_in(&app, &upstream, &mut cookies, &client_id, &pkce, &extra).await;
+    let (status, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let token = tokens["refresh_token"].as_str().unwrap();
+    let (status, refreshed) = refresh(&app, &client_id, token).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+}
