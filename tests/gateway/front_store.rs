@@ -3,7 +3,9 @@
 //! the first redemption always learn of each other, records are kept as
 //! long as their state could be presented, and document caps hold however
 //! many first sights race (on PostgreSQL across two stores, as two
-//! instances would).
+//! instances would); broker mode's refresh tokens are used once, a used
+//! one is told apart from a live one, and of racing rotations of one token
+//! exactly one wins (on PostgreSQL across two stores).
 
 use std::sync::Arc;
 
@@ -11,8 +13,8 @@ use dcr_gateway::clock::SystemClock;
 use dcr_gateway::domain::SecretHash;
 use dcr_gateway::front::transactions::FrontSecret;
 use dcr_gateway::store::front::{
-    Answered, CimdStore, CodePhase, DocumentCaps, Mapping, NewCode, Reserved, Transaction,
-    TransactionStore,
+    Answered, CimdStore, CodePhase, DocumentCaps, Mapping, NewCode, PresentedRefresh,
+    RefreshFamily, RefreshTokenStore, Reserved, Transaction, TransactionStore,
 };
 use dcr_gateway::store::sql::SqlStore;
 
@@ -181,6 +183,90 @@ async fn reservations_race(stores: &[SqlStore]) {
     assert!(store.remove_mapping(&url, &seen).await.unwrap());
 }
 
+async fn refresh_families(stores: &[SqlStore]) {
+    let store = &stores[0];
+    let family = RefreshFamily {
+        id: "family-1".into(),
+        client_id: "c1".into(),
+        scope: Some("openid".into()),
+        resource: None,
+        sealed_upstream: b"sealed upstream 1".to_vec(),
+        expires_at: NOW + 100,
+    };
+    let first = FrontSecret::generate().hash();
+    store.start_family(&family, &first).await.unwrap();
+    assert_eq!(
+        store.presented(&first, NOW).await.unwrap(),
+        PresentedRefresh::Live(family.clone())
+    );
+    assert_eq!(
+        store.presented(&first, NOW + 100).await.unwrap(),
+        PresentedRefresh::Unknown,
+        "lapsed"
+    );
+    let second = FrontSecret::generate().hash();
+    assert!(
+        store
+            .rotate(&first, &second, Some(b"sealed upstream 2"), NOW + 200)
+            .await
+            .unwrap()
+    );
+    let rotated = RefreshFamily {
+        sealed_upstream: b"sealed upstream 2".to_vec(),
+        expires_at: NOW + 200,
+        ..family.clone()
+    };
+    assert_eq!(
+        store.presented(&first, NOW).await.unwrap(),
+        PresentedRefresh::Reused(rotated.clone())
+    );
+    assert_eq!(
+        store.presented(&second, NOW + 150).await.unwrap(),
+        PresentedRefresh::Live(rotated.clone())
+    );
+    let third = FrontSecret::generate().hash();
+    assert!(
+        !store.rotate(&first, &third, None, NOW + 300).await.unwrap(),
+        "a used token does not rotate"
+    );
+    assert_eq!(
+        store.presented(&third, NOW).await.unwrap(),
+        PresentedRefresh::Unknown
+    );
+
+    // Racing rotations of one token, on every store: exactly one wins.
+    let mut racing = Vec::new();
+    for i in 0..12 {
+        let store = stores[i % stores.len()].clone();
+        let second = second.clone();
+        racing.push(tokio::spawn(async move {
+            let next = FrontSecret::generate().hash();
+            store.rotate(&second, &next, None, NOW + 400).await.unwrap()
+        }));
+    }
+    let mut won = 0;
+    for task in racing {
+        won += usize::from(task.await.unwrap());
+    }
+    assert_eq!(won, 1);
+
+    assert_eq!(
+        store.revoke_family("family-1").await.unwrap(),
+        Some(b"sealed upstream 2".to_vec())
+    );
+    assert_eq!(store.revoke_family("family-1").await.unwrap(), None, "once");
+    assert_eq!(
+        store.presented(&second, NOW).await.unwrap(),
+        PresentedRefresh::Unknown
+    );
+    store.sweep_families(NOW + 1_000).await.unwrap();
+    let again = FrontSecret::generate().hash();
+    store
+        .start_family(&family, &again)
+        .await
+        .unwrap_or_else(|e| panic!("swept: {e}"));
+}
+
 #[tokio::test]
 async fn the_front_store_keeps_its_promises_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -190,6 +276,7 @@ async fn the_front_store_keeps_its_promises_on_sqlite() {
     ))
     .await;
     transactions(&store).await;
+    refresh_families(std::slice::from_ref(&store)).await;
     reservations_race(&[store]).await;
 }
 
@@ -199,5 +286,7 @@ async fn the_front_store_keeps_its_promises_on_postgres() {
     let store = open(&database.url).await;
     transactions(&store).await;
     let other = open(&database.url).await;
-    reservations_race(&[store, other]).await;
+    let both = [store, other];
+    refresh_families(&both).await;
+    reservations_race(&both).await;
 }
