@@ -1,4 +1,5 @@
-//! The consent page (`[front.cimd] consent_page = true`) in a real browser:
+//! The consent page (`[front.cimd] consent_page = true`, and broker mode's
+//! for every client) in a real browser:
 //! Debian's chromium, driven by playwright-core from
 //! `tests/interop/browser/consent.mjs`, with scripts off, since the page
 //! must work without them. The script reports what the browser saw as one
@@ -204,4 +205,52 @@ async fn the_consent_page_cannot_be_framed_by_another_site_in_a_browser() {
     );
     let console = seen["console"].to_string();
     assert!(console.contains("frame-ancestors 'none'"), "{console}");
+}
+
+/// In broker mode every client gets the page. In the browser, Continue
+/// leads to the provider as the operator's client (with the gateway's own
+/// PKCE challenge), and back to the app with a code that redeems; Cancel
+/// leads to the app with `access_denied`.
+#[tokio::test]
+async fn in_broker_mode_the_page_works_in_a_browser_for_a_registered_client() {
+    let listener = gateway_listener().await;
+    let upstream = super::broker::upstream_for(&listener, None, None).await;
+    let app = super::broker::broker_on(listener, &upstream, "", "").await;
+    let served = Served::default();
+    let base = served.start().await;
+    let back_to = app_redirect(&served, &format!("{base}/app"));
+    let client = app
+        .register(&json!({
+            "redirect_uris": [back_to],
+            "token_endpoint_auth_method": "none",
+            "client_name": "Broker <i>app</i>",
+        }))
+        .await;
+    let client_id = client["client_id"].as_str().unwrap();
+    let allowing = pkce("broker-allow");
+    let seen = in_browser(
+        "decisions",
+        json!({
+            "allow": authorize_url(&app, client_id, &back_to, &allowing),
+            "cancel": authorize_url(&app, client_id, &back_to, &pkce("broker-cancel")),
+            "upstream": upstream.issuer,
+            "redirect_uri": back_to,
+            "account": "grace",
+        }),
+    )
+    .await;
+    let allow = &seen["allow"];
+    assert_eq!(allow["posted"]["status"], 303, "{allow}");
+    let first = Url::parse(allow["to_upstream"][0].as_str().unwrap()).unwrap();
+    assert_eq!(
+        param(&first, "client_id").unwrap(),
+        super::broker::UPSTREAM_CLIENT
+    );
+    assert_ne!(param(&first, "code_challenge").unwrap(), allowing.challenge);
+    let back = Url::parse(allow["signed_in"].as_str().unwrap()).unwrap();
+    assert!(back.as_str().starts_with(&back_to), "{back}");
+    let (status, tokens) = redeem(&app, client_id, &back, &allowing).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let back = Url::parse(seen["cancel"]["landed"].as_str().unwrap()).unwrap();
+    assert_eq!(param(&back, "error").unwrap(), "access_denied", "{back}");
 }
