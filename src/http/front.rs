@@ -104,17 +104,11 @@ async fn token(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let Some(front) = state.front else {
-        return StatusCode::NOT_FOUND.into_response();
+    let (front, form, authorization) = match client_post(state, &headers, body) {
+        Ok(parts) => parts,
+        Err(refused) => return refused.into_response(),
     };
-    let body = match form_body(&headers, body) {
-        Ok(body) => body,
-        Err(error) => return TokenFailure(error).into_response(),
-    };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    match front.token(ip, authorization, &body).await {
+    match front.token(ip, authorization, &form).await {
         Ok(answer) => answer.into_response(),
         Err(error) => TokenFailure(error).into_response(),
     }
@@ -128,20 +122,46 @@ async fn revoke(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
-    let Some(front) = state.front else {
-        return StatusCode::NOT_FOUND.into_response();
+    let (front, form, authorization) = match client_post(state, &headers, body) {
+        Ok(parts) => parts,
+        Err(refused) => return refused.into_response(),
     };
-    let body = match form_body(&headers, body) {
-        Ok(body) => body,
-        Err(error) => return TokenFailure(error).into_response(),
-    };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    match front.revoke(ip, authorization, &body).await {
+    match front.revoke(ip, authorization, &form).await {
         Ok(()) => (StatusCode::OK, [(header::CACHE_CONTROL, "no-store")]).into_response(),
         Err(error) => TokenFailure(error).into_response(),
     }
+}
+
+/// Why a client's POST to `/token` or `/revoke` goes no further.
+enum Refused {
+    /// The front is off.
+    Off,
+    /// The body is not a form.
+    NotAForm(FrontError),
+}
+
+impl IntoResponse for Refused {
+    fn into_response(self) -> Response {
+        match self {
+            Self::Off => StatusCode::NOT_FOUND.into_response(),
+            Self::NotAForm(error) => TokenFailure(error).into_response(),
+        }
+    }
+}
+
+/// What a client's POST to `/token` or `/revoke` carries: the front, the
+/// form and the `Authorization` header.
+fn client_post(
+    state: HttpState,
+    headers: &HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Result<(std::sync::Arc<crate::front::Front>, Bytes, Option<&str>), Refused> {
+    let front = state.front.ok_or(Refused::Off)?;
+    let form = form_body(headers, body).map_err(Refused::NotAForm)?;
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    Ok((front, form, authorization))
 }
 
 /// A form body (`application/x-www-form-urlencoded`), or why it is not one.

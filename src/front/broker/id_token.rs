@@ -152,23 +152,7 @@ impl KeySet {
                 return Ok(current.keys.clone());
             }
         }
-        let answer = self
-            .http
-            .get(uri)
-            .send()
-            .await
-            .map_err(|e| FrontError::unavailable(&crate::error_text::with_causes(&e)))?;
-        if !answer.status().is_success() {
-            return Err(FrontError::unavailable(&format!(
-                "the provider's keys at {uri} answered {}",
-                answer.status()
-            )));
-        }
-        let body = crate::outbound::read_capped(answer, 262_144)
-            .await
-            .map_err(|e| FrontError::unavailable(&e.to_string()))?;
-        let keys: JwkSet = serde_json::from_slice(&body)
-            .map_err(|e| FrontError::unavailable(&format!("the provider's keys at {uri}: {e}")))?;
+        let keys: JwkSet = super::fetch_json(&self.http, uri, "the provider's key set").await?;
         let keys = Arc::new(keys);
         *read = Some(Read {
             keys: keys.clone(),

@@ -115,25 +115,7 @@ impl Broker {
         self.upstream
             .try_get_with((), async {
                 let url = self.settings.discovery_url.as_str();
-                let answer = self
-                    .http
-                    .get(url)
-                    .header(reqwest::header::ACCEPT, "application/json")
-                    .send()
-                    .await
-                    .map_err(|e| FrontError::unavailable(&crate::error_text::with_causes(&e)))?;
-                if !answer.status().is_success() {
-                    return Err(FrontError::unavailable(&format!(
-                        "the discovery document at {url} answered {}",
-                        answer.status()
-                    )));
-                }
-                let body = crate::outbound::read_capped(answer, 262_144)
-                    .await
-                    .map_err(|e| FrontError::unavailable(&e.to_string()))?;
-                let document: Value = serde_json::from_slice(&body).map_err(|e| {
-                    FrontError::unavailable(&format!("the discovery document at {url}: {e}"))
-                })?;
+                let document = fetch_json(&self.http, url, "the discovery document").await?;
                 self.read_upstream(document).map(Arc::new)
             })
             .await
@@ -383,6 +365,36 @@ impl Broker {
         self.keys.check(&upstream.jwks_uri, token, &check).await
     }
 }
+
+/// The JSON document at `url` (`what` names it in errors): a provider
+/// that cannot be reached, answers otherwise than 200, or sends no JSON
+/// is `temporarily_unavailable`.
+pub async fn fetch_json<T: serde::de::DeserializeOwned>(
+    http: &reqwest::Client,
+    url: &str,
+    what: &str,
+) -> Result<T, FrontError> {
+    let answer = http
+        .get(url)
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| FrontError::unavailable(&crate::error_text::with_causes(&e)))?;
+    if !answer.status().is_success() {
+        return Err(FrontError::unavailable(&format!(
+            "{what} at {url} answered {}",
+            answer.status()
+        )));
+    }
+    let body = crate::outbound::read_capped(answer, MAX_DOCUMENT_BYTES)
+        .await
+        .map_err(|e| FrontError::unavailable(&e.to_string()))?;
+    serde_json::from_slice(&body)
+        .map_err(|e| FrontError::unavailable(&format!("{what} at {url}: {e}")))
+}
+
+/// Largest discovery document or key set read.
+const MAX_DOCUMENT_BYTES: usize = 262_144;
 
 /// The tokens of a successful answer; a refusal is `invalid_grant` (the
 /// provider's code and description are logged, not told).

@@ -15,14 +15,18 @@ const CLIENT: &str = "operator-client";
 /// A gateway in broker mode in front of a fake provider.
 async fn brokered() -> (TestApp, FakeOp) {
     let op = FakeOp::start(CLIENT).await;
-    let app = spawn_app_with(&format!(
+    (in_front_of(&op).await, op)
+}
+
+/// A gateway in broker mode in front of `op`.
+async fn in_front_of(op: &FakeOp) -> TestApp {
+    spawn_app_with(&format!(
         "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{CLIENT}\"\n\
          client_secret = \"s3cret\"\ntimeout = \"2s\"\nreconcile_interval = \"0s\"\n\
          [front]\nenabled = true\n",
         op.issuer
     ))
-    .await;
-    (app, op)
+    .await
 }
 
 /// A sign-in of `client_id` through the consent page and the provider:
@@ -154,13 +158,7 @@ async fn a_provider_that_is_down_loses_nothing() {
 async fn readiness_covers_the_providers_discovery_and_keys() {
     let op = FakeOp::start(CLIENT).await;
     op.set_down(true);
-    let app = spawn_app_with(&format!(
-        "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{CLIENT}\"\n\
-         client_secret = \"s3cret\"\ntimeout = \"2s\"\nreconcile_interval = \"0s\"\n\
-         [front]\nenabled = true\n",
-        op.issuer
-    ))
-    .await;
+    let app = in_front_of(&op).await;
     let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::SERVICE_UNAVAILABLE);
     let body = ready.text().await.unwrap();

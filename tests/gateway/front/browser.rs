@@ -45,6 +45,29 @@ fn authorize_url(app: &TestApp, client_id: &str, redirect_uri: &str, pkce: &Pkce
     .into()
 }
 
+/// The browser clicks Continue (with `allowing`, signing in at `upstream`
+/// as grace) on one consent page for `client_id`, and Cancel on another:
+/// what it saw of each.
+async fn decisions(
+    app: &TestApp,
+    client_id: &str,
+    back_to: &str,
+    allowing: &Pkce,
+    upstream: &OidcProvider,
+) -> Value {
+    in_browser(
+        "decisions",
+        json!({
+            "allow": authorize_url(app, client_id, back_to, allowing),
+            "cancel": authorize_url(app, client_id, back_to, &pkce("cancel")),
+            "upstream": upstream.issuer,
+            "redirect_uri": back_to,
+            "account": "grace",
+        }),
+    )
+    .await
+}
+
 /// The page names the client and where the user goes back, offers two
 /// labelled buttons, declares its language and viewport, forbids framing,
 /// gets its style past its own policy, and fits a phone without sideways
@@ -138,17 +161,7 @@ async fn continue_leads_to_the_provider_and_cancel_back_to_the_app_in_a_browser(
     let (app, served, url) = consenting(&upstream, "Editor").await;
     let back_to = app_redirect(&served, &url);
     let allowing = pkce("allow");
-    let seen = in_browser(
-        "decisions",
-        json!({
-            "allow": authorize_url(&app, &url, &back_to, &allowing),
-            "cancel": authorize_url(&app, &url, &back_to, &pkce("cancel")),
-            "upstream": upstream.issuer,
-            "redirect_uri": back_to,
-            "account": "grace",
-        }),
-    )
-    .await;
+    let seen = decisions(&app, &url, &back_to, &allowing, &upstream).await;
     let allow = &seen["allow"];
     assert_eq!(allow["posted"]["status"], 303, "{allow}");
     let first = Url::parse(allow["to_upstream"][0].as_str().unwrap()).unwrap();
@@ -228,17 +241,7 @@ async fn in_broker_mode_the_page_works_in_a_browser_for_a_registered_client() {
         .await;
     let client_id = client["client_id"].as_str().unwrap();
     let allowing = pkce("broker-allow");
-    let seen = in_browser(
-        "decisions",
-        json!({
-            "allow": authorize_url(&app, client_id, &back_to, &allowing),
-            "cancel": authorize_url(&app, client_id, &back_to, &pkce("broker-cancel")),
-            "upstream": upstream.issuer,
-            "redirect_uri": back_to,
-            "account": "grace",
-        }),
-    )
-    .await;
+    let seen = decisions(&app, client_id, &back_to, &allowing, &upstream).await;
     let allow = &seen["allow"];
     assert_eq!(allow["posted"]["status"], 303, "{allow}");
     let first = Url::parse(allow["to_upstream"][0].as_str().unwrap()).unwrap();
