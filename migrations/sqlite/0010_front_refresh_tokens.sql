@@ -8,6 +8,7 @@ CREATE TABLE front_refresh_families (
     client_id  TEXT NOT NULL,
     scope      TEXT,
     resource   TEXT,
+    subject    TEXT NOT NULL,
     upstream   BLOB NOT NULL,
     revoked    INTEGER NOT NULL DEFAULT 0,
     expires_at INTEGER NOT NULL

@@ -26,6 +26,7 @@ use axum::http::HeaderMap;
 use super::broker::{Broker, SignIn};
 use super::consent::ConsentPage;
 use super::error::{Code, FrontError};
+use super::remembered::consent_key;
 use super::transactions::FrontSecret;
 use super::transactions::{Leg, Login, UpstreamLeg};
 use super::{Front, Params, callback_uri};
@@ -181,6 +182,9 @@ impl Front {
         cookies: &HeaderMap,
     ) -> Result<Next, FrontError> {
         let checked = checked_request(request.client, request.params)?;
+        if self.broker.is_some() {
+            within_registered_scope(request.client, checked.scope)?;
+        }
         if checked.scope.is_none() && self.scope_required {
             return Err(FrontError::new(
                 Code::InvalidScope,
@@ -209,21 +213,25 @@ impl Front {
             .is_some_and(|d| d.names_document(request.client_id));
         let asks_consent = self.broker.is_some()
             || (document && self.documents.as_ref().is_some_and(|d| d.consent_page()));
-        if !asks_consent
-            || self
+        let browser = self.browser_cookie.presented(cookies);
+        let consented = asks_consent
+            && browser.is_some()
+            && self
                 .remembered
-                .covers(cookies, request.client_id, self.now())
-        {
+                .covers(cookies, &consent_key(&transaction), self.now());
+        if !asks_consent || consented {
+            // A consent remembered by this browser counts only in it: the
+            // login is bound to it as after the page, so the provider link
+            // cannot be forwarded to anyone else.
             let login = Login {
+                browser: browser.filter(|_| consented).map(|b| b.hash()),
                 transaction,
-                browser: None,
                 provider_url: None,
                 upstream,
             };
             let state = self.logins.seal(Leg::Provider, &login)?;
             return Ok(Next::Redirect(with_state(provider_url, &state)));
         }
-        let browser = self.browser_cookie.presented(cookies);
         let set_cookie = browser.is_none();
         let browser = browser.unwrap_or_else(FrontSecret::generate);
         let login = Login {
@@ -237,6 +245,8 @@ impl Front {
                 client_name: request.client.metadata.client_name.plain.clone(),
                 client_id: request.client_id.to_owned(),
                 document,
+                scope: login.transaction.scope.clone(),
+                resource: login.transaction.resource.clone(),
                 redirect_host: back.host().to_owned(),
                 form_token: self.logins.seal(Leg::Consent, &login)?,
                 action: self.endpoint("/consent"),
@@ -347,7 +357,8 @@ impl Front {
                 let provider_url = Url::parse(provider_url)
                     .map_err(|e| FrontError::internal(&format!("sealed provider URL: {e}")))?;
                 let state = self.logins.seal(Leg::Provider, &login)?;
-                let remember = self.remembered.adding(cookies, &client_id, self.now())?;
+                let key = consent_key(&login.transaction);
+                let remember = self.remembered.adding(cookies, &key, self.now())?;
                 ("consent_given", with_state(provider_url, &state), remember)
             }
             "deny" => {
@@ -454,6 +465,29 @@ fn checked_request<'a>(
         scope,
         resource,
     })
+}
+
+/// Refuses (`invalid_scope`) a scope beyond the one the client registered,
+/// if it registered one. In broker mode the provider only knows the
+/// operator's client, so the gateway holds each app to its own scope.
+fn within_registered_scope(
+    client: &RegisteredClient,
+    scope: Option<&str>,
+) -> Result<(), FrontError> {
+    let (Some(registered), Some(asked)) = (client.metadata.scope.as_deref(), scope) else {
+        return Ok(());
+    };
+    let registered: Vec<&str> = registered.split(' ').collect();
+    match asked.split(' ').find(|token| !registered.contains(token)) {
+        None => Ok(()),
+        Some(beyond) => Err(FrontError::new(
+            Code::InvalidScope,
+            format!(
+                "the scope `{}` is not one the client registered",
+                beyond.escape_debug()
+            ),
+        )),
+    }
 }
 
 /// Whether `value` has the form of an S256 challenge: the base64url (no

@@ -167,7 +167,12 @@ impl Front {
             client_id: Some(&login.transaction.client_id),
             ..AuditEvent::default()
         });
-        serde_json::to_vec(&exchanged?.0).map_err(|e| FrontError::internal(&e.to_string()))
+        let signed_in = exchanged.map_err(|error| match error.code {
+            // Not an authorization response's code: the user is refused.
+            Code::InvalidGrant => FrontError::new(Code::AccessDenied, error.description),
+            _ => error,
+        })?;
+        serde_json::to_vec(&signed_in).map_err(|e| FrontError::internal(&e.to_string()))
     }
 
     /// Where the app of `transaction` is sent back.

@@ -54,6 +54,10 @@ pub struct ConsentPage {
     /// Whether the client is named by a metadata document (else it
     /// registered with the gateway).
     pub document: bool,
+    /// The scope it asks for.
+    pub scope: Option<String>,
+    /// The resource (RFC 8707) it asks a token for.
+    pub resource: Option<String>,
     /// The host the user will be sent back to.
     pub redirect_host: String,
     /// The sealed login, which the form posts back.
@@ -87,12 +91,27 @@ impl IntoResponse for ConsentPage {
             .map(displayable)
             .filter(|name| !name.is_empty())
             .unwrap_or_else(|| "An application".to_owned());
+        // Scope tokens and resource URIs were checked to be printable
+        // ASCII: shown whole, escaped, never cut short.
+        let mut asks = String::new();
+        if let Some(scope) = &self.scope {
+            asks.push_str(&format!(
+                "<p>It asks for: <code>{}</code></p>",
+                escape_html(scope)
+            ));
+        }
+        if let Some(resource) = &self.resource {
+            asks.push_str(&format!(
+                "<p>For use at: <code>{}</code></p>",
+                escape_html(resource)
+            ));
+        }
         let html = format!(
             "<!doctype html><html lang=\"en\"><head><meta charset=\"utf-8\">\
              <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
              <title>Sign in</title><style>{STYLE}</style></head><body><main>\
              <h1>{name} asks you to sign in</h1>\
-             <p>{origin}</p>\
+             <p>{origin}</p>{asks}\
              <p>If you continue, you will be sent back to <strong>{redirect_host}</strong> \
              after you sign in.</p>\
              <form method=\"post\" action=\"{action}\">\

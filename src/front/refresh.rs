@@ -13,7 +13,7 @@
 use axum::http::{HeaderValue, StatusCode};
 use serde_json::{Map, Value};
 
-use super::broker::UpstreamTokens;
+use super::broker::SignedIn;
 use super::error::{Code, FrontError};
 use super::provider_call::ProviderAnswer;
 use super::token::Issued;
@@ -37,9 +37,9 @@ impl Front {
     pub(super) async fn first_tokens(
         &self,
         transaction: &Transaction,
-        tokens: UpstreamTokens,
+        signed_in: SignedIn,
     ) -> Result<(ProviderAnswer, Issued), FrontError> {
-        let mut members = tokens.0;
+        let mut members = signed_in.tokens.0;
         let upstream = take_text(&mut members, "refresh_token");
         let mut issued = Issued {
             access_token: members
@@ -67,6 +67,7 @@ impl Front {
                     .and_then(Value::as_str)
                     .map(str::to_owned),
                 resource: transaction.resource.clone(),
+                subject: signed_in.subject,
                 sealed_upstream: self.seal_upstream(&upstream)?,
                 expires_at: self.refresh_expiry(),
             };
@@ -123,6 +124,7 @@ impl Front {
                 &upstream,
                 family.scope.as_deref(),
                 family.resource.as_deref(),
+                &family.subject,
             )
             .await;
         let mut members = match tokens {

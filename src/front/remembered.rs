@@ -1,9 +1,12 @@
 //! Consent remembered per client (broker mode): once a user allowed a
 //! client on the consent page, the browser keeps a cookie saying so, for
 //! `[front] consent_lifetime`, and the page is not shown again for that
-//! client until it lapses. The cookie is sealed under the store key (so it
-//! cannot be made or edited), `HttpOnly` and `SameSite=Lax`, and holds
-//! the digests of at most [`MAX_CLIENTS`] client ids with their expiry.
+//! client, asking for the same scope and resource, until it lapses (a
+//! client asking for more gets the page again). The cookie is sealed
+//! under the store key (so it cannot be made or edited), `HttpOnly` and
+//! `SameSite=Lax`, and holds the digests of at most [`MAX_CLIENTS`] such
+//! consents with their expiry. A remembered consent counts only in the
+//! browser that gave it: the login is bound to that browser.
 
 use std::time::Duration;
 
@@ -15,6 +18,7 @@ use sha2::{Digest, Sha256};
 use super::browser::cookie;
 use super::error::FrontError;
 use crate::clock::seconds;
+use crate::store::front::Transaction;
 use crate::store::sealing::Sealer;
 
 /// Most clients one browser's cookie remembers; the oldest go first.
@@ -53,28 +57,28 @@ impl RememberedConsent {
         }
     }
 
-    /// Whether the browser's cookie (in `headers`) remembers a consent to
-    /// `client_id` at `now`.
+    /// Whether the browser's cookie (in `headers`) remembers the consent
+    /// `consent` (a [`consent_key`]) at `now`.
     #[must_use]
-    pub fn covers(&self, headers: &HeaderMap, client_id: &str, now: i64) -> bool {
-        let digest = digest(client_id);
+    pub fn covers(&self, headers: &HeaderMap, consent: &str, now: i64) -> bool {
+        let digest = digest(consent);
         self.entries(headers, now)
             .iter()
             .any(|(client, _)| *client == digest)
     }
 
-    /// The `Set-Cookie` value that adds `client_id` to the browser's
-    /// cookie at `now`; `None` when consents are not remembered.
+    /// The `Set-Cookie` value that adds the consent `consent` to the
+    /// browser's cookie at `now`; `None` when consents are not remembered.
     pub fn adding(
         &self,
         headers: &HeaderMap,
-        client_id: &str,
+        consent: &str,
         now: i64,
     ) -> Result<Option<String>, FrontError> {
         if self.lifetime.is_zero() {
             return Ok(None);
         }
-        let digest = digest(client_id);
+        let digest = digest(consent);
         let mut entries = self.entries(headers, now);
         entries.retain(|(client, _)| *client != digest);
         entries.push((digest, now.saturating_add(seconds(self.lifetime))));
@@ -112,9 +116,21 @@ impl RememberedConsent {
     }
 }
 
-/// The digest a client id is remembered by.
-fn digest(client_id: &str) -> String {
-    URL_SAFE_NO_PAD.encode(&Sha256::digest(client_id.as_bytes())[..16])
+/// What a consent is remembered by: the client, the scope and the
+/// resource of `transaction`.
+#[must_use]
+pub fn consent_key(transaction: &Transaction) -> String {
+    format!(
+        "{}\n{}\n{}",
+        transaction.client_id,
+        transaction.scope.as_deref().unwrap_or_default(),
+        transaction.resource.as_deref().unwrap_or_default()
+    )
+}
+
+/// The digest a consent is remembered by.
+fn digest(consent: &str) -> String {
+    URL_SAFE_NO_PAD.encode(&Sha256::digest(consent.as_bytes())[..16])
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ use serde::{Deserialize, Serialize};
 use subtle::ConstantTimeEq;
 
 use super::authorize::s256;
-use super::broker::UpstreamTokens;
+use super::broker::SignedIn;
 use super::error::{Code, FrontError};
 use super::provider_call::{Credentials, ProviderAnswer, post_form};
 use super::transactions::FrontSecret;
@@ -253,11 +253,9 @@ impl Front {
             return Err(unknown());
         }
         if self.broker.is_some() {
-            let tokens = serde_json::from_slice(&payload)
+            let signed_in: SignedIn = serde_json::from_slice(&payload)
                 .map_err(|e| FrontError::internal(&format!("sealed tokens: {e}")))?;
-            let (answer, issued) = self
-                .first_tokens(transaction, UpstreamTokens(tokens))
-                .await?;
+            let (answer, issued) = self.first_tokens(transaction, signed_in).await?;
             return self.kept_for_replays(auth, &code, answer, &issued).await;
         }
         let provider_code =

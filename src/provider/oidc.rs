@@ -117,7 +117,9 @@ pub struct RawOidcSettings {
 
 /// Authorization parameters the gateway sets itself: an operator's table
 /// must not replace them.
-const OWN_PARAMS: [&str; 9] = [
+const OWN_PARAMS: [&str; 11] = [
+    "request",
+    "request_uri",
     "response_type",
     "client_id",
     "redirect_uri",
@@ -233,9 +235,19 @@ fn profile(mut profile: Profile, raw: &RawOidcSettings, report: &mut Report) -> 
         .keys()
         .chain(profile.scope_params.values().flat_map(BTreeMap::keys));
     for name in added {
-        if OWN_PARAMS.contains(&name.as_str()) {
+        let well_formed = !name.is_empty()
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'.'));
+        if !well_formed {
             report.error(format!(
-                "provider: the gateway sets the authorization parameter `{name}` itself"
+                "provider: `{}` is not an authorization parameter name",
+                name.escape_debug()
+            ));
+        } else if OWN_PARAMS.contains(&name.to_ascii_lowercase().as_str()) {
+            report.error(format!(
+                "provider: the gateway sets the authorization parameter `{name}` itself \
+                 (or it would replace what the gateway sets)"
             ));
         }
     }

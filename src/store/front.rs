@@ -212,6 +212,9 @@ pub struct RefreshFamily {
     pub scope: Option<String>,
     /// The resource indicator bound at `/authorize`.
     pub resource: Option<String>,
+    /// The user the sign-in's ID token named (`sub`): a refresh must name
+    /// the same one.
+    pub subject: String,
     /// The provider's refresh token, sealed under the store key.
     pub sealed_upstream: Vec<u8>,
     /// When the family lapses unless a token of it is used (Unix seconds).

@@ -190,6 +190,7 @@ async fn refresh_families(stores: &[SqlStore]) {
         client_id: "c1".into(),
         scope: Some("openid".into()),
         resource: None,
+        subject: "dana".into(),
         sealed_upstream: b"sealed upstream 1".to_vec(),
         expires_at: NOW + 100,
     };

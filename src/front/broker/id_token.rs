@@ -11,9 +11,10 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
 use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
+use serde_json::Value;
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 
@@ -53,6 +54,8 @@ pub struct IdTokenCheck<'a> {
     pub audience: &'a str,
     /// The nonce sent with the sign-in (none on a refresh).
     pub nonce: Option<&'a str>,
+    /// The user the token must name (on a refresh: the sign-in's).
+    pub subject: Option<&'a str>,
     /// Tenants allowed when the issuer holds `{tenantid}` (empty: any).
     pub allowed_tenants: &'a [String],
     /// The time, Unix seconds.
@@ -63,6 +66,7 @@ pub struct IdTokenCheck<'a> {
 #[derive(Deserialize)]
 struct Claims {
     iss: String,
+    sub: String,
     nonce: Option<String>,
     tid: Option<String>,
 }
@@ -96,13 +100,13 @@ impl KeySet {
         self.keys(uri, false, now).await.map(|_| ())
     }
 
-    /// Checks `token` as `check` says.
+    /// Checks `token` as `check` says; the user it names.
     pub async fn check(
         &self,
         uri: &str,
         token: &str,
         check: &IdTokenCheck<'_>,
-    ) -> Result<(), FrontError> {
+    ) -> Result<String, FrontError> {
         let refused = |why: &str| {
             tracing::warn!(why, "broker: an ID token was refused");
             FrontError::new(
@@ -116,12 +120,11 @@ impl KeySet {
         }
         let kid = header.kid.as_deref();
         let mut keys = self.keys(uri, false, check.now).await?;
-        if keys.find_for(kid).is_none() {
+        if find_for(&keys, kid, header.alg).is_none() {
             keys = self.keys(uri, true, check.now).await?;
         }
-        let jwk = keys
-            .find_for(kid)
-            .ok_or_else(|| refused("no key of the provider has its kid"))?;
+        let jwk = find_for(&keys, kid, header.alg)
+            .ok_or_else(|| refused("no signing key of the provider has its kid"))?;
         let key = DecodingKey::from_jwk(jwk).map_err(|_| refused("its key cannot be used"))?;
         let mut validation = Validation::new(header.alg);
         validation.set_audience(&[check.audience]);
@@ -139,7 +142,10 @@ impl KeySet {
                 return Err(refused("its nonce is missing or not the sign-in's"));
             }
         }
-        Ok(())
+        if check.subject.is_some_and(|subject| subject != claims.sub) {
+            return Err(refused("it names another user than the sign-in"));
+        }
+        Ok(claims.sub)
     }
 
     /// The key set at `uri` at `now`: the cached one, or read again when
@@ -152,7 +158,8 @@ impl KeySet {
                 return Ok(current.keys.clone());
             }
         }
-        let keys: JwkSet = super::fetch_json(&self.http, uri, "the provider's key set").await?;
+        let set: Value = super::fetch_json(&self.http, uri, "the provider's key set").await?;
+        let keys = signing_keys(&set);
         let keys = Arc::new(keys);
         *read = Some(Read {
             keys: keys.clone(),
@@ -162,17 +169,51 @@ impl KeySet {
     }
 }
 
-/// Looks a key up by `kid`; with no `kid`, the set's only key.
-trait FindFor {
-    fn find_for(&self, kid: Option<&str>) -> Option<&jsonwebtoken::jwk::Jwk>;
+/// The signing keys of a key set: every key this library reads that is not
+/// for encryption. A key it cannot read (another curve, an encryption
+/// algorithm) is left out, not a reason to refuse the whole set.
+fn signing_keys(set: &Value) -> JwkSet {
+    let keys = set
+        .get("keys")
+        .and_then(Value::as_array)
+        .map(Vec::as_slice)
+        .unwrap_or_default();
+    JwkSet {
+        keys: keys
+            .iter()
+            .filter(|key| key.get("use").and_then(Value::as_str) != Some("enc"))
+            .filter_map(|key| serde_json::from_value::<Jwk>(key.clone()).ok())
+            .collect(),
+    }
 }
 
-impl FindFor for JwkSet {
-    fn find_for(&self, kid: Option<&str>) -> Option<&jsonwebtoken::jwk::Jwk> {
-        match kid {
-            Some(kid) => self.find(kid),
-            None if self.keys.len() == 1 => self.keys.first(),
-            None => None,
+/// The key of `keys` for a token signed with `alg` by the key `kid`: one
+/// with that `kid` (or, with no `kid`, the only one) of the algorithm's
+/// key type.
+fn find_for<'k>(keys: &'k JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<&'k Jwk> {
+    let fits = |key: &&Jwk| {
+        matches!(
+            (&key.algorithm, alg),
+            (
+                AlgorithmParameters::RSA(_),
+                Algorithm::RS256
+                    | Algorithm::RS384
+                    | Algorithm::RS512
+                    | Algorithm::PS256
+                    | Algorithm::PS384
+                    | Algorithm::PS512
+            ) | (
+                AlgorithmParameters::EllipticCurve(_),
+                Algorithm::ES256 | Algorithm::ES384
+            ) | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
+        )
+    };
+    let mut candidates = keys.keys.iter().filter(fits);
+    match kid {
+        Some(kid) => candidates.find(|key| key.common.key_id.as_deref() == Some(kid)),
+        None => {
+            let only = candidates.next();
+            candidates.next().is_none().then_some(only).flatten()
         }
     }
 }
@@ -204,6 +245,7 @@ mod tests {
     fn claims(iss: &str, tid: Option<&str>) -> Claims {
         Claims {
             iss: iss.into(),
+            sub: "s".into(),
             nonce: None,
             tid: tid.map(str::to_owned),
         }
@@ -218,6 +260,7 @@ mod tests {
             issuer_aliases: &[],
             audience: "a",
             nonce: None,
+            subject: None,
             allowed_tenants: &allowed,
             now: 0,
         };

@@ -68,7 +68,8 @@ pub struct SignIn<'a> {
 
 /// The provider's token answer: its members as sent. `Debug` shows the
 /// member names only.
-#[derive(Clone, Default)]
+#[derive(Clone, Default, serde::Serialize, serde::Deserialize)]
+#[serde(transparent)]
 pub struct UpstreamTokens(pub Map<String, Value>);
 
 impl std::fmt::Debug for UpstreamTokens {
@@ -83,6 +84,17 @@ impl UpstreamTokens {
     pub fn text(&self, name: &str) -> Option<&str> {
         self.0.get(name).and_then(Value::as_str)
     }
+}
+
+/// A sign-in the provider answered: its tokens, and the user its ID token
+/// names. It travels sealed under the gateway's code from `/callback` to
+/// `/token`.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+pub struct SignedIn {
+    /// The provider's token answer.
+    pub tokens: UpstreamTokens,
+    /// The ID token's `sub`.
+    pub subject: String,
 }
 
 /// The broker: the operator's client at one OpenID provider.
@@ -252,7 +264,7 @@ impl Broker {
         redirect_uri: &str,
         resource: Option<&str>,
         nonce: &str,
-    ) -> Result<UpstreamTokens, FrontError> {
+    ) -> Result<SignedIn, FrontError> {
         let mut form = vec![
             ("grant_type", "authorization_code".to_owned()),
             ("code", code.to_owned()),
@@ -264,18 +276,20 @@ impl Broker {
         let id_token = tokens.text("id_token").ok_or_else(|| {
             FrontError::new(Code::ServerError, "the identity provider sent no ID token")
         })?;
-        self.check_id_token(id_token, Some(nonce)).await?;
-        Ok(tokens)
+        let subject = self.check_id_token(id_token, Some(nonce), None).await?;
+        Ok(SignedIn { tokens, subject })
     }
 
     /// Refreshes with the provider's `refresh_token`, repeating `scope`
     /// where the provider asks for it. An ID token in the answer is
-    /// checked too.
+    /// checked too, and must name `subject`, the user of the sign-in
+    /// (OpenID Connect Core §12.2).
     pub async fn refresh(
         &self,
         refresh_token: &str,
         scope: Option<&str>,
         resource: Option<&str>,
+        subject: &str,
     ) -> Result<UpstreamTokens, FrontError> {
         let mut form = vec![
             ("grant_type", "refresh_token".to_owned()),
@@ -287,7 +301,14 @@ impl Broker {
         form.extend(self.token_resource(resource));
         let tokens = self.token_call(form).await?;
         if let Some(id_token) = tokens.text("id_token") {
-            self.check_id_token(id_token, None).await?;
+            // A refresh that yields a token for someone else, or a bad one,
+            // ends the grant.
+            self.check_id_token(id_token, None, Some(subject))
+                .await
+                .map_err(|error| match error.code {
+                    Code::AccessDenied => FrontError::invalid_grant(error.description),
+                    _ => error,
+                })?;
         }
         Ok(tokens)
     }
@@ -351,14 +372,21 @@ impl Broker {
         })
     }
 
-    /// Checks an ID token: signature, issuer, audience, lifetime, nonce.
-    async fn check_id_token(&self, token: &str, nonce: Option<&str>) -> Result<(), FrontError> {
+    /// Checks an ID token: signature, issuer, audience, lifetime, nonce,
+    /// and the subject when one is expected; the subject it names.
+    async fn check_id_token(
+        &self,
+        token: &str,
+        nonce: Option<&str>,
+        subject: Option<&str>,
+    ) -> Result<String, FrontError> {
         let upstream = self.upstream().await?;
         let check = IdTokenCheck {
             issuer: &self.settings.issuer,
             issuer_aliases: &self.settings.profile.issuer_aliases,
             audience: &self.settings.client_id,
             nonce,
+            subject,
             allowed_tenants: &self.settings.allowed_tenants,
             now: self.clock.now_unix(),
         };
@@ -396,31 +424,40 @@ pub async fn fetch_json<T: serde::de::DeserializeOwned>(
 /// Largest discovery document or key set read.
 const MAX_DOCUMENT_BYTES: usize = 262_144;
 
-/// The tokens of a successful answer; a refusal is `invalid_grant` (the
-/// provider's code and description are logged, not told).
+/// The tokens of a successful answer. A refusal of the grant (`400
+/// invalid_grant`) is `invalid_grant`, which ends the grant here too; any
+/// other failure (the operator's client refused, a limit, a redirect) is
+/// the provider's trouble, `temporarily_unavailable`, and ends nothing.
 fn read_tokens(answer: &ProviderAnswer) -> Result<UpstreamTokens, FrontError> {
     let body: Option<Map<String, Value>> = serde_json::from_slice(&answer.body).ok();
-    match (answer.status.is_success(), body) {
-        (true, Some(members)) if members.get("access_token").is_some_and(Value::is_string) => {
-            Ok(UpstreamTokens(members))
-        }
-        (true, _) => Err(FrontError::new(
-            Code::ServerError,
-            "the identity provider's token answer holds no access token",
-        )),
-        (false, body) => {
-            let error = body
-                .as_ref()
-                .and_then(|b| b.get("error"))
-                .and_then(Value::as_str)
-                .unwrap_or("(none)")
-                .chars()
-                .take(64)
-                .collect::<String>();
-            tracing::warn!(status = %answer.status, %error, "broker: the provider refused a token request");
-            Err(FrontError::invalid_grant(
-                "the identity provider refused the grant; sign in again",
-            ))
-        }
+    if answer.status.is_success() {
+        return match body {
+            Some(members) if members.get("access_token").is_some_and(Value::is_string) => {
+                Ok(UpstreamTokens(members))
+            }
+            _ => Err(FrontError::new(
+                Code::ServerError,
+                "the identity provider's token answer holds no access token",
+            )),
+        };
     }
+    let error = body
+        .as_ref()
+        .and_then(|b| b.get("error"))
+        .and_then(Value::as_str)
+        .unwrap_or("(none)")
+        .chars()
+        .take(64)
+        .collect::<String>();
+    if answer.status == reqwest::StatusCode::BAD_REQUEST && error == "invalid_grant" {
+        tracing::warn!("broker: the provider refused a grant (invalid_grant)");
+        return Err(FrontError::invalid_grant(
+            "the identity provider refused the grant; sign in again",
+        ));
+    }
+    Err(FrontError::unavailable(&format!(
+        "the provider's token endpoint answered {} ({})",
+        answer.status,
+        error.escape_debug()
+    )))
 }

@@ -46,6 +46,14 @@ impl SigningKey {
             .or_else(|_| EncodingKey::from_ec_pem(&pem).map(|key| (key, Algorithm::ES256)))
             .or_else(|_| EncodingKey::from_ed_pem(&pem).map(|key| (key, Algorithm::EdDSA)))
             .map_err(|_| format!("`{path}` holds no RSA, P-256 or Ed25519 private key in PEM"))?;
+        // A public key or a certificate reads as a key, and an EC key of
+        // another curve as a P-256 one: only signing tells them apart.
+        jsonwebtoken::encode(
+            &jsonwebtoken::Header::new(algorithm),
+            &serde_json::json!({}),
+            &key,
+        )
+        .map_err(|e| format!("`{path}` cannot sign {algorithm:?} client assertions: {e}"))?;
         let certificate_thumbprint = certificate.map(thumbprint).transpose()?;
         Ok(Self {
             key,

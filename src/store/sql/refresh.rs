@@ -15,7 +15,8 @@ use crate::store::StoreError;
 use crate::store::front::{PresentedRefresh, RefreshFamily, RefreshTokenStore};
 
 /// A family's columns, in [`family`]'s order.
-const COLUMNS: &str = "f.family_id, f.client_id, f.scope, f.resource, f.upstream, f.expires_at";
+const COLUMNS: &str =
+    "f.family_id, f.client_id, f.scope, f.resource, f.upstream, f.expires_at, f.subject";
 
 fn family(row: &AnyRow) -> Result<RefreshFamily, StoreError> {
     Ok(RefreshFamily {
@@ -25,6 +26,7 @@ fn family(row: &AnyRow) -> Result<RefreshFamily, StoreError> {
         resource: row.try_get(3)?,
         sealed_upstream: row.try_get(4)?,
         expires_at: row.try_get(5)?,
+        subject: row.try_get(6)?,
     })
 }
 
@@ -42,8 +44,8 @@ impl RefreshTokenStore for SqlStore {
         let mut transaction = self.pool.begin().await?;
         sqlx::query(
             "INSERT INTO front_refresh_families \
-             (family_id, client_id, scope, resource, upstream, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6)",
+             (family_id, client_id, scope, resource, upstream, expires_at, subject) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
         )
         .bind(family.id.clone())
         .bind(family.client_id.clone())
@@ -51,6 +53,7 @@ impl RefreshTokenStore for SqlStore {
         .bind(family.resource.clone())
         .bind(family.sealed_upstream.clone())
         .bind(family.expires_at)
+        .bind(family.subject.clone())
         .execute(&mut *transaction)
         .await?;
         sqlx::query("INSERT INTO front_refresh_tokens (token_hash, family_id) VALUES ($1, $2)")
@@ -79,7 +82,7 @@ impl RefreshTokenStore for SqlStore {
         let Some(row) = row else {
             return Ok(PresentedRefresh::Unknown);
         };
-        let used: i32 = row.try_get(6)?;
+        let used: i32 = row.try_get(7)?;
         Ok(match used {
             0 => PresentedRefresh::Live(family(&row)?),
             _ => PresentedRefresh::Reused(family(&row)?),
@@ -151,10 +154,12 @@ impl RefreshTokenStore for SqlStore {
         .bind(now)
         .execute(&mut *transaction)
         .await?;
-        sqlx::query("DELETE FROM front_refresh_families WHERE expires_at <= $1")
-            .bind(now)
-            .execute(&mut *transaction)
-            .await?;
+        sqlx::query(&format!(
+            "DELETE FROM front_refresh_families WHERE family_id IN ({lapsed})"
+        ))
+        .bind(now)
+        .execute(&mut *transaction)
+        .await?;
         transaction.commit().await?;
         Ok(())
     }

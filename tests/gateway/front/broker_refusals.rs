@@ -167,3 +167,159 @@ async fn readiness_covers_the_providers_discovery_and_keys() {
     let ready = app.http.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(ready.status(), StatusCode::OK);
 }
+
+/// Signs in through the page in `cookies`' browser (allowed): the app's
+/// redirect.
+async fn consent_then_sign_in(
+    app: &TestApp,
+    cookies: &mut Cookies,
+    client_id: &str,
+    pkce: &Pkce,
+    scope: &str,
+) -> Url {
+    let url = format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A7%2Fcb\
+         &state=s1&scope={scope}&code_challenge={}&code_challenge_method=S256",
+        app.url("/authorize"),
+        pkce.challenge
+    );
+    let response = cookies.get(&url).await;
+    let at_provider = if response.status().is_redirection() {
+        location(&response)
+    } else {
+        let token = form_token(&response.text().await.unwrap());
+        location(&decide(app, cookies, &token, "allow").await)
+    };
+    let callback = location(&browser().get(at_provider).send().await.unwrap());
+    location(&cookies.get(callback.as_str()).await)
+}
+
+#[tokio::test]
+async fn a_remembered_consent_counts_only_in_its_own_browser() {
+    let (app, _op) = brokered().await;
+    let client_id = native_client(&app).await;
+    let pkce = pkce("remembered");
+    let mut attacker = Cookies::default();
+    let back = consent_then_sign_in(&app, &mut attacker, &client_id, &pkce, "openid").await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    // The consent is remembered: /authorize goes straight to the provider.
+    let url = format!(
+        "{}?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A7%2Fcb\
+         &state=s1&scope=openid&code_challenge={}&code_challenge_method=S256",
+        app.url("/authorize"),
+        pkce.challenge
+    );
+    let forwarded = location(&attacker.get(&url).await);
+    // Another browser, sent that link, signs in at the provider, and comes
+    // back to /callback without the attacker's cookie: refused.
+    let callback = location(&browser().get(forwarded).send().await.unwrap());
+    let mut victim = Cookies::default();
+    let refused = victim.get(callback.as_str()).await;
+    assert_page(refused, StatusCode::BAD_REQUEST, "another browser").await;
+}
+
+#[tokio::test]
+async fn more_scope_asks_again_and_the_registered_scope_bounds_the_request() {
+    let (app, _op) = brokered().await;
+    let client = app
+        .register(&json!({
+            "redirect_uris": ["http://127.0.0.1:7/cb"],
+            "token_endpoint_auth_method": "none",
+            "scope": "openid email",
+        }))
+        .await;
+    let client_id = client["client_id"].as_str().unwrap();
+    let pkce = pkce("scope");
+    let mut cookies = Cookies::default();
+    let back = consent_then_sign_in(&app, &mut cookies, client_id, &pkce, "openid").await;
+    assert!(param(&back, "code").is_some(), "{back}");
+    let url = |scope: &str| {
+        format!(
+            "{}?response_type=code&client_id={client_id}&redirect_uri=http%3A%2F%2F127.0.0.1%3A7%2Fcb\
+             &state=s1&scope={scope}&resource=https%3A%2F%2Fmcp.example.com\
+             &code_challenge={}&code_challenge_method=S256",
+            app.url("/authorize"),
+            pkce.challenge
+        )
+    };
+    let page = cookies.get(&url("openid%20email")).await;
+    assert_eq!(page.status(), StatusCode::OK, "more scope: the page again");
+    let page = page.text().await.unwrap();
+    assert!(page.contains("<code>openid email</code>"), "{page}");
+    assert!(
+        page.contains("<code>https://mcp.example.com</code>"),
+        "{page}"
+    );
+    let beyond = location(&cookies.get(&url("openid%20Mail.ReadWrite")).await);
+    assert_eq!(
+        param(&beyond, "error").unwrap(),
+        "invalid_scope",
+        "{beyond}"
+    );
+}
+
+#[tokio::test]
+async fn a_provider_refusing_the_operators_client_ends_no_family() {
+    let (app, op) = brokered().await;
+    let client_id = native_client(&app).await;
+    let pkce = pkce("operator");
+    let back = sign_in(&app, &client_id, &pkce).await;
+    let (_, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+    let token = tokens["refresh_token"].as_str().unwrap();
+    for refusal in [
+        (401, "invalid_client"),
+        (429, "slow_down"),
+        (400, "invalid_request"),
+    ] {
+        op.refuse_refreshes(Some(refusal));
+        let (status, answer) = refresh(&app, &client_id, token).await;
+        assert_eq!(
+            status,
+            StatusCode::SERVICE_UNAVAILABLE,
+            "{refusal:?}: {answer}"
+        );
+        assert_eq!(answer["error"], "temporarily_unavailable");
+    }
+    op.refuse_refreshes(None);
+    let (status, answer) = refresh(&app, &client_id, token).await;
+    assert_eq!(status, StatusCode::OK, "the family lives: {answer}");
+    // A refused grant does end it.
+    op.refuse_refreshes(Some((400, "invalid_grant")));
+    let next = answer["refresh_token"].as_str().unwrap();
+    let (_, answer) = refresh(&app, &client_id, next).await;
+    assert_eq!(answer["error"], "invalid_grant");
+    op.refuse_refreshes(None);
+    let (_, answer) = refresh(&app, &client_id, next).await;
+    assert_eq!(answer["error"], "invalid_grant", "revoked");
+}
+
+#[tokio::test]
+async fn keys_the_gateway_cannot_read_are_left_out_of_the_set() {
+    let (app, op) = brokered().await;
+    op.publish_extra_keys(vec![
+        json!({"kty": "EC", "crv": "P-521", "alg": "ES512", "kid": "p521",
+               "x": "AQ", "y": "AQ"}),
+        json!({"kty": "OKP", "crv": "X25519", "use": "enc", "kid": "x", "x": "AQ"}),
+        json!({"kty": "RSA", "alg": "RSA-OAEP-512", "use": "enc", "kid": "enc",
+               "n": "AQAB", "e": "AQAB"}),
+        json!({"kty": "oct", "kid": "key-1", "k": "c2VjcmV0"}),
+    ]);
+    let client_id = native_client(&app).await;
+    let pkce = pkce("odd keys");
+    let back = sign_in(&app, &client_id, &pkce).await;
+    assert!(param(&back, "code").is_some(), "{back}");
+}
+
+#[tokio::test]
+async fn a_refresh_for_another_user_ends_the_grant() {
+    let (app, op) = brokered().await;
+    let client_id = native_client(&app).await;
+    let pkce = pkce("subject");
+    let back = sign_in(&app, &client_id, &pkce).await;
+    let (_, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+    let token = tokens["refresh_token"].as_str().unwrap();
+    op.refresh_for("mallory");
+    let (status, answer) = refresh(&app, &client_id, token).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
+    assert_eq!(answer["error"], "invalid_grant");
+}

@@ -75,6 +75,12 @@ struct OpState {
     codes: BTreeMap<String, String>,
     key_reads: usize,
     refreshes: usize,
+    /// Keys published beside the signing key.
+    extra_keys: Vec<Value>,
+    /// A refusal (status, error) for refreshes, if told.
+    refresh_refusal: Option<(u16, &'static str)>,
+    /// The user a refresh's ID token names, if not the sign-in's.
+    refresh_subject: Option<String>,
 }
 
 /// The running provider.
@@ -98,6 +104,9 @@ impl FakeOp {
             codes: BTreeMap::new(),
             key_reads: 0,
             refreshes: 0,
+            extra_keys: Vec::new(),
+            refresh_refusal: None,
+            refresh_subject: None,
         }));
         let app = Router::new()
             .route("/.well-known/openid-configuration", get(discovery))
@@ -122,6 +131,21 @@ impl FakeOp {
     /// Takes the provider down (every endpoint answers 503), or back up.
     pub fn set_down(&self, down: bool) {
         self.state.lock().unwrap().down = down;
+    }
+
+    /// Publishes `keys` beside the signing key (first in the set).
+    pub fn publish_extra_keys(&self, keys: Vec<Value>) {
+        self.state.lock().unwrap().extra_keys = keys;
+    }
+
+    /// Refreshes are refused with `status` and `error` (or answered again).
+    pub fn refuse_refreshes(&self, refusal: Option<(u16, &'static str)>) {
+        self.state.lock().unwrap().refresh_refusal = refusal;
+    }
+
+    /// A refresh's ID token names `subject`.
+    pub fn refresh_for(&self, subject: &str) {
+        self.state.lock().unwrap().refresh_subject = Some(subject.to_owned());
     }
 
     /// How many times its key set was read.
@@ -165,7 +189,9 @@ async fn jwks(State(state): Shared) -> Response {
         return unavailable();
     }
     state.key_reads += 1;
-    axum::Json(json!({ "keys": [state.key.jwk] })).into_response()
+    let mut keys = state.extra_keys.clone();
+    keys.push(state.key.jwk.clone());
+    axum::Json(json!({ "keys": keys })).into_response()
 }
 
 /// Signs the user in at once: back to the callback with a code.
@@ -206,13 +232,21 @@ async fn token(State(state): Shared, body: Bytes) -> Response {
             }
         },
         _ => {
+            if let Some((status, error)) = state.refresh_refusal {
+                let status = StatusCode::from_u16(status).unwrap();
+                return (status, axum::Json(json!({ "error": error }))).into_response();
+            }
             state.refreshes += 1;
             None
         }
     };
     let now = SystemClock.now_unix();
+    let sub = match (&nonce, &state.refresh_subject) {
+        (None, Some(other)) => other.clone(),
+        _ => "dana".to_owned(),
+    };
     let mut claims = json!({
-        "iss": state.issuer, "aud": state.client_id, "sub": "dana",
+        "iss": state.issuer, "aud": state.client_id, "sub": sub,
         "iat": now, "exp": now + 300,
     });
     if let Some(nonce) = nonce {
