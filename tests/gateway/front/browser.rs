@@ -29,20 +29,7 @@ fn app_redirect(served: &Served, url: &str) -> String {
 /// The URL at which the app sends the browser to `/authorize` for
 /// `client_id`, as [`authorize`] asks.
 fn authorize_url(app: &TestApp, client_id: &str, redirect_uri: &str, pkce: &Pkce) -> String {
-    Url::parse_with_params(
-        &app.url("/authorize"),
-        [
-            ("response_type", "code"),
-            ("client_id", client_id),
-            ("redirect_uri", redirect_uri),
-            ("state", "app-state-1"),
-            ("scope", "openid"),
-            ("code_challenge", pkce.challenge.as_str()),
-            ("code_challenge_method", "S256"),
-        ],
-    )
-    .unwrap()
-    .into()
+    super::authorize_url(app, client_id, redirect_uri, pkce, &[])
 }
 
 /// The browser clicks Continue (with `allowing`, signing in at `upstream`

@@ -112,6 +112,18 @@ async fn authorize(
     pkce: &Pkce,
     extra: &[(&str, &str)],
 ) -> reqwest::Response {
+    let url = authorize_url(app, client_id, redirect_uri, pkce, extra);
+    browser().get(url).send().await.unwrap()
+}
+
+/// The URL of [`authorize`]'s request.
+fn authorize_url(
+    app: &TestApp,
+    client_id: &str,
+    redirect_uri: &str,
+    pkce: &Pkce,
+    extra: &[(&str, &str)],
+) -> String {
     let mut params = vec![
         ("response_type", "code"),
         ("client_id", client_id),
@@ -127,12 +139,9 @@ async fn authorize(
             params.push((name, value));
         }
     }
-    browser()
-        .get(app.url("/authorize"))
-        .query(&params)
-        .send()
-        .await
+    Url::parse_with_params(&app.url("/authorize"), &params)
         .unwrap()
+        .into()
 }
 
 /// Plays the user `account` at `upstream` from its authorization URL: where
