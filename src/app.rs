@@ -149,6 +149,7 @@ pub async fn build_gateway(
             registrations: service.clone(),
             transactions: Arc::new(store.clone()),
             refresh_tokens: Arc::new(store.clone()),
+            assertion_replays: Arc::new(store.clone()),
             documents: Arc::new(store),
             outbound: config.outbound.clone(),
             clock,

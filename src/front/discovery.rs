@@ -19,6 +19,16 @@ const FROM_PROVIDER: [&str; 7] = [
 ];
 
 impl Front {
+    /// How clients may authenticate at `/token`: in broker mode also with
+    /// `private_key_jwt`, which the gateway verifies itself.
+    fn token_auth_methods(&self) -> Vec<&'static str> {
+        let mut methods = vec!["none", "client_secret_basic", "client_secret_post"];
+        if self.broker.is_some() {
+            methods.push("private_key_jwt");
+        }
+        methods
+    }
+
     /// The metadata apps see, from the provider's document (if any) and
     /// the gateway's registration endpoint.
     #[must_use]
@@ -43,13 +53,22 @@ impl Front {
             "response_modes_supported": ["query"],
             "grant_types_supported": ["authorization_code", "refresh_token"],
             "code_challenge_methods_supported": ["S256"],
-            "token_endpoint_auth_methods_supported":
-                ["none", "client_secret_basic", "client_secret_post"],
+            "token_endpoint_auth_methods_supported": self.token_auth_methods(),
             "authorization_response_iss_parameter_supported": true,
             "client_id_metadata_document_supported": self.documents.is_some(),
         });
         if let Value::Object(own) = own {
             document.extend(own);
+        }
+        if self.broker.is_some() {
+            let algorithms: Vec<String> = super::jwks::ASYMMETRIC
+                .iter()
+                .map(|alg| format!("{alg:?}"))
+                .collect();
+            document.insert(
+                "token_endpoint_auth_signing_alg_values_supported".into(),
+                Value::from(algorithms),
+            );
         }
         Value::Object(document)
     }

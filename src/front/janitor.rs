@@ -61,6 +61,7 @@ impl Front {
         self.live.swept(live);
         if self.broker.is_some() {
             self.refresh_tokens.sweep_families(now).await?;
+            self.assertions.sweep(now).await?;
         }
         if let Some(idle) = self.settings.cimd.idle_lifetime {
             self.remove_unused_documents(now.saturating_sub(seconds(idle)))

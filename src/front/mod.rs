@@ -25,7 +25,8 @@
 //!   own refresh tokens ([`refresh`]) and the consent page for every client,
 //!   remembered per client ([`remembered`]).
 //! - [`provider_call`]: the calls to the provider's token and revocation
-//!   endpoints.
+//!   endpoints; [`client_assertion`] and [`jwks`]: `private_key_jwt`
+//!   verified by the gateway (broker mode), and the key sets it reads.
 //! - [`janitor`]: sweeping answered logins past their time, counting the
 //!   kept ones, removing document clients nobody uses.
 //! - [`error`]: failures and their answers; [`crate::http::front`]: the routes.
@@ -47,10 +48,12 @@ pub mod broker;
 pub mod browser;
 pub mod callback;
 pub mod cimd;
+pub mod client_assertion;
 pub mod consent;
 pub mod discovery;
 pub mod error;
 pub mod janitor;
+pub mod jwks;
 pub mod provider;
 pub mod provider_call;
 pub mod refresh;
@@ -61,7 +64,7 @@ pub mod token;
 pub mod transactions;
 
 use crate::provider::oidc::OidcSettings;
-use crate::store::front::{CimdStore, RefreshTokenStore, TransactionStore};
+use crate::store::front::{AssertionReplays, CimdStore, RefreshTokenStore, TransactionStore};
 use broker::Broker;
 use browser::BrowserCookie;
 use cimd::Documents;
@@ -106,6 +109,8 @@ pub struct FrontParts {
     pub broker: Option<OidcSettings>,
     /// Where broker mode's refresh tokens are kept.
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
+    /// Where used client assertions are recorded.
+    pub assertion_replays: Arc<dyn AssertionReplays>,
 }
 
 /// The front: the three hops over the registered clients, the provider
@@ -145,6 +150,8 @@ pub struct Front {
     remembered: RememberedConsent,
     /// The store key, sealing the provider's refresh tokens.
     sealer: crate::store::sealing::Sealer,
+    /// `private_key_jwt` assertions, verified here (broker mode).
+    assertions: client_assertion::ClientAssertions,
 }
 
 /// How long the provider's endpoints are used before its discovery
@@ -167,10 +174,18 @@ impl Front {
             )?),
             false => None,
         };
+        let fetcher = crate::outbound::GuardedClient::new(parts.outbound.clone())
+            .map_err(|e| FrontSetupError(e.to_string()))?;
+        let assertions = client_assertion::ClientAssertions::new(
+            parts.public_url.trim_end_matches('/'),
+            fetcher,
+            parts.assertion_replays,
+        );
         let broker = parts
             .broker
             .map(|settings| Broker::new(settings, http.clone(), parts.clock.clone()));
         Ok(Self {
+            assertions,
             broker,
             refresh_tokens: parts.refresh_tokens,
             remembered: RememberedConsent::new(

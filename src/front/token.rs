@@ -22,6 +22,7 @@ use subtle::ConstantTimeEq;
 
 use super::authorize::s256;
 use super::broker::SignedIn;
+use super::client_assertion::JWT_BEARER;
 use super::error::{Code, FrontError};
 use super::provider_call::{Credentials, ProviderAnswer, post_form};
 use super::transactions::FrontSecret;
@@ -35,6 +36,10 @@ use crate::store::front::CodePhase;
 pub(super) enum ClientAuth {
     /// A public client: `client_id` in the form.
     Public(String),
+    /// A client whose assertion the gateway verified itself (broker mode,
+    /// where the provider is called as the operator's client, never as
+    /// this one).
+    Verified(String),
     /// A confidential client with its secret, sent by its registered method.
     Secret {
         id: String,
@@ -47,6 +52,7 @@ impl std::fmt::Debug for ClientAuth {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::Public(id) => write!(f, "Public({id})"),
+            Self::Verified(id) => write!(f, "Verified({id})"),
             Self::Secret { id, method, .. } => write!(f, "Secret({id}, {method}, [redacted])"),
         }
     }
@@ -56,7 +62,7 @@ impl ClientAuth {
     /// The credentials the provider is sent for this client.
     fn credentials(&self) -> Credentials<'_> {
         match self {
-            Self::Public(id) => Credentials::ClientId(id),
+            Self::Public(id) | Self::Verified(id) => Credentials::ClientId(id),
             Self::Secret {
                 id,
                 secret,
@@ -124,11 +130,10 @@ impl Front {
         authorization: Option<&str>,
         params: &Params,
     ) -> Result<(String, ClientAuth), FrontError> {
-        if params.get("client_assertion").is_some() {
-            return Err(FrontError::new(
-                Code::InvalidClient,
-                "the gateway cannot verify client assertions",
-            ));
+        if let Some(assertion) = params.get("client_assertion") {
+            return self
+                .assertion_authenticates(authorization, params, assertion)
+                .await;
         }
         let basic = authorization.map(basic_credentials).transpose()?;
         let (id, secret) = match (basic, params.get("client_secret")) {
@@ -189,6 +194,46 @@ impl Front {
             }
         };
         Ok((id, auth))
+    }
+
+    /// The client a `private_key_jwt` assertion authenticates (broker mode
+    /// only: elsewhere the provider holds the client and would need the
+    /// client's own assertion, made out to it).
+    async fn assertion_authenticates(
+        &self,
+        authorization: Option<&str>,
+        params: &Params,
+        assertion: &str,
+    ) -> Result<(String, ClientAuth), FrontError> {
+        if self.broker.is_none() {
+            return Err(FrontError::new(
+                Code::InvalidClient,
+                "the gateway verifies client assertions in broker mode only",
+            ));
+        }
+        if authorization.is_some() || params.get("client_secret").is_some() {
+            return Err(FrontError::invalid_request(
+                "use one client authentication method, not two",
+            ));
+        }
+        if params.get("client_assertion_type") != Some(JWT_BEARER) {
+            return Err(FrontError::invalid_request(format!(
+                "client_assertion_type must be {JWT_BEARER}"
+            )));
+        }
+        let failed = || FrontError::new(Code::InvalidClient, "client authentication failed");
+        let id = match params.get("client_id") {
+            Some(id) => id.to_owned(),
+            None => claimed_issuer(assertion).ok_or_else(failed)?,
+        };
+        let client = self.client(&id).await?.ok_or_else(failed)?;
+        if client.metadata.token_endpoint_auth_method != AuthMethod::PrivateKeyJwt {
+            return Err(failed());
+        }
+        self.assertions
+            .verify(&id, &client, assertion, self.now())
+            .await?;
+        Ok((id.clone(), ClientAuth::Verified(id)))
     }
 
     /// Redeems a gateway code for the app's client `app_id`, once, and
@@ -371,6 +416,18 @@ impl Front {
     ) -> Result<ProviderAnswer, FrontError> {
         post_form(&self.http, url, auth.credentials(), form).await
     }
+}
+
+/// The `iss` an assertion claims (not yet verified): whom to look up.
+fn claimed_issuer(assertion: &str) -> Option<String> {
+    let payload = assertion.split('.').nth(1)?;
+    let claims: serde_json::Value = serde_json::from_slice(
+        &base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?,
+    )
+    .ok()?;
+    claims.get("iss")?.as_str().map(str::to_owned)
 }
 
 /// The client id and secret of an `Authorization: Basic` header.

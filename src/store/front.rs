@@ -266,3 +266,15 @@ pub trait RefreshTokenStore: Send + Sync {
     /// Removes the families lapsed by `now`, with their tokens.
     async fn sweep_families(&self, now: i64) -> Result<(), StoreError>;
 }
+
+/// The `jti`s of client assertions already used (RFC 7523 §3, item 7), as
+/// digests, so that an assertion is accepted once across all instances.
+#[async_trait]
+pub trait AssertionReplays: Send + Sync {
+    /// Records the assertion `jti` (a digest) as used until `keep_until`:
+    /// `false` when it was used before.
+    async fn first_use(&self, jti: &SecretHash, keep_until: i64) -> Result<bool, StoreError>;
+
+    /// Forgets the assertions kept past their time.
+    async fn sweep_assertions(&self, now: i64) -> Result<(), StoreError>;
+}

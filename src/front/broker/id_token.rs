@@ -11,14 +11,15 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
-use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{DecodingKey, Validation, decode, decode_header};
 use serde::Deserialize;
 use serde_json::Value;
 use subtle::ConstantTimeEq;
 use tokio::sync::Mutex;
 
 use super::super::error::{Code, FrontError};
+use super::super::jwks::{ASYMMETRIC, find_for};
 use crate::clock::seconds;
 
 /// The shortest time between two reads of the key set.
@@ -29,19 +30,6 @@ const KEYS_TTL: Duration = Duration::from_secs(3600);
 
 /// Clock skew tolerated on `exp` and `iat`.
 const LEEWAY_SECONDS: u64 = 60;
-
-/// The algorithms an ID token may be signed with.
-const ALGORITHMS: [Algorithm; 9] = [
-    Algorithm::RS256,
-    Algorithm::RS384,
-    Algorithm::RS512,
-    Algorithm::PS256,
-    Algorithm::PS384,
-    Algorithm::PS512,
-    Algorithm::ES256,
-    Algorithm::ES384,
-    Algorithm::EdDSA,
-];
 
 /// What an ID token must be.
 #[derive(Debug)]
@@ -115,7 +103,7 @@ impl KeySet {
             )
         };
         let header = decode_header(token).map_err(|_| refused("it is not a JWT"))?;
-        if !ALGORITHMS.contains(&header.alg) {
+        if !ASYMMETRIC.contains(&header.alg) {
             return Err(refused("its algorithm is not an asymmetric one"));
         }
         let kid = header.kid.as_deref();
@@ -159,62 +147,13 @@ impl KeySet {
             }
         }
         let set: Value = super::fetch_json(&self.http, uri, "the provider's key set").await?;
-        let keys = signing_keys(&set);
+        let keys = crate::front::jwks::signing_keys(&set);
         let keys = Arc::new(keys);
         *read = Some(Read {
             keys: keys.clone(),
             at: now,
         });
         Ok(keys)
-    }
-}
-
-/// The signing keys of a key set: every key this library reads that is not
-/// for encryption. A key it cannot read (another curve, an encryption
-/// algorithm) is left out, not a reason to refuse the whole set.
-fn signing_keys(set: &Value) -> JwkSet {
-    let keys = set
-        .get("keys")
-        .and_then(Value::as_array)
-        .map(Vec::as_slice)
-        .unwrap_or_default();
-    JwkSet {
-        keys: keys
-            .iter()
-            .filter(|key| key.get("use").and_then(Value::as_str) != Some("enc"))
-            .filter_map(|key| serde_json::from_value::<Jwk>(key.clone()).ok())
-            .collect(),
-    }
-}
-
-/// The key of `keys` for a token signed with `alg` by the key `kid`: one
-/// with that `kid` (or, with no `kid`, the only one) of the algorithm's
-/// key type.
-fn find_for<'k>(keys: &'k JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<&'k Jwk> {
-    let fits = |key: &&Jwk| {
-        matches!(
-            (&key.algorithm, alg),
-            (
-                AlgorithmParameters::RSA(_),
-                Algorithm::RS256
-                    | Algorithm::RS384
-                    | Algorithm::RS512
-                    | Algorithm::PS256
-                    | Algorithm::PS384
-                    | Algorithm::PS512
-            ) | (
-                AlgorithmParameters::EllipticCurve(_),
-                Algorithm::ES256 | Algorithm::ES384
-            ) | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
-        )
-    };
-    let mut candidates = keys.keys.iter().filter(fits);
-    match kid {
-        Some(kid) => candidates.find(|key| key.common.key_id.as_deref() == Some(kid)),
-        None => {
-            let only = candidates.next();
-            candidates.next().is_none().then_some(only).flatten()
-        }
     }
 }
 

@@ -1,5 +1,6 @@
-//! The authorization front's [`TransactionStore`] and [`CimdStore`] on
-//! SQL: the tables `front_transactions` and `front_cimd_clients`, each
+//! The authorization front's [`TransactionStore`], [`CimdStore`] and
+//! [`AssertionReplays`] on SQL: the tables `front_transactions`,
+//! `front_cimd_clients` and `front_assertion_jtis`, each
 //! method one or two queries written once for both databases. Every step
 //! of a login is an insert that clashes or a conditional update, so that a
 //! state is answered, and a code redeemed, at most once across all
@@ -13,8 +14,8 @@ use super::{Backend, SqlStore};
 use crate::domain::SecretHash;
 use crate::store::StoreError;
 use crate::store::front::{
-    Answered, CimdStore, CodePhase, DocumentCaps, Mapping, Reserved, StoredCode, Transaction,
-    TransactionStore,
+    Answered, AssertionReplays, CimdStore, CodePhase, DocumentCaps, Mapping, Reserved, StoredCode,
+    Transaction, TransactionStore,
 };
 
 /// The transaction's own columns, in [`transaction`]'s order.
@@ -297,5 +298,28 @@ impl CimdStore for SqlStore {
         rows.iter()
             .map(|row| Ok((row.try_get(0)?, row.try_get(1)?)))
             .collect()
+    }
+}
+
+#[async_trait]
+impl AssertionReplays for SqlStore {
+    async fn first_use(&self, jti: &SecretHash, keep_until: i64) -> Result<bool, StoreError> {
+        let inserted = sqlx::query(
+            "INSERT INTO front_assertion_jtis (jti_hash, keep_until) VALUES ($1, $2) \
+             ON CONFLICT (jti_hash) DO NOTHING",
+        )
+        .bind(bytes(jti))
+        .bind(keep_until)
+        .execute(&self.transient)
+        .await?;
+        Ok(inserted.rows_affected() == 1)
+    }
+
+    async fn sweep_assertions(&self, now: i64) -> Result<(), StoreError> {
+        sqlx::query("DELETE FROM front_assertion_jtis WHERE keep_until <= $1")
+            .bind(now)
+            .execute(&self.transient)
+            .await?;
+        Ok(())
     }
 }

@@ -10,6 +10,7 @@ mod broker_refusals;
 mod broker_sdk;
 mod browser;
 mod cimd;
+mod client_assertions;
 mod instances;
 mod iss;
 mod mcp;
