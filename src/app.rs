@@ -186,6 +186,17 @@ pub fn warn_about(config: &Config) {
              set registration.mode = \"initial_access_token\" outside local trials"
         );
     }
+    if let crate::provider::ProviderKind::Oidc(settings) = &config.provider.kind
+        && settings.profile.resource != crate::provider::oidc::presets::ResourceRule::Pass
+        && settings.profile.resource != crate::provider::oidc::presets::ResourceRule::Drop
+        && config.front.allowed_resources.is_empty()
+    {
+        tracing::warn!(
+            "broker mode turns an app's resource into a scope or audience, and \
+             front.allowed_resources is empty: any app may ask for tokens to any API the \
+             operator's client may reach; list your MCP servers there"
+        );
+    }
     if let Some(url) = config.provider.kind.settings().credentialed_url()
         && url.scheme() == "http"
         && !is_local_url(url)

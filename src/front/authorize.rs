@@ -182,6 +182,14 @@ impl Front {
         cookies: &HeaderMap,
     ) -> Result<Next, FrontError> {
         let checked = checked_request(request.client, request.params)?;
+        if let Some(resource) = checked.resource
+            && !self.settings.allowed_resources.allows(resource)
+        {
+            return Err(FrontError::new(
+                Code::InvalidTarget,
+                "resource is not one the operator allows tokens for",
+            ));
+        }
         if self.broker.is_some() {
             within_registered_scope(request.client, checked.scope)?;
         }

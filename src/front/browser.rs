@@ -19,12 +19,16 @@ use super::transactions::FrontSecret;
 pub struct BrowserCookie {
     name: &'static str,
     secure: bool,
+    /// How long the cookie lasts, in seconds (none: the browser session):
+    /// as long as a consent the browser remembers, which is bound to it.
+    max_age: Option<u64>,
 }
 
 impl BrowserCookie {
-    /// The cookie of an issuer at `issuer`.
+    /// The cookie of an issuer at `issuer`, lasting `lifetime` (zero: the
+    /// browser session).
     #[must_use]
-    pub fn for_issuer(issuer: &str) -> Self {
+    pub fn for_issuer(issuer: &str, lifetime: std::time::Duration) -> Self {
         let secure = issuer.starts_with("https://");
         Self {
             name: if secure {
@@ -33,6 +37,7 @@ impl BrowserCookie {
                 "dcr-browser"
             },
             secure,
+            max_age: (!lifetime.is_zero()).then_some(lifetime.as_secs()),
         }
     }
 
@@ -46,8 +51,12 @@ impl BrowserCookie {
     #[must_use]
     pub fn set(self, value: &FrontSecret) -> String {
         let secure = if self.secure { "; Secure" } else { "" };
+        let max_age = self
+            .max_age
+            .map(|seconds| format!("; Max-Age={seconds}"))
+            .unwrap_or_default();
         format!(
-            "{}={}; Path=/; HttpOnly; SameSite=Lax{secure}",
+            "{}={}; Path=/{max_age}; HttpOnly; SameSite=Lax{secure}",
             self.name,
             value.expose()
         )
@@ -75,7 +84,7 @@ mod tests {
 
     #[test]
     fn an_https_issuer_gets_a_host_cookie_and_the_value_is_read_back() {
-        let cookie = BrowserCookie::for_issuer("https://dcr.example.com");
+        let cookie = BrowserCookie::for_issuer("https://dcr.example.com", Default::default());
         let value = FrontSecret::generate();
         let set = cookie.set(&value);
         assert!(set.starts_with("__Host-dcr-browser="), "{set}");
@@ -85,7 +94,7 @@ mod tests {
         headers.insert(COOKIE, HeaderValue::from_str(&sent).unwrap());
         let read = cookie.presented(&headers).unwrap();
         assert_eq!(read.expose(), value.expose());
-        let plain = BrowserCookie::for_issuer("http://127.0.0.1:8080");
+        let plain = BrowserCookie::for_issuer("http://127.0.0.1:8080", Default::default());
         assert!(plain.presented(&headers).is_none());
         assert!(!plain.set(&value).contains("Secure"));
     }

@@ -5,7 +5,7 @@
 //! `kid` and by the key type the token's algorithm needs.
 
 use jsonwebtoken::Algorithm;
-use jsonwebtoken::jwk::{AlgorithmParameters, Jwk, JwkSet};
+use jsonwebtoken::jwk::{AlgorithmParameters, EllipticCurve, Jwk, JwkSet};
 use serde_json::Value;
 
 /// The asymmetric signing algorithms a token may use: never `none`, never
@@ -42,24 +42,24 @@ pub fn signing_keys(set: &Value) -> JwkSet {
 
 /// The key of `keys` for a token signed with `alg` by the key `kid`: one
 /// with that `kid` (or, with no `kid`, the only one) of the algorithm's
-/// key type.
+/// key type (and, for an EC key, the algorithm's curve).
 pub fn find_for<'k>(keys: &'k JwkSet, kid: Option<&str>, alg: Algorithm) -> Option<&'k Jwk> {
-    let fits = |key: &&Jwk| {
-        matches!(
-            (&key.algorithm, alg),
-            (
-                AlgorithmParameters::RSA(_),
-                Algorithm::RS256
-                    | Algorithm::RS384
-                    | Algorithm::RS512
-                    | Algorithm::PS256
-                    | Algorithm::PS384
-                    | Algorithm::PS512
-            ) | (
-                AlgorithmParameters::EllipticCurve(_),
-                Algorithm::ES256 | Algorithm::ES384
-            ) | (AlgorithmParameters::OctetKeyPair(_), Algorithm::EdDSA)
-        )
+    let fits = |key: &&Jwk| match &key.algorithm {
+        AlgorithmParameters::RSA(_) => matches!(
+            alg,
+            Algorithm::RS256
+                | Algorithm::RS384
+                | Algorithm::RS512
+                | Algorithm::PS256
+                | Algorithm::PS384
+                | Algorithm::PS512
+        ),
+        AlgorithmParameters::EllipticCurve(ec) => matches!(
+            (&ec.curve, alg),
+            (EllipticCurve::P256, Algorithm::ES256) | (EllipticCurve::P384, Algorithm::ES384)
+        ),
+        AlgorithmParameters::OctetKeyPair(_) => alg == Algorithm::EdDSA,
+        AlgorithmParameters::OctetKey(_) => false,
     };
     let mut candidates = keys.keys.iter().filter(fits);
     match kid {

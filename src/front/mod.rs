@@ -58,6 +58,7 @@ pub mod provider;
 pub mod provider_call;
 pub mod refresh;
 pub mod remembered;
+pub mod resources;
 pub mod revoke;
 pub mod settings;
 pub mod token;
@@ -181,6 +182,12 @@ impl Front {
             fetcher,
             parts.assertion_replays,
         );
+        // A remembered consent (broker mode) is bound to the browser's
+        // cookie, so that cookie lasts as long.
+        let browser_lifetime = match parts.broker.is_some() {
+            true => parts.settings.consent_lifetime,
+            false => Duration::ZERO,
+        };
         let broker = parts
             .broker
             .map(|settings| Broker::new(settings, http.clone(), parts.clock.clone()));
@@ -217,7 +224,7 @@ impl Front {
             origin: url::Url::parse(&parts.public_url)
                 .map(|url| url.origin().ascii_serialization())
                 .map_err(|e| FrontSetupError(format!("public_url: {e}")))?,
-            browser_cookie: BrowserCookie::for_issuer(&parts.public_url),
+            browser_cookie: BrowserCookie::for_issuer(&parts.public_url, browser_lifetime),
             scope_required: parts.scope_required,
         })
     }

@@ -5,6 +5,7 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::resources::AllowedResources;
 use crate::limiter::Quota;
 use crate::provider::ProviderKind;
 use crate::settings::{Report, duration};
@@ -24,6 +25,7 @@ struct RawFront {
     token_per_ip: Option<Quota>,
     consent_lifetime: String,
     refresh_token_lifetime: String,
+    allowed_resources: Vec<String>,
     cimd: RawCimd,
 }
 
@@ -79,6 +81,7 @@ impl Default for RawFront {
             token_per_ip: Quota::per_minute(120),
             consent_lifetime: "30d".into(),
             refresh_token_lifetime: "30d".into(),
+            allowed_resources: Vec::new(),
             cimd: RawCimd::default(),
         }
     }
@@ -113,6 +116,8 @@ pub struct FrontSettings {
     /// usable when it is not used; each use rotates it and starts the
     /// time again.
     pub refresh_token_lifetime: Duration,
+    /// The RFC 8707 resources apps may ask for (empty: any).
+    pub allowed_resources: AllowedResources,
     /// `[front.cimd]`: clients named by Client ID Metadata Documents.
     pub cimd: CimdSettings,
 }
@@ -171,7 +176,13 @@ impl FrontSettings {
             "front.refresh_token_lifetime",
             report,
         );
+        let allowed_resources =
+            AllowedResources::new(raw.allowed_resources).unwrap_or_else(|problem| {
+                report.error(format!("front.allowed_resources: {problem}"));
+                AllowedResources::default()
+            });
         Self {
+            allowed_resources,
             consent_lifetime,
             refresh_token_lifetime,
             cimd,

@@ -117,9 +117,10 @@ pub struct RawOidcSettings {
 
 /// Authorization parameters the gateway sets itself: an operator's table
 /// must not replace them.
-const OWN_PARAMS: [&str; 11] = [
+const OWN_PARAMS: [&str; 12] = [
     "request",
     "request_uri",
+    "response_mode",
     "response_type",
     "client_id",
     "redirect_uri",

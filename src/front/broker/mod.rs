@@ -276,7 +276,7 @@ impl Broker {
         let id_token = tokens.text("id_token").ok_or_else(|| {
             FrontError::new(Code::ServerError, "the identity provider sent no ID token")
         })?;
-        let subject = self.check_id_token(id_token, Some(nonce), None).await?;
+        let subject = self.check_id_token(id_token, Some(nonce)).await?;
         Ok(SignedIn { tokens, subject })
     }
 
@@ -301,14 +301,22 @@ impl Broker {
         form.extend(self.token_resource(resource));
         let tokens = self.token_call(form).await?;
         if let Some(id_token) = tokens.text("id_token") {
-            // A refresh that yields a token for someone else, or a bad one,
-            // ends the grant.
-            self.check_id_token(id_token, None, Some(subject))
-                .await
-                .map_err(|error| match error.code {
-                    Code::AccessDenied => FrontError::invalid_grant(error.description),
-                    _ => error,
-                })?;
+            // A token for someone else ends the grant; one that does not
+            // check out (a key being rotated, say) is the provider's
+            // trouble, and ends nothing.
+            let named =
+                self.check_id_token(id_token, None)
+                    .await
+                    .map_err(|error| match error.code {
+                        Code::AccessDenied => FrontError::unavailable(&error.description),
+                        _ => error,
+                    })?;
+            if named != subject {
+                tracing::warn!("broker: a refresh answered for another user; the grant ends");
+                return Err(FrontError::invalid_grant(
+                    "the identity provider answered for another user; sign in again",
+                ));
+            }
         }
         Ok(tokens)
     }
@@ -372,21 +380,15 @@ impl Broker {
         })
     }
 
-    /// Checks an ID token: signature, issuer, audience, lifetime, nonce,
-    /// and the subject when one is expected; the subject it names.
-    async fn check_id_token(
-        &self,
-        token: &str,
-        nonce: Option<&str>,
-        subject: Option<&str>,
-    ) -> Result<String, FrontError> {
+    /// Checks an ID token: signature, issuer, audience, lifetime, nonce;
+    /// the subject it names.
+    async fn check_id_token(&self, token: &str, nonce: Option<&str>) -> Result<String, FrontError> {
         let upstream = self.upstream().await?;
         let check = IdTokenCheck {
             issuer: &self.settings.issuer,
             issuer_aliases: &self.settings.profile.issuer_aliases,
             audience: &self.settings.client_id,
             nonce,
-            subject,
             allowed_tenants: &self.settings.allowed_tenants,
             now: self.clock.now_unix(),
         };

@@ -45,7 +45,13 @@ impl SigningKey {
             .map(|key| (key, rsa))
             .or_else(|_| EncodingKey::from_ec_pem(&pem).map(|key| (key, Algorithm::ES256)))
             .or_else(|_| EncodingKey::from_ed_pem(&pem).map(|key| (key, Algorithm::EdDSA)))
-            .map_err(|_| format!("`{path}` holds no RSA, P-256 or Ed25519 private key in PEM"))?;
+            .map_err(|_| {
+                format!(
+                    "`{path}` holds no RSA, P-256 or Ed25519 private key in PEM (an EC key \
+                     that begins `BEGIN EC PRIVATE KEY` must be converted to PKCS#8: \
+                     openssl pkcs8 -topk8 -nocrypt)"
+                )
+            })?;
         // A public key or a certificate reads as a key, and an EC key of
         // another curve as a P-256 one: only signing tells them apart.
         jsonwebtoken::encode(

@@ -323,3 +323,53 @@ async fn a_refresh_for_another_user_ends_the_grant() {
     assert_eq!(status, StatusCode::BAD_REQUEST, "{answer}");
     assert_eq!(answer["error"], "invalid_grant");
 }
+
+#[tokio::test]
+async fn a_bad_id_token_on_a_refresh_ends_nothing_and_resources_are_held_to_the_list() {
+    let (app, op) = brokered().await;
+    let client_id = native_client(&app).await;
+    let pkce = pkce("refresh-kid");
+    let back = sign_in(&app, &client_id, &pkce).await;
+    let (_, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+    let token = tokens["refresh_token"].as_str().unwrap();
+    op.id_tokens(IdToken::UnknownKid);
+    let (status, answer) = refresh(&app, &client_id, token).await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{answer}");
+    op.id_tokens(IdToken::Right);
+    let (status, answer) = refresh(&app, &client_id, token).await;
+    assert_eq!(status, StatusCode::OK, "the family lives: {answer}");
+
+    let listed = spawn_app_with(&format!(
+        "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{CLIENT}\"\n\
+         client_secret = \"s3cret\"\nreconcile_interval = \"0s\"\n\
+         [front]\nenabled = true\nallowed_resources = [\"https://mcp.example.com\"]\n",
+        op.issuer
+    ))
+    .await;
+    let client_id = native_client(&listed).await;
+    let url = |resource: &str| {
+        super::authorize_url(
+            &listed,
+            &client_id,
+            "http://127.0.0.1:7/cb",
+            &pkce,
+            &[("resource", resource)],
+        )
+    };
+    let mut cookies = Cookies::default();
+    let refused = location(&cookies.get(&url("https://graph.microsoft.com")).await);
+    assert_eq!(
+        param(&refused, "error").unwrap(),
+        "invalid_target",
+        "{refused}"
+    );
+    let page = cookies.get(&url("https://mcp.example.com")).await;
+    assert_eq!(page.status(), StatusCode::OK, "the consent page");
+    let cookie = page.headers()[reqwest::header::SET_COOKIE]
+        .to_str()
+        .unwrap();
+    assert!(
+        cookie.contains("Max-Age=2592000"),
+        "lasts as a remembered consent: {cookie}"
+    );
+}
