@@ -69,8 +69,9 @@ pub struct OidcSettings {
     pub allowed_tenants: Vec<String>,
 }
 
-/// The keys of `kind = "oidc"`, as written.
-#[derive(Debug, Default, Deserialize)]
+/// The keys of `kind = "oidc"`, as written. No `Debug`: it holds the
+/// client secret in clear.
+#[derive(Default, Deserialize)]
 #[serde(default)]
 pub struct RawOidcSettings {
     /// The provider's issuer. Required.
