@@ -150,6 +150,7 @@ pub async fn build_gateway(
             transactions: Arc::new(store.clone()),
             refresh_tokens: Arc::new(store.clone()),
             assertion_replays: Arc::new(store.clone()),
+            signing_keys: Arc::new(store.clone()),
             documents: Arc::new(store),
             outbound: config.outbound.clone(),
             clock,

@@ -13,7 +13,7 @@ use serde::Serialize;
 use tokio::net::TcpListener;
 
 use dcr_gateway::app;
-use dcr_gateway::clock::SystemClock;
+use dcr_gateway::clock::{Clock, SystemClock};
 use dcr_gateway::config::Config;
 use dcr_gateway::domain::{ClientId, MetadataDocument, RegisteredClient};
 use dcr_gateway::error_text::with_causes;
@@ -71,6 +71,27 @@ enum Command {
         #[command(subcommand)]
         action: ClientsAction,
     },
+    /// The gateway's signing keys (`[front] tokens = "gateway"`).
+    Keys {
+        /// TOML configuration file.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: KeysAction,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum KeysAction {
+    /// List the keys: kid, algorithm, from when each signs, when it retires.
+    List {
+        /// Print JSON instead of a table.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Add a key, published now, signing in five minutes; the others retire
+    /// once the tokens they signed expired.
+    Rotate,
 }
 
 #[derive(Debug, Subcommand)]
@@ -184,6 +205,7 @@ async fn main() -> ExitCode {
         Command::Clients { config, action } => clients(config.as_deref(), action).await,
         Command::Iat { config, action } => iat(config.as_deref(), action).await,
         Command::Reconcile { config, json } => reconcile(config.as_deref(), json).await,
+        Command::Keys { config, action } => keys(config.as_deref(), action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -322,6 +344,42 @@ async fn check_config(path: &Path) -> Result<(), String> {
     let config = load(Some(path))?;
     app::check_provider(&config).await?;
     println!("{}: ok", path.display());
+    Ok(())
+}
+
+async fn keys(path: Option<&Path>, action: KeysAction) -> Result<(), String> {
+    let gateway = gateway(&load(path)?).await?;
+    let tokens = gateway
+        .front
+        .as_ref()
+        .and_then(|front| front.gateway_tokens())
+        .ok_or("the gateway signs no tokens: set [front] tokens = \"gateway\"")?;
+    let now = SystemClock.now_unix();
+    match action {
+        KeysAction::List { json } => {
+            tokens.keys().loaded(now).await.map_err(|e| e.description)?;
+            let keys = tokens.keys().list().await.map_err(|e| e.description)?;
+            if json {
+                print_json(&keys)?;
+            } else {
+                for key in keys {
+                    let retired = key.retired_at.map_or("-".to_owned(), |at| at.to_string());
+                    println!(
+                        "{}  {}  signs from {}  retires {retired}",
+                        key.kid, key.algorithm, key.signs_from
+                    );
+                }
+            }
+        }
+        KeysAction::Rotate => {
+            let kid = tokens
+                .keys()
+                .rotate(now, tokens.lifetime())
+                .await
+                .map_err(|e| e.description)?;
+            println!("new key {kid}: published now, signs in five minutes");
+        }
+    }
     Ok(())
 }
 

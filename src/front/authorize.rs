@@ -182,6 +182,13 @@ impl Front {
         cookies: &HeaderMap,
     ) -> Result<Next, FrontError> {
         let checked = checked_request(request.client, request.params)?;
+        if self.tokens.is_some() && checked.resource.is_none() {
+            return Err(FrontError::new(
+                Code::InvalidTarget,
+                "resource is required: the gateway's access tokens are made out to one \
+                 resource (RFC 8707)",
+            ));
+        }
         if let Some(resource) = checked.resource
             && !self.settings.allowed_resources.allows(resource)
         {

@@ -60,6 +60,9 @@ impl Front {
         if let Value::Object(own) = own {
             document.extend(own);
         }
+        if self.tokens.is_some() {
+            document.insert("jwks_uri".into(), Value::from(self.endpoint("/jwks")));
+        }
         if self.broker.is_some() {
             let algorithms: Vec<String> = super::jwks::ASYMMETRIC
                 .iter()

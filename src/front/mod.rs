@@ -62,10 +62,13 @@ pub mod resources;
 pub mod revoke;
 pub mod settings;
 pub mod token;
+pub mod tokens;
 pub mod transactions;
 
 use crate::provider::oidc::OidcSettings;
-use crate::store::front::{AssertionReplays, CimdStore, RefreshTokenStore, TransactionStore};
+use crate::store::front::{
+    AssertionReplays, CimdStore, RefreshTokenStore, SigningKeyStore, TransactionStore,
+};
 use broker::Broker;
 use browser::BrowserCookie;
 use cimd::Documents;
@@ -112,6 +115,8 @@ pub struct FrontParts {
     pub refresh_tokens: Arc<dyn RefreshTokenStore>,
     /// Where used client assertions are recorded.
     pub assertion_replays: Arc<dyn AssertionReplays>,
+    /// Where the gateway's signing keys are kept.
+    pub signing_keys: Arc<dyn SigningKeyStore>,
 }
 
 /// The front: the three hops over the registered clients, the provider
@@ -153,6 +158,8 @@ pub struct Front {
     sealer: crate::store::sealing::Sealer,
     /// `private_key_jwt` assertions, verified here (broker mode).
     assertions: client_assertion::ClientAssertions,
+    /// The gateway's own access tokens, with `[front] tokens = "gateway"`.
+    tokens: Option<tokens::GatewayTokens>,
 }
 
 /// How long the provider's endpoints are used before its discovery
@@ -191,7 +198,16 @@ impl Front {
         let broker = parts
             .broker
             .map(|settings| Broker::new(settings, http.clone(), parts.clock.clone()));
+        let tokens = (parts.settings.tokens == tokens::TokenIssuer::Gateway).then(|| {
+            tokens::GatewayTokens::new(
+                parts.public_url.trim_end_matches('/'),
+                parts.settings.access_token_lifetime,
+                parts.signing_keys,
+                parts.sealer.clone(),
+            )
+        });
         Ok(Self {
+            tokens,
             assertions,
             broker,
             refresh_tokens: parts.refresh_tokens,
@@ -260,6 +276,21 @@ impl Front {
                 .provider_discovery()
                 .await
                 .map_err(|error| FrontError::unavailable(&error.to_string())),
+        }
+    }
+
+    /// The gateway's own token issuer, with `[front] tokens = "gateway"`.
+    #[must_use]
+    pub fn gateway_tokens(&self) -> Option<&tokens::GatewayTokens> {
+        self.tokens.as_ref()
+    }
+
+    /// The gateway's published key set now, with `[front] tokens =
+    /// "gateway"`.
+    pub async fn published_keys(&self) -> Option<Result<serde_json::Value, FrontError>> {
+        match &self.tokens {
+            Some(tokens) => Some(tokens.jwks(self.now()).await),
+            None => None,
         }
     }
 

@@ -17,6 +17,7 @@ use super::broker::SignedIn;
 use super::error::{Code, FrontError};
 use super::provider_call::ProviderAnswer;
 use super::token::Issued;
+use super::tokens::Grant;
 use super::transactions::FrontSecret;
 use super::{Front, Params};
 use crate::audit::{self, AuditEvent};
@@ -41,6 +42,7 @@ impl Front {
     ) -> Result<(ProviderAnswer, Issued), FrontError> {
         let mut members = signed_in.tokens.0;
         let upstream = take_text(&mut members, "refresh_token");
+        let subject = signed_in.subject;
         let mut issued = Issued {
             access_token: members
                 .get("access_token")
@@ -59,15 +61,21 @@ impl Front {
             });
         if let (Some(upstream), true) = (upstream, refreshes) {
             let token = FrontSecret::generate();
-            let family = RefreshFamily {
-                id: FrontSecret::generate().expose().to_owned(),
-                client_id: transaction.client_id.clone(),
-                scope: members
+            // With the gateway's tokens the family keeps the app's scope
+            // (its tokens say it); else the provider's, for its refreshes.
+            let scope = match self.tokens {
+                Some(_) => transaction.scope.clone(),
+                None => members
                     .get("scope")
                     .and_then(Value::as_str)
                     .map(str::to_owned),
+            };
+            let family = RefreshFamily {
+                id: FrontSecret::generate().expose().to_owned(),
+                client_id: transaction.client_id.clone(),
+                scope,
                 resource: transaction.resource.clone(),
-                subject: signed_in.subject,
+                subject: subject.clone(),
                 sealed_upstream: self.seal_upstream(&upstream)?,
                 expires_at: self.refresh_expiry(),
             };
@@ -78,7 +86,37 @@ impl Front {
             issued.refresh_token = Some(upstream);
             issued.family = Some(family.id);
         }
+        if self.tokens.is_some() {
+            let grant = Grant {
+                subject: &subject,
+                client_id: &transaction.client_id,
+                resource: transaction.resource.as_deref().unwrap_or_default(),
+                scope: transaction.scope.as_deref(),
+            };
+            self.own_tokens(&mut members, &grant).await?;
+        }
         Ok((json_answer(&members)?, issued))
+    }
+
+    /// Puts the gateway's access token for `grant` in place of the
+    /// provider's in `members`, and leaves out the provider's ID token.
+    async fn own_tokens(
+        &self,
+        members: &mut Map<String, Value>,
+        grant: &Grant<'_>,
+    ) -> Result<(), FrontError> {
+        let Some(tokens) = &self.tokens else {
+            return Ok(());
+        };
+        let access_token = tokens.access_token(grant, self.now()).await?;
+        members.retain(|name, _| name == "refresh_token");
+        members.insert("access_token".into(), access_token.into());
+        members.insert("token_type".into(), "Bearer".into());
+        members.insert("expires_in".into(), tokens.lifetime().as_secs().into());
+        if let Some(scope) = grant.scope {
+            members.insert("scope".into(), scope.into());
+        }
+        Ok(())
     }
 
     /// Handles a refresh in broker mode for the app's client `app_id`,
@@ -113,6 +151,9 @@ impl Front {
                 Code::InvalidTarget,
                 "resource differs from the one the grant was made for",
             ));
+        }
+        if self.tokens.is_some() {
+            return self.rotated_own_tokens(&hash, &family).await;
         }
         let broker = self
             .broker
@@ -157,6 +198,38 @@ impl Front {
         }
         metrics::counter!("dcr_front_refresh_rotations_total").increment(1);
         members.insert("refresh_token".into(), next.expose().into());
+        json_answer(&members)
+    }
+
+    /// A refresh with the gateway's own tokens: the provider is not
+    /// called; the refresh token rotates and a new access token is made
+    /// out to the family's resource.
+    async fn rotated_own_tokens(
+        &self,
+        presented: &SecretHash,
+        family: &RefreshFamily,
+    ) -> Result<ProviderAnswer, FrontError> {
+        let next = FrontSecret::generate();
+        if !self
+            .refresh_tokens
+            .rotate(presented, &next.hash(), None, self.refresh_expiry())
+            .await?
+        {
+            self.replayed(family).await;
+            return Err(FrontError::invalid_grant(
+                "the refresh token is unknown, expired or revoked",
+            ));
+        }
+        metrics::counter!("dcr_front_refresh_rotations_total").increment(1);
+        let mut members = Map::new();
+        members.insert("refresh_token".into(), next.expose().into());
+        let grant = Grant {
+            subject: &family.subject,
+            client_id: &family.client_id,
+            resource: family.resource.as_deref().unwrap_or_default(),
+            scope: family.scope.as_deref(),
+        };
+        self.own_tokens(&mut members, &grant).await?;
         json_answer(&members)
     }
 

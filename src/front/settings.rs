@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::resources::AllowedResources;
+use super::tokens::TokenIssuer;
 use crate::limiter::Quota;
 use crate::provider::ProviderKind;
 use crate::settings::{Report, duration};
@@ -26,6 +27,8 @@ struct RawFront {
     consent_lifetime: String,
     refresh_token_lifetime: String,
     allowed_resources: Vec<String>,
+    tokens: String,
+    access_token_lifetime: String,
     cimd: RawCimd,
 }
 
@@ -82,6 +85,8 @@ impl Default for RawFront {
             consent_lifetime: "30d".into(),
             refresh_token_lifetime: "30d".into(),
             allowed_resources: Vec::new(),
+            tokens: "provider".into(),
+            access_token_lifetime: "1h".into(),
             cimd: RawCimd::default(),
         }
     }
@@ -118,6 +123,10 @@ pub struct FrontSettings {
     pub refresh_token_lifetime: Duration,
     /// The RFC 8707 resources apps may ask for (empty: any).
     pub allowed_resources: AllowedResources,
+    /// Who issues the access tokens apps get.
+    pub tokens: TokenIssuer,
+    /// How long the gateway's own access tokens live.
+    pub access_token_lifetime: Duration,
     /// `[front.cimd]`: clients named by Client ID Metadata Documents.
     pub cimd: CimdSettings,
 }
@@ -181,7 +190,27 @@ impl FrontSettings {
                 report.error(format!("front.allowed_resources: {problem}"));
                 AllowedResources::default()
             });
+        let tokens = match raw.tokens.as_str() {
+            "provider" => TokenIssuer::Provider,
+            "gateway" => TokenIssuer::Gateway,
+            other => {
+                report.error(format!(
+                    "front.tokens `{other}` must be \"provider\" or \"gateway\""
+                ));
+                TokenIssuer::Provider
+            }
+        };
+        let access_token_lifetime = positive(
+            &raw.access_token_lifetime,
+            "front.access_token_lifetime",
+            report,
+        );
+        if access_token_lifetime > Duration::from_secs(86_400) {
+            report.error("front.access_token_lifetime must be at most 24h");
+        }
         Self {
+            tokens,
+            access_token_lifetime,
             allowed_resources,
             consent_lifetime,
             refresh_token_lifetime,
@@ -260,6 +289,12 @@ impl FrontSettings {
             report.error(format!(
                 "front.cimd.policy `{policy}` is not a configured policy"
             ));
+        }
+        if self.tokens == TokenIssuer::Gateway && !kind.settings().requires_front() {
+            report.error(
+                "front.tokens = \"gateway\" works in broker mode (provider.kind = \"oidc\") \
+                 for now",
+            );
         }
         if !self.enabled && kind.settings().requires_front() {
             report.error(

@@ -28,6 +28,7 @@ pub fn routes(routes: Routes<'_>, front: bool) -> Routes<'_> {
         .plain("/callback", get(callback))
         .browser("/token", &[Method::POST], post(token))
         .browser("/revoke", &[Method::POST], post(revoke))
+        .browser("/jwks", &[Method::GET], get(jwks))
 }
 
 async fn authorize(
@@ -146,6 +147,27 @@ impl IntoResponse for Refused {
             Self::Off => StatusCode::NOT_FOUND.into_response(),
             Self::NotAForm(error) => TokenFailure(error).into_response(),
         }
+    }
+}
+
+/// The gateway's key set (`[front] tokens = "gateway"`), cached by resource
+/// servers for as long as a new key is published before it signs.
+async fn jwks(State(state): State<HttpState>) -> Response {
+    let Some(front) = state.front else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    match front.published_keys().await {
+        None => StatusCode::NOT_FOUND.into_response(),
+        Some(Ok(set)) => {
+            let max_age = crate::front::tokens::keys::PUBLISH_AHEAD.as_secs();
+            let cache = format!("public, max-age={max_age}");
+            let mut response = axum::Json(set).into_response();
+            if let Ok(value) = HeaderValue::from_str(&cache) {
+                response.headers_mut().insert(header::CACHE_CONTROL, value);
+            }
+            response
+        }
+        Some(Err(error)) => TokenFailure(error).into_response(),
     }
 }
 

@@ -278,3 +278,39 @@ pub trait AssertionReplays: Send + Sync {
     /// Forgets the assertions kept past their time.
     async fn sweep_assertions(&self, now: i64) -> Result<(), StoreError>;
 }
+
+/// One of the gateway's own signing keys (issue 30), as the store keeps it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredSigningKey {
+    /// Its `kid`.
+    pub kid: String,
+    /// Its JWS algorithm (`ES256`).
+    pub algorithm: String,
+    /// The private key (PKCS#8 DER), sealed under the store key.
+    pub sealed_private: Vec<u8>,
+    /// The public key, a JWK.
+    pub public_jwk: String,
+    /// From when it signs (Unix seconds); it is published before.
+    pub signs_from: i64,
+    /// When it stops being published (its last token expired), if it was
+    /// rotated out.
+    pub retired_at: Option<i64>,
+}
+
+/// The gateway's signing keys, shared by every instance.
+#[async_trait]
+pub trait SigningKeyStore: Send + Sync {
+    /// Every key, retired ones included.
+    async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
+
+    /// Adds `key`; when `only_if_none`, only if there is no key yet (the
+    /// first start of the first instance): `false` when another was there.
+    async fn add_signing_key(
+        &self,
+        key: &StoredSigningKey,
+        only_if_none: bool,
+    ) -> Result<bool, StoreError>;
+
+    /// Retires every key but `kept` at `at` (unless retired earlier).
+    async fn retire_signing_keys(&self, kept: &str, at: i64) -> Result<(), StoreError>;
+}

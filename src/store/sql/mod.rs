@@ -30,6 +30,7 @@ mod client_store;
 mod front;
 mod refresh;
 mod rows;
+mod signing_keys;
 mod writer;
 
 /// Which database a URL names.

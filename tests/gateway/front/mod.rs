@@ -11,6 +11,7 @@ mod broker_sdk;
 mod browser;
 mod cimd;
 mod client_assertions;
+mod gateway_tokens;
 mod instances;
 mod iss;
 mod mcp;

@@ -1,0 +1,120 @@
+//! The gateway's own access tokens (issue 30, `[front] tokens = "gateway"`,
+//! broker mode for now): RFC 9068 JWTs (`typ: at+jwt`) the gateway signs
+//! with its own key ([`keys`]), made out to the one resource the app asked
+//! for (RFC 8707: `aud`), so that an MCP server checks one issuer, one key
+//! set and its own audience, whatever the provider. The provider's tokens
+//! stay with the gateway: its access and ID tokens are not handed on, and
+//! its refresh token stays sealed in the refresh family.
+
+use std::time::Duration;
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::error::FrontError;
+use super::transactions::FrontSecret;
+use crate::store::front::SigningKeyStore;
+use crate::store::sealing::Sealer;
+
+pub mod keys;
+
+use keys::KeyRing;
+
+/// Who issues the access tokens apps get: `[front] tokens`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenIssuer {
+    /// The provider: its tokens are passed on (the default).
+    Provider,
+    /// The gateway: its own JWTs.
+    Gateway,
+}
+
+/// What an access token says.
+#[derive(Debug)]
+pub struct Grant<'a> {
+    /// The user (the provider's `sub`).
+    pub subject: &'a str,
+    /// The app's client id.
+    pub client_id: &'a str,
+    /// The resource it is for: its audience.
+    pub resource: &'a str,
+    /// The scope granted.
+    pub scope: Option<&'a str>,
+}
+
+/// An RFC 9068 access token's claims.
+#[derive(Serialize)]
+struct Claims<'a> {
+    iss: &'a str,
+    sub: &'a str,
+    aud: &'a str,
+    client_id: &'a str,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scope: Option<&'a str>,
+    iat: i64,
+    exp: i64,
+    jti: String,
+}
+
+/// The gateway's token issuer.
+pub struct GatewayTokens {
+    issuer: String,
+    lifetime: Duration,
+    keys: KeyRing,
+}
+
+impl GatewayTokens {
+    /// Tokens of the gateway at `issuer`, living `lifetime`, signed by the
+    /// keys in `store`.
+    #[must_use]
+    pub fn new(
+        issuer: &str,
+        lifetime: Duration,
+        store: std::sync::Arc<dyn SigningKeyStore>,
+        sealer: Sealer,
+    ) -> Self {
+        Self {
+            issuer: issuer.to_owned(),
+            lifetime,
+            keys: KeyRing::new(store, sealer),
+        }
+    }
+
+    /// The signing keys.
+    #[must_use]
+    pub fn keys(&self) -> &KeyRing {
+        &self.keys
+    }
+
+    /// How long an access token lives.
+    #[must_use]
+    pub fn lifetime(&self) -> Duration {
+        self.lifetime
+    }
+
+    /// The published key set at `now`.
+    pub async fn jwks(&self, now: i64) -> Result<Value, FrontError> {
+        Ok(self.keys.loaded(now).await?.published.clone())
+    }
+
+    /// An access token for `grant` at `now`.
+    pub async fn access_token(&self, grant: &Grant<'_>, now: i64) -> Result<String, FrontError> {
+        let loaded = self.keys.loaded(now).await?;
+        let (kid, key) = &loaded.signing;
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some(kid.clone());
+        let claims = Claims {
+            iss: &self.issuer,
+            sub: grant.subject,
+            aud: grant.resource,
+            client_id: grant.client_id,
+            scope: grant.scope,
+            iat: now,
+            exp: now.saturating_add(crate::clock::seconds(self.lifetime)),
+            jti: FrontSecret::generate().expose().to_owned(),
+        };
+        jsonwebtoken::encode(&header, &claims, key)
+            .map_err(|e| FrontError::internal(&format!("signing an access token: {e}")))
+    }
+}

@@ -1,0 +1,201 @@
+//! The gateway's own access tokens (issue 30, `[front] tokens = "gateway"`,
+//! in broker mode): RFC 9068 JWTs made out to the resource the app named,
+//! checked by a resource server with a standard JWT library against the
+//! gateway's key set; refused by a resource server with another URL; a
+//! refresh gives a new pair without calling the provider, and a reused
+//! refresh token revokes the family. Key rotation: a new key is published
+//! before it signs, and the old one stays until its tokens expired.
+
+use std::time::Duration;
+
+use jsonwebtoken::jwk::JwkSet;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation, decode, decode_header};
+
+use super::broker::{Cookies, decide, form_token, refresh};
+use super::*;
+use crate::support::fake_op::FakeOp;
+
+const MCP_A: &str = "https://mcp-a.example.com/mcp";
+const MCP_B: &str = "https://mcp-b.example.com/mcp";
+
+/// A gateway issuing its own tokens, in broker mode before a fake provider.
+async fn issuing() -> (TestApp, FakeOp) {
+    let op = FakeOp::start("operator-client").await;
+    let app = spawn_app_with(&format!(
+        "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"operator-client\"\n\
+         client_secret = \"s3cret\"\nreconcile_interval = \"0s\"\n\
+         [front]\nenabled = true\ntokens = \"gateway\"\n\
+         allowed_resources = [\"{MCP_A}\", \"{MCP_B}\"]\n",
+        op.issuer
+    ))
+    .await;
+    (app, op)
+}
+
+/// Signs in `client_id` for `resource` (through the consent page): the code.
+async fn code_for(app: &TestApp, client_id: &str, pkce: &Pkce, resource: &str) -> Url {
+    let mut cookies = Cookies::default();
+    let url = super::authorize_url(
+        app,
+        client_id,
+        "http://127.0.0.1:7/cb",
+        pkce,
+        &[("resource", resource)],
+    );
+    let response = cookies.get(&url).await;
+    if response.status().is_redirection() {
+        return location(&response);
+    }
+    let page = response.text().await.unwrap();
+    let at_provider = location(&decide(app, &mut cookies, &form_token(&page), "allow").await);
+    let callback = location(&browser().get(at_provider).send().await.unwrap());
+    location(&cookies.get(callback.as_str()).await)
+}
+
+/// A resource server at `resource` checking `token` against the gateway's
+/// key set, as any JWT library does.
+async fn check_at(app: &TestApp, resource: &str, token: &str) -> Result<Value, String> {
+    let set: JwkSet = serde_json::from_value(app.get_json("/jwks").await).unwrap();
+    let header = decode_header(token).map_err(|e| e.to_string())?;
+    let kid = header.kid.ok_or("no kid")?;
+    let jwk = set.find(&kid).ok_or("unknown kid")?;
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_audience(&[resource]);
+    validation.set_issuer(&[&app.base]);
+    decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
+        .map(|data| data.claims)
+        .map_err(|e| format!("{:?}", e.kind()))
+}
+
+#[tokio::test]
+async fn access_tokens_are_audience_bound_jwts_that_refresh_without_the_provider() {
+    let (app, op) = issuing().await;
+    let discovery = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    assert_eq!(discovery["jwks_uri"], app.url("/jwks"));
+    let jwks = app.http.get(app.url("/jwks")).send().await.unwrap();
+    assert_eq!(jwks.headers()["cache-control"], "public, max-age=300");
+
+    let client_id = native_client(&app).await;
+    let pkce = pkce("gateway-tokens");
+    let back = code_for(&app, &client_id, &pkce, MCP_A).await;
+    let (status, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    assert!(
+        tokens.get("id_token").is_none(),
+        "the provider's ID token stays: {tokens}"
+    );
+    assert_eq!(tokens["token_type"], "Bearer");
+    assert_eq!(tokens["expires_in"], 3600);
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(
+        decode_header(access).unwrap().typ.as_deref(),
+        Some("at+jwt")
+    );
+    let claims = check_at(&app, MCP_A, access).await.unwrap();
+    assert_eq!(claims["sub"], "dana");
+    assert_eq!(claims["client_id"], client_id.as_str());
+    assert_eq!(claims["scope"], "openid");
+    assert!(claims["jti"].is_string());
+    let lifetime = claims["exp"].as_i64().unwrap() - claims["iat"].as_i64().unwrap();
+    assert_eq!(lifetime, 3600);
+    // Another MCP server refuses it.
+    assert_eq!(
+        check_at(&app, MCP_B, access).await.unwrap_err(),
+        "InvalidAudience"
+    );
+
+    let first = tokens["refresh_token"].as_str().unwrap();
+    let (status, refreshed) = refresh(&app, &client_id, first).await;
+    assert_eq!(status, StatusCode::OK, "{refreshed}");
+    assert_eq!(op.refreshes(), 0, "the provider was not called");
+    let renewed = refreshed["access_token"].as_str().unwrap();
+    assert_ne!(renewed, access);
+    assert_eq!(check_at(&app, MCP_A, renewed).await.unwrap()["sub"], "dana");
+    let second = refreshed["refresh_token"].as_str().unwrap();
+    let (_, reused) = refresh(&app, &client_id, first).await;
+    assert_eq!(reused["error"], "invalid_grant");
+    let (_, revoked) = refresh(&app, &client_id, second).await;
+    assert_eq!(revoked["error"], "invalid_grant", "the family is revoked");
+
+    // Without a resource there is nothing to make the token out to.
+    let url = super::authorize_url(&app, &client_id, "http://127.0.0.1:7/cb", &pkce, &[]);
+    let refused = location(&browser().get(url).send().await.unwrap());
+    assert_eq!(param(&refused, "error").unwrap(), "invalid_target");
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_published_before_it_signs_and_the_old_one_until_its_tokens_expire() {
+    let (app, _op) = issuing().await;
+    let client_id = native_client(&app).await;
+    let pkce = pkce("rotation");
+    let back = code_for(&app, &client_id, &pkce, MCP_A).await;
+    let (_, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+    let before = tokens["access_token"].as_str().unwrap().to_owned();
+    let old_kid = decode_header(&before).unwrap().kid.unwrap();
+
+    let keys = app.front.as_ref().unwrap().gateway_tokens().unwrap().keys();
+    let now = dcr_gateway::clock::Clock::now_unix(app.clock.as_ref());
+    let new_kid = keys.rotate(now, Duration::from_secs(3600)).await.unwrap();
+    let published = app.get_json("/jwks").await;
+    assert_eq!(
+        published["keys"].as_array().unwrap().len(),
+        2,
+        "{published}"
+    );
+    let (_, refreshed) = refresh(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await;
+    let still_old = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(
+        decode_header(still_old).unwrap().kid.unwrap(),
+        old_kid,
+        "not yet"
+    );
+
+    app.clock.advance(Duration::from_secs(301));
+    let (_, refreshed) = refresh(
+        &app,
+        &client_id,
+        refreshed["refresh_token"].as_str().unwrap(),
+    )
+    .await;
+    let signed_new = refreshed["access_token"].as_str().unwrap();
+    assert_eq!(decode_header(signed_new).unwrap().kid.unwrap(), new_kid);
+    assert!(
+        check_at(&app, MCP_A, &before).await.is_ok(),
+        "old tokens still check"
+    );
+
+    app.clock.advance(Duration::from_secs(3600));
+    let published = app.get_json("/jwks").await;
+    let kids: Vec<&str> = published["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        kids,
+        [new_kid.as_str()],
+        "the old key retired with its last token"
+    );
+}
+
+#[tokio::test]
+async fn instances_sharing_a_store_sign_with_one_key() {
+    let op = FakeOp::start("operator-client").await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("shared.db").display());
+    let keys = format!(
+        "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"operator-client\"\n\
+         client_secret = \"s3cret\"\nreconcile_interval = \"0s\"\n\
+         [front]\nenabled = true\ntokens = \"gateway\"\n",
+        op.issuer
+    );
+    let one = spawn_instance("https://dcr.example.com", &store, &keys).await;
+    let two = spawn_instance("https://dcr.example.com", &store, &keys).await;
+    // Neither has a key yet: the first asked make one, together.
+    let (first, second) = tokio::join!(one.get_json("/jwks"), two.get_json("/jwks"));
+    assert_eq!(first["keys"].as_array().unwrap().len(), 1, "{first}");
+    assert_eq!(first, second);
+}
