@@ -754,3 +754,58 @@ async fn check_config_reads_the_brokered_providers_discovery_and_keys() {
         assert!(stderr.contains(needed), "{needed}: {stderr}");
     }
 }
+
+#[tokio::test]
+async fn keys_are_listed_and_rotated_from_the_command_line() {
+    let op = crate::support::fake_op::FakeOp::start("operator-client").await;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("tokens.toml");
+    std::fs::write(
+        &path,
+        format!(
+            "[store]\nurl = \"sqlite://{}\"\nencryption_key = \"{TEST_ENCRYPTION_KEY}\"\n\
+             [provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"operator-client\"\n\
+             client_secret = \"s\"\nreconcile_interval = \"0s\"\n\
+             [front]\nenabled = true\ntokens = \"gateway\"\n",
+            dir.path().join("keys.db").display(),
+            op.issuer
+        ),
+    )
+    .unwrap();
+    let run = |args: Vec<String>| {
+        tokio::task::spawn_blocking(move || {
+            let args: Vec<&str> = args.iter().map(String::as_str).collect();
+            run_cli(&args)
+        })
+    };
+    let config = path.to_str().unwrap().to_owned();
+    let list = || {
+        vec![
+            "keys".into(),
+            "list".into(),
+            "--json".into(),
+            "--config".into(),
+            config.clone(),
+        ]
+    };
+    let (ok, stdout, stderr) = run(list()).await.unwrap();
+    assert!(ok, "{stderr}");
+    let keys: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(keys.len(), 1, "the first key is made: {stdout}");
+    let rotate = vec![
+        "keys".into(),
+        "rotate".into(),
+        "--config".into(),
+        config.clone(),
+    ];
+    let (ok, stdout, stderr) = run(rotate).await.unwrap();
+    assert!(ok && stdout.contains("new key"), "{stdout}{stderr}");
+    let (_, stdout, _) = run(list()).await.unwrap();
+    let keys: Vec<Value> = serde_json::from_str(&stdout).unwrap();
+    assert_eq!(keys.len(), 2);
+    assert!(
+        keys[0]["retired_at"].is_i64(),
+        "the old key retires: {stdout}"
+    );
+    assert!(keys[1]["retired_at"].is_null());
+}
