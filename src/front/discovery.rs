@@ -62,6 +62,10 @@ impl Front {
         }
         if self.tokens.is_some() {
             document.insert("jwks_uri".into(), Value::from(self.endpoint("/jwks")));
+            document.insert(
+                "introspection_endpoint".into(),
+                Value::from(self.endpoint("/introspect")),
+            );
         }
         if self.broker.is_some() {
             let algorithms: Vec<String> = super::jwks::ASYMMETRIC

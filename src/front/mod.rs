@@ -52,6 +52,7 @@ pub mod client_assertion;
 pub mod consent;
 pub mod discovery;
 pub mod error;
+pub mod introspect;
 pub mod janitor;
 pub mod jwks;
 pub mod provider;

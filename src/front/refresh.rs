@@ -92,6 +92,7 @@ impl Front {
                 client_id: &transaction.client_id,
                 resource: transaction.resource.as_deref().unwrap_or_default(),
                 scope: transaction.scope.as_deref(),
+                session: issued.family.as_deref(),
             };
             self.own_tokens(&mut members, &grant).await?;
         }
@@ -228,6 +229,7 @@ impl Front {
             client_id: &family.client_id,
             resource: family.resource.as_deref().unwrap_or_default(),
             scope: family.scope.as_deref(),
+            session: Some(&family.id),
         };
         self.own_tokens(&mut members, &grant).await?;
         json_answer(&members)

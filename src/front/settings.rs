@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::resources::AllowedResources;
 use super::tokens::TokenIssuer;
+use crate::domain::SecretHash;
 use crate::limiter::Quota;
 use crate::provider::ProviderKind;
 use crate::settings::{Report, duration};
@@ -29,7 +30,25 @@ struct RawFront {
     allowed_resources: Vec<String>,
     tokens: String,
     access_token_lifetime: String,
+    resource_servers: Vec<RawResourceServer>,
     cimd: RawCimd,
+}
+
+/// `[[front.resource_servers]]` as written. `Debug` leaves out the secret.
+#[derive(Deserialize)]
+struct RawResourceServer {
+    resource: String,
+    client_id: String,
+    client_secret: String,
+}
+
+impl std::fmt::Debug for RawResourceServer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RawResourceServer")
+            .field("resource", &self.resource)
+            .field("client_id", &self.client_id)
+            .finish_non_exhaustive()
+    }
 }
 
 /// `[front.cimd]` as written.
@@ -87,6 +106,7 @@ impl Default for RawFront {
             allowed_resources: Vec::new(),
             tokens: "provider".into(),
             access_token_lifetime: "1h".into(),
+            resource_servers: Vec::new(),
             cimd: RawCimd::default(),
         }
     }
@@ -127,8 +147,24 @@ pub struct FrontSettings {
     pub tokens: TokenIssuer,
     /// How long the gateway's own access tokens live.
     pub access_token_lifetime: Duration,
+    /// The resource servers that may introspect the gateway's tokens made
+    /// out to them.
+    pub resource_servers: Vec<ResourceServer>,
     /// `[front.cimd]`: clients named by Client ID Metadata Documents.
     pub cimd: CimdSettings,
+}
+
+/// A resource server (an MCP server) that may introspect the gateway's
+/// tokens made out to its `resource` (RFC 7662), authenticating with its
+/// id and secret (kept as a digest).
+#[derive(Debug, Clone)]
+pub struct ResourceServer {
+    /// The resource it serves: the audience of the tokens it may see.
+    pub resource: String,
+    /// Its id.
+    pub client_id: String,
+    /// Its secret's digest.
+    pub secret: SecretHash,
 }
 
 /// `[front.cimd]`: whether `https` client ids name Client ID Metadata
@@ -208,9 +244,31 @@ impl FrontSettings {
         if access_token_lifetime > Duration::from_secs(86_400) {
             report.error("front.access_token_lifetime must be at most 24h");
         }
+        let resource_servers = raw
+            .resource_servers
+            .into_iter()
+            .filter_map(|server| {
+                let blank = server.client_id.trim().is_empty() || server.client_secret.is_empty();
+                let resource_ok = server.resource.starts_with("https://")
+                    || server.resource.starts_with("http://");
+                if blank || !resource_ok {
+                    report.error(
+                        "front.resource_servers: each needs an http(s) resource, a client_id and \
+                         a client_secret",
+                    );
+                    return None;
+                }
+                Some(ResourceServer {
+                    resource: server.resource,
+                    client_id: server.client_id,
+                    secret: SecretHash::of(&server.client_secret),
+                })
+            })
+            .collect();
         Self {
             tokens,
             access_token_lifetime,
+            resource_servers,
             allowed_resources,
             consent_lifetime,
             refresh_token_lifetime,

@@ -431,7 +431,7 @@ fn claimed_issuer(assertion: &str) -> Option<String> {
 }
 
 /// The client id and secret of an `Authorization: Basic` header.
-fn basic_credentials(header: &str) -> Result<(String, String), FrontError> {
+pub(super) fn basic_credentials(header: &str) -> Result<(String, String), FrontError> {
     let bad = || FrontError::new(Code::InvalidClient, "malformed Basic credentials");
     let encoded = header
         .strip_prefix("Basic ")

@@ -29,6 +29,7 @@ pub fn routes(routes: Routes<'_>, front: bool) -> Routes<'_> {
         .browser("/token", &[Method::POST], post(token))
         .browser("/revoke", &[Method::POST], post(revoke))
         .browser("/jwks", &[Method::GET], get(jwks))
+        .plain("/introspect", post(introspect))
 }
 
 async fn authorize(
@@ -150,6 +151,27 @@ impl IntoResponse for Refused {
     }
 }
 
+/// RFC 7662 introspection of the gateway's own access tokens.
+async fn introspect(
+    State(state): State<HttpState>,
+    CallerIp(ip): CallerIp,
+    headers: HeaderMap,
+    body: Result<Bytes, axum::extract::rejection::BytesRejection>,
+) -> Response {
+    let (front, form, authorization) = match client_post(state, &headers, body) {
+        Ok(parts) => parts,
+        Err(refused) => return refused.into_response(),
+    };
+    match front.introspect(ip, authorization, &form).await {
+        Ok(answer) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(answer),
+        )
+            .into_response(),
+        Err(error) => TokenFailure(error).into_response(),
+    }
+}
+
 /// The gateway's key set (`[front] tokens = "gateway"`), cached by resource
 /// servers for as long as a new key is published before it signs.
 async fn jwks(State(state): State<HttpState>) -> Response {
@@ -171,7 +193,7 @@ async fn jwks(State(state): State<HttpState>) -> Response {
     }
 }
 
-/// What a client's POST to `/token` or `/revoke` carries: the front, the
+/// What a client's POST to `/token`, `/revoke` or `/introspect` carries: the front, the
 /// form and the `Authorization` header.
 fn client_post(
     state: HttpState,

@@ -259,6 +259,9 @@ pub trait RefreshTokenStore: Send + Sync {
         expires_at: i64,
     ) -> Result<bool, StoreError>;
 
+    /// Whether the family `id` is live (not revoked, not lapsed) at `now`.
+    async fn family_live(&self, id: &str, now: i64) -> Result<bool, StoreError>;
+
     /// Revokes the family `id`: the provider's refresh token it held,
     /// sealed, when it was live.
     async fn revoke_family(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError>;

@@ -131,6 +131,18 @@ impl RefreshTokenStore for SqlStore {
         Ok(true)
     }
 
+    async fn family_live(&self, id: &str, now: i64) -> Result<bool, StoreError> {
+        let live = sqlx::query(
+            "SELECT 1 FROM front_refresh_families \
+             WHERE family_id = $1 AND revoked = 0 AND expires_at > $2",
+        )
+        .bind(id.to_owned())
+        .bind(now)
+        .fetch_optional(&self.pool)
+        .await?;
+        Ok(live.is_some())
+    }
+
     async fn revoke_family(&self, id: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let revoked = sqlx::query(
             "UPDATE front_refresh_families SET revoked = 1 \

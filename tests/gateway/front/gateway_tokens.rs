@@ -25,11 +25,33 @@ async fn issuing() -> (TestApp, FakeOp) {
         "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"operator-client\"\n\
          client_secret = \"s3cret\"\nreconcile_interval = \"0s\"\n\
          [front]\nenabled = true\ntokens = \"gateway\"\n\
-         allowed_resources = [\"{MCP_A}\", \"{MCP_B}\"]\n",
+         allowed_resources = [\"{MCP_A}\", \"{MCP_B}\"]\n\
+         [[front.resource_servers]]\nresource = \"{MCP_A}\"\nclient_id = \"mcp-a\"\n\
+         client_secret = \"secret-a\"\n\
+         [[front.resource_servers]]\nresource = \"{MCP_B}\"\nclient_id = \"mcp-b\"\n\
+         client_secret = \"secret-b\"\n",
         op.issuer
     ))
     .await;
     (app, op)
+}
+
+/// What the gateway's introspection tells the resource server `caller`
+/// (id and secret) of `token`: status and body.
+async fn introspect(
+    app: &TestApp,
+    caller: Option<(&str, &str)>,
+    token: &str,
+) -> (StatusCode, Value) {
+    let mut request = app
+        .http
+        .post(app.url("/introspect"))
+        .form(&[("token", token)]);
+    if let Some((id, secret)) = caller {
+        request = request.basic_auth(id, Some(secret));
+    }
+    let response = request.send().await.unwrap();
+    (response.status(), response.json().await.unwrap())
 }
 
 /// Signs in `client_id` for `resource` (through the consent page): the code.
@@ -198,4 +220,111 @@ async fn instances_sharing_a_store_sign_with_one_key() {
     let (first, second) = tokio::join!(one.get_json("/jwks"), two.get_json("/jwks"));
     assert_eq!(first["keys"].as_array().unwrap().len(), 1, "{first}");
     assert_eq!(first, second);
+}
+
+#[tokio::test]
+async fn introspection_tells_each_resource_server_of_its_own_live_tokens_only() {
+    let (app, _op) = issuing().await;
+    let discovery = app
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    assert_eq!(discovery["introspection_endpoint"], app.url("/introspect"));
+    let client_id = native_client(&app).await;
+    let pkce = pkce("introspection");
+    let back = code_for(&app, &client_id, &pkce, MCP_A).await;
+    let (_, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let a = Some(("mcp-a", "secret-a"));
+
+    let (status, _) = introspect(&app, None, access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "no credentials");
+    let (status, _) = introspect(&app, Some(("mcp-a", "wrong")), access).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "a wrong secret");
+    let (status, answer) = introspect(&app, a, access).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(
+        (answer["sub"].as_str(), answer["aud"].as_str()),
+        (Some("dana"), Some(MCP_A))
+    );
+    let (_, answer) = introspect(&app, Some(("mcp-b", "secret-b")), access).await;
+    assert_eq!(
+        answer,
+        json!({ "active": false }),
+        "another resource's token"
+    );
+
+    // Forgeries: no signature, the public key as an HMAC secret, a key the
+    // gateway never published.
+    let claims = decode_header(access).unwrap();
+    let payload = access.split('.').nth(1).unwrap();
+    let encode = |v: &Value| URL_SAFE_NO_PAD.encode(v.to_string());
+    let unsigned = format!(
+        "{}.{payload}.",
+        encode(&json!({"alg": "none", "typ": "at+jwt"}))
+    );
+    let published = app.get_json("/jwks").await;
+    let hmac = {
+        let mut header = jsonwebtoken::Header::new(Algorithm::HS256);
+        header.typ = Some("at+jwt".into());
+        header.kid = claims.kid.clone();
+        let body: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let secret = published["keys"][0].to_string();
+        jsonwebtoken::encode(
+            &header,
+            &body,
+            &jsonwebtoken::EncodingKey::from_secret(secret.as_bytes()),
+        )
+        .unwrap()
+    };
+    let stranger = {
+        let pair = rcgen::KeyPair::generate().unwrap();
+        let mut header = jsonwebtoken::Header::new(Algorithm::ES256);
+        header.typ = Some("at+jwt".into());
+        header.kid = Some("not-ours".into());
+        let body: Value =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+        let key = jsonwebtoken::EncodingKey::from_ec_pem(pair.serialize_pem().as_bytes()).unwrap();
+        jsonwebtoken::encode(&header, &body, &key).unwrap()
+    };
+    for (what, forged) in [
+        ("alg none", unsigned),
+        ("HS256", hmac),
+        ("unknown key", stranger),
+    ] {
+        let (_, answer) = introspect(&app, a, &forged).await;
+        assert_eq!(answer, json!({ "active": false }), "{what}");
+    }
+
+    // Revoking the grant ends its access tokens too; so does time.
+    let (_, fresh) = refresh(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await;
+    let live = fresh["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&app, a, live).await.1["active"], true);
+    app.clock.advance(Duration::from_secs(3601));
+    assert_eq!(
+        introspect(&app, a, live).await.1["active"],
+        false,
+        "expired"
+    );
+    let back = code_for(&app, &client_id, &pkce, MCP_A).await;
+    let (_, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    assert_eq!(introspect(&app, a, access).await.1["active"], true);
+    let revoked = app
+        .http
+        .post(app.url("/revoke"))
+        .form(&[
+            ("token", tokens["refresh_token"].as_str().unwrap()),
+            ("client_id", client_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(
+        introspect(&app, a, access).await.1["active"],
+        false,
+        "revoked"
+    );
 }
