@@ -207,6 +207,13 @@ impl Front {
             ));
         }
         let upstream = self.broker.as_ref().map(|_| UpstreamLeg::generate());
+        // The app's nonce goes into the gateway's own ID token (broker
+        // mode); elsewhere it is passed on to the provider.
+        let app_nonce = self
+            .broker
+            .as_ref()
+            .and(request.params.get("nonce"))
+            .map(str::to_owned);
         let provider_url = match (&self.broker, &upstream) {
             (Some(broker), Some(leg)) => self.brokered_url(broker, request, &checked, leg).await?,
             _ => self.provider_url(request, &checked).await?,
@@ -243,6 +250,7 @@ impl Front {
                 transaction,
                 provider_url: None,
                 upstream,
+                app_nonce,
             };
             let state = self.logins.seal(Leg::Provider, &login)?;
             return Ok(Next::Redirect(with_state(provider_url, &state)));
@@ -254,6 +262,7 @@ impl Front {
             browser: Some(browser.hash()),
             provider_url: Some(provider_url.into()),
             upstream,
+            app_nonce,
         };
         Ok(Next::Consent {
             page: ConsentPage {

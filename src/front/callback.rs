@@ -167,11 +167,12 @@ impl Front {
             client_id: Some(&login.transaction.client_id),
             ..AuditEvent::default()
         });
-        let signed_in = exchanged.map_err(|error| match error.code {
+        let mut signed_in = exchanged.map_err(|error| match error.code {
             // Not an authorization response's code: the user is refused.
             Code::InvalidGrant => FrontError::new(Code::AccessDenied, error.description),
             _ => error,
         })?;
+        signed_in.app_nonce.clone_from(&login.app_nonce);
         serde_json::to_vec(&signed_in).map_err(|e| FrontError::internal(&e.to_string()))
     }
 

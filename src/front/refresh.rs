@@ -42,7 +42,7 @@ impl Front {
     ) -> Result<(ProviderAnswer, Issued), FrontError> {
         let mut members = signed_in.tokens.0;
         let upstream = take_text(&mut members, "refresh_token");
-        let subject = signed_in.subject;
+        let subject = signed_in.identity.subject.clone();
         let mut issued = Issued {
             access_token: members
                 .get("access_token")
@@ -95,6 +95,21 @@ impl Front {
                 session: issued.family.as_deref(),
             };
             self.own_tokens(&mut members, &grant).await?;
+            let openid = transaction
+                .scope
+                .as_deref()
+                .is_some_and(|scope| scope.split(' ').any(|token| token == "openid"));
+            if let (Some(tokens), true) = (&self.tokens, openid) {
+                let id_token = tokens
+                    .id_token(
+                        &signed_in.identity,
+                        &transaction.client_id,
+                        signed_in.app_nonce.as_deref(),
+                        self.now(),
+                    )
+                    .await?;
+                members.insert("id_token".into(), id_token.into());
+            }
         }
         Ok((json_answer(&members)?, issued))
     }

@@ -92,6 +92,8 @@ pub struct Login {
     /// In broker mode, the gateway's own PKCE verifier and nonce for the
     /// provider.
     pub upstream: Option<UpstreamLeg>,
+    /// In broker mode, the app's own `nonce`, for the gateway's ID token.
+    pub app_nonce: Option<String>,
 }
 
 /// The gateway's own secrets for a sign-in at the provider (broker mode):
@@ -143,6 +145,8 @@ struct Carried {
     v: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     n: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    an: Option<String>,
 }
 
 /// Seals logins in progress into the values that carry them, and opens
@@ -177,6 +181,7 @@ impl Logins {
             u: login.provider_url.clone(),
             v: login.upstream.as_ref().map(|leg| leg.verifier.clone()),
             n: login.upstream.as_ref().map(|leg| leg.nonce.clone()),
+            an: login.app_nonce.clone(),
         };
         let plain =
             serde_json::to_vec(&carried).map_err(|e| FrontError::internal(&e.to_string()))?;
@@ -230,6 +235,7 @@ impl Logins {
                 (Some(verifier), Some(nonce)) => Some(UpstreamLeg { verifier, nonce }),
                 _ => None,
             },
+            app_nonce: carried.an,
         })
     }
 }
@@ -261,6 +267,7 @@ mod tests {
             browser: Some(FrontSecret::generate().hash()),
             provider_url: None,
             upstream: Some(UpstreamLeg::generate()),
+            app_nonce: Some("app".into()),
         }
     }
 

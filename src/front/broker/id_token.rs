@@ -53,8 +53,23 @@ pub struct IdTokenCheck<'a> {
 struct Claims {
     iss: String,
     sub: String,
+    auth_time: Option<i64>,
+    acr: Option<String>,
     nonce: Option<String>,
     tid: Option<String>,
+}
+
+/// Who an ID token says signed in, and how.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct Identity {
+    /// `sub`.
+    pub subject: String,
+    /// `auth_time`, if the provider said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub auth_time: Option<i64>,
+    /// `acr`, if the provider said.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// The provider's keys, as last read.
@@ -92,7 +107,7 @@ impl KeySet {
         uri: &str,
         token: &str,
         check: &IdTokenCheck<'_>,
-    ) -> Result<String, FrontError> {
+    ) -> Result<Identity, FrontError> {
         let refused = |why: &str| {
             tracing::warn!(why, "broker: an ID token was refused");
             FrontError::new(
@@ -128,7 +143,11 @@ impl KeySet {
                 return Err(refused("its nonce is missing or not the sign-in's"));
             }
         }
-        Ok(claims.sub)
+        Ok(Identity {
+            subject: claims.sub,
+            auth_time: claims.auth_time,
+            acr: claims.acr,
+        })
     }
 
     /// The key set at `uri` at `now`: the cached one, or read again when
@@ -180,6 +199,8 @@ mod tests {
         Claims {
             iss: iss.into(),
             sub: "s".into(),
+            auth_time: None,
+            acr: None,
             nonce: None,
             tid: tid.map(str::to_owned),
         }

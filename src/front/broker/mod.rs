@@ -32,7 +32,7 @@ use crate::provider::oidc::{OidcSettings, UpstreamCredential};
 pub mod assertion;
 pub mod id_token;
 
-use id_token::{IdTokenCheck, KeySet};
+use id_token::{IdTokenCheck, Identity, KeySet};
 
 /// How long the provider's discovery document is used before it is read
 /// again.
@@ -93,8 +93,11 @@ impl UpstreamTokens {
 pub struct SignedIn {
     /// The provider's token answer.
     pub tokens: UpstreamTokens,
-    /// The ID token's `sub`.
-    pub subject: String,
+    /// Who the ID token says signed in.
+    pub identity: Identity,
+    /// The app's own `nonce`, for the gateway's ID token.
+    #[serde(default)]
+    pub app_nonce: Option<String>,
 }
 
 /// The broker: the operator's client at one OpenID provider.
@@ -276,8 +279,12 @@ impl Broker {
         let id_token = tokens.text("id_token").ok_or_else(|| {
             FrontError::new(Code::ServerError, "the identity provider sent no ID token")
         })?;
-        let subject = self.check_id_token(id_token, Some(nonce)).await?;
-        Ok(SignedIn { tokens, subject })
+        let identity = self.check_id_token(id_token, Some(nonce)).await?;
+        Ok(SignedIn {
+            tokens,
+            identity,
+            app_nonce: None,
+        })
     }
 
     /// Refreshes with the provider's `refresh_token`, repeating `scope`
@@ -311,7 +318,7 @@ impl Broker {
                         Code::AccessDenied => FrontError::unavailable(&error.description),
                         _ => error,
                     })?;
-            if named != subject {
+            if named.subject != subject {
                 tracing::warn!("broker: a refresh answered for another user; the grant ends");
                 return Err(FrontError::invalid_grant(
                     "the identity provider answered for another user; sign in again",
@@ -382,7 +389,11 @@ impl Broker {
 
     /// Checks an ID token: signature, issuer, audience, lifetime, nonce;
     /// the subject it names.
-    async fn check_id_token(&self, token: &str, nonce: Option<&str>) -> Result<String, FrontError> {
+    async fn check_id_token(
+        &self,
+        token: &str,
+        nonce: Option<&str>,
+    ) -> Result<Identity, FrontError> {
         let upstream = self.upstream().await?;
         let check = IdTokenCheck {
             issuer: &self.settings.issuer,

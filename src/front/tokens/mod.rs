@@ -3,14 +3,16 @@
 //! with its own key ([`keys`]), made out to the one resource the app asked
 //! for (RFC 8707: `aud`), so that an MCP server checks one issuer, one key
 //! set and its own audience, whatever the provider. The provider's tokens
-//! stay with the gateway: its access and ID tokens are not handed on, and
-//! its refresh token stays sealed in the refresh family.
+//! stay with the gateway: its access and ID tokens are not handed on (an
+//! app that asked for `openid` gets the gateway's own ID token, with its
+//! own `nonce`), and its refresh token stays sealed in the refresh family.
 
 use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::Value;
 
+use super::broker::id_token::Identity;
 use super::error::FrontError;
 use super::transactions::FrontSecret;
 use crate::store::front::SigningKeyStore;
@@ -122,6 +124,41 @@ impl GatewayTokens {
         };
         jsonwebtoken::encode(&header, &claims, key)
             .map_err(|e| FrontError::internal(&format!("signing an access token: {e}")))
+    }
+
+    /// The gateway's own ID token for `client_id` (OpenID Connect Core
+    /// §2) of who `identity` says signed in at the provider (whose ID token
+    /// the gateway checked), with the app's `nonce`.
+    pub async fn id_token(
+        &self,
+        identity: &Identity,
+        client_id: &str,
+        nonce: Option<&str>,
+        now: i64,
+    ) -> Result<String, FrontError> {
+        let loaded = self.keys.loaded(now).await?;
+        let (kid, key) = &loaded.signing;
+        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+        header.kid = Some(kid.clone());
+        let mut claims = serde_json::json!({
+            "iss": self.issuer,
+            "sub": identity.subject,
+            "aud": client_id,
+            "iat": now,
+            "exp": now.saturating_add(crate::clock::seconds(self.lifetime)),
+        });
+        let extra = [
+            ("nonce", nonce.map(Value::from)),
+            ("auth_time", identity.auth_time.map(Value::from)),
+            ("acr", identity.acr.clone().map(Value::from)),
+        ];
+        for (name, value) in extra {
+            if let Some(value) = value {
+                claims[name] = value;
+            }
+        }
+        jsonwebtoken::encode(&header, &claims, key)
+            .map_err(|e| FrontError::internal(&format!("signing an ID token: {e}")))
     }
 
     /// The claims of `token` if it is an access token of the gateway's,

@@ -2,7 +2,8 @@
 //! in broker mode): RFC 9068 JWTs made out to the resource the app named,
 //! checked by a resource server with a standard JWT library against the
 //! gateway's key set; refused by a resource server with another URL; a
-//! refresh gives a new pair without calling the provider, and a reused
+//! an app that asked for `openid` gets the gateway's own ID token with its
+//! nonce; a refresh gives a new pair without calling the provider, and a reused
 //! refresh token revokes the family. Key rotation: a new key is published
 //! before it signs, and the old one stays until its tokens expired.
 
@@ -62,7 +63,7 @@ async fn code_for(app: &TestApp, client_id: &str, pkce: &Pkce, resource: &str) -
         client_id,
         "http://127.0.0.1:7/cb",
         pkce,
-        &[("resource", resource)],
+        &[("resource", resource), ("nonce", "app-nonce-1")],
     );
     let response = cookies.get(&url).await;
     if response.status().is_redirection() {
@@ -104,10 +105,18 @@ async fn access_tokens_are_audience_bound_jwts_that_refresh_without_the_provider
     let back = code_for(&app, &client_id, &pkce, MCP_A).await;
     let (status, tokens) = redeem(&app, &client_id, &back, &pkce).await;
     assert_eq!(status, StatusCode::OK, "{tokens}");
-    assert!(
-        tokens.get("id_token").is_none(),
-        "the provider's ID token stays: {tokens}"
-    );
+    // The ID token is the gateway's own, with the app's nonce; the
+    // provider's stays with the gateway.
+    let id_token = tokens["id_token"].as_str().unwrap();
+    let set: JwkSet = serde_json::from_value(app.get_json("/jwks").await).unwrap();
+    let kid = decode_header(id_token).unwrap().kid.unwrap();
+    let mut validation = Validation::new(Algorithm::ES256);
+    validation.set_audience(&[client_id.as_str()]);
+    validation.set_issuer(&[&app.base]);
+    let key = DecodingKey::from_jwk(set.find(&kid).unwrap()).unwrap();
+    let id = decode::<Value>(id_token, &key, &validation).unwrap().claims;
+    assert_eq!(id["sub"], "dana");
+    assert_eq!(id["nonce"], "app-nonce-1");
     assert_eq!(tokens["token_type"], "Bearer");
     assert_eq!(tokens["expires_in"], 3600);
     let access = tokens["access_token"].as_str().unwrap();
