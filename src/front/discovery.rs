@@ -61,6 +61,13 @@ impl Front {
             document.extend(own);
         }
         if self.tokens.is_some() {
+            // The provider's keys and userinfo do not serve the gateway's
+            // tokens: its own keys and algorithm stand in their place.
+            document.remove("userinfo_endpoint");
+            document.insert(
+                "id_token_signing_alg_values_supported".into(),
+                Value::from(vec!["ES256"]),
+            );
             document.insert("jwks_uri".into(), Value::from(self.endpoint("/jwks")));
             document.insert(
                 "introspection_endpoint".into(),
