@@ -10,7 +10,7 @@ use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
-use super::{Backend, SqlStore};
+use super::{SqlStore, lock_table};
 use crate::domain::SecretHash;
 use crate::store::StoreError;
 use crate::store::front::{
@@ -188,21 +188,7 @@ impl CimdStore for SqlStore {
         until: i64,
     ) -> Result<Reserved, StoreError> {
         let mut transaction = self.pool.begin().await?;
-        match self.backend {
-            Backend::Postgres => {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text AS locked")
-                    .bind("front_cimd_clients")
-                    .fetch_one(&mut *transaction)
-                    .await?;
-            }
-            // Take the write lock now, so that the counts below are the
-            // ones the insert is made against.
-            Backend::Sqlite => {
-                sqlx::query("UPDATE front_cimd_clients SET url = url WHERE 0 = 1")
-                    .execute(&mut *transaction)
-                    .await?;
-            }
-        }
+        lock_table(&mut transaction, self.backend, "front_cimd_clients").await?;
         let counts = sqlx::query(
             "SELECT (SELECT COUNT(*) FROM front_cimd_clients WHERE host = $1), \
              (SELECT COUNT(*) FROM front_cimd_clients), \

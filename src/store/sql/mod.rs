@@ -264,6 +264,32 @@ impl SqlStore {
 }
 
 /// A count as an SQL `BIGINT`, saturating.
+/// Takes, in `transaction`, a lock that serializes writers of `table`
+/// until it ends: on PostgreSQL an advisory lock named after the table, on
+/// SQLite the database's write lock (by a write that changes nothing), so
+/// that what the transaction reads next is what its writes are made
+/// against.
+async fn lock_table(
+    transaction: &mut sqlx::Transaction<'_, sqlx::Any>,
+    backend: Backend,
+    table: &str,
+) -> Result<(), StoreError> {
+    match backend {
+        Backend::Postgres => {
+            sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text AS locked")
+                .bind(table.to_owned())
+                .fetch_one(&mut **transaction)
+                .await?;
+        }
+        Backend::Sqlite => {
+            sqlx::query(&format!("DELETE FROM {table} WHERE 0 = 1"))
+                .execute(&mut **transaction)
+                .await?;
+        }
+    }
+    Ok(())
+}
+
 fn as_bigint(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }

@@ -6,7 +6,7 @@
 use async_trait::async_trait;
 use sqlx::Row;
 
-use super::{Backend, SqlStore};
+use super::{SqlStore, lock_table};
 use crate::store::StoreError;
 use crate::store::front::{SigningKeyStore, StoredSigningKey};
 
@@ -39,20 +39,7 @@ impl SigningKeyStore for SqlStore {
         only_if_none: bool,
     ) -> Result<bool, StoreError> {
         let mut transaction = self.pool.begin().await?;
-        match self.backend {
-            Backend::Postgres => {
-                sqlx::query("SELECT pg_advisory_xact_lock(hashtext($1))::text AS locked")
-                    .bind("gateway_signing_keys")
-                    .fetch_one(&mut *transaction)
-                    .await?;
-            }
-            // Take the write lock now, so that the count below holds.
-            Backend::Sqlite => {
-                sqlx::query("UPDATE gateway_signing_keys SET kid = kid WHERE 0 = 1")
-                    .execute(&mut *transaction)
-                    .await?;
-            }
-        }
+        lock_table(&mut transaction, self.backend, "gateway_signing_keys").await?;
         let existing: i64 = sqlx::query("SELECT COUNT(*) FROM gateway_signing_keys")
             .fetch_one(&mut *transaction)
             .await?

@@ -98,7 +98,10 @@ async fn access_tokens_are_audience_bound_jwts_that_refresh_without_the_provider
         .await;
     assert_eq!(discovery["jwks_uri"], app.url("/jwks"));
     assert!(discovery.get("userinfo_endpoint").is_none(), "{discovery}");
-    assert_eq!(discovery["id_token_signing_alg_values_supported"], json!(["ES256"]));
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["ES256"])
+    );
     let jwks = app.http.get(app.url("/jwks")).send().await.unwrap();
     assert_eq!(jwks.headers()["cache-control"], "public, max-age=300");
 
