@@ -4,7 +4,8 @@
 //! gateway's consent page, the provider's login, the code exchange and a
 //! refresh of the gateway's own refresh token. The MCP server introspects
 //! the provider's access tokens with the operator's client, the provider
-//! having registration off.
+//! having registration off; or, with the gateway's own tokens, checks them
+//! with `jose` against the gateway's key set, for its own audience.
 
 use super::broker::{UPSTREAM_CLIENT, UPSTREAM_SECRET, broker, broker_with};
 use super::mcp::sdk_flow_with;
@@ -66,4 +67,18 @@ async fn the_mcp_sdk_signs_in_and_refreshes_through_the_broker_with_a_metadata_d
     assert_brokered(&outcome);
     let client_id = outcome["client_id"].as_str().unwrap();
     assert!(client_id.starts_with("https://127.0.0.1:"), "{client_id}");
+}
+
+#[tokio::test]
+async fn the_mcp_sdk_gets_the_gateways_own_tokens_which_the_server_checks_with_jose() {
+    let (app, upstream) = broker_with(
+        None,
+        "",
+        "tokens = \"gateway\"\nallowed_resources = [\"http://127.0.0.1:*/mcp\"]\n",
+    )
+    .await;
+    let env = vec![("GATEWAY_TOKENS", "1".to_owned())];
+    let outcome = sdk_flow_with(&app, &upstream, &[], env).await;
+    assert_brokered(&outcome);
+    assert_eq!(outcome["other_audience_refused"], true, "{outcome}");
 }

@@ -3,7 +3,12 @@
 // Usage: node front-flow.mjs GATEWAY_ISSUER PROVIDER_ISSUER [CERT_PEM KEY_PEM]
 // Environment: INTROSPECTION_CLIENT=id:secret, a client of the provider that
 // the MCP server introspects tokens with instead of registering its own (for
-// a provider with registration off, as in broker mode).
+// a provider with registration off, as in broker mode). GATEWAY_TOKENS=1: the
+// gateway issues its own tokens (RFC 9068 JWTs), which the MCP server checks
+// with `jose` against the gateway's /jwks (issuer the gateway, audience its
+// own resource URL, typ at+jwt, ES256) instead of introspecting them; the
+// outcome then also says whether the token is refused for another audience
+// (other_audience_refused).
 //
 // With a certificate and key, the client is a Client ID Metadata Document
 // client: the script serves its document over https on 127.0.0.1 and the
@@ -32,6 +37,7 @@ import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/
 import { UnauthorizedError, auth } from '@modelcontextprotocol/sdk/client/auth.js';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { createRemoteJWKSet, jwtVerify } from 'jose';
 
 const [gateway, providerIssuer, certPem, keyPem] = process.argv.slice(2);
 
@@ -51,7 +57,22 @@ async function introspectionClient() {
   if (!answer.ok) throw new Error(`registering at the provider: ${answer.status} ${await answer.text()}`);
   return answer.json();
 }
-const registered = await introspectionClient();
+const gatewayTokens = process.env.GATEWAY_TOKENS === '1';
+const gatewayKeys = gatewayTokens ? createRemoteJWKSet(new URL(`${gateway}/jwks`)) : undefined;
+
+// A gateway token checked as any resource server would, for `audience`.
+async function verifyGatewayToken(token, audience) {
+  try {
+    const { payload } = await jwtVerify(token, gatewayKeys, {
+      issuer: gateway, audience, typ: 'at+jwt', algorithms: ['ES256'],
+    });
+    return { active: true, client_id: payload.client_id, sub: payload.sub, scope: payload.scope };
+  } catch {
+    return { active: false };
+  }
+}
+
+const registered = gatewayTokens ? { client_id: '', client_secret: '' } : await introspectionClient();
 const introspectionAuth = `Basic ${Buffer.from(`${registered.client_id}:${registered.client_secret}`).toString('base64')}`;
 // The last bearer token the MCP server let in.
 let lastToken;
@@ -79,7 +100,8 @@ const mcp = http.createServer(async (req, res) => {
     return;
   }
   const token = /^Bearer (.+)$/.exec(req.headers.authorization || '')?.[1];
-  const info = token ? await introspect(token) : { active: false };
+  let info = { active: false };
+  if (token) info = gatewayTokens ? await verifyGatewayToken(token, `${base}/mcp`) : await introspect(token);
   if (!info.active) {
     res.statusCode = 401;
     res.setHeader('www-authenticate', `Bearer resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`);
@@ -229,7 +251,11 @@ if (refreshed) {
   });
   oldRefreshTokenError = answer.ok ? null : (await answer.json().catch(() => ({}))).error;
 }
+const otherAudienceRefused = gatewayTokens
+  ? !(await verifyGatewayToken(lastToken, 'https://other-mcp.example.com/mcp')).active
+  : undefined;
 console.log(JSON.stringify({
+  other_audience_refused: otherAudienceRefused,
   client_id: kept.client.client_id,
   authorization_endpoint: `${kept.authorizationUrl.origin}${kept.authorizationUrl.pathname}`,
   resource: kept.authorizationUrl.searchParams.get('resource'),
