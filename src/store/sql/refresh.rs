@@ -1,9 +1,13 @@
 //! Broker mode's [`RefreshTokenStore`] on SQL: the tables
-//! `front_refresh_families` and `front_refresh_tokens`, written on the
-//! store's durable connections (a refresh token lives for weeks). A token
-//! is used once: the update that marks it used is conditional, so of two
-//! instances presenting it together one rotates and the other sees a
-//! replay.
+//! `front_refresh_families` and `front_refresh_tokens`. A token is used
+//! once: the update that marks it used is conditional, so of two instances
+//! presenting it together one rotates and the other sees a replay.
+//!
+//! They are written on the store's transient connections (on SQLite one
+//! connection, so refreshes queue in order instead of in SQLite's busy
+//! handler; commits that do not wait for the disk): a refresh is on the
+//! hot path of every client, and what a crash of the machine can lose is
+//! the last rotations, whose apps then sign in again.
 
 use async_trait::async_trait;
 use sqlx::Row;
@@ -41,7 +45,7 @@ impl RefreshTokenStore for SqlStore {
         family: &RefreshFamily,
         first: &SecretHash,
     ) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.transient.begin().await?;
         sqlx::query(
             "INSERT INTO front_refresh_families \
              (family_id, client_id, scope, resource, upstream, expires_at, subject) \
@@ -77,7 +81,7 @@ impl RefreshTokenStore for SqlStore {
         ))
         .bind(bytes(token))
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.transient)
         .await?;
         let Some(row) = row else {
             return Ok(PresentedRefresh::Unknown);
@@ -96,7 +100,7 @@ impl RefreshTokenStore for SqlStore {
         sealed_upstream: Option<&[u8]>,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.transient.begin().await?;
         // The first statement writes, so that SQLite takes its write lock
         // before anything is read.
         let used = sqlx::query(
@@ -138,7 +142,7 @@ impl RefreshTokenStore for SqlStore {
         )
         .bind(id.to_owned())
         .bind(now)
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.transient)
         .await?;
         Ok(live.is_some())
     }
@@ -149,7 +153,7 @@ impl RefreshTokenStore for SqlStore {
              WHERE family_id = $1 AND revoked = 0 RETURNING upstream",
         )
         .bind(id.to_owned())
-        .fetch_optional(&self.pool)
+        .fetch_optional(&self.transient)
         .await?;
         revoked
             .map(|row| row.try_get(0))
@@ -158,7 +162,7 @@ impl RefreshTokenStore for SqlStore {
     }
 
     async fn sweep_families(&self, now: i64) -> Result<(), StoreError> {
-        let mut transaction = self.pool.begin().await?;
+        let mut transaction = self.transient.begin().await?;
         let lapsed = "SELECT family_id FROM front_refresh_families WHERE expires_at <= $1";
         sqlx::query(&format!(
             "DELETE FROM front_refresh_tokens WHERE family_id IN ({lapsed})"
