@@ -5,7 +5,8 @@
 //!
 //! They are written on the store's transient connections (on SQLite one
 //! connection, so refreshes queue in order instead of in SQLite's busy
-//! handler; commits that do not wait for the disk): a refresh is on the
+//! handler; commits that do not wait for the disk), and read on the pool
+//! (readers do not wait for the writer): a refresh is on the
 //! hot path of every client, and what a crash of the machine can lose is
 //! the last rotations, whose apps then sign in again.
 
@@ -81,7 +82,7 @@ impl RefreshTokenStore for SqlStore {
         ))
         .bind(bytes(token))
         .bind(now)
-        .fetch_optional(&self.transient)
+        .fetch_optional(&self.pool)
         .await?;
         let Some(row) = row else {
             return Ok(PresentedRefresh::Unknown);
@@ -142,7 +143,7 @@ impl RefreshTokenStore for SqlStore {
         )
         .bind(id.to_owned())
         .bind(now)
-        .fetch_optional(&self.transient)
+        .fetch_optional(&self.pool)
         .await?;
         Ok(live.is_some())
     }
