@@ -18,16 +18,8 @@ seconds="${1:-6}"
 connections="${2:-32}"
 runs="${3:-4}"
 root=$(pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 . benches/lib.sh
+bench_start
 json() { python3 -c "import json,sys; print(json.load(sys.stdin)$1)"; }
 
 cargo build --release --quiet --bin dcr-gateway

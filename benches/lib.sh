@@ -24,3 +24,17 @@ wrk_summary() {
 
 # The ratio of the first figures of two summaries.
 ratio() { awk -v a="${1%% *}" -v b="${2%% *}" 'BEGIN { printf "%.2f", a / b }'; }
+
+# Starts a bench run: a scratch directory ($work), the background processes
+# to stop when the script ends (add each to $pids), and wrk at hand.
+bench_start() {
+    work=$(mktemp -d)
+    pids=()
+    trap bench_cleanup EXIT
+    command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
+}
+
+bench_cleanup() {
+    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+    rm -rf "$work"
+}

@@ -17,16 +17,8 @@ cd "$(dirname "$0")/.."
 seconds="${1:-8}"
 connections="${2:-32}"
 root=$(pwd)
-work=$(mktemp -d)
-pids=()
-cleanup() {
-    for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
-    rm -rf "$work"
-}
-trap cleanup EXIT
-
-command -v wrk >/dev/null || { echo "wrk is needed: apt-get install wrk" >&2; exit 1; }
 . benches/lib.sh
+bench_start
 query() { python3 -c "import sys,urllib.parse as u; print(dict(u.parse_qsl(u.urlsplit(sys.argv[1]).query))[sys.argv[2]])" "$1" "$2"; }
 field() { python3 -c "import json,sys; print(json.load(sys.stdin)[sys.argv[1]])" "$1"; }
 
