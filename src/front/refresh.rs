@@ -17,7 +17,7 @@ use super::broker::SignedIn;
 use super::error::{Code, FrontError};
 use super::provider_call::ProviderAnswer;
 use super::token::Issued;
-use super::tokens::Grant;
+use super::tokens::{GatewayTokens, Grant};
 use super::transactions::FrontSecret;
 use super::{Front, Params};
 use crate::audit::{self, AuditEvent};
@@ -86,7 +86,7 @@ impl Front {
             issued.refresh_token = Some(upstream);
             issued.family = Some(family.id);
         }
-        if self.tokens.is_some() {
+        if let Some(tokens) = &self.tokens {
             let grant = Grant {
                 subject: &subject,
                 client_id: &transaction.client_id,
@@ -94,12 +94,12 @@ impl Front {
                 scope: transaction.scope.as_deref(),
                 session: issued.family.as_deref(),
             };
-            self.own_tokens(&mut members, &grant).await?;
+            self.own_tokens(tokens, &mut members, &grant).await?;
             let openid = transaction
                 .scope
                 .as_deref()
                 .is_some_and(|scope| scope.split(' ').any(|token| token == "openid"));
-            if let (Some(tokens), true) = (&self.tokens, openid) {
+            if openid {
                 let id_token = tokens
                     .id_token(
                         &signed_in.identity,
@@ -118,12 +118,10 @@ impl Front {
     /// provider's in `members`, and leaves out the provider's ID token.
     async fn own_tokens(
         &self,
+        tokens: &GatewayTokens,
         members: &mut Map<String, Value>,
         grant: &Grant<'_>,
     ) -> Result<(), FrontError> {
-        let Some(tokens) = &self.tokens else {
-            return Ok(());
-        };
         let access_token = tokens.access_token(grant, self.now()).await?;
         members.retain(|name, _| name == "refresh_token");
         members.insert("access_token".into(), access_token.into());
@@ -143,8 +141,6 @@ impl Front {
         presented: &str,
         params: &Params,
     ) -> Result<ProviderAnswer, FrontError> {
-        let refused =
-            || FrontError::invalid_grant("the refresh token is unknown, expired or revoked");
         let hash = SecretHash::of(presented);
         let family = match self.refresh_tokens.presented(&hash, self.now()).await? {
             PresentedRefresh::Live(family) if family.client_id == app_id => family,
@@ -168,8 +164,8 @@ impl Front {
                 "resource differs from the one the grant was made for",
             ));
         }
-        if self.tokens.is_some() {
-            return self.rotated_own_tokens(&hash, &family).await;
+        if let Some(tokens) = &self.tokens {
+            return self.rotated_own_tokens(tokens, &hash, &family).await;
         }
         let broker = self
             .broker
@@ -198,23 +194,42 @@ impl Front {
             .as_deref()
             .map(|t| self.seal_upstream(t))
             .transpose()?;
-        let next = FrontSecret::generate();
-        let expires_at = self.refresh_expiry();
-        if !self
-            .refresh_tokens
-            .rotate(&hash, &next.hash(), sealed.as_deref(), expires_at)
-            .await?
-        {
-            // Used by another request meanwhile: one of the two is a replay.
-            self.replayed(&family).await;
+        let Some(next) = self.rotate(&hash, &family, sealed.as_deref()).await? else {
             if let Some(rotated) = rotated {
                 broker.revoke(&rotated, "refresh_token").await;
             }
             return Err(refused());
-        }
-        metrics::counter!("dcr_front_refresh_rotations_total").increment(1);
+        };
         members.insert("refresh_token".into(), next.expose().into());
         json_answer(&members)
+    }
+
+    /// Uses the token `presented` of `family` once: its successor, the
+    /// family holding `sealed_upstream` if the provider rotated its own;
+    /// `None` when it was used by another request meanwhile (one of the two
+    /// is a replay: the family is revoked).
+    async fn rotate(
+        &self,
+        presented: &SecretHash,
+        family: &RefreshFamily,
+        sealed_upstream: Option<&[u8]>,
+    ) -> Result<Option<FrontSecret>, FrontError> {
+        let next = FrontSecret::generate();
+        let rotated = self
+            .refresh_tokens
+            .rotate(
+                presented,
+                &next.hash(),
+                sealed_upstream,
+                self.refresh_expiry(),
+            )
+            .await?;
+        if !rotated {
+            self.replayed(family).await;
+            return Ok(None);
+        }
+        metrics::counter!("dcr_front_refresh_rotations_total").increment(1);
+        Ok(Some(next))
     }
 
     /// A refresh with the gateway's own tokens: the provider is not
@@ -222,21 +237,13 @@ impl Front {
     /// out to the family's resource.
     async fn rotated_own_tokens(
         &self,
+        tokens: &GatewayTokens,
         presented: &SecretHash,
         family: &RefreshFamily,
     ) -> Result<ProviderAnswer, FrontError> {
-        let next = FrontSecret::generate();
-        if !self
-            .refresh_tokens
-            .rotate(presented, &next.hash(), None, self.refresh_expiry())
-            .await?
-        {
-            self.replayed(family).await;
-            return Err(FrontError::invalid_grant(
-                "the refresh token is unknown, expired or revoked",
-            ));
-        }
-        metrics::counter!("dcr_front_refresh_rotations_total").increment(1);
+        let Some(next) = self.rotate(presented, family, None).await? else {
+            return Err(refused());
+        };
         let mut members = Map::new();
         members.insert("refresh_token".into(), next.expose().into());
         let grant = Grant {
@@ -246,7 +253,7 @@ impl Front {
             scope: family.scope.as_deref(),
             session: Some(&family.id),
         };
-        self.own_tokens(&mut members, &grant).await?;
+        self.own_tokens(tokens, &mut members, &grant).await?;
         json_answer(&members)
     }
 
@@ -296,6 +303,11 @@ impl Front {
             .and_then(|plain| String::from_utf8(plain).ok())
             .ok_or_else(|| FrontError::internal("a sealed provider refresh token does not open"))
     }
+}
+
+/// The refusal of a refresh token that is not (or no longer) good.
+fn refused() -> FrontError {
+    FrontError::invalid_grant("the refresh token is unknown, expired or revoked")
 }
 
 /// Takes the text member `name` out of `members`.
