@@ -307,7 +307,7 @@ impl Front {
     /// The provider's endpoints, from its discovery document.
     async fn endpoints(&self) -> Result<Arc<ProviderEndpoints>, FrontError> {
         if let Some(broker) = &self.broker {
-            return Ok(Arc::new(broker.upstream().await?.endpoints.clone()));
+            return Ok(broker.upstream().await?.endpoints.clone());
         }
         self.endpoints
             .try_get_with((), async {

@@ -43,8 +43,8 @@ const DISCOVERY_TTL: Duration = Duration::from_secs(300);
 pub struct Upstream {
     /// The whole document (the gateway's own metadata copies from it).
     pub document: Value,
-    /// Its endpoints.
-    pub endpoints: ProviderEndpoints,
+    /// Its endpoints (shared with the front, which reads them per request).
+    pub endpoints: Arc<ProviderEndpoints>,
     /// Where its signing keys are.
     pub jwks_uri: String,
 }
@@ -154,7 +154,7 @@ impl Broker {
             .to_owned();
         Ok(Upstream {
             document,
-            endpoints,
+            endpoints: Arc::new(endpoints),
             jwks_uri,
         })
     }
