@@ -54,7 +54,8 @@
 //! - [`clock`]: the one reader of wall-clock time; [`tasks`]: background
 //!   tasks stopped when their guard drops.
 //! - [`error_text`], [`json`]: error messages with their causes; JSON
-//!   written into exact-size buffers.
+//!   written into exact-size buffers; [`jwt`]: a JWT's claims read before
+//!   its signature is checked.
 //!
 //! `http`, `store`, `provider` and `software_statement` are adapters around
 //! `registration` and do not import each other; `outbound` sits below them
@@ -75,6 +76,7 @@ pub mod error_text;
 pub mod front;
 pub mod http;
 pub mod json;
+pub mod jwt;
 pub mod limiter;
 pub mod logging;
 pub mod outbound;

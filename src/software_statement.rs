@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use moka::future::Cache;
@@ -19,6 +17,7 @@ use url::Url;
 
 use crate::clock::Clock;
 use crate::domain::RegistrationError;
+use crate::jwt::Unreadable;
 use crate::outbound::{GuardedClient, names_private_host};
 use crate::registration::StatementVerifier;
 use crate::settings::Report;
@@ -245,15 +244,13 @@ fn invalid(message: impl Into<String>) -> RegistrationError {
 
 /// The claims, read without verification, only to find the issuer.
 fn unverified_claims(statement: &str) -> Result<Map<String, Value>, RegistrationError> {
-    let payload = statement
-        .split('.')
-        .nth(1)
-        .ok_or_else(|| invalid("the software statement is not a JWS"))?;
-    let bytes = URL_SAFE_NO_PAD
-        .decode(payload)
-        .map_err(|_| invalid("the software statement's payload is not base64url"))?;
-    serde_json::from_slice(&bytes)
-        .map_err(|_| invalid("the software statement's payload is not a JSON object"))
+    crate::jwt::unverified_claims(statement).map_err(|why| {
+        invalid(match why {
+            Unreadable::NotJws => "the software statement is not a JWS",
+            Unreadable::NotBase64 => "the software statement's payload is not base64url",
+            Unreadable::NotObject => "the software statement's payload is not a JSON object",
+        })
+    })
 }
 
 #[async_trait]

@@ -420,13 +420,7 @@ impl Front {
 
 /// The `iss` an assertion claims (not yet verified): whom to look up.
 fn claimed_issuer(assertion: &str) -> Option<String> {
-    let payload = assertion.split('.').nth(1)?;
-    let claims: serde_json::Value = serde_json::from_slice(
-        &base64::engine::general_purpose::URL_SAFE_NO_PAD
-            .decode(payload)
-            .ok()?,
-    )
-    .ok()?;
+    let claims = crate::jwt::unverified_claims(assertion).ok()?;
     claims.get("iss")?.as_str().map(str::to_owned)
 }
 

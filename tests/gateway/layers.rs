@@ -13,6 +13,7 @@ const LAYERS: &[&[&str]] = &[
         "clock",
         "error_text",
         "json",
+        "jwt",
         "settings",
         "tasks",
         "limiter",
