@@ -131,7 +131,10 @@ impl Config {
         let software_statement =
             SoftwareStatementSettings::read(software_statement, private, report);
         let limits = LimitSettings::read(limits, report);
-        let front = FrontSettings::read(front, report);
+        let broker = provider
+            .as_ref()
+            .is_some_and(|provider| provider.kind.settings().requires_front());
+        let front = FrontSettings::read(front, broker, report);
         if let Some(provider) = &provider {
             let policies = &registration.policies;
             let sealing = store.encryption_key.is_some();

@@ -26,6 +26,7 @@ use axum::http::HeaderMap;
 use super::broker::{Broker, SignIn};
 use super::consent::ConsentPage;
 use super::error::{Code, FrontError};
+use super::identified::with_openid;
 use super::remembered::consent_key;
 use super::transactions::FrontSecret;
 use super::transactions::{Leg, Login, UpstreamLeg};
@@ -298,7 +299,12 @@ impl Front {
                 .append_pair("redirect_uri", &callback_uri(&self.issuer))
                 .append_pair("code_challenge", checked.code_challenge)
                 .append_pair("code_challenge_method", "S256");
-            for (name, value) in [("scope", checked.scope), ("resource", checked.resource)] {
+            // The gateway's own tokens name the user its ID token names.
+            let scope = match self.tokens {
+                Some(_) => Some(with_openid(checked.scope)),
+                None => checked.scope.map(str::to_owned),
+            };
+            for (name, value) in [("scope", scope.as_deref()), ("resource", checked.resource)] {
                 if let Some(value) = value {
                     query.append_pair(name, value);
                 }

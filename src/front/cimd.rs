@@ -429,7 +429,7 @@ mod tests {
         let mut report = crate::settings::Report::default();
         let keys: toml::Table =
             toml::from_str("[cimd]\nmin_cache = \"1m\"\nmax_cache = \"1h\"").unwrap();
-        let settings = super::super::FrontSettings::read(keys, &mut report).cimd;
+        let settings = super::super::FrontSettings::read(keys, false, &mut report).cimd;
         let time = |value: &str| {
             let mut headers = HeaderMap::new();
             headers.insert(CACHE_CONTROL, value.parse().unwrap());

@@ -62,8 +62,23 @@ impl Front {
         }
         if self.tokens.is_some() {
             // The provider's keys and userinfo do not serve the gateway's
-            // tokens: its own keys and algorithm stand in their place.
-            document.remove("userinfo_endpoint");
+            // tokens: its own keys, algorithm, userinfo and subjects stand
+            // in their place.
+            document.insert(
+                "userinfo_endpoint".into(),
+                Value::from(self.endpoint("/userinfo")),
+            );
+            let subject_type = match self.settings.subject_type {
+                super::tokens::SubjectType::Public => "public",
+                super::tokens::SubjectType::Pairwise => "pairwise",
+            };
+            document.insert(
+                "subject_types_supported".into(),
+                Value::from(vec![subject_type]),
+            );
+            let mut claims = vec!["sub".to_owned()];
+            claims.extend(self.settings.claims.iter().cloned());
+            document.insert("claims_supported".into(), Value::from(claims));
             document.insert(
                 "id_token_signing_alg_values_supported".into(),
                 Value::from(vec!["ES256"]),

@@ -1,8 +1,8 @@
 //! The front's failures and the one place they become HTTP answers: a page
 //! (before the app's redirect URI is known good, and at `/callback` when
 //! the transaction is not), a redirect back to the app (built by
-//! [`super::authorize::AppRedirect`]), or an RFC 6749 §5.2 JSON body at
-//! `/token`.
+//! [`super::authorize::AppRedirect`]), an RFC 6749 §5.2 JSON body at
+//! `/token`, or an RFC 6750 challenge at `/userinfo`.
 
 use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
@@ -39,6 +39,12 @@ pub enum Code {
     TemporarilyUnavailable,
     /// `rate_limited` (with `Retry-After`).
     RateLimited,
+    /// `invalid_token` (RFC 6750 §3.1), at `/userinfo`.
+    InvalidToken,
+    /// `insufficient_scope` (RFC 6750 §3.1), at `/userinfo`.
+    InsufficientScope,
+    /// No bearer token at all (RFC 6750 §3.1: no error code is sent).
+    MissingToken,
     /// A code the provider sent in its authorization response, passed on to
     /// the app (one of [`super::callback::PROVIDER_ERRORS`]).
     Provider(&'static str),
@@ -61,13 +67,19 @@ impl Code {
             Self::ServerError => "server_error",
             Self::TemporarilyUnavailable => "temporarily_unavailable",
             Self::RateLimited => "rate_limited",
+            Self::InvalidToken => "invalid_token",
+            Self::InsufficientScope => "insufficient_scope",
+            Self::MissingToken => "invalid_request",
             Self::Provider(code) => code,
         }
     }
 
     fn status(self) -> StatusCode {
         match self {
-            Self::InvalidClient => StatusCode::UNAUTHORIZED,
+            Self::InvalidClient | Self::InvalidToken | Self::MissingToken => {
+                StatusCode::UNAUTHORIZED
+            }
+            Self::InsufficientScope => StatusCode::FORBIDDEN,
             Self::ServerError => StatusCode::INTERNAL_SERVER_ERROR,
             Self::TemporarilyUnavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
@@ -207,6 +219,32 @@ impl IntoResponse for TokenFailure {
                 header::WWW_AUTHENTICATE,
                 HeaderValue::from_static("Basic realm=\"token\""),
             );
+        }
+        response
+    }
+}
+
+/// A failure at a resource the gateway serves itself (`/userinfo`): RFC
+/// 6750 §3, the code in `WWW-Authenticate` and in a JSON body.
+#[derive(Debug)]
+pub struct BearerFailure(pub FrontError);
+
+impl IntoResponse for BearerFailure {
+    fn into_response(self) -> Response {
+        let error = self.0;
+        let challenge = match error.code {
+            Code::InvalidToken | Code::InsufficientScope => format!(
+                "Bearer error=\"{}\", error_description=\"{}\"",
+                error.code.as_str(),
+                error.description
+            ),
+            _ => "Bearer".to_owned(),
+        };
+        let mut response = TokenFailure(error).into_response();
+        if let Ok(value) = HeaderValue::from_str(&challenge) {
+            response
+                .headers_mut()
+                .insert(header::WWW_AUTHENTICATE, value);
         }
         response
     }

@@ -24,6 +24,9 @@
 //!   the operator's at an OpenID provider for every app, with the gateway's
 //!   own refresh tokens ([`refresh`]) and the consent page for every client,
 //!   remembered per client ([`remembered`]).
+//! - [`tokens`]: the gateway's own tokens (`[front] tokens = "gateway"`),
+//!   [`identified`]: the user they name outside broker mode, and
+//!   [`userinfo`]: what they say of the user.
 //! - [`provider_call`]: the calls to the provider's token and revocation
 //!   endpoints; [`client_assertion`] and [`jwks`]: `private_key_jwt`
 //!   verified by the gateway (broker mode), and the key sets it reads.
@@ -52,6 +55,7 @@ pub mod client_assertion;
 pub mod consent;
 pub mod discovery;
 pub mod error;
+pub mod identified;
 pub mod introspect;
 pub mod janitor;
 pub mod jwks;
@@ -65,6 +69,7 @@ pub mod settings;
 pub mod token;
 pub mod tokens;
 pub mod transactions;
+pub mod userinfo;
 
 use crate::provider::oidc::OidcSettings;
 use crate::store::front::{
@@ -161,6 +166,9 @@ pub struct Front {
     assertions: client_assertion::ClientAssertions,
     /// The gateway's own access tokens, with `[front] tokens = "gateway"`.
     tokens: Option<tokens::GatewayTokens>,
+    /// The provider's signing keys, for its ID tokens when the gateway
+    /// issues its own tokens outside broker mode (the broker has its own).
+    provider_keys: broker::id_token::KeySet,
 }
 
 /// How long the provider's endpoints are used before its discovery
@@ -203,12 +211,14 @@ impl Front {
             tokens::GatewayTokens::new(
                 parts.public_url.trim_end_matches('/'),
                 parts.settings.access_token_lifetime,
+                parts.settings.subject_type,
                 parts.signing_keys,
                 parts.sealer.clone(),
             )
         });
         Ok(Self {
             tokens,
+            provider_keys: broker::id_token::KeySet::new(http.clone()),
             assertions,
             broker,
             refresh_tokens: parts.refresh_tokens,

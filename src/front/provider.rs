@@ -14,6 +14,9 @@ pub struct ProviderEndpoints {
     pub token_endpoint: String,
     /// Where tokens are revoked (RFC 7009), when the provider has it.
     pub revocation_endpoint: Option<String>,
+    /// Where its signing keys are (its ID tokens are checked against them
+    /// when the gateway issues its own tokens).
+    pub jwks_uri: Option<String>,
     /// Whether the provider says it sends `iss` (RFC 9207); then an
     /// authorization response without one is refused.
     pub sends_iss: bool,
@@ -37,6 +40,7 @@ impl ProviderEndpoints {
             authorization_endpoint: required("authorization_endpoint")?,
             token_endpoint: required("token_endpoint")?,
             revocation_endpoint: text("revocation_endpoint"),
+            jwks_uri: text("jwks_uri"),
             sends_iss: document
                 .get("authorization_response_iss_parameter_supported")
                 .and_then(Value::as_bool)

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 use super::broker::SignedIn;
 use super::error::{Code, FrontError};
 use super::provider_call::ProviderAnswer;
-use super::token::Issued;
+use super::token::{ClientAuth, Issued};
 use super::tokens::{GatewayTokens, Grant};
 use super::transactions::FrontSecret;
 use super::{Front, Params};
@@ -43,6 +43,7 @@ impl Front {
         let mut members = signed_in.tokens.0;
         let upstream = take_text(&mut members, "refresh_token");
         let subject = signed_in.identity.subject.clone();
+        let claims = self.copied_claims(&signed_in.identity.claims);
         let mut issued = Issued {
             access_token: members
                 .get("access_token")
@@ -76,6 +77,7 @@ impl Front {
                 scope,
                 resource: transaction.resource.clone(),
                 subject: subject.clone(),
+                claims: claims.clone(),
                 sealed_upstream: self.seal_upstream(&upstream)?,
                 expires_at: self.refresh_expiry(),
             };
@@ -93,6 +95,7 @@ impl Front {
                 resource: transaction.resource.as_deref().unwrap_or_default(),
                 scope: transaction.scope.as_deref(),
                 session: issued.family.as_deref(),
+                claims: &claims,
             };
             self.own_tokens(tokens, &mut members, &grant).await?;
             let openid = transaction
@@ -102,8 +105,8 @@ impl Front {
             if openid {
                 let id_token = tokens
                     .id_token(
+                        &grant,
                         &signed_in.identity,
-                        &transaction.client_id,
                         signed_in.app_nonce.as_deref(),
                         self.now(),
                     )
@@ -112,6 +115,16 @@ impl Front {
             }
         }
         Ok((json_answer(&members)?, issued))
+    }
+
+    /// The provider's user claims of `all` that the gateway's tokens copy
+    /// (`[front] claims`).
+    fn copied_claims(&self, all: &Map<String, Value>) -> Map<String, Value> {
+        self.settings
+            .claims
+            .iter()
+            .filter_map(|name| Some((name.clone(), all.get(name)?.clone())))
+            .collect()
     }
 
     /// Puts the gateway's access token for `grant` in place of the
@@ -133,11 +146,12 @@ impl Front {
         Ok(())
     }
 
-    /// Handles a refresh in broker mode for the app's client `app_id`,
-    /// which presented `presented`.
+    /// Handles a refresh of the gateway's refresh token `presented` by the
+    /// app's client `app_id`, authenticated as `auth`.
     pub(super) async fn refresh(
         &self,
         app_id: &str,
+        auth: &ClientAuth,
         presented: &str,
         params: &Params,
     ) -> Result<ProviderAnswer, FrontError> {
@@ -145,7 +159,7 @@ impl Front {
         let family = match self.refresh_tokens.presented(&hash, self.now()).await? {
             PresentedRefresh::Live(family) if family.client_id == app_id => family,
             PresentedRefresh::Reused(family) if family.client_id == app_id => {
-                self.replayed(&family).await;
+                self.replayed(&family, auth).await;
                 return Err(refused());
             }
             PresentedRefresh::Live(_) | PresentedRefresh::Reused(_) => {
@@ -165,7 +179,7 @@ impl Front {
             ));
         }
         if let Some(tokens) = &self.tokens {
-            return self.rotated_own_tokens(tokens, &hash, &family).await;
+            return self.rotated_own_tokens(tokens, auth, &hash, &family).await;
         }
         let broker = self
             .broker
@@ -184,7 +198,7 @@ impl Front {
             Ok(tokens) => tokens.0,
             Err(error) if error.code == Code::InvalidGrant => {
                 // The provider no longer honours the grant: nor does the gateway.
-                self.revoke_family(&family.id).await;
+                self.revoke_family(&family.id, auth).await;
                 return Err(error);
             }
             Err(error) => return Err(error),
@@ -194,7 +208,7 @@ impl Front {
             .as_deref()
             .map(|t| self.seal_upstream(t))
             .transpose()?;
-        let Some(next) = self.rotate(&hash, &family, sealed.as_deref()).await? else {
+        let Some(next) = self.rotate(auth, &hash, &family, sealed.as_deref()).await? else {
             if let Some(rotated) = rotated {
                 broker.revoke(&rotated, "refresh_token").await;
             }
@@ -210,6 +224,7 @@ impl Front {
     /// is a replay: the family is revoked).
     async fn rotate(
         &self,
+        auth: &ClientAuth,
         presented: &SecretHash,
         family: &RefreshFamily,
         sealed_upstream: Option<&[u8]>,
@@ -225,7 +240,7 @@ impl Front {
             )
             .await?;
         if !rotated {
-            self.replayed(family).await;
+            self.replayed(family, auth).await;
             return Ok(None);
         }
         metrics::counter!("dcr_front_refresh_rotations_total").increment(1);
@@ -238,10 +253,11 @@ impl Front {
     async fn rotated_own_tokens(
         &self,
         tokens: &GatewayTokens,
+        auth: &ClientAuth,
         presented: &SecretHash,
         family: &RefreshFamily,
     ) -> Result<ProviderAnswer, FrontError> {
-        let Some(next) = self.rotate(presented, family, None).await? else {
+        let Some(next) = self.rotate(auth, presented, family, None).await? else {
             return Err(refused());
         };
         let mut members = Map::new();
@@ -252,14 +268,16 @@ impl Front {
             resource: family.resource.as_deref().unwrap_or_default(),
             scope: family.scope.as_deref(),
             session: Some(&family.id),
+            claims: &family.claims,
         };
         self.own_tokens(tokens, &mut members, &grant).await?;
         json_answer(&members)
     }
 
-    /// A used refresh token of `family` came back: the family is revoked,
-    /// and the event counted and audited.
-    async fn replayed(&self, family: &RefreshFamily) {
+    /// A used refresh token of `family` came back (from its client,
+    /// authenticated as `auth`): the family is revoked, and the event
+    /// counted and audited.
+    async fn replayed(&self, family: &RefreshFamily, auth: &ClientAuth) {
         tracing::warn!(client_id = %family.client_id, "front: a used refresh token was presented again; its family is revoked");
         metrics::counter!("dcr_front_refresh_reuse_total").increment(1);
         audit::record(&AuditEvent {
@@ -268,15 +286,24 @@ impl Front {
             client_id: Some(&family.client_id),
             ..AuditEvent::default()
         });
-        self.revoke_family(&family.id).await;
+        self.revoke_family(&family.id, auth).await;
     }
 
-    /// Revokes the family `id`, and the provider's refresh token it held.
-    pub(super) async fn revoke_family(&self, id: &str) {
+    /// Revokes the family `id`, and the provider's refresh token it held
+    /// (as the operator's client in broker mode, else as the family's
+    /// client, authenticated as `auth`).
+    pub(super) async fn revoke_family(&self, id: &str, auth: &ClientAuth) {
         match self.refresh_tokens.revoke_family(id).await {
             Ok(Some(sealed)) => {
-                if let (Some(broker), Ok(upstream)) = (&self.broker, self.open_upstream(&sealed)) {
-                    broker.revoke(&upstream, "refresh_token").await;
+                let Ok(upstream) = self.open_upstream(&sealed) else {
+                    return;
+                };
+                match &self.broker {
+                    Some(broker) => broker.revoke(&upstream, "refresh_token").await,
+                    None => {
+                        self.revoke_at_provider(auth, upstream, "refresh_token")
+                            .await;
+                    }
                 }
             }
             Ok(None) => {}

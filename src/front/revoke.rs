@@ -1,9 +1,11 @@
 //! `POST /revoke` (RFC 7009): the client authenticates as at `/token` and
-//! names a token. A refresh token of the gateway's (broker mode) revokes
-//! its family, and the provider's refresh token with it; any other token
-//! is sent on to the provider's revocation endpoint, where it has one (as
-//! the operator's client in broker mode, else as the app's). The answer is
-//! `200` whether or not the token was known (RFC 7009 §2.2).
+//! names a token. A refresh token of the gateway's (broker mode, or the
+//! gateway's own tokens) revokes its family, and the provider's refresh
+//! token with it; so does an access token of the gateway's, whose grant
+//! ends. Any other token is sent on to the provider's revocation endpoint,
+//! where it has one (as the operator's client in broker mode, else as the
+//! app's). The answer is `200` whether or not the token was known (RFC
+//! 7009 §2.2).
 
 use std::net::IpAddr;
 
@@ -27,7 +29,8 @@ impl Front {
         let (app_id, auth) = self.authenticate(authorization, &params).await?;
         let token = params.require("token")?;
         let hint = params.get("token_type_hint").unwrap_or("access_token");
-        let Some(broker) = &self.broker else {
+        if self.broker.is_none() && self.tokens.is_none() {
+            // The provider's tokens: its revocation endpoint revokes them.
             let provider = self.endpoints().await?;
             if let Some(endpoint) = &provider.revocation_endpoint {
                 let form = vec![
@@ -37,16 +40,21 @@ impl Front {
                 self.call_provider(endpoint, &auth, form).await?;
             }
             return Ok(());
-        };
-        match self
+        }
+        let family = match self
             .refresh_tokens
             .presented(&SecretHash::of(token), self.now())
             .await?
         {
-            PresentedRefresh::Live(family) | PresentedRefresh::Reused(family)
-                if family.client_id == app_id =>
-            {
-                self.revoke_family(&family.id).await;
+            PresentedRefresh::Live(family) | PresentedRefresh::Reused(family) => {
+                Some((family.client_id, family.id))
+            }
+            PresentedRefresh::Unknown if hint == "refresh_token" => None,
+            PresentedRefresh::Unknown => self.access_token_grant(token).await,
+        };
+        match family {
+            Some((client_id, family)) if client_id == app_id => {
+                self.revoke_family(&family, &auth).await;
                 audit::record(&AuditEvent {
                     action: "revoke",
                     outcome: "success",
@@ -56,12 +64,27 @@ impl Front {
                 });
             }
             // Another client's: nothing is done, and nothing is told.
-            PresentedRefresh::Live(_) | PresentedRefresh::Reused(_) => {}
-            PresentedRefresh::Unknown if hint != "refresh_token" => {
-                broker.revoke(token, "access_token").await;
+            Some(_) => {}
+            None => {
+                if let Some(broker) = &self.broker
+                    && hint != "refresh_token"
+                {
+                    broker.revoke(token, "access_token").await;
+                }
             }
-            PresentedRefresh::Unknown => {}
         }
         Ok(())
+    }
+
+    /// The client and refresh family of `token` if it is an access token
+    /// of the gateway's (any audience, live): revoking it ends its grant.
+    async fn access_token_grant(&self, token: &str) -> Option<(String, String)> {
+        let claims = self
+            .tokens
+            .as_ref()?
+            .verified(token, None, self.now())
+            .await?;
+        let text = |name: &str| claims.get(name)?.as_str().map(str::to_owned);
+        Some((text("client_id")?, text("sid")?))
     }
 }

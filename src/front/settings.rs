@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::resources::AllowedResources;
-use super::tokens::TokenIssuer;
+use super::tokens::{OWN_CLAIMS, SubjectType, TokenIssuer};
 use crate::domain::SecretHash;
 use crate::limiter::Quota;
 use crate::provider::ProviderKind;
@@ -28,9 +28,11 @@ struct RawFront {
     consent_lifetime: String,
     refresh_token_lifetime: String,
     allowed_resources: Vec<String>,
-    tokens: String,
+    tokens: Option<String>,
     access_token_lifetime: String,
     resource_servers: Vec<RawResourceServer>,
+    claims: Vec<String>,
+    subject_type: String,
     cimd: RawCimd,
 }
 
@@ -104,9 +106,11 @@ impl Default for RawFront {
             consent_lifetime: "30d".into(),
             refresh_token_lifetime: "30d".into(),
             allowed_resources: Vec::new(),
-            tokens: "provider".into(),
+            tokens: None,
             access_token_lifetime: "1h".into(),
             resource_servers: Vec::new(),
+            claims: Vec::new(),
+            subject_type: "public".into(),
             cimd: RawCimd::default(),
         }
     }
@@ -150,6 +154,12 @@ pub struct FrontSettings {
     /// The resource servers that may introspect the gateway's tokens made
     /// out to them.
     pub resource_servers: Vec<ResourceServer>,
+    /// The provider's user claims (from its ID token) copied into the
+    /// gateway's tokens and userinfo answers.
+    pub claims: Vec<String>,
+    /// Whether the `sub` of the gateway's tokens is the provider's or
+    /// pairwise per resource.
+    pub subject_type: SubjectType,
     /// `[front.cimd]`: clients named by Client ID Metadata Documents.
     pub cimd: CimdSettings,
 }
@@ -206,8 +216,10 @@ pub struct CimdSettings {
 }
 
 impl FrontSettings {
-    /// Reads `[front]`, reporting every problem.
-    pub fn read(keys: toml::Table, report: &mut Report) -> Self {
+    /// Reads `[front]`, reporting every problem; `broker` says whether the
+    /// provider is broker mode's (where the gateway's tokens are the
+    /// default).
+    pub fn read(keys: toml::Table, broker: bool, report: &mut Report) -> Self {
         let raw: RawFront = report.section("front", keys);
         let transaction_ttl = positive(&raw.transaction_ttl, "front.transaction_ttl", report);
         let code_ttl = positive(&raw.code_ttl, "front.code_ttl", report);
@@ -226,7 +238,8 @@ impl FrontSettings {
                 report.error(format!("front.allowed_resources: {problem}"));
                 AllowedResources::default()
             });
-        let tokens = match raw.tokens.as_str() {
+        let default_issuer = if broker { "gateway" } else { "provider" };
+        let tokens = match raw.tokens.as_deref().unwrap_or(default_issuer) {
             "provider" => TokenIssuer::Provider,
             "gateway" => TokenIssuer::Gateway,
             other => {
@@ -265,8 +278,30 @@ impl FrontSettings {
                 })
             })
             .collect();
+        let subject_type = match raw.subject_type.as_str() {
+            "public" => SubjectType::Public,
+            "pairwise" => SubjectType::Pairwise,
+            other => {
+                report.error(format!(
+                    "front.subject_type `{other}` must be \"public\" or \"pairwise\""
+                ));
+                SubjectType::Public
+            }
+        };
+        if let Some(claim) = raw
+            .claims
+            .iter()
+            .find(|claim| OWN_CLAIMS.contains(&claim.as_str()))
+        {
+            report.error(format!(
+                "front.claims: `{claim}` is a claim the gateway sets itself; list the \
+                 provider's user claims to copy (email, name, groups, ...)"
+            ));
+        }
         Self {
             tokens,
+            claims: raw.claims,
+            subject_type,
             access_token_lifetime,
             resource_servers,
             allowed_resources,
@@ -348,12 +383,6 @@ impl FrontSettings {
                 "front.cimd.policy `{policy}` is not a configured policy"
             ));
         }
-        if self.tokens == TokenIssuer::Gateway && !kind.settings().requires_front() {
-            report.error(
-                "front.tokens = \"gateway\" works in broker mode (provider.kind = \"oidc\") \
-                 for now",
-            );
-        }
         if !self.enabled && kind.settings().requires_front() {
             report.error(
                 "this provider.kind needs front.enabled = true: apps sign users in through \
@@ -385,7 +414,7 @@ mod tests {
     fn read(text: &str) -> (FrontSettings, Vec<String>) {
         let mut report = Report::default();
         let keys: toml::Table = toml::from_str(text).unwrap();
-        let settings = FrontSettings::read(keys, &mut report);
+        let settings = FrontSettings::read(keys, false, &mut report);
         (settings, report.into_errors())
     }
 
@@ -422,5 +451,24 @@ mod tests {
         settings.check(&kind, |name| name == "default", true, &mut report);
         let errors = report.into_errors();
         assert!(errors[0].contains("`nowhere`"), "{errors:?}");
+    }
+
+    #[test]
+    fn the_gateways_tokens_are_broker_modes_default_and_copy_only_user_claims() {
+        let broker = |text: &str| {
+            let mut report = Report::default();
+            let keys: toml::Table = toml::from_str(text).unwrap();
+            let settings = FrontSettings::read(keys, true, &mut report);
+            (settings, report.into_errors())
+        };
+        assert_eq!(read("").0.tokens, TokenIssuer::Provider);
+        assert_eq!(broker("").0.tokens, TokenIssuer::Gateway);
+        assert_eq!(broker("tokens = \"provider\"").0.tokens, TokenIssuer::Provider);
+        let (settings, errors) = read("claims = [\"email\"]\nsubject_type = \"pairwise\"");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(settings.subject_type, SubjectType::Pairwise);
+        let (_, errors) = read("claims = [\"email\", \"sub\"]\nsubject_type = \"secret\"");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(errors.iter().any(|e| e.contains("`sub`")), "{errors:?}");
     }
 }

@@ -59,6 +59,18 @@ impl std::fmt::Debug for ClientAuth {
 }
 
 impl ClientAuth {
+    /// Whether the client is a public one, which proved nothing.
+    pub(super) fn is_public(&self) -> bool {
+        matches!(self, Self::Public(_))
+    }
+
+    /// The client's id at the provider.
+    fn provider_id(&self) -> &str {
+        match self {
+            Self::Public(id) | Self::Verified(id) | Self::Secret { id, .. } => id,
+        }
+    }
+
     /// The credentials the provider is sent for this client.
     fn credentials(&self) -> Credentials<'_> {
         match self {
@@ -98,8 +110,8 @@ impl Front {
         let (app_id, auth) = self.authenticate(authorization, &params).await?;
         match params.require("grant_type")? {
             "authorization_code" => self.redeem(&app_id, &auth, &params).await,
-            "refresh_token" if self.broker.is_some() => {
-                self.refresh(&app_id, params.require("refresh_token")?, &params)
+            "refresh_token" if self.broker.is_some() || self.tokens.is_some() => {
+                self.refresh(&app_id, &auth, params.require("refresh_token")?, &params)
                     .await
             }
             "refresh_token" => {
@@ -318,6 +330,11 @@ impl Front {
         let answer = self
             .call_provider(&provider.token_endpoint, auth, form)
             .await?;
+        if self.tokens.is_some() && answer.status.is_success() {
+            let signed_in = self.identified(auth.provider_id(), &answer).await?;
+            let (answer, issued) = self.first_tokens(transaction, signed_in).await?;
+            return self.kept_for_replays(auth, &code, answer, &issued).await;
+        }
         match serde_json::from_slice::<Issued>(&answer.body) {
             Ok(issued) if answer.status.is_success() => {
                 self.kept_for_replays(auth, &code, answer, &issued).await
@@ -376,7 +393,7 @@ impl Front {
             return;
         };
         if let Some(family) = &issued.family {
-            self.revoke_family(family).await;
+            self.revoke_family(family, auth).await;
         }
         if let Some(broker) = &self.broker {
             if let Some(token) = &issued.access_token {
@@ -384,24 +401,32 @@ impl Front {
             }
             return;
         }
+        let tokens = [
+            ("refresh_token", issued.refresh_token),
+            ("access_token", issued.access_token),
+        ];
+        for (hint, token) in tokens {
+            if let Some(token) = token {
+                self.revoke_at_provider(auth, token, hint).await;
+            }
+        }
+    }
+
+    /// Revokes `token` (of the kind `hint` names) at the provider's
+    /// revocation endpoint, if it has one, as the client `auth`; a failure
+    /// is logged, the caller's answer does not change.
+    pub(super) async fn revoke_at_provider(&self, auth: &ClientAuth, token: String, hint: &str) {
         let Ok(provider) = self.endpoints().await else {
             return;
         };
         let Some(endpoint) = &provider.revocation_endpoint else {
             return;
         };
-        let tokens = [
-            ("refresh_token", issued.refresh_token),
-            ("access_token", issued.access_token),
-        ];
-        for (hint, token) in tokens {
-            let Some(token) = token else { continue };
-            let form = vec![("token", token), ("token_type_hint", hint.to_owned())];
-            match self.call_provider(endpoint, auth, form).await {
-                Ok(answer) if answer.status.is_success() => {}
-                Ok(answer) => tracing::warn!(status = %answer.status, "front: revocation refused"),
-                Err(error) => tracing::warn!(%error, "front: revocation failed"),
-            }
+        let form = vec![("token", token), ("token_type_hint", hint.to_owned())];
+        match self.call_provider(endpoint, auth, form).await {
+            Ok(answer) if answer.status.is_success() => {}
+            Ok(answer) => tracing::warn!(status = %answer.status, "front: revocation refused"),
+            Err(error) => tracing::warn!(%error, "front: revocation failed"),
         }
     }
 }

@@ -14,7 +14,7 @@ use super::HttpState;
 use super::extract::CallerIp;
 use super::routes::Routes;
 use crate::front::authorize::Next;
-use crate::front::error::{FrontError, Page, TokenFailure};
+use crate::front::error::{BearerFailure, FrontError, Page, TokenFailure};
 use crate::front::provider_call::ProviderAnswer;
 
 /// Adds the front's routes when `front` is on.
@@ -30,6 +30,11 @@ pub fn routes(routes: Routes<'_>, front: bool) -> Routes<'_> {
         .browser("/revoke", &[Method::POST], post(revoke))
         .browser("/jwks", &[Method::GET], get(jwks))
         .plain("/introspect", post(introspect))
+        .browser(
+            "/userinfo",
+            &[Method::GET, Method::POST],
+            get(userinfo).post(userinfo),
+        )
 }
 
 async fn authorize(
@@ -169,6 +174,28 @@ async fn introspect(
         )
             .into_response(),
         Err(error) => TokenFailure(error).into_response(),
+    }
+}
+
+/// OpenID Connect userinfo for the gateway's own access tokens.
+async fn userinfo(
+    State(state): State<HttpState>,
+    CallerIp(ip): CallerIp,
+    headers: HeaderMap,
+) -> Response {
+    let Some(front) = state.front else {
+        return StatusCode::NOT_FOUND.into_response();
+    };
+    let authorization = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok());
+    match front.userinfo(ip, authorization).await {
+        Ok(answer) => (
+            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+            axum::Json(answer),
+        )
+            .into_response(),
+        Err(error) => BearerFailure(error).into_response(),
     }
 }
 

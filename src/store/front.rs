@@ -217,6 +217,9 @@ pub struct RefreshFamily {
     pub subject: String,
     /// The provider's refresh token, sealed under the store key.
     pub sealed_upstream: Vec<u8>,
+    /// The provider's user claims the gateway's tokens copy (`[front]
+    /// claims`), as the sign-in's ID token said them.
+    pub claims: serde_json::Map<String, serde_json::Value>,
     /// When the family lapses unless a token of it is used (Unix seconds).
     pub expires_at: i64,
 }

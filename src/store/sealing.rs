@@ -16,6 +16,8 @@ const NONCE_BYTES: usize = 24;
 #[derive(Clone)]
 pub struct Sealer {
     cipher: XChaCha20Poly1305,
+    /// The same key, for deriving keys of other uses from it.
+    deriving: ring::hmac::Key,
 }
 
 impl fmt::Debug for Sealer {
@@ -44,7 +46,19 @@ impl Sealer {
             .or_else(|_| STANDARD.decode(key))
             .map_err(|_| SealError::BadKey)?;
         let cipher = XChaCha20Poly1305::new_from_slice(&bytes).map_err(|_| SealError::BadKey)?;
-        Ok(Self { cipher })
+        let deriving = ring::hmac::Key::new(ring::hmac::HMAC_SHA256, &bytes);
+        Ok(Self { cipher, deriving })
+    }
+
+    /// A 256-bit key for `purpose`, derived from the store key (HMAC-SHA256
+    /// of the purpose): the same on every instance, and unrelated to the
+    /// sealing key or to another purpose's.
+    #[must_use]
+    pub fn derived_key(&self, purpose: &str) -> [u8; 32] {
+        let tag = ring::hmac::sign(&self.deriving, purpose.as_bytes());
+        let mut key = [0u8; 32];
+        key.copy_from_slice(tag.as_ref());
+        key
     }
 
     /// Encrypts `plain`, bound to `context` (the client id): nonce ‖ ciphertext.

@@ -191,6 +191,7 @@ async fn refresh_families(stores: &[SqlStore]) {
         scope: Some("openid".into()),
         resource: None,
         subject: "dana".into(),
+        claims: serde_json::Map::new(),
         sealed_upstream: b"sealed upstream 1".to_vec(),
         expires_at: NOW + 100,
     };
@@ -213,6 +214,7 @@ async fn refresh_families(stores: &[SqlStore]) {
             .unwrap()
     );
     let rotated = RefreshFamily {
+        claims: serde_json::Map::new(),
         sealed_upstream: b"sealed upstream 2".to_vec(),
         expires_at: NOW + 200,
         ..family.clone()

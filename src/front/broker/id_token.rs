@@ -70,6 +70,10 @@ pub struct Identity {
     /// `acr`, if the provider said.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub acr: Option<String>,
+    /// Every claim of the ID token, of which the gateway's own tokens copy
+    /// those the operator lists (`[front] claims`).
+    #[serde(default, skip_serializing_if = "serde_json::Map::is_empty")]
+    pub claims: serde_json::Map<String, Value>,
 }
 
 /// The provider's keys, as last read.
@@ -131,9 +135,11 @@ impl KeySet {
         validation.set_audience(&[check.audience]);
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
         validation.leeway = LEEWAY_SECONDS;
-        let claims = decode::<Claims>(token, &key, &validation)
+        let all = decode::<serde_json::Map<String, Value>>(token, &key, &validation)
             .map_err(|e| refused(&format!("{:?}", e.kind())))?
             .claims;
+        let claims: Claims = serde_json::from_value(Value::Object(all.clone()))
+            .map_err(|_| refused("its claims are malformed"))?;
         if !issuer_matches(check, &claims) {
             return Err(refused("it comes from another issuer or tenant"));
         }
@@ -147,6 +153,7 @@ impl KeySet {
             subject: claims.sub,
             auth_time: claims.auth_time,
             acr: claims.acr,
+            claims: all,
         })
     }
 

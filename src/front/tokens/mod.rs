@@ -1,16 +1,24 @@
 //! The gateway's own access tokens (issue 30, `[front] tokens = "gateway"`,
-//! broker mode for now): RFC 9068 JWTs (`typ: at+jwt`) the gateway signs
+//! the default in broker mode): RFC 9068 JWTs (`typ: at+jwt`) the gateway signs
 //! with its own key ([`keys`]), made out to the one resource the app asked
 //! for (RFC 8707: `aud`), so that an MCP server checks one issuer, one key
 //! set and its own audience, whatever the provider. The provider's tokens
 //! stay with the gateway: its access and ID tokens are not handed on (an
 //! app that asked for `openid` gets the gateway's own ID token, with its
 //! own `nonce`), and its refresh token stays sealed in the refresh family.
+//!
+//! The `sub` is the provider's, or with `[front] subject_type = "pairwise"`
+//! one per resource (OpenID Connect Core §8.1, with the resource as the
+//! sector): two MCP servers cannot tell that their users are the same. The
+//! provider's user claims the operator lists (`[front] claims`) are copied
+//! into both tokens, and answered at `/userinfo`.
 
 use std::time::Duration;
 
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Serialize;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::broker::id_token::Identity;
 use super::error::FrontError;
@@ -31,10 +39,43 @@ pub enum TokenIssuer {
     Gateway,
 }
 
+/// Whose `sub` the gateway's tokens carry: `[front] subject_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SubjectType {
+    /// The provider's `sub` (the default).
+    Public,
+    /// One per resource, derived from the provider's `sub` and the store
+    /// key.
+    Pairwise,
+}
+
+/// Claims the gateway sets itself, which `[front] claims` cannot copy
+/// from the provider.
+pub const OWN_CLAIMS: [&str; 17] = [
+    "iss",
+    "sub",
+    "aud",
+    "exp",
+    "iat",
+    "nbf",
+    "jti",
+    "client_id",
+    "scope",
+    "sid",
+    "nonce",
+    "auth_time",
+    "acr",
+    "azp",
+    "at_hash",
+    "c_hash",
+    "cnf",
+];
+
 /// What an access token says.
 #[derive(Debug)]
 pub struct Grant<'a> {
-    /// The user (the provider's `sub`).
+    /// The user (the provider's `sub`; pairwise tokens carry one derived
+    /// from it).
     pub subject: &'a str,
     /// The app's client id.
     pub client_id: &'a str,
@@ -45,6 +86,8 @@ pub struct Grant<'a> {
     /// The refresh family the grant lives in, if any (`sid`): its
     /// revocation makes the access token inactive at introspection.
     pub session: Option<&'a str>,
+    /// The provider's user claims copied into the token.
+    pub claims: &'a Map<String, Value>,
 }
 
 /// An RFC 9068 access token's claims.
@@ -61,6 +104,8 @@ struct Claims<'a> {
     iat: i64,
     exp: i64,
     jti: String,
+    #[serde(flatten)]
+    copied: &'a Map<String, Value>,
 }
 
 /// The gateway's token issuer.
@@ -68,22 +113,49 @@ pub struct GatewayTokens {
     issuer: String,
     lifetime: Duration,
     keys: KeyRing,
+    /// The key of pairwise subjects, with `subject_type = "pairwise"`.
+    pairwise: Option<ring::hmac::Key>,
 }
 
+/// What the pairwise subjects' key is derived for.
+const PAIRWISE_PURPOSE: &str = "dcr-gateway pairwise subject";
+
 impl GatewayTokens {
-    /// Tokens of the gateway at `issuer`, living `lifetime`, signed by the
-    /// keys in `store`.
+    /// Tokens of the gateway at `issuer`, living `lifetime`, naming users
+    /// as `subjects` says, signed by the keys in `store`.
     #[must_use]
     pub fn new(
         issuer: &str,
         lifetime: Duration,
+        subjects: SubjectType,
         store: std::sync::Arc<dyn SigningKeyStore>,
         sealer: Sealer,
     ) -> Self {
+        let pairwise = (subjects == SubjectType::Pairwise).then(|| {
+            ring::hmac::Key::new(
+                ring::hmac::HMAC_SHA256,
+                &sealer.derived_key(PAIRWISE_PURPOSE),
+            )
+        });
         Self {
             issuer: issuer.to_owned(),
             lifetime,
             keys: KeyRing::new(store, sealer),
+            pairwise,
+        }
+    }
+
+    /// The `sub` the tokens for `resource` carry for the provider's user
+    /// `subject`: the same, or pairwise, a digest of both under a key of
+    /// the store's.
+    #[must_use]
+    pub fn subject(&self, subject: &str, resource: &str) -> String {
+        match &self.pairwise {
+            None => subject.to_owned(),
+            Some(key) => {
+                let sector = format!("{resource}\n{subject}");
+                URL_SAFE_NO_PAD.encode(&ring::hmac::sign(key, sector.as_bytes()).as_ref()[..24])
+            }
         }
     }
 
@@ -111,9 +183,10 @@ impl GatewayTokens {
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.typ = Some("at+jwt".into());
         header.kid = Some(kid.clone());
+        let subject = self.subject(grant.subject, grant.resource);
         let claims = Claims {
             iss: &self.issuer,
-            sub: grant.subject,
+            sub: &subject,
             aud: grant.resource,
             client_id: grant.client_id,
             scope: grant.scope,
@@ -121,18 +194,20 @@ impl GatewayTokens {
             iat: now,
             exp: now.saturating_add(crate::clock::seconds(self.lifetime)),
             jti: FrontSecret::generate().expose().to_owned(),
+            copied: grant.claims,
         };
         jsonwebtoken::encode(&header, &claims, key)
             .map_err(|e| FrontError::internal(&format!("signing an access token: {e}")))
     }
 
-    /// The gateway's own ID token for `client_id` (OpenID Connect Core
-    /// §2) of who `identity` says signed in at the provider (whose ID token
-    /// the gateway checked), with the app's `nonce`.
+    /// The gateway's own ID token for the grant (OpenID Connect Core §2:
+    /// its client is the audience) of who `identity` says signed in at the
+    /// provider (whose ID token the gateway checked), with the app's
+    /// `nonce`.
     pub async fn id_token(
         &self,
+        grant: &Grant<'_>,
         identity: &Identity,
-        client_id: &str,
         nonce: Option<&str>,
         now: i64,
     ) -> Result<String, FrontError> {
@@ -140,13 +215,17 @@ impl GatewayTokens {
         let (kid, key) = &loaded.signing;
         let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         header.kid = Some(kid.clone());
-        let mut claims = serde_json::json!({
+        let mut claims = Value::Object(grant.claims.clone());
+        let own = serde_json::json!({
             "iss": self.issuer,
-            "sub": identity.subject,
-            "aud": client_id,
+            "sub": self.subject(grant.subject, grant.resource),
+            "aud": grant.client_id,
             "iat": now,
             "exp": now.saturating_add(crate::clock::seconds(self.lifetime)),
         });
+        if let (Value::Object(claims), Value::Object(own)) = (&mut claims, own) {
+            claims.extend(own);
+        }
         let extra = [
             ("nonce", nonce.map(Value::from)),
             ("auth_time", identity.auth_time.map(Value::from)),
@@ -162,9 +241,9 @@ impl GatewayTokens {
     }
 
     /// The claims of `token` if it is an access token of the gateway's,
-    /// signed by a published key, made out to `audience` and live at
-    /// `now`; `None` for anything else.
-    pub async fn verified(&self, token: &str, audience: &str, now: i64) -> Option<Value> {
+    /// signed by a published key, made out to `audience` (any, if `None`)
+    /// and live at `now`; `None` for anything else.
+    pub async fn verified(&self, token: &str, audience: Option<&str>, now: i64) -> Option<Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
         if header.alg != jsonwebtoken::Algorithm::ES256 || header.typ.as_deref() != Some("at+jwt") {
             return None;
@@ -175,7 +254,10 @@ impl GatewayTokens {
         let jwk = set.find(header.kid.as_deref()?)?;
         let key = jsonwebtoken::DecodingKey::from_jwk(jwk).ok()?;
         let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
-        validation.set_audience(&[audience]);
+        match audience {
+            Some(audience) => validation.set_audience(&[audience]),
+            None => validation.validate_aud = false,
+        }
         validation.set_issuer(&[&self.issuer]);
         validation.leeway = 0;
         // Checked against the gateway's clock, not the library's.

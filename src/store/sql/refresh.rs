@@ -20,18 +20,27 @@ use crate::store::StoreError;
 use crate::store::front::{PresentedRefresh, RefreshFamily, RefreshTokenStore};
 
 /// A family's columns, in [`family`]'s order.
-const COLUMNS: &str =
-    "f.family_id, f.client_id, f.scope, f.resource, f.upstream, f.expires_at, f.subject";
+const COLUMNS: &str = "f.family_id, f.client_id, f.scope, f.resource, f.upstream, \
+     f.expires_at, f.subject, f.claims";
 
 fn family(row: &AnyRow) -> Result<RefreshFamily, StoreError> {
+    let client_id: String = row.try_get(1)?;
+    let claims = match row.try_get::<Option<String>, _>(7)? {
+        Some(text) => serde_json::from_str(&text).map_err(|e| StoreError::Corrupt {
+            client_id: client_id.clone(),
+            reason: format!("a refresh family's claims: {e}"),
+        })?,
+        None => serde_json::Map::new(),
+    };
     Ok(RefreshFamily {
         id: row.try_get(0)?,
-        client_id: row.try_get(1)?,
+        client_id,
         scope: row.try_get(2)?,
         resource: row.try_get(3)?,
         sealed_upstream: row.try_get(4)?,
         expires_at: row.try_get(5)?,
         subject: row.try_get(6)?,
+        claims,
     })
 }
 
@@ -49,8 +58,8 @@ impl RefreshTokenStore for SqlStore {
         let mut transaction = self.transient.begin().await?;
         sqlx::query(
             "INSERT INTO front_refresh_families \
-             (family_id, client_id, scope, resource, upstream, expires_at, subject) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+             (family_id, client_id, scope, resource, upstream, expires_at, subject, claims) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
         )
         .bind(family.id.clone())
         .bind(family.client_id.clone())
@@ -59,6 +68,10 @@ impl RefreshTokenStore for SqlStore {
         .bind(family.sealed_upstream.clone())
         .bind(family.expires_at)
         .bind(family.subject.clone())
+        .bind(
+            (!family.claims.is_empty())
+                .then(|| serde_json::Value::Object(family.claims.clone()).to_string()),
+        )
         .execute(&mut *transaction)
         .await?;
         sqlx::query("INSERT INTO front_refresh_tokens (token_hash, family_id) VALUES ($1, $2)")
@@ -87,7 +100,7 @@ impl RefreshTokenStore for SqlStore {
         let Some(row) = row else {
             return Ok(PresentedRefresh::Unknown);
         };
-        let used: i32 = row.try_get(7)?;
+        let used: i32 = row.try_get(8)?;
         Ok(match used {
             0 => PresentedRefresh::Live(family(&row)?),
             _ => PresentedRefresh::Reused(family(&row)?),

@@ -72,6 +72,12 @@ pub(super) async fn broker_on(
     provider: &str,
     extra: &str,
 ) -> TestApp {
+    // The suite checks the provider's tokens passed on, unless a test asks
+    // for the gateway's own (broker mode's default).
+    let tokens = match extra.contains("tokens =") {
+        true => "",
+        false => "tokens = \"provider\"\n",
+    };
     let credential = if provider.contains("private_key") {
         String::new()
     } else {
@@ -83,7 +89,7 @@ pub(super) async fn broker_on(
         &format!(
             "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{UPSTREAM_CLIENT}\"\n\
              timeout = \"5s\"\nreconcile_interval = \"0s\"\n{credential}{provider}\n\
-             [front]\nenabled = true\n{extra}",
+             [front]\nenabled = true\n{tokens}{extra}",
             upstream.issuer
         ),
     )

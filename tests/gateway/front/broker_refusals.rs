@@ -23,7 +23,7 @@ async fn in_front_of(op: &FakeOp) -> TestApp {
     spawn_app_with(&format!(
         "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{CLIENT}\"\n\
          client_secret = \"s3cret\"\ntimeout = \"2s\"\nreconcile_interval = \"0s\"\n\
-         [front]\nenabled = true\n",
+         [front]\nenabled = true\ntokens = \"provider\"\n",
         op.issuer
     ))
     .await
@@ -342,7 +342,7 @@ async fn a_bad_id_token_on_a_refresh_ends_nothing_and_resources_are_held_to_the_
     let listed = spawn_app_with(&format!(
         "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"{CLIENT}\"\n\
          client_secret = \"s3cret\"\nreconcile_interval = \"0s\"\n\
-         [front]\nenabled = true\nallowed_resources = [\"https://mcp.example.com\"]\n",
+         [front]\nenabled = true\ntokens = \"provider\"\nallowed_resources = [\"https://mcp.example.com\"]\n",
         op.issuer
     ))
     .await;

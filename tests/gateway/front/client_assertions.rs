@@ -50,7 +50,7 @@ async fn brokered(extra: &str) -> TestApp {
     let app = spawn_app_with(&format!(
         "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"operator-client\"\n\
          client_secret = \"s3cret\"\ntimeout = \"2s\"\nreconcile_interval = \"0s\"\n\
-         [front]\nenabled = true\n{extra}",
+         [front]\nenabled = true\ntokens = \"provider\"\n{extra}",
         op.issuer
     ))
     .await;

@@ -19,13 +19,14 @@ use crate::support::fake_op::FakeOp;
 const MCP_A: &str = "https://mcp-a.example.com/mcp";
 const MCP_B: &str = "https://mcp-b.example.com/mcp";
 
-/// A gateway issuing its own tokens, in broker mode before a fake provider.
+/// A gateway issuing its own tokens (broker mode's default) before a fake
+/// provider.
 async fn issuing() -> (TestApp, FakeOp) {
     let op = FakeOp::start("operator-client").await;
     let app = spawn_app_with(&format!(
         "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"operator-client\"\n\
          client_secret = \"s3cret\"\nreconcile_interval = \"0s\"\n\
-         [front]\nenabled = true\ntokens = \"gateway\"\n\
+         [front]\nenabled = true\n\
          allowed_resources = [\"{MCP_A}\", \"{MCP_B}\"]\n\
          [[front.resource_servers]]\nresource = \"{MCP_A}\"\nclient_id = \"mcp-a\"\n\
          client_secret = \"secret-a\"\n\
@@ -77,7 +78,7 @@ async fn code_for(app: &TestApp, client_id: &str, pkce: &Pkce, resource: &str) -
 
 /// A resource server at `resource` checking `token` against the gateway's
 /// key set, as any JWT library does.
-async fn check_at(app: &TestApp, resource: &str, token: &str) -> Result<Value, String> {
+pub(super) async fn check_at(app: &TestApp, resource: &str, token: &str) -> Result<Value, String> {
     let set: JwkSet = serde_json::from_value(app.get_json("/jwks").await).unwrap();
     let header = decode_header(token).map_err(|e| e.to_string())?;
     let kid = header.kid.ok_or("no kid")?;
@@ -97,7 +98,7 @@ async fn access_tokens_are_audience_bound_jwts_that_refresh_without_the_provider
         .get_json("/.well-known/oauth-authorization-server")
         .await;
     assert_eq!(discovery["jwks_uri"], app.url("/jwks"));
-    assert!(discovery.get("userinfo_endpoint").is_none(), "{discovery}");
+    assert_eq!(discovery["userinfo_endpoint"], app.url("/userinfo"));
     assert_eq!(
         discovery["id_token_signing_alg_values_supported"],
         json!(["ES256"])
@@ -341,4 +342,182 @@ async fn introspection_tells_each_resource_server_of_its_own_live_tokens_only() 
         false,
         "revoked"
     );
+}
+
+/// `/userinfo` with `token` as the bearer (none if `None`): status, the
+/// challenge, and the body.
+async fn userinfo(app: &TestApp, token: Option<&str>) -> (StatusCode, String, Value) {
+    let mut request = app.http.get(app.url("/userinfo"));
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
+    }
+    let response = request.send().await.unwrap();
+    let challenge = response
+        .headers()
+        .get("www-authenticate")
+        .map(|value| value.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (response.status(), challenge, response.json().await.unwrap())
+}
+
+#[tokio::test]
+async fn copied_claims_pairwise_subjects_and_userinfo() {
+    let op = FakeOp::start("operator-client").await;
+    let app = spawn_app_with(&format!(
+        "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"operator-client\"\n\
+         client_secret = \"s3cret\"\nreconcile_interval = \"0s\"\n\
+         [front]\nenabled = true\nclaims = [\"email\", \"groups\"]\n\
+         subject_type = \"pairwise\"\nallowed_resources = [\"{MCP_A}\", \"{MCP_B}\"]\n",
+        op.issuer
+    ))
+    .await;
+    let discovery = app.get_json("/.well-known/openid-configuration").await;
+    assert_eq!(discovery["subject_types_supported"], json!(["pairwise"]));
+    assert_eq!(
+        discovery["claims_supported"],
+        json!(["sub", "email", "groups"])
+    );
+
+    let client_id = native_client(&app).await;
+    let pkce = pkce("pairwise");
+    let sign_in = |resource| {
+        let (app, client_id, pkce) = (&app, &client_id, &pkce);
+        async move {
+            let back = code_for(app, client_id, pkce, resource).await;
+            redeem(app, client_id, &back, pkce).await.1
+        }
+    };
+    let tokens = sign_in(MCP_A).await;
+    let access = tokens["access_token"].as_str().unwrap();
+    let claims = check_at(&app, MCP_A, access).await.unwrap();
+    let sub_a = claims["sub"].as_str().unwrap().to_owned();
+    assert_ne!(sub_a, "dana", "pairwise, not the provider's");
+    assert_eq!(claims["email"], "dana@example.test");
+    assert_eq!(claims["groups"], json!(["staff", "<b>ops</b>"]));
+    let id = super::broker::id_token_claims(&tokens);
+    assert_eq!(
+        id["sub"],
+        sub_a.as_str(),
+        "the ID token names the same user"
+    );
+    assert_eq!(id["email"], "dana@example.test");
+    // Stable per resource, different across resources.
+    let again = sign_in(MCP_A).await;
+    let again = check_at(&app, MCP_A, again["access_token"].as_str().unwrap()).await;
+    assert_eq!(again.unwrap()["sub"], sub_a.as_str());
+    let other = sign_in(MCP_B).await;
+    let sub_b = check_at(&app, MCP_B, other["access_token"].as_str().unwrap()).await;
+    assert_ne!(sub_b.unwrap()["sub"], sub_a.as_str());
+
+    // Userinfo answers for the gateway's access token: the same sub and the
+    // copied claims, and again after a refresh (the family kept them).
+    let (status, _, info) = userinfo(&app, Some(access)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        info,
+        json!({ "sub": sub_a, "email": "dana@example.test", "groups": ["staff", "<b>ops</b>"] })
+    );
+    let (_, renewed) = refresh(&app, &client_id, tokens["refresh_token"].as_str().unwrap()).await;
+    let renewed = renewed["access_token"].as_str().unwrap();
+    assert_eq!(userinfo(&app, Some(renewed)).await.2, info);
+
+    // RFC 6750 refusals: no token, a token not the gateway's, one without
+    // openid.
+    let (status, challenge, _) = userinfo(&app, None).await;
+    assert_eq!(
+        (status, challenge.as_str()),
+        (StatusCode::UNAUTHORIZED, "Bearer")
+    );
+    let (status, challenge, _) = userinfo(&app, Some("not-a-token")).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(
+        challenge.starts_with("Bearer error=\"invalid_token\""),
+        "{challenge}"
+    );
+    let narrow = super::pkce("narrow");
+    let url = super::authorize_url(
+        &app,
+        &client_id,
+        "http://127.0.0.1:7/cb",
+        &narrow,
+        &[("resource", MCP_A), ("scope", "email")],
+    );
+    let mut cookies = super::broker::Cookies::default();
+    let page = cookies.get(&url).await.text().await.unwrap();
+    let at_provider = location(&decide(&app, &mut cookies, &form_token(&page), "allow").await);
+    let callback = location(&browser().get(at_provider).send().await.unwrap());
+    let back = location(&cookies.get(callback.as_str()).await);
+    let (_, emails_only) = redeem(&app, &client_id, &back, &narrow).await;
+    let token = emails_only["access_token"].as_str().unwrap();
+    let (status, challenge, _) = userinfo(&app, Some(token)).await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    assert!(challenge.contains("insufficient_scope"), "{challenge}");
+
+    // Revoking an access token of the gateway's ends its grant.
+    let revoked = app
+        .http
+        .post(app.url("/revoke"))
+        .form(&[("token", renewed), ("client_id", client_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(revoked.status(), StatusCode::OK);
+    assert_eq!(
+        userinfo(&app, Some(renewed)).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+}
+
+#[tokio::test]
+async fn a_confidential_client_introspects_the_tokens_issued_to_it_only() {
+    let (app, _op) = issuing().await;
+    let registered = app
+        .register(&json!({
+            "redirect_uris": ["http://127.0.0.1:7/cb"],
+            "token_endpoint_auth_method": "client_secret_post",
+            "grant_types": ["authorization_code", "refresh_token"],
+            "client_name": "Confidential app",
+        }))
+        .await;
+    let id = registered["client_id"].as_str().unwrap();
+    let secret = registered["client_secret"].as_str().unwrap();
+    let pkce = pkce("confidential");
+    let back = code_for(&app, id, &pkce, MCP_A).await;
+    let code = param(&back, "code").unwrap();
+    let (status, tokens) = super::token(
+        &app,
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("client_id", id),
+            ("client_secret", secret),
+            ("redirect_uri", "http://127.0.0.1:7/cb"),
+            ("code_verifier", &pkce.verifier),
+        ],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK, "{tokens}");
+    let own = tokens["access_token"].as_str().unwrap();
+    let public_id = native_client(&app).await;
+    let back = code_for(&app, &public_id, &pkce, MCP_A).await;
+    let (_, others) = redeem(&app, &public_id, &back, &pkce).await;
+    let foreign = others["access_token"].as_str().unwrap();
+
+    let (status, answer) = introspect(&app, Some((id, secret)), own).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(answer["active"], true, "{answer}");
+    assert_eq!(answer["client_id"], id);
+    let (_, answer) = introspect(&app, Some((id, secret)), foreign).await;
+    assert_eq!(answer, json!({ "active": false }), "another client's token");
+    let (status, _) = introspect(&app, Some((id, "wrong")), own).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    // A public client proves nothing: it may not introspect.
+    let response = app
+        .http
+        .post(app.url("/introspect"))
+        .form(&[("token", foreign), ("client_id", public_id.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
 }

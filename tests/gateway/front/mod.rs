@@ -12,6 +12,7 @@ mod browser;
 mod cimd;
 mod client_assertions;
 mod gateway_tokens;
+mod gateway_tokens_upstreams;
 mod instances;
 mod iss;
 mod mcp;

@@ -248,6 +248,7 @@ async fn token(State(state): Shared, body: Bytes) -> Response {
     let mut claims = json!({
         "iss": state.issuer, "aud": state.client_id, "sub": sub,
         "iat": now, "exp": now + 300,
+        "email": format!("{sub}@example.test"), "groups": ["staff", "<b>ops</b>"],
     });
     if let Some(nonce) = nonce {
         claims["nonce"] = json!(nonce);
