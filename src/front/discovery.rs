@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Front;
+use super::error::FrontError;
 
 /// Members copied from the provider's document, where present.
 const FROM_PROVIDER: [&str; 7] = [
@@ -30,9 +31,14 @@ impl Front {
     }
 
     /// The metadata apps see, from the provider's document (if any) and
-    /// the gateway's registration endpoint.
-    #[must_use]
-    pub fn metadata(&self, provider: Option<&Value>, registration_endpoint: &str) -> Value {
+    /// the gateway's registration endpoint; with the gateway's own tokens,
+    /// the algorithms of its published keys (which fails when the keys
+    /// cannot be read).
+    pub async fn metadata(
+        &self,
+        provider: Option<&Value>,
+        registration_endpoint: &str,
+    ) -> Result<Value, FrontError> {
         let mut document = Map::new();
         if let Some(provider) = provider.and_then(Value::as_object) {
             for member in FROM_PROVIDER {
@@ -60,13 +66,14 @@ impl Front {
         if let Value::Object(own) = own {
             document.extend(own);
         }
-        if self.tokens.is_some() {
+        if let Some(tokens) = &self.tokens {
             // The provider's keys and userinfo do not serve the gateway's
-            // tokens: its own keys and algorithm stand in their place.
+            // tokens: its own keys and their algorithms stand in their
+            // place (while a key of another algorithm is replaced, both).
             document.remove("userinfo_endpoint");
             document.insert(
                 "id_token_signing_alg_values_supported".into(),
-                Value::from(vec!["ES256"]),
+                Value::from(tokens.algorithms(self.now()).await?),
             );
             document.insert("jwks_uri".into(), Value::from(self.endpoint("/jwks")));
             document.insert(
@@ -84,6 +91,6 @@ impl Front {
                 Value::from(algorithms),
             );
         }
-        Value::Object(document)
+        Ok(Value::Object(document))
     }
 }

@@ -7,6 +7,7 @@ use serde::Deserialize;
 
 use super::resources::AllowedResources;
 use super::tokens::TokenIssuer;
+use super::tokens::keys::{PUBLISH_AHEAD, SigningAlgorithm};
 use crate::domain::SecretHash;
 use crate::limiter::Quota;
 use crate::provider::ProviderKind;
@@ -30,6 +31,8 @@ struct RawFront {
     allowed_resources: Vec<String>,
     tokens: String,
     access_token_lifetime: String,
+    signing_algorithm: String,
+    signing_key_rotation: String,
     resource_servers: Vec<RawResourceServer>,
     cimd: RawCimd,
 }
@@ -106,6 +109,8 @@ impl Default for RawFront {
             allowed_resources: Vec::new(),
             tokens: "provider".into(),
             access_token_lifetime: "1h".into(),
+            signing_algorithm: "ES256".into(),
+            signing_key_rotation: "90d".into(),
             resource_servers: Vec::new(),
             cimd: RawCimd::default(),
         }
@@ -147,6 +152,11 @@ pub struct FrontSettings {
     pub tokens: TokenIssuer,
     /// How long the gateway's own access tokens live.
     pub access_token_lifetime: Duration,
+    /// The algorithm the gateway's new signing keys sign with.
+    pub signing_algorithm: SigningAlgorithm,
+    /// How long a signing key signs before the gateway replaces it
+    /// (`None`: until the operator does, `dcr-gateway keys rotate`).
+    pub signing_key_rotation: Option<Duration>,
     /// The resource servers that may introspect the gateway's tokens made
     /// out to them.
     pub resource_servers: Vec<ResourceServer>,
@@ -244,6 +254,32 @@ impl FrontSettings {
         if access_token_lifetime > Duration::from_secs(86_400) {
             report.error("front.access_token_lifetime must be at most 24h");
         }
+        let signing_algorithm =
+            SigningAlgorithm::named(&raw.signing_algorithm).unwrap_or_else(|| {
+                let allowed: Vec<String> = SigningAlgorithm::ALL
+                    .iter()
+                    .map(|algorithm| format!("\"{}\"", algorithm.name()))
+                    .collect();
+                report.error(format!(
+                    "front.signing_algorithm `{}` must be one of {}",
+                    raw.signing_algorithm,
+                    allowed.join(", ")
+                ));
+                SigningAlgorithm::Es256
+            });
+        let rotation = duration(
+            &raw.signing_key_rotation,
+            "front.signing_key_rotation",
+            report,
+        );
+        let shortest = MIN_KEY_ROTATION.max(PUBLISH_AHEAD.saturating_add(access_token_lifetime));
+        if !rotation.is_zero() && rotation < shortest {
+            report.error(format!(
+                "front.signing_key_rotation must be \"0s\" (off) or at least {} (the key's \
+                 publication ahead plus front.access_token_lifetime, and at least a day)",
+                humantime::format_duration(shortest)
+            ));
+        }
         let resource_servers = raw
             .resource_servers
             .into_iter()
@@ -268,6 +304,8 @@ impl FrontSettings {
         Self {
             tokens,
             access_token_lifetime,
+            signing_algorithm,
+            signing_key_rotation: (!rotation.is_zero()).then_some(rotation),
             resource_servers,
             allowed_resources,
             consent_lifetime,
@@ -369,6 +407,9 @@ impl FrontSettings {
     }
 }
 
+/// The shortest `signing_key_rotation` (but off).
+const MIN_KEY_ROTATION: Duration = Duration::from_secs(86_400);
+
 /// A duration of at least one second.
 fn positive(text: &str, key: &str, report: &mut Report) -> Duration {
     let value = duration(text, key, report);
@@ -407,6 +448,32 @@ mod tests {
         assert_eq!(errors.len(), 4, "{errors:?}");
         assert!(errors.iter().any(|e| e.contains("front.surprise")));
         assert!(errors.iter().any(|e| e.contains("front.token_per_ip")));
+    }
+
+    #[test]
+    fn signing_keys_are_es256_rotated_every_ninety_days_unless_told() {
+        let (settings, errors) = read("");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(settings.signing_algorithm, SigningAlgorithm::Es256);
+        assert_eq!(
+            settings.signing_key_rotation,
+            Some(Duration::from_secs(90 * 86_400))
+        );
+        let (settings, errors) =
+            read("signing_algorithm = \"EdDSA\"\nsigning_key_rotation = \"0s\"");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(settings.signing_algorithm, SigningAlgorithm::EdDsa);
+        assert_eq!(settings.signing_key_rotation, None, "off");
+        let (_, errors) = read("signing_algorithm = \"HS256\"\nsigning_key_rotation = \"1h\"");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].contains("`HS256`") && errors[0].contains("\"ES256\", \"RS256\", \"EdDSA\""),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].contains("front.signing_key_rotation"),
+            "{errors:?}"
+        );
     }
 
     #[test]
