@@ -66,6 +66,9 @@ pub struct Gateway {
     pub front: Option<Arc<Front>>,
     /// The front's janitor, stopped when the gateway is dropped.
     _front_janitor: Option<TaskGuard>,
+    /// The reads of the gateway's signing keys that rotate them when due,
+    /// stopped when the gateway is dropped.
+    _key_rotation: Option<TaskGuard>,
 }
 
 /// Opens the store, puts the cache in front (following other processes'
@@ -169,6 +172,7 @@ pub async fn build_gateway(
         })?)),
     };
     let front_janitor = front.as_ref().map(|front| front.spawn_janitor());
+    let key_rotation = front.as_ref().and_then(|front| front.spawn_key_rotation());
     Ok(Gateway {
         service,
         reconciler,
@@ -176,6 +180,7 @@ pub async fn build_gateway(
         read_answers,
         front,
         _front_janitor: front_janitor,
+        _key_rotation: key_rotation,
     })
 }
 

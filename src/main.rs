@@ -372,11 +372,7 @@ async fn keys(path: Option<&Path>, action: KeysAction) -> Result<(), String> {
             }
         }
         KeysAction::Rotate => {
-            let kid = tokens
-                .keys()
-                .rotate(now, tokens.lifetime())
-                .await
-                .map_err(|e| e.description)?;
+            let kid = tokens.keys().rotate(now).await.map_err(|e| e.description)?;
             println!("new key {kid}: published now, signs in five minutes");
         }
     }

@@ -6,6 +6,7 @@
 use serde_json::{Map, Value, json};
 
 use super::Front;
+use super::error::FrontError;
 
 /// Members copied from the provider's document, where present.
 const FROM_PROVIDER: [&str; 7] = [
@@ -30,9 +31,14 @@ impl Front {
     }
 
     /// The metadata apps see, from the provider's document (if any) and
-    /// the gateway's registration endpoint.
-    #[must_use]
-    pub fn metadata(&self, provider: Option<&Value>, registration_endpoint: &str) -> Value {
+    /// the gateway's registration endpoint; with the gateway's own tokens,
+    /// the algorithms of its published keys (which fails when the keys
+    /// cannot be read).
+    pub async fn metadata(
+        &self,
+        provider: Option<&Value>,
+        registration_endpoint: &str,
+    ) -> Result<Value, FrontError> {
         let mut document = Map::new();
         if let Some(provider) = provider.and_then(Value::as_object) {
             for member in FROM_PROVIDER {
@@ -60,10 +66,11 @@ impl Front {
         if let Value::Object(own) = own {
             document.extend(own);
         }
-        if self.tokens.is_some() {
+        if let Some(tokens) = &self.tokens {
             // The provider's keys and userinfo do not serve the gateway's
-            // tokens: its own keys, algorithm, userinfo and subjects stand
-            // in their place.
+            // tokens: its own keys and their algorithms (while a key of
+            // another algorithm is replaced, both), userinfo and subjects
+            // stand in their place.
             document.insert(
                 "userinfo_endpoint".into(),
                 Value::from(self.endpoint("/userinfo")),
@@ -81,7 +88,7 @@ impl Front {
             document.insert("claims_supported".into(), Value::from(claims));
             document.insert(
                 "id_token_signing_alg_values_supported".into(),
-                Value::from(vec!["ES256"]),
+                Value::from(tokens.algorithms(self.now()).await?),
             );
             document.insert("jwks_uri".into(), Value::from(self.endpoint("/jwks")));
             document.insert(
@@ -99,6 +106,6 @@ impl Front {
                 Value::from(algorithms),
             );
         }
-        Value::Object(document)
+        Ok(Value::Object(document))
     }
 }

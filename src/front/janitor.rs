@@ -2,7 +2,9 @@
 //! janitor removes the answered logins kept past their time and counts the
 //! others (what `/callback` holds against `max_transactions`), and removes
 //! the clients of metadata documents nobody used for `[front.cimd]
-//! idle_lifetime`.
+//! idle_lifetime`. With the gateway's own tokens, another task reads the
+//! signing keys every [`RELOAD`], which replaces them when they are due
+//! ([`super::tokens::keys`]), so that they are with no request coming.
 //!
 //! `/callback` never counts the table itself: it checks the count of the
 //! last sweep plus the logins this instance recorded since. With several
@@ -15,6 +17,7 @@ use std::time::Duration;
 
 use super::Front;
 use super::error::FrontError;
+use super::tokens::keys::RELOAD;
 use crate::clock::seconds;
 use crate::tasks::TaskGuard;
 
@@ -107,6 +110,28 @@ impl Front {
                 }
             }
         })
+    }
+
+    /// With the gateway's own tokens, reads the signing keys every
+    /// [`RELOAD`] (the first time at once), rotating them when they are
+    /// due, until the returned guard is dropped.
+    #[must_use]
+    pub fn spawn_key_rotation(self: &Arc<Self>) -> Option<TaskGuard> {
+        self.tokens.as_ref()?;
+        let front = Arc::clone(self);
+        Some(TaskGuard::spawn(async move {
+            let Some(tokens) = &front.tokens else {
+                return;
+            };
+            let mut ticks = tokio::time::interval(RELOAD);
+            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            loop {
+                ticks.tick().await;
+                if let Err(error) = tokens.keys().loaded(front.now()).await {
+                    tracing::warn!(%error, "front: the signing keys were not read");
+                }
+            }
+        }))
     }
 }
 

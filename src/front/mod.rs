@@ -210,7 +210,11 @@ impl Front {
         let tokens = (parts.settings.tokens == tokens::TokenIssuer::Gateway).then(|| {
             tokens::GatewayTokens::new(
                 parts.public_url.trim_end_matches('/'),
-                parts.settings.access_token_lifetime,
+                tokens::keys::KeyPolicy {
+                    algorithm: parts.settings.signing_algorithm,
+                    rotation: parts.settings.signing_key_rotation,
+                    lifetime: parts.settings.access_token_lifetime,
+                },
                 parts.settings.subject_type,
                 parts.signing_keys,
                 parts.sealer.clone(),

@@ -6,6 +6,7 @@ use std::time::Duration;
 use serde::Deserialize;
 
 use super::resources::AllowedResources;
+use super::tokens::keys::{PUBLISH_AHEAD, SigningAlgorithm};
 use super::tokens::{OWN_CLAIMS, SubjectType, TokenIssuer};
 use crate::domain::SecretHash;
 use crate::limiter::Quota;
@@ -30,6 +31,8 @@ struct RawFront {
     allowed_resources: Vec<String>,
     tokens: Option<String>,
     access_token_lifetime: String,
+    signing_algorithm: String,
+    signing_key_rotation: String,
     resource_servers: Vec<RawResourceServer>,
     claims: Vec<String>,
     subject_type: String,
@@ -108,6 +111,8 @@ impl Default for RawFront {
             allowed_resources: Vec::new(),
             tokens: None,
             access_token_lifetime: "1h".into(),
+            signing_algorithm: "ES256".into(),
+            signing_key_rotation: "90d".into(),
             resource_servers: Vec::new(),
             claims: Vec::new(),
             subject_type: "public".into(),
@@ -151,6 +156,11 @@ pub struct FrontSettings {
     pub tokens: TokenIssuer,
     /// How long the gateway's own access tokens live.
     pub access_token_lifetime: Duration,
+    /// The algorithm the gateway's new signing keys sign with.
+    pub signing_algorithm: SigningAlgorithm,
+    /// How long a signing key signs before the gateway replaces it
+    /// (`None`: until the operator does, `dcr-gateway keys rotate`).
+    pub signing_key_rotation: Option<Duration>,
     /// The resource servers that may introspect the gateway's tokens made
     /// out to them.
     pub resource_servers: Vec<ResourceServer>,
@@ -257,6 +267,32 @@ impl FrontSettings {
         if access_token_lifetime > Duration::from_secs(86_400) {
             report.error("front.access_token_lifetime must be at most 24h");
         }
+        let signing_algorithm =
+            SigningAlgorithm::named(&raw.signing_algorithm).unwrap_or_else(|| {
+                let allowed: Vec<String> = SigningAlgorithm::ALL
+                    .iter()
+                    .map(|algorithm| format!("\"{}\"", algorithm.name()))
+                    .collect();
+                report.error(format!(
+                    "front.signing_algorithm `{}` must be one of {}",
+                    raw.signing_algorithm,
+                    allowed.join(", ")
+                ));
+                SigningAlgorithm::Es256
+            });
+        let rotation = duration(
+            &raw.signing_key_rotation,
+            "front.signing_key_rotation",
+            report,
+        );
+        let shortest = MIN_KEY_ROTATION.max(PUBLISH_AHEAD.saturating_add(access_token_lifetime));
+        if !rotation.is_zero() && rotation < shortest {
+            report.error(format!(
+                "front.signing_key_rotation must be \"0s\" (off) or at least {} (the key's \
+                 publication ahead plus front.access_token_lifetime, and at least a day)",
+                humantime::format_duration(shortest)
+            ));
+        }
         let resource_servers = raw
             .resource_servers
             .into_iter()
@@ -303,6 +339,8 @@ impl FrontSettings {
             claims: raw.claims,
             subject_type,
             access_token_lifetime,
+            signing_algorithm,
+            signing_key_rotation: (!rotation.is_zero()).then_some(rotation),
             resource_servers,
             allowed_resources,
             consent_lifetime,
@@ -398,6 +436,9 @@ impl FrontSettings {
     }
 }
 
+/// The shortest `signing_key_rotation` (but off).
+const MIN_KEY_ROTATION: Duration = Duration::from_secs(86_400);
+
 /// A duration of at least one second.
 fn positive(text: &str, key: &str, report: &mut Report) -> Duration {
     let value = duration(text, key, report);
@@ -439,6 +480,32 @@ mod tests {
     }
 
     #[test]
+    fn signing_keys_are_es256_rotated_every_ninety_days_unless_told() {
+        let (settings, errors) = read("");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(settings.signing_algorithm, SigningAlgorithm::Es256);
+        assert_eq!(
+            settings.signing_key_rotation,
+            Some(Duration::from_secs(90 * 86_400))
+        );
+        let (settings, errors) =
+            read("signing_algorithm = \"EdDSA\"\nsigning_key_rotation = \"0s\"");
+        assert!(errors.is_empty(), "{errors:?}");
+        assert_eq!(settings.signing_algorithm, SigningAlgorithm::EdDsa);
+        assert_eq!(settings.signing_key_rotation, None, "off");
+        let (_, errors) = read("signing_algorithm = \"HS256\"\nsigning_key_rotation = \"1h\"");
+        assert_eq!(errors.len(), 2, "{errors:?}");
+        assert!(
+            errors[0].contains("`HS256`") && errors[0].contains("\"ES256\", \"RS256\", \"EdDSA\""),
+            "{errors:?}"
+        );
+        assert!(
+            errors[1].contains("front.signing_key_rotation"),
+            "{errors:?}"
+        );
+    }
+
+    #[test]
     fn settings_that_cannot_work_with_the_rest_are_refused() {
         let (settings, _) = read("enabled = true");
         let kind = crate::provider::local::LocalSettings::default().into();
@@ -463,7 +530,10 @@ mod tests {
         };
         assert_eq!(read("").0.tokens, TokenIssuer::Provider);
         assert_eq!(broker("").0.tokens, TokenIssuer::Gateway);
-        assert_eq!(broker("tokens = \"provider\"").0.tokens, TokenIssuer::Provider);
+        assert_eq!(
+            broker("tokens = \"provider\"").0.tokens,
+            TokenIssuer::Provider
+        );
         let (settings, errors) = read("claims = [\"email\"]\nsubject_type = \"pairwise\"");
         assert!(errors.is_empty(), "{errors:?}");
         assert_eq!(settings.subject_type, SubjectType::Pairwise);

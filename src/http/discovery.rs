@@ -51,16 +51,19 @@ const RESPONSE_TYPES: [&str; 8] = [
 /// the gateway's document for the built-in registry.
 async fn document(state: &HttpState) -> Result<Json<Value>, ApiError> {
     if let Some(front) = &state.front {
-        let provider = front.provider_document().await.map_err(|error| {
+        let unavailable = |error: crate::front::error::FrontError| {
             ApiError::Registration(crate::domain::RegistrationError::TemporarilyUnavailable {
                 reason: error.description,
                 retry_after_secs: 5,
             })
-        })?;
+        };
+        let provider = front.provider_document().await.map_err(unavailable)?;
         let registration_endpoint = state.registration_endpoint();
-        return Ok(Json(
-            front.metadata(provider.as_ref(), &registration_endpoint),
-        ));
+        return front
+            .metadata(provider.as_ref(), &registration_endpoint)
+            .await
+            .map(Json)
+            .map_err(unavailable);
     }
     let provider = state.service.provider_discovery().await?;
     let mut document = match provider {

@@ -290,9 +290,10 @@ pub trait AssertionReplays: Send + Sync {
 pub struct StoredSigningKey {
     /// Its `kid`.
     pub kid: String,
-    /// Its JWS algorithm (`ES256`).
+    /// Its JWS algorithm (`ES256`, `RS256` or `EdDSA`).
     pub algorithm: String,
-    /// The private key (PKCS#8 DER), sealed under the store key.
+    /// The private key, sealed under the store key: DER, PKCS#8 for
+    /// `ES256` and `EdDSA`, PKCS#1 for `RS256`.
     pub sealed_private: Vec<u8>,
     /// The public key, a JWK.
     pub public_jwk: String,
@@ -303,20 +304,65 @@ pub struct StoredSigningKey {
     pub retired_at: Option<i64>,
 }
 
+/// When [`SigningKeyStore::add_signing_key`] adds its key, judged by the
+/// newest key (the latest `signs_from`) under the store's lock.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum KeyDue<'a> {
+    /// Only when there is no key yet (the first start of the first
+    /// instance).
+    First,
+    /// Whatever the keys are (the operator's `dcr-gateway keys rotate`).
+    Always,
+    /// When the newest key is of another algorithm than `algorithm` (the
+    /// operator changed it), or signs from `aged` or earlier (`None`: keys
+    /// do not age).
+    Stale {
+        /// The algorithm keys should have.
+        algorithm: &'a str,
+        /// The newest key signing from this time or earlier is old.
+        aged: Option<i64>,
+    },
+}
+
+impl KeyDue<'_> {
+    /// Why a key is added when `newest` is the newest key (`None`: there
+    /// is none): `first`, `operator`, `algorithm` or `schedule`; `None`
+    /// when no key is added (a stale key is only replaced, never the
+    /// first one made).
+    #[must_use]
+    pub fn reason(&self, newest: Option<&StoredSigningKey>) -> Option<&'static str> {
+        match (self, newest) {
+            (Self::First, None) => Some("first"),
+            (Self::First, Some(_)) => None,
+            (Self::Always, _) => Some("operator"),
+            (Self::Stale { .. }, None) => None,
+            (Self::Stale { algorithm, aged }, Some(newest)) => {
+                if newest.algorithm != *algorithm {
+                    Some("algorithm")
+                } else if aged.is_some_and(|aged| newest.signs_from <= aged) {
+                    Some("schedule")
+                } else {
+                    None
+                }
+            }
+        }
+    }
+}
+
 /// The gateway's signing keys, shared by every instance.
 #[async_trait]
 pub trait SigningKeyStore: Send + Sync {
     /// Every key, retired ones included.
     async fn signing_keys(&self) -> Result<Vec<StoredSigningKey>, StoreError>;
 
-    /// Adds `key`; when `only_if_none`, only if there is no key yet (the
-    /// first start of the first instance): `false` when another was there.
+    /// Adds `key` when `due` says so of the newest key, and then retires
+    /// every other key at `retire_others_at` (unless retired earlier); the
+    /// newest key is checked under a lock, so that instances adding keys
+    /// together add one: whether `key` was added.
     async fn add_signing_key(
         &self,
         key: &StoredSigningKey,
-        only_if_none: bool,
+        retire_others_at: i64,
+        due: KeyDue<'_>,
     ) -> Result<bool, StoreError>;
-
-    /// Retires every key but `kept` at `at` (unless retired earlier).
-    async fn retire_signing_keys(&self, kept: &str, at: i64) -> Result<(), StoreError>;
 }

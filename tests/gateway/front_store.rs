@@ -5,7 +5,9 @@
 //! many first sights race (on PostgreSQL across two stores, as two
 //! instances would); broker mode's refresh tokens are used once, a used
 //! one is told apart from a live one, and of racing rotations of one token
-//! exactly one wins (on PostgreSQL across two stores).
+//! exactly one wins (on PostgreSQL across two stores); the gateway's
+//! signing keys are replaced when due only, and instances replacing them
+//! together add one key (on PostgreSQL across two stores).
 
 use std::sync::Arc;
 
@@ -13,8 +15,9 @@ use dcr_gateway::clock::SystemClock;
 use dcr_gateway::domain::SecretHash;
 use dcr_gateway::front::transactions::FrontSecret;
 use dcr_gateway::store::front::{
-    Answered, CimdStore, CodePhase, DocumentCaps, Mapping, NewCode, PresentedRefresh,
-    RefreshFamily, RefreshTokenStore, Reserved, Transaction, TransactionStore,
+    Answered, CimdStore, CodePhase, DocumentCaps, KeyDue, Mapping, NewCode, PresentedRefresh,
+    RefreshFamily, RefreshTokenStore, Reserved, SigningKeyStore, StoredSigningKey, Transaction,
+    TransactionStore,
 };
 use dcr_gateway::store::sql::SqlStore;
 
@@ -270,6 +273,114 @@ async fn refresh_families(stores: &[SqlStore]) {
         .unwrap_or_else(|e| panic!("swept: {e}"));
 }
 
+/// A signing key `kid` of `algorithm` signing from `signs_from` (the
+/// store keeps the private half as it is given, sealed or not).
+fn signing_key(kid: &str, algorithm: &str, signs_from: i64) -> StoredSigningKey {
+    StoredSigningKey {
+        kid: kid.to_owned(),
+        algorithm: algorithm.to_owned(),
+        sealed_private: b"sealed".to_vec(),
+        public_jwk: format!(r#"{{"kid":"{kid}"}}"#),
+        signs_from,
+        retired_at: None,
+    }
+}
+
+async fn signing_keys(stores: &[SqlStore]) {
+    let store = &stores[0];
+    let first = signing_key("first", "ES256", NOW);
+    assert!(
+        store
+            .add_signing_key(&first, NOW, KeyDue::First)
+            .await
+            .unwrap()
+    );
+    let second = signing_key("second", "ES256", NOW);
+    assert!(
+        !store
+            .add_signing_key(&second, NOW, KeyDue::First)
+            .await
+            .unwrap(),
+        "one first key"
+    );
+    let fresh = KeyDue::Stale {
+        algorithm: "ES256",
+        aged: Some(NOW - 1),
+    };
+    let renewed = signing_key("renewed", "ES256", NOW + 300);
+    assert!(
+        !store
+            .add_signing_key(&renewed, NOW + 3900, fresh)
+            .await
+            .unwrap(),
+        "not due"
+    );
+    let off = KeyDue::Stale {
+        algorithm: "ES256",
+        aged: None,
+    };
+    assert!(
+        !store
+            .add_signing_key(&renewed, NOW + 3900, off)
+            .await
+            .unwrap()
+    );
+    let aged = KeyDue::Stale {
+        algorithm: "ES256",
+        aged: Some(NOW),
+    };
+    assert!(
+        store
+            .add_signing_key(&renewed, NOW + 3900, aged)
+            .await
+            .unwrap()
+    );
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(
+        keys.iter()
+            .map(|key| (key.kid.as_str(), key.retired_at))
+            .collect::<Vec<_>>(),
+        [("first", Some(NOW + 3900)), ("renewed", None)]
+    );
+
+    // Instances finding together that the algorithm changed add one key,
+    // on every store.
+    let mut racing = Vec::new();
+    for i in 0..12 {
+        let store = stores[i % stores.len()].clone();
+        racing.push(tokio::spawn(async move {
+            let key = signing_key(&format!("eddsa-{i}"), "EdDSA", NOW + 600);
+            let due = KeyDue::Stale {
+                algorithm: "EdDSA",
+                aged: Some(NOW),
+            };
+            store.add_signing_key(&key, NOW + 4200, due).await.unwrap()
+        }));
+    }
+    let mut added = 0;
+    for task in racing {
+        added += usize::from(task.await.unwrap());
+    }
+    assert_eq!(added, 1);
+    let keys = store.signing_keys().await.unwrap();
+    assert_eq!(keys.len(), 3);
+    assert_eq!(keys[0].retired_at, Some(NOW + 3900), "retired earlier");
+    assert_eq!(keys[1].retired_at, Some(NOW + 4200));
+    assert_eq!(
+        (keys[2].algorithm.as_str(), keys[2].retired_at),
+        ("EdDSA", None)
+    );
+
+    // The operator's rotation adds a key whatever the newest is.
+    let operator = signing_key("operator", "EdDSA", NOW + 700);
+    assert!(
+        store
+            .add_signing_key(&operator, NOW + 4300, KeyDue::Always)
+            .await
+            .unwrap()
+    );
+}
+
 #[tokio::test]
 async fn the_front_store_keeps_its_promises_on_sqlite() {
     let dir = tempfile::tempdir().unwrap();
@@ -280,6 +391,7 @@ async fn the_front_store_keeps_its_promises_on_sqlite() {
     .await;
     transactions(&store).await;
     refresh_families(std::slice::from_ref(&store)).await;
+    signing_keys(std::slice::from_ref(&store)).await;
     reservations_race(&[store]).await;
 }
 
@@ -291,5 +403,6 @@ async fn the_front_store_keeps_its_promises_on_postgres() {
     let other = open(&database.url).await;
     let both = [store, other];
     refresh_families(&both).await;
+    signing_keys(&both).await;
     reservations_race(&both).await;
 }

@@ -28,7 +28,7 @@ use crate::store::sealing::Sealer;
 
 pub mod keys;
 
-use keys::KeyRing;
+use keys::{KeyPolicy, KeyRing};
 
 /// Who issues the access tokens apps get: `[front] tokens`.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -121,12 +121,13 @@ pub struct GatewayTokens {
 const PAIRWISE_PURPOSE: &str = "dcr-gateway pairwise subject";
 
 impl GatewayTokens {
-    /// Tokens of the gateway at `issuer`, living `lifetime`, naming users
-    /// as `subjects` says, signed by the keys in `store`.
+    /// Tokens of the gateway at `issuer`, living `policy.lifetime`,
+    /// naming users as `subjects` says, signed by the keys in `store`,
+    /// made and replaced as `policy` says.
     #[must_use]
     pub fn new(
         issuer: &str,
-        lifetime: Duration,
+        policy: KeyPolicy,
         subjects: SubjectType,
         store: std::sync::Arc<dyn SigningKeyStore>,
         sealer: Sealer,
@@ -139,8 +140,8 @@ impl GatewayTokens {
         });
         Self {
             issuer: issuer.to_owned(),
-            lifetime,
-            keys: KeyRing::new(store, sealer),
+            lifetime: policy.lifetime,
+            keys: KeyRing::new(store, sealer, policy),
             pairwise,
         }
     }
@@ -176,13 +177,15 @@ impl GatewayTokens {
         Ok(self.keys.loaded(now).await?.published.clone())
     }
 
+    /// The algorithms the published keys sign with at `now`, the signing
+    /// key's first: what discovery announces.
+    pub async fn algorithms(&self, now: i64) -> Result<Vec<&'static str>, FrontError> {
+        Ok(self.keys.loaded(now).await?.algorithms())
+    }
+
     /// An access token for `grant` at `now`.
     pub async fn access_token(&self, grant: &Grant<'_>, now: i64) -> Result<String, FrontError> {
         let loaded = self.keys.loaded(now).await?;
-        let (kid, key) = &loaded.signing;
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.typ = Some("at+jwt".into());
-        header.kid = Some(kid.clone());
         let subject = self.subject(grant.subject, grant.resource);
         let claims = Claims {
             iss: &self.issuer,
@@ -196,7 +199,8 @@ impl GatewayTokens {
             jti: FrontSecret::generate().expose().to_owned(),
             copied: grant.claims,
         };
-        jsonwebtoken::encode(&header, &claims, key)
+        loaded
+            .sign(Some("at+jwt"), &claims)
             .map_err(|e| FrontError::internal(&format!("signing an access token: {e}")))
     }
 
@@ -212,9 +216,6 @@ impl GatewayTokens {
         now: i64,
     ) -> Result<String, FrontError> {
         let loaded = self.keys.loaded(now).await?;
-        let (kid, key) = &loaded.signing;
-        let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
-        header.kid = Some(kid.clone());
         let mut claims = Value::Object(grant.claims.clone());
         let own = serde_json::json!({
             "iss": self.issuer,
@@ -236,24 +237,27 @@ impl GatewayTokens {
                 claims[name] = value;
             }
         }
-        jsonwebtoken::encode(&header, &claims, key)
+        loaded
+            .sign(None, &claims)
             .map_err(|e| FrontError::internal(&format!("signing an ID token: {e}")))
     }
 
     /// The claims of `token` if it is an access token of the gateway's,
-    /// signed by a published key, made out to `audience` (any, if `None`)
-    /// and live at `now`; `None` for anything else.
+    /// signed by a published key with that key's one algorithm (whatever
+    /// else its header says is refused: `none`, HMAC, another algorithm),
+    /// made out to `audience` (any, if `None`) and live at `now`; `None`
+    /// for anything else.
     pub async fn verified(&self, token: &str, audience: Option<&str>, now: i64) -> Option<Value> {
         let header = jsonwebtoken::decode_header(token).ok()?;
-        if header.alg != jsonwebtoken::Algorithm::ES256 || header.typ.as_deref() != Some("at+jwt") {
+        if header.typ.as_deref() != Some("at+jwt") {
             return None;
         }
         let loaded = self.keys.loaded(now).await.ok()?;
-        let set: jsonwebtoken::jwk::JwkSet =
-            serde_json::from_value(loaded.published.clone()).ok()?;
-        let jwk = set.find(header.kid.as_deref()?)?;
-        let key = jsonwebtoken::DecodingKey::from_jwk(jwk).ok()?;
-        let mut validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::ES256);
+        let (algorithm, key) = loaded.verifying_key(header.kid.as_deref()?)?;
+        if header.alg != algorithm {
+            return None;
+        }
+        let mut validation = jsonwebtoken::Validation::new(algorithm);
         match audience {
             Some(audience) => validation.set_audience(&[audience]),
             None => validation.validate_aud = false,
@@ -262,7 +266,7 @@ impl GatewayTokens {
         validation.leeway = 0;
         // Checked against the gateway's clock, not the library's.
         validation.validate_exp = false;
-        let claims = jsonwebtoken::decode::<Value>(token, &key, &validation)
+        let claims = jsonwebtoken::decode::<Value>(token, key, &validation)
             .ok()?
             .claims;
         let exp = claims.get("exp").and_then(Value::as_i64)?;

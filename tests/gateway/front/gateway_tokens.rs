@@ -5,7 +5,10 @@
 //! an app that asked for `openid` gets the gateway's own ID token with its
 //! nonce; a refresh gives a new pair without calling the provider, and a reused
 //! refresh token revokes the family. Key rotation: a new key is published
-//! before it signs, and the old one stays until its tokens expired.
+//! before it signs, and the old one stays until its tokens expired, whether
+//! the operator rotates, the configured algorithm changed (ES256, RS256 or
+//! EdDSA: each token's `alg` is its key's, and no other is accepted) or the
+//! newest key is older than `signing_key_rotation`.
 
 use std::time::Duration;
 
@@ -22,20 +25,61 @@ const MCP_B: &str = "https://mcp-b.example.com/mcp";
 /// A gateway issuing its own tokens (broker mode's default) before a fake
 /// provider.
 async fn issuing() -> (TestApp, FakeOp) {
+    issuing_with("").await
+}
+
+/// [`issuing`], with more `[front]` keys.
+async fn issuing_with(front: &str) -> (TestApp, FakeOp) {
     let op = FakeOp::start("operator-client").await;
     let app = spawn_app_with(&format!(
         "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"operator-client\"\n\
          client_secret = \"s3cret\"\nreconcile_interval = \"0s\"\n\
-         [front]\nenabled = true\n\
+         {}",
+        op.issuer,
+        front_sections(front)
+    ))
+    .await;
+    (app, op)
+}
+
+/// `[front]` issuing the gateway's own tokens for two MCP servers that may
+/// introspect them, with `more` keys.
+fn front_sections(more: &str) -> String {
+    format!(
+        "[front]\nenabled = true\n{more}\n\
          allowed_resources = [\"{MCP_A}\", \"{MCP_B}\"]\n\
          [[front.resource_servers]]\nresource = \"{MCP_A}\"\nclient_id = \"mcp-a\"\n\
          client_secret = \"secret-a\"\n\
          [[front.resource_servers]]\nresource = \"{MCP_B}\"\nclient_id = \"mcp-b\"\n\
-         client_secret = \"secret-b\"\n",
-        op.issuer
-    ))
-    .await;
-    (app, op)
+         client_secret = \"secret-b\"\n"
+    )
+}
+
+/// An access token for `MCP_A` the gateway signs at its clock's time, as
+/// `/token` would (without a sign-in, so that the clock may be far ahead
+/// of the fake provider's).
+async fn mint(app: &TestApp) -> String {
+    let grant = dcr_gateway::front::tokens::Grant {
+        subject: "dana",
+        client_id: "app-1",
+        resource: MCP_A,
+        scope: None,
+        session: None,
+        claims: &serde_json::Map::new(),
+    };
+    let now = dcr_gateway::clock::Clock::now_unix(app.clock.as_ref());
+    let tokens = app.front.as_ref().unwrap().gateway_tokens().unwrap();
+    tokens.access_token(&grant, now).await.unwrap()
+}
+
+/// The `kid`s of the key set `published`.
+fn kids(published: &Value) -> Vec<String> {
+    published["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|key| key["kid"].as_str().unwrap().to_owned())
+        .collect()
 }
 
 /// What the gateway's introspection tells the resource server `caller`
@@ -79,13 +123,36 @@ async fn code_for(app: &TestApp, client_id: &str, pkce: &Pkce, resource: &str) -
 /// A resource server at `resource` checking `token` against the gateway's
 /// key set, as any JWT library does.
 pub(super) async fn check_at(app: &TestApp, resource: &str, token: &str) -> Result<Value, String> {
-    let set: JwkSet = serde_json::from_value(app.get_json("/jwks").await).unwrap();
+    check_with(&app.get_json("/jwks").await, &app.base, resource, token)
+}
+
+/// `token` checked against the key set `published` of `issuer` for the
+/// audience `resource`, as a resource server does: with the key its `kid`
+/// names, and only the algorithm that key names (the header must agree).
+fn check_with(
+    published: &Value,
+    issuer: &str,
+    resource: &str,
+    token: &str,
+) -> Result<Value, String> {
+    let set: JwkSet = serde_json::from_value(published.clone()).unwrap();
     let header = decode_header(token).map_err(|e| e.to_string())?;
     let kid = header.kid.ok_or("no kid")?;
     let jwk = set.find(&kid).ok_or("unknown kid")?;
-    let mut validation = Validation::new(Algorithm::ES256);
+    let named = published["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|key| key["kid"] == kid.as_str())
+        .and_then(|key| key["alg"].as_str())
+        .ok_or("the key names no alg")?;
+    let algorithm: Algorithm = named.parse().unwrap();
+    if header.alg != algorithm {
+        return Err(format!("alg {:?} is not the key's {named}", header.alg));
+    }
+    let mut validation = Validation::new(algorithm);
     validation.set_audience(&[resource]);
-    validation.set_issuer(&[&app.base]);
+    validation.set_issuer(&[issuer]);
     decode::<Value>(token, &DecodingKey::from_jwk(jwk).unwrap(), &validation)
         .map(|data| data.claims)
         .map_err(|e| format!("{:?}", e.kind()))
@@ -174,7 +241,7 @@ async fn a_rotated_key_is_published_before_it_signs_and_the_old_one_until_its_to
 
     let keys = app.front.as_ref().unwrap().gateway_tokens().unwrap().keys();
     let now = dcr_gateway::clock::Clock::now_unix(app.clock.as_ref());
-    let new_kid = keys.rotate(now, Duration::from_secs(3600)).await.unwrap();
+    let new_kid = keys.rotate(now).await.unwrap();
     let published = app.get_json("/jwks").await;
     assert_eq!(
         published["keys"].as_array().unwrap().len(),
@@ -520,4 +587,197 @@ async fn a_confidential_client_introspects_the_tokens_issued_to_it_only() {
         .await
         .unwrap();
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn tokens_signed_with_eddsa_or_rs256_check_against_the_published_key_set() {
+    for (algorithm, kty) in [("EdDSA", "OKP"), ("RS256", "RSA")] {
+        let (app, _op) = issuing_with(&format!("signing_algorithm = \"{algorithm}\"")).await;
+        let discovery = app
+            .get_json("/.well-known/oauth-authorization-server")
+            .await;
+        assert_eq!(
+            discovery["id_token_signing_alg_values_supported"],
+            json!([algorithm])
+        );
+        let published = app.get_json("/jwks").await;
+        let key = &published["keys"][0];
+        assert_eq!((&key["kty"], &key["alg"]), (&json!(kty), &json!(algorithm)));
+        assert!(key.get("d").is_none(), "no private member: {published}");
+
+        let client_id = native_client(&app).await;
+        let pkce = pkce(algorithm);
+        let back = code_for(&app, &client_id, &pkce, MCP_A).await;
+        let (status, tokens) = redeem(&app, &client_id, &back, &pkce).await;
+        assert_eq!(status, StatusCode::OK, "{tokens}");
+        let access = tokens["access_token"].as_str().unwrap();
+        assert_eq!(
+            format!("{:?}", decode_header(access).unwrap().alg),
+            algorithm
+        );
+        let claims = check_with(&published, &app.base, MCP_A, access)
+            .unwrap_or_else(|e| panic!("{algorithm}: {e}"));
+        assert_eq!(claims["sub"], "dana");
+        let id_token = tokens["id_token"].as_str().unwrap();
+        let id = check_with(&published, &app.base, &client_id, id_token)
+            .unwrap_or_else(|e| panic!("{algorithm} ID token: {e}"));
+        assert_eq!(id["nonce"], "app-nonce-1");
+        let (_, answer) = introspect(&app, Some(("mcp-a", "secret-a")), access).await;
+        assert_eq!(answer["active"], true, "{algorithm}: {answer}");
+    }
+}
+
+#[tokio::test]
+async fn a_token_whose_header_names_another_algorithm_than_its_key_is_refused() {
+    let (app, _op) = issuing().await;
+    let a = Some(("mcp-a", "secret-a"));
+    let genuine = mint(&app).await;
+    assert_eq!(introspect(&app, a, &genuine).await.1["active"], true);
+    let kid = decode_header(&genuine).unwrap().kid.unwrap();
+    let [_, payload, signature] = genuine.split('.').collect::<Vec<_>>()[..] else {
+        panic!("not a JWS: {genuine}");
+    };
+    let claims: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(payload).unwrap()).unwrap();
+
+    // RS256 under the ES256 key's kid, signed by a key of the forger's.
+    let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+    let der = rsa::pkcs1::EncodeRsaPrivateKey::to_pkcs1_der(&private).unwrap();
+    let mut header = jsonwebtoken::Header::new(Algorithm::RS256);
+    header.typ = Some("at+jwt".into());
+    header.kid = Some(kid.clone());
+    let rs256 = jsonwebtoken::encode(
+        &header,
+        &claims,
+        &jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes()),
+    )
+    .unwrap();
+    // The genuine signature under a header naming another algorithm.
+    let relabelled = format!(
+        "{}.{payload}.{signature}",
+        URL_SAFE_NO_PAD.encode(json!({"alg": "ES384", "typ": "at+jwt", "kid": kid}).to_string())
+    );
+    for (what, forged) in [("RS256", rs256), ("ES384", relabelled)] {
+        let (status, answer) = introspect(&app, a, &forged).await;
+        assert_eq!(status, StatusCode::OK);
+        assert_eq!(answer, json!({ "active": false }), "{what}");
+    }
+}
+
+#[tokio::test]
+async fn a_changed_algorithm_is_published_at_restart_and_signs_once_caches_have_it() {
+    let op = FakeOp::start("operator-client").await;
+    let dir = tempfile::tempdir().unwrap();
+    let store = format!("sqlite://{}", dir.path().join("keys.db").display());
+    let issuer = "https://dcr.example.com";
+    let config = |algorithm: &str| {
+        format!(
+            "[provider]\nkind = \"oidc\"\nissuer = \"{}\"\nclient_id = \"operator-client\"\n\
+             client_secret = \"s3cret\"\nreconcile_interval = \"0s\"\n{}",
+            op.issuer,
+            front_sections(&format!("signing_algorithm = \"{algorithm}\""))
+        )
+    };
+    let before = spawn_instance(issuer, &store, &config("ES256")).await;
+    let old_token = mint(&before).await;
+    let old_kid = decode_header(&old_token).unwrap().kid.unwrap();
+    drop(before);
+
+    // Restarted with EdDSA: the new key is published at once, the old one
+    // signs on until the key set's caches may have the new one.
+    let after = spawn_instance(issuer, &store, &config("EdDSA")).await;
+    // Its key task adds the key at start, before any request.
+    let keys = after
+        .front
+        .as_ref()
+        .unwrap()
+        .gateway_tokens()
+        .unwrap()
+        .keys();
+    for _ in 0..100 {
+        if keys.list().await.unwrap().len() == 2 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(keys.list().await.unwrap()[1].algorithm, "EdDSA");
+    let published = after.get_json("/jwks").await;
+    assert_eq!(kids(&published).len(), 2, "{published}");
+    assert_eq!(kids(&published)[0], old_kid);
+    assert_eq!(published["keys"][1]["alg"], "EdDSA");
+    let discovery = after
+        .get_json("/.well-known/oauth-authorization-server")
+        .await;
+    assert_eq!(
+        discovery["id_token_signing_alg_values_supported"],
+        json!(["ES256", "EdDSA"])
+    );
+    let meanwhile = mint(&after).await;
+    let header = decode_header(&meanwhile).unwrap();
+    assert_eq!(
+        (header.alg, header.kid.unwrap()),
+        (Algorithm::ES256, old_kid)
+    );
+
+    after.clock.advance(Duration::from_secs(301));
+    let renewed = mint(&after).await;
+    let header = decode_header(&renewed).unwrap();
+    assert_eq!(
+        (header.alg, header.kid.unwrap()),
+        (Algorithm::EdDSA, kids(&published)[1].clone())
+    );
+    let published = after.get_json("/jwks").await;
+    for token in [&old_token, &meanwhile, &renewed] {
+        check_with(&published, issuer, MCP_A, token).unwrap();
+        let (_, answer) = introspect(&after, Some(("mcp-a", "secret-a")), token).await;
+        assert_eq!(answer["active"], true, "{answer}");
+    }
+    let later = spawn_instance(issuer, &store, &config("EdDSA")).await;
+    assert_eq!(
+        kids(&later.get_json("/jwks").await).len(),
+        2,
+        "once: the newest key has the algorithm"
+    );
+}
+
+#[tokio::test]
+async fn the_newest_key_is_replaced_once_older_than_the_rotation_period() {
+    let (app, _op) = issuing().await;
+    // A resource server's copy of the key set, read before the rotation.
+    let cached = app.get_json("/jwks").await;
+    let first = mint(&app).await;
+    let old_kid = decode_header(&first).unwrap().kid.unwrap();
+
+    app.clock.advance(Duration::from_secs(89 * 86_400));
+    assert_eq!(
+        kids(&app.get_json("/jwks").await),
+        std::slice::from_ref(&old_kid)
+    );
+    app.clock.advance(Duration::from_secs(86_400));
+    let published = app.get_json("/jwks").await;
+    let both = kids(&published);
+    assert_eq!(both.len(), 2, "90 days on, a new key: {published}");
+    assert_eq!(
+        decode_header(&mint(&app).await).unwrap().kid.unwrap(),
+        old_kid,
+        "published before it signs"
+    );
+
+    app.clock.advance(Duration::from_secs(301));
+    let renewed = mint(&app).await;
+    assert_eq!(decode_header(&renewed).unwrap().kid.unwrap(), both[1]);
+    // The resource server does not know the new kid: it reads the key set
+    // again, and finds it there.
+    assert_eq!(
+        check_with(&cached, &app.base, MCP_A, &renewed).unwrap_err(),
+        "unknown kid"
+    );
+    let read_again = app.get_json("/jwks").await;
+    assert!(check_with(&read_again, &app.base, MCP_A, &renewed).is_ok());
+
+    app.clock.advance(Duration::from_secs(3600));
+    assert_eq!(
+        kids(&app.get_json("/jwks").await),
+        [both[1].clone()],
+        "one rotation; the old key retired with its last token"
+    );
 }
