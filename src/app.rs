@@ -69,6 +69,8 @@ pub struct Gateway {
     /// The reads of the gateway's signing keys that rotate them when due,
     /// stopped when the gateway is dropped.
     _key_rotation: Option<TaskGuard>,
+    /// The writer of clients' uses, stopped when the gateway is dropped.
+    _usage_flusher: TaskGuard,
 }
 
 /// Opens the store, puts the cache in front (following other processes'
@@ -129,6 +131,7 @@ pub async fn build_gateway(
         registry,
         clock.clone(),
         config.registration.policies.clone(),
+        Arc::new(store.clone()),
     ));
     let service = Arc::new(RegistrationService::new(
         core.clone(),
@@ -173,6 +176,7 @@ pub async fn build_gateway(
     };
     let front_janitor = front.as_ref().map(|front| front.spawn_janitor());
     let key_rotation = front.as_ref().and_then(|front| front.spawn_key_rotation());
+    let usage_flusher = service.usage().spawn_flusher();
     Ok(Gateway {
         service,
         reconciler,
@@ -181,6 +185,7 @@ pub async fn build_gateway(
         front,
         _front_janitor: front_janitor,
         _key_rotation: key_rotation,
+        _usage_flusher: usage_flusher,
     })
 }
 

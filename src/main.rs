@@ -261,6 +261,10 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
     let _reconciling = gateway.reconciler.spawn(config.provider.reconcile_interval);
     let router = app::build_router(&gateway, &config);
     let served = app::serve(listener, router, shutdown_signal(), &config).await;
+    // The uses of the last seconds are not left in memory.
+    if let Err(error) = gateway.service.usage().flush().await {
+        tracing::warn!(%error, "the last client uses were not recorded");
+    }
     served.map_err(|e| format!("server failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())

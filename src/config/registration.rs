@@ -66,6 +66,7 @@ struct RawPolicy {
     native_schemes: Vec<String>,
     max_clients_per_software_id: Option<u64>,
     client_lifetime: Option<String>,
+    idle_lifetime: Option<String>,
     client_secret_lifetime: Option<String>,
 }
 
@@ -86,6 +87,7 @@ impl Default for RawPolicy {
             native_schemes: Vec::new(),
             max_clients_per_software_id: None,
             client_lifetime: None,
+            idle_lifetime: None,
             client_secret_lifetime: None,
         }
     }
@@ -166,6 +168,7 @@ impl RawPolicy {
         let mut lifetime =
             |text: Option<String>, k: &str| text.map(|t| duration(&t, &key(k), report));
         let client_lifetime = lifetime(self.client_lifetime, "client_lifetime");
+        let idle_lifetime = lifetime(self.idle_lifetime, "idle_lifetime");
         let client_secret_lifetime =
             lifetime(self.client_secret_lifetime, "client_secret_lifetime");
         Policy {
@@ -182,6 +185,7 @@ impl RawPolicy {
             native_schemes,
             max_clients_per_software_id: self.max_clients_per_software_id,
             client_lifetime,
+            idle_lifetime,
             client_secret_lifetime,
             extra_metadata: Vec::new(),
         }

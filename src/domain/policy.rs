@@ -75,6 +75,9 @@ pub struct Policy {
     pub max_clients_per_software_id: Option<u64>,
     /// How long a client lives before the janitor removes it.
     pub client_lifetime: Option<Duration>,
+    /// How long a client may go unused (no RFC 7592 call, no `/authorize`
+    /// or `/token` at the front) before the janitor removes it.
+    pub idle_lifetime: Option<Duration>,
     /// How long a client secret lives (`client_secret_expires_at`).
     pub client_secret_lifetime: Option<Duration>,
     /// Extension members kept beyond the registry's (`[registration]
@@ -100,6 +103,7 @@ impl Policy {
             native_schemes: Vec::new(),
             max_clients_per_software_id: None,
             client_lifetime: None,
+            idle_lifetime: None,
             client_secret_lifetime: None,
             extra_metadata: Vec::new(),
         }

@@ -146,6 +146,7 @@ impl Front {
             .client(client_id)
             .await?
             .ok_or_else(|| FrontError::invalid_request("no such client is registered"))?;
+        self.registrations.usage().used(client.client_id.as_str());
         let redirect_uri = params.require("redirect_uri")?;
         let localhost = self.settings.localhost_any_port;
         if !client

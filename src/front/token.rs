@@ -205,6 +205,7 @@ impl Front {
                 ));
             }
         };
+        self.registrations.usage().used(client.client_id.as_str());
         Ok((id, auth))
     }
 
@@ -245,6 +246,7 @@ impl Front {
         self.assertions
             .verify(&id, &client, assertion, self.now())
             .await?;
+        self.registrations.usage().used(client.client_id.as_str());
         Ok((id.clone(), ClientAuth::Verified(id)))
     }
 

@@ -47,6 +47,7 @@ async fn admit(
         .limits
         .check_management(ip.0, client.client_id().as_str())
         .map_err(ApiError::RateLimited)?;
+    state.service.usage().used(client.client_id().as_str());
     Ok((client, context))
 }
 

@@ -111,7 +111,11 @@ pub fn router(
         .plain("/metrics", get(health::metrics));
     #[cfg(feature = "openapi")]
     let routes = routes.plain("/openapi.json", get(openapi::openapi_json));
-    let reads = reads::ReadLane::new(state.read_answers.clone(), state.limits.clone());
+    let reads = reads::ReadLane::new(
+        state.read_answers.clone(),
+        state.limits.clone(),
+        state.service.usage().clone(),
+    );
     let routes = front::routes(routes, state.front.is_some())
         .into_router()
         .fallback(|| async { ApiError::NotFound })

@@ -35,6 +35,7 @@ use super::routes;
 use crate::audit;
 use crate::domain::{RegistrationAccessToken, SecretHash};
 use crate::registration::ClientInformation;
+use crate::registration::usage::UsageRecorder;
 use crate::store::{Change, ChangeListener};
 
 /// The path of a client's RFC 7592 routes.
@@ -221,13 +222,19 @@ fn splicable(token: &RegistrationAccessToken) -> bool {
 pub struct ReadLane {
     reads: Arc<HeldReads>,
     limits: Arc<Limits>,
+    usage: Arc<UsageRecorder>,
 }
 
 impl ReadLane {
-    /// Reads from `reads`, within `limits`' budget of RFC 7592 requests.
+    /// Reads from `reads`, within `limits`' budget of RFC 7592 requests,
+    /// noting each read as a use of its client in `usage`.
     #[must_use]
-    pub fn new(reads: Arc<HeldReads>, limits: Arc<Limits>) -> Self {
-        Self { reads, limits }
+    pub fn new(reads: Arc<HeldReads>, limits: Arc<Limits>, usage: Arc<UsageRecorder>) -> Self {
+        Self {
+            reads,
+            limits,
+            usage,
+        }
     }
 
     /// The answer to `request` from memory, when it is a plain read (a
@@ -257,6 +264,7 @@ impl ReadLane {
         // way never counts the same read a second time.
         self.limits.management_budget(client_id).ok()?;
         self.reads.count_served();
+        self.usage.used(client_id);
         routes::vary_as_cors_would(&mut response);
         Some(response)
     }

@@ -1,6 +1,8 @@
-//! The expiry janitor: clients whose lifetime ended are deleted, at the
-//! provider and in the gateway, page by page, a few at a time; and the task
-//! that runs it with reconcile, stopped when its guard drops.
+//! The expiry janitor: clients whose lifetime ended, and clients of a
+//! policy with an `idle_lifetime` that nobody used for that long, are
+//! deleted, at the provider and in the gateway, page by page, a few at a
+//! time; and the task that runs it with reconcile, stopped when its guard
+//! drops.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -38,26 +40,71 @@ impl Reconciler {
             after = expired
                 .last()
                 .map(|c| (c.expires_at.unwrap_or(now), c.client_id.clone()));
-            // A few deletes at once, so that their store writes share
-            // commits; few enough not to flood a provider.
-            let mut deletes = futures_util::stream::iter(expired)
-                .map(|client| async move {
-                    let outcome = self.core.delete_audited(&client, "expire").await;
-                    (client.client_id, outcome)
-                })
-                .buffer_unordered(EXPIRY_CONCURRENCY);
-            while let Some((client_id, outcome)) = deletes.next().await {
-                match outcome {
-                    Ok(()) => removed.push(client_id),
-                    Err(error) => {
-                        tracing::warn!(%client_id, %error, "expiry failed; retried on the next run");
-                    }
-                }
-            }
+            removed.extend(self.delete_all(expired, "expire").await);
             if batch < RECONCILE_BATCH as usize {
                 return Ok(removed);
             }
         }
+    }
+
+    /// Deletes every client of a policy with an `idle_lifetime` that was
+    /// not used for that long (its last RFC 7592 call, `/authorize` or
+    /// `/token`; or, never used, its registration), at the provider and in
+    /// the gateway, as [`Self::expire_clients`] does. Returns the ids
+    /// removed.
+    pub async fn remove_idle_clients(&self) -> Result<Vec<ClientId>, RegistrationError> {
+        // What was used lately counts, even if not yet written.
+        self.core.usage().flush().await.map_err(internal)?;
+        let now = self.core.now();
+        let mut removed = Vec::new();
+        for policy in self.core.policies() {
+            let Some(idle) = policy.idle_lifetime else {
+                continue;
+            };
+            let unused_since = now.saturating_sub(crate::clock::seconds(idle));
+            let mut after: Option<ClientId> = None;
+            loop {
+                let idle = self
+                    .core
+                    .idle()
+                    .list_idle(&policy.name, unused_since, after.as_ref(), RECONCILE_BATCH)
+                    .await
+                    .map_err(internal)?;
+                let batch = idle.len();
+                after = idle.last().map(|client| client.client_id.clone());
+                removed.extend(self.delete_all(idle, "idle").await);
+                if batch < RECONCILE_BATCH as usize {
+                    break;
+                }
+            }
+        }
+        Ok(removed)
+    }
+
+    /// Deletes `clients` (audited as `action`), a few at once so that their
+    /// store writes share commits and few enough not to flood a provider;
+    /// the ids removed. A failure is logged and left for the next run.
+    async fn delete_all(
+        &self,
+        clients: Vec<crate::domain::RegisteredClient>,
+        action: &'static str,
+    ) -> Vec<ClientId> {
+        let mut removed = Vec::new();
+        let mut deletes = futures_util::stream::iter(clients)
+            .map(|client| async move {
+                let outcome = self.core.delete_audited(&client, action).await;
+                (client.client_id, outcome)
+            })
+            .buffer_unordered(EXPIRY_CONCURRENCY);
+        while let Some((client_id, outcome)) = deletes.next().await {
+            match outcome {
+                Ok(()) => removed.push(client_id),
+                Err(error) => {
+                    tracing::warn!(%client_id, %error, action, "removal failed; retried on the next run");
+                }
+            }
+        }
+        removed
     }
 
     /// Runs reconcile and the janitor every `interval` (never when zero),
@@ -86,6 +133,13 @@ impl Reconciler {
                     }
                     Ok(_) => {}
                     Err(error) => tracing::warn!(%error, "expiry janitor failed"),
+                }
+                match reconciler.remove_idle_clients().await {
+                    Ok(idle) if !idle.is_empty() => {
+                        tracing::info!(count = idle.len(), "idle clients removed");
+                    }
+                    Ok(_) => {}
+                    Err(error) => tracing::warn!(%error, "idle janitor failed"),
                 }
             }
         }))

@@ -31,6 +31,7 @@ pub mod core;
 mod manage;
 mod register;
 mod trusted;
+pub mod usage;
 
 use std::net::IpAddr;
 use std::sync::Arc;
@@ -48,6 +49,7 @@ use crate::outbound::{FetchError, GuardedClient};
 use crate::store::{Health, InitialAccessTokens};
 
 use self::core::{Core, internal};
+use self::usage::UsageRecorder;
 
 /// Fetches JSON documents that apps point the gateway at (such as a
 /// `sector_identifier_uri`), through a client that guards against SSRF.
@@ -189,6 +191,12 @@ pub struct RegistrationService {
 }
 
 impl RegistrationService {
+    /// The recorder of clients' uses.
+    #[must_use]
+    pub fn usage(&self) -> &Arc<UsageRecorder> {
+        self.core.usage()
+    }
+
     /// Builds the service over the shared `core`, the initial access
     /// tokens, the store's health, and the fetcher of documents apps name.
     pub fn new(

@@ -16,6 +16,7 @@ pub mod cached;
 pub mod front;
 pub mod sealing;
 pub mod sql;
+pub mod usage;
 
 /// A storage failure. The cause is for the log, never for the caller.
 #[derive(Debug, thiserror::Error)]

@@ -20,6 +20,7 @@ mod front;
 mod front_store;
 mod hostile;
 mod hydra;
+mod idle;
 mod layers;
 mod lifecycle;
 mod manage;

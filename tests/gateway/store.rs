@@ -249,6 +249,69 @@ async fn contract(store: SqlStore) {
 
     concurrent_inserts(&store).await;
     initial_access_tokens(&store).await;
+    usage(&store).await;
+}
+
+/// Last uses: kept at the latest, skipped for clients that do not exist,
+/// and gone with their client; the idle listing of a policy pages by id.
+async fn usage(store: &SqlStore) {
+    use dcr_gateway::store::usage::ClientUsage;
+    let issued = 1_700_000_000;
+    for id in ["idle-1", "idle-2", "idle-3"] {
+        store.insert(&client(id, "Idle"), None).await.unwrap();
+    }
+    let uses = [
+        ("idle-2".to_owned(), issued + 500),
+        ("no-such-client".to_owned(), issued + 500),
+    ];
+    store.record_uses(&uses).await.unwrap();
+    // An older use changes nothing.
+    store
+        .record_uses(&[("idle-2".to_owned(), issued + 10)])
+        .await
+        .unwrap();
+    let idle = |since, after: Option<&str>| {
+        let after = after.map(ClientId::new);
+        async move {
+            let listed = store
+                .list_idle("default", since, after.as_ref(), 10)
+                .await
+                .unwrap();
+            listed
+                .into_iter()
+                .map(|c| c.client_id.as_str().to_owned())
+                .filter(|id| id.starts_with("idle-"))
+                .collect::<Vec<_>>()
+        }
+    };
+    assert_eq!(idle(issued + 100, None).await, ["idle-1", "idle-3"]);
+    assert_eq!(idle(issued + 100, Some("idle-1")).await, ["idle-3"]);
+    assert_eq!(
+        idle(issued + 500, None).await,
+        ["idle-1", "idle-2", "idle-3"]
+    );
+    assert!(
+        idle(issued - 1, None).await.is_empty(),
+        "not before registration"
+    );
+    assert!(
+        store
+            .list_idle("other", issued + 500, None, 10)
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    for id in ["idle-1", "idle-2", "idle-3"] {
+        assert!(store.remove(&ClientId::new(id)).await.unwrap());
+    }
+    // The use row went with its client: a new client of the same id is
+    // idle from its registration.
+    store
+        .insert(&client("idle-2", "Again"), None)
+        .await
+        .unwrap();
+    assert_eq!(idle(issued, None).await, ["idle-2"]);
+    assert!(store.remove(&ClientId::new("idle-2")).await.unwrap());
 }
 
 /// Inserts sent together share a commit and its multi-row statements; each

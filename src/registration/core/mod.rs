@@ -16,7 +16,10 @@ use crate::clock::{Clock, seconds};
 use crate::domain::policy::Policy;
 use crate::domain::{ClientId, ClientSecret, RegisteredClient, RegistrationError};
 use crate::provider::registry::Registry;
+use crate::store::usage::ClientUsage;
 use crate::store::{ClientQueries, ClientStore, StoreError};
+
+use super::usage::UsageRecorder;
 
 pub(crate) mod changes;
 pub(crate) mod provider_calls;
@@ -31,26 +34,47 @@ pub struct Core {
     registry: Registry,
     clock: Arc<dyn Clock>,
     policies: BTreeMap<String, Policy>,
+    usage: Arc<UsageRecorder>,
+    idle: Arc<dyn ClientUsage>,
 }
 
 impl Core {
     /// The core over the client store (`store`, behind its cache),
-    /// `queries` over many clients, the `registry`, the time, and the
-    /// configured policies by name.
+    /// `queries` over many clients, the `registry`, the time, the
+    /// configured policies by name, and where clients' uses are kept.
     pub fn new(
         store: Arc<dyn ClientStore>,
         queries: Arc<dyn ClientQueries>,
         registry: Registry,
         clock: Arc<dyn Clock>,
         policies: BTreeMap<String, Policy>,
+        usage: Arc<dyn ClientUsage>,
     ) -> Self {
         Self {
             store,
             queries,
             registry,
+            usage: Arc::new(UsageRecorder::new(usage.clone(), clock.clone())),
+            idle: usage,
             clock,
             policies,
         }
+    }
+
+    /// The recorder of clients' uses.
+    #[must_use]
+    pub fn usage(&self) -> &Arc<UsageRecorder> {
+        &self.usage
+    }
+
+    /// Clients' last uses, as stored.
+    pub(crate) fn idle(&self) -> &dyn ClientUsage {
+        self.idle.as_ref()
+    }
+
+    /// The configured policies.
+    pub(crate) fn policies(&self) -> impl Iterator<Item = &Policy> {
+        self.policies.values()
     }
 
     /// The client store.

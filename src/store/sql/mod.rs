@@ -31,6 +31,7 @@ mod front;
 mod refresh;
 mod rows;
 mod signing_keys;
+mod usage;
 mod writer;
 
 /// Which database a URL names.
