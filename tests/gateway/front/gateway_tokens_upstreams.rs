@@ -1,6 +1,6 @@
-//! The gateway's own tokens (issue 30) in front of a provider that holds
-//! the apps' clients (node oidc-provider as an RFC 7591 server; the Hydra
-//! and Okta fakes sign no ID tokens, which the gateway must check): the
+//! The gateway's own tokens (issue 30) in front of providers that hold the
+//! apps' clients (node oidc-provider as an RFC 7591 server, the Hydra and
+//! Okta fakes, which sign their ID tokens RS256 and publish the key): the
 //! provider signs the user in for the app's own client,
 //! the gateway checks its ID token against the provider's keys and hands
 //! the app an RFC 9068 JWT made out to the resource it named, its own ID
@@ -58,10 +58,9 @@ async fn refreshed(
     super::token(app, &form).await
 }
 
-#[tokio::test]
-async fn the_gateway_issues_its_own_tokens_for_the_apps_own_clients() {
-    let provider = OidcProvider::start().await;
-    let upstream = &provider;
+through_each_upstream!(the_gateway_issues_its_own_tokens_for_the_apps_own_clients);
+
+async fn the_gateway_issues_its_own_tokens_for_the_apps_own_clients(upstream: &impl Upstream) {
     let app = issuing_before(upstream).await;
     let discovery = app
         .get_json("/.well-known/oauth-authorization-server")

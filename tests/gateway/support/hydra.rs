@@ -82,6 +82,10 @@ impl HydraFake {
             .route("/admin/clients", get(list).post(create))
             .route("/admin/clients/{id}", get(read).put(replace).delete(delete))
             .route("/.well-known/openid-configuration", get(discovery))
+            .route(
+                "/.well-known/jwks.json",
+                get(|| async { axum::Json(super::oauth::published_keys()) }),
+            )
             .route("/oauth2/auth", get(public::authorize))
             .route("/oauth2/token", post(public::token))
             .route("/oauth2/revoke", post(public::revoke))

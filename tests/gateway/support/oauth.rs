@@ -348,8 +348,31 @@ fn is_verifier(verifier: &str) -> bool {
             .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_' | b'~'))
 }
 
-/// An ID token's shape (a JWS the fake does not really sign): nobody in the
-/// tests verifies it; the gateway passes it on unchanged.
+/// The fakes' one RSA key (vendors sign ID tokens RS256), made once per
+/// test process: its `kid` and encoding key, and its public JWK.
+fn signing_key() -> &'static (jsonwebtoken::EncodingKey, Value) {
+    use rsa::pkcs1::EncodeRsaPrivateKey;
+    use rsa::traits::PublicKeyParts;
+    static KEY: std::sync::OnceLock<(jsonwebtoken::EncodingKey, Value)> =
+        std::sync::OnceLock::new();
+    KEY.get_or_init(|| {
+        let private = rsa::RsaPrivateKey::new(&mut rsa::rand_core::OsRng, 2048).unwrap();
+        let der = private.to_pkcs1_der().unwrap();
+        let jwk = json!({
+            "kty": "RSA", "alg": "RS256", "use": "sig", "kid": "fake-vendor-key",
+            "n": URL_SAFE_NO_PAD.encode(private.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(private.e().to_bytes_be()),
+        });
+        (jsonwebtoken::EncodingKey::from_rsa_der(der.as_bytes()), jwk)
+    })
+}
+
+/// The key set the fakes publish at their `jwks_uri`.
+pub fn published_keys() -> Value {
+    json!({ "keys": [signing_key().1] })
+}
+
+/// An ID token, signed RS256 by the fakes' key ([`published_keys`]).
 fn id_token(issuer: &str, grant: &Grant) -> String {
     let now = SystemClock.now_unix();
     let mut claims = json!({
@@ -362,13 +385,9 @@ fn id_token(issuer: &str, grant: &Grant) -> String {
     if let Some(nonce) = &grant.nonce {
         claims["nonce"] = json!(nonce);
     }
-    let part = |value: &Value| URL_SAFE_NO_PAD.encode(value.to_string());
-    format!(
-        "{}.{}.{}",
-        part(&json!({ "alg": "RS256", "typ": "JWT", "kid": "fake" })),
-        part(&claims),
-        random_value(64)
-    )
+    let mut header = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::RS256);
+    header.kid = Some("fake-vendor-key".into());
+    jsonwebtoken::encode(&header, &claims, &signing_key().0).unwrap()
 }
 
 /// The members of a form body, or what is wrong with it: not

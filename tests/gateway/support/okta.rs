@@ -136,6 +136,8 @@ impl OktaFake {
                 post(new_secret),
             )
             .route("/.well-known/openid-configuration", get(org_discovery))
+            .route("/oauth2/v1/keys", get(keys))
+            .route("/oauth2/{server}/v1/keys", get(keys))
             .route(
                 "/oauth2/{server}/.well-known/openid-configuration",
                 get(public::discovery),
@@ -718,6 +720,11 @@ async fn org_discovery(
     let problems = fake.spec.check_request("GET", template, &[], &query, &[]);
     fake.ledger.violations_found(problems);
     axum::Json(org_discovery_document(&fake.base)).into_response()
+}
+
+/// The authorization servers' key set (the org's and each custom one's).
+async fn keys() -> axum::Json<Value> {
+    axum::Json(super::oauth::published_keys())
 }
 
 async fn unknown_route(
