@@ -100,11 +100,9 @@ impl Front {
     #[must_use]
     pub fn spawn_janitor(self: &Arc<Self>) -> TaskGuard {
         let front = Arc::clone(self);
-        TaskGuard::spawn(async move {
-            let mut ticks = tokio::time::interval(SWEEP_EVERY);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
+        TaskGuard::every(SWEEP_EVERY, move || {
+            let front = Arc::clone(&front);
+            async move {
                 if let Err(error) = front.sweep().await {
                     tracing::warn!(%error, "front: janitor pass failed");
                 }
@@ -119,15 +117,12 @@ impl Front {
     pub fn spawn_key_rotation(self: &Arc<Self>) -> Option<TaskGuard> {
         self.tokens.as_ref()?;
         let front = Arc::clone(self);
-        Some(TaskGuard::spawn(async move {
-            let Some(tokens) = &front.tokens else {
-                return;
-            };
-            let mut ticks = tokio::time::interval(RELOAD);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                if let Err(error) = tokens.keys().loaded(front.now()).await {
+        Some(TaskGuard::every(RELOAD, move || {
+            let front = Arc::clone(&front);
+            async move {
+                if let Some(tokens) = &front.tokens
+                    && let Err(error) = tokens.keys().loaded(front.now()).await
+                {
                     tracing::warn!(%error, "front: the signing keys were not read");
                 }
             }

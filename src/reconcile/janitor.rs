@@ -107,6 +107,31 @@ impl Reconciler {
         removed
     }
 
+    /// One pass: reconcile, then the expiry and idle sweeps, each failure
+    /// logged and left for the next pass.
+    async fn run_once(&self) {
+        match self.reconcile().await {
+            Ok(report) if report.has_drift() => {
+                tracing::warn!(?report, "reconcile found drift");
+            }
+            Ok(report) => tracing::debug!(?report, "reconcile"),
+            Err(error) => tracing::warn!(%error, "reconcile failed"),
+        }
+        let sweeps = [
+            ("expired", self.expire_clients().await),
+            ("idle", self.remove_idle_clients().await),
+        ];
+        for (sweep, outcome) in sweeps {
+            match outcome {
+                Ok(removed) if !removed.is_empty() => {
+                    tracing::info!(count = removed.len(), sweep, "clients removed");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, sweep, "janitor pass failed"),
+            }
+        }
+    }
+
     /// Runs reconcile and the janitor every `interval` (never when zero),
     /// until the returned guard is dropped.
     #[must_use]
@@ -115,33 +140,9 @@ impl Reconciler {
             return None;
         }
         let reconciler = Arc::clone(self);
-        Some(TaskGuard::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
-                match reconciler.reconcile().await {
-                    Ok(report) if report.has_drift() => {
-                        tracing::warn!(?report, "reconcile found drift");
-                    }
-                    Ok(report) => tracing::debug!(?report, "reconcile"),
-                    Err(error) => tracing::warn!(%error, "reconcile failed"),
-                }
-                match reconciler.expire_clients().await {
-                    Ok(expired) if !expired.is_empty() => {
-                        tracing::info!(count = expired.len(), "expired clients removed");
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "expiry janitor failed"),
-                }
-                match reconciler.remove_idle_clients().await {
-                    Ok(idle) if !idle.is_empty() => {
-                        tracing::info!(count = idle.len(), "idle clients removed");
-                    }
-                    Ok(_) => {}
-                    Err(error) => tracing::warn!(%error, "idle janitor failed"),
-                }
-            }
+        Some(TaskGuard::every(interval, move || {
+            let reconciler = Arc::clone(&reconciler);
+            async move { reconciler.run_once().await }
         }))
     }
 }

@@ -86,11 +86,9 @@ impl UsageRecorder {
     #[must_use]
     pub fn spawn_flusher(self: &Arc<Self>) -> TaskGuard {
         let recorder = Arc::clone(self);
-        TaskGuard::spawn(async move {
-            let mut ticks = tokio::time::interval(FLUSH_EVERY);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                ticks.tick().await;
+        TaskGuard::every(FLUSH_EVERY, move || {
+            let recorder = Arc::clone(&recorder);
+            async move {
                 if let Err(error) = recorder.flush().await {
                     tracing::warn!(%error, "client uses not recorded; retried at the next flush");
                 }
