@@ -46,6 +46,9 @@ use super::{
 use crate::domain::values::AuthMethod;
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
+/// The backend's name, in metrics and logs.
+const NAME: &str = "billforward";
+
 // Settings: the keys of `kind = "billforward"` and their validation.
 mod settings;
 
@@ -118,7 +121,7 @@ impl BillForward {
         let clients_url = endpoint(&settings.base_url, "/clients");
         let auth = ProviderAuth::Bearer(settings.api_token.clone());
         Ok(Self {
-            http: ProviderHttp::new(settings.resilience, Some(auth))?,
+            http: ProviderHttp::new(NAME, settings.resilience, Some(auth))?,
             clients_url,
             settings,
         })
@@ -217,7 +220,7 @@ fn scope_words(metadata: &ClientMetadata) -> impl Iterator<Item = &str> {
 #[async_trait]
 impl Provider for BillForward {
     fn name(&self) -> &'static str {
-        "billforward"
+        NAME
     }
 
     fn supports(&self, metadata: &ClientMetadata) -> Result<(), String> {

@@ -21,10 +21,15 @@
 //!
 //! No crate of the field offers this shape (they open on a failure count or
 //! rate and then refuse every call until a cool-down ends), hence this file.
+//!
+//! The share being shed is the breaker's state: each call asking to go out
+//! sets `dcr_provider_breaker_shed_share{provider}` to it (0: every call goes
+//! through).
 
 use std::sync::Mutex;
 use std::time::Duration;
 
+use metrics::Gauge;
 use tokio::time::Instant;
 
 /// Buckets the window is divided into.
@@ -57,6 +62,8 @@ impl BreakerSettings {
 pub struct Breaker {
     settings: BreakerSettings,
     buckets: Mutex<Window>,
+    /// `dcr_provider_breaker_shed_share` of this upstream.
+    shed_metric: Gauge,
 }
 
 /// Calls and failures per bucket, the newest last, and the shedding owed.
@@ -90,9 +97,13 @@ pub struct Shed {
 }
 
 impl Breaker {
-    /// A closed breaker.
+    /// A closed breaker in front of the provider named `provider` (its
+    /// label in metrics).
     #[must_use]
-    pub fn new(settings: BreakerSettings) -> Self {
+    pub fn new(settings: BreakerSettings, provider: &'static str) -> Self {
+        let shed_metric =
+            metrics::gauge!("dcr_provider_breaker_shed_share", "provider" => provider);
+        shed_metric.set(0.0);
         Self {
             settings,
             buckets: Mutex::new(Window {
@@ -100,6 +111,7 @@ impl Breaker {
                 counts: vec![(0, 0); BUCKETS as usize],
                 owed: 0.0,
             }),
+            shed_metric,
         }
     }
 
@@ -109,6 +121,7 @@ impl Breaker {
         let mut window = self.window();
         let (calls, failures) = window.totals();
         let share = self.shed_share(calls, failures);
+        self.shed_metric.set(share);
         if share == 0.0 {
             window.owed = 0.0;
             return Ok(());
@@ -173,7 +186,7 @@ mod tests {
     use super::*;
 
     fn breaker() -> Breaker {
-        Breaker::new(BreakerSettings::DEFAULT)
+        Breaker::new(BreakerSettings::DEFAULT, "test")
     }
 
     /// Feeds `calls` outcomes of which every `1 / every`-th fails.
@@ -261,10 +274,13 @@ mod tests {
 
     #[test]
     fn a_rate_of_one_never_sheds() {
-        let breaker = Breaker::new(BreakerSettings {
-            failure_rate: 1.0,
-            ..BreakerSettings::DEFAULT
-        });
+        let breaker = Breaker::new(
+            BreakerSettings {
+                failure_rate: 1.0,
+                ..BreakerSettings::DEFAULT
+            },
+            "test",
+        );
         assert_eq!(breaker.shed_share(1000, 1000), 0.0);
         feed(&breaker, 1000, 1);
         assert_eq!(count(&shed_of(&breaker, 100)), 0);

@@ -41,6 +41,9 @@ use crate::domain::metadata::ClientKeys;
 use crate::domain::values::AuthMethod;
 use crate::domain::{ClientId, ClientMetadata, ProviderState};
 
+/// The backend's name, in metrics and logs.
+const NAME: &str = "hydra";
+
 // Settings: the keys of `kind = "hydra"` and their validation.
 mod settings;
 
@@ -168,7 +171,7 @@ impl Hydra {
         let clients_url = endpoint(&settings.admin_url, "/admin/clients");
         let auth = settings.api_key.clone().map(ProviderAuth::Bearer);
         Ok(Self {
-            http: ProviderHttp::new(settings.resilience, auth)?,
+            http: ProviderHttp::new(NAME, settings.resilience, auth)?,
             discovery: DiscoveryCache::new(&settings.issuer)?,
             clients_url,
             settings,
@@ -276,7 +279,7 @@ fn check_jwks(set: &Value) -> Result<&Value, ProviderError> {
 #[async_trait]
 impl Provider for Hydra {
     fn name(&self) -> &'static str {
-        "hydra"
+        NAME
     }
 
     /// Hydra's document lists four token endpoint authentication methods;

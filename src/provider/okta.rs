@@ -59,6 +59,9 @@ use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 use client_body::{application_type, client_body, grants_of, renewable};
 use rate_budget::RateBudget;
 
+/// The backend's name, in metrics and logs.
+const NAME: &str = "okta";
+
 // The Client document the gateway writes, and Okta's app types.
 mod client_body;
 // Finding and adopting the client of a create whose answer was lost.
@@ -135,7 +138,7 @@ impl Okta {
     pub fn new(settings: OktaSettings, clock: Arc<dyn Clock>) -> Result<Self, ProviderSetupError> {
         let clients_url = endpoint(&settings.org_url, "/oauth2/v1/clients");
         Ok(Self {
-            http: ProviderHttp::new(settings.resilience, Some(settings.auth.clone()))?,
+            http: ProviderHttp::new(NAME, settings.resilience, Some(settings.auth.clone()))?,
             discovery: DiscoveryCache::new(&settings.issuer)?,
             clients_url,
             budget: RateBudget::default(),
@@ -242,7 +245,7 @@ fn is_unknown_client(answer: &Answer) -> bool {
 #[async_trait]
 impl Provider for Okta {
     fn name(&self) -> &'static str {
-        "okta"
+        NAME
     }
 
     /// Okta's authentication methods, and its table of grant types per app

@@ -26,6 +26,9 @@ use super::{
 use crate::domain::metadata::SERVER_MEMBERS;
 use crate::domain::{ClientId, ClientSecret, ProviderState};
 
+/// The backend's name, in metrics and logs.
+const NAME: &str = "rfc7591";
+
 // Settings: the keys of `kind = "rfc7591"` and their validation.
 mod settings;
 
@@ -76,7 +79,7 @@ impl Rfc7591 {
         Ok(Self {
             // Each call carries its own token: the initial access token, or
             // the upstream's registration access token for one client.
-            http: ProviderHttp::new(settings.resilience, None)?,
+            http: ProviderHttp::new(NAME, settings.resilience, None)?,
             discovery: DiscoveryCache::new(&settings.issuer)?,
             settings,
         })
@@ -133,7 +136,7 @@ fn unmanaged() -> ProviderError {
 #[async_trait]
 impl Provider for Rfc7591 {
     fn name(&self) -> &'static str {
-        "rfc7591"
+        NAME
     }
 
     async fn create(&self, request: &ProvisionRequest<'_>) -> Result<Provisioned, ProviderError> {

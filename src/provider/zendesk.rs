@@ -42,6 +42,9 @@ use super::{
 use crate::domain::values::{AuthMethod, GrantType};
 use crate::domain::{ClientId, ClientMetadata, ClientSecret, ProviderState};
 
+/// The backend's name, in metrics and logs.
+const NAME: &str = "zendesk";
+
 // Settings: the keys of `kind = "zendesk"` and their validation.
 mod settings;
 
@@ -134,7 +137,7 @@ impl Zendesk {
     pub fn new(settings: ZendeskSettings) -> Result<Self, ProviderSetupError> {
         let clients_url = endpoint(&settings.base_url, "/api/v2/oauth/clients");
         Ok(Self {
-            http: ProviderHttp::new(settings.resilience, Some(settings.auth.clone()))?,
+            http: ProviderHttp::new(NAME, settings.resilience, Some(settings.auth.clone()))?,
             clients_url,
             settings,
         })
@@ -287,7 +290,7 @@ fn client_name(request: &ProvisionRequest<'_>) -> String {
 #[async_trait]
 impl Provider for Zendesk {
     fn name(&self) -> &'static str {
-        "zendesk"
+        NAME
     }
 
     fn supports(&self, metadata: &ClientMetadata) -> Result<(), String> {

@@ -14,6 +14,7 @@ mod access;
 mod billforward;
 mod cli;
 mod connections;
+mod dashboard;
 mod fakes;
 mod faults;
 mod front;

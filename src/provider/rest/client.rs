@@ -105,8 +105,10 @@ pub struct ProviderHttp {
 }
 
 impl ProviderHttp {
-    /// A client whose calls follow `resilience` and carry `auth`.
+    /// A client of the provider named `provider` (its label in metrics)
+    /// whose calls follow `resilience` and carry `auth`.
     pub fn new(
+        provider: &'static str,
         resilience: Resilience,
         auth: Option<ProviderAuth>,
     ) -> Result<Self, ProviderSetupError> {
@@ -117,7 +119,7 @@ impl ProviderHttp {
             client,
             resilience,
             auth,
-            breaker: Arc::new(Breaker::new(resilience.breaker)),
+            breaker: Arc::new(Breaker::new(resilience.breaker, provider)),
         })
     }
 
