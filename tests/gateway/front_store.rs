@@ -5,7 +5,8 @@
 //! many first sights race (on PostgreSQL across two stores, as two
 //! instances would); broker mode's refresh tokens are used once, a used
 //! one is told apart from a live one, and of racing rotations of one token
-//! exactly one wins (on PostgreSQL across two stores); the gateway's
+//! exactly one wins (on PostgreSQL across two stores), while many
+//! rotations of different tokens at once all win and are kept; the gateway's
 //! signing keys are replaced when due only, and instances replacing them
 //! together add one key (on PostgreSQL across two stores).
 
@@ -273,6 +274,94 @@ async fn refresh_families(stores: &[SqlStore]) {
         .unwrap_or_else(|e| panic!("swept: {e}"));
 }
 
+/// The family `id`, of client `c1`, lapsing at `expires_at`.
+fn refresh_family(id: &str, expires_at: i64) -> RefreshFamily {
+    RefreshFamily {
+        id: id.to_owned(),
+        client_id: "c1".into(),
+        scope: None,
+        resource: None,
+        subject: "dana".into(),
+        claims: serde_json::Map::new(),
+        sealed_upstream: b"sealed upstream".to_vec(),
+        expires_at,
+    }
+}
+
+/// Many rotations at once, across `stores` (batched on SQLite): rotations
+/// of different tokens all win and are all kept (as `reader`, another
+/// store on the same database, reads them); of two rotations of each
+/// token, exactly one wins.
+async fn concurrent_rotations(stores: &[SqlStore], reader: &SqlStore) {
+    const FAMILIES: usize = 100;
+    let mut firsts = Vec::new();
+    for i in 0..FAMILIES {
+        let first = FrontSecret::generate().hash();
+        stores[0]
+            .start_family(&refresh_family(&format!("many-{i}"), NOW + 100), &first)
+            .await
+            .unwrap();
+        firsts.push(first);
+    }
+    let mut racing = Vec::new();
+    for (i, first) in firsts.iter().enumerate() {
+        let store = stores[i % stores.len()].clone();
+        let first = first.clone();
+        racing.push(tokio::spawn(async move {
+            let next = FrontSecret::generate().hash();
+            let rotated = store.rotate(&first, &next, None, NOW + 500).await.unwrap();
+            (rotated, next)
+        }));
+    }
+    let mut seconds = Vec::new();
+    for task in racing {
+        let (rotated, next) = task.await.unwrap();
+        assert!(rotated, "a rotation of its own token wins");
+        seconds.push(next);
+    }
+    for (i, (first, second)) in firsts.iter().zip(&seconds).enumerate() {
+        let family = refresh_family(&format!("many-{i}"), NOW + 500);
+        assert_eq!(
+            reader.presented(first, NOW).await.unwrap(),
+            PresentedRefresh::Reused(family.clone())
+        );
+        assert_eq!(
+            reader.presented(second, NOW + 400).await.unwrap(),
+            PresentedRefresh::Live(family)
+        );
+    }
+
+    // Each token rotated twice at once: one of the two wins.
+    let mut racing = Vec::new();
+    for (i, second) in seconds.iter().enumerate() {
+        for turn in 0..2 {
+            let store = stores[(i + turn) % stores.len()].clone();
+            let second = second.clone();
+            racing.push(tokio::spawn(async move {
+                let next = FrontSecret::generate().hash();
+                let rotated = store.rotate(&second, &next, None, NOW + 600).await.unwrap();
+                (i, rotated, next)
+            }));
+        }
+    }
+    let mut won = vec![0; FAMILIES];
+    for task in racing {
+        let (i, rotated, next) = task.await.unwrap();
+        let presented = reader.presented(&next, NOW).await.unwrap();
+        if rotated {
+            won[i] += 1;
+            assert!(matches!(presented, PresentedRefresh::Live(_)));
+        } else {
+            assert_eq!(
+                presented,
+                PresentedRefresh::Unknown,
+                "nothing of a loser is kept"
+            );
+        }
+    }
+    assert_eq!(won, vec![1; FAMILIES]);
+}
+
 /// A signing key `kid` of `algorithm` signing from `signs_from` (the
 /// store keeps the private half as it is given, sealed or not).
 fn signing_key(kid: &str, algorithm: &str, signs_from: i64) -> StoredSigningKey {
@@ -391,6 +480,12 @@ async fn the_front_store_keeps_its_promises_on_sqlite() {
     .await;
     transactions(&store).await;
     refresh_families(std::slice::from_ref(&store)).await;
+    let reader = open(&format!(
+        "sqlite://{}",
+        dir.path().join("front.db").display()
+    ))
+    .await;
+    concurrent_rotations(std::slice::from_ref(&store), &reader).await;
     signing_keys(std::slice::from_ref(&store)).await;
     reservations_race(&[store]).await;
 }
@@ -403,6 +498,8 @@ async fn the_front_store_keeps_its_promises_on_postgres() {
     let other = open(&database.url).await;
     let both = [store, other];
     refresh_families(&both).await;
+    let reader = open(&database.url).await;
+    concurrent_rotations(&both, &reader).await;
     signing_keys(&both).await;
     reservations_race(&both).await;
 }

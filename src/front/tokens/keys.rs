@@ -21,9 +21,13 @@ use std::time::Duration;
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use jsonwebtoken::jwk::Jwk;
-use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header};
+use jsonwebtoken::{Algorithm, DecodingKey, Header};
+use ring::error::KeyRejected;
 use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair};
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair, RSA_PKCS1_SHA256,
+    RsaKeyPair,
+};
 use rsa::pkcs1::{EncodeRsaPrivateKey, EncodeRsaPublicKey};
 use rsa::traits::PublicKeyParts;
 use serde::Serialize;
@@ -103,12 +107,20 @@ impl SigningAlgorithm {
         }
     }
 
-    /// The signing key of `private` ([`NewPair::private`]).
-    fn encoding_key(self, private: &[u8]) -> EncodingKey {
+    /// The signing key of `private` ([`NewPair::private`]), read as the
+    /// JWT library reads it.
+    fn signing_pair(self, private: &[u8]) -> Result<SigningPair, KeyRejected> {
         match self {
-            Self::Es256 => EncodingKey::from_ec_der(private),
-            Self::Rs256 => EncodingKey::from_rsa_der(private),
-            Self::EdDsa => EncodingKey::from_ed_der(private),
+            Self::Es256 => EcdsaKeyPair::from_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                private,
+                &SystemRandom::new(),
+            )
+            .map(SigningPair::Es256),
+            Self::Rs256 => RsaKeyPair::from_der(private).map(SigningPair::Rs256),
+            Self::EdDsa => {
+                Ed25519KeyPair::from_pkcs8_maybe_unchecked(private).map(SigningPair::EdDsa)
+            }
         }
     }
 
@@ -192,7 +204,54 @@ pub struct KeyPolicy {
 struct Signer {
     kid: String,
     algorithm: SigningAlgorithm,
-    key: EncodingKey,
+    /// The key, read once when the keys are loaded (the JWT library reads
+    /// it for every token it signs, which for ES256 and EdDSA computes
+    /// the public key again). Why it does not read, if it does not: then
+    /// every token fails to sign, and the key set is still published.
+    pair: Result<SigningPair, KeyRejected>,
+    random: SystemRandom,
+}
+
+/// A private key ready to sign.
+enum SigningPair {
+    Es256(EcdsaKeyPair),
+    Rs256(RsaKeyPair),
+    EdDsa(Ed25519KeyPair),
+}
+
+/// Why a token could not be signed.
+#[derive(Debug, thiserror::Error)]
+pub enum SigningError {
+    /// Its header or claims did not serialize.
+    #[error("the token does not serialize: {0}")]
+    Serialize(#[from] serde_json::Error),
+    /// The signing key did not read.
+    #[error("the signing key is unreadable: {0}")]
+    Key(KeyRejected),
+    /// The signature could not be made.
+    #[error("the signature failed")]
+    Signature,
+}
+
+impl Signer {
+    /// The signature of `message`.
+    fn signature(&self, message: &[u8]) -> Result<Vec<u8>, SigningError> {
+        let failed = |_| SigningError::Signature;
+        match self.pair.as_ref().map_err(|e| SigningError::Key(*e))? {
+            SigningPair::Es256(pair) => Ok(pair
+                .sign(&self.random, message)
+                .map_err(failed)?
+                .as_ref()
+                .to_vec()),
+            SigningPair::Rs256(pair) => {
+                let mut signature = vec![0; pair.public().modulus_len()];
+                pair.sign(&RSA_PKCS1_SHA256, &self.random, message, &mut signature)
+                    .map_err(failed)?;
+                Ok(signature)
+            }
+            SigningPair::EdDsa(pair) => Ok(pair.sign(message).as_ref().to_vec()),
+        }
+    }
 }
 
 /// The keys as one instance uses them now. `Debug` leaves the private key
@@ -220,15 +279,18 @@ impl std::fmt::Debug for Loaded {
 impl Loaded {
     /// `claims` signed by the signing key, with its `kid` and algorithm in
     /// the header, and `typ` if given.
-    pub fn sign(
-        &self,
-        typ: Option<&str>,
-        claims: &impl Serialize,
-    ) -> Result<String, jsonwebtoken::errors::Error> {
+    pub fn sign(&self, typ: Option<&str>, claims: &impl Serialize) -> Result<String, SigningError> {
         let mut header = Header::new(self.signer.algorithm.jws());
         header.typ = typ.map(str::to_owned);
         header.kid = Some(self.signer.kid.clone());
-        jsonwebtoken::encode(&header, claims, &self.signer.key)
+        // As the JWT library encodes a token, with the key read once.
+        let mut token = URL_SAFE_NO_PAD.encode(serde_json::to_vec(&header)?);
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(serde_json::to_vec(claims)?, &mut token);
+        let signature = self.signer.signature(token.as_bytes())?;
+        token.push('.');
+        URL_SAFE_NO_PAD.encode_string(signature, &mut token);
+        Ok(token)
     }
 
     /// The published key `kid`, with the one algorithm it signs with.
@@ -370,7 +432,8 @@ impl KeyRing {
             signer: Signer {
                 kid: signing.kid.clone(),
                 algorithm,
-                key: algorithm.encoding_key(&private),
+                pair: algorithm.signing_pair(&private),
+                random: SystemRandom::new(),
             },
             published: json!({ "keys": jwks }),
             verifying,
@@ -496,13 +559,22 @@ mod tests {
         for algorithm in [SigningAlgorithm::Es256, SigningAlgorithm::EdDsa] {
             let pair = algorithm.generate().unwrap();
             let jwk: Jwk = serde_json::from_value(pair.jwk).unwrap();
-            let key = algorithm.encoding_key(&pair.private);
-            let token = jsonwebtoken::encode(
-                &Header::new(algorithm.jws()),
-                &json!({ "sub": "dana" }),
-                &key,
-            )
-            .unwrap();
+            let loaded = Loaded {
+                signer: Signer {
+                    kid: "k1".into(),
+                    algorithm,
+                    pair: algorithm.signing_pair(&pair.private),
+                    random: SystemRandom::new(),
+                },
+                published: json!({ "keys": [] }),
+                verifying: HashMap::new(),
+            };
+            let token = loaded
+                .sign(Some("at+jwt"), &json!({ "sub": "dana" }))
+                .unwrap();
+            let header = jsonwebtoken::decode_header(&token).unwrap();
+            assert_eq!(header.kid.as_deref(), Some("k1"));
+            assert_eq!(header.typ.as_deref(), Some("at+jwt"));
             let mut validation = jsonwebtoken::Validation::new(algorithm.jws());
             validation.required_spec_claims.clear();
             validation.validate_exp = false;

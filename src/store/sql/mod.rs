@@ -9,7 +9,8 @@
 //! Here: opening the database and sealing provider state. Beside it: the
 //! [`ClientStore`](super::ClientStore) methods (`client_store`), the rows
 //! they read and write (`rows`), the group-commit writer
-//! (`writer`) and the feed of other processes' changes (`changes`).
+//! (`writer`), the group commit of refresh-token rotations on SQLite
+//! (`rotations`) and the feed of other processes' changes (`changes`).
 
 use std::path::Path;
 use std::sync::Arc;
@@ -22,6 +23,7 @@ use super::StoreError;
 use super::sealing::Sealer;
 use crate::clock::Clock;
 use crate::domain::{ProviderState, RegisteredClient};
+use rotations::Rotations;
 use rows::ClientRow;
 use writer::{MAX_BATCH, PendingWrite, write_batches};
 
@@ -29,6 +31,7 @@ mod changes;
 mod client_store;
 mod front;
 mod refresh;
+mod rotations;
 mod rows;
 mod signing_keys;
 mod usage;
@@ -133,6 +136,9 @@ pub struct SqlStore {
     /// Connections for state that lives minutes (the front's
     /// transactions), written with [`Durability::Transient`].
     transient: AnyPool,
+    /// On SQLite, where rotations of refresh tokens share one connection,
+    /// the task that applies them in batches.
+    rotations: Option<Rotations>,
     writes: mpsc::Sender<PendingWrite>,
     backend: Backend,
     url: String,
@@ -185,9 +191,14 @@ impl SqlStore {
                 Box::pin(prepare(connection, backend, Durability::Transient))
             })
             .connect_lazy(&connect_url)?;
+        let rotations = match backend {
+            Backend::Sqlite => Some(Rotations::start(transient.clone())),
+            Backend::Postgres => None,
+        };
         Ok(Self {
             pool,
             transient,
+            rotations,
             writes,
             backend,
             url: url.to_owned(),

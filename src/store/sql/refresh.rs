@@ -5,16 +5,19 @@
 //!
 //! They are written on the store's transient connections (on SQLite one
 //! connection, so refreshes queue in order instead of in SQLite's busy
-//! handler; commits that do not wait for the disk), and read on the pool
-//! (readers do not wait for the writer): a refresh is on the
+//! handler, and rotations are applied in batches, one transaction each:
+//! see `rotations`; commits that do not wait for the disk), and read on
+//! the pool (readers do not wait for the writer): a refresh is on the
 //! hot path of every client, and what a crash of the machine can lose is
-//! the last rotations, whose apps then sign in again.
+//! the last rotations, whose apps then sign in again. On PostgreSQL each
+//! rotation is its own transaction, on one of several connections.
 
 use async_trait::async_trait;
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::SqlStore;
+use super::rotations::Rotation;
 use crate::domain::SecretHash;
 use crate::store::StoreError;
 use crate::store::front::{PresentedRefresh, RefreshFamily, RefreshTokenStore};
@@ -114,8 +117,18 @@ impl RefreshTokenStore for SqlStore {
         sealed_upstream: Option<&[u8]>,
         expires_at: i64,
     ) -> Result<bool, StoreError> {
+        if let Some(rotations) = &self.rotations {
+            return rotations
+                .rotate(Rotation {
+                    old: old.clone(),
+                    new: new.clone(),
+                    sealed_upstream: sealed_upstream.map(<[u8]>::to_vec),
+                    expires_at,
+                })
+                .await;
+        }
         let mut transaction = self.transient.begin().await?;
-        // The first statement writes, so that SQLite takes its write lock
+        // The first statement writes, so that the token's row is locked
         // before anything is read.
         let used = sqlx::query(
             "UPDATE front_refresh_tokens SET used = 1 WHERE token_hash = $1 AND used = 0 \
