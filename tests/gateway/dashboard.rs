@@ -170,16 +170,7 @@ async fn every_metric_on_the_dashboard_is_exported_and_every_exported_one_is_sho
         .collect();
 
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
-    let hydra = crate::support::hydra::HydraFake::start().await;
-    let config = write_config(dir.path(), port);
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "[provider]\nkind = \"hydra\"\nadmin_url = \"{0}\"\nissuer = \"{0}\"\n",
-        hydra.base
-    ));
-    std::fs::write(&config, text).unwrap();
-    let server = ServerProcess::start(&config, port).await;
+    let (server, _hydra) = server_behind_hydra(dir.path()).await;
     server.register(&web_client()).await;
 
     let http = reqwest::Client::new();

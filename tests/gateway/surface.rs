@@ -157,17 +157,8 @@ async fn every_answer_carries_a_request_id() {
 #[tokio::test]
 async fn metrics_cover_requests_provider_calls_and_the_cache() {
     let dir = tempfile::tempdir().unwrap();
-    let port = free_port();
     // Behind Hydra: the built-in registry makes no provider calls to count.
-    let hydra = crate::support::hydra::HydraFake::start().await;
-    let config = write_config(dir.path(), port);
-    let mut text = std::fs::read_to_string(&config).unwrap();
-    text.push_str(&format!(
-        "[provider]\nkind = \"hydra\"\nadmin_url = \"{0}\"\nissuer = \"{0}\"\n",
-        hydra.base
-    ));
-    std::fs::write(&config, text).unwrap();
-    let server = ServerProcess::start(&config, port).await;
+    let (server, hydra) = server_behind_hydra(dir.path()).await;
     let http = reqwest::Client::new();
     let client = server.register(&web_client()).await;
     for _ in 0..2 {

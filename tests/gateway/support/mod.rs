@@ -463,6 +463,21 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// The gateway's binary running with its config in `dir`, behind the
+/// Hydra fake (returned too: it must outlive the server).
+pub async fn server_behind_hydra(dir: &Path) -> (ServerProcess, hydra::HydraFake) {
+    let port = free_port();
+    let hydra = hydra::HydraFake::start().await;
+    let config = write_config(dir, port);
+    let mut text = std::fs::read_to_string(&config).unwrap();
+    text.push_str(&format!(
+        "[provider]\nkind = \"hydra\"\nadmin_url = \"{0}\"\nissuer = \"{0}\"\n",
+        hydra.base
+    ));
+    std::fs::write(&config, text).unwrap();
+    (ServerProcess::start(&config, port).await, hydra)
+}
+
 /// Writes a configuration for the binary: a store in `dir`, listening on `port`.
 pub fn write_config(dir: &Path, port: u16) -> PathBuf {
     let store = format!("sqlite://{}", dir.join("gateway.db").display());
