@@ -374,3 +374,29 @@ async fn a_confidential_client_authenticates_with_its_secret(
     assert_eq!(userinfo(upstream, access_token).await.1["sub"], "alice");
     upstream.assert_clean();
 }
+
+/// `/authorize` and `/token` are uses of a client (issue 31): a client that
+/// only signs users in is not idle, one nobody uses is.
+#[tokio::test]
+async fn signing_in_keeps_a_client_from_the_idle_sweep() {
+    let upstream = OidcProvider::start().await;
+    let app = spawn_app_with(&format!(
+        "{}[policies.default]\nidle_lifetime = \"1h\"\n",
+        front_toml(&upstream)
+    ))
+    .await;
+    let signing_in = native_client(&app).await;
+    let unused = native_client(&app).await;
+
+    app.clock.advance(std::time::Duration::from_secs(50 * 60));
+    let pkce = pkce("idle");
+    let back = authorized(&app, &upstream, &signing_in, REGISTERED, &pkce).await;
+    let (status, _) = redeem(&app, &signing_in, &back, &pkce).await;
+    assert_eq!(status, StatusCode::OK);
+
+    app.clock.advance(std::time::Duration::from_secs(20 * 60));
+    let removed = app.reconciler.remove_idle_clients().await.unwrap();
+    let removed: Vec<&str> = removed.iter().map(|id| id.as_str()).collect();
+    assert_eq!(removed, [unused.as_str()]);
+    assert!(app.service.show(&signing_in).await.is_ok());
+}
