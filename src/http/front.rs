@@ -168,11 +168,7 @@ async fn introspect(
         Err(refused) => return refused.into_response(),
     };
     match front.introspect(ip, authorization, &form).await {
-        Ok(answer) => (
-            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-            axum::Json(answer),
-        )
-            .into_response(),
+        Ok(answer) => no_store_json(answer),
         Err(error) => TokenFailure(error).into_response(),
     }
 }
@@ -186,15 +182,8 @@ async fn userinfo(
     let Some(front) = state.front else {
         return StatusCode::NOT_FOUND.into_response();
     };
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
-    match front.userinfo(ip, authorization).await {
-        Ok(answer) => (
-            [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
-            axum::Json(answer),
-        )
-            .into_response(),
+    match front.userinfo(ip, authorization(&headers)).await {
+        Ok(answer) => no_store_json(answer),
         Err(error) => BearerFailure(error).into_response(),
     }
 }
@@ -220,6 +209,22 @@ async fn jwks(State(state): State<HttpState>) -> Response {
     }
 }
 
+/// A JSON answer no cache may keep (introspection, userinfo).
+fn no_store_json(answer: serde_json::Value) -> Response {
+    (
+        [(header::CACHE_CONTROL, HeaderValue::from_static("no-store"))],
+        axum::Json(answer),
+    )
+        .into_response()
+}
+
+/// The request's `Authorization` header, if it is text.
+fn authorization(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|value| value.to_str().ok())
+}
+
 /// What a client's POST to `/token`, `/revoke` or `/introspect` carries: the front, the
 /// form and the `Authorization` header.
 fn client_post(
@@ -229,9 +234,7 @@ fn client_post(
 ) -> Result<(std::sync::Arc<crate::front::Front>, Bytes, Option<&str>), Refused> {
     let front = state.front.ok_or(Refused::Off)?;
     let form = form_body(headers, body).map_err(Refused::NotAForm)?;
-    let authorization = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok());
+    let authorization = authorization(headers);
     Ok((front, form, authorization))
 }
 
