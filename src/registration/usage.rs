@@ -41,6 +41,12 @@ impl UsageRecorder {
         }
     }
 
+    /// Where the uses are written (and read back).
+    #[must_use]
+    pub fn store(&self) -> &dyn ClientUsage {
+        self.store.as_ref()
+    }
+
     /// Notes that `client_id` was used now.
     pub fn used(&self, client_id: &str) {
         let now = self.clock.now_unix();

@@ -35,7 +35,6 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     policies: BTreeMap<String, Policy>,
     usage: Arc<UsageRecorder>,
-    idle: Arc<dyn ClientUsage>,
 }
 
 impl Core {
@@ -54,8 +53,7 @@ impl Core {
             store,
             queries,
             registry,
-            usage: Arc::new(UsageRecorder::new(usage.clone(), clock.clone())),
-            idle: usage,
+            usage: Arc::new(UsageRecorder::new(usage, clock.clone())),
             clock,
             policies,
         }
@@ -69,7 +67,7 @@ impl Core {
 
     /// Clients' last uses, as stored.
     pub(crate) fn idle(&self) -> &dyn ClientUsage {
-        self.idle.as_ref()
+        self.usage.store()
     }
 
     /// The configured policies.
