@@ -13,6 +13,7 @@ use crate::domain::{
 };
 
 pub mod cached;
+pub mod directory;
 pub mod front;
 pub mod sealing;
 pub mod sql;
