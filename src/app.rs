@@ -24,6 +24,7 @@ use crate::provider::registry::Registry;
 use crate::provider::rest::ProviderSetupError;
 use crate::reconcile::Reconciler;
 use crate::registration::core::Core;
+use crate::registration::journal::Journal;
 use crate::registration::{
     RegistrationMode, RegistrationRules, RegistrationService, StatementVerifier,
 };
@@ -71,6 +72,8 @@ pub struct Gateway {
     _key_rotation: Option<TaskGuard>,
     /// The writer of clients' uses, stopped when the gateway is dropped.
     _usage_flusher: TaskGuard,
+    /// The writer of the journal, stopped when the gateway is dropped.
+    _journal_flusher: TaskGuard,
 }
 
 /// Opens the store, puts the cache in front (following other processes'
@@ -125,6 +128,11 @@ pub async fn build_gateway(
         statement_required: config.software_statement.required,
         compat: config.registration.compat,
     };
+    let journal = Arc::new(Journal::new(
+        Arc::new(store.clone()),
+        Arc::new(store.clone()),
+        clock.clone(),
+    ));
     let core = Arc::new(Core::new(
         cache.clone(),
         Arc::new(store.clone()),
@@ -132,6 +140,7 @@ pub async fn build_gateway(
         clock.clone(),
         config.registration.policies.clone(),
         Arc::new(store.clone()),
+        journal,
     ));
     let service = Arc::new(RegistrationService::new(
         core.clone(),
@@ -177,6 +186,7 @@ pub async fn build_gateway(
     let front_janitor = front.as_ref().map(|front| front.spawn_janitor());
     let key_rotation = front.as_ref().and_then(|front| front.spawn_key_rotation());
     let usage_flusher = service.usage().spawn_flusher();
+    let journal_flusher = service.journal().spawn_flusher();
     Ok(Gateway {
         service,
         reconciler,
@@ -186,6 +196,7 @@ pub async fn build_gateway(
         _front_janitor: front_janitor,
         _key_rotation: key_rotation,
         _usage_flusher: usage_flusher,
+        _journal_flusher: journal_flusher,
     })
 }
 

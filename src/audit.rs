@@ -25,6 +25,8 @@ pub struct AuditEvent<'a> {
     pub ip: Option<IpAddr>,
     /// The initial access token used, by id.
     pub initial_access_token_id: Option<&'a str>,
+    /// Who acted, when an operator did (`operator:alice`, `cli`).
+    pub actor: Option<&'a str>,
 }
 
 /// Writes an [`AuditEvent`] at a level.
@@ -39,6 +41,7 @@ macro_rules! audit_event {
             software_id = $event.software_id,
             ip = $event.ip.map(|ip| ip.to_string()),
             initial_access_token_id = $event.initial_access_token_id,
+            actor = $event.actor,
             "audit"
         )
     };

@@ -265,6 +265,9 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
     if let Err(error) = gateway.service.usage().flush().await {
         tracing::warn!(%error, "the last client uses were not recorded");
     }
+    if let Err(error) = gateway.service.journal().flush().await {
+        tracing::warn!(%error, "the last activity was not recorded");
+    }
     served.map_err(|e| format!("server failed: {e}"))?;
     tracing::info!("stopped");
     Ok(())
@@ -408,19 +411,32 @@ async fn clients(path: Option<&Path>, action: ClientsAction) -> Result<(), Strin
             }
         }
         ClientsAction::Delete { id } => {
-            service.remove(&id).await.map_err(|e| with_causes(&e))?;
+            service
+                .remove(&id, CLI_ACTOR)
+                .await
+                .map_err(|e| with_causes(&e))?;
             println!("deleted {}", terminal_safe(&id));
         }
         ClientsAction::RotateSecret { id } => {
             let secret = service
-                .rotate_secret(&id)
+                .rotate_secret(&id, CLI_ACTOR)
                 .await
                 .map_err(|e| with_causes(&e))?;
             println!("client_secret: {}", secret.expose());
         }
     }
+    // The trail entry of a delete or rotation is written before the
+    // process ends.
+    service
+        .journal()
+        .flush()
+        .await
+        .map_err(|e| with_causes(&e))?;
     Ok(())
 }
+
+/// Who the audit trail names for what the CLI does.
+const CLI_ACTOR: &str = "cli";
 
 /// The operator's view of an initial access token: never the token.
 #[derive(Serialize)]

@@ -15,5 +15,7 @@ pub use client::{
 };
 pub use error::{ErrorCode, RegistrationError};
 pub use metadata::{ClientMetadata, MetadataDocument, MetadataError};
-pub use secret::{ClientSecret, InitialAccessToken, RegistrationAccessToken, SecretHash};
+pub use secret::{
+    ClientSecret, InitialAccessToken, OperatorToken, RegistrationAccessToken, SecretHash,
+};
 pub use uri::{RedirectRules, RegisteredUri};

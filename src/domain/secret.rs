@@ -73,6 +73,10 @@ secret_type!(
     InitialAccessToken
 );
 secret_type!(
+    /// An operator token: what signs an operator in to the console.
+    OperatorToken
+);
+secret_type!(
     /// A one-time value of the authorization front: its `state` at the
     /// provider, or a gateway code.
     FrontSecret

@@ -22,6 +22,7 @@
 //! only what must see the matched route stays inside the router, in one
 //! layer per route ([`super::routes`]: its label, the body limit, CORS).
 
+use crate::registration::journal::Journal;
 use std::any::Any;
 use std::net::SocketAddr;
 use std::panic::AssertUnwindSafe;
@@ -67,19 +68,22 @@ struct Inner {
     ids: CountingRequestIds,
     access_log: bool,
     request_timeout: Duration,
+    journal: Option<Arc<Journal>>,
 }
 
 impl Edge {
     /// Puts the per-request steps in front of `routes`, with the reads
     /// `reads` holds answered from memory; `access_log` writes one line per
     /// request; a request not answered within `request_timeout` is answered
-    /// `408`.
+    /// `408`; what the console's Activity page counts is counted in
+    /// `journal`.
     #[must_use]
     pub fn new(
         routes: Router,
         reads: Option<ReadLane>,
         access_log: bool,
         request_timeout: Duration,
+        journal: Option<Arc<Journal>>,
     ) -> Self {
         Self {
             inner: Arc::new(Inner {
@@ -88,6 +92,7 @@ impl Edge {
                 ids: CountingRequestIds::new(),
                 access_log,
                 request_timeout,
+                journal,
             }),
         }
     }
@@ -173,6 +178,10 @@ impl Edge {
     ) {
         if let Some(RouteLabel(route)) = label {
             observe::count(route, &seen.method, response.status(), elapsed);
+        }
+        let counted = observe::activity(label, response.status());
+        if let (Some(journal), Some(kind)) = (&self.inner.journal, counted) {
+            journal.count(kind);
         }
         if self.inner.access_log {
             access::write(&AccessLine {
@@ -321,6 +330,7 @@ mod tests {
             None,
             false,
             request_timeout,
+            None,
         )
     }
 

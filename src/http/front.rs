@@ -4,6 +4,7 @@
 //! [`Front`](crate::front::Front),
 //! and answer with a redirect, a page, or the provider's token response.
 
+use crate::store::activity::Activity;
 use axum::body::Bytes;
 use axum::extract::{RawQuery, State};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, header};
@@ -47,7 +48,11 @@ async fn authorize(
         return StatusCode::NOT_FOUND.into_response();
     };
     let query = query.unwrap_or_default();
-    match front.authorize(ip, query.as_bytes(), &headers).await {
+    let next = front.authorize(ip, query.as_bytes(), &headers).await;
+    if next.is_ok() {
+        state.service.journal().count(Activity::Login);
+    }
+    match next {
         Ok(Next::Redirect(location)) => redirect_or_page(Ok(location)),
         Ok(Next::Consent { page, set_cookie }) => {
             let mut response = page.into_response();
@@ -111,12 +116,16 @@ async fn token(
     headers: HeaderMap,
     body: Result<Bytes, axum::extract::rejection::BytesRejection>,
 ) -> Response {
+    let journal = state.service.journal().clone();
     let (front, form, authorization) = match client_post(state, &headers, body) {
         Ok(parts) => parts,
         Err(refused) => return refused.into_response(),
     };
     match front.token(ip, authorization, &form).await {
-        Ok(answer) => answer.into_response(),
+        Ok(answer) => {
+            journal.count(Activity::TokenGrant);
+            answer.into_response()
+        }
         Err(error) => TokenFailure(error).into_response(),
     }
 }

@@ -116,6 +116,7 @@ pub fn router(
         state.limits.clone(),
         state.service.usage().clone(),
     );
+    let journal = state.service.journal().clone();
     let routes = front::routes(routes, state.front.is_some())
         .into_router()
         .fallback(|| async { ApiError::NotFound })
@@ -126,5 +127,6 @@ pub fn router(
         Some(reads),
         settings.access_log,
         settings.request_timeout,
+        Some(journal),
     )
 }

@@ -2,6 +2,7 @@
 //! metrics ([`super::edge`] writes the access line). Built to cost little on
 //! the hot path: ids come from a counter, labels are static strings.
 
+use crate::store::activity::Activity;
 use std::cell::RefCell;
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -82,6 +83,25 @@ pub fn count(route: &'static str, method: &Method, status: StatusCode, elapsed: 
         requests.increment(1);
         latency.record(elapsed.as_secs_f64());
     });
+}
+
+/// What the console's Activity page counts of an answer with `status`
+/// from the route `label`: a registration, an RFC 7592 call, a refusal, a
+/// rate-limit hit, or nothing.
+#[must_use]
+pub fn activity(label: Option<RouteLabel>, status: StatusCode) -> Option<Activity> {
+    let route = label.map(|RouteLabel(route)| route);
+    match status {
+        StatusCode::TOO_MANY_REQUESTS => Some(Activity::RateLimited),
+        StatusCode::BAD_REQUEST | StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
+            Some(Activity::Refusal)
+        }
+        StatusCode::CREATED if route == Some("/register") => Some(Activity::Registration),
+        status if status.is_success() && route == Some(super::reads::CLIENT_ROUTE) => {
+            Some(Activity::Management)
+        }
+        _ => None,
+    }
 }
 
 /// The route pattern that answered a request, carried on its response for

@@ -92,7 +92,7 @@ impl Reconciler {
         let mut removed = Vec::new();
         let mut deletes = futures_util::stream::iter(clients)
             .map(|client| async move {
-                let outcome = self.core.delete_audited(&client, action).await;
+                let outcome = self.core.delete_audited(&client, action, None).await;
                 (client.client_id, outcome)
             })
             .buffer_unordered(EXPIRY_CONCURRENCY);

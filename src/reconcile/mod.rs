@@ -6,10 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::future::Future;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::domain::{ClientId, ClientState, RegisteredClient, RegistrationError};
 use crate::provider::{ListedClient, Presence, ProviderError, ProvisionRequest};
 
@@ -29,6 +29,8 @@ const RECONCILE_BATCH: u32 = 100;
 pub struct Reconciler {
     core: Arc<Core>,
     report_unknown_clients: bool,
+    /// The last pass's report, and when it ended.
+    last: Mutex<Option<(i64, ReconcileReport)>>,
 }
 
 impl Reconciler {
@@ -40,7 +42,15 @@ impl Reconciler {
         Self {
             core,
             report_unknown_clients,
+            last: Mutex::new(None),
         }
+    }
+
+    /// The report of this instance's last reconcile pass, and when it ended
+    /// (seconds since the epoch).
+    #[must_use]
+    pub fn last_report(&self) -> Option<(i64, ReconcileReport)> {
+        self.last.lock().ok().and_then(|last| last.clone())
     }
 
     /// How old a pending, deleting or leased row must be before reconcile
@@ -82,7 +92,7 @@ impl Reconciler {
                 Presence::Absent => "never_created",
                 Presence::Unknown => "possible_orphan",
             };
-            audit_reconcile(&id, outcome);
+            self.audit_reconcile(&id, outcome);
             report.record_pending(&id, presence);
         }
         let deleted = self
@@ -109,7 +119,7 @@ impl Reconciler {
             .await?;
         report.deletions_completed = deleted.into_iter().map(|(id, _)| id).collect();
         for id in &report.deletions_completed {
-            audit_reconcile(id, "deletion_completed");
+            self.audit_reconcile(id, "deletion_completed");
         }
         self.resend_lapsed_replaces(now, &mut report).await?;
         self.compare_with_provider(cutoff, &mut report).await?;
@@ -120,6 +130,9 @@ impl Reconciler {
         ] {
             #[allow(clippy::cast_precision_loss)] // counts far below 2^52
             metrics::gauge!("dcr_reconcile_drift", "kind" => kind).set(count as f64);
+        }
+        if let Ok(mut last) = self.last.lock() {
+            *last = Some((self.core.now(), report.clone()));
         }
         Ok(report)
     }
@@ -294,21 +307,21 @@ impl Reconciler {
                 self.core
                     .bounded("delete", self.core.provider().delete(&client.id, None))
                     .await?;
-                audit_reconcile(&client.id, "orphan_deleted");
+                self.audit_reconcile(&client.id, "orphan_deleted");
                 Ok(Some(true))
             }
             Some(true) => Ok(None),
             _ => Ok(self.report_unknown_clients.then_some(false)),
         }
     }
-}
 
-/// Audits a deletion reconcile made.
-fn audit_reconcile(client_id: &ClientId, outcome: &str) {
-    audit::record(&AuditEvent {
-        action: "reconcile_delete",
-        outcome,
-        client_id: Some(client_id.as_str()),
-        ..AuditEvent::default()
-    });
+    /// Audits a deletion reconcile made.
+    fn audit_reconcile(&self, client_id: &ClientId, outcome: &str) {
+        self.core.journal().audit(&AuditEvent {
+            action: "reconcile_delete",
+            outcome,
+            client_id: Some(client_id.as_str()),
+            ..AuditEvent::default()
+        });
+    }
 }

@@ -3,7 +3,7 @@
 
 use std::time::Duration;
 
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::domain::{
     ClientSecret, ClientState, InitialAccessToken, InitialAccessTokenRecord, RegisteredClient,
     RegistrationError,
@@ -28,14 +28,22 @@ impl RegistrationService {
         self.core.show(client_id).await
     }
 
-    /// Operator deletion: the same path as RFC 7592 delete, without a token.
-    pub async fn remove(&self, client_id: &str) -> Result<(), RegistrationError> {
+    /// Operator deletion: the same path as RFC 7592 delete, without a
+    /// token, audited as done by `actor` (`cli`, `operator:alice`).
+    pub async fn remove(&self, client_id: &str, actor: &str) -> Result<(), RegistrationError> {
         let client = self.show(client_id).await?;
-        self.core.delete_audited(&client, "operator_delete").await
+        self.core
+            .delete_audited(&client, "operator_delete", Some(actor))
+            .await
     }
 
-    /// Operator secret rotation, through the provider. Returns the new secret.
-    pub async fn rotate_secret(&self, client_id: &str) -> Result<ClientSecret, RegistrationError> {
+    /// Operator secret rotation, through the provider, audited as done by
+    /// `actor`. Returns the new secret.
+    pub async fn rotate_secret(
+        &self,
+        client_id: &str,
+        actor: &str,
+    ) -> Result<ClientSecret, RegistrationError> {
         let current = self.show(client_id).await?;
         if current.state != ClientState::Active || !current.metadata.needs_client_secret() {
             return Err(RegistrationError::InvalidClientMetadata(format!(
@@ -53,11 +61,12 @@ impl RegistrationService {
                 self.core.provider().name()
             ))
         })?;
-        audit::record(&AuditEvent {
+        self.core.journal().audit(&AuditEvent {
             action: "rotate_secret",
             outcome: "success",
             client_id: Some(client_id),
             software_id: client.metadata.software_id.as_deref(),
+            actor: Some(actor),
             ..AuditEvent::default()
         });
         Ok(secret)

@@ -165,7 +165,9 @@ impl RegistrationService {
         result: Result<&RegisteredClient, &RegistrationError>,
         context: &RequestContext,
     ) {
-        audit::record(&managed_event(action, client_id, result, context));
+        self.core
+            .journal()
+            .audit(&managed_event(action, client_id, result, context));
     }
 
     /// Finds an active client whose token matches. Unknown clients, clients
@@ -242,6 +244,6 @@ fn managed_event<'a>(
         client_id: Some(client_id.as_str()),
         software_id: result.ok().and_then(|c| c.metadata.software_id.as_deref()),
         ip: context.ip,
-        initial_access_token_id: None,
+        ..AuditEvent::default()
     }
 }

@@ -28,6 +28,7 @@ mod admin;
 mod admission;
 pub mod compat;
 pub mod core;
+pub mod journal;
 mod manage;
 mod register;
 mod trusted;
@@ -195,6 +196,12 @@ impl RegistrationService {
     #[must_use]
     pub fn usage(&self) -> &Arc<UsageRecorder> {
         self.core.usage()
+    }
+
+    /// The journal of counts and trails.
+    #[must_use]
+    pub fn journal(&self) -> &Arc<journal::Journal> {
+        self.core.journal()
     }
 
     /// Builds the service over the shared `core`, the initial access

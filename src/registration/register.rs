@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::domain::policy::Policy;
 use crate::domain::{
     ClientId, ClientSecret, ClientState, InitialAccessTokenRecord, MetadataDocument,
@@ -28,7 +28,7 @@ impl RegistrationService {
     ) -> Result<Admission, RegistrationError> {
         let admitted = self.admit(context).await;
         if let Err(error) = &admitted {
-            Self::audit_registration(error.code(), None, context, None);
+            self.audit_registration(error.code(), None, context, None);
         }
         admitted.map(Admission)
     }
@@ -52,24 +52,26 @@ impl RegistrationService {
             Ok(info) => ("success", Some(&info.client)),
             Err(error) => (error.code(), None),
         };
-        Self::audit_registration(outcome, client, context, grant_id.as_deref());
+        self.audit_registration(outcome, client, context, grant_id.as_deref());
         result
     }
 
     /// The audit event of a registration's outcome.
     fn audit_registration(
+        &self,
         outcome: &'static str,
         client: Option<&RegisteredClient>,
         context: &RequestContext,
         initial_access_token_id: Option<&str>,
     ) {
-        audit::record(&AuditEvent {
+        self.core.journal().audit(&AuditEvent {
             action: "register",
             outcome,
             client_id: client.map(|client| client.client_id.as_str()),
             software_id: client.and_then(|client| client.metadata.software_id.as_deref()),
             ip: context.ip,
             initial_access_token_id,
+            actor: None,
         });
     }
 

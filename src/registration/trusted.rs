@@ -23,7 +23,9 @@ impl RegistrationService {
     /// `document_unused`).
     pub async fn remove_unused(&self, client_id: &str) -> Result<(), RegistrationError> {
         let client = self.show(client_id).await?;
-        self.core.delete_audited(&client, "document_unused").await
+        self.core
+            .delete_audited(&client, "document_unused", None)
+            .await
     }
 
     /// Replaces the whole registration of `client_id` by `document`, under

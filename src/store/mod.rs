@@ -12,11 +12,14 @@ use crate::domain::{
     ClientId, ClientState, InitialAccessTokenRecord, ProviderState, RegisteredClient, SecretHash,
 };
 
+pub mod activity;
 pub mod cached;
 pub mod directory;
 pub mod front;
+pub mod operators;
 pub mod sealing;
 pub mod sql;
+pub mod trail;
 pub mod usage;
 
 /// A storage failure. The cause is for the log, never for the caller.

@@ -420,14 +420,14 @@ async fn operators_rotate_secrets_through_the_provider() {
     .await;
     let client = app.register(&web_client()).await;
     let id = client["client_id"].as_str().unwrap();
-    let secret = app.service.rotate_secret(id).await.unwrap();
+    let secret = app.service.rotate_secret(id, "test").await.unwrap();
     assert_ne!(secret.expose(), client["client_secret"].as_str().unwrap());
     assert_eq!(fake.client(id).unwrap()["client_secret"], secret.expose());
     // A public client has no secret to rotate.
     let public = app.register(&json!({ "redirect_uris": ["https://a.example.com/cb"], "token_endpoint_auth_method": "none" })).await;
     assert!(
         app.service
-            .rotate_secret(public["client_id"].as_str().unwrap())
+            .rotate_secret(public["client_id"].as_str().unwrap(), "test")
             .await
             .is_err()
     );

@@ -411,7 +411,7 @@ async fn removed_public_clients_answer_invalid_token() {
     let expiring = app.register(&claude).await;
     let deleted = app.register(&claude).await;
 
-    app.service.remove(id_of(&deleted)).await.unwrap();
+    app.service.remove(id_of(&deleted), "test").await.unwrap();
     assert_gone(&app, &deleted).await;
 
     assert!(app.reconciler.expire_clients().await.unwrap().is_empty());

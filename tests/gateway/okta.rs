@@ -276,7 +276,12 @@ async fn okta_unknown_clients_answered_401_read_as_gone() {
     let client = app.register(&web_client()).await;
     fake.answer_unknown_with_401();
     fake.forget(id_of(&client));
-    assert!(app.service.rotate_secret(id_of(&client)).await.is_err());
+    assert!(
+        app.service
+            .rotate_secret(id_of(&client), "test")
+            .await
+            .is_err()
+    );
     let report = app.reconcile().await;
     assert!(
         report

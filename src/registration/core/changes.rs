@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use crate::audit::{self, AuditEvent};
+use crate::audit::AuditEvent;
 use crate::clock::seconds;
 use crate::domain::policy::Policy;
 use crate::domain::{
@@ -202,20 +202,22 @@ impl Core {
     }
 
     /// Deletes `client` at the provider and in the gateway, and audits the
-    /// outcome under `action`.
+    /// outcome under `action`, done by `actor` when an operator did it.
     pub(crate) async fn delete_audited(
         &self,
         client: &RegisteredClient,
         action: &str,
+        actor: Option<&str>,
     ) -> Result<(), RegistrationError> {
         let result = self.delete_client(client).await;
-        audit::record(&AuditEvent {
+        self.journal.audit(&AuditEvent {
             action,
             outcome: result
                 .as_ref()
                 .map_or_else(RegistrationError::code, |()| "success"),
             client_id: Some(client.client_id.as_str()),
             software_id: client.metadata.software_id.as_deref(),
+            actor,
             ..AuditEvent::default()
         });
         result

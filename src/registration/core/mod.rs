@@ -19,6 +19,7 @@ use crate::provider::registry::Registry;
 use crate::store::usage::ClientUsage;
 use crate::store::{ClientQueries, ClientStore, StoreError};
 
+use super::journal::Journal;
 use super::usage::UsageRecorder;
 
 pub(crate) mod changes;
@@ -35,12 +36,14 @@ pub struct Core {
     clock: Arc<dyn Clock>,
     policies: BTreeMap<String, Policy>,
     usage: Arc<UsageRecorder>,
+    journal: Arc<Journal>,
 }
 
 impl Core {
     /// The core over the client store (`store`, behind its cache),
     /// `queries` over many clients, the `registry`, the time, the
-    /// configured policies by name, and where clients' uses are kept.
+    /// configured policies by name, where clients' uses are kept, and the
+    /// journal of what it does.
     pub fn new(
         store: Arc<dyn ClientStore>,
         queries: Arc<dyn ClientQueries>,
@@ -48,12 +51,14 @@ impl Core {
         clock: Arc<dyn Clock>,
         policies: BTreeMap<String, Policy>,
         usage: Arc<dyn ClientUsage>,
+        journal: Arc<Journal>,
     ) -> Self {
         Self {
             store,
             queries,
             registry,
             usage: Arc::new(UsageRecorder::new(usage, clock.clone())),
+            journal,
             clock,
             policies,
         }
@@ -63,6 +68,12 @@ impl Core {
     #[must_use]
     pub fn usage(&self) -> &Arc<UsageRecorder> {
         &self.usage
+    }
+
+    /// The journal of counts and trails.
+    #[must_use]
+    pub fn journal(&self) -> &Arc<Journal> {
+        &self.journal
     }
 
     /// Clients' last uses, as stored.

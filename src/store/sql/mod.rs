@@ -27,9 +27,11 @@ use rotations::Rotations;
 use rows::ClientRow;
 use writer::{MAX_BATCH, PendingWrite, write_batches};
 
+mod activity;
 mod changes;
 mod client_store;
 mod front;
+mod operators;
 mod refresh;
 mod rotations;
 mod rows;

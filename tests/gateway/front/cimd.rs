@@ -120,7 +120,7 @@ async fn a_document_client_signs_in_refreshes_and_follows_its_document() {
 
     // A client removed behind the front's back is registered again.
     let removed = app.rows().await[0].0.clone();
-    app.service.remove(&removed).await.unwrap();
+    app.service.remove(&removed, "test").await.unwrap();
     let response = authorize(&app, &url, redirect_uri, &pkce, &[]).await;
     assert!(location(&response).as_str().starts_with(&upstream.issuer));
     assert_eq!(registered_name(&app).await, "v2");

@@ -66,7 +66,7 @@ pub async fn register_read_replace_rotate_delete<S: Subject>() {
     );
     assert_eq!(fake.secret_of(&id).as_deref(), Some(secret.as_str()));
 
-    let rotated = app.service.rotate_secret(&id).await.unwrap();
+    let rotated = app.service.rotate_secret(&id, "test").await.unwrap();
     assert_eq!(
         fake.secret_of(&id).as_deref(),
         Some(rotated.expose()),
@@ -94,7 +94,7 @@ pub async fn a_client_deleted_behind_the_gateways_back_reads_as_gone<S: Subject>
     let client = app.register(&web_client()).await;
     let id = id_of(&client);
     fake.forget(id).await;
-    assert!(app.service.rotate_secret(id).await.is_err());
+    assert!(app.service.rotate_secret(id, "test").await.is_err());
     let report = app.reconcile().await;
     assert_eq!(
         texts(&report.missing_at_provider),
