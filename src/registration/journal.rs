@@ -123,7 +123,7 @@ impl Journal {
             Err(_) => Vec::new(),
         };
         entries.extend(self.trails.trail_of(client_id, limit).await?);
-        entries.sort_by(|a, b| b.at.cmp(&a.at));
+        entries.sort_by_key(|entry| std::cmp::Reverse(entry.at));
         entries.dedup();
         entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(entries)
