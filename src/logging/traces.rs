@@ -52,7 +52,8 @@ pub const SERVICE_NAME: &str = "dcr-gateway";
 /// Longest wait for the collector, per export.
 pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// Longest wait, at shutdown, for the last spans to be sent.
+/// Longest wait, at shutdown, for the last spans to be sent (15 s, as
+/// [`TraceExport::shutdown`] says).
 const SHUTDOWN_TIMEOUT: Duration = Duration::from_secs(15);
 
 /// Where, under the configured endpoint, spans are posted.
@@ -125,8 +126,8 @@ impl TraceExport {
             .with_tracked_inactivity(false)
     }
 
-    /// Sends the spans still batched and stops, waiting at most
-    /// [`SHUTDOWN_TIMEOUT`]; spans ended after it are dropped.
+    /// Sends the spans still batched and stops, waiting at most 15 s;
+    /// spans ended after it are dropped.
     pub async fn shutdown(self) {
         let provider = self.provider;
         // The SDK's shutdown blocks until the batch task (on this runtime)
