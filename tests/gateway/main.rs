@@ -39,4 +39,5 @@ mod store;
 mod support;
 mod surface;
 mod tls;
+mod traces;
 mod zendesk;
