@@ -250,6 +250,7 @@ async fn contract(store: SqlStore) {
     concurrent_inserts(&store).await;
     initial_access_tokens(&store).await;
     usage(&store).await;
+    directory(&store).await;
 }
 
 /// Last uses: kept at the latest, skipped for clients that do not exist,
@@ -312,6 +313,551 @@ async fn usage(store: &SqlStore) {
         .unwrap();
     assert_eq!(idle(issued, None).await, ["idle-2"]);
     assert!(store.remove(&ClientId::new("idle-2")).await.unwrap());
+}
+
+/// The directory's clients are registered from here on: after every
+/// other client of the contract, so the newest.
+const DIRECTORY_EPOCH: i64 = 2_000_000_000;
+
+/// A client of the directory's tests, as the tests expect it listed.
+#[derive(Debug, Clone)]
+struct Expected {
+    id: String,
+    issued_at: i64,
+    software_id: Option<&'static str>,
+    hosts: Vec<&'static str>,
+    name: Option<&'static str>,
+    state: ClientState,
+    last_used_at: Option<i64>,
+    document_url: Option<String>,
+}
+
+impl Expected {
+    /// Client `n` of the directory's set: registration times in threes
+    /// (ties broken by id), and softwares, hosts, names, states, uses and
+    /// documents in cycles of different lengths.
+    fn nth(n: usize) -> Self {
+        let uses = DIRECTORY_EPOCH + 1_000;
+        Self {
+            id: format!("dir{n:02}"),
+            issued_at: DIRECTORY_EPOCH + i64::try_from(n / 3).unwrap() * 10,
+            software_id: [Some("claude.ai"), Some("cursor"), None][(n / 2) % 3],
+            hosts: [
+                vec!["claude.ai"],
+                vec!["127.0.0.1", "localhost"],
+                vec!["app.example.com"],
+                vec![],
+            ][n % 4]
+                .clone(),
+            name: [
+                Some("Claude"),
+                Some("Cursor"),
+                Some("claude code"),
+                Some("VS Code"),
+                None,
+            ][n % 5],
+            state: match n {
+                _ if n % 7 == 3 => ClientState::Pending,
+                _ if n % 11 == 5 => ClientState::Deleting,
+                _ => ClientState::Active,
+            },
+            last_used_at: match n {
+                _ if n % 4 == 1 => Some(uses + 100),
+                _ if n % 6 == 2 => Some(uses + 500),
+                _ => None,
+            },
+            document_url: (n % 8 == 6).then(|| format!("https://docs.example/{n}.json")),
+        }
+    }
+
+    /// The client to insert; its redirect URIs give one host, two, one
+    /// twice in two cases, or none.
+    fn client(&self) -> RegisteredClient {
+        let mut document = json!({
+            "redirect_uris": match self.hosts.as_slice() {
+                ["claude.ai"] => json!(["https://claude.ai/api/mcp/auth_callback"]),
+                ["127.0.0.1", "localhost"] => json!([
+                    "http://127.0.0.1:33418/callback",
+                    "http://localhost:33418/callback",
+                ]),
+                // A private-use scheme's host keeps its case in the URL.
+                ["app.example.com"] => json!([
+                    "com.example.app://App.Example.com/cb",
+                    "com.example.app://app.example.com/other",
+                ]),
+                _ => json!(["com.example.app:/callback"]),
+            },
+        });
+        if !self.hosts.contains(&"claude.ai") {
+            document["application_type"] = json!("native");
+        }
+        if let Some(name) = self.name {
+            document["client_name"] = json!(name);
+        }
+        if let Some(software_id) = self.software_id {
+            document["software_id"] = json!(software_id);
+        }
+        let mut client = directory_client(&self.id, self.issued_at, document);
+        client.state = self.state;
+        client
+    }
+
+    fn matches(&self, filter: &dcr_gateway::store::directory::ClientFilter) -> bool {
+        use dcr_gateway::store::directory::{Origin, Used};
+        let lower = |text: &str| text.to_ascii_lowercase();
+        filter
+            .software_id
+            .as_deref()
+            .is_none_or(|s| self.software_id == Some(s))
+            && filter
+                .redirect_host
+                .as_deref()
+                .is_none_or(|h| self.hosts.contains(&lower(h).as_str()))
+            && filter
+                .name_prefix
+                .as_deref()
+                .is_none_or(|p| self.name.is_some_and(|n| lower(n).starts_with(&lower(p))))
+            && filter.state.is_none_or(|s| self.state == s)
+            && filter.registered_from.is_none_or(|t| self.issued_at >= t)
+            && filter.registered_until.is_none_or(|t| self.issued_at < t)
+            && filter.used.is_none_or(|used| match used {
+                Used::Never => self.last_used_at.is_none(),
+                Used::NotSince(t) => self.last_used_at.is_none_or(|at| at < t),
+                Used::Since(t) => self.last_used_at.is_some_and(|at| at >= t),
+            })
+            && filter
+                .origin
+                .is_none_or(|origin| (origin == Origin::Document) == self.document_url.is_some())
+    }
+}
+
+/// A client registered at `issued_at` with the metadata `document`.
+fn directory_client(id: &str, issued_at: i64, document: serde_json::Value) -> RegisteredClient {
+    let document: MetadataDocument = serde_json::from_value(document).unwrap();
+    RegisteredClient {
+        metadata: Arc::new(ClientMetadata::validate(document, RedirectRules::default()).unwrap()),
+        issued_at,
+        ..client(id, "unused")
+    }
+}
+
+/// The directory: each filter alone and together, newest first (ties by
+/// id, descending), page after page by key; the last use and document of
+/// each client; the redirect hosts and names following a client through
+/// its insert, activation under another id, update and removal.
+async fn directory(store: &SqlStore) {
+    use dcr_gateway::store::directory::{
+        ClientDirectory, ClientFilter, ListedClient, Origin, PageAfter, Used,
+    };
+    use dcr_gateway::store::front::{CimdStore, DocumentCaps, Mapping, Reserved};
+    use dcr_gateway::store::usage::ClientUsage;
+
+    let expected = (0..36).map(Expected::nth).collect::<Vec<_>>();
+    let inserted = expected.iter().map(Expected::client).collect::<Vec<_>>();
+    for client in &inserted {
+        store.insert(client, None).await.unwrap();
+    }
+    let uses = expected
+        .iter()
+        .filter_map(|c| c.last_used_at.map(|at| (c.id.clone(), at)))
+        .collect::<Vec<_>>();
+    store.record_uses(&uses).await.unwrap();
+    let caps = DocumentCaps {
+        per_host: 100,
+        in_all: 100,
+    };
+    for client in &expected {
+        if let Some(url) = &client.document_url {
+            let reserved = store
+                .reserve(url, "docs.example", caps, 0, i64::MAX)
+                .await
+                .unwrap();
+            assert_eq!(reserved, Reserved::Yes);
+            let mapping = Mapping {
+                client_id: client.id.clone(),
+                document_hash: vec![1; 32],
+                fresh_until: i64::MAX,
+                last_used: 0,
+            };
+            store.update_mapping(url, &mapping, 0).await.unwrap();
+        }
+    }
+    // A place reserved for a document being registered names no client.
+    let reserved = store
+        .reserve(
+            "https://docs.example/pending.json",
+            "docs.example",
+            caps,
+            0,
+            i64::MAX,
+        )
+        .await
+        .unwrap();
+    assert_eq!(reserved, Reserved::Yes);
+
+    let shown = |listed: &[ListedClient]| {
+        listed
+            .iter()
+            .map(|l| {
+                (
+                    l.client.client_id.as_str().to_owned(),
+                    l.last_used_at,
+                    l.document_url.clone(),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    let want = |filter: &ClientFilter| {
+        let mut matching = expected
+            .iter()
+            .filter(|c| c.matches(filter))
+            .collect::<Vec<_>>();
+        matching.sort_by(|a, b| (b.issued_at, &b.id).cmp(&(a.issued_at, &a.id)));
+        matching
+            .into_iter()
+            .map(|c| (c.id.clone(), c.last_used_at, c.document_url.clone()))
+            .collect::<Vec<_>>()
+    };
+    // Every page of `filter`, `size` at a time, each after the last row of
+    // the one before.
+    let pages = |filter: ClientFilter, size: u32| async move {
+        let mut all = Vec::new();
+        let mut after: Option<PageAfter> = None;
+        loop {
+            let page = store.find(&filter, after.as_ref(), size).await.unwrap();
+            assert!(page.len() <= size as usize);
+            let Some(last) = page.last() else { break };
+            after = Some(PageAfter {
+                issued_at: last.client.issued_at,
+                client_id: last.client.client_id.clone(),
+            });
+            all.extend(shown(&page));
+        }
+        all
+    };
+
+    // Within the set's registration times, every filter alone, then
+    // together, both in one page and page after page.
+    let ours = ClientFilter {
+        registered_from: Some(DIRECTORY_EPOCH),
+        ..ClientFilter::default()
+    };
+    let uses = DIRECTORY_EPOCH + 1_000;
+    let filters = [
+        ours.clone(),
+        ClientFilter {
+            software_id: Some("claude.ai".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            software_id: Some("nobody".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            redirect_host: Some("claude.ai".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            redirect_host: Some("127.0.0.1".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            redirect_host: Some("localhost".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            redirect_host: Some("app.example.com".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            redirect_host: Some("example.com".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            name_prefix: Some("claude".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            name_prefix: Some("CL".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            name_prefix: Some("claude c".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            name_prefix: Some("Vs".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            name_prefix: Some(String::new()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            state: Some(ClientState::Active),
+            ..ours.clone()
+        },
+        ClientFilter {
+            state: Some(ClientState::Pending),
+            ..ours.clone()
+        },
+        ClientFilter {
+            state: Some(ClientState::Deleting),
+            ..ours.clone()
+        },
+        ClientFilter {
+            registered_from: Some(DIRECTORY_EPOCH + 30),
+            registered_until: Some(DIRECTORY_EPOCH + 70),
+            ..ours.clone()
+        },
+        ClientFilter {
+            used: Some(Used::Never),
+            ..ours.clone()
+        },
+        ClientFilter {
+            used: Some(Used::NotSince(uses + 200)),
+            ..ours.clone()
+        },
+        ClientFilter {
+            used: Some(Used::Since(uses + 200)),
+            ..ours.clone()
+        },
+        ClientFilter {
+            used: Some(Used::Since(uses)),
+            ..ours.clone()
+        },
+        ClientFilter {
+            origin: Some(Origin::Document),
+            ..ours.clone()
+        },
+        ClientFilter {
+            origin: Some(Origin::Registered),
+            ..ours.clone()
+        },
+        ClientFilter {
+            software_id: Some("claude.ai".into()),
+            redirect_host: Some("claude.ai".into()),
+            ..ours.clone()
+        },
+        ClientFilter {
+            state: Some(ClientState::Active),
+            name_prefix: Some("c".into()),
+            used: Some(Used::Never),
+            ..ours.clone()
+        },
+        ClientFilter {
+            redirect_host: Some("app.example.com".into()),
+            origin: Some(Origin::Document),
+            ..ours.clone()
+        },
+        ClientFilter {
+            software_id: Some("cursor".into()),
+            used: Some(Used::Since(uses)),
+            registered_until: Some(DIRECTORY_EPOCH + 80),
+            ..ours.clone()
+        },
+        ClientFilter {
+            name_prefix: Some("cursor".into()),
+            used: Some(Used::Since(uses)),
+            origin: Some(Origin::Registered),
+            state: Some(ClientState::Active),
+            ..ours.clone()
+        },
+        ClientFilter {
+            software_id: Some("claude.ai".into()),
+            redirect_host: Some("localhost".into()),
+            name_prefix: Some("claude".into()),
+            state: Some(ClientState::Active),
+            registered_until: Some(DIRECTORY_EPOCH + 100),
+            used: Some(Used::NotSince(uses + 200)),
+            origin: Some(Origin::Registered),
+            ..ours.clone()
+        },
+    ];
+    for filter in filters {
+        let want = want(&filter);
+        assert_eq!(
+            shown(&store.find(&filter, None, 100).await.unwrap()),
+            want,
+            "{filter:?}"
+        );
+        assert_eq!(pages(filter.clone(), 4).await, want, "{filter:?}, by 4");
+        assert_eq!(pages(filter.clone(), 1).await, want, "{filter:?}, by 1");
+    }
+    assert!(
+        !want(&ClientFilter {
+            software_id: Some("claude.ai".into()),
+            redirect_host: Some("localhost".into()),
+            name_prefix: Some("claude".into()),
+            ..ours.clone()
+        })
+        .is_empty(),
+        "the set has clients matching several filters"
+    );
+    // A host is matched in any case.
+    assert_eq!(
+        shown(
+            &store
+                .find(
+                    &ClientFilter {
+                        redirect_host: Some("Claude.AI".into()),
+                        ..ours.clone()
+                    },
+                    None,
+                    100
+                )
+                .await
+                .unwrap()
+        ),
+        want(&ClientFilter {
+            redirect_host: Some("claude.ai".into()),
+            ..ours.clone()
+        })
+    );
+
+    // Without a filter: the newest first, then every other client of the
+    // contract, each once.
+    let first = store.find(&ClientFilter::default(), None, 5).await.unwrap();
+    assert_eq!(shown(&first), want(&ours)[..5]);
+    let everything = pages(ClientFilter::default(), 7).await;
+    assert_eq!(everything[..expected.len()], want(&ours)[..]);
+    let mut ids = everything.iter().map(|(id, ..)| id).collect::<Vec<_>>();
+    ids.sort();
+    ids.dedup();
+    assert_eq!(ids.len(), everything.len(), "each client once");
+    assert_eq!(store.find(&ours, None, 0).await.unwrap().len(), 0);
+
+    // One client, in any state, with its use and document.
+    for n in [6, 9, 10] {
+        let client = &expected[n];
+        let listed = store
+            .listed(&ClientId::new(client.id.as_str()))
+            .await
+            .unwrap()
+            .unwrap();
+        assert_eq!(listed.client, inserted[n]);
+        assert_eq!(listed.last_used_at, client.last_used_at);
+        assert_eq!(listed.document_url, client.document_url);
+    }
+    assert!(
+        store
+            .listed(&ClientId::new("dir-missing"))
+            .await
+            .unwrap()
+            .is_none()
+    );
+
+    // Hosts and names follow the client: written with it, under the id a
+    // provider gave it on activation or adoption, anew with its metadata,
+    // and gone with it.
+    let found = |host: &'static str, name: &'static str| async move {
+        let by = |filter: ClientFilter| async move {
+            let listed = store.find(&filter, None, 10).await.unwrap();
+            listed
+                .iter()
+                .map(|l| l.client.client_id.as_str().to_owned())
+                .collect::<Vec<_>>()
+        };
+        let by_host = by(ClientFilter {
+            redirect_host: Some(host.into()),
+            ..ClientFilter::default()
+        })
+        .await;
+        let by_name = by(ClientFilter {
+            name_prefix: Some(name.into()),
+            ..ClientFilter::default()
+        })
+        .await;
+        (by_host, by_name)
+    };
+    let moving = |id: &str, host: &str, name: &str| {
+        let mut client = directory_client(
+            id,
+            DIRECTORY_EPOCH - 10,
+            json!({ "redirect_uris": [format!("https://{host}/cb")], "client_name": name }),
+        );
+        client.state = ClientState::Pending;
+        client
+    };
+    let pending = moving("dir-pending", "before.example", "Before");
+    store.insert(&pending, None).await.unwrap();
+    assert_eq!(
+        found("before.example", "bef").await,
+        (
+            vec!["dir-pending".to_owned()],
+            vec!["dir-pending".to_owned()]
+        )
+    );
+    let mut active = pending.clone();
+    active.client_id = ClientId::new("dir-activated");
+    active.state = ClientState::Active;
+    assert!(store.activate(&pending.client_id, &active).await.unwrap());
+    assert_eq!(
+        found("before.example", "bef").await,
+        (
+            vec!["dir-activated".to_owned()],
+            vec!["dir-activated".to_owned()]
+        )
+    );
+    let mut updated = moving("dir-activated", "after.example", "After");
+    updated.state = ClientState::Active;
+    updated.registration_token = active.registration_token.clone();
+    assert!(store.update(&updated).await.unwrap());
+    assert_eq!(found("before.example", "bef").await, (vec![], vec![]));
+    assert_eq!(
+        found("after.example", "aft").await,
+        (
+            vec!["dir-activated".to_owned()],
+            vec!["dir-activated".to_owned()]
+        )
+    );
+    // A host's clients filtered by software and name too, as updated.
+    let on_host = |software_id: &'static str, name: &'static str| async move {
+        let filter = ClientFilter {
+            redirect_host: Some("after.example".into()),
+            software_id: Some(software_id.into()),
+            name_prefix: Some(name.into()),
+            ..ClientFilter::default()
+        };
+        let listed = store.find(&filter, None, 10).await.unwrap();
+        listed.len()
+    };
+    let mut renamed = directory_client(
+        "dir-activated",
+        DIRECTORY_EPOCH - 10,
+        json!({
+            "redirect_uris": ["https://after.example/again"],
+            "client_name": "Later",
+            "software_id": "later-soft",
+        }),
+    );
+    renamed.revision = 1;
+    renamed.registration_token = active.registration_token.clone();
+    assert_eq!(on_host("later-soft", "lat").await, 0);
+    assert!(store.update(&renamed).await.unwrap());
+    assert_eq!(on_host("later-soft", "lat").await, 1);
+    assert_eq!(on_host("later-soft", "aft").await, 0);
+    assert_eq!(on_host("other-soft", "lat").await, 0);
+    let adopting = moving("dir-adopting", "adopted.example", "Adopted");
+    store.insert(&adopting, None).await.unwrap();
+    let adopted = ClientId::new("dir-adopted");
+    assert!(
+        store
+            .claim_pending(&adopting.client_id, &adopted, &ProviderState(json!({})))
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        found("adopted.example", "adop").await,
+        (
+            vec!["dir-adopted".to_owned()],
+            vec!["dir-adopted".to_owned()]
+        )
+    );
+    assert!(store.remove(&ClientId::new("dir-activated")).await.unwrap());
+    assert!(store.remove(&adopted).await.unwrap());
+    assert_eq!(found("after.example", "aft").await, (vec![], vec![]));
+    assert_eq!(found("adopted.example", "adop").await, (vec![], vec![]));
 }
 
 /// Inserts sent together share a commit and its multi-row statements; each
@@ -452,6 +998,144 @@ async fn initial_access_tokens(store: &SqlStore) {
     assert_eq!(listed.len(), 1);
     assert!(listed[0].revoked);
     assert_eq!(listed[0].uses_left, Some(0));
+}
+
+/// Clients written before the directory's migration are found by their
+/// redirect hosts and names after it, without a change logged for each.
+async fn the_directory_migration_fills_in_existing_clients(url: &str) {
+    use dcr_gateway::store::directory::{ClientDirectory, ClientFilter};
+    use sqlx::migrate::Migrator;
+    let (mut migrator, directory_migration): (Migrator, i64) = if url.starts_with("sqlite:") {
+        (sqlx::migrate!("migrations/sqlite"), 15)
+    } else {
+        (sqlx::migrate!("migrations/postgres"), 13)
+    };
+    migrator.migrations = migrator
+        .migrations
+        .iter()
+        .filter(|m| m.version < directory_migration)
+        .cloned()
+        .collect::<Vec<_>>()
+        .into();
+    let clients = [
+        directory_client(
+            "old-claude",
+            1_700_000_000,
+            json!({
+                "redirect_uris": ["https://claude.ai/api/mcp/auth_callback"],
+                "client_name": "Claude",
+                "software_id": "claude.ai",
+            }),
+        ),
+        directory_client(
+            "old-native",
+            1_700_000_001,
+            json!({
+                "redirect_uris": [
+                    "com.example.app://User@App.Example.com:8080/cb?x=http://evil.example",
+                    "com.example.app://app.example.com/other",
+                    "http://[::1]:3000/cb",
+                    "com.example.app:/no-host",
+                ],
+                "application_type": "native",
+                "client_name": "Native ÉCRAN",
+            }),
+        ),
+    ];
+    {
+        sqlx::any::install_default_drivers();
+        let pool = sqlx::any::AnyPoolOptions::new()
+            .max_connections(1)
+            .connect(url)
+            .await
+            .unwrap();
+        migrator.run(&pool).await.unwrap();
+        for client in &clients {
+            sqlx::query(
+                "INSERT INTO clients (client_id, state, metadata, registration_token_hash, \
+                 client_id_issued_at, updated_at, policy, software_id) \
+                 VALUES ($1, 'active', $2, $3, $4, $4, 'default', $5)",
+            )
+            .bind(client.client_id.as_str())
+            .bind(serde_json::to_string(&client.metadata.to_document()).unwrap())
+            .bind(client.registration_token.as_bytes().to_vec())
+            .bind(client.issued_at)
+            .bind(client.counted_software_id())
+            .execute(&pool)
+            .await
+            .unwrap();
+        }
+        pool.close().await;
+    }
+    let store = open(url, 2).await;
+    let found = |filter: ClientFilter| {
+        let store = &store;
+        async move {
+            store
+                .find(&filter, None, 10)
+                .await
+                .unwrap()
+                .into_iter()
+                .map(|l| l.client.client_id.to_string())
+                .collect::<Vec<_>>()
+        }
+    };
+    let host = |host: &str| ClientFilter {
+        redirect_host: Some(host.into()),
+        ..ClientFilter::default()
+    };
+    assert_eq!(found(host("claude.ai")).await, ["old-claude"]);
+    assert_eq!(found(host("app.example.com")).await, ["old-native"]);
+    assert_eq!(found(host("[::1]")).await, ["old-native"]);
+    assert!(found(host("evil.example")).await.is_empty());
+    let name = |prefix: &str| ClientFilter {
+        name_prefix: Some(prefix.into()),
+        ..ClientFilter::default()
+    };
+    assert_eq!(found(name("NATIVE É")).await, ["old-native"]);
+    assert!(
+        found(name("native é")).await.is_empty(),
+        "only ASCII letters fold"
+    );
+    assert_eq!(found(name("CLAUDE")).await, ["old-claude"]);
+    // The hosts' rows hold the software and name key.
+    let combined = ClientFilter {
+        software_id: Some("claude.ai".into()),
+        name_prefix: Some("claude".into()),
+        ..host("claude.ai")
+    };
+    assert_eq!(found(combined).await, ["old-claude"]);
+    // As the store would have written them.
+    let mut native = clients[1].clone();
+    native.client_id = ClientId::new("new-native");
+    store.insert(&native, None).await.unwrap();
+    assert_eq!(
+        found(host("app.example.com")).await,
+        ["old-native", "new-native"]
+    );
+    for prefix in ["NATIVE É", "native É"] {
+        assert_eq!(found(name(prefix)).await, ["old-native", "new-native"]);
+    }
+    if url.starts_with("sqlite:") {
+        let logged: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM client_changes")
+            .fetch_one(&mut sqlx::SqliteConnection::connect(url).await.unwrap())
+            .await
+            .unwrap();
+        assert_eq!(logged, 0, "filling in the clients logged no change");
+    }
+}
+
+#[tokio::test]
+async fn sqlite_directory_migration_fills_in_existing_clients() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}?mode=rwc", dir.path().join("old.db").display());
+    the_directory_migration_fills_in_existing_clients(&url).await;
+}
+
+#[tokio::test]
+async fn postgres_directory_migration_fills_in_existing_clients() {
+    let database = TestDatabase::create().await;
+    the_directory_migration_fills_in_existing_clients(&database.url).await;
 }
 
 #[tokio::test]

@@ -6,7 +6,10 @@ use async_trait::async_trait;
 use sqlx::Row;
 use tokio::sync::oneshot;
 
-use super::rows::{COLUMNS, NewRow, TOKEN_COLUMNS, decode_token, metadata_json, vouched_json};
+use super::rows::{
+    COLUMNS, NewRow, TOKEN_COLUMNS, decode_token, metadata_json, name_key, redirect_hosts,
+    vouched_json,
+};
 use super::writer::{PendingWrite, Statement, Write, Written};
 use super::{SOFTWARE_COUNT, SqlStore, as_bigint};
 use crate::domain::{
@@ -52,7 +55,9 @@ impl ClientStore for SqlStore {
             initial_access_token_id: client.initial_access_token_id.clone(),
             vouched: vouched_json(client)?,
             updated_at: self.clock.now_unix(),
+            name_key: name_key(client),
             software_limit: software_limit.map(as_bigint),
+            hosts: redirect_hosts(client),
         };
         match self.write(Write::Insert(Box::new(row))).await? {
             Written::Inserted => Ok(()),
@@ -78,6 +83,8 @@ impl ClientStore for SqlStore {
         .transpose()
     }
 
+    /// The metadata stays the pending row's; its redirect hosts follow a
+    /// new id by their foreign key (`ON UPDATE CASCADE`), in this statement.
     async fn activate(
         &self,
         pending_id: &ClientId,
@@ -99,6 +106,7 @@ impl ClientStore for SqlStore {
         unique_violation(result, &client.client_id)
     }
 
+    /// The redirect hosts follow the new id, as on activation.
     async fn claim_pending(
         &self,
         pending_id: &ClientId,
@@ -158,27 +166,45 @@ impl ClientStore for SqlStore {
         .await
     }
 
+    /// The client's redirect hosts are written anew with its metadata, in
+    /// the same transaction.
     async fn update(&self, client: &RegisteredClient) -> Result<bool, StoreError> {
-        self.change(
-            Statement::new(
-                "UPDATE clients SET metadata = $1, registration_token_hash = $2, \
-                 client_secret_hash = $3, client_secret_expires_at = $4, provider_state = $5, \
-                 software_id = $6, updated_at = $7, lease_until = NULL, \
-                 revision = revision + 1, vouched = $10 \
-                 WHERE client_id = $8 AND state = 'active' AND revision = $9",
-            )
-            .text(Some(metadata_json(client)?))
-            .bytes(Some(client.registration_token.as_bytes()))
-            .bytes(client.client_secret.as_ref().map(SecretHash::as_bytes))
-            .integer(Some(client.client_secret_expires_at))
-            .bytes(self.seal(client)?)
-            .text(client.counted_software_id())
-            .integer(Some(self.clock.now_unix()))
-            .text(Some(client.client_id.as_str()))
-            .integer(Some(client.revision))
-            .text(vouched_json(client)?),
+        let id = client.client_id.as_str();
+        let mut statement = Statement::new(
+            "UPDATE clients SET metadata = $1, registration_token_hash = $2, \
+             client_secret_hash = $3, client_secret_expires_at = $4, provider_state = $5, \
+             software_id = $6, updated_at = $7, lease_until = NULL, \
+             revision = revision + 1, vouched = $10, client_name_key = $11 \
+             WHERE client_id = $8 AND state = 'active' AND revision = $9",
         )
-        .await
+        .text(Some(metadata_json(client)?))
+        .bytes(Some(client.registration_token.as_bytes()))
+        .bytes(client.client_secret.as_ref().map(SecretHash::as_bytes))
+        .integer(Some(client.client_secret_expires_at))
+        .bytes(self.seal(client)?)
+        .text(client.counted_software_id())
+        .integer(Some(self.clock.now_unix()))
+        .text(Some(id))
+        .integer(Some(client.revision))
+        .text(vouched_json(client)?)
+        .text(name_key(client))
+        .then(
+            Statement::new("DELETE FROM client_redirect_hosts WHERE client_id = $1").text(Some(id)),
+        );
+        for host in redirect_hosts(client) {
+            // The client's columns as the update left them.
+            statement = statement.then(
+                Statement::new(
+                    "INSERT INTO client_redirect_hosts \
+                     (host, client_id_issued_at, client_id, software_id, client_name_key) \
+                     SELECT $1, client_id_issued_at, client_id, software_id, client_name_key \
+                     FROM clients WHERE client_id = $2 ON CONFLICT DO NOTHING",
+                )
+                .text(Some(host))
+                .text(Some(id)),
+            );
+        }
+        self.change(statement).await
     }
 
     async fn begin_delete(&self, id: &ClientId, now: i64) -> Result<bool, StoreError> {

@@ -8,7 +8,8 @@
 //!
 //! Here: opening the database and sealing provider state. Beside it: the
 //! [`ClientStore`](super::ClientStore) methods (`client_store`), the rows
-//! they read and write (`rows`), the group-commit writer
+//! they read and write (`rows`), the console's directory of clients
+//! (`directory`), the group-commit writer
 //! (`writer`), the group commit of refresh-token rotations on SQLite
 //! (`rotations`) and the feed of other processes' changes (`changes`).
 
@@ -30,6 +31,7 @@ use writer::{MAX_BATCH, PendingWrite, write_batches};
 mod activity;
 mod changes;
 mod client_store;
+mod directory;
 mod front;
 mod operators;
 mod refresh;

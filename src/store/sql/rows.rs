@@ -1,7 +1,9 @@
 //! The rows the store reads and writes: the columns of a client, its
-//! metadata as the JSON document it was registered with, and initial access
-//! tokens.
+//! metadata as the JSON document it was registered with, what the
+//! directory searches it by (its name key and redirect hosts), and initial
+//! access tokens.
 
+use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use sqlx::Row;
@@ -15,7 +17,7 @@ use crate::domain::{
 use crate::store::StoreError;
 
 /// The columns of a new client, [`NewRow`]'s in order.
-pub(super) const INSERT_COLUMNS: [&str; 14] = [
+pub(super) const INSERT_COLUMNS: [&str; 15] = [
     "client_id",
     "state",
     "metadata",
@@ -30,6 +32,18 @@ pub(super) const INSERT_COLUMNS: [&str; 14] = [
     "initial_access_token_id",
     "vouched",
     "updated_at",
+    "client_name_key",
+];
+
+/// The columns of a row of `client_redirect_hosts`, in the order
+/// [`NewRow::host_rows`] gives them: the host, and the client's
+/// registration time, id, software and name key.
+pub(super) const HOST_COLUMNS: [&str; 5] = [
+    "host",
+    "client_id_issued_at",
+    "client_id",
+    "software_id",
+    "client_name_key",
 ];
 
 /// The columns a client is read from: those of a [`ClientRow`].
@@ -62,6 +76,34 @@ pub(super) fn vouched_json(client: &RegisteredClient) -> Result<Option<String>, 
             client_id: client.client_id.to_string(),
             reason: e.to_string(),
         })
+}
+
+/// Text the directory searches by, as it is kept and compared: ASCII
+/// letters in lower case (URL hosts are ASCII once parsed; names are
+/// matched ignoring ASCII case only).
+pub(super) fn search_key(text: &str) -> String {
+    text.to_ascii_lowercase()
+}
+
+/// The name key column: the client's `client_name` (the one without a
+/// language tag) as a [`search_key`].
+pub(super) fn name_key(client: &RegisteredClient) -> Option<String> {
+    client.metadata.client_name.plain.as_deref().map(search_key)
+}
+
+/// The client's rows of `client_redirect_hosts`: the distinct hosts of its
+/// redirect URIs, as [`search_key`]s. A URI without a host gives none.
+pub(super) fn redirect_hosts(client: &RegisteredClient) -> Vec<String> {
+    client
+        .metadata
+        .redirect_uris
+        .iter()
+        .filter_map(|uri| uri.url().host_str())
+        .filter(|host| !host.is_empty())
+        .map(search_key)
+        .collect::<BTreeSet<_>>()
+        .into_iter()
+        .collect()
 }
 
 /// A `clients` row as the database holds it: columns, not yet domain values.
@@ -167,6 +209,31 @@ pub(super) struct NewRow {
     pub(super) initial_access_token_id: Option<String>,
     pub(super) vouched: Option<String>,
     pub(super) updated_at: i64,
+    pub(super) name_key: Option<String>,
     /// Most clients its software may have (pending and active), if capped.
     pub(super) software_limit: Option<i64>,
+    /// The distinct hosts of its redirect URIs ([`redirect_hosts`]).
+    pub(super) hosts: Vec<String>,
+}
+
+impl NewRow {
+    /// Its rows of `client_redirect_hosts`, each as [`HOST_COLUMNS`].
+    pub(super) fn host_rows(&self) -> impl Iterator<Item = HostRow<'_>> {
+        self.hosts.iter().map(|host| HostRow {
+            host,
+            issued_at: self.issued_at,
+            client_id: &self.client_id,
+            software_id: self.software_id.as_deref(),
+            name_key: self.name_key.as_deref(),
+        })
+    }
+}
+
+/// A row of `client_redirect_hosts`: [`HOST_COLUMNS`].
+pub(super) struct HostRow<'a> {
+    pub(super) host: &'a str,
+    pub(super) issued_at: i64,
+    pub(super) client_id: &'a str,
+    pub(super) software_id: Option<&'a str>,
+    pub(super) name_key: Option<&'a str>,
 }

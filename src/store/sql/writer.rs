@@ -9,7 +9,7 @@ use sha2::{Digest, Sha256};
 use sqlx::{Connection, Row};
 use tokio::sync::{mpsc, oneshot};
 
-use super::rows::{INSERT_COLUMNS, NewRow};
+use super::rows::{HOST_COLUMNS, INSERT_COLUMNS, NewRow};
 use super::{Backend, Connector, SOFTWARE_COUNT};
 
 /// Most writes committed in one transaction.
@@ -25,10 +25,13 @@ pub(super) enum Write {
     Statement(Statement),
 }
 
-/// A statement with its values, owned, so that it can wait in the queue.
+/// A statement with its values, owned, so that it can wait in the queue,
+/// and the statements that complete its change, run after it when it
+/// changed a row.
 pub(super) struct Statement {
     sql: &'static str,
     values: Vec<Value>,
+    then: Vec<Statement>,
 }
 
 /// One bound value of a [`Statement`].
@@ -44,7 +47,16 @@ impl Statement {
         Self {
             sql,
             values: Vec::new(),
+            then: Vec::new(),
         }
+    }
+
+    /// Runs `next` after this statement, in its transaction, when this one
+    /// changed a row (as the rows of another table that follow a client's
+    /// metadata).
+    pub(super) fn then(mut self, next: Statement) -> Self {
+        self.then.push(next);
+        self
     }
 
     /// Binds text (or NULL).
@@ -65,7 +77,22 @@ impl Statement {
         self
     }
 
+    /// Runs the statement, then, if it changed a row, those that complete
+    /// it; how many rows the statement itself changed.
     async fn execute(&self, connection: &mut sqlx::AnyConnection) -> Result<u64, sqlx::Error> {
+        let changed = self.execute_alone(&mut *connection).await?;
+        if changed > 0 {
+            for next in &self.then {
+                next.execute_alone(&mut *connection).await?;
+            }
+        }
+        Ok(changed)
+    }
+
+    async fn execute_alone(
+        &self,
+        connection: &mut sqlx::AnyConnection,
+    ) -> Result<u64, sqlx::Error> {
         let mut query = sqlx::query(self.sql);
         for value in &self.values {
             query = match value {
@@ -272,12 +299,13 @@ async fn insert_capped(
 }
 
 /// Inserts `rows` (a power of two of them, at most [`MAX_BATCH`]) in one
-/// statement; an id already taken changes nothing and is a duplicate.
+/// statement; an id already taken changes nothing and is a duplicate. The
+/// redirect hosts of the rows written follow, in a few more.
 async fn insert_rows(
     connection: &mut sqlx::AnyConnection,
     rows: &[&NewRow],
 ) -> Result<Vec<Written>, sqlx::Error> {
-    let mut query = sqlx::query(insert_statement(rows.len()));
+    let mut query = sqlx::query(CLIENT_INSERTS.statement(rows.len()));
     for row in rows {
         query = query
             .bind(row.client_id.as_str())
@@ -293,17 +321,18 @@ async fn insert_rows(
             .bind(row.expires_at)
             .bind(row.initial_access_token_id.as_deref())
             .bind(row.vouched.as_deref())
-            .bind(row.updated_at);
+            .bind(row.updated_at)
+            .bind(row.name_key.as_deref());
     }
     let mut inserted = query
-        .fetch_all(connection)
+        .fetch_all(&mut *connection)
         .await?
         .iter()
         .map(|returned| returned.try_get::<String, _>("client_id"))
         .collect::<Result<HashSet<_>, _>>()?;
     // A row is written once: of two rows with one id, the second is a
     // duplicate of the first.
-    Ok(rows
+    let written = rows
         .iter()
         .map(|row| {
             if inserted.remove(&row.client_id) {
@@ -312,33 +341,96 @@ async fn insert_rows(
                 Written::Duplicate
             }
         })
-        .collect())
+        .collect::<Vec<_>>();
+    let hosts = rows
+        .iter()
+        .zip(&written)
+        .filter(|(_, written)| **written == Written::Inserted)
+        .flat_map(|(row, _)| row.host_rows())
+        .collect::<Vec<_>>();
+    let mut rest = hosts.as_slice();
+    while !rest.is_empty() {
+        let size = 1 << rest.len().min(MAX_BATCH).ilog2();
+        let (these, others) = rest.split_at(size);
+        let mut query = sqlx::query(HOST_INSERTS.statement(size));
+        for row in these {
+            query = query
+                .bind(row.host)
+                .bind(row.issued_at)
+                .bind(row.client_id)
+                .bind(row.software_id)
+                .bind(row.name_key);
+        }
+        query.execute(&mut *connection).await?;
+        rest = others;
+    }
+    Ok(written)
 }
 
-/// The insert of `rows` new clients (a power of two, at most
-/// [`MAX_BATCH`]), returning the ids it wrote.
-fn insert_statement(rows: usize) -> &'static str {
-    static STATEMENTS: OnceLock<Vec<String>> = OnceLock::new();
-    let statements = STATEMENTS.get_or_init(|| {
-        (0..=MAX_BATCH.ilog2())
-            .map(|power| {
-                let columns = INSERT_COLUMNS.len();
-                let values = (0..1usize << power)
-                    .map(|row| {
-                        let placeholders = (1..=columns)
-                            .map(|column| format!("${}", row * columns + column))
-                            .collect::<Vec<_>>();
-                        format!("({})", placeholders.join(", "))
-                    })
-                    .collect::<Vec<_>>();
-                format!(
-                    "INSERT INTO clients ({}) VALUES {} \
-                     ON CONFLICT (client_id) DO NOTHING RETURNING client_id",
-                    INSERT_COLUMNS.join(", "),
-                    values.join(", ")
-                )
-            })
-            .collect()
-    });
-    &statements[rows.ilog2() as usize]
+/// The inserts of new clients, returning the ids they wrote.
+static CLIENT_INSERTS: MultiRowInsert = MultiRowInsert::new(
+    "clients",
+    &INSERT_COLUMNS,
+    "ON CONFLICT (client_id) DO NOTHING RETURNING client_id",
+);
+
+/// The inserts of new clients' redirect hosts. A client's hosts are
+/// distinct and its id is new, so none clashes; were one to, it would be
+/// skipped rather than fail the batch.
+static HOST_INSERTS: MultiRowInsert = MultiRowInsert::new(
+    "client_redirect_hosts",
+    &HOST_COLUMNS,
+    "ON CONFLICT DO NOTHING",
+);
+
+/// One table's multi-row `INSERT`s, a statement for each power of two of
+/// rows up to [`MAX_BATCH`] (few distinct ones to prepare), made on first
+/// use.
+struct MultiRowInsert {
+    table: &'static str,
+    columns: &'static [&'static str],
+    tail: &'static str,
+    statements: OnceLock<Vec<String>>,
+}
+
+impl MultiRowInsert {
+    const fn new(
+        table: &'static str,
+        columns: &'static [&'static str],
+        tail: &'static str,
+    ) -> Self {
+        Self {
+            table,
+            columns,
+            tail,
+            statements: OnceLock::new(),
+        }
+    }
+
+    /// The insert of `rows` rows: a power of two, at most [`MAX_BATCH`].
+    fn statement(&self, rows: usize) -> &str {
+        let statements = self.statements.get_or_init(|| {
+            (0..=MAX_BATCH.ilog2())
+                .map(|power| {
+                    let columns = self.columns.len();
+                    let values = (0..1usize << power)
+                        .map(|row| {
+                            let placeholders = (1..=columns)
+                                .map(|column| format!("${}", row * columns + column))
+                                .collect::<Vec<_>>();
+                            format!("({})", placeholders.join(", "))
+                        })
+                        .collect::<Vec<_>>();
+                    format!(
+                        "INSERT INTO {} ({}) VALUES {} {}",
+                        self.table,
+                        self.columns.join(", "),
+                        values.join(", "),
+                        self.tail
+                    )
+                })
+                .collect()
+        });
+        &statements[rows.ilog2() as usize]
+    }
 }
