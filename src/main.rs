@@ -18,6 +18,8 @@ use dcr_gateway::config::Config;
 use dcr_gateway::domain::{ClientId, MetadataDocument, RegisteredClient};
 use dcr_gateway::error_text::with_causes;
 use dcr_gateway::http::console;
+use dcr_gateway::logging::traces;
+use dcr_gateway::outbound::CollectorClient;
 use dcr_gateway::registration::RegistrationService;
 
 /// OAuth 2.0 Dynamic Client Registration gateway.
@@ -272,10 +274,10 @@ async fn gateway(config: &Config) -> Result<app::Gateway, String> {
 
 async fn serve(path: Option<&Path>) -> Result<(), String> {
     let config = load(path)?;
-    let _log_writer = config
+    let logging = config
         .log
-        .init_background()
-        .map_err(|e| format!("cannot start the log writer: {e}"))?;
+        .init_background(|| CollectorClient::new(traces::EXPORT_TIMEOUT))
+        .map_err(|e| with_causes(&e))?;
     let gateway = app::build_gateway(&config, Arc::new(SystemClock))
         .await
         .map_err(|e| with_causes(&e))?;
@@ -299,9 +301,13 @@ async fn serve(path: Option<&Path>) -> Result<(), String> {
     if let Err(error) = gateway.service.journal().flush().await {
         tracing::warn!(%error, "the last activity was not recorded");
     }
-    served.map_err(|e| format!("server failed: {e}"))?;
-    tracing::info!("stopped");
-    Ok(())
+    let served = served.map_err(|e| format!("server failed: {e}"));
+    if served.is_ok() {
+        tracing::info!("stopped");
+    }
+    // The last spans are sent, and the last lines written.
+    logging.close().await;
+    served
 }
 
 /// Completes on Ctrl-C or SIGTERM.

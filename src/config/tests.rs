@@ -219,3 +219,42 @@ fn a_request_timeout_must_outlast_the_provider_operation_deadline() {
         "{errors}"
     );
 }
+
+#[test]
+fn the_otlp_endpoint_is_an_http_url_off_when_unset_or_empty() {
+    assert_eq!(
+        Config::from_sources("", env(&[]))
+            .unwrap()
+            .log
+            .otlp_endpoint,
+        None
+    );
+    let set = "[log]\notlp_endpoint = \"http://collector:4318\"\n";
+    let config = Config::from_sources(set, env(&[])).unwrap();
+    assert_eq!(
+        config.log.otlp_endpoint.as_deref(),
+        Some("http://collector:4318")
+    );
+    let unset = env(&[("DCR_GATEWAY__LOG__OTLP_ENDPOINT", "")]);
+    let config = Config::from_sources(set, unset).unwrap();
+    assert_eq!(config.log.otlp_endpoint, None);
+    let from_env = env(&[(
+        "DCR_GATEWAY__LOG__OTLP_ENDPOINT",
+        "https://otel.example.com",
+    )]);
+    let config = Config::from_sources("", from_env).unwrap();
+    assert_eq!(
+        config.log.otlp_endpoint.as_deref(),
+        Some("https://otel.example.com")
+    );
+    for bad in ["collector:4318", "grpc://collector:4317"] {
+        let errors = Config::from_sources(&format!("[log]\notlp_endpoint = \"{bad}\"\n"), env(&[]))
+            .unwrap_err()
+            .0
+            .join("\n");
+        assert!(
+            errors.contains(&format!("log.otlp_endpoint `{bad}` must be an http(s) URL")),
+            "{errors}"
+        );
+    }
+}

@@ -1,14 +1,17 @@
 //! Calls to the provider's token and revocation endpoints: a form POSTed
 //! with a client's credentials, and the answer read under a size cap. A
 //! provider that cannot be reached, or answers 5xx, is
-//! `temporarily_unavailable`.
+//! `temporarily_unavailable`. When spans are exported, each call is a span
+//! of its own ([`crate::logging::traces::provider_call`]).
 
 use axum::http::{HeaderValue, StatusCode};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use tracing::Instrument;
 
 use super::error::FrontError;
 use crate::error_text::with_causes;
+use crate::logging::traces;
 use crate::provider::urlencode;
 
 /// Largest provider answer read.
@@ -76,8 +79,50 @@ impl std::fmt::Debug for Credentials<'_> {
     }
 }
 
-/// POSTs `form` to the provider's `url` with `credentials`.
+/// Which of the provider's endpoints a call is for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The token endpoint (RFC 6749 §3.2).
+    Token,
+    /// The revocation endpoint (RFC 7009).
+    Revocation,
+}
+
+impl Endpoint {
+    /// The call's name as an operation (`token`, `revocation`).
+    fn operation(self) -> &'static str {
+        match self {
+            Self::Token => "token",
+            Self::Revocation => "revocation",
+        }
+    }
+}
+
+/// POSTs `form` to `url`, the `endpoint` of the provider `provider` (its
+/// kind, as spans name it), with `credentials`.
 pub async fn post_form(
+    http: &reqwest::Client,
+    provider: &'static str,
+    endpoint: Endpoint,
+    url: &str,
+    credentials: Credentials<'_>,
+    form: Vec<(&str, String)>,
+) -> Result<ProviderAnswer, FrontError> {
+    let span = traces::provider_call(provider, endpoint.operation());
+    let answer = send_form(http, url, credentials, form)
+        .instrument(span.clone())
+        .await;
+    let (outcome, failed) = match &answer {
+        Ok(answer) if answer.status.is_success() => ("ok", false),
+        Ok(_) => ("refused", false),
+        Err(_) => ("unavailable", true),
+    };
+    traces::provider_call_ended(&span, outcome, failed);
+    answer
+}
+
+/// [`post_form`]'s request and answer.
+async fn send_form(
     http: &reqwest::Client,
     url: &str,
     credentials: Credentials<'_>,

@@ -10,6 +10,7 @@
 use std::net::IpAddr;
 
 use super::error::FrontError;
+use super::provider_call::Endpoint;
 use super::{Front, Params};
 use crate::audit::{self, AuditEvent};
 use crate::domain::SecretHash;
@@ -37,7 +38,8 @@ impl Front {
                     ("token", token.to_owned()),
                     ("token_type_hint", hint.to_owned()),
                 ];
-                self.call_provider(endpoint, &auth, form).await?;
+                self.call_provider(Endpoint::Revocation, endpoint, &auth, form)
+                    .await?;
             }
             return Ok(());
         }

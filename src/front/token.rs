@@ -24,7 +24,7 @@ use super::authorize::s256;
 use super::broker::SignedIn;
 use super::client_assertion::JWT_BEARER;
 use super::error::{Code, FrontError};
-use super::provider_call::{Credentials, ProviderAnswer, post_form};
+use super::provider_call::{Credentials, Endpoint, ProviderAnswer, post_form};
 use super::transactions::FrontSecret;
 use super::{Front, Params, callback_uri};
 use crate::clock::seconds;
@@ -125,7 +125,7 @@ impl Front {
                     }
                 }
                 let provider = self.endpoints().await?;
-                self.call_provider(&provider.token_endpoint, &auth, form)
+                self.call_provider(Endpoint::Token, &provider.token_endpoint, &auth, form)
                     .await
             }
             _ => Err(FrontError::new(
@@ -330,7 +330,7 @@ impl Front {
             form.push(("resource", resource.clone()));
         }
         let answer = self
-            .call_provider(&provider.token_endpoint, auth, form)
+            .call_provider(Endpoint::Token, &provider.token_endpoint, auth, form)
             .await?;
         if self.tokens.is_some() && answer.status.is_success() {
             let signed_in = self.identified(auth.provider_id(), &answer).await?;
@@ -425,7 +425,10 @@ impl Front {
             return;
         };
         let form = vec![("token", token), ("token_type_hint", hint.to_owned())];
-        match self.call_provider(endpoint, auth, form).await {
+        match self
+            .call_provider(Endpoint::Revocation, endpoint, auth, form)
+            .await
+        {
             Ok(answer) if answer.status.is_success() => {}
             Ok(answer) => tracing::warn!(status = %answer.status, "front: revocation refused"),
             Err(error) => tracing::warn!(%error, "front: revocation failed"),
@@ -434,14 +437,25 @@ impl Front {
 }
 
 impl Front {
-    /// POSTs `form` to the provider's `url` with the client's credentials.
+    /// POSTs `form` to the provider's `url`, its `endpoint`, with the
+    /// client's credentials.
     pub(super) async fn call_provider(
         &self,
+        endpoint: Endpoint,
         url: &str,
         auth: &ClientAuth,
         form: Vec<(&str, String)>,
     ) -> Result<ProviderAnswer, FrontError> {
-        post_form(&self.http, url, auth.credentials(), form).await
+        let provider = self.registrations.provider_name();
+        post_form(
+            &self.http,
+            provider,
+            endpoint,
+            url,
+            auth.credentials(),
+            form,
+        )
+        .await
     }
 }
 

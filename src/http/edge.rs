@@ -13,8 +13,11 @@
 //! ([`super::request_body`]), or that was not answered in time, is answered
 //! `408` and closes its connection; a CORS preflight answered by its
 //! route's CORS layer becomes `204`; an HTTP/1 answer given before the
-//! request body was read says it closes the connection; then the request
-//! is counted by route and status, and one access line is written.
+//! request body was read says it closes the connection; when spans are
+//! exported, the request's span (continuing the caller's `traceparent`)
+//! is named by its route and given its status
+//! ([`crate::logging::traces`]); then the request is counted by route and
+//! status, and one access line is written.
 //!
 //! These steps are one function, not a stack of layers: under load the
 //! profile showed axum cloning every layered route service and boxing
@@ -38,6 +41,7 @@ use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use tower::ServiceExt;
 use tracing::Instrument;
+use tracing::field::Empty;
 
 use super::error::{ApiError, Fault};
 use super::observe::{self, CountingRequestIds, RouteLabel};
@@ -46,6 +50,7 @@ use super::request_body::BodyWatch;
 use crate::domain::RegistrationError;
 use crate::error_text::with_causes;
 use crate::logging::access::{self, AccessLine};
+use crate::logging::traces;
 
 /// The request id header, set on every request and echoed on its answer.
 const REQUEST_ID: HeaderName = HeaderName::from_static("x-request-id");
@@ -119,8 +124,14 @@ impl Edge {
                 .as_ref()
                 .and_then(|reads| reads.from_memory(&request));
             if let Some(response) = from_memory {
-                return (response, Some(reads::ROUTE));
+                return (response, Some(reads::ROUTE), None);
             }
+            // `otel.kind` is recorded only when spans are exported.
+            let span = tracing::info_span!("request", request_id = id, otel.kind = Empty);
+            let exported = traces::exporting().then(|| {
+                traces::request_received(&span, request.headers());
+                span.clone()
+            });
             let answered = async {
                 let mut request = request;
                 request.extensions_mut().insert(ConnectInfo(peer));
@@ -129,24 +140,35 @@ impl Edge {
                 (response, label)
             };
             let timeout = self.inner.request_timeout;
-            tokio::time::timeout(timeout, answered)
-                .instrument(tracing::info_span!("request", request_id = id))
+            let (response, label) = tokio::time::timeout(timeout, answered)
+                .instrument(span)
                 .await
                 .unwrap_or_else(|_| {
                     let timed_out = ApiError::Timeout(
                         "the request could not be answered within the time allowed",
                     );
                     (timed_out.into_response(), None)
-                })
+                });
+            (response, label, exported)
         };
-        let (mut response, label) = match AssertUnwindSafe(routed).catch_unwind().await {
+        let (mut response, label, exported) = match AssertUnwindSafe(routed).catch_unwind().await {
             Ok(answered) => answered,
-            Err(panic) => (panic_response(panic), None),
+            Err(panic) => (panic_response(panic), None, None),
         };
         if let Some(Fault(cause)) = response.extensions_mut().remove::<Fault>() {
             tracing::error!(request_id = id, cause = %with_causes(&*cause), "internal error");
         }
         seen.complete(&mut response);
+        if let Some(span) = exported {
+            let route = label.map(|RouteLabel(route)| route);
+            traces::request_answered(
+                &span,
+                &seen.method,
+                route,
+                seen.uri.path(),
+                response.status(),
+            );
+        }
         self.record(&seen, &response, label, started.elapsed());
         response
     }

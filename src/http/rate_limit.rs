@@ -12,12 +12,15 @@
 //! - RFC 7592 requests per client, counted only once the token is verified,
 //!   so that nobody can spend a client's budget with a wrong token.
 
+use std::collections::VecDeque;
 use std::net::IpAddr;
+use std::sync::Mutex;
 
 use ipnet::IpNet;
 use serde::Deserialize;
 
 use crate::audit::{self, AuditEvent};
+use crate::clock::{Clock, SystemClock};
 use crate::domain::MetadataDocument;
 use crate::limiter::digest;
 use crate::limiter::{KeyedLimiter, Quota, address_key};
@@ -139,6 +142,24 @@ pub struct Limits {
     manage_per_client: Option<KeyedLimiter>,
     trusted_proxies: Vec<IpNet>,
     client_ip_header: ClientIpHeader,
+    /// The latest refusals, newest last, for the console.
+    recent: Mutex<VecDeque<LimitHit>>,
+}
+
+/// Refusals kept for the console's list of who hit a limit.
+const RECENT_HITS: usize = 100;
+
+/// A request a rate limit refused.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LimitHit {
+    /// When (seconds since the epoch).
+    pub at: i64,
+    /// Which limit: `register`, `manage` or `auth_failures`.
+    pub limit: &'static str,
+    /// The caller's address.
+    pub ip: IpAddr,
+    /// The client concerned, when known.
+    pub client_id: Option<String>,
 }
 
 impl Limits {
@@ -155,7 +176,51 @@ impl Limits {
             manage_per_client: limiter(config.manage_per_client),
             trusted_proxies: config.trusted_proxies.clone(),
             client_ip_header: config.client_ip_header,
+            recent: Mutex::new(VecDeque::with_capacity(RECENT_HITS)),
         }
+    }
+
+    /// The longest wait among refusals, audited and kept among the recent
+    /// hits; `Ok` when none refused.
+    fn refused(
+        &self,
+        results: impl IntoIterator<Item = Result<(), u64>>,
+        limit: &'static str,
+        ip: IpAddr,
+        client_id: Option<&str>,
+    ) -> Result<(), u64> {
+        let Some(wait) = results.into_iter().filter_map(Result::err).max() else {
+            return Ok(());
+        };
+        metrics::counter!("dcr_rate_limited_total", "limit" => limit).increment(1);
+        audit::record(&AuditEvent {
+            action: limit,
+            outcome: "rate_limited",
+            client_id,
+            ip: Some(ip),
+            ..AuditEvent::default()
+        });
+        if let Ok(mut recent) = self.recent.lock() {
+            if recent.len() == RECENT_HITS {
+                recent.pop_front();
+            }
+            recent.push_back(LimitHit {
+                at: SystemClock.now_unix(),
+                limit,
+                ip,
+                client_id: client_id.map(str::to_owned),
+            });
+        }
+        Err(wait)
+    }
+
+    /// The latest requests a limit refused on this instance, newest first.
+    #[must_use]
+    pub fn recent_hits(&self) -> Vec<LimitHit> {
+        self.recent
+            .lock()
+            .map(|recent| recent.iter().rev().cloned().collect())
+            .unwrap_or_default()
     }
 
     /// The client's address. The peer, unless the peer is a trusted proxy:
@@ -213,7 +278,7 @@ impl Limits {
             hosts.dedup();
             results.extend(hosts.iter().map(|host| limiter.check(host)));
         }
-        refused(results, "register", ip, None)
+        self.refused(results, "register", ip, None)
     }
 
     /// Counts a failed authentication from `ip`; `Err` (seconds to wait)
@@ -223,12 +288,12 @@ impl Limits {
             .auth_failures_per_ip
             .as_ref()
             .map(|l| l.check(&address_key(ip)));
-        refused(result, "auth_failures", ip, None)
+        self.refused(result, "auth_failures", ip, None)
     }
 
     /// Checks an RFC 7592 request for `client_id`, whose token was verified.
     pub fn check_management(&self, ip: IpAddr, client_id: &str) -> Result<(), u64> {
-        refused(
+        self.refused(
             [self.management_budget(client_id)],
             "manage",
             ip,
@@ -244,27 +309,6 @@ impl Limits {
             .as_ref()
             .map_or(Ok(()), |limiter| limiter.check(client_id))
     }
-}
-
-/// The longest wait among refusals, audited; `Ok` when none refused.
-fn refused(
-    results: impl IntoIterator<Item = Result<(), u64>>,
-    limit: &'static str,
-    ip: IpAddr,
-    client_id: Option<&str>,
-) -> Result<(), u64> {
-    let Some(wait) = results.into_iter().filter_map(Result::err).max() else {
-        return Ok(());
-    };
-    metrics::counter!("dcr_rate_limited_total", "limit" => limit).increment(1);
-    audit::record(&AuditEvent {
-        action: limit,
-        outcome: "rate_limited",
-        client_id,
-        ip: Some(ip),
-        ..AuditEvent::default()
-    });
-    Err(wait)
 }
 
 impl ClientIpHeader {
@@ -316,6 +360,7 @@ mod tests {
             manage_per_client: None,
             trusted_proxies: trusted.iter().map(|c| c.parse().unwrap()).collect(),
             client_ip_header: header,
+            recent: Mutex::default(),
         }
     }
 
@@ -380,5 +425,26 @@ mod tests {
             address_key(ip("2001:db8:1:2::1")),
             address_key(ip("2001:db8:1:3::1"))
         );
+    }
+
+    #[test]
+    fn the_latest_refusals_are_kept_newest_first_and_bounded() {
+        let mut limits = limits(&[], ClientIpHeader::XForwardedFor);
+        let quota = Quota::parse("1/minute").unwrap().unwrap();
+        limits.auth_failures_per_ip = Some(KeyedLimiter::new(quota, 1000));
+        let (first, second): (IpAddr, IpAddr) =
+            ("192.0.2.1".parse().unwrap(), "192.0.2.2".parse().unwrap());
+        assert!(limits.check_failed_authentication(first).is_ok());
+        assert!(limits.check_failed_authentication(first).is_err());
+        assert!(limits.check_failed_authentication(second).is_ok());
+        assert!(limits.check_failed_authentication(second).is_err());
+        let hits = limits.recent_hits();
+        assert_eq!(hits.len(), 2);
+        assert_eq!((hits[0].ip, hits[0].limit), (second, "auth_failures"));
+        assert_eq!(hits[1].ip, first);
+        for _ in 0..RECENT_HITS {
+            let _ = limits.check_failed_authentication(first);
+        }
+        assert_eq!(limits.recent_hits().len(), RECENT_HITS);
     }
 }

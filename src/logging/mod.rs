@@ -1,12 +1,15 @@
-//! Logging: the `[log]` settings and the `tracing` subscriber they set up.
+//! Logging: the `[log]` settings and the `tracing` subscriber they set up,
+//! with the trace export ([`traces`]) when an OTLP endpoint is configured.
 
 pub mod access;
 pub mod batched;
+pub mod traces;
 
 use std::io::IsTerminal;
 use std::sync::OnceLock;
 use std::sync::atomic::{AtomicBool, Ordering};
 
+use opentelemetry_http::HttpClient;
 use serde::Deserialize;
 use tracing_subscriber::EnvFilter;
 use tracing_subscriber::filter::Targets;
@@ -14,7 +17,9 @@ use tracing_subscriber::fmt::MakeWriter;
 use tracing_subscriber::layer::SubscriberExt;
 use tracing_subscriber::util::SubscriberInitExt;
 
-use crate::settings::Report;
+use crate::settings::{Report, http_url};
+
+use self::traces::{TraceExport, TraceExportError};
 
 /// `[log]`.
 #[derive(Debug, Clone, Deserialize)]
@@ -27,6 +32,10 @@ pub struct LogSettings {
     /// One access line per request (method, path, status, latency,
     /// request id), under the `access` target.
     pub access: bool,
+    /// The OpenTelemetry collector's OTLP/HTTP base URL
+    /// (`http://collector:4318`): spans are exported there ([`traces`]).
+    /// None (or empty): nothing is exported.
+    pub otlp_endpoint: Option<String>,
 }
 
 impl Default for LogSettings {
@@ -35,8 +44,23 @@ impl Default for LogSettings {
             format: LogFormat::Pretty,
             filter: "info,sqlx=warn".into(),
             access: true,
+            otlp_endpoint: None,
         }
     }
+}
+
+/// Why the server's logging could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum LogSetupError {
+    /// The writer thread did not start.
+    #[error("cannot start the log writer: {0}")]
+    Writer(#[from] std::io::Error),
+    /// The HTTP client for the collector could not be built.
+    #[error("cannot build the HTTP client for log.otlp_endpoint: {0}")]
+    Collector(#[source] Box<dyn std::error::Error + Send + Sync>),
+    /// The trace exporter did not start.
+    #[error(transparent)]
+    Traces(#[from] TraceExportError),
 }
 
 /// How log lines are written: `log.format = "pretty"` or `"json"`.
@@ -52,9 +76,14 @@ pub enum LogFormat {
 impl LogSettings {
     /// Reads `[log]`, reporting every problem.
     pub fn read(keys: toml::Table, report: &mut Report) -> Self {
-        let log: Self = report.section("log", keys);
+        let mut log: Self = report.section("log", keys);
         if let Err(e) = EnvFilter::try_new(&log.filter) {
             report.error(format!("log.filter `{}`: {e}", log.filter));
+        }
+        // Empty turns export off (an environment value can unset the file's).
+        log.otlp_endpoint = log.otlp_endpoint.filter(|endpoint| !endpoint.is_empty());
+        if let Some(endpoint) = &log.otlp_endpoint {
+            http_url(endpoint, "log.otlp_endpoint", report);
         }
         log
     }
@@ -63,26 +92,46 @@ impl LogSettings {
     /// the operator commands); `filter` replaces the configured filter
     /// (`RUST_LOG` wins over both).
     pub fn init(&self, filter: Option<&str>) {
-        self.install(filter, std::io::stderr);
+        self.install(filter, std::io::stderr, None);
     }
 
     /// Logs to stderr as configured, through a writer thread, so that a
     /// request never waits for a log line to be written (see
     /// [`batched`]); past [`batched::CAPACITY`] bytes waiting, lines are
-    /// dropped and counted ([`dropped_lines`]). The guard writes out what
-    /// is waiting when dropped.
-    pub fn init_background(&self) -> std::io::Result<LogWriterGuard> {
+    /// dropped and counted ([`dropped_lines`]). With `otlp_endpoint` set,
+    /// spans are exported too ([`traces`]), sent with the client
+    /// `collector` builds (called only then); this must run on a tokio
+    /// runtime. The guard writes out what is waiting when dropped;
+    /// [`LogWriterGuard::close`] sends the last spans as well.
+    pub fn init_background<C, E>(
+        &self,
+        collector: impl FnOnce() -> Result<C, E>,
+    ) -> Result<LogWriterGuard, LogSetupError>
+    where
+        C: HttpClient + 'static,
+        E: std::error::Error + Send + Sync + 'static,
+    {
+        let traces = match &self.otlp_endpoint {
+            Some(endpoint) => {
+                let client = collector().map_err(|e| LogSetupError::Collector(Box::new(e)))?;
+                Some(TraceExport::start(endpoint, client)?)
+            }
+            None => None,
+        };
         let (writer, thread) = batched::start(std::io::stderr())?;
         // One writer per process: a second one would only count its own drops.
         let _ = WRITER.set(Installed {
             writer: writer.clone(),
             format: self.format,
         });
-        self.install(None, writer);
-        Ok(LogWriterGuard { _thread: thread })
+        self.install(None, writer, traces.as_ref());
+        Ok(LogWriterGuard {
+            traces,
+            _thread: thread,
+        })
     }
 
-    fn install<W>(&self, filter: Option<&str>, writer: W)
+    fn install<W>(&self, filter: Option<&str>, writer: W, traces: Option<&TraceExport>)
     where
         W: for<'w> MakeWriter<'w> + Send + Sync + 'static,
     {
@@ -96,6 +145,7 @@ impl LogSettings {
         let subscriber = tracing_subscriber::registry()
             .with(targets)
             .with(env_filter);
+        let subscriber = subscriber.with(traces.map(TraceExport::layer));
         match self.format {
             LogFormat::Pretty => subscriber.with(lines).init(),
             LogFormat::Json => subscriber
@@ -158,11 +208,22 @@ pub fn dropped_lines() -> u64 {
         .map_or(0, |installed| installed.writer.dropped_lines())
 }
 
-/// Keeps the background log writer running; dropping it writes out what
-/// is still waiting.
+/// Keeps the background log writer (and the trace export) running;
+/// dropping it writes out the lines still waiting.
 #[must_use = "the log writer stops when its guard is dropped"]
 pub struct LogWriterGuard {
+    traces: Option<TraceExport>,
     _thread: batched::WriterThread,
+}
+
+impl LogWriterGuard {
+    /// Stops: sends the spans still batched (see
+    /// [`TraceExport::shutdown`]), then writes out the lines waiting.
+    pub async fn close(self) {
+        if let Some(traces) = self.traces {
+            traces.shutdown().await;
+        }
+    }
 }
 
 #[cfg(test)]

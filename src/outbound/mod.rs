@@ -1,16 +1,19 @@
 //! How the gateway calls out over HTTP: the policy every client it builds
 //! starts from ([`client_builder`]: the providers', the front's, the
-//! guarded one's), answers read under a size cap ([`read_capped`]), and the
+//! guarded one's), answers read under a size cap ([`read_capped`]), the
 //! SSRF-guarded client for URLs that apps name ([`GuardedClient`], set by
-//! `[outbound]`). Nothing here knows what is fetched or why.
+//! `[outbound]`), and the trace exporter's client ([`CollectorClient`]).
+//! Nothing here knows what is fetched or why.
 
 mod body;
+mod collector;
 mod guarded;
 mod settings;
 
 use std::time::Duration;
 
 pub use body::{BodyError, read_capped};
+pub use collector::CollectorClient;
 pub use guarded::{FetchError, GuardedClient, OutboundError, is_public, names_private_host};
 pub use settings::OutboundSettings;
 

@@ -229,6 +229,13 @@ impl RegistrationService {
         }
     }
 
+    /// The provider's name (its kind, e.g. `hydra`; `local` for the
+    /// gateway's own registry).
+    #[must_use]
+    pub fn provider_name(&self) -> &'static str {
+        self.core.provider().name()
+    }
+
     /// Whether the store answers.
     pub async fn ready(&self) -> Result<(), RegistrationError> {
         self.health.ping().await.map_err(internal)

@@ -41,4 +41,5 @@ mod store;
 mod support;
 mod surface;
 mod tls;
+mod traces;
 mod zendesk;

@@ -24,10 +24,11 @@ use url::Url;
 
 use super::error::{Code, FrontError};
 use super::provider::ProviderEndpoints;
-use super::provider_call::{Credentials, ProviderAnswer, post_form};
+use super::provider_call::{Credentials, Endpoint, ProviderAnswer, post_form};
 use crate::clock::Clock;
 use crate::provider::oidc::presets::ResourceRule;
 use crate::provider::oidc::{OidcSettings, UpstreamCredential};
+use crate::provider::settings::KindSettings;
 
 pub mod assertion;
 pub mod id_token;
@@ -37,6 +38,9 @@ use id_token::{IdTokenCheck, Identity, KeySet};
 /// How long the provider's discovery document is used before it is read
 /// again.
 const DISCOVERY_TTL: Duration = Duration::from_secs(300);
+
+/// The provider's kind, as the spans of the broker's calls name it.
+const PROVIDER: &str = <OidcSettings as KindSettings>::KIND;
 
 /// The provider's discovery document, as the broker uses it.
 #[derive(Debug)]
@@ -340,9 +344,16 @@ impl Broker {
                 ("token_type_hint", hint.to_owned()),
             ];
             let credentials = self.credentials(&upstream.endpoints.token_endpoint)?;
-            post_form(&self.http, &endpoint, credentials, form)
-                .await
-                .map(Some)
+            post_form(
+                &self.http,
+                PROVIDER,
+                Endpoint::Revocation,
+                &endpoint,
+                credentials,
+                form,
+            )
+            .await
+            .map(Some)
         };
         match outcome.await {
             Ok(Some(answer)) if !answer.status.is_success() => {
@@ -358,7 +369,16 @@ impl Broker {
     async fn token_call(&self, form: Vec<(&str, String)>) -> Result<UpstreamTokens, FrontError> {
         let upstream = self.upstream().await?;
         let endpoint = &upstream.endpoints.token_endpoint;
-        let answer = post_form(&self.http, endpoint, self.credentials(endpoint)?, form).await?;
+        let credentials = self.credentials(endpoint)?;
+        let answer = post_form(
+            &self.http,
+            PROVIDER,
+            Endpoint::Token,
+            endpoint,
+            credentials,
+            form,
+        )
+        .await?;
         read_tokens(&answer)
     }
 

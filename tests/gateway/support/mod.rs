@@ -471,6 +471,13 @@ pub fn free_port() -> u16 {
 pub async fn server_behind_hydra(dir: &Path) -> (ServerProcess, hydra::HydraFake) {
     let port = free_port();
     let hydra = hydra::HydraFake::start().await;
+    let config = write_hydra_config(dir, port, &hydra);
+    (ServerProcess::start(&config, port).await, hydra)
+}
+
+/// Writes a configuration for the binary ([`write_config`]) whose provider
+/// is `hydra`.
+pub fn write_hydra_config(dir: &Path, port: u16, hydra: &hydra::HydraFake) -> PathBuf {
     let config = write_config(dir, port);
     let mut text = std::fs::read_to_string(&config).unwrap();
     text.push_str(&format!(
@@ -478,7 +485,7 @@ pub async fn server_behind_hydra(dir: &Path) -> (ServerProcess, hydra::HydraFake
         hydra.base
     ));
     std::fs::write(&config, text).unwrap();
-    (ServerProcess::start(&config, port).await, hydra)
+    config
 }
 
 /// Writes a configuration for the binary: a store in `dir`, listening on `port`.
