@@ -188,7 +188,7 @@ async fn markup_in_a_clients_metadata_is_shown_as_text_in_the_browser() {
         .register(&json!({
             "client_name": name,
             "software_id": software,
-            "client_uri": "https://app.example.com/?q=<i>x</i>\"><svg onload=alert(3)>",
+            "client_uri": "https://app.example.com/?q=<i>x</i>\"><svg/onload=alert(3)>",
             "redirect_uris": ["https://app.example.com/cb"],
         }))
         .await;
@@ -222,7 +222,7 @@ async fn markup_in_a_clients_metadata_is_shown_as_text_in_the_browser() {
     }
     let client_page = seen["client"]["text"].as_str().unwrap();
     assert!(
-        client_page.contains("<svg onload=alert(3)>"),
+        client_page.contains("<svg/onload=alert(3)>"),
         "{client_page}"
     );
     assert_eq!(seen["console"], json!([]), "{seen}");
