@@ -448,3 +448,50 @@ async fn the_console_is_off_by_default() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn failed_sign_ins_are_limited_and_the_activity_page_says_who_hit_the_limit() {
+    let fake = HydraFake::start().await;
+    let app = spawn_app_with(&format!(
+        "[provider]\n{}\ntimeout = \"2s\"\nreconcile_interval = \"0s\"\n\
+         [console]\nenabled = true\n[limits]\nauth_failures_per_ip = \"2/minute\"\n",
+        HydraFake::keys_at(&fake.base)
+    ))
+    .await;
+    let (token, _) = operator_token(&app, "erin").await;
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        let response = no_redirects()
+            .post(format!("{}/console/login", app.base))
+            .header(ORIGIN, app.base.as_str())
+            .body("token=wrong")
+            .send()
+            .await
+            .unwrap();
+        statuses.push(response.status().as_u16());
+    }
+    assert_eq!(statuses, [401, 401, 429]);
+    // The right token still signs in: only failures count.
+    let cookie = session(&app, &token).await.unwrap();
+    let page = no_redirects()
+        .get(format!("{}/console/activity", app.base))
+        .header(COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        page.contains("<td>auth_failures</td><td>127.0.0.1</td>"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Rate-limit hits: <strong data-total=\"1\">"),
+        "{page}"
+    );
+    assert!(
+        page.contains("Refusals: <strong data-total=\"2\">"),
+        "{page}"
+    );
+}

@@ -1,18 +1,21 @@
 //! The Activity page: what the gateway did per hour over the last two days
 //! and per day over the last thirty, one chart per kind (registrations,
 //! RFC 7592 calls, logins, token grants, refusals, rate-limit hits), from
-//! the journal's counts, summed over instances.
+//! the journal's counts, summed over instances; and who hit a rate limit
+//! lately on this instance.
 
 use std::collections::HashMap;
+use std::fmt::Write as _;
 
 use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
 use super::chart::bars;
-use super::page::{Page, when};
+use super::page::{Page, text, when};
 use super::{answered, console};
 use crate::http::HttpState;
+use crate::http::rate_limit::LimitHit;
 use crate::registration::journal::hour_of;
 use crate::store::activity::Activity;
 
@@ -69,10 +72,34 @@ pub async fn show(State(state): State<HttpState>, headers: HeaderMap) -> Respons
                 body.push_str(&bars(title(kind), &days));
             }
             body.push_str("</div>");
+            body.push_str(&limit_hits(&state.limits.recent_hits()));
             Ok(Page::ok("Activity", operator.signed_in(), body).into_response())
         }
         .await,
     )
+}
+
+/// Who hit a rate limit lately, on this instance.
+fn limit_hits(hits: &[LimitHit]) -> String {
+    if hits.is_empty() {
+        return "<h2>Rate-limit hits (this instance)</h2><p>None lately.</p>".to_owned();
+    }
+    let mut html = String::from(
+        "<h2>Rate-limit hits (this instance, latest first)</h2><table><thead><tr>\
+         <th>When</th><th>Limit</th><th>Address</th><th>Client</th></tr></thead><tbody>",
+    );
+    for hit in hits {
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            when(hit.at),
+            hit.limit,
+            hit.ip,
+            text(hit.client_id.as_deref().unwrap_or("")),
+        );
+    }
+    html.push_str("</tbody></table>");
+    html
 }
 
 /// What a chart of `kind` is called.
