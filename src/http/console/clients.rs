@@ -446,20 +446,7 @@ pub async fn delete(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
-    answered(
-        async {
-            let console = console(&state)?;
-            let operator = confirmed(console, &headers, &body, &client_id).await?;
-            state.service.remove(&client_id, &operator.actor()).await?;
-            let body = format!(
-                "<p role=\"status\">The client <code>{}</code> was deleted.</p>\
-                 <p><a href=\"/console/clients\">Back to the clients</a></p>",
-                text(&client_id)
-            );
-            Ok(Page::ok("Client deleted", operator.signed_in(), body).into_response())
-        }
-        .await,
-    )
+    act(&state, &headers, &client_id, &body, Confirmation::Delete).await
 }
 
 /// `POST /console/clients/{client_id}/rotate-secret`.
@@ -469,23 +456,47 @@ pub async fn rotate(
     Path(client_id): Path<String>,
     body: Bytes,
 ) -> Response {
+    act(&state, &headers, &client_id, &body, Confirmation::Rotate).await
+}
+
+/// Does the confirmed `action` on `client_id`, as the signed-in operator.
+async fn act(
+    state: &HttpState,
+    headers: &HeaderMap,
+    client_id: &str,
+    body: &Bytes,
+    action: Confirmation,
+) -> Response {
     answered(
         async {
-            let console = console(&state)?;
-            let operator = confirmed(console, &headers, &body, &client_id).await?;
-            let secret = state
-                .service
-                .rotate_secret(&client_id, &operator.actor())
-                .await?;
-            let body = format!(
-                "<p role=\"status\">The client <code>{id}</code> has a new secret. It is shown \
-                 this once; hand it to the client's owner.</p><pre>{secret}</pre>\
-                 <p><a href=\"/console/clients/{link}\">Back to the client</a></p>",
-                id = text(&client_id),
-                secret = text(secret.expose()),
-                link = text(&encode_segment(&client_id)),
-            );
-            Ok(Page::ok("Secret rotated", operator.signed_in(), body).into_response())
+            let console = console(state)?;
+            let operator = confirmed(console, headers, body, client_id).await?;
+            let actor = operator.actor();
+            let (title, body) = match action {
+                Confirmation::Delete => {
+                    state.service.remove(client_id, &actor).await?;
+                    let body = format!(
+                        "<p role=\"status\">The client <code>{}</code> was deleted.</p>\
+                         <p><a href=\"/console/clients\">Back to the clients</a></p>",
+                        text(client_id)
+                    );
+                    ("Client deleted", body)
+                }
+                Confirmation::Rotate => {
+                    let secret = state.service.rotate_secret(client_id, &actor).await?;
+                    let body = format!(
+                        "<p role=\"status\">The client <code>{id}</code> has a new secret. \
+                         It is shown this once; hand it to the client's owner.</p>\
+                         <pre>{secret}</pre>\
+                         <p><a href=\"/console/clients/{link}\">Back to the client</a></p>",
+                        id = text(client_id),
+                        secret = text(secret.expose()),
+                        link = text(&encode_segment(client_id)),
+                    );
+                    ("Secret rotated", body)
+                }
+            };
+            Ok(Page::ok(title, operator.signed_in(), body).into_response())
         }
         .await,
     )

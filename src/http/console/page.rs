@@ -6,12 +6,13 @@
 
 use std::sync::LazyLock;
 
-use axum::http::{HeaderValue, StatusCode, header};
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use sha2::{Digest, Sha256};
 
+use crate::front::consent::protected_page;
 use crate::front::error::escape_html;
 
 /// The console's only style, allowed by its digest.
@@ -110,20 +111,8 @@ impl IntoResponse for Page<'_> {
 
 /// `response` with the headers every console answer carries.
 #[must_use]
-pub fn with_page_headers(mut response: Response) -> Response {
-    let headers = response.headers_mut();
-    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-    headers.insert(header::CONTENT_SECURITY_POLICY, POLICY.clone());
-    headers.insert(
-        header::REFERRER_POLICY,
-        HeaderValue::from_static("same-origin"),
-    );
-    headers.insert(
-        header::X_CONTENT_TYPE_OPTIONS,
-        HeaderValue::from_static("nosniff"),
-    );
-    response
+pub fn with_page_headers(response: Response) -> Response {
+    protected_page(response, &POLICY)
 }
 
 /// A date and time (seconds since the epoch) as the pages show it, in UTC.
