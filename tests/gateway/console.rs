@@ -273,10 +273,7 @@ async fn without_a_session_every_console_route_leads_to_sign_in_and_none_answers
     let fake = HydraFake::start().await;
     let app = console_app(&fake).await;
     let client = register(&app, "Kept", "kept", "https://app.example.com/cb").await;
-    let http = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap();
+    let http = no_redirects();
     for (method, path) in routes(&client) {
         for cookie in [None, Some("dcr-console=forged"), Some("dcr-console=")] {
             let mut request = http
@@ -358,9 +355,9 @@ fn no_redirects() -> reqwest::Client {
         .unwrap()
 }
 
-/// The CSRF token of the page at `path`'s forms.
-async fn csrf_of(app: &TestApp, cookie: &str, path: &str) -> String {
-    let page = no_redirects()
+/// The page at `path`, seen with the session `cookie`.
+async fn page_of(app: &TestApp, cookie: &str, path: &str) -> String {
+    no_redirects()
         .get(format!("{}{path}", app.base))
         .header(COOKIE, cookie)
         .send()
@@ -368,7 +365,12 @@ async fn csrf_of(app: &TestApp, cookie: &str, path: &str) -> String {
         .unwrap()
         .text()
         .await
-        .unwrap();
+        .unwrap()
+}
+
+/// The CSRF token of the page at `path`'s forms.
+async fn csrf_of(app: &TestApp, cookie: &str, path: &str) -> String {
+    let page = page_of(app, cookie, path).await;
     let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
     page[at..].split('"').next().unwrap().to_owned()
 }
@@ -473,15 +475,7 @@ async fn failed_sign_ins_are_limited_and_the_activity_page_says_who_hit_the_limi
     assert_eq!(statuses, [401, 401, 429]);
     // The right token still signs in: only failures count.
     let cookie = session(&app, &token).await.unwrap();
-    let page = no_redirects()
-        .get(format!("{}/console/activity", app.base))
-        .header(COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let page = page_of(&app, &cookie, "/console/activity").await;
     assert!(
         page.contains("<td>auth_failures</td><td>127.0.0.1</td>"),
         "{page}"
