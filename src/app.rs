@@ -14,6 +14,7 @@ use crate::connections::{self, ConnectionLimits};
 use crate::domain::uri::is_local_url;
 use crate::error_text::with_causes;
 use crate::front::{Front, FrontParts, FrontSetupError};
+use crate::http::console::{Console, ConsoleParts};
 use crate::http::edge::Edge;
 use crate::http::extract::json_value_limit;
 use crate::http::rate_limit::Limits;
@@ -30,6 +31,7 @@ use crate::registration::{
 };
 use crate::software_statement::SoftwareStatements;
 use crate::store::cached::CachedStore;
+use crate::store::operators::OperatorTokens;
 use crate::store::sql::SqlStore;
 use crate::store::{ChangeListener, StoreError};
 use crate::tasks::TaskGuard;
@@ -65,6 +67,10 @@ pub struct Gateway {
     pub read_answers: Arc<HeldReads>,
     /// The authorization front, when `[front]` is on.
     pub front: Option<Arc<Front>>,
+    /// The operator console, when `[console]` is on.
+    pub console: Option<Arc<Console>>,
+    /// The operator tokens (the CLI makes them; the console checks them).
+    pub operator_tokens: Arc<dyn OperatorTokens>,
     /// The front's janitor, stopped when the gateway is dropped.
     _front_janitor: Option<TaskGuard>,
     /// The reads of the gateway's signing keys that rotate them when due,
@@ -149,10 +155,26 @@ pub async fn build_gateway(
         Arc::new(fetcher),
         rules,
     ));
+    let operator_tokens = store.clone();
     let reconciler = Arc::new(Reconciler::new(
         core,
         config.provider.report_unknown_clients,
     ));
+    let console = match (&config.console, &config.store.encryption_key) {
+        (settings, Some(sealer)) if settings.enabled => {
+            Some(Arc::new(Console::new(ConsoleParts {
+                settings: settings.clone(),
+                public_url: public_url.clone(),
+                sealer: sealer.clone(),
+                operators: Arc::new(store.clone()),
+                directory: Arc::new(store.clone()),
+                documents: Arc::new(store.clone()),
+                reconciler: reconciler.clone(),
+                clock: clock.clone(),
+            })))
+        }
+        _ => None,
+    };
     let front = match (config.front.enabled, &config.store.encryption_key) {
         (false, _) => None,
         (true, None) => {
@@ -193,6 +215,8 @@ pub async fn build_gateway(
         cache,
         read_answers,
         front,
+        console,
+        operator_tokens: Arc::new(operator_tokens),
         _front_janitor: front_janitor,
         _key_rotation: key_rotation,
         _usage_flusher: usage_flusher,
@@ -260,6 +284,7 @@ pub fn build_router(gateway: &Gateway, config: &Config) -> Edge {
         limits: Arc::new(Limits::new(&config.limits)),
         max_json_values: json_value_limit(config.server.max_body_bytes),
         read_answers: gateway.read_answers.clone(),
+        console: gateway.console.clone(),
     };
     let settings = http::EdgeSettings {
         max_body_bytes: config.server.max_body_bytes,

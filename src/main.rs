@@ -17,6 +17,7 @@ use dcr_gateway::clock::{Clock, SystemClock};
 use dcr_gateway::config::Config;
 use dcr_gateway::domain::{ClientId, MetadataDocument, RegisteredClient};
 use dcr_gateway::error_text::with_causes;
+use dcr_gateway::http::console;
 use dcr_gateway::logging::traces;
 use dcr_gateway::outbound::CollectorClient;
 use dcr_gateway::registration::RegistrationService;
@@ -73,6 +74,14 @@ enum Command {
         #[command(subcommand)]
         action: ClientsAction,
     },
+    /// Operator tokens, which sign operators in to the console.
+    Operator {
+        /// TOML configuration file.
+        #[arg(long, global = true)]
+        config: Option<PathBuf>,
+        #[command(subcommand)]
+        action: OperatorAction,
+    },
     /// The gateway's signing keys (`[front] tokens = "gateway"`).
     Keys {
         /// TOML configuration file.
@@ -94,6 +103,27 @@ enum KeysAction {
     /// Add a key, published now, signing in five minutes; the others retire
     /// once the tokens they signed expired.
     Rotate,
+}
+
+#[derive(Debug, Subcommand)]
+enum OperatorAction {
+    /// Make a token for an operator; it is printed once and never again.
+    Create {
+        /// Who it is for: shown in the console and in the audit trail.
+        #[arg(long)]
+        name: String,
+        /// Lifetime, e.g. `90d`, more than zero (default: no expiry).
+        #[arg(long, value_parser = positive_duration)]
+        expires_in: Option<humantime::Duration>,
+    },
+    /// List tokens: id, name, expiry (never the token).
+    List,
+    /// Revoke a token; its console sessions end at once.
+    Revoke {
+        /// The token's id (it may begin with `-`).
+        #[arg(allow_hyphen_values = true)]
+        id: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -208,6 +238,7 @@ async fn main() -> ExitCode {
         Command::Iat { config, action } => iat(config.as_deref(), action).await,
         Command::Reconcile { config, json } => reconcile(config.as_deref(), json).await,
         Command::Keys { config, action } => keys(config.as_deref(), action).await,
+        Command::Operator { config, action } => operator(config.as_deref(), action).await,
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -514,6 +545,51 @@ async fn iat(path: Option<&Path>, action: IatAction) -> Result<(), String> {
                 .revoke_initial_access_token(&id)
                 .await
                 .map_err(|e| with_causes(&e))?;
+            println!("revoked {}", terminal_safe(&id));
+        }
+    }
+    Ok(())
+}
+
+async fn operator(path: Option<&Path>, action: OperatorAction) -> Result<(), String> {
+    let gateway = gateway(&load(path)?).await?;
+    let tokens = gateway.operator_tokens.as_ref();
+    match action {
+        OperatorAction::Create { name, expires_in } => {
+            let now = SystemClock.now_unix();
+            let (token, record) =
+                console::create_operator_token(tokens, &name, expires_in.map(Into::into), now)
+                    .await
+                    .map_err(|e| with_causes(&e))?;
+            println!("id: {}", record.id);
+            println!("operator_token: {}", token.expose());
+        }
+        OperatorAction::List => {
+            println!("{:<14} {:<12} {:<8} NAME", "ID", "EXPIRES_AT", "REVOKED");
+            for token in tokens
+                .list_operator_tokens()
+                .await
+                .map_err(|e| with_causes(&e))?
+            {
+                println!(
+                    "{:<14} {:<12} {:<8} {}",
+                    terminal_safe(&token.id),
+                    token
+                        .expires_at
+                        .map_or_else(|| "-".into(), |at| at.to_string()),
+                    token.revoked,
+                    terminal_safe(&token.name)
+                );
+            }
+        }
+        OperatorAction::Revoke { id } => {
+            if !tokens
+                .revoke_operator_token(&id)
+                .await
+                .map_err(|e| with_causes(&e))?
+            {
+                return Err(format!("no operator token `{}`", terminal_safe(&id)));
+            }
             println!("revoked {}", terminal_safe(&id));
         }
     }

@@ -220,3 +220,91 @@ pub fn render() -> String {
     metrics::counter!("dcr_log_lines_dropped_total").absolute(crate::logging::dropped_lines());
     handle.render()
 }
+
+/// One sample of the metrics as `/metrics` shows them.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Sample {
+    /// The series' name (`dcr_provider_calls_total`, `…_bucket`).
+    pub name: String,
+    /// Its labels, as written.
+    pub labels: Vec<(String, String)>,
+    /// Its value.
+    pub value: f64,
+}
+
+impl Sample {
+    /// The value of label `name`, if it has it.
+    #[must_use]
+    pub fn label(&self, name: &str) -> Option<&str> {
+        self.labels
+            .iter()
+            .find(|(key, _)| key == name)
+            .map(|(_, value)| value.as_str())
+    }
+}
+
+/// The samples of the series whose names begin with `prefix`, read from
+/// what [`render`] gives: the console shows the same numbers as `/metrics`.
+#[must_use]
+pub fn samples(prefix: &str) -> Vec<Sample> {
+    render()
+        .lines()
+        .filter(|line| line.starts_with(prefix))
+        .filter_map(parse_sample)
+        .collect()
+}
+
+/// A line of the Prometheus text format: `name{a="x",b="y"} value`.
+fn parse_sample(line: &str) -> Option<Sample> {
+    let (series, value) = line.rsplit_once(' ')?;
+    let value = value.parse().ok()?;
+    let (name, labels) = match series.split_once('{') {
+        None => (series, Vec::new()),
+        Some((name, rest)) => (name, parse_labels(rest.strip_suffix('}')?)?),
+    };
+    Some(Sample {
+        name: name.to_owned(),
+        labels,
+        value,
+    })
+}
+
+/// `a="x",b="y"`, with `\"`, `\\` and `\n` escapes in the values.
+fn parse_labels(mut text: &str) -> Option<Vec<(String, String)>> {
+    let mut labels = Vec::new();
+    while !text.is_empty() {
+        let (key, rest) = text.split_once("=\"")?;
+        let mut value = String::new();
+        let mut chars = rest.char_indices();
+        let end = loop {
+            match chars.next()? {
+                (_, '\\') => match chars.next()?.1 {
+                    'n' => value.push('\n'),
+                    other => value.push(other),
+                },
+                (at, '"') => break at,
+                (_, c) => value.push(c),
+            }
+        };
+        labels.push((key.to_owned(), value));
+        text = rest[end + 1..].trim_start_matches(',');
+    }
+    Some(labels)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sample_line_is_read_with_its_escaped_labels() {
+        let sample = parse_sample(r#"dcr_x_total{a="1",b="q\"u\\o"} 42"#).unwrap();
+        assert_eq!(sample.name, "dcr_x_total");
+        assert_eq!(sample.label("a"), Some("1"));
+        assert_eq!(sample.label("b"), Some(r#"q"u\o"#));
+        assert!((sample.value - 42.0).abs() < f64::EPSILON);
+        let bare = parse_sample("dcr_up 0.5").unwrap();
+        assert!(bare.labels.is_empty());
+        assert_eq!(parse_sample(r#"dcr_x{a="1} 2"#), None);
+    }
+}

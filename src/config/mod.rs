@@ -16,6 +16,7 @@ use std::fmt;
 use std::path::Path;
 
 use crate::front::FrontSettings;
+use crate::http::console::ConsoleSettings;
 use crate::http::rate_limit::LimitSettings;
 use crate::logging::LogSettings;
 use crate::outbound::OutboundSettings;
@@ -56,6 +57,8 @@ pub struct Config {
     pub limits: LimitSettings,
     /// `[front]`: the authorization front (read by [`crate::front`]).
     pub front: FrontSettings,
+    /// `[console]`: the operator console (read by [`crate::http::console`]).
+    pub console: ConsoleSettings,
 }
 
 /// Every problem found in a configuration.
@@ -114,7 +117,7 @@ impl Config {
         let (provider, outbound, log) = (take("provider"), take("outbound"), take("log"));
         let (registration, policies) = (take("registration"), take("policies"));
         let (software_statement, limits) = (take("software_statement"), take("limits"));
-        let front = take("front");
+        let (front, console) = (take("front"), take("console"));
         for key in table.keys() {
             report.error(format!("unknown section `{key}`"));
         }
@@ -135,6 +138,7 @@ impl Config {
             .as_ref()
             .is_some_and(|provider| provider.kind.settings().requires_front());
         let front = FrontSettings::read(front, broker, report);
+        let console = ConsoleSettings::read(console, store.encryption_key.is_some(), report);
         if let Some(provider) = &provider {
             let policies = &registration.policies;
             let sealing = store.encryption_key.is_some();
@@ -157,6 +161,7 @@ impl Config {
             software_statement,
             limits,
             front,
+            console,
         })
     }
 }

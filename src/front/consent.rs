@@ -125,24 +125,31 @@ impl IntoResponse for ConsentPage {
             action = escape_html(&self.action),
             token = escape_html(&self.form_token),
         );
-        let mut response = (StatusCode::OK, Html(html)).into_response();
-        let headers = response.headers_mut();
-        headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
-        headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
-        headers.insert(header::CONTENT_SECURITY_POLICY, POLICY.clone());
-        // Not `no-referrer`: under it a browser posts the form with
-        // `Origin: null`, which `/consent` must refuse. `same-origin` sends
-        // the origin to the gateway, and nothing to anyone else.
-        headers.insert(
-            header::REFERRER_POLICY,
-            HeaderValue::from_static("same-origin"),
-        );
-        headers.insert(
-            header::X_CONTENT_TYPE_OPTIONS,
-            HeaderValue::from_static("nosniff"),
-        );
-        response
+        protected_page((StatusCode::OK, Html(html)).into_response(), &POLICY)
     }
+}
+
+/// `response`, a page of the gateway's own, with the headers every such
+/// page sends: `policy`, no framing, no caching, no sniffing, and the
+/// origin sent to the gateway only.
+#[must_use]
+pub fn protected_page(mut response: Response, policy: &HeaderValue) -> Response {
+    let headers = response.headers_mut();
+    headers.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(header::CONTENT_SECURITY_POLICY, policy.clone());
+    // Not `no-referrer`: under it a browser posts a form with
+    // `Origin: null`, which the gateway must refuse. `same-origin` sends
+    // the origin to the gateway, and nothing to anyone else.
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("same-origin"),
+    );
+    headers.insert(
+        header::X_CONTENT_TYPE_OPTIONS,
+        HeaderValue::from_static("nosniff"),
+    );
+    response
 }
 
 /// `text` as it may be shown: without control characters, bidirectional

@@ -262,7 +262,7 @@ fn finish(mut response: Response, error: &FrontError) -> Response {
 }
 
 /// `text` safe inside HTML element content and attribute values.
-pub(super) fn escape_html(text: &str) -> String {
+pub fn escape_html(text: &str) -> String {
     let mut escaped = String::with_capacity(text.len());
     for c in text.chars() {
         match c {

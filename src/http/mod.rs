@@ -11,6 +11,7 @@ use crate::registration::RegistrationService;
 
 pub mod client_response;
 pub mod configure;
+pub mod console;
 pub mod cors;
 pub mod discovery;
 pub mod edge;
@@ -46,6 +47,8 @@ pub struct HttpState {
     pub read_answers: Arc<reads::HeldReads>,
     /// The authorization front, when `[front]` is on.
     pub front: Option<Arc<crate::front::Front>>,
+    /// The operator console, when `[console]` is on.
+    pub console: Option<Arc<console::Console>>,
 }
 
 impl HttpState {
@@ -117,7 +120,8 @@ pub fn router(
         state.service.usage().clone(),
     );
     let journal = state.service.journal().clone();
-    let routes = front::routes(routes, state.front.is_some())
+    let routes = front::routes(routes, state.front.is_some());
+    let routes = console::routes(routes, state.console.is_some())
         .into_router()
         .fallback(|| async { ApiError::NotFound })
         .method_not_allowed_fallback(|| async { ApiError::MethodNotAllowed })

@@ -114,17 +114,19 @@ impl Journal {
         client_id: &str,
         limit: u32,
     ) -> Result<Vec<TrailEntry>, StoreError> {
+        // Those waiting are newer than those written; the newest first.
         let mut entries: Vec<TrailEntry> = match self.trail.lock() {
             Ok(trail) => trail
                 .iter()
+                .rev()
                 .filter(|entry| entry.client_id == client_id)
                 .cloned()
                 .collect(),
             Err(_) => Vec::new(),
         };
         entries.extend(self.trails.trail_of(client_id, limit).await?);
+        // Stable: entries of the same second keep the order above.
         entries.sort_by_key(|entry| std::cmp::Reverse(entry.at));
-        entries.dedup();
         entries.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
         Ok(entries)
     }

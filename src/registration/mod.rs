@@ -198,6 +198,13 @@ impl RegistrationService {
         self.core.usage()
     }
 
+    /// The name of the back end clients are written into (`gateway` for
+    /// the built-in registry).
+    #[must_use]
+    pub fn backend_name(&self) -> &'static str {
+        self.core.provider().name()
+    }
+
     /// The journal of counts and trails.
     #[must_use]
     pub fn journal(&self) -> &Arc<journal::Journal> {

@@ -190,6 +190,11 @@ pub trait CimdStore: Send + Sync {
     /// whether it did.
     async fn remove_mapping(&self, url: &str, seen: &Mapping) -> Result<bool, StoreError>;
 
+    /// The documents whose client is registered (no reservations), most
+    /// recently used first, at most `limit`, with their mappings: what the
+    /// console shows of the documents held.
+    async fn documents(&self, limit: u32) -> Result<Vec<(String, Mapping)>, StoreError>;
+
     /// Documents (URL and client) whose client was last used before
     /// `before`, oldest first, at most `limit`.
     async fn unused_since(

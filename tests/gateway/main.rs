@@ -14,6 +14,8 @@ mod access;
 mod billforward;
 mod cli;
 mod connections;
+mod console;
+mod console_store;
 mod dashboard;
 mod fakes;
 mod faults;

@@ -268,6 +268,19 @@ impl CimdStore for SqlStore {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn documents(&self, limit: u32) -> Result<Vec<(String, Mapping)>, StoreError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {MAPPING_COLUMNS}, url FROM front_cimd_clients WHERE client_id <> '' \
+             ORDER BY last_used DESC, url LIMIT $1"
+        ))
+        .bind(i64::from(limit))
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|row| Ok((row.try_get("url")?, mapping(row)?)))
+            .collect()
+    }
+
     async fn unused_since(
         &self,
         before: i64,

@@ -73,6 +73,8 @@ pub struct TestApp {
     /// The read answers the HTTP edge holds in memory.
     pub read_answers: Arc<dcr_gateway::http::reads::HeldReads>,
     pub clock: Arc<TestClock>,
+    /// The operator tokens (what `dcr-gateway operator create` writes).
+    pub operator_tokens: Arc<dyn dcr_gateway::store::operators::OperatorTokens>,
     /// Its background tasks run as long as it does.
     _gateway: app::Gateway,
     pub db_path: PathBuf,
@@ -168,6 +170,7 @@ async fn start_app(listener: TcpListener, toml: &str, dir: TempDir, db_path: Pat
         cache: gateway.cache.clone(),
         front: gateway.front.clone(),
         read_answers: gateway.read_answers.clone(),
+        operator_tokens: gateway.operator_tokens.clone(),
         _gateway: gateway,
         clock,
         db_path,
