@@ -489,3 +489,29 @@ async fn failed_sign_ins_are_limited_and_the_activity_page_says_who_hit_the_limi
         "{page}"
     );
 }
+
+#[tokio::test]
+async fn the_clients_table_names_each_redirect_host_once() {
+    let fake = HydraFake::start().await;
+    let app = console_app(&fake).await;
+    let (token, _) = operator_token(&app, "frank").await;
+    let client = app
+        .register(&json!({
+            "client_name": "Hosts",
+            "redirect_uris": [
+                "https://claude.ai/a",
+                "https://x.example/cb",
+                "https://claude.ai/b",
+            ],
+        }))
+        .await;
+    let id = client["client_id"].as_str().unwrap();
+    let cookie = session(&app, &token).await.unwrap();
+    let page = page_of(&app, &cookie, "/console/clients").await;
+    assert!(
+        page.contains(&format!(
+            "<code>{id}</code></td><td></td><td>claude.ai x.example</td>"
+        )),
+        "{page}"
+    );
+}

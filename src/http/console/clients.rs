@@ -137,7 +137,10 @@ fn redirect_hosts(listed: &ListedClient) -> Vec<String> {
         .filter_map(|uri| url::Url::parse(uri.as_str()).ok())
         .filter_map(|url| url.host_str().map(str::to_ascii_lowercase))
         .collect();
-    hosts.dedup();
+    // Once each, in the order first named (`dedup` alone drops only
+    // neighbours: `a b a`).
+    let mut seen = std::collections::HashSet::new();
+    hosts.retain(|host| seen.insert(host.clone()));
     hosts
 }
 
