@@ -176,6 +176,17 @@ async fn an_operator_finds_clients_deletes_one_and_sees_the_activity_in_a_browse
         .unwrap();
     assert_eq!(trail[0].action, "operator_delete");
     assert_eq!(trail[0].actor.as_deref(), Some("operator:alice"));
+    // Its page stays, with the trail.
+    let cookie = session(&app, &token).await.unwrap();
+    let page = page_of(&app, &cookie, &format!("/console/clients/{}", claude[0])).await;
+    assert!(page.contains("no longer exists"), "{page}");
+    assert!(
+        page.contains("<td>operator_delete</td><td>success</td><td>operator:alice</td>"),
+        "{page}"
+    );
+    assert!(!page.contains("Delete it"), "{page}");
+    let unknown = page_of(&app, &cookie, "/console/clients/never-was").await;
+    assert!(unknown.contains("No such client."), "{unknown}");
 }
 
 #[tokio::test]
@@ -510,7 +521,7 @@ async fn the_clients_table_names_each_redirect_host_once() {
     let page = page_of(&app, &cookie, "/console/clients").await;
     assert!(
         page.contains(&format!(
-            "<code>{id}</code></td><td></td><td>claude.ai x.example</td>"
+            "<code>{id}</code></td><td><bdi></bdi></td><td>claude.ai x.example</td>"
         )),
         "{page}"
     );

@@ -15,9 +15,14 @@ use super::{Console, ConsoleError, Form, Operator, answered, console};
 use crate::domain::{ClientId, ClientState};
 use crate::http::HttpState;
 use crate::store::directory::{ClientFilter, ListedClient, Origin, PageAfter, Used};
+use crate::store::trail::TrailEntry;
 
 /// Clients per page.
 const PAGE_SIZE: u32 = 50;
+
+/// The trail's actions the gateway takes on its own (the others without
+/// an operator are the client's own, through RFC 7591/7592).
+const GATEWAY_ACTIONS: [&str; 4] = ["expire", "idle", "reconcile_delete", "document_unused"];
 
 /// Trail entries shown on a client's page.
 const TRAIL_SHOWN: u32 = 50;
@@ -113,8 +118,8 @@ fn row(listed: &ListedClient) -> String {
         None => "registered".to_owned(),
     };
     format!(
-        "<tr><td><a href=\"/console/clients/{link}\">{name}</a></td><td><code>{id}</code></td>\
-         <td>{software}</td><td>{hosts}</td><td>{state}</td><td>{registered}</td>\
+        "<tr><td><a href=\"/console/clients/{link}\"><bdi>{name}</bdi></a></td>\
+         <td><code>{id}</code></td><td><bdi>{software}</bdi></td><td>{hosts}</td><td>{state}</td><td>{registered}</td>\
          <td>{used}</td><td>{origin}</td></tr>",
         link = text(&encode_segment(id)),
         name = text(name),
@@ -276,44 +281,78 @@ pub async fn show(
         async {
             let console = console(&state)?;
             let operator = console.viewer(&headers).await?;
-            let listed = listed(console, &client_id).await?;
             let trail = state
                 .service
                 .journal()
                 .trail_of(&client_id, TRAIL_SHOWN)
                 .await?;
-            let mut body = details(&listed, state.service.backend_name());
-            body.push_str(
-                "<h2>Trail</h2><table><thead><tr><th>When</th><th>Action</th>\
-                 <th>Outcome</th><th>By</th></tr></thead><tbody>",
-            );
-            for entry in &trail {
-                let _ = write!(
-                    body,
-                    "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                    when(entry.at),
-                    text(&entry.action),
-                    text(&entry.outcome),
-                    text(entry.actor.as_deref().unwrap_or("the client"))
-                );
+            let listed = match listed(console, &client_id).await {
+                // A removed client's trail stays: it records the removal.
+                Err(ConsoleError::NotFound) if !trail.is_empty() => None,
+                other => Some(other?),
+            };
+            let mut body = match &listed {
+                Some(listed) => details(listed, state.service.backend_name()),
+                None => format!(
+                    "<p role=\"status\">The client <code>{}</code> no longer exists; its \
+                     trail stays.</p>",
+                    text(&client_id)
+                ),
+            };
+            body.push_str(&trail_table(&trail));
+            if let Some(listed) = &listed {
+                body.push_str(&actions(listed));
             }
-            body.push_str("</tbody></table>");
-            let link = text(&encode_segment(&client_id));
-            body.push_str("<h2>Actions</h2><p>");
-            if listed.client.metadata.needs_client_secret() {
-                let _ = write!(
-                    body,
-                    "<a href=\"/console/clients/{link}/rotate-secret\">Rotate its secret…</a> · "
-                );
-            }
-            let _ = write!(
-                body,
-                "<a href=\"/console/clients/{link}/delete\">Delete it…</a></p>"
-            );
             Ok(Page::ok("Client", operator.signed_in(), body).into_response())
         }
         .await,
     )
+}
+
+/// A client's trail, newest first.
+fn trail_table(trail: &[TrailEntry]) -> String {
+    let mut html = String::from(
+        "<h2>Trail</h2><table><thead><tr><th>When</th><th>Action</th>\
+         <th>Outcome</th><th>By</th></tr></thead><tbody>",
+    );
+    for entry in trail {
+        let by =
+            entry
+                .actor
+                .as_deref()
+                .unwrap_or(if GATEWAY_ACTIONS.contains(&entry.action.as_str()) {
+                    "the gateway"
+                } else {
+                    "the client"
+                });
+        let _ = write!(
+            html,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            when(entry.at),
+            text(&entry.action),
+            text(&entry.outcome),
+            text(by)
+        );
+    }
+    html.push_str("</tbody></table>");
+    html
+}
+
+/// The actions a client's page offers.
+fn actions(listed: &ListedClient) -> String {
+    let link = text(&encode_segment(listed.client.client_id.as_str()));
+    let mut html = String::from("<h2>Actions</h2><p>");
+    if listed.client.metadata.needs_client_secret() {
+        let _ = write!(
+            html,
+            "<a href=\"/console/clients/{link}/rotate-secret\">Rotate its secret…</a> · "
+        );
+    }
+    let _ = write!(
+        html,
+        "<a href=\"/console/clients/{link}/delete\">Delete it…</a></p>"
+    );
+    html
 }
 
 /// What a client's page says of it.
@@ -332,11 +371,11 @@ fn details(listed: &ListedClient, backend: &str) -> String {
         |url| format!("made for the metadata document <code>{}</code>", text(url)),
     );
     format!(
-        "<h2>{name}</h2><table><tbody>\
+        "<h2><bdi>{name}</bdi></h2><table><tbody>\
          <tr><th>Client id</th><td><code>{id}</code></td></tr>\
          <tr><th>Back end</th><td>{backend} (the same id there)</td></tr>\
          <tr><th>State</th><td>{state}</td></tr>\
-         <tr><th>Software id</th><td>{software}</td></tr>\
+         <tr><th>Software id</th><td><bdi>{software}</bdi></td></tr>\
          <tr><th>Origin</th><td>{origin}</td></tr>\
          <tr><th>Policy</th><td>{policy}</td></tr>\
          <tr><th>Registered</th><td>{registered}</td></tr>\
@@ -416,6 +455,13 @@ async fn confirm(
             let console = console(state)?;
             let operator = console.viewer(headers).await?;
             let listed = listed(console, client_id).await?;
+            if matches!(action, Confirmation::Rotate)
+                && !listed.client.metadata.needs_client_secret()
+            {
+                return Err(ConsoleError::BadRequest(
+                    "this client has no secret to rotate".into(),
+                ));
+            }
             let (path, title, what, button) = action.words();
             let name = listed
                 .client
@@ -425,7 +471,7 @@ async fn confirm(
                 .as_deref()
                 .unwrap_or("(no name)");
             let body = format!(
-                "<p>{what}</p><p>Client: <strong>{name}</strong> <code>{id}</code></p>\
+                "<p>{what}</p><p>Client: <strong><bdi>{name}</bdi></strong> <code>{id}</code></p>\
                  <form method=\"post\" action=\"/console/clients/{link}/{path}\">\
                  <input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
                  <input type=\"hidden\" name=\"confirm\" value=\"{id}\">\
@@ -531,7 +577,7 @@ async fn listed(console: &Console, client_id: &str) -> Result<ListedClient, Cons
 }
 
 /// `segment` percent-encoded for a path segment.
-fn encode_segment(segment: &str) -> String {
+pub(super) fn encode_segment(segment: &str) -> String {
     url::form_urlencoded::byte_serialize(segment.as_bytes())
         .collect::<String>()
         .replace('+', "%20")

@@ -347,7 +347,7 @@ async fn login(
             end.min(now.saturating_add(lifetime))
         });
     let session = Session::new(token.id.clone(), expires_at);
-    let Some(cookie) = console.sessions.set(&session) else {
+    let Some(cookie) = console.sessions.set(&session, now) else {
         return ConsoleError::Forbidden("the session could not be sealed").into_response();
     };
     let actor = format!("operator:{}", token.name);

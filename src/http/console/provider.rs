@@ -10,6 +10,7 @@ use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Response};
 
+use super::clients::encode_segment;
 use super::page::{Page, text, when};
 use super::{Console, ConsoleError, answered, console};
 use crate::domain::ClientState;
@@ -247,7 +248,7 @@ async fn documents(console: &Console) -> Result<String, ConsoleError> {
             "<tr><td><code>{}</code></td><td><a href=\"/console/clients/{}\">{}</a></td>\
              <td>{}</td><td>{}</td></tr>",
             text(url),
-            text(&mapping.client_id),
+            text(&encode_segment(&mapping.client_id)),
             text(&mapping.client_id),
             when(mapping.fresh_until),
             when(mapping.last_used),

@@ -93,13 +93,15 @@ impl Sessions {
         serde_json::from_slice(&plain).ok()
     }
 
-    /// The `Set-Cookie` value that gives the browser `session`; `None` if
-    /// it could not be sealed.
+    /// The `Set-Cookie` value that gives the browser `session`, kept by
+    /// the browser until the session ends (it is `now`); `None` if it could
+    /// not be sealed.
     #[must_use]
-    pub fn set(&self, session: &Session) -> Option<String> {
+    pub fn set(&self, session: &Session, now: i64) -> Option<String> {
         let plain = serde_json::to_vec(session).ok()?;
         let sealed = self.sealer.seal(&plain, SEALING_CONTEXT).ok()?;
-        Some(self.cookie(&URL_SAFE_NO_PAD.encode(sealed), self.lifetime))
+        let max_age = u64::try_from(session.expires_at.saturating_sub(now)).unwrap_or(0);
+        Some(self.cookie(&URL_SAFE_NO_PAD.encode(sealed), max_age))
     }
 
     /// The `Set-Cookie` value that takes the session away.
