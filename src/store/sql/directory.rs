@@ -41,7 +41,7 @@
 //! (the clients' indexes hold the state, software and name key, a host's
 //! rows the software and name key), some 0.1 s a million entries on SQLite;
 //! a last use, a redirect host or a document is looked up for each entry,
-//! up to a second a million. That is what a filter pays whose only rare
+//! about a second a million. That is what a filter pays whose only rare
 //! condition has no driver of its own: never used, not used since,
 //! registered through `/register`.
 //!
