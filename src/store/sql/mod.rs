@@ -279,7 +279,6 @@ impl SqlStore {
     }
 }
 
-/// A count as an SQL `BIGINT`, saturating.
 /// Takes, in `transaction`, a lock that serializes writers of `table`
 /// until it ends: on PostgreSQL an advisory lock named after the table, on
 /// SQLite the database's write lock (by a write that changes nothing), so
@@ -306,6 +305,7 @@ async fn lock_table(
     Ok(())
 }
 
+/// A count as an SQL `BIGINT`, saturating.
 fn as_bigint(n: u64) -> i64 {
     i64::try_from(n).unwrap_or(i64::MAX)
 }
