@@ -279,6 +279,25 @@ impl TryFrom<Registered> for ClientMetadata {
 }
 
 impl ClientMetadata {
+    /// The hosts of its redirect URIs, with ASCII letters in lower case,
+    /// each once, in the order first named; a URI without a host gives none.
+    #[must_use]
+    pub fn redirect_hosts(&self) -> Vec<String> {
+        let mut hosts: Vec<String> = Vec::new();
+        for host in self
+            .redirect_uris
+            .iter()
+            .filter_map(|uri| uri.url().host_str())
+            .filter(|host| !host.is_empty())
+            .map(str::to_ascii_lowercase)
+        {
+            if !hosts.contains(&host) {
+                hosts.push(host);
+            }
+        }
+        hosts
+    }
+
     /// Validates a metadata document under a policy's redirect `rules`,
     /// applying the defaults of RFC 7591 and OpenID Connect DCR; unknown
     /// members are ignored. `TryFrom` of a [`Submitted`] document.

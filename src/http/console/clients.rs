@@ -125,28 +125,11 @@ fn row(listed: &ListedClient) -> String {
         name = text(name),
         id = text(id),
         software = text(client.metadata.software_id.as_deref().unwrap_or("")),
-        hosts = text(&redirect_hosts(listed).join(" ")),
+        hosts = text(&client.metadata.redirect_hosts().join(" ")),
         state = client.state.as_str(),
         registered = when(client.issued_at),
         used = listed.last_used_at.map_or_else(|| "never".to_owned(), when),
     )
-}
-
-/// The hosts of a client's redirect URIs, once each.
-fn redirect_hosts(listed: &ListedClient) -> Vec<String> {
-    let mut hosts: Vec<String> = listed
-        .client
-        .metadata
-        .redirect_uris
-        .iter()
-        .filter_map(|uri| url::Url::parse(uri.as_str()).ok())
-        .filter_map(|url| url.host_str().map(str::to_ascii_lowercase))
-        .collect();
-    // Once each, in the order first named (`dedup` alone drops only
-    // neighbours: `a b a`).
-    let mut seen = std::collections::HashSet::new();
-    hosts.retain(|host| seen.insert(host.clone()));
-    hosts
 }
 
 /// The filter form, showing the filters of `query`.

@@ -3,7 +3,6 @@
 //! directory searches it by (its name key and redirect hosts), and initial
 //! access tokens.
 
-use std::collections::BTreeSet;
 use std::sync::Arc;
 
 use sqlx::Row;
@@ -92,18 +91,10 @@ pub(super) fn name_key(client: &RegisteredClient) -> Option<String> {
 }
 
 /// The client's rows of `client_redirect_hosts`: the distinct hosts of its
-/// redirect URIs, as [`search_key`]s. A URI without a host gives none.
+/// redirect URIs, in lower case as [`search_key`] makes them
+/// ([`crate::domain::ClientMetadata::redirect_hosts`]).
 pub(super) fn redirect_hosts(client: &RegisteredClient) -> Vec<String> {
-    client
-        .metadata
-        .redirect_uris
-        .iter()
-        .filter_map(|uri| uri.url().host_str())
-        .filter(|host| !host.is_empty())
-        .map(search_key)
-        .collect::<BTreeSet<_>>()
-        .into_iter()
-        .collect()
+    client.metadata.redirect_hosts()
 }
 
 /// A `clients` row as the database holds it: columns, not yet domain values.
