@@ -25,6 +25,12 @@ pub struct OperatorTokenRecord {
 }
 
 impl OperatorTokenRecord {
+    /// Who the audit trail says acted with it: `operator:NAME`.
+    #[must_use]
+    pub fn actor(&self) -> String {
+        format!("operator:{}", self.name)
+    }
+
     /// Whether it may sign someone in, or keep a session, at `now`.
     #[must_use]
     pub fn usable(&self, now: i64) -> bool {

@@ -190,7 +190,7 @@ impl Operator {
     /// Who the audit trail says acted.
     #[must_use]
     pub fn actor(&self) -> String {
-        format!("operator:{}", self.token.name)
+        self.token.actor()
     }
 
     /// The layout's view of the operator.
@@ -350,7 +350,7 @@ async fn login(
     let Some(cookie) = console.sessions.set(&session, now) else {
         return ConsoleError::Forbidden("the session could not be sealed").into_response();
     };
-    let actor = format!("operator:{}", token.name);
+    let actor = token.actor();
     crate::audit::record(&AuditEvent {
         action: "console_sign_in",
         outcome: "success",
